@@ -1,0 +1,35 @@
+// Schemas of the compiled kernels (namespace fastiqa_C). The CPU kernels register
+// their implementations in csrc/cpu/*.cpp, the CUDA ones in csrc/cuda/*_host.cpp.
+// The user-facing ops (namespace fastiqa, with autograd and backend choice) are
+// defined in Python, fastiqa/ops/, and call these.
+#include <Python.h>
+#include <torch/library.h>
+
+#include <string>
+
+namespace fastiqa {
+namespace cpu {
+std::string cpu_isa();
+}
+}  // namespace fastiqa
+
+TORCH_LIBRARY(fastiqa_C, m) {
+  // pixel family: see csrc/common/pixel_math.h for kind / reduction / weight_mode codes.
+  m.def(
+      "pixel_fwd(Tensor pred, Tensor target, Tensor? weight, int weight_mode, int channels, "
+      "int inner, int kind, float c, int reduction, float norm_scale, bool need_grad) "
+      "-> (Tensor, Tensor, Tensor)");
+  m.def(
+      "pixel_bwd(Tensor grad, Tensor grad_out, Tensor gscale, bool need_pred, bool need_target) "
+      "-> (Tensor, Tensor)");
+  m.def("cpu_isa() -> str", &fastiqa::cpu::cpu_isa);
+  // drops the CPU output buffers kept for reuse (csrc/cpu/buffer_pool.h)
+  m.def("release_cpu_buffers() -> ()");
+}
+
+// An importable (empty) Python module: importing fastiqa._C loads this library
+// and with it the registrations above.
+PyMODINIT_FUNC PyInit__C(void) {
+  static struct PyModuleDef module_def = {PyModuleDef_HEAD_INIT, "_C", nullptr, -1, nullptr};
+  return PyModule_Create(&module_def);
+}

@@ -1,0 +1,281 @@
+// Fused CPU kernels of the pixel-loss family (L1, MSE, Charbonnier).
+// Forward: one read of pred, target (and weight); writes the loss map only for
+// reduction="none" and the elementwise gradient only when asked; the reduction
+// is per fixed-size chunk (independent of the thread count) then summed in chunk
+// order, so the result is bitwise reproducible.
+// The stored gradient is that of the reduced loss for sum and mean (1/n folded in)
+// and of the weighted sum for weighted_mean, whose divisor is known only at the
+// end: gscale = 1 / divisor then, else 1.
+// Backward: grad_pred = g * grad_out * gscale, grad_target = -grad_pred, one pass.
+#include <ATen/Dispatch.h>
+#include <ATen/Parallel.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/empty.h>
+#include <ATen/ops/empty_like.h>
+#include <torch/library.h>
+
+#include <vector>
+
+#include "../common/pixel_math.h"
+#include "buffer_pool.h"
+#include "convert.h"
+#include "isa.h"
+
+namespace fastiqa {
+namespace cpu {
+namespace {
+
+using namespace fastiqa::pixel;
+
+constexpr int64_t kChunk = 1 << 15;
+
+template <typename T> struct AccOf { using type = float; };
+template <> struct AccOf<double> { using type = double; };
+
+// A contiguous run of `len` elements. acc/accw hold kLanes partial sums each.
+template <typename T, typename A, int K, bool HAS_W, bool MAP, bool GRAD>
+FASTIQA_CPU_CLONES void run_segment(const T* __restrict__ a, const T* __restrict__ b,
+                                    const T* __restrict__ w, T* __restrict__ map,
+                                    T* __restrict__ grad, int64_t len, A c, A gmul, A* __restrict__ acc,
+                                    A* __restrict__ accw) {
+  int64_t i = 0;
+  for (; i + kLanes <= len; i += kLanes) {
+#pragma omp simd
+    for (int j = 0; j < kLanes; ++j) {
+      A d = to_acc<A>(a[i + j]) - to_acc<A>(b[i + j]);
+      A v, g;
+      loss_and_grad<K, A>(d, c, v, g);
+      if (HAS_W) {
+        A ww = to_acc<A>(w[i + j]);
+        v *= ww;
+        g *= ww;
+        accw[j] += ww;
+      }
+      acc[j] += v;
+      if (MAP) map[i + j] = from_acc<T>(v);
+      if (GRAD) grad[i + j] = from_acc<T>(g * gmul);
+    }
+  }
+  for (int j = 0; i < len; ++i, ++j) {
+    A d = to_acc<A>(a[i]) - to_acc<A>(b[i]);
+    A v, g;
+    loss_and_grad<K, A>(d, c, v, g);
+    if (HAS_W) {
+      A ww = to_acc<A>(w[i]);
+      v *= ww;
+      g *= ww;
+      accw[j] += ww;
+    }
+    acc[j] += v;
+    if (MAP) map[i] = from_acc<T>(v);
+    if (GRAD) grad[i] = from_acc<T>(g * gmul);
+  }
+}
+
+// Channels-last input with a one-channel weight: C consecutive elements share
+// one weight value. Rare layout; plain loop.
+template <typename T, typename A, int K, bool MAP, bool GRAD>
+void run_pixel_weighted(const T* a, const T* b, const T* w, T* map, T* grad,
+                        int64_t begin, int64_t end, int64_t channels, A c, A gmul, A* acc,
+                        A* accw) {
+  for (int64_t i = begin; i < end; ++i) {
+    const int j = static_cast<int>((i - begin) % kLanes);
+    A ww = to_acc<A>(w[i / channels]);
+    A d = to_acc<A>(a[i]) - to_acc<A>(b[i]);
+    A v, g;
+    loss_and_grad<K, A>(d, c, v, g);
+    v *= ww;
+    g *= ww;
+    accw[j] += ww;
+    acc[j] += v;
+    if (MAP) map[i] = from_acc<T>(v);
+    if (GRAD) grad[i] = from_acc<T>(g * gmul);
+  }
+}
+
+template <typename T, int K, bool MAP, bool GRAD>
+void forward_typed(const T* a, const T* b, const T* w, T* map, T* grad, int64_t n, int wmode,
+                   int64_t channels, int64_t inner, typename AccOf<T>::type c,
+                   typename AccOf<T>::type gmul, std::vector<typename AccOf<T>::type>& partial) {
+  using A = typename AccOf<T>::type;
+  const int64_t nchunks = (n + kChunk - 1) / kChunk;
+  partial.assign(2 * nchunks, A(0));
+  at::parallel_for(0, nchunks, 1, [&](int64_t cb, int64_t ce) {
+    for (int64_t ch = cb; ch < ce; ++ch) {
+      const int64_t begin = ch * kChunk;
+      const int64_t end = begin + kChunk < n ? begin + kChunk : n;
+      A acc[kLanes] = {};
+      A accw[kLanes] = {};
+      T* m = MAP ? map + begin : nullptr;
+      T* g = GRAD ? grad + begin : nullptr;
+      if (wmode == kNoWeight) {
+        run_segment<T, A, K, false, MAP, GRAD>(a + begin, b + begin, nullptr, m, g, end - begin,
+                                               c, gmul, acc, accw);
+      } else if (wmode == kFull) {
+        run_segment<T, A, K, true, MAP, GRAD>(a + begin, b + begin, w + begin, m, g,
+                                              end - begin, c, gmul, acc, accw);
+      } else if (wmode == kPlane) {
+        // Split the chunk at plane boundaries; each piece has a contiguous weight run.
+        int64_t i = begin;
+        while (i < end) {
+          const int64_t plane = i / inner;
+          const int64_t stop = (plane + 1) * inner < end ? (plane + 1) * inner : end;
+          const T* wp = w + (plane / channels) * inner + (i - plane * inner);
+          run_segment<T, A, K, true, MAP, GRAD>(a + i, b + i, wp, MAP ? map + i : nullptr,
+                                                GRAD ? grad + i : nullptr, stop - i, c, gmul,
+                                                acc, accw);
+          i = stop;
+        }
+      } else {
+        run_pixel_weighted<T, A, K, MAP, GRAD>(a, b, w, map, grad, begin, end, channels, c, gmul,
+                                               acc, accw);
+      }
+      A s = 0, sw = 0;
+      for (int j = 0; j < kLanes; ++j) {
+        s += acc[j];
+        sw += accw[j];
+      }
+      partial[2 * ch] = s;
+      partial[2 * ch + 1] = sw;
+    }
+  });
+}
+
+template <typename T, int K>
+void forward_kind(const T* a, const T* b, const T* w, T* map, T* grad, int64_t n, int wmode,
+                  int64_t channels, int64_t inner, typename AccOf<T>::type c,
+                  typename AccOf<T>::type gmul, std::vector<typename AccOf<T>::type>& partial) {
+  if (map && grad)
+    forward_typed<T, K, true, true>(a, b, w, map, grad, n, wmode, channels, inner, c, gmul, partial);
+  else if (map)
+    forward_typed<T, K, true, false>(a, b, w, map, grad, n, wmode, channels, inner, c, gmul, partial);
+  else if (grad)
+    forward_typed<T, K, false, true>(a, b, w, map, grad, n, wmode, channels, inner, c, gmul, partial);
+  else
+    forward_typed<T, K, false, false>(a, b, w, map, grad, n, wmode, channels, inner, c, gmul, partial);
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> pixel_fwd(
+    const at::Tensor& pred, const at::Tensor& target, const std::optional<at::Tensor>& weight,
+    int64_t weight_mode, int64_t channels, int64_t inner, int64_t kind, double c,
+    int64_t reduction, double norm_scale, bool need_grad) {
+  TORCH_CHECK(pred.sizes() == target.sizes() && pred.strides() == target.strides(),
+              "fastiqa_C::pixel_fwd: pred and target must share shape and strides");
+  TORCH_CHECK(pred.scalar_type() == target.scalar_type(),
+              "fastiqa_C::pixel_fwd: pred and target must share a dtype");
+  TORCH_CHECK(pred.is_non_overlapping_and_dense(), "fastiqa_C::pixel_fwd: input must be dense");
+  TORCH_CHECK(kind >= 0 && kind <= 2, "fastiqa_C::pixel_fwd: unknown kind");
+  TORCH_CHECK(reduction >= 0 && reduction <= 3, "fastiqa_C::pixel_fwd: unknown reduction");
+  TORCH_CHECK(weight_mode >= 0 && weight_mode <= 3, "fastiqa_C::pixel_fwd: unknown weight_mode");
+  TORCH_CHECK((weight_mode == kNoWeight) == !weight.has_value(),
+              "fastiqa_C::pixel_fwd: weight_mode and weight disagree");
+  const int64_t n = pred.numel();
+  if (weight_mode == kFull) {
+    TORCH_CHECK(weight->sizes() == pred.sizes() && weight->strides() == pred.strides(),
+                "fastiqa_C::pixel_fwd: full weight must match the input's shape and strides");
+  } else if (weight_mode == kPlane || weight_mode == kPixel) {
+    TORCH_CHECK(channels > 0 && inner > 0 && weight->is_contiguous() &&
+                    weight->numel() * channels == n && (n == 0 || n % (channels * inner) == 0),
+                "fastiqa_C::pixel_fwd: broadcast weight does not fit the input");
+  }
+  if (weight.has_value()) {
+    TORCH_CHECK(weight->scalar_type() == pred.scalar_type(),
+                "fastiqa_C::pixel_fwd: weight must share the input's dtype");
+  }
+  const auto acc_dtype = pred.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
+  const auto scalar_opts = pred.options().dtype(acc_dtype);
+  at::Tensor map = reduction == kNone ? pooled_empty_like(pred) : at::Tensor();
+  at::Tensor grad = need_grad ? pooled_empty_like(pred) : at::empty({0}, pred.options());
+  at::Tensor out = reduction == kNone ? map : at::empty({}, scalar_opts);
+  at::Tensor gscale = at::empty({}, scalar_opts);
+
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, pred.scalar_type(), "pixel_fwd", [&] {
+    using A = typename AccOf<scalar_t>::type;
+    const scalar_t* a = pred.data_ptr<scalar_t>();
+    const scalar_t* b = target.data_ptr<scalar_t>();
+    const scalar_t* w = weight.has_value() ? weight->data_ptr<scalar_t>() : nullptr;
+    scalar_t* m = reduction == kNone ? map.data_ptr<scalar_t>() : nullptr;
+    scalar_t* g = need_grad ? grad.data_ptr<scalar_t>() : nullptr;
+    std::vector<A> partial;
+    const int wm = static_cast<int>(weight_mode);
+    const A cc = static_cast<A>(c);
+    // sum and mean know their divisor before the pass: store the gradient of the
+    // reduced loss itself, so backward can hand it over untouched when grad_out == 1
+    const A gmul = reduction == kMean ? A(1) / static_cast<A>(n) : A(1);
+    if (kind == kL1)
+      forward_kind<scalar_t, kL1>(a, b, w, m, g, n, wm, channels, inner, cc, gmul, partial);
+    else if (kind == kMSE)
+      forward_kind<scalar_t, kMSE>(a, b, w, m, g, n, wm, channels, inner, cc, gmul, partial);
+    else
+      forward_kind<scalar_t, kCharbonnier>(a, b, w, m, g, n, wm, channels, inner, cc, gmul, partial);
+    A total = 0, wtotal = 0;
+    for (size_t k = 0; k < partial.size(); k += 2) {
+      total += partial[k];
+      wtotal += partial[k + 1];
+    }
+    A denom = 1;
+    if (reduction == kMean) denom = static_cast<A>(n);
+    if (reduction == kWeightedMean) denom = wtotal * static_cast<A>(norm_scale);
+    gscale.data_ptr<A>()[0] = reduction == kWeightedMean ? A(1) / denom : A(1);
+    if (reduction != kNone) out.data_ptr<A>()[0] = reduction == kSum ? total : total / denom;
+  });
+  return {out, gscale, grad};
+}
+
+double read_scalar(const at::Tensor& t) {
+  double v = 0;
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, t.scalar_type(), "read_scalar",
+                                  [&] { v = static_cast<double>(*t.data_ptr<scalar_t>()); });
+  return v;
+}
+
+template <typename T, typename A, bool PRED, bool TARGET>
+FASTIQA_CPU_CLONES void scale_segment(const T* __restrict__ g, T* __restrict__ gp,
+                                      T* __restrict__ gt, int64_t len, A s) {
+#pragma omp simd
+  for (int64_t i = 0; i < len; ++i) {
+    A v = to_acc<A>(g[i]) * s;
+    if (PRED) gp[i] = from_acc<T>(v);
+    if (TARGET) gt[i] = from_acc<T>(-v);
+  }
+}
+
+std::tuple<at::Tensor, at::Tensor> pixel_bwd(const at::Tensor& grad, const at::Tensor& grad_out,
+                                             const at::Tensor& gscale, bool need_pred,
+                                             bool need_target) {
+  TORCH_CHECK(grad_out.dim() == 0 && gscale.dim() == 0,
+              "fastiqa_C::pixel_bwd: expects a scalar grad_out and gscale");
+  TORCH_CHECK(grad.is_non_overlapping_and_dense(), "fastiqa_C::pixel_bwd: grad must be dense");
+  at::Tensor gp = need_pred ? pooled_empty_like(grad) : at::empty({0}, grad.options());
+  at::Tensor gt = need_target ? pooled_empty_like(grad) : at::empty({0}, grad.options());
+  const int64_t n = grad.numel();
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, grad.scalar_type(), "pixel_bwd", [&] {
+    using A = typename AccOf<scalar_t>::type;
+    const A s = static_cast<A>(read_scalar(grad_out) * read_scalar(gscale));
+    const scalar_t* g = grad.data_ptr<scalar_t>();
+    scalar_t* p = need_pred ? gp.data_ptr<scalar_t>() : nullptr;
+    scalar_t* t = need_target ? gt.data_ptr<scalar_t>() : nullptr;
+    at::parallel_for(0, n, kChunk, [&](int64_t begin, int64_t end) {
+      const int64_t len = end - begin;
+      if (p && t)
+        scale_segment<scalar_t, A, true, true>(g + begin, p + begin, t + begin, len, s);
+      else if (p)
+        scale_segment<scalar_t, A, true, false>(g + begin, p + begin, nullptr, len, s);
+      else if (t)
+        scale_segment<scalar_t, A, false, true>(g + begin, nullptr, t + begin, len, s);
+    });
+  });
+  return {gp, gt};
+}
+
+}  // namespace
+
+std::string cpu_isa() { return isa_name(); }
+
+}  // namespace cpu
+}  // namespace fastiqa
+
+TORCH_LIBRARY_IMPL(fastiqa_C, CPU, m) {
+  m.impl("pixel_fwd", &fastiqa::cpu::pixel_fwd);
+  m.impl("pixel_bwd", &fastiqa::cpu::pixel_bwd);
+}

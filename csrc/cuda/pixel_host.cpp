@@ -1,0 +1,105 @@
+// Torch side of the CUDA pixel-loss kernels: checks, allocation, device guard,
+// current stream; the kernels themselves live in the torch-free pixel.cu.
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/empty.h>
+#include <ATen/ops/empty_like.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
+#include <torch/library.h>
+
+#include "../common/pixel_math.h"
+#include "pixel_launch.h"
+
+namespace fastiqa {
+namespace cuda {
+namespace {
+
+int dtype_code(at::ScalarType t) {
+  switch (t) {
+    case at::kFloat: return kF32;
+    case at::kDouble: return kF64;
+    case at::kHalf: return kF16;
+    case at::kBFloat16: return kBF16;
+    default: TORCH_CHECK(false, "fastiqa CUDA kernels: unsupported dtype ", t);
+  }
+  return -1;
+}
+
+void check_launch(const char* err) { TORCH_CHECK(err == nullptr, "fastiqa CUDA kernel failed: ", err); }
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> pixel_fwd(
+    const at::Tensor& pred, const at::Tensor& target, const std::optional<at::Tensor>& weight,
+    int64_t weight_mode, int64_t channels, int64_t inner, int64_t kind, double c,
+    int64_t reduction, double norm_scale, bool need_grad) {
+  using namespace fastiqa::pixel;
+  TORCH_CHECK(pred.sizes() == target.sizes() && pred.strides() == target.strides(),
+              "fastiqa_C::pixel_fwd: pred and target must share shape and strides");
+  TORCH_CHECK(pred.scalar_type() == target.scalar_type(),
+              "fastiqa_C::pixel_fwd: pred and target must share a dtype");
+  TORCH_CHECK(pred.is_non_overlapping_and_dense(), "fastiqa_C::pixel_fwd: input must be dense");
+  TORCH_CHECK(target.device() == pred.device(), "fastiqa_C::pixel_fwd: tensors on different devices");
+  TORCH_CHECK(kind >= 0 && kind <= 2 && reduction >= 0 && reduction <= 3 && weight_mode >= 0 &&
+                  weight_mode <= 3,
+              "fastiqa_C::pixel_fwd: bad kind / reduction / weight_mode");
+  TORCH_CHECK((weight_mode == kNoWeight) == !weight.has_value(),
+              "fastiqa_C::pixel_fwd: weight_mode and weight disagree");
+  const int64_t n = pred.numel();
+  if (weight.has_value()) {
+    TORCH_CHECK(weight->device() == pred.device() && weight->scalar_type() == pred.scalar_type(),
+                "fastiqa_C::pixel_fwd: weight must share the input's device and dtype");
+    if (weight_mode == kFull)
+      TORCH_CHECK(weight->sizes() == pred.sizes() && weight->strides() == pred.strides(),
+                  "fastiqa_C::pixel_fwd: full weight must match the input's shape and strides");
+    else
+      TORCH_CHECK(channels > 0 && inner > 0 && weight->is_contiguous() &&
+                      weight->numel() * channels == n && (n == 0 || n % (channels * inner) == 0),
+                  "fastiqa_C::pixel_fwd: broadcast weight does not fit the input");
+  }
+  c10::cuda::CUDAGuard guard(pred.device());
+  const auto acc_dtype = pred.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
+  const auto scalar_opts = pred.options().dtype(acc_dtype);
+  at::Tensor map = reduction == kNone ? at::empty_like(pred) : at::Tensor();
+  at::Tensor grad = need_grad ? at::empty_like(pred) : at::empty({0}, pred.options());
+  at::Tensor out = reduction == kNone ? map : at::empty({}, scalar_opts);
+  at::Tensor gscale = at::empty({}, scalar_opts);
+  at::Tensor partials = at::empty({2 * pixel_fwd_blocks(n)}, scalar_opts);
+  auto stream = c10::cuda::getCurrentCUDAStream(pred.device().index()).stream();
+  check_launch(pixel_fwd_launch(
+      dtype_code(pred.scalar_type()), pred.data_ptr(), target.data_ptr(),
+      weight.has_value() ? weight->data_ptr() : nullptr,
+      reduction == kNone ? map.data_ptr() : nullptr, need_grad ? grad.data_ptr() : nullptr,
+      partials.data_ptr(), reduction == kNone ? gscale.data_ptr() : out.data_ptr(), gscale.data_ptr(),
+      n, static_cast<int>(weight_mode), channels, inner, static_cast<int>(kind), c,
+      static_cast<int>(reduction), norm_scale, stream));
+  return {out, gscale, grad};
+}
+
+std::tuple<at::Tensor, at::Tensor> pixel_bwd(const at::Tensor& grad, const at::Tensor& grad_out,
+                                             const at::Tensor& gscale, bool need_pred,
+                                             bool need_target) {
+  TORCH_CHECK(grad_out.dim() == 0 && gscale.dim() == 0,
+              "fastiqa_C::pixel_bwd: expects a scalar grad_out and gscale");
+  TORCH_CHECK(grad.is_non_overlapping_and_dense(), "fastiqa_C::pixel_bwd: grad must be dense");
+  const auto acc_dtype = grad.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
+  TORCH_CHECK(grad_out.scalar_type() == acc_dtype && gscale.scalar_type() == acc_dtype &&
+                  grad_out.device() == grad.device() && gscale.device() == grad.device(),
+              "fastiqa_C::pixel_bwd: grad_out and gscale must be accumulator scalars on the device");
+  c10::cuda::CUDAGuard guard(grad.device());
+  at::Tensor gp = need_pred ? at::empty_like(grad) : at::empty({0}, grad.options());
+  at::Tensor gt = need_target ? at::empty_like(grad) : at::empty({0}, grad.options());
+  auto stream = c10::cuda::getCurrentCUDAStream(grad.device().index()).stream();
+  check_launch(pixel_bwd_launch(dtype_code(grad.scalar_type()), grad.data_ptr(),
+                                need_pred ? gp.data_ptr() : nullptr,
+                                need_target ? gt.data_ptr() : nullptr, grad_out.data_ptr(),
+                                gscale.data_ptr(), grad.numel(), stream));
+  return {gp, gt};
+}
+
+}  // namespace
+}  // namespace cuda
+}  // namespace fastiqa
+
+TORCH_LIBRARY_IMPL(fastiqa_C, CUDA, m) {
+  m.impl("pixel_fwd", &fastiqa::cuda::pixel_fwd);
+  m.impl("pixel_bwd", &fastiqa::cuda::pixel_bwd);
+}

@@ -1,0 +1,13 @@
+"""fastiqa: fused kernels for image-restoration losses and quality metrics.
+
+    import fastiqa.functional as FF
+    loss = FF.charbonnier_loss(pred, target)          # fused forward + gradient
+    fastiqa.info()                                     # what was built, what runs
+"""
+from . import _ext  # noqa: F401  (loads the compiled kernels, or warns once)
+from . import compat, functional, nn  # noqa: F401
+from .compat import basicsr  # noqa: F401
+from .info import info
+
+__version__ = "0.1.0"
+__all__ = ["functional", "nn", "compat", "info", "__version__"]

@@ -1,0 +1,1 @@
+"""Kernel backends. Only fastiqa/ops/<family>.py chooses between them."""

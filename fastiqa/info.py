@@ -1,0 +1,81 @@
+"""What was built and what runs: fastiqa.info() / `fastiqa info`."""
+import os
+import platform
+
+import torch
+
+from . import _ext
+from .ops import _dispatch
+
+# family -> the compiled op whose presence makes the cpu/cuda backends usable
+FAMILIES = {"pixel": "pixel_fwd"}
+
+
+def _triton_version():
+    if not _dispatch.triton_installed():
+        return None
+    try:
+        import triton
+
+        return triton.__version__
+    except Exception as exc:  # a broken triton install must not break info()
+        return f"import failed: {exc}"
+
+
+def collect() -> dict:
+    cuda_tensor = torch.device("cuda")
+    report = {
+        "fastiqa": "0.1.0",
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torch_cuda": torch.version.cuda,
+        "triton": _triton_version(),
+        "triton_interpret": _dispatch.triton_interpreted(),
+        "extension_loaded": _ext.LOADED,
+        "extension_error": _ext.LOAD_ERROR,
+        "cpu_isa": _ext.cpu_isa(),
+        "cpu_threads": torch.get_num_threads(),
+        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "forced_backend": os.environ.get("FASTIQA_BACKEND") or None,
+        "families": {},
+    }
+    for family, kernel in FAMILIES.items():
+        def pick(device):
+            try:
+                return _dispatch.choose(device, kernel)
+            except (RuntimeError, ValueError) as exc:
+                return f"error: {exc}"
+        report["families"][family] = {
+            "built_cpu": _ext.has_kernel(kernel, "CPU"),
+            "built_cuda": _ext.has_kernel(kernel, "CUDA"),
+            "on_cpu_tensors": pick(torch.device("cpu")),
+            "on_cuda_tensors": pick(cuda_tensor),
+        }
+    return report
+
+
+def format_report(report: dict) -> str:
+    lines = [
+        f"fastiqa {report['fastiqa']}  python {report['python']}  torch {report['torch']}"
+        f" (cuda {report['torch_cuda'] or 'none'})  triton {report['triton'] or 'not installed'}",
+        f"compiled kernels: {'loaded' if report['extension_loaded'] else 'NOT loaded: ' + str(report['extension_error'])}",
+        f"cpu vector ISA: {report['cpu_isa']}   cpu threads: {report['cpu_threads']}",
+        f"gpu: {report['gpu'] or 'none visible'}"
+        + ("   TRITON_INTERPRET=1" if report["triton_interpret"] else ""),
+    ]
+    if report["forced_backend"]:
+        lines.append(f"FASTIQA_BACKEND={report['forced_backend']} (forced)")
+    lines.append(f"{'family':<8} {'built cpu':<10} {'built cuda':<11} {'cpu tensors':<12} cuda tensors")
+    for fam, r in report["families"].items():
+        lines.append(
+            f"{fam:<8} {str(r['built_cpu']):<10} {str(r['built_cuda']):<11} {r['on_cpu_tensors']:<12} {r['on_cuda_tensors']}"
+        )
+    return "\n".join(lines)
+
+
+def info(print_report: bool = True) -> dict:
+    """Versions, what was built, and which backend each family uses on CPU and CUDA tensors."""
+    report = collect()
+    if print_report:
+        print(format_report(report))
+    return report

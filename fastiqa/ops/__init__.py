@@ -1,0 +1,1 @@
+"""Registered ops (torch.library), one module per family."""

@@ -1,0 +1,65 @@
+"""Backend choice shared by every op family (DESIGN.md section 2).
+
+Order: compiled CUDA kernel for CUDA tensors, else Triton on CUDA tensors, else
+the compiled CPU kernel for CPU tensors, else the reference. FASTIQA_BACKEND or
+a backend= argument forces one; forcing one that cannot run is a clear error.
+"""
+import importlib.util
+import os
+
+import torch
+
+from .. import _ext
+
+BACKENDS = ("reference", "cpu", "cuda", "triton")
+
+
+def triton_installed() -> bool:
+    return importlib.util.find_spec("triton") is not None
+
+
+def triton_interpreted() -> bool:
+    return os.environ.get("TRITON_INTERPRET", "0") == "1"
+
+
+def available(backend: str, device: torch.device, kernel: str) -> tuple:
+    """(usable, reason) for running `kernel` of a family on `device` with `backend`."""
+    if backend == "reference":
+        return True, ""
+    if backend == "cpu":
+        if device.type != "cpu":
+            return False, f"the cpu backend runs on CPU tensors, got {device.type} tensors"
+        if not _ext.has_kernel(kernel, "CPU"):
+            return False, f"the compiled CPU kernels are not loaded ({_ext.LOAD_ERROR or 'missing op'})"
+        return True, ""
+    if backend == "cuda":
+        if device.type != "cuda":
+            return False, f"the cuda backend runs on CUDA tensors, got {device.type} tensors"
+        if not _ext.has_kernel(kernel, "CUDA"):
+            return False, "fastiqa was built without CUDA kernels (rebuild with a CUDA torch and nvcc, or FORCE_CUDA=1)"
+        return True, ""
+    if backend == "triton":
+        if not triton_installed():
+            return False, "triton is not installed (pip install triton)"
+        if device.type == "cuda" or (device.type == "cpu" and triton_interpreted()):
+            return True, ""
+        return False, f"Triton runs on CUDA tensors (or CPU tensors with TRITON_INTERPRET=1), got {device.type}"
+    raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+
+
+def choose(device: torch.device, kernel: str, backend=None) -> str:
+    """Name of the backend that runs `kernel` for tensors on `device`."""
+    requested = backend if backend is not None else os.environ.get("FASTIQA_BACKEND") or None
+    if requested is not None:
+        if requested not in BACKENDS:
+            source = "backend" if backend is not None else "FASTIQA_BACKEND"
+            raise ValueError(f"{source} must be one of {BACKENDS}, got {requested!r}")
+        ok, why = available(requested, device, kernel)
+        if not ok:
+            raise RuntimeError(f"fastiqa: backend {requested!r} is unavailable here: {why}")
+        return requested
+    order = ("cuda", "triton", "reference") if device.type == "cuda" else ("cpu", "reference")
+    for name in order:
+        if available(name, device, kernel)[0]:
+            return name
+    return "reference"

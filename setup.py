@@ -1,0 +1,75 @@
+"""Build of fastiqa._C: fused CPU kernels always, CUDA kernels when possible.
+
+Build without isolation so the extension compiles against the torch you run:
+    pip install --no-build-isolation .        (or -e .)
+
+Environment:
+    FASTIQA_NO_CUDA=1        never build the CUDA kernels
+    FORCE_CUDA=1             build them even when no GPU is visible (needs a CUDA torch + nvcc)
+    TORCH_CUDA_ARCH_LIST     GPU archs; default "8.0;8.6;8.9;9.0+PTX" when no GPU is visible
+    MAX_JOBS                 parallel compile jobs (ninja)
+"""
+import glob
+import os
+
+from setuptools import find_packages, setup
+
+ROOT = os.path.dirname(os.path.abspath(__file__))
+CXX_FLAGS = ["-O3", "-g0", "-fopenmp", "-fno-math-errno", "-fvisibility=hidden"]
+NVCC_FLAGS = ["-O3", "-g0", "-std=c++17", "-Xptxas=-warn-spills"]
+
+
+def _want_cuda(torch, cuda_home):
+    if os.environ.get("FASTIQA_NO_CUDA", "0") == "1":
+        return False
+    if torch.version.cuda is None:
+        if os.environ.get("FORCE_CUDA", "0") == "1":
+            raise RuntimeError("FORCE_CUDA=1 but the installed torch has no CUDA support")
+        return False
+    if cuda_home is None:
+        if os.environ.get("FORCE_CUDA", "0") == "1":
+            raise RuntimeError("FORCE_CUDA=1 but no CUDA toolkit was found (set CUDA_HOME)")
+        return False
+    return True
+
+
+def _extensions():
+    import torch
+    from torch.utils.cpp_extension import CUDA_HOME, CppExtension, CUDAExtension
+
+    rel = lambda pattern: sorted(os.path.relpath(p, ROOT) for p in glob.glob(os.path.join(ROOT, pattern)))
+    sources = ["csrc/bindings.cpp"] + rel("csrc/cpu/*.cpp")
+    if _want_cuda(torch, CUDA_HOME):
+        if not os.environ.get("TORCH_CUDA_ARCH_LIST") and not torch.cuda.is_available():
+            os.environ["TORCH_CUDA_ARCH_LIST"] = "8.0;8.6;8.9;9.0+PTX"
+        sources += rel("csrc/cuda/*.cu") + rel("csrc/cuda/*_host.cpp")
+        return [
+            CUDAExtension(
+                "fastiqa._C",
+                sources,
+                extra_compile_args={"cxx": CXX_FLAGS, "nvcc": NVCC_FLAGS},
+                extra_link_args=["-fopenmp"],
+                define_macros=[("FASTIQA_WITH_CUDA", "1")],
+            )
+        ]
+    return [
+        CppExtension(
+            "fastiqa._C",
+            sources,
+            extra_compile_args={"cxx": CXX_FLAGS},
+            extra_link_args=["-fopenmp"],
+        )
+    ]
+
+
+def _cmdclass():
+    from torch.utils.cpp_extension import BuildExtension
+
+    return {"build_ext": BuildExtension.with_options(no_python_abi_suffix=False)}
+
+
+setup(
+    packages=find_packages(include=["fastiqa", "fastiqa.*"]),
+    ext_modules=_extensions(),
+    cmdclass=_cmdclass(),
+)

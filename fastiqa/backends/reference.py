@@ -100,3 +100,68 @@ def pixel_bwd(grad, grad_out, gscale, need_pred, need_target):
     gp = (grad.to(gscale.dtype) * scale).to(grad.dtype)
     gt = -gp if need_target else grad.new_empty((0,))
     return (gp if need_pred else grad.new_empty((0,))), gt
+
+
+# ----------------------------------------------------------------------------
+# ssim family: formulas (Wang et al. 2004, Gaussian window, separable filter)
+# ----------------------------------------------------------------------------
+
+SSIM_PADDINGS = ("valid", "same_zero", "same_reflect")
+
+
+def gaussian_window(win_size: int, sigma: float, dtype=torch.float64, device=None):
+    """Normalised 1-D Gaussian g[k] ~ exp(-(k - (win_size-1)/2)^2 / (2 sigma^2))."""
+    coords = torch.arange(win_size, dtype=torch.float64, device=device) - (win_size - 1) / 2.0
+    g = torch.exp(-(coords ** 2) / (2.0 * sigma * sigma))
+    return (g / g.sum()).to(dtype)
+
+
+def _blur(t, g, padding):
+    """Separable Gaussian blur of every channel of t (N, C, H, W)."""
+    c = t.shape[1]
+    r = g.numel() // 2
+    if padding == "same_reflect":
+        t = torch.nn.functional.pad(t, (r, r, r, r), mode="reflect")
+        pad = 0
+    else:
+        pad = r if padding == "same_zero" else 0
+    wx = g.view(1, 1, 1, -1).expand(c, 1, 1, -1)
+    wy = g.view(1, 1, -1, 1).expand(c, 1, -1, 1)
+    t = torch.nn.functional.conv2d(t, wx, padding=(0, pad), groups=c)
+    return torch.nn.functional.conv2d(t, wy, padding=(pad, 0), groups=c)
+
+
+def ssim_maps(x, y, data_range=1.0, win_size=11, win_sigma=1.5, k1=0.01, k2=0.03, padding="valid"):
+    """(ssim_map, cs_map) for x, y of shape (N, C, H, W).
+
+    mu = G*x, sigma_x^2 = G*(x^2) - mu_x^2, sigma_xy = G*(xy) - mu_x mu_y,
+    l = (2 mu_x mu_y + C1) / (mu_x^2 + mu_y^2 + C1), cs = (2 sigma_xy + C2) / (sigma_x^2 + sigma_y^2 + C2),
+    C1 = (k1 L)^2, C2 = (k2 L)^2; ssim = l * cs.
+    """
+    g = gaussian_window(win_size, win_sigma, x.dtype, x.device)
+    c1 = (k1 * data_range) ** 2
+    c2 = (k2 * data_range) ** 2
+    mu_x, mu_y = _blur(x, g, padding), _blur(y, g, padding)
+    sxx = _blur(x * x, g, padding) - mu_x * mu_x
+    syy = _blur(y * y, g, padding) - mu_y * mu_y
+    sxy = _blur(x * y, g, padding) - mu_x * mu_y
+    cs = (2 * sxy + c2) / (sxx + syy + c2)
+    lum = (2 * mu_x * mu_y + c1) / (mu_x * mu_x + mu_y * mu_y + c1)
+    return lum * cs, cs
+
+
+def reduce_map(m, reduction):
+    """mean | none (per image, (N,)) | per_channel ((N, C)) | map."""
+    if reduction == "map":
+        return m
+    if reduction == "per_channel":
+        return m.flatten(2).mean(-1)
+    if reduction == "none":
+        return m.flatten(1).mean(-1)
+    if reduction == "mean":
+        return m.mean()
+    raise ValueError(f"unknown reduction {reduction!r}")
+
+
+def ssim(x, y, data_range=1.0, win_size=11, win_sigma=1.5, k1=0.01, k2=0.03, padding="valid", reduction="mean"):
+    return reduce_map(ssim_maps(x, y, data_range, win_size, win_sigma, k1, k2, padding)[0], reduction)

@@ -22,6 +22,18 @@ TORCH_LIBRARY(fastiqa_C, m) {
   m.def(
       "pixel_bwd(Tensor grad, Tensor grad_out, Tensor gscale, bool need_pred, bool need_target) "
       "-> (Tensor, Tensor)");
+  // ssim family: see csrc/common/ssim_math.h for padding codes, weights and plane statistics.
+  // planes: (N, C, 3) means of S, cs, |x - y| per plane (accumulator dtype); map: the SSIM
+  // map when want_map; gx, gy: gradients of sum over planes of weights . (mean S, mean cs,
+  // mean |x-y|) when weights are given, else empty.
+  m.def(
+      "ssim_fwd(Tensor x, Tensor y, int win_size, float win_sigma, float c1, float c2, int padding, "
+      "bool want_map, bool want_l1, Tensor? weights, bool need_gx, bool need_gy) "
+      "-> (Tensor, Tensor, Tensor, Tensor)");
+  // gradients of sum over planes of weights . (mean S, mean cs, mean |x-y|) + sum(dmap * S map)
+  m.def(
+      "ssim_bwd(Tensor x, Tensor y, int win_size, float win_sigma, float c1, float c2, int padding, "
+      "Tensor weights, Tensor? dmap, bool need_gx, bool need_gy) -> (Tensor, Tensor)");
   m.def("cpu_isa() -> str", &fastiqa::cpu::cpu_isa);
   // drops the CPU output buffers kept for reuse (csrc/cpu/buffer_pool.h)
   m.def("release_cpu_buffers() -> ()");

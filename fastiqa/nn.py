@@ -42,3 +42,64 @@ class CharbonnierLoss(_PixelLoss):
 
     def extra_repr(self) -> str:
         return f"eps={self.eps}, reduction={self.reduction!r}"
+
+
+class _SSIMBase(torch.nn.Module):
+    def __init__(self, data_range: float = 1.0, win_size: int = 11, win_sigma: float = 1.5, k1: float = 0.01,
+                 k2: float = 0.03, padding: str = "valid", reduction: str = "mean", backend: Optional[str] = None):
+        super().__init__()
+        self.data_range, self.win_size, self.win_sigma = data_range, win_size, win_sigma
+        self.k1, self.k2, self.padding, self.reduction, self.backend = k1, k2, padding, reduction, backend
+        _checks.choice(padding, "padding", F.SSIM_PADDINGS)
+
+    def _kwargs(self):
+        return dict(data_range=self.data_range, win_size=self.win_size, win_sigma=self.win_sigma, k1=self.k1,
+                    k2=self.k2, padding=self.padding, reduction=self.reduction, backend=self.backend)
+
+    def extra_repr(self) -> str:
+        return (f"data_range={self.data_range}, win_size={self.win_size}, win_sigma={self.win_sigma}, "
+                f"padding={self.padding!r}, reduction={self.reduction!r}")
+
+
+class SSIMLoss(_SSIMBase):
+    """1 - SSIM(pred, target); reduction "mean" or "none" (per image). The gradient is
+    computed in the forward pass (fused), backward only scales it."""
+
+    def __init__(self, data_range: float = 1.0, win_size: int = 11, win_sigma: float = 1.5, k1: float = 0.01,
+                 k2: float = 0.03, padding: str = "valid", reduction: str = "mean", backend: Optional[str] = None):
+        _checks.choice(reduction, "reduction", ("mean", "none"))
+        super().__init__(data_range, win_size, win_sigma, k1, k2, padding, reduction, backend)
+
+    def forward(self, pred, target):
+        return 1 - F.ssim(pred, target, **self._kwargs())
+
+
+class MSSSIMLoss(_SSIMBase):
+    """1 - MS-SSIM(pred, target) (5 scales, Wang 2003 weights unless given)."""
+
+    def __init__(self, data_range: float = 1.0, win_size: int = 11, win_sigma: float = 1.5, k1: float = 0.01,
+                 k2: float = 0.03, weights=None, padding: str = "valid", reduction: str = "mean",
+                 backend: Optional[str] = None):
+        _checks.choice(reduction, "reduction", ("mean", "none"))
+        super().__init__(data_range, win_size, win_sigma, k1, k2, padding, reduction, backend)
+        self.weights = weights
+
+    def forward(self, pred, target):
+        return 1 - F.ms_ssim(pred, target, weights=self.weights, **self._kwargs())
+
+
+class L1SSIMLoss(_SSIMBase):
+    """(1 - alpha) * L1 + alpha * (1 - SSIM), fused (3DGS photometric loss, zero "same" padding)."""
+
+    def __init__(self, alpha: float = 0.2, data_range: float = 1.0, win_size: int = 11, win_sigma: float = 1.5,
+                 k1: float = 0.01, k2: float = 0.03, padding: str = "same_zero", reduction: str = "mean",
+                 backend: Optional[str] = None):
+        _checks.choice(reduction, "reduction", ("mean", "none"))
+        super().__init__(data_range, win_size, win_sigma, k1, k2, padding, reduction, backend)
+        self.alpha = alpha
+
+    def forward(self, pred, target):
+        return F.l1_ssim_loss(pred, target, self.alpha, **self._kwargs())
+
+    def extra_repr(self) -> str:
+        return f"alpha={self.alpha}, " + super().extra_repr()

@@ -1,0 +1,530 @@
+// Fused CPU kernels of the SSIM family (SSIM, MS-SSIM scales, L1+SSIM).
+//
+// Work unit: one band of kBand source rows of one (n, c) plane. A band streams
+// the padded rows it needs once: each row is gathered (any strides, zero or
+// reflect padding) into a cache-resident buffer, blurred horizontally for the
+// five quantities x, y, x^2, y^2, xy into a ring of win rows, and every
+// completed ring gives one output row of the five statistics by the vertical
+// blur. Nothing image-sized is written besides what is asked for (the SSIM map,
+// the gradients).
+//
+// Gradient (csrc/common/ssim_math.h): each output row's four coefficient rows
+// are scattered through the transposed vertical blur into a second ring of
+// padded rows; a padded row is complete as soon as the last output row that
+// reads it has been scattered, and then goes through the transposed horizontal
+// blur and the column fold (zero padding drops, reflect padding adds back onto
+// the mirrored source pixel) into the band's source-row accumulators. The band
+// recomputes the win - 1 output rows of halo it shares with its neighbours.
+//
+// Per-band sums (S, cs, |x - y|) are kept per band and summed in band order, so
+// results do not depend on the thread count and are bitwise reproducible.
+//
+// Bytes: forward reads x and y once (plus (win-1)/kBand halo rows) and writes
+// only the map if asked; forward-with-gradient and backward read x and y once
+// more for the final combination and write each requested gradient once.
+#include <ATen/Dispatch.h>
+#include <ATen/Parallel.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/empty.h>
+#include <torch/library.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "../common/ssim_math.h"
+#include "buffer_pool.h"
+#include "convert.h"
+#include "isa.h"
+
+namespace fastiqa {
+namespace cpu {
+namespace {
+
+using namespace fastiqa::ssim;
+
+constexpr int64_t kBand = 64;
+
+template <typename T> struct AccOf { using type = float; };
+template <> struct AccOf<double> { using type = double; };
+
+int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
+
+template <typename T> struct View {
+  T* p = nullptr;
+  int64_t sn = 0, sc = 0, sh = 0, sw = 0;
+  View() = default;
+  explicit View(const at::Tensor& t)
+      : p(static_cast<T*>(t.data_ptr())), sn(t.stride(0)), sc(t.stride(1)), sh(t.stride(2)),
+        sw(t.stride(3)) {}
+  T* row(int64_t n, int64_t c, int64_t h) const { return p + n * sn + c * sc + h * sh; }
+};
+
+template <typename T, typename A> struct Job {
+  View<const T> x, y, dmap;
+  View<T> map, gx, gy;
+  const A* weights = nullptr;  // (planes, 3) or null
+  int64_t C = 0, H = 0, W = 0, Ho = 0, Wo = 0, off = 0, Wp = 0, LW = 0, LWp = 0, nbands = 0;
+  int win = 0, padding = 0;
+  A g[kMaxWin] = {};
+  A c1 = 0, c2 = 0;
+  bool values = false, l1 = false, want_map = false, grad = false;
+  std::vector<int64_t> colsrc;  // padded column -> source column or -1, size Wp
+};
+
+// ---------------------------------------------------------------------------
+// Row loops. Always inlined into the band function, which is compiled once per ISA.
+// ---------------------------------------------------------------------------
+
+template <typename T, typename A>
+FASTIQA_INLINE void load_row(const T* row, int64_t sw, int64_t n, A* out) {
+  if (sw == 1) {
+#pragma omp simd
+    for (int64_t j = 0; j < n; ++j) out[j] = to_acc<A>(row[j]);
+  } else {
+    for (int64_t j = 0; j < n; ++j) out[j] = to_acc<A>(row[j * sw]);
+  }
+}
+
+// out[j'] = x(row, colsrc[j']) for j' < Wp, zero up to len.
+template <typename T, typename A>
+FASTIQA_INLINE void gather_padded(const T* row, int64_t sw, const Job<T, A>& J, A* out, int64_t len) {
+  // padded columns off .. off + W - 1 are the source row itself (Wp = W + 2 off)
+  for (int64_t j = 0; j < J.off; ++j) out[j] = J.colsrc[j] < 0 ? A(0) : to_acc<A>(row[J.colsrc[j] * sw]);
+  load_row(row, sw, J.W, out + J.off);
+  for (int64_t j = J.off + J.W; j < J.Wp; ++j) out[j] = J.colsrc[j] < 0 ? A(0) : to_acc<A>(row[J.colsrc[j] * sw]);
+  for (int64_t j = J.Wp; j < len; ++j) out[j] = A(0);
+}
+
+template <typename T, typename A>
+FASTIQA_INLINE void store_row(T* row, int64_t sw, int64_t n, const A* in) {
+  if (sw == 1) {
+#pragma omp simd
+    for (int64_t j = 0; j < n; ++j) row[j] = from_acc<T>(in[j]);
+  } else {
+    for (int64_t j = 0; j < n; ++j) row[j * sw] = from_acc<T>(in[j]);
+  }
+}
+
+// Horizontal blur of x, y, x^2, y^2, xy: h[q * LW + j] = sum_k g[k] q(j + k), j < LW.
+template <typename A>
+FASTIQA_INLINE void hblur5(const A* __restrict__ rx, const A* __restrict__ ry, const A* g, int win,
+                           int64_t LW, A* __restrict__ h) {
+  for (int64_t j = 0; j < LW; j += kLanes) {
+    A a0[kLanes] = {}, a1[kLanes] = {}, a2[kLanes] = {}, a3[kLanes] = {}, a4[kLanes] = {};
+    for (int k = 0; k < win; ++k) {
+      const A gk = g[k];
+      const A* px = rx + j + k;
+      const A* py = ry + j + k;
+#pragma omp simd
+      for (int l = 0; l < kLanes; ++l) {
+        const A vx = px[l], vy = py[l];
+        a0[l] += gk * vx;
+        a1[l] += gk * vy;
+        a2[l] += gk * (vx * vx);
+        a3[l] += gk * (vy * vy);
+        a4[l] += gk * (vx * vy);
+      }
+    }
+#pragma omp simd
+    for (int l = 0; l < kLanes; ++l) {
+      h[j + l] = a0[l];
+      h[LW + j + l] = a1[l];
+      h[2 * LW + j + l] = a2[l];
+      h[3 * LW + j + l] = a3[l];
+      h[4 * LW + j + l] = a4[l];
+    }
+  }
+}
+
+// Vertical blur of the ring: st[q * LW + j] = sum_k g[k] ring[(first + k) % win][q][j].
+template <typename A>
+FASTIQA_INLINE void vblur5(const A* ring, int64_t first, const A* g, int win, int64_t LW, A* __restrict__ st) {
+  const int64_t slot = 5 * LW;
+  for (int64_t j = 0; j < LW; j += kLanes) {
+    A a[5][kLanes] = {};
+    for (int k = 0; k < win; ++k) {
+      const A gk = g[k];
+      const A* r = ring + ((first + k) % win) * slot + j;
+      for (int q = 0; q < 5; ++q) {
+#pragma omp simd
+        for (int l = 0; l < kLanes; ++l) a[q][l] += gk * r[q * LW + l];
+      }
+    }
+    for (int q = 0; q < 5; ++q) {
+#pragma omp simd
+      for (int l = 0; l < kLanes; ++l) st[q * LW + j + l] = a[q][l];
+    }
+  }
+}
+
+// Transposed horizontal blur of 4 zero-margined rows (the window is symmetric,
+// so the adjoint is the same correlation on rows padded by win-1 zeros).
+template <typename A>
+FASTIQA_INLINE void hblur4(const A* __restrict__ in, int64_t in_stride, const A* g, int win,
+                           int64_t LWp, A* __restrict__ out) {
+  for (int64_t j = 0; j < LWp; j += kLanes) {
+    A a[4][kLanes] = {};
+    for (int k = 0; k < win; ++k) {
+      const A gk = g[k];
+      for (int q = 0; q < 4; ++q) {
+        const A* s = in + q * in_stride + j + k;
+#pragma omp simd
+        for (int l = 0; l < kLanes; ++l) a[q][l] += gk * s[l];
+      }
+    }
+    for (int q = 0; q < 4; ++q) {
+#pragma omp simd
+      for (int l = 0; l < kLanes; ++l) out[q * LWp + j + l] = a[q][l];
+    }
+  }
+}
+
+template <typename A> struct Scratch {
+  std::vector<A> buf;
+  A *rx, *ry, *ring, *st, *srow, *csrow, *w, *m, *vt, *t, *acc, *xr, *yr;
+  int64_t vt_len = 0;
+  template <typename T> void init(const Job<T, A>& J) {
+    const int64_t in_len = J.LW + J.win;            // padded source row
+    vt_len = J.LWp + J.win;                          // map row with win-1 zero margins
+    const int64_t accn = J.grad ? kBand * 4 * J.W : 0;
+    const int64_t need = 2 * in_len + J.win * 5 * J.LW + 5 * J.LW + 3 * J.LW + 4 * J.LW +
+                         (J.grad ? J.win * 4 * vt_len + 4 * J.LWp : 0) + accn + 2 * J.W + 64;
+    buf.assign(need, A(0));
+    A* p = buf.data();
+    auto take = [&](int64_t n) { A* r = p; p += n; return r; };
+    rx = take(in_len); ry = take(in_len);
+    ring = take(J.win * 5 * J.LW);
+    st = take(5 * J.LW);
+    srow = take(J.LW); csrow = take(J.LW); w = take(J.LW);
+    m = take(4 * J.LW);
+    vt = J.grad ? take(J.win * 4 * vt_len) : nullptr;
+    t = J.grad ? take(4 * J.LWp) : nullptr;
+    acc = J.grad ? take(accn) : nullptr;
+    xr = take(J.W); yr = take(J.W);
+  }
+};
+
+// One band of one plane. sums: S, cs, |x-y| sums of the band (owned rows only).
+template <typename T, typename A>
+FASTIQA_CPU_CLONES void run_band(const Job<T, A>& J, int64_t plane, int64_t band, Scratch<A>& S,
+                                 double* sums) {
+  const int64_t n = plane / J.C, c = plane % J.C;
+  const int win = J.win;
+  const int64_t LW = J.LW, W = J.W, Wo = J.Wo;
+  const int64_t s_a = band * kBand, s_b = std::min(J.H, s_a + kBand);
+  const int64_t own_a = s_a, own_b = std::min(s_b, J.Ho);
+  int64_t pa = own_a, pb = own_b;
+  if (J.grad) {
+    pa = std::max<int64_t>(0, s_a + J.off - (win - 1));
+    pb = std::min(J.Ho, s_b + J.off);
+  }
+  const A* wt = J.weights ? J.weights + plane * kNumWeights : nullptr;
+  const A ws = wt ? wt[0] / static_cast<A>(J.Ho * J.Wo) : A(0);
+  const A wc = wt ? wt[1] / static_cast<A>(J.Ho * J.Wo) : A(0);
+  const A wl = wt ? wt[2] / static_cast<A>(J.H * J.W) : A(0);
+  double sum_s = 0, sum_cs = 0, sum_l1 = 0;
+
+  if (J.grad) {
+    std::fill(S.vt, S.vt + win * 4 * S.vt_len, A(0));
+    std::fill(S.acc, S.acc + (s_b - s_a) * 4 * W, A(0));
+  }
+  // Finalise padded row u: transposed horizontal blur, column fold into the accumulators.
+  auto finalize = [&](int64_t u) {
+    const int64_t s = source_index(u, J.H, J.off, J.padding);
+    if (s < s_a || s >= s_b) return;
+    hblur4(S.vt + (u % win) * 4 * S.vt_len, S.vt_len, J.g, win, J.LWp, S.t);
+    for (int q = 0; q < 4; ++q) {
+      A* a = S.acc + ((s - s_a) * 4 + q) * W;
+      const A* tq = S.t + q * J.LWp;
+      const A* main = tq + J.off;
+#pragma omp simd
+      for (int64_t j = 0; j < W; ++j) a[j] += main[j];
+      if (J.padding == kSameReflect) {
+        for (int64_t j = 0; j < J.off; ++j) a[J.colsrc[j]] += tq[j];
+        for (int64_t j = J.off + W; j < J.Wp; ++j) a[J.colsrc[j]] += tq[j];
+      }
+    }
+  };
+
+  const int64_t slot5 = 5 * LW;
+  const int64_t u_end = pb > pa ? pb + win - 1 : pa;  // a band may own no output row (valid)
+  for (int64_t u = pa; u < u_end; ++u) {
+    const int64_t s = source_index(u, J.H, J.off, J.padding);
+    A* h = S.ring + ((u - pa) % win) * slot5;
+    if (s < 0) {
+      std::fill(h, h + slot5, A(0));
+    } else {
+      gather_padded(J.x.row(n, c, s), J.x.sw, J, S.rx, LW + win);
+      gather_padded(J.y.row(n, c, s), J.y.sw, J, S.ry, LW + win);
+      hblur5(S.rx, S.ry, J.g, win, LW, h);
+    }
+    if (u < pa + win - 1) continue;
+    const int64_t p = u - win + 1;
+    vblur5(S.ring, p - pa, J.g, win, LW, S.st);
+    const A *mx = S.st, *my = S.st + LW, *exx = S.st + 2 * LW, *eyy = S.st + 3 * LW, *exy = S.st + 4 * LW;
+    const bool owned = p >= own_a && p < own_b;
+    if (!J.grad) {
+#pragma omp simd
+      for (int64_t j = 0; j < LW; ++j) {
+        A sv, cv;
+        ssim_value(mx[j], my[j], exx[j], eyy[j], exy[j], J.c1, J.c2, sv, cv);
+        S.srow[j] = sv;
+        S.csrow[j] = cv;
+      }
+    } else {
+      if (J.dmap.p) {
+        load_row(J.dmap.row(n, c, p), J.dmap.sw, Wo, S.w);
+        for (int64_t j = 0; j < Wo; ++j) S.w[j] += ws;
+      } else {
+        std::fill(S.w, S.w + Wo, ws);
+      }
+      std::fill(S.w + Wo, S.w + LW, A(0));
+      A *dax = S.m, *day = S.m + LW, *db = S.m + 2 * LW, *dc = S.m + 3 * LW;
+#pragma omp simd
+      for (int64_t j = 0; j < LW; ++j) {
+        A sv, cv, a0, a1, b, cc;
+        const A wcl = j < Wo ? wc : A(0);
+        ssim_value_grad(mx[j], my[j], exx[j], eyy[j], exy[j], J.c1, J.c2, S.w[j], wcl, sv, cv, a0, a1, b, cc);
+        S.srow[j] = sv;
+        S.csrow[j] = cv;
+        dax[j] = a0;
+        day[j] = a1;
+        db[j] = b;
+        dc[j] = cc;
+      }
+      // transposed vertical blur: padded rows p .. p+win-1 receive g[k] * coefficients
+      A* fresh = S.vt + ((p + win - 1) % win) * 4 * S.vt_len;
+      std::fill(fresh, fresh + 4 * S.vt_len, A(0));
+      for (int k = 0; k < win; ++k) {
+        const A gk = J.g[k];
+        A* r = S.vt + ((p + k) % win) * 4 * S.vt_len + (win - 1);
+        for (int q = 0; q < 4; ++q) {
+          const A* mq = S.m + q * LW;
+          A* rq = r + q * S.vt_len;
+#pragma omp simd
+          for (int64_t j = 0; j < Wo; ++j) rq[j] += gk * mq[j];
+        }
+      }
+      finalize(p);
+    }
+    if (owned && J.values) {
+      A ls[kLanes] = {}, lc[kLanes] = {};
+      int64_t j = 0;
+      for (; j + kLanes <= Wo; j += kLanes) {
+#pragma omp simd
+        for (int l = 0; l < kLanes; ++l) {
+          ls[l] += S.srow[j + l];
+          lc[l] += S.csrow[j + l];
+        }
+      }
+      for (int l = 0; j < Wo; ++j, ++l) {
+        ls[l] += S.srow[j];
+        lc[l] += S.csrow[j];
+      }
+      for (int l = 0; l < kLanes; ++l) {
+        sum_s += ls[l];
+        sum_cs += lc[l];
+      }
+    }
+    if (owned && J.want_map) store_row(J.map.row(n, c, p), J.map.sw, Wo, S.srow);
+  }
+  if (J.grad) {
+    for (int64_t u = pb; u < pb + win - 1; ++u) finalize(u);
+  }
+  if (J.l1 || J.grad) {
+    for (int64_t s = s_a; s < s_b; ++s) {
+      load_row(J.x.row(n, c, s), J.x.sw, W, S.xr);
+      load_row(J.y.row(n, c, s), J.y.sw, W, S.yr);
+      if (J.l1 && J.values) {
+        A l1[kLanes] = {};
+        int64_t j = 0;
+        for (; j + kLanes <= W; j += kLanes) {
+#pragma omp simd
+          for (int l = 0; l < kLanes; ++l) {
+            const A d = S.xr[j + l] - S.yr[j + l];
+            l1[l] += d < A(0) ? -d : d;
+          }
+        }
+        for (int l = 0; j < W; ++j, ++l) {
+          const A d = S.xr[j] - S.yr[j];
+          l1[l] += d < A(0) ? -d : d;
+        }
+        for (int l = 0; l < kLanes; ++l) sum_l1 += l1[l];
+      }
+      if (!J.grad) continue;
+      const A* a = S.acc + (s - s_a) * 4 * W;
+      const A *ax = a, *ay = a + W, *ab = a + 2 * W, *ac = a + 3 * W;
+      if (J.gx.p) {
+        T* out = J.gx.row(n, c, s);
+        for (int64_t j = 0; j < W; ++j) {
+          const A d = S.xr[j] - S.yr[j];
+          const A sg = static_cast<A>(d > A(0)) - static_cast<A>(d < A(0));
+          out[j * J.gx.sw] = from_acc<T>(ax[j] + A(2) * S.xr[j] * ab[j] + S.yr[j] * ac[j] + wl * sg);
+        }
+      }
+      if (J.gy.p) {
+        T* out = J.gy.row(n, c, s);
+        for (int64_t j = 0; j < W; ++j) {
+          const A d = S.xr[j] - S.yr[j];
+          const A sg = static_cast<A>(d > A(0)) - static_cast<A>(d < A(0));
+          out[j * J.gy.sw] = from_acc<T>(ay[j] + A(2) * S.yr[j] * ab[j] + S.xr[j] * ac[j] - wl * sg);
+        }
+      }
+    }
+  }
+  sums[0] = sum_s;
+  sums[1] = sum_cs;
+  sums[2] = sum_l1;
+}
+
+struct Geometry {
+  int64_t N, C, H, W, Ho, Wo, off;
+};
+
+Geometry geometry(const at::Tensor& x, int64_t win, int64_t padding) {
+  TORCH_CHECK(x.dim() == 4, "fastiqa_C::ssim: expects (N, C, H, W) tensors");
+  TORCH_CHECK(win >= kMinWin && win <= kMaxWin && win % 2 == 1, "fastiqa_C::ssim: win_size must be odd in [3, 31]");
+  TORCH_CHECK(padding >= 0 && padding <= 2, "fastiqa_C::ssim: unknown padding");
+  Geometry g{x.size(0), x.size(1), x.size(2), x.size(3), 0, 0, 0};
+  TORCH_CHECK(g.H >= win && g.W >= win, "fastiqa_C::ssim: images must hold one window");
+  if (padding == kValid) {
+    g.Ho = g.H - win + 1;
+    g.Wo = g.W - win + 1;
+  } else {
+    g.Ho = g.H;
+    g.Wo = g.W;
+    g.off = win / 2;
+  }
+  return g;
+}
+
+template <typename T, typename A>
+void setup_job(Job<T, A>& J, const at::Tensor& x, const at::Tensor& y, int64_t win, double sigma,
+               double c1, double c2, int64_t padding) {
+  const Geometry geo = geometry(x, win, padding);
+  J.x = View<const T>(x);
+  J.y = View<const T>(y);
+  J.C = geo.C; J.H = geo.H; J.W = geo.W; J.Ho = geo.Ho; J.Wo = geo.Wo; J.off = geo.off;
+  J.win = static_cast<int>(win);
+  J.padding = static_cast<int>(padding);
+  J.Wp = J.Wo + win - 1;
+  J.LW = round_up(std::max<int64_t>(J.Wo, 1), kLanes);
+  J.LWp = round_up(J.Wp, kLanes);
+  J.nbands = (J.H + kBand - 1) / kBand;
+  double g[kMaxWin];
+  gaussian_window(J.win, sigma, g);
+  for (int k = 0; k < J.win; ++k) J.g[k] = static_cast<A>(g[k]);
+  J.c1 = static_cast<A>(c1);
+  J.c2 = static_cast<A>(c2);
+  J.colsrc.resize(J.Wp);
+  for (int64_t j = 0; j < J.Wp; ++j) J.colsrc[j] = source_index(j, J.W, J.off, J.padding);
+}
+
+// Runs every band of every plane; returns per-plane sums (planes, 3) in double.
+template <typename T, typename A>
+std::vector<double> run_all(const Job<T, A>& J, int64_t planes) {
+  const int64_t tasks = planes * J.nbands;
+  std::vector<double> band_sums(tasks * 3, 0.0);
+  at::parallel_for(0, tasks, 1, [&](int64_t tb, int64_t te) {
+    Scratch<A> S;
+    S.init(J);
+    for (int64_t t = tb; t < te; ++t) run_band<T, A>(J, t / J.nbands, t % J.nbands, S, &band_sums[3 * t]);
+  });
+  std::vector<double> plane_sums(planes * 3, 0.0);
+  for (int64_t t = 0; t < tasks; ++t)
+    for (int q = 0; q < 3; ++q) plane_sums[3 * (t / J.nbands) + q] += band_sums[3 * t + q];
+  return plane_sums;
+}
+
+void check_pair(const at::Tensor& x, const at::Tensor& y) {
+  TORCH_CHECK(x.sizes() == y.sizes(), "fastiqa_C::ssim: x and y must share a shape");
+  TORCH_CHECK(x.scalar_type() == y.scalar_type(), "fastiqa_C::ssim: x and y must share a dtype");
+  TORCH_CHECK(x.device().is_cpu() && y.device().is_cpu(), "fastiqa_C::ssim: CPU tensors expected");
+}
+
+at::Tensor check_weights(const std::optional<at::Tensor>& w, const at::Tensor& x) {
+  const auto acc = x.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
+  TORCH_CHECK(w->scalar_type() == acc && w->is_contiguous() &&
+                  w->numel() == x.size(0) * x.size(1) * kNumWeights,
+              "fastiqa_C::ssim: weights must be a contiguous (N, C, 3) accumulator-dtype tensor");
+  return *w;
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> ssim_fwd(
+    const at::Tensor& x, const at::Tensor& y, int64_t win, double sigma, double c1, double c2,
+    int64_t padding, bool want_map, bool want_l1, const std::optional<at::Tensor>& weights,
+    bool need_gx, bool need_gy) {
+  check_pair(x, y);
+  const Geometry geo = geometry(x, win, padding);
+  const auto acc = x.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
+  const bool grad = weights.has_value() && (need_gx || need_gy);
+  at::Tensor w = grad ? check_weights(weights, x) : at::Tensor();
+  at::Tensor planes = at::empty({geo.N, geo.C, kNumPlaneStats}, x.options().dtype(acc));
+  at::Tensor map = want_map ? at::empty({geo.N, geo.C, geo.Ho, geo.Wo}, x.options(), x.suggest_memory_format())
+                            : at::empty({0}, x.options());
+  at::Tensor gx = grad && need_gx ? pooled_empty_like(x) : at::empty({0}, x.options());
+  at::Tensor gy = grad && need_gy ? pooled_empty_like(x) : at::empty({0}, x.options());
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "ssim_fwd", [&] {
+    using A = typename AccOf<scalar_t>::type;
+    Job<scalar_t, A> J;
+    setup_job(J, x, y, win, sigma, c1, c2, padding);
+    J.values = true;
+    J.l1 = want_l1;
+    J.want_map = want_map;
+    J.grad = grad;
+    if (want_map) J.map = View<scalar_t>(map);
+    if (grad) {
+      J.weights = w.data_ptr<A>();
+      if (need_gx) J.gx = View<scalar_t>(gx);
+      if (need_gy) J.gy = View<scalar_t>(gy);
+    }
+    const std::vector<double> sums = run_all(J, geo.N * geo.C);
+    A* out = planes.data_ptr<A>();
+    const double n_out = static_cast<double>(geo.Ho * geo.Wo), n_in = static_cast<double>(geo.H * geo.W);
+    for (int64_t pl = 0; pl < geo.N * geo.C; ++pl) {
+      out[3 * pl] = static_cast<A>(sums[3 * pl] / n_out);
+      out[3 * pl + 1] = static_cast<A>(sums[3 * pl + 1] / n_out);
+      out[3 * pl + 2] = static_cast<A>(sums[3 * pl + 2] / n_in);
+    }
+  });
+  return {planes, map, gx, gy};
+}
+
+std::tuple<at::Tensor, at::Tensor> ssim_bwd(const at::Tensor& x, const at::Tensor& y, int64_t win,
+                                            double sigma, double c1, double c2, int64_t padding,
+                                            const at::Tensor& weights,
+                                            const std::optional<at::Tensor>& dmap, bool need_gx,
+                                            bool need_gy) {
+  check_pair(x, y);
+  const Geometry geo = geometry(x, win, padding);
+  at::Tensor w = check_weights(weights, x);
+  if (dmap.has_value()) {
+    TORCH_CHECK(dmap->dim() == 4 && dmap->size(0) == geo.N && dmap->size(1) == geo.C &&
+                    dmap->size(2) == geo.Ho && dmap->size(3) == geo.Wo && dmap->scalar_type() == x.scalar_type(),
+                "fastiqa_C::ssim_bwd: dmap must be an (N, C, Ho, Wo) tensor of the input dtype");
+  }
+  at::Tensor gx = need_gx ? pooled_empty_like(x) : at::empty({0}, x.options());
+  at::Tensor gy = need_gy ? pooled_empty_like(x) : at::empty({0}, x.options());
+  if (!need_gx && !need_gy) return {gx, gy};
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "ssim_bwd", [&] {
+    using A = typename AccOf<scalar_t>::type;
+    Job<scalar_t, A> J;
+    setup_job(J, x, y, win, sigma, c1, c2, padding);
+    J.grad = true;
+    J.weights = w.data_ptr<A>();
+    if (dmap.has_value()) J.dmap = View<const scalar_t>(*dmap);
+    if (need_gx) J.gx = View<scalar_t>(gx);
+    if (need_gy) J.gy = View<scalar_t>(gy);
+    run_all(J, geo.N * geo.C);
+  });
+  return {gx, gy};
+}
+
+}  // namespace
+}  // namespace cpu
+}  // namespace fastiqa
+
+TORCH_LIBRARY_IMPL(fastiqa_C, CPU, m) {
+  m.impl("ssim_fwd", &fastiqa::cpu::ssim_fwd);
+  m.impl("ssim_bwd", &fastiqa::cpu::ssim_bwd);
+}

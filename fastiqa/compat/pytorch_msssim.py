@@ -1,0 +1,93 @@
+"""pytorch_msssim-compatible API: `from fastiqa.compat.pytorch_msssim import ssim, ms_ssim, SSIM, MS_SSIM`
+in place of `from pytorch_msssim import ...` gives the same values (valid Gaussian window,
+data_range=255 by default, K=(0.01, 0.03), 2x2 average pooling between MS-SSIM scales) from
+the fused kernels, with gradients for both inputs and no NaN gradient where a MS-SSIM term is
+clamped to 0.
+
+Differences: 4-d (N, C, H, W) input only (pytorch_msssim's 5-d volumes raise ValueError), and
+`win` may only be the Gaussian that win_size and win_sigma describe (other windows raise).
+"""
+from typing import List, Optional, Sequence, Tuple, Union
+
+import torch
+from torch import Tensor
+
+from .. import functional as F
+
+
+def _prepare(X, Y, win_size, win):
+    if not X.shape == Y.shape:
+        raise ValueError(f"Input images should have the same dimensions, but got {X.shape} and {Y.shape}.")
+    for d in range(len(X.shape) - 1, 1, -1):
+        X = X.squeeze(dim=d)
+        Y = Y.squeeze(dim=d)
+    if len(X.shape) != 4:
+        raise ValueError(f"Input images should be 4-d tensors (fastiqa has no 5-d SSIM), but got {X.shape}")
+    if win is not None:
+        win_size = win.shape[-1]
+    if not (win_size % 2 == 1):
+        raise ValueError("Window size should be odd.")
+    return X, Y, win_size
+
+
+def _check_window(win, win_size, win_sigma):
+    if win is None:
+        return
+    coords = torch.arange(win_size, dtype=torch.float64) - win_size // 2
+    g = torch.exp(-(coords ** 2) / (2 * win_sigma ** 2))
+    g = g / g.sum()
+    w = win.detach().to("cpu", torch.float64).reshape(-1, win_size)
+    if not torch.allclose(w, g.expand_as(w), rtol=1e-5, atol=1e-7):
+        raise ValueError("fastiqa.compat.pytorch_msssim supports only the Gaussian window of win_size and "
+                         "win_sigma; pass those instead of a custom win")
+
+
+def ssim(X: Tensor, Y: Tensor, data_range: float = 255, size_average: bool = True, win_size: int = 11,
+         win_sigma: float = 1.5, win: Optional[Tensor] = None,
+         K: Union[Tuple[float, float], List[float]] = (0.01, 0.03), nonnegative_ssim: bool = False) -> Tensor:
+    X, Y, win_size = _prepare(X, Y, win_size, win)
+    _check_window(win, win_size, win_sigma)
+    v = F.ssim(X, Y, data_range, win_size, win_sigma, K[0], K[1], "valid", "per_channel")
+    if nonnegative_ssim:
+        v = torch.relu(v)
+    return v.mean() if size_average else v.mean(1)
+
+
+def ms_ssim(X: Tensor, Y: Tensor, data_range: float = 255, size_average: bool = True, win_size: int = 11,
+            win_sigma: float = 1.5, win: Optional[Tensor] = None, weights: Optional[Sequence[float]] = None,
+            K: Union[Tuple[float, float], List[float]] = (0.01, 0.03)) -> Tensor:
+    X, Y, win_size = _prepare(X, Y, win_size, win)
+    _check_window(win, win_size, win_sigma)
+    return F.ms_ssim(X, Y, data_range, win_size, win_sigma, K[0], K[1], weights, "valid",
+                     "mean" if size_average else "none")
+
+
+class SSIM(torch.nn.Module):
+    def __init__(self, data_range: float = 255, size_average: bool = True, win_size: int = 11,
+                 win_sigma: float = 1.5, channel: int = 3, spatial_dims: int = 2,
+                 K: Union[Tuple[float, float], List[float]] = (0.01, 0.03), nonnegative_ssim: bool = False) -> None:
+        super().__init__()
+        if spatial_dims != 2:
+            raise ValueError("fastiqa.compat.pytorch_msssim supports spatial_dims=2 only")
+        self.win_size, self.win_sigma, self.channel = win_size, win_sigma, channel
+        self.size_average, self.data_range, self.K, self.nonnegative_ssim = size_average, data_range, K, nonnegative_ssim
+
+    def forward(self, X: Tensor, Y: Tensor) -> Tensor:
+        return ssim(X, Y, data_range=self.data_range, size_average=self.size_average, win_size=self.win_size,
+                    win_sigma=self.win_sigma, K=self.K, nonnegative_ssim=self.nonnegative_ssim)
+
+
+class MS_SSIM(torch.nn.Module):
+    def __init__(self, data_range: float = 255, size_average: bool = True, win_size: int = 11,
+                 win_sigma: float = 1.5, channel: int = 3, spatial_dims: int = 2,
+                 weights: Optional[List[float]] = None,
+                 K: Union[Tuple[float, float], List[float]] = (0.01, 0.03)) -> None:
+        super().__init__()
+        if spatial_dims != 2:
+            raise ValueError("fastiqa.compat.pytorch_msssim supports spatial_dims=2 only")
+        self.win_size, self.win_sigma, self.channel = win_size, win_sigma, channel
+        self.size_average, self.data_range, self.weights, self.K = size_average, data_range, weights, K
+
+    def forward(self, X: Tensor, Y: Tensor) -> Tensor:
+        return ms_ssim(X, Y, data_range=self.data_range, size_average=self.size_average, win_size=self.win_size,
+                       win_sigma=self.win_sigma, weights=self.weights, K=self.K)

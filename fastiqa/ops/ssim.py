@@ -1,0 +1,194 @@
+"""SSIM family (SSIM, MS-SSIM scales, L1+SSIM): the registered ops and backend choice.
+
+Backend contract (fastiqa_C::ssim_fwd / ssim_bwd, backends/reference.py, backends/triton/ssim.py):
+    fwd(x, y, win_size, win_sigma, c1, c2, padding, want_map, want_l1, weights, need_gx, need_gy)
+        -> planes (N, C, 3): per-plane means of S, cs and |x - y| (accumulator dtype),
+           map (the SSIM map when want_map, else empty),
+           gx, gy: when weights (N, C, 3) are given, the gradients of
+           F = sum over planes of weights . planes (else empty)
+    bwd(x, y, win_size, win_sigma, c1, c2, padding, weights, dmap, need_gx, need_gy)
+        -> gx, gy of F + sum(dmap * S map); recomputes everything from x and y.
+
+The user-facing op fastiqa::ssim_fwd(x, y, ..., reduction, kind, alpha, need_gx, need_gy)
+returns (out, cs (N, C), gx, gy): out is the SSIM (kind "ssim") or the L1+SSIM loss
+(1 - alpha) |x - y| + alpha (1 - SSIM) (kind "l1_ssim") reduced per `reduction`;
+cs the per-plane mean contrast-structure term (MS-SSIM's intermediate scales).
+For the scalar reductions, when an input requires grad, the forward computes the
+gradient of out in the same pass (need_gx / need_gy); backward then only scales it
+by grad_out (per image or per channel for none / per_channel), or hands it over
+untouched on the CPU when grad_out is 1. Otherwise (map reduction, a gradient
+through cs) backward recomputes from x and y: nothing image-sized is saved but
+the inputs themselves.
+"""
+from typing import Optional, Tuple
+
+import torch
+from torch import Tensor
+
+from ..backends import reference
+from . import _dispatch
+
+PADDINGS = dict(reference.PADDING_CODES)
+REDUCTIONS = {"mean": 0, "none": 1, "per_channel": 2, "map": 3}
+KINDS = {"ssim": 0, "l1_ssim": 1}
+MEAN, NONE, PER_CHANNEL, MAP = 0, 1, 2, 3
+SSIM, L1_SSIM = 0, 1
+KERNEL = "ssim_fwd"  # the compiled op whose presence makes the cpu/cuda backends usable
+
+
+def _impl(backend: str):
+    if backend == "reference":
+        return reference.ssim_fwd, reference.ssim_bwd
+    if backend in ("cpu", "cuda"):
+        return torch.ops.fastiqa_C.ssim_fwd, torch.ops.fastiqa_C.ssim_bwd
+    from ..backends.triton import ssim as triton_ssim  # lazy: triton is optional
+
+    return triton_ssim.ssim_fwd, triton_ssim.ssim_bwd
+
+
+def _acc_dtype(dtype):
+    return torch.float64 if dtype == torch.float64 else torch.float32
+
+
+def _output_size(x: Tensor, win_size: int, padding: int):
+    h, w = x.shape[-2:]
+    return (h - win_size + 1, w - win_size + 1) if padding == PADDINGS["valid"] else (h, w)
+
+
+def _coefficients(kind: int, alpha: float):
+    """(d value / d mean S, d value / d mean |x-y|) of one plane's value."""
+    return (1.0, 0.0) if kind == SSIM else (-alpha, 1.0 - alpha)
+
+
+def _gamma(reduction: int, n: int, c: int) -> float:
+    """d out / d (one plane's value) for the scalar reductions (per image for none)."""
+    return 1.0 / (n * c) if reduction == MEAN else 1.0 / c if reduction == NONE else 1.0
+
+
+def _plane_weights(x: Tensor, kind: int, alpha: float, reduction: int, factor, d_cs=None) -> Tensor:
+    """(N, C, 3) weights of the gradient: factor (scalar, (N,) or (N, C)) times the plane's
+    weight in out, plus d_cs on the cs column."""
+    n, c = x.shape[:2]
+    acc = _acc_dtype(x.dtype)
+    ks, kl = _coefficients(kind, alpha)
+    g = _gamma(reduction, n, c)
+    w = torch.zeros((n, c, 3), dtype=acc, device=x.device)
+    if factor is not None:
+        f = factor.to(acc) if isinstance(factor, Tensor) else torch.tensor(float(factor), dtype=acc, device=x.device)
+        f = f.reshape(n, 1) if f.dim() == 1 else f
+        w[..., 0] = f * (ks * g)
+        w[..., 2] = f * (kl * g)
+    if d_cs is not None:
+        w[..., 1] = d_cs.to(acc)
+    return w
+
+
+def _reduce(planes: Tensor, kind: int, alpha: float, reduction: int) -> Tensor:
+    value = planes[..., 0] if kind == SSIM else (1 - alpha) * planes[..., 2] + alpha * (1 - planes[..., 0])
+    if reduction == MEAN:
+        return value.mean()
+    if reduction == NONE:
+        return value.mean(1)
+    return value.clone(memory_format=torch.contiguous_format)
+
+
+@torch.library.custom_op("fastiqa::ssim_fwd", mutates_args=())
+def ssim_fwd(x: Tensor, y: Tensor, win_size: int, win_sigma: float, c1: float, c2: float, padding: int,
+             reduction: int, kind: int, alpha: float, need_gx: bool, need_gy: bool,
+             backend: str) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+    fwd = _impl(backend)[0]
+    grad = (need_gx or need_gy) and reduction != MAP
+    weights = _plane_weights(x, kind, alpha, reduction, 1.0) if grad else None
+    planes, s_map, gx, gy = fwd(x, y, win_size, win_sigma, c1, c2, padding, reduction == MAP, kind == L1_SSIM,
+                                weights, need_gx and grad, need_gy and grad)
+    out = s_map if reduction == MAP else _reduce(planes, kind, alpha, reduction)
+    return out, planes[..., 1].clone(memory_format=torch.contiguous_format), gx, gy
+
+
+@ssim_fwd.register_fake
+def _ssim_fwd_fake(x, y, win_size, win_sigma, c1, c2, padding, reduction, kind, alpha, need_gx, need_gy, backend):
+    acc = _acc_dtype(x.dtype)
+    n, c = x.shape[:2]
+    if reduction == MAP:
+        out = torch.empty((n, c, *_output_size(x, win_size, padding)), dtype=x.dtype, device=x.device,
+                          memory_format=reference.map_memory_format(x))
+    else:
+        out = x.new_empty(((), (n,), (n, c))[reduction], dtype=acc)
+    grad = reduction != MAP
+    gx = torch.empty_like(x) if need_gx and grad else x.new_empty((0,))
+    gy = torch.empty_like(x) if need_gy and grad else x.new_empty((0,))
+    return out, x.new_empty((n, c), dtype=acc), gx, gy
+
+
+@torch.library.custom_op("fastiqa::ssim_bwd", mutates_args=())
+def ssim_bwd(x: Tensor, y: Tensor, win_size: int, win_sigma: float, c1: float, c2: float, padding: int,
+             weights: Tensor, dmap: Optional[Tensor], need_gx: bool, need_gy: bool,
+             backend: str) -> Tuple[Tensor, Tensor]:
+    return _impl(backend)[1](x, y, win_size, win_sigma, c1, c2, padding, weights, dmap, need_gx, need_gy)
+
+
+@ssim_bwd.register_fake
+def _ssim_bwd_fake(x, y, win_size, win_sigma, c1, c2, padding, weights, dmap, need_gx, need_gy, backend):
+    return (torch.empty_like(x) if need_gx else x.new_empty((0,)),
+            torch.empty_like(x) if need_gy else x.new_empty((0,)))
+
+
+def _setup_context(ctx, inputs, output):
+    x, y, win_size, win_sigma, c1, c2, padding, reduction, kind, alpha, need_gx, need_gy, backend = inputs
+    _, _, gx, gy = output
+    ctx.args = (win_size, win_sigma, c1, c2, padding)
+    ctx.reduction, ctx.kind, ctx.alpha, ctx.backend = reduction, kind, alpha, backend
+    ctx.mark_non_differentiable(gx, gy)
+    ctx.set_materialize_grads(False)
+    ctx.save_for_backward(x, y, gx, gy)
+
+
+def _scale(grad: Tensor, d_out: Tensor, reduction: int) -> Tensor:
+    if reduction == MEAN:
+        return grad * d_out.to(grad.dtype)
+    f = d_out.to(grad.dtype)
+    return grad * (f.view(-1, 1, 1, 1) if reduction == NONE else f.view(*f.shape, 1, 1))
+
+
+def _backward(ctx, d_out, d_cs, d_gx, d_gy):
+    none = (None,) * 11
+    need_x, need_y = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+    if (d_out is None and d_cs is None) or not (need_x or need_y):
+        return None, None, *none
+    x, y, gx, gy = ctx.saved_tensors
+    have = (gx.numel() > 0 or not need_x) and (gy.numel() > 0 or not need_y)
+    if have and d_cs is None and ctx.reduction != MAP:
+        # the forward computed the gradient of out: scale it by grad_out
+        if (ctx.reduction == MEAN and x.device.type == "cpu" and not torch.compiler.is_compiling()
+                and float(d_out) == 1.0):
+            return (gx if need_x else None), (gy if need_y else None), *none
+        return ((_scale(gx, d_out, ctx.reduction) if need_x else None),
+                (_scale(gy, d_out, ctx.reduction) if need_y else None), *none)
+    dmap = None
+    factor = None
+    if d_out is not None:
+        if ctx.reduction == MAP:
+            dmap = d_out.to(x.dtype)
+        else:
+            factor = d_out
+    weights = _plane_weights(x, ctx.kind, ctx.alpha, ctx.reduction, factor, d_cs)
+    rx, ry = ssim_bwd(x, y, *ctx.args, weights, dmap, need_x, need_y, ctx.backend)
+    return (rx if need_x else None), (ry if need_y else None), *none
+
+
+ssim_fwd.register_autograd(_backward, setup_context=_setup_context)
+
+
+def ssim(x: Tensor, y: Tensor, win_size: int, win_sigma: float, c1: float, c2: float, padding: str,
+         reduction: str, kind: str = "ssim", alpha: float = 0.0, backend: Optional[str] = None,
+         grad_in_forward: bool = True) -> Tuple[Tensor, Tensor]:
+    """Validated arguments in, (out, per-plane cs) out (see fastiqa.functional for the user API).
+
+    grad_in_forward=False (MS-SSIM) leaves the gradient to backward, which then
+    recomputes it with the weights autograd brings to out and cs."""
+    name = _dispatch.choose(x.device, KERNEL, backend)
+    grad = grad_in_forward and torch.is_grad_enabled()
+    out, cs, _, _ = ssim_fwd(x, y, int(win_size), float(win_sigma), float(c1), float(c2), PADDINGS[padding],
+                             REDUCTIONS[reduction], KINDS[kind], float(alpha), grad and x.requires_grad,
+                             grad and y.requires_grad, name)
+    return out, cs

@@ -1,0 +1,284 @@
+"""Triton kernels of the SSIM family: same contract as csrc/cpu/ssim.cpp (see fastiqa/ops/ssim.py).
+
+The separable Gaussian blur of a tile is two products with banded matrices,
+    stats = E_r @ X @ E_c^T,    E[i, a] = sum_k g[k] [src(p0 + i + k) == s0 + a],
+where src() maps a padded coordinate to its source pixel (zero padding: no
+match, reflect padding: the mirrored pixel), so every padding mode is the same
+code and the products run on the tensor cores' IEEE-fp32 path (tl.dot,
+input_precision="ieee"). The adjoint blur of the backward is E^T @ M @ E.
+
+Forward: one program per OUT x OUT tile of one plane loads its IN x IN source
+tile once, writes the SSIM map if asked and one partial (S, cs, |x-y|) triple;
+partials are summed by torch in tile order (no atomics: bitwise reproducible).
+Gradient: one program per G x G source tile recomputes the statistics on the
+M x M output region that reads it (G = M - win + 1), forms the four
+coefficient maps (csrc/common/ssim_math.h) and applies the adjoint blur;
+nothing image-sized is saved between forward and backward.
+"""
+import torch
+import triton
+import triton.language as tl
+
+OUT = 32  # forward output tile
+IN = 64   # forward source tile: OUT + win - 1 <= IN for win <= 33
+
+
+@triton.jit
+def _src(u, n, OFF: tl.constexpr, PADDING: tl.constexpr):
+    """Padded coordinate -> (source index, valid)."""
+    s = u - OFF
+    if PADDING == 2:
+        s = tl.where(s < 0, -s, s)
+        s = tl.where(s >= n, 2 * (n - 1) - s, s)
+    return s, (s >= 0) & (s < n)
+
+
+@triton.jit
+def _band(g_ptr, p0, s0, n, n_out, ROWS: tl.constexpr, COLS: tl.constexpr, WIN: tl.constexpr,
+          OFF: tl.constexpr, PADDING: tl.constexpr, ACC: tl.constexpr):
+    """E[i, a] = sum_k g[k] [src(p0 + i + k) == s0 + a] for output rows p0 + i < n_out."""
+    i = tl.arange(0, ROWS)[:, None]
+    a = tl.arange(0, COLS)[None, :]
+    p = p0 + i
+    e = tl.zeros([ROWS, COLS], ACC)
+    for k in tl.static_range(WIN):
+        s, ok = _src(p + k, n, OFF, PADDING)
+        gk = tl.load(g_ptr + k)
+        e += tl.where(ok & (s == s0 + a) & (p >= 0) & (p < n_out), gk, 0.0)
+    return e
+
+
+@triton.jit
+def _mm(a, b, IEEE: tl.constexpr):
+    if IEEE:
+        return tl.dot(a, b, input_precision="ieee")
+    return tl.dot(a, b)
+
+
+@triton.jit
+def _blur(q, er, ec, IEEE: tl.constexpr):
+    return _mm(er, _mm(q, tl.trans(ec), IEEE), IEEE)
+
+
+@triton.jit
+def _load_tile(ptr, r0, c0, H, W, sh, sw, ROWS: tl.constexpr, COLS: tl.constexpr, ACC: tl.constexpr):
+    r = r0 + tl.arange(0, ROWS)[:, None]
+    c = c0 + tl.arange(0, COLS)[None, :]
+    m = (r >= 0) & (r < H) & (c >= 0) & (c < W)
+    return tl.load(ptr + r.to(tl.int64) * sh + c.to(tl.int64) * sw, mask=m, other=0).to(ACC), m
+
+
+@triton.jit
+def _stats(x_ptr, y_ptr, g_ptr, p0r, p0c, H, W, Ho, Wo, sxh, sxw, syh, syw,
+           ROWS: tl.constexpr, SRC: tl.constexpr, WIN: tl.constexpr, OFF: tl.constexpr,
+           PADDING: tl.constexpr, ACC: tl.constexpr, IEEE: tl.constexpr):
+    """The five statistics on the ROWS x ROWS outputs at (p0r, p0c)."""
+    s0r = tl.maximum(p0r - OFF, 0)
+    s0c = tl.maximum(p0c - OFF, 0)
+    er = _band(g_ptr, p0r, s0r, H, Ho, ROWS, SRC, WIN, OFF, PADDING, ACC)
+    ec = _band(g_ptr, p0c, s0c, W, Wo, ROWS, SRC, WIN, OFF, PADDING, ACC)
+    x, _ = _load_tile(x_ptr, s0r, s0c, H, W, sxh, sxw, SRC, SRC, ACC)
+    y, _ = _load_tile(y_ptr, s0r, s0c, H, W, syh, syw, SRC, SRC, ACC)
+    mx = _blur(x, er, ec, IEEE)
+    my = _blur(y, er, ec, IEEE)
+    exx = _blur(x * x, er, ec, IEEE)
+    eyy = _blur(y * y, er, ec, IEEE)
+    exy = _blur(x * y, er, ec, IEEE)
+    return mx, my, exx, eyy, exy
+
+
+@triton.jit
+def _ssim_fwd_kernel(x_ptr, y_ptr, g_ptr, k_ptr, map_ptr, part_ptr, C, H, W, Ho, Wo,
+                     sxn, sxc, sxh, sxw, syn, syc, syh, syw, smn, smc, smh, smw,
+                     WIN: tl.constexpr, OFF: tl.constexpr, PADDING: tl.constexpr, WANT_MAP: tl.constexpr,
+                     WANT_L1: tl.constexpr, ACC: tl.constexpr, IEEE: tl.constexpr,
+                     OUT: tl.constexpr, IN: tl.constexpr):
+    tc = tl.program_id(0)
+    tr = tl.program_id(1)
+    pl = tl.program_id(2)
+    n = pl // C
+    c = pl % C
+    xb = x_ptr + n.to(tl.int64) * sxn + c.to(tl.int64) * sxc
+    yb = y_ptr + n.to(tl.int64) * syn + c.to(tl.int64) * syc
+    p0r = tr * OUT
+    p0c = tc * OUT
+    mx, my, exx, eyy, exy = _stats(xb, yb, g_ptr, p0r, p0c, H, W, Ho, Wo, sxh, sxw, syh, syw,
+                                   OUT, IN, WIN, OFF, PADDING, ACC, IEEE)
+    c1 = tl.load(k_ptr)
+    c2 = tl.load(k_ptr + 1)
+    mxy = mx * my
+    mxx = mx * mx
+    myy = my * my
+    lum = (2 * mxy + c1) / (mxx + myy + c1)
+    cs = (2 * (exy - mxy) + c2) / ((exx - mxx) + (eyy - myy) + c2)
+    s = lum * cs
+    r = p0r + tl.arange(0, OUT)[:, None]
+    q = p0c + tl.arange(0, OUT)[None, :]
+    valid = (r < Ho) & (q < Wo)
+    s = tl.where(valid, s, 0.0)
+    cs = tl.where(valid, cs, 0.0)
+    if WANT_MAP:
+        mb = map_ptr + n.to(tl.int64) * smn + c.to(tl.int64) * smc
+        tl.store(mb + r.to(tl.int64) * smh + q.to(tl.int64) * smw, s.to(map_ptr.dtype.element_ty), mask=valid)
+    tile = tr * tl.num_programs(0) + tc
+    base = part_ptr + (pl.to(tl.int64) * tl.num_programs(0) * tl.num_programs(1) + tile) * 3
+    tl.store(base, tl.sum(tl.sum(s, axis=1), axis=0))
+    tl.store(base + 1, tl.sum(tl.sum(cs, axis=1), axis=0))
+    if WANT_L1:
+        xo, m = _load_tile(xb, p0r, p0c, H, W, sxh, sxw, OUT, OUT, ACC)
+        yo, _ = _load_tile(yb, p0r, p0c, H, W, syh, syw, OUT, OUT, ACC)
+        d = tl.where(m, tl.abs(xo - yo), 0.0)
+        tl.store(base + 2, tl.sum(tl.sum(d, axis=1), axis=0))
+    else:
+        tl.store(base + 2, tl.sum(tl.sum(tl.zeros([OUT, OUT], ACC), axis=1), axis=0))
+
+
+@triton.jit
+def _ssim_grad_kernel(x_ptr, y_ptr, g_ptr, k_ptr, w_ptr, dmap_ptr, gx_ptr, gy_ptr, C, H, W, Ho, Wo,
+                      sxn, sxc, sxh, sxw, syn, syc, syh, syw, sdn, sdc, sdh, sdw,
+                      sgn, sgc, sgh, sgw,
+                      WIN: tl.constexpr, OFF: tl.constexpr, PADDING: tl.constexpr, HAS_DMAP: tl.constexpr,
+                      WRITE_X: tl.constexpr, WRITE_Y: tl.constexpr, ACC: tl.constexpr, IEEE: tl.constexpr,
+                      M: tl.constexpr, SRC: tl.constexpr):
+    G: tl.constexpr = M - WIN + 1
+    tc = tl.program_id(0)
+    tr = tl.program_id(1)
+    pl = tl.program_id(2)
+    n = pl // C
+    c = pl % C
+    xb = x_ptr + n.to(tl.int64) * sxn + c.to(tl.int64) * sxc
+    yb = y_ptr + n.to(tl.int64) * syn + c.to(tl.int64) * syc
+    t0r = tr * G
+    t0c = tc * G
+    m0r = t0r + OFF - (WIN - 1)
+    m0c = t0c + OFF - (WIN - 1)
+    mx, my, exx, eyy, exy = _stats(xb, yb, g_ptr, m0r, m0c, H, W, Ho, Wo, sxh, sxw, syh, syw,
+                                   M, SRC, WIN, OFF, PADDING, ACC, IEEE)
+    c1 = tl.load(k_ptr)
+    c2 = tl.load(k_ptr + 1)
+    ws = tl.load(w_ptr + pl * 3) * tl.load(k_ptr + 2)
+    wc = tl.load(w_ptr + pl * 3 + 1) * tl.load(k_ptr + 2)
+    wl = tl.load(w_ptr + pl * 3 + 2) * tl.load(k_ptr + 3)
+    r = m0r + tl.arange(0, M)[:, None]
+    q = m0c + tl.arange(0, M)[None, :]
+    valid = (r >= 0) & (r < Ho) & (q >= 0) & (q < Wo)
+    wsm = tl.zeros([M, M], ACC) + ws
+    if HAS_DMAP:
+        db_ = dmap_ptr + n.to(tl.int64) * sdn + c.to(tl.int64) * sdc
+        wsm += tl.load(db_ + r.to(tl.int64) * sdh + q.to(tl.int64) * sdw, mask=valid, other=0).to(ACC)
+    mxy = mx * my
+    mxx = mx * mx
+    myy = my * my
+    inv_b1 = 1.0 / (mxx + myy + c1)
+    inv_b2 = 1.0 / ((exx - mxx) + (eyy - myy) + c2)
+    lum = (2 * mxy + c1) * inv_b1
+    cs = (2 * (exy - mxy) + c2) * inv_b2
+    s = lum * cs
+    wlum = wsm * lum + wc
+    dax = wsm * (2 * cs * (my - mx * lum) * inv_b1) + wlum * 2 * (mx * cs - my) * inv_b2
+    day = wsm * (2 * cs * (mx - my * lum) * inv_b1) + wlum * 2 * (my * cs - mx) * inv_b2
+    dbb = -(wsm * s + wc * cs) * inv_b2
+    dcc = 2 * wlum * inv_b2
+    dax = tl.where(valid, dax, 0.0)
+    day = tl.where(valid, day, 0.0)
+    dbb = tl.where(valid, dbb, 0.0)
+    dcc = tl.where(valid, dcc, 0.0)
+    # adjoint blur onto the source tile t0 .. t0 + M (the first G rows / columns are this tile's)
+    er = _band(g_ptr, m0r, t0r, H, Ho, M, M, WIN, OFF, PADDING, ACC)
+    ec = _band(g_ptr, m0c, t0c, W, Wo, M, M, WIN, OFF, PADDING, ACC)
+    ert = tl.trans(er)
+    xs, m = _load_tile(xb, t0r, t0c, H, W, sxh, sxw, M, M, ACC)
+    ys, _ = _load_tile(yb, t0r, t0c, H, W, syh, syw, M, M, ACC)
+    tb = _mm(ert, _mm(dbb, ec, IEEE), IEEE)
+    tcc = _mm(ert, _mm(dcc, ec, IEEE), IEEE)
+    d = xs - ys
+    sign = tl.where(d > 0, 1.0, tl.where(d < 0, -1.0, 0.0)).to(ACC) * wl
+    rr = t0r + tl.arange(0, M)[:, None]
+    qq = t0c + tl.arange(0, M)[None, :]
+    own = m & (tl.arange(0, M)[:, None] < G) & (tl.arange(0, M)[None, :] < G)
+    off = n.to(tl.int64) * sgn + c.to(tl.int64) * sgc + rr.to(tl.int64) * sgh + qq.to(tl.int64) * sgw
+    if WRITE_X:
+        gx = _mm(ert, _mm(dax, ec, IEEE), IEEE) + 2 * xs * tb + ys * tcc + sign
+        tl.store(gx_ptr + off, gx.to(gx_ptr.dtype.element_ty), mask=own)
+    if WRITE_Y:
+        gy = _mm(ert, _mm(day, ec, IEEE), IEEE) + 2 * ys * tb + xs * tcc - sign
+        tl.store(gy_ptr + off, gy.to(gy_ptr.dtype.element_ty), mask=own)
+
+
+def _acc(dtype):
+    return (torch.float64, tl.float64) if dtype == torch.float64 else (torch.float32, tl.float32)
+
+
+def _geometry(x, win_size, padding):
+    h, w = x.shape[-2:]
+    if padding == 0:
+        return h - win_size + 1, w - win_size + 1, 0
+    return h, w, win_size // 2
+
+
+def _constants(x, win_size, win_sigma, c1, c2, padding, acc_t):
+    """(window, [c1, c2, 1 / output pixels, 1 / input pixels]) as accumulator-dtype tensors
+    (Triton's float arguments are float32; float64 runs need these exact)."""
+    from .. import reference
+
+    ho, wo, _ = _geometry(x, win_size, padding)
+    h, w = x.shape[-2:]
+    k = torch.tensor([c1, c2, 1.0 / (ho * wo), 1.0 / (h * w)], dtype=acc_t, device=x.device)
+    return reference.gaussian_window(win_size, win_sigma, acc_t, x.device), k
+
+
+def _grad_tiles(win_size):
+    m = 32 if win_size <= 15 else 64
+    return m, triton.next_power_of_2(m + win_size - 1)
+
+
+def _grads(x, y, g, k, weights, dmap, need_gx, need_gy, win_size, padding, acc_tl):
+    n, c, h, w = x.shape
+    ho, wo, off = _geometry(x, win_size, padding)
+    gx = torch.empty_like(x) if need_gx else x.new_empty((0,))
+    gy = torch.empty_like(x) if need_gy else x.new_empty((0,))
+    if not (need_gx or need_gy):
+        return gx, gy
+    if need_gx and need_gy and gy.stride() != gx.stride():
+        gy = torch.empty_strided(gx.shape, gx.stride(), dtype=gx.dtype, device=gx.device)
+    ref = gx if need_gx else gy
+    m, src = _grad_tiles(win_size)
+    tile = m - win_size + 1
+    d = dmap if dmap is not None else x
+    grid = (triton.cdiv(w, tile), triton.cdiv(h, tile), n * c)
+    _ssim_grad_kernel[grid](
+        x, y, g, k, weights, d, gx if need_gx else ref, gy if need_gy else ref, c, h, w, ho, wo,
+        *x.stride(), *y.stride(), *d.stride(), *ref.stride(),
+        WIN=win_size, OFF=off, PADDING=padding, HAS_DMAP=dmap is not None, WRITE_X=need_gx, WRITE_Y=need_gy,
+        ACC=acc_tl, IEEE=acc_tl == tl.float32, M=m, SRC=src, num_warps=8)
+    return gx, gy
+
+
+def ssim_fwd(x, y, win_size, win_sigma, c1, c2, padding, want_map, want_l1, weights, need_gx, need_gy):
+    n, c, h, w = x.shape
+    acc_t, acc_tl = _acc(x.dtype)
+    ho, wo, off = _geometry(x, win_size, padding)
+    g, k = _constants(x, win_size, win_sigma, c1, c2, padding, acc_t)
+    fmt = torch.channels_last if (not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last)) \
+        else torch.contiguous_format
+    s_map = torch.empty((n, c, ho, wo), dtype=x.dtype, device=x.device, memory_format=fmt) if want_map \
+        else x.new_empty((0,))
+    grid = (triton.cdiv(w, OUT), triton.cdiv(h, OUT), n * c)
+    partials = torch.empty((n * c, grid[0] * grid[1], 3), dtype=acc_t, device=x.device)
+    ms = s_map.stride() if want_map else (0, 0, 0, 0)
+    _ssim_fwd_kernel[grid](
+        x, y, g, k, s_map if want_map else x, partials, c, h, w, ho, wo, *x.stride(), *y.stride(), *ms,
+        WIN=win_size, OFF=off, PADDING=padding, WANT_MAP=want_map, WANT_L1=want_l1,
+        ACC=acc_tl, IEEE=acc_tl == tl.float32, OUT=OUT, IN=IN, num_warps=8)
+    counts = torch.tensor([ho * wo, ho * wo, h * w], dtype=acc_t, device=x.device)
+    planes = (partials.sum(1) / counts).view(n, c, 3)
+    if weights is None or not (need_gx or need_gy):
+        return planes, s_map, x.new_empty((0,)), x.new_empty((0,))
+    gx, gy = _grads(x, y, g, k, weights.contiguous(), None, need_gx, need_gy, win_size, padding, acc_tl)
+    return planes, s_map, gx, gy
+
+
+def ssim_bwd(x, y, win_size, win_sigma, c1, c2, padding, weights, dmap, need_gx, need_gy):
+    acc_t, acc_tl = _acc(x.dtype)
+    g, k = _constants(x, win_size, win_sigma, c1, c2, padding, acc_t)
+    return _grads(x, y, g, k, weights.contiguous(), dmap, need_gx, need_gy, win_size, padding, acc_tl)

@@ -1,0 +1,359 @@
+// CUDA kernels of the SSIM family (torch-free; launched by ssim_host.cpp).
+//
+// Forward: one block per 32x32 output tile of one plane. The block loads the
+// (32 + win - 1)^2 source tile of x and y into shared memory once (any strides,
+// zero or reflect padding resolved by index), blurs it horizontally into the five
+// quantities (shared memory), then vertically per output pixel, and writes the SSIM
+// map if asked plus one (S, cs, |x-y|) partial triple; the host sums the partials
+// in tile order (no atomics, bitwise reproducible).
+// Gradient: one block per G x G source tile recomputes the statistics on the
+// (G + win - 1)^2 output region that reads the tile (from a (G + 2 win - 2)^2 source
+// tile), forms the four coefficient maps (csrc/common/ssim_math.h) in shared memory,
+// and applies the adjoint blur (vertical then horizontal, reflect padding folded
+// back onto the mirrored pixel). Nothing is saved between forward and backward.
+// Bytes: forward reads x and y once (plus halo re-reads from L2); the gradient reads
+// them once more and writes each gradient once.
+#include <cuda_runtime.h>
+
+#include "../common/ssim_math.h"
+#include "cuda_types.cuh"
+#include "ssim_launch.h"
+
+namespace fastiqa {
+namespace cuda {
+namespace {
+
+using namespace fastiqa::ssim;
+
+constexpr int kThreads = 256;
+
+template <typename A> struct Params {
+  int64_t C, H, W, Ho, Wo;
+  int win, off, padding;
+  int64_t sx[4], sy[4], sm[4], sd[4], sg[4];
+  A g[kMaxWin];
+  A c1, c2, inv_out, inv_in;
+};
+
+template <typename A>
+Params<A> make_params(const SsimGeometry& geo, const double* window, const double* c) {
+  Params<A> p{};
+  p.C = geo.C; p.H = geo.H; p.W = geo.W; p.Ho = geo.Ho; p.Wo = geo.Wo;
+  p.win = geo.win; p.off = geo.off; p.padding = geo.padding;
+  for (int i = 0; i < 4; ++i) {
+    p.sx[i] = geo.sx[i];
+    p.sy[i] = geo.sy[i];
+  }
+  for (int k = 0; k < geo.win; ++k) p.g[k] = static_cast<A>(window[k]);
+  p.c1 = static_cast<A>(c[0]);
+  p.c2 = static_cast<A>(c[1]);
+  p.inv_out = static_cast<A>(1.0 / static_cast<double>(geo.Ho * geo.Wo));
+  p.inv_in = static_cast<A>(1.0 / static_cast<double>(geo.H * geo.W));
+  return p;
+}
+
+// Loads the S x S source tile at (s0r, s0c) of plane (n, c) into sx, sy (zeros outside).
+template <typename T, typename A>
+__device__ void load_source(const T* x, const T* y, const Params<A>& P, int64_t n, int64_t c,
+                            int64_t s0r, int64_t s0c, int S, A* sx, A* sy) {
+  const T* xb = x + n * P.sx[0] + c * P.sx[1];
+  const T* yb = y + n * P.sy[0] + c * P.sy[1];
+  for (int idx = threadIdx.x; idx < S * S; idx += blockDim.x) {
+    const int i = idx / S, j = idx % S;
+    const int64_t r = s0r + i, cc = s0c + j;
+    const bool in = r < P.H && cc < P.W;
+    sx[idx] = in ? load_as<A>(xb + r * P.sx[2] + cc * P.sx[3]) : A(0);
+    sy[idx] = in ? load_as<A>(yb + r * P.sy[2] + cc * P.sy[3]) : A(0);
+  }
+}
+
+// Horizontal blur of the five quantities for source rows 0..S-1 and output columns
+// m0c .. m0c + M - 1 (zeros for columns outside 0..Wo-1): h[(q * S + i) * M + col].
+template <typename A>
+__device__ void horizontal(const Params<A>& P, const A* sx, const A* sy, int S, int M, int64_t m0c,
+                           int64_t s0c, A* h) {
+  for (int idx = threadIdx.x; idx < S * M; idx += blockDim.x) {
+    const int i = idx / M, col = idx % M;
+    const int64_t pc = m0c + col;
+    A a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0;
+    if (pc >= 0 && pc < P.Wo) {
+      for (int k = 0; k < P.win; ++k) {
+        const int64_t s = source_index(pc + k, P.W, P.off, P.padding);
+        if (s < 0) continue;
+        const int j = static_cast<int>(s - s0c);
+        const A vx = sx[i * S + j], vy = sy[i * S + j], gk = P.g[k];
+        a0 += gk * vx;
+        a1 += gk * vy;
+        a2 += gk * (vx * vx);
+        a3 += gk * (vy * vy);
+        a4 += gk * (vx * vy);
+      }
+    }
+    h[(0 * S + i) * M + col] = a0;
+    h[(1 * S + i) * M + col] = a1;
+    h[(2 * S + i) * M + col] = a2;
+    h[(3 * S + i) * M + col] = a3;
+    h[(4 * S + i) * M + col] = a4;
+  }
+}
+
+// Vertical blur at output pixel (pr, col) (pr valid): the five statistics.
+template <typename A>
+__device__ __forceinline__ void vertical(const Params<A>& P, const A* h, int S, int M, int64_t pr, int col,
+                                         int64_t s0r, A st[5]) {
+  for (int q = 0; q < 5; ++q) st[q] = 0;
+  for (int k = 0; k < P.win; ++k) {
+    const int64_t s = source_index(pr + k, P.H, P.off, P.padding);
+    if (s < 0) continue;
+    const int i = static_cast<int>(s - s0r);
+    const A gk = P.g[k];
+    for (int q = 0; q < 5; ++q) st[q] += gk * h[(q * S + i) * M + col];
+  }
+}
+
+template <typename T, typename A>
+__global__ void __launch_bounds__(kThreads)
+    ssim_fwd_kernel(const T* __restrict__ x, const T* __restrict__ y, T* __restrict__ map,
+                    A* __restrict__ partials, const Params<A> P, bool want_l1) {
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+  A* smem = reinterpret_cast<A*>(smem_raw);
+  __shared__ A red[kThreads / 32];
+  constexpr int M = kSsimFwdTile;
+  const int S = M + P.win - 1;
+  A* sx = smem;
+  A* sy = sx + S * S;
+  A* h = sy + S * S;
+  const int64_t pl = blockIdx.z, n = pl / P.C, c = pl % P.C;
+  const int64_t p0r = static_cast<int64_t>(blockIdx.y) * M, p0c = static_cast<int64_t>(blockIdx.x) * M;
+  const int64_t s0r = p0r - P.off > 0 ? p0r - P.off : 0;
+  const int64_t s0c = p0c - P.off > 0 ? p0c - P.off : 0;
+  load_source(x, y, P, n, c, s0r, s0c, S, sx, sy);
+  __syncthreads();
+  horizontal(P, sx, sy, S, M, p0c, s0c, h);
+  __syncthreads();
+  A sum_s = 0, sum_cs = 0, sum_l1 = 0;
+  for (int idx = threadIdx.x; idx < M * M; idx += blockDim.x) {
+    const int p = idx / M, col = idx % M;
+    const int64_t pr = p0r + p, pc = p0c + col;
+    if (pr < P.Ho && pc < P.Wo) {
+      A st[5];
+      vertical(P, h, S, M, pr, col, s0r, st);
+      A sv, cv;
+      ssim_value(st[0], st[1], st[2], st[3], st[4], P.c1, P.c2, sv, cv);
+      sum_s += sv;
+      sum_cs += cv;
+      if (map) store_as(map + n * P.sm[0] + c * P.sm[1] + pr * P.sm[2] + pc * P.sm[3], sv);
+    }
+    if (want_l1 && pr < P.H && pc < P.W) {
+      const int at = static_cast<int>((pr - s0r) * S + (pc - s0c));
+      const A d = sx[at] - sy[at];
+      sum_l1 += d < A(0) ? -d : d;
+    }
+  }
+  const A ts = block_sum<kThreads>(sum_s, red);
+  const A tc = block_sum<kThreads>(sum_cs, red);
+  const A tl = block_sum<kThreads>(sum_l1, red);
+  if (threadIdx.x == 0) {
+    const int64_t tile = static_cast<int64_t>(blockIdx.y) * gridDim.x + blockIdx.x;
+    A* out = partials + (pl * gridDim.x * gridDim.y + tile) * 3;
+    out[0] = ts;
+    out[1] = tc;
+    out[2] = tl;
+  }
+}
+
+// Padded coordinates that read source index s (1 to 3 of them): s + off, and the mirrored
+// ones under reflect padding.
+__device__ __forceinline__ int padded_of(int64_t s, int64_t n, int off, int padding, int64_t u[3]) {
+  int cnt = 0;
+  u[cnt++] = s + off;
+  if (padding == kSameReflect) {
+    if (s >= 1 && s <= off) u[cnt++] = off - s;
+    if (s >= n - 1 - off && s <= n - 2) u[cnt++] = off + 2 * (n - 1) - s;
+  }
+  return cnt;
+}
+
+template <typename T, typename A>
+__global__ void __launch_bounds__(kThreads)
+    ssim_grad_kernel(const T* __restrict__ x, const T* __restrict__ y, const A* __restrict__ weights,
+                     const T* __restrict__ dmap, T* __restrict__ gx, T* __restrict__ gy, const Params<A> P,
+                     int G) {
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+  A* smem = reinterpret_cast<A*>(smem_raw);
+  const int M = G + P.win - 1, S = M + P.win - 1;
+  A* sx = smem;
+  A* sy = sx + S * S;
+  A* h = sy + S * S;     // 5 * S * M, later the vertical adjoint 4 * G * M
+  A* maps = h + 5 * S * M;  // 4 * M * M
+  const int64_t pl = blockIdx.z, n = pl / P.C, c = pl % P.C;
+  const int64_t t0r = static_cast<int64_t>(blockIdx.y) * G, t0c = static_cast<int64_t>(blockIdx.x) * G;
+  const int64_t m0r = t0r + P.off - (P.win - 1), m0c = t0c + P.off - (P.win - 1);
+  const int64_t s0r = m0r - P.off > 0 ? m0r - P.off : 0;
+  const int64_t s0c = m0c - P.off > 0 ? m0c - P.off : 0;
+  const A ws = weights[pl * 3] * P.inv_out, wc = weights[pl * 3 + 1] * P.inv_out;
+  const A wl = weights[pl * 3 + 2] * P.inv_in;
+  load_source(x, y, P, n, c, s0r, s0c, S, sx, sy);
+  __syncthreads();
+  horizontal(P, sx, sy, S, M, m0c, s0c, h);
+  __syncthreads();
+  const int64_t MM = static_cast<int64_t>(M) * M;
+  for (int idx = threadIdx.x; idx < M * M; idx += blockDim.x) {
+    const int p = idx / M, col = idx % M;
+    const int64_t pr = m0r + p, pc = m0c + col;
+    A dax = 0, day = 0, db = 0, dc = 0;
+    if (pr >= 0 && pr < P.Ho && pc >= 0 && pc < P.Wo) {
+      A st[5];
+      vertical(P, h, S, M, pr, col, s0r, st);
+      A w = ws;
+      if (dmap) w += load_as<A>(dmap + n * P.sd[0] + c * P.sd[1] + pr * P.sd[2] + pc * P.sd[3]);
+      A sv, cv;
+      ssim_value_grad(st[0], st[1], st[2], st[3], st[4], P.c1, P.c2, w, wc, sv, cv, dax, day, db, dc);
+    }
+    maps[idx] = dax;
+    maps[MM + idx] = day;
+    maps[2 * MM + idx] = db;
+    maps[3 * MM + idx] = dc;
+  }
+  __syncthreads();
+  // vertical adjoint: t1[(q * G + i) * M + col] for source rows t0r + i
+  A* t1 = h;
+  for (int idx = threadIdx.x; idx < G * M; idx += blockDim.x) {
+    const int i = idx / M, col = idx % M;
+    const int64_t s = t0r + i;
+    A a[4] = {0, 0, 0, 0};
+    if (s < P.H) {
+      int64_t u[3];
+      const int cnt = padded_of(s, P.H, P.off, P.padding, u);
+      for (int t = 0; t < cnt; ++t) {
+        for (int k = 0; k < P.win; ++k) {
+          const int64_t p = u[t] - k - m0r;
+          if (p < 0 || p >= M) continue;
+          const A gk = P.g[k];
+          for (int q = 0; q < 4; ++q) a[q] += gk * maps[q * MM + p * M + col];
+        }
+      }
+    }
+    for (int q = 0; q < 4; ++q) t1[(q * G + i) * M + col] = a[q];
+  }
+  __syncthreads();
+  const T* xb = x + n * P.sx[0] + c * P.sx[1];
+  const T* yb = y + n * P.sy[0] + c * P.sy[1];
+  for (int idx = threadIdx.x; idx < G * G; idx += blockDim.x) {
+    const int i = idx / G, j = idx % G;
+    const int64_t s = t0r + i, sc = t0c + j;
+    if (s >= P.H || sc >= P.W) continue;
+    A a[4] = {0, 0, 0, 0};
+    int64_t u[3];
+    const int cnt = padded_of(sc, P.W, P.off, P.padding, u);
+    for (int t = 0; t < cnt; ++t) {
+      for (int k = 0; k < P.win; ++k) {
+        const int64_t col = u[t] - k - m0c;
+        if (col < 0 || col >= M) continue;
+        const A gk = P.g[k];
+        for (int q = 0; q < 4; ++q) a[q] += gk * t1[(q * G + i) * M + col];
+      }
+    }
+    const A vx = load_as<A>(xb + s * P.sx[2] + sc * P.sx[3]);
+    const A vy = load_as<A>(yb + s * P.sy[2] + sc * P.sy[3]);
+    const A d = vx - vy;
+    const A sg = wl * (static_cast<A>(d > A(0)) - static_cast<A>(d < A(0)));
+    const int64_t o = n * P.sg[0] + c * P.sg[1] + s * P.sg[2] + sc * P.sg[3];
+    if (gx) store_as(gx + o, a[0] + A(2) * vx * a[2] + vy * a[3] + sg);
+    if (gy) store_as(gy + o, a[1] + A(2) * vy * a[2] + vx * a[3] - sg);
+  }
+}
+
+const char* last_error() {
+  cudaError_t err = cudaGetLastError();
+  return err == cudaSuccess ? nullptr : cudaGetErrorString(err);
+}
+
+int max_shared_bytes() {
+  int dev = 0, v = 0;
+  cudaGetDevice(&dev);
+  cudaDeviceGetAttribute(&v, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev);
+  return v;
+}
+
+template <typename T, typename A>
+const char* fwd_typed(const void* x, const void* y, const SsimGeometry& geo, const double* window,
+                      const double* c, void* map, const int64_t* smap, bool want_l1, void* partials,
+                      cudaStream_t st) {
+  Params<A> P = make_params<A>(geo, window, c);
+  if (map)
+    for (int i = 0; i < 4; ++i) P.sm[i] = smap[i];
+  const int S = kSsimFwdTile + geo.win - 1;
+  const size_t bytes = sizeof(A) * (2 * S * S + 5 * S * kSsimFwdTile);
+  if (static_cast<int>(bytes) > max_shared_bytes()) return "fastiqa ssim: window too large for this GPU's shared memory";
+  auto kernel = ssim_fwd_kernel<T, A>;
+  cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes));
+  dim3 grid(static_cast<unsigned>((geo.W + kSsimFwdTile - 1) / kSsimFwdTile),
+            static_cast<unsigned>((geo.H + kSsimFwdTile - 1) / kSsimFwdTile), static_cast<unsigned>(geo.N * geo.C));
+  kernel<<<grid, kThreads, bytes, st>>>(static_cast<const T*>(x), static_cast<const T*>(y), static_cast<T*>(map),
+                                        static_cast<A*>(partials), P, want_l1);
+  return last_error();
+}
+
+template <typename T, typename A>
+const char* grad_typed(const void* x, const void* y, const SsimGeometry& geo, const double* window,
+                       const double* c, const void* weights, const void* dmap, const int64_t* sd, void* gx,
+                       void* gy, const int64_t* sg, cudaStream_t st) {
+  Params<A> P = make_params<A>(geo, window, c);
+  for (int i = 0; i < 4; ++i) {
+    if (dmap) P.sd[i] = sd[i];
+    P.sg[i] = sg[i];
+  }
+  const int limit = max_shared_bytes();
+  int G = 0;
+  size_t bytes = 0;
+  for (int cand : {32, 16, 8}) {  // the largest tile whose working set fits in shared memory
+    const int M = cand + geo.win - 1, S = M + geo.win - 1;
+    bytes = sizeof(A) * (2 * S * S + 5 * S * M + 4 * M * M);
+    if (static_cast<int>(bytes) <= limit) {
+      G = cand;
+      break;
+    }
+  }
+  if (G == 0) return "fastiqa ssim: window too large for this GPU's shared memory";
+  auto kernel = ssim_grad_kernel<T, A>;
+  cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes));
+  dim3 grid(static_cast<unsigned>((geo.W + G - 1) / G), static_cast<unsigned>((geo.H + G - 1) / G),
+            static_cast<unsigned>(geo.N * geo.C));
+  kernel<<<grid, kThreads, bytes, st>>>(static_cast<const T*>(x), static_cast<const T*>(y),
+                                        static_cast<const A*>(weights), static_cast<const T*>(dmap),
+                                        static_cast<T*>(gx), static_cast<T*>(gy), P, G);
+  return last_error();
+}
+
+}  // namespace
+
+const char* ssim_fwd_launch(int dtype, const void* x, const void* y, const SsimGeometry& geo,
+                            const double* window, const double* c, void* map, const int64_t* smap,
+                            bool want_l1, void* partials, void* stream) {
+  auto st = static_cast<cudaStream_t>(stream);
+  switch (dtype) {
+    case kF32: return fwd_typed<float, float>(x, y, geo, window, c, map, smap, want_l1, partials, st);
+    case kF64: return fwd_typed<double, double>(x, y, geo, window, c, map, smap, want_l1, partials, st);
+    case kF16: return fwd_typed<__half, float>(x, y, geo, window, c, map, smap, want_l1, partials, st);
+    case kBF16: return fwd_typed<__nv_bfloat16, float>(x, y, geo, window, c, map, smap, want_l1, partials, st);
+    default: return "fastiqa ssim_fwd_launch: unsupported dtype";
+  }
+}
+
+const char* ssim_grad_launch(int dtype, const void* x, const void* y, const SsimGeometry& geo,
+                             const double* window, const double* c, const void* weights,
+                             const void* dmap, const int64_t* sd, void* gx, void* gy,
+                             const int64_t* sg, void* stream) {
+  auto st = static_cast<cudaStream_t>(stream);
+  switch (dtype) {
+    case kF32: return grad_typed<float, float>(x, y, geo, window, c, weights, dmap, sd, gx, gy, sg, st);
+    case kF64: return grad_typed<double, double>(x, y, geo, window, c, weights, dmap, sd, gx, gy, sg, st);
+    case kF16: return grad_typed<__half, float>(x, y, geo, window, c, weights, dmap, sd, gx, gy, sg, st);
+    case kBF16: return grad_typed<__nv_bfloat16, float>(x, y, geo, window, c, weights, dmap, sd, gx, gy, sg, st);
+    default: return "fastiqa ssim_grad_launch: unsupported dtype";
+  }
+}
+
+}  // namespace cuda
+}  // namespace fastiqa

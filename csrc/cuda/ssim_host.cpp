@@ -1,0 +1,137 @@
+// Torch side of the CUDA SSIM kernels: checks, allocation, device guard, current
+// stream, the per-plane reduction of the forward's tile partials (a fixed-order
+// sum, deterministic); the kernels themselves live in the torch-free ssim.cu.
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/empty.h>
+#include <ATen/ops/div.h>
+#include <ATen/ops/empty_like.h>
+#include <ATen/ops/empty_strided.h>
+#include <ATen/ops/sum.h>
+#include <ATen/ops/tensor.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
+#include <torch/library.h>
+
+#include "../common/ssim_math.h"
+#include "ssim_launch.h"
+
+namespace fastiqa {
+namespace cuda {
+namespace {
+
+int dtype_code(at::ScalarType t) {
+  switch (t) {
+    case at::kFloat: return kF32;
+    case at::kDouble: return kF64;
+    case at::kHalf: return kF16;
+    case at::kBFloat16: return kBF16;
+    default: TORCH_CHECK(false, "fastiqa CUDA kernels: unsupported dtype ", t);
+  }
+  return -1;
+}
+
+void check_launch(const char* err) { TORCH_CHECK(err == nullptr, "fastiqa CUDA kernel failed: ", err); }
+
+SsimGeometry geometry(const at::Tensor& x, const at::Tensor& y, int64_t win, int64_t padding) {
+  using namespace fastiqa::ssim;
+  TORCH_CHECK(x.dim() == 4 && x.sizes() == y.sizes(), "fastiqa_C::ssim: x and y must be (N, C, H, W) of one shape");
+  TORCH_CHECK(x.scalar_type() == y.scalar_type(), "fastiqa_C::ssim: x and y must share a dtype");
+  TORCH_CHECK(x.is_cuda() && y.device() == x.device(), "fastiqa_C::ssim: CUDA tensors on one device expected");
+  TORCH_CHECK(win >= kMinWin && win <= kMaxWin && win % 2 == 1, "fastiqa_C::ssim: win_size must be odd in [3, 31]");
+  TORCH_CHECK(padding >= 0 && padding <= 2, "fastiqa_C::ssim: unknown padding");
+  SsimGeometry g{};
+  g.N = x.size(0); g.C = x.size(1); g.H = x.size(2); g.W = x.size(3);
+  TORCH_CHECK(g.H >= win && g.W >= win, "fastiqa_C::ssim: images must hold one window");
+  g.win = static_cast<int>(win);
+  g.padding = static_cast<int>(padding);
+  g.off = padding == kValid ? 0 : g.win / 2;
+  g.Ho = padding == kValid ? g.H - win + 1 : g.H;
+  g.Wo = padding == kValid ? g.W - win + 1 : g.W;
+  for (int i = 0; i < 4; ++i) {
+    g.sx[i] = x.stride(i);
+    g.sy[i] = y.stride(i);
+  }
+  return g;
+}
+
+at::ScalarType acc_of(const at::Tensor& x) { return x.scalar_type() == at::kDouble ? at::kDouble : at::kFloat; }
+
+void strides_of(const at::Tensor& t, int64_t* s) {
+  for (int i = 0; i < 4; ++i) s[i] = t.stride(i);
+}
+
+std::tuple<at::Tensor, at::Tensor> grads(const at::Tensor& x, const at::Tensor& y, const SsimGeometry& geo,
+                                         const double* window, const double* c, const at::Tensor& weights,
+                                         const std::optional<at::Tensor>& dmap, bool need_gx, bool need_gy) {
+  TORCH_CHECK(weights.scalar_type() == acc_of(x) && weights.is_contiguous() && weights.device() == x.device() &&
+                  weights.numel() == geo.N * geo.C * 3,
+              "fastiqa_C::ssim: weights must be a contiguous (N, C, 3) accumulator-dtype tensor on the device");
+  at::Tensor gx = need_gx ? at::empty_like(x) : at::empty({0}, x.options());
+  at::Tensor gy = need_gy ? at::empty({0}, x.options()) : at::empty({0}, x.options());
+  if (need_gy) gy = need_gx ? at::empty_strided(gx.sizes(), gx.strides(), x.options()) : at::empty_like(x);
+  if (!need_gx && !need_gy) return {gx, gy};
+  int64_t sd[4] = {0, 0, 0, 0}, sg[4];
+  if (dmap.has_value()) {
+    TORCH_CHECK(dmap->dim() == 4 && dmap->size(0) == geo.N && dmap->size(1) == geo.C && dmap->size(2) == geo.Ho &&
+                    dmap->size(3) == geo.Wo && dmap->scalar_type() == x.scalar_type() && dmap->device() == x.device(),
+                "fastiqa_C::ssim_bwd: dmap must be an (N, C, Ho, Wo) tensor of the input dtype");
+    strides_of(*dmap, sd);
+  }
+  strides_of(need_gx ? gx : gy, sg);
+  auto stream = c10::cuda::getCurrentCUDAStream(x.device().index()).stream();
+  check_launch(ssim_grad_launch(dtype_code(x.scalar_type()), x.data_ptr(), y.data_ptr(), geo, window, c,
+                                weights.data_ptr(), dmap.has_value() ? dmap->data_ptr() : nullptr, sd,
+                                need_gx ? gx.data_ptr() : nullptr, need_gy ? gy.data_ptr() : nullptr, sg, stream));
+  return {gx, gy};
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> ssim_fwd(
+    const at::Tensor& x, const at::Tensor& y, int64_t win, double sigma, double c1, double c2,
+    int64_t padding, bool want_map, bool want_l1, const std::optional<at::Tensor>& weights,
+    bool need_gx, bool need_gy) {
+  const SsimGeometry geo = geometry(x, y, win, padding);
+  c10::cuda::CUDAGuard guard(x.device());
+  double window[fastiqa::ssim::kMaxWin];
+  fastiqa::ssim::gaussian_window(geo.win, sigma, window);
+  const double c[2] = {c1, c2};
+  const auto acc = acc_of(x);
+  at::Tensor map = want_map ? at::empty({geo.N, geo.C, geo.Ho, geo.Wo}, x.options(), x.suggest_memory_format())
+                            : at::empty({0}, x.options());
+  const int64_t tiles = ssim_fwd_tiles(geo);
+  at::Tensor partials = at::empty({geo.N * geo.C, tiles, 3}, x.options().dtype(acc));
+  int64_t sm[4] = {0, 0, 0, 0};
+  if (want_map) strides_of(map, sm);
+  auto stream = c10::cuda::getCurrentCUDAStream(x.device().index()).stream();
+  check_launch(ssim_fwd_launch(dtype_code(x.scalar_type()), x.data_ptr(), y.data_ptr(), geo, window, c,
+                               want_map ? map.data_ptr() : nullptr, sm, want_l1, partials.data_ptr(), stream));
+  at::Tensor counts = at::tensor({static_cast<double>(geo.Ho * geo.Wo), static_cast<double>(geo.Ho * geo.Wo),
+                                  static_cast<double>(geo.H * geo.W)},
+                                 x.options().dtype(acc));
+  at::Tensor planes = at::div(at::sum(partials, {1}), counts).view({geo.N, geo.C, 3});
+  at::Tensor gx = at::empty({0}, x.options()), gy = at::empty({0}, x.options());
+  if (weights.has_value() && (need_gx || need_gy))
+    std::tie(gx, gy) = grads(x, y, geo, window, c, *weights, std::nullopt, need_gx, need_gy);
+  return {planes, map, gx, gy};
+}
+
+std::tuple<at::Tensor, at::Tensor> ssim_bwd(const at::Tensor& x, const at::Tensor& y, int64_t win,
+                                            double sigma, double c1, double c2, int64_t padding,
+                                            const at::Tensor& weights,
+                                            const std::optional<at::Tensor>& dmap, bool need_gx,
+                                            bool need_gy) {
+  const SsimGeometry geo = geometry(x, y, win, padding);
+  c10::cuda::CUDAGuard guard(x.device());
+  double window[fastiqa::ssim::kMaxWin];
+  fastiqa::ssim::gaussian_window(geo.win, sigma, window);
+  const double c[2] = {c1, c2};
+  return grads(x, y, geo, window, c, weights, dmap, need_gx, need_gy);
+}
+
+}  // namespace
+}  // namespace cuda
+}  // namespace fastiqa
+
+TORCH_LIBRARY_IMPL(fastiqa_C, CUDA, m) {
+  m.impl("ssim_fwd", &fastiqa::cuda::ssim_fwd);
+  m.impl("ssim_bwd", &fastiqa::cuda::ssim_bwd);
+}

@@ -47,8 +47,10 @@ def available(backend: str, device: torch.device, kernel: str) -> tuple:
     raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
 
 
+@torch.compiler.assume_constant_result
 def choose(device: torch.device, kernel: str, backend=None) -> str:
-    """Name of the backend that runs `kernel` for tensors on `device`."""
+    """Name of the backend that runs `kernel` for tensors on `device` (a constant under
+    torch.compile: the choice is made once, at trace time)."""
     requested = backend if backend is not None else os.environ.get("FASTIQA_BACKEND") or None
     if requested is not None:
         if requested not in BACKENDS:

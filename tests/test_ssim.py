@@ -1,0 +1,355 @@
+"""SSIM family: every backend against the float64 reference, values and gradients of
+both inputs, every padding and reduction, dtypes, layouts, autograd machinery, bad input."""
+import math
+
+import pytest
+import torch
+
+import fastiqa
+import fastiqa.functional as F
+import fastiqa.nn as FN
+from fastiqa.backends import reference as R
+from fastiqa.ops import ssim as ops_ssim
+
+from conftest import BACKENDS, tol
+
+PADDINGS = ("valid", "same_zero", "same_reflect")
+REDUCTIONS = ("mean", "none", "per_channel", "map")
+# the Triton interpreter is slow: small shapes only there
+SHAPES = {"reference": [(1, 1, 11, 11), (3, 3, 37, 53), (2, 5, 64, 97), (8, 1, 19, 23)],
+          "cpu": [(1, 1, 11, 11), (3, 3, 37, 53), (2, 5, 64, 97), (8, 1, 19, 23), (1, 2, 150, 70)],
+          "triton": [(1, 1, 11, 11), (1, 2, 37, 53)]}
+
+
+def pair(shape, dtype=torch.float64, noise=0.2):
+    x = torch.rand(shape, dtype=torch.float64)
+    y = (x + noise * torch.randn(shape, dtype=torch.float64)).clamp(0, 1)
+    return x.to(dtype), y.to(dtype)
+
+
+def reference_value_and_grads(x, y, fn, grad_out_seed=1, **kw):
+    xr = x.detach().double().requires_grad_()
+    yr = y.detach().double().requires_grad_()
+    out = fn(xr, yr, **kw)
+    go = torch.randn(out.shape, dtype=torch.float64, generator=torch.Generator().manual_seed(grad_out_seed))
+    gx, gy = torch.autograd.grad((out * go).sum(), (xr, yr))
+    return out.detach(), gx, gy, go
+
+
+def fast_value_and_grads(x, y, fn, go, **kw):
+    xf = x.detach().clone().requires_grad_()
+    yf = y.detach().clone().requires_grad_()
+    out = fn(xf, yf, **kw)
+    (out * go.to(out.dtype)).sum().backward()
+    return out.detach(), xf.grad, yf.grad
+
+
+def assert_grad_close(g, ref, rtol):
+    assert torch.isfinite(g).all()
+    scale = ref.abs().max().item()
+    err = (g.double() - ref).abs().max().item()
+    assert err <= rtol * scale + 1e-12, f"gradient error {err:.3e} vs max {scale:.3e}"
+
+
+def cases(backend):
+    for shape in SHAPES[backend]:
+        for padding in PADDINGS:
+            for reduction in REDUCTIONS:
+                yield shape, padding, reduction
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_ssim_values_and_grads(backend, dtype):
+    for shape, padding, reduction in cases(backend):
+        if backend == "triton" and dtype == torch.float64 and shape != (1, 1, 11, 11):
+            continue
+        x, y = pair(shape)
+        ref, rgx, rgy, go = reference_value_and_grads(x, y, R.ssim, padding=padding, reduction=reduction)
+        out, gx, gy = fast_value_and_grads(x.to(dtype), y.to(dtype), F.ssim, go, padding=padding,
+                                           reduction=reduction, backend=backend)
+        rtol, atol = tol(dtype)
+        if reduction == "map" and dtype == torch.float32:
+            atol = 2e-5  # per-pixel float32 variance cancellation (E[x^2] - mu^2) in flat windows
+        assert out.shape == ref.shape, (shape, padding, reduction)
+        torch.testing.assert_close(out.double(), ref, rtol=rtol, atol=atol, msg=lambda m: f"{shape} {padding} "
+                                   f"{reduction}: {m}")
+        grtol = 1e-9 if dtype == torch.float64 else 2e-5
+        assert_grad_close(gx, rgx, grtol)
+        assert_grad_close(gy, rgy, grtol)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("win_size,win_sigma", [(3, 0.5), (7, 1.0), (31, 4.0)])
+def test_ssim_windows(backend, win_size, win_sigma):
+    shape = (1, 2, 33, 35) if backend != "triton" else (1, 1, 31, 33)
+    for padding in PADDINGS:
+        x, y = pair(shape)
+        kw = dict(win_size=win_size, win_sigma=win_sigma, padding=padding, reduction="per_channel", k1=0.02, k2=0.05,
+                  data_range=1.5)
+        ref, rgx, rgy, go = reference_value_and_grads(x, y, R.ssim, **kw)
+        out, gx, gy = fast_value_and_grads(x, y, F.ssim, go, backend=backend, **kw)
+        torch.testing.assert_close(out, ref, rtol=1e-10, atol=1e-12)
+        assert_grad_close(gx, rgx, 1e-9)
+        assert_grad_close(gy, rgy, 1e-9)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_ssim_low_precision(backend, dtype):
+    x, y = pair((2, 3, 24, 29))
+    for padding in PADDINGS:
+        ref, rgx, rgy, go = reference_value_and_grads(x.to(dtype), y.to(dtype), R.ssim, padding=padding,
+                                                      reduction="none")
+        out, gx, gy = fast_value_and_grads(x.to(dtype), y.to(dtype), F.ssim, go, padding=padding,
+                                           reduction="none", backend=backend)
+        assert out.dtype == torch.float32 and gx.dtype == dtype and gy.dtype == dtype
+        torch.testing.assert_close(out.double(), ref, rtol=1e-2, atol=1e-2)
+        assert_grad_close(gx, rgx, 2e-2)
+        assert_grad_close(gy, rgy, 2e-2)
+        m = F.ssim(x.to(dtype), y.to(dtype), padding=padding, reduction="map", backend=backend)
+        assert m.dtype == dtype
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_ssim_channels_last_and_strided(backend):
+    x, y = pair((2, 3, 21, 26), torch.float32)
+    for padding in PADDINGS:
+        ref, rgx, rgy, go = reference_value_and_grads(x, y, R.ssim, padding=padding, reduction="map")
+        xc = x.contiguous(memory_format=torch.channels_last)
+        yc = y.contiguous(memory_format=torch.channels_last)
+        out, gx, gy = fast_value_and_grads(xc, yc, F.ssim, go, padding=padding, reduction="map", backend=backend)
+        torch.testing.assert_close(out.double(), ref, rtol=1e-5, atol=2e-5)
+        assert_grad_close(gx, rgx, 2e-5)
+        assert_grad_close(gy, rgy, 2e-5)
+        if backend != "reference":
+            assert out.is_contiguous(memory_format=torch.channels_last)
+            assert gx.is_contiguous(memory_format=torch.channels_last)
+        # a non-dense view (every other column) and mixed layouts are read correctly
+        xs, ys = pair((2, 3, 21, 52), torch.float32)
+        v = F.ssim(xs[..., ::2], ys[..., ::2].contiguous(memory_format=torch.channels_last), padding=padding,
+                   backend=backend)
+        torch.testing.assert_close(v.double(), R.ssim(xs[..., ::2].double(), ys[..., ::2].double(), padding=padding),
+                                   rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_same_modes_at_borders(backend):
+    # a bright border: same_zero sees zeros outside, same_reflect the mirrored pixels
+    x, y = pair((1, 1, 17, 19))
+    x[..., 0, :] = 1.0
+    x[..., :, -1] = 0.0
+    for padding in ("same_zero", "same_reflect"):
+        ref, rgx, rgy, go = reference_value_and_grads(x, y, R.ssim, padding=padding, reduction="map")
+        out, gx, gy = fast_value_and_grads(x, y, F.ssim, go, padding=padding, reduction="map", backend=backend)
+        torch.testing.assert_close(out, ref, rtol=1e-10, atol=1e-12)
+        assert_grad_close(gx, rgx, 1e-9)
+        assert_grad_close(gy, rgy, 1e-9)
+        # border rows / columns really differ between the two modes
+    zero = F.ssim(x, y, padding="same_zero", reduction="map", backend=backend)
+    refl = F.ssim(x, y, padding="same_reflect", reduction="map", backend=backend)
+    assert (zero[..., 0, :] - refl[..., 0, :]).abs().max() > 1e-3
+    torch.testing.assert_close(zero[..., 6:-6, 6:-6], refl[..., 6:-6, 6:-6])
+
+
+@pytest.mark.parametrize("backend", [b for b in BACKENDS if b != "triton"])
+def test_gradcheck(backend):
+    x, y = pair((1, 2, 12, 13))
+    for padding in PADDINGS:
+        for reduction in ("mean", "none", "map"):
+            fn = lambda a, b: F.ssim(a, b, win_size=5, padding=padding, reduction=reduction, backend=backend)
+            assert torch.autograd.gradcheck(fn, (x.clone().requires_grad_(), y.clone().requires_grad_()))
+    fn = lambda a, b: F.l1_ssim_loss(a, b, 0.3, win_size=5, reduction="none", backend=backend)
+    assert torch.autograd.gradcheck(fn, (x.clone().requires_grad_(), y.clone().requires_grad_()))
+
+
+def test_opcheck():
+    x, y = pair((1, 2, 12, 13), torch.float32)
+    for backend in BACKENDS:
+        if backend == "triton":
+            continue
+        for reduction in range(4):
+            args = (x.clone().requires_grad_(), y.clone(), 5, 1.5, 1e-4, 9e-4, 2, reduction, 0, 0.0, True, False,
+                    backend)
+            torch.library.opcheck(ops_ssim.ssim_fwd, args)
+        w = torch.rand(1, 2, 3)
+        torch.library.opcheck(ops_ssim.ssim_bwd, (x, y, 5, 1.5, 1e-4, 9e-4, 1, w, torch.rand(1, 2, 12, 13), True,
+                                                  True, backend))
+
+
+def test_compile_fullgraph():
+    x, y = pair((2, 3, 24, 25), torch.float32)
+
+    def step(a, b):
+        return 1 - F.ssim(a, b, padding="same_zero") + F.l1_ssim_loss(a, b)
+
+    compiled = torch.compile(step, fullgraph=True, backend="aot_eager")
+    xa = x.clone().requires_grad_()
+    xb = x.clone().requires_grad_()
+    step(xa, y).backward()
+    compiled(xb, y).backward()
+    torch.testing.assert_close(xb.grad, xa.grad)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_deterministic(backend):
+    shape = (2, 3, 70, 45) if backend != "triton" else (1, 2, 20, 21)
+    x, y = pair(shape, torch.float32)
+    runs = []
+    for _ in range(2):
+        xa = x.clone().requires_grad_()
+        v = F.ssim(xa, y, padding="same_reflect", backend=backend)
+        v.backward()
+        runs.append((v.detach().clone(), xa.grad.clone()))
+    assert torch.equal(runs[0][0], runs[1][0]) and torch.equal(runs[0][1], runs[1][1])
+
+
+def test_grad_in_forward_and_handover():
+    x, y = pair((2, 3, 30, 31), torch.float32)
+    xa = x.clone().requires_grad_()
+    loss = 1 - F.ssim(xa, y)
+    loss.backward()
+    # backward scaled by 1 (through 1 - ssim: grad_out -1) and by a loss weight agree with the reference
+    xr = x.double().requires_grad_()
+    (1 - R.ssim(xr, y.double())).backward()
+    assert_grad_close(xa.grad, xr.grad, 2e-5)
+    xb = x.clone().requires_grad_()
+    (0.25 * F.ssim(xb, y)).backward()
+    assert_grad_close(xb.grad, -0.25 * xr.grad, 2e-5)
+    # retain_graph + a second backward gives the same gradient twice
+    xc = x.clone().requires_grad_()
+    v = F.ssim(xc, y)
+    v.backward(retain_graph=True)
+    first = xc.grad.clone()
+    v.backward()
+    torch.testing.assert_close(xc.grad, 2 * first)
+    # no grad mode: no gradient work, the same value
+    with torch.no_grad():
+        torch.testing.assert_close(F.ssim(xa, y), F.ssim(x, y))
+
+
+def test_autocast():
+    x, y = pair((1, 3, 20, 20), torch.float32)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        v = F.ssim(x, y)
+    torch.testing.assert_close(v, F.ssim(x, y))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_l1_ssim_loss(backend):
+    shape = (2, 3, 37, 53) if backend != "triton" else (1, 2, 23, 24)
+    x, y = pair(shape)
+    for reduction in ("mean", "none"):
+        for padding in ("same_zero", "valid"):
+            kw = dict(alpha=0.3, padding=padding, reduction=reduction)
+            ref, rgx, rgy, go = reference_value_and_grads(x, y, R.l1_ssim_loss, **kw)
+            out, gx, gy = fast_value_and_grads(x, y, F.l1_ssim_loss, go, backend=backend, **kw)
+            torch.testing.assert_close(out, ref, rtol=1e-10, atol=1e-12)
+            assert_grad_close(gx, rgx, 1e-9)
+            assert_grad_close(gy, rgy, 1e-9)
+    # the 3DGS default: alpha 0.2, zero same padding
+    torch.testing.assert_close(F.l1_ssim_loss(x, y, backend=backend),
+                               0.8 * (x - y).abs().mean() + 0.2 * (1 - R.ssim(x, y, padding="same_zero")))
+
+
+@pytest.mark.parametrize("backend", [b for b in BACKENDS if b != "triton"])
+def test_ms_ssim(backend):
+    need = F.ms_ssim_min_size()
+    assert need == 161
+    for shape in [(1, 2, need, need), (2, 1, 170, 181)]:
+        x, y = pair(shape)
+        ref, rgx, rgy, go = reference_value_and_grads(x, y, R.ms_ssim, reduction="none")
+        out, gx, gy = fast_value_and_grads(x, y, F.ms_ssim, go, reduction="none", backend=backend)
+        torch.testing.assert_close(out, ref, rtol=1e-10, atol=1e-12)
+        assert_grad_close(gx, rgx, 1e-9)
+        assert_grad_close(gy, rgy, 1e-9)
+
+
+def test_ms_ssim_small_scales_triton():
+    if "triton" not in BACKENDS:
+        pytest.skip("triton not installed")
+    x, y = pair((1, 1, 21, 22))
+    kw = dict(win_size=3, weights=(0.3, 0.3, 0.4), reduction="per_channel")
+    ref, rgx, rgy, go = reference_value_and_grads(x, y, R.ms_ssim, **kw)
+    out, gx, gy = fast_value_and_grads(x, y, F.ms_ssim, go, backend="triton", **kw)
+    torch.testing.assert_close(out, ref, rtol=1e-10, atol=1e-12)
+    assert_grad_close(gx, rgx, 1e-9)
+
+
+def test_ms_ssim_negative_terms_no_nan():
+    x = torch.rand(1, 1, 161, 161, dtype=torch.float64)
+    y = 1 - x  # anti-correlated: the contrast-structure terms go negative
+    xa = x.clone().requires_grad_()
+    v = F.ms_ssim(xa, y)
+    v.backward()
+    assert torch.isfinite(v) and torch.isfinite(xa.grad).all()
+    assert v.item() == 0.0
+
+
+def test_ms_ssim_too_small():
+    x, y = pair((1, 1, 160, 200))
+    with pytest.raises(ValueError, match="at least 161x161"):
+        F.ms_ssim(x, y)
+
+
+def test_nn_modules():
+    x, y = pair((2, 3, 170, 170), torch.float32)
+    torch.testing.assert_close(FN.SSIMLoss()(x, y), 1 - F.ssim(x, y))
+    torch.testing.assert_close(FN.SSIMLoss(padding="same_zero", reduction="none")(x, y),
+                               1 - F.ssim(x, y, padding="same_zero", reduction="none"))
+    torch.testing.assert_close(FN.MSSSIMLoss()(x, y), 1 - F.ms_ssim(x, y))
+    torch.testing.assert_close(FN.L1SSIMLoss(alpha=0.4)(x, y), F.l1_ssim_loss(x, y, 0.4))
+    with pytest.raises(ValueError, match="reduction"):
+        FN.SSIMLoss(reduction="map")
+
+
+def test_bad_input():
+    x, y = pair((1, 3, 20, 20), torch.float32)
+    with pytest.raises(ValueError, match="smaller than the 11x11 window"):
+        F.ssim(x[..., :10, :], y[..., :10, :])
+    with pytest.raises(ValueError, match="smaller than the 11x11 window"):
+        F.ssim(x[..., :10], y[..., :10], padding="same_zero")
+    with pytest.raises(ValueError, match="win_size"):
+        F.ssim(x, y, win_size=4)
+    with pytest.raises(ValueError, match="win_size"):
+        F.ssim(x, y, win_size=33)
+    with pytest.raises(ValueError, match="win_size"):
+        F.ssim(x, y, win_size=1)
+    with pytest.raises(TypeError, match="win_size"):
+        F.ssim(x, y, win_size=11.0)
+    with pytest.raises(ValueError, match="win_sigma"):
+        F.ssim(x, y, win_sigma=0)
+    with pytest.raises(ValueError, match="data_range"):
+        F.ssim(x, y, data_range=-1)
+    with pytest.raises(ValueError, match="same shape"):
+        F.ssim(x, y[:, :2])
+    with pytest.raises(ValueError, match="padding"):
+        F.ssim(x, y, padding="same")
+    with pytest.raises(ValueError, match="reduction"):
+        F.ssim(x, y, reduction="sum")
+    with pytest.raises(ValueError, match=r"\(N, C, H, W\)"):
+        F.ssim(x[0], y[0])
+    with pytest.raises(TypeError, match="floating-point"):
+        F.ssim((x * 255).to(torch.uint8), (y * 255).to(torch.uint8))
+    with pytest.raises(ValueError, match="alpha"):
+        F.l1_ssim_loss(x, y, alpha=1.5)
+    with pytest.raises(ValueError, match="reduction"):
+        F.ms_ssim(x, y, reduction="map")
+    with pytest.raises(ValueError, match="backend"):
+        F.ssim(x, y, backend="gpu")
+
+
+def test_info_lists_ssim():
+    report = fastiqa.info(print_report=False)
+    assert "ssim" in report["families"]
+
+
+def test_reference_adjoint_is_the_transpose():
+    # <blur(a), b> == <a, blur_adjoint(b)> for every padding
+    g = R.gaussian_window(5, 1.2)
+    a = torch.randn(1, 2, 13, 14, dtype=torch.float64)
+    for padding in PADDINGS:
+        b = torch.randn_like(R._blur(a, g, padding))
+        lhs = (R._blur(a, g, padding) * b).sum()
+        rhs = (a * R.blur_adjoint(b, g, padding)).sum()
+        assert math.isclose(lhs.item(), rhs.item(), rel_tol=1e-12, abs_tol=1e-12)

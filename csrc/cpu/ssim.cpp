@@ -204,6 +204,27 @@ template <typename A> struct Scratch {
   }
 };
 
+// Finalises padded row u of the gradient: transposed horizontal blur of its four
+// coefficient rows, then the column fold into the band's source-row accumulators.
+template <typename T, typename A>
+FASTIQA_INLINE void finalize_row(const Job<T, A>& J, Scratch<A>& S, int64_t u, int64_t s_a, int64_t s_b) {
+  const int64_t s = source_index(u, J.H, J.off, J.padding);
+  if (s < s_a || s >= s_b) return;
+  const int64_t W = J.W;
+  hblur4(S.vt + (u % J.win) * 4 * S.vt_len, S.vt_len, J.g, J.win, J.LWp, S.t);
+  for (int q = 0; q < 4; ++q) {
+    A* a = S.acc + ((s - s_a) * 4 + q) * W;
+    const A* tq = S.t + q * J.LWp;
+    const A* main = tq + J.off;
+#pragma omp simd
+    for (int64_t j = 0; j < W; ++j) a[j] += main[j];
+    if (J.padding == kSameReflect) {
+      for (int64_t j = 0; j < J.off; ++j) a[J.colsrc[j]] += tq[j];
+      for (int64_t j = J.off + W; j < J.Wp; ++j) a[J.colsrc[j]] += tq[j];
+    }
+  }
+}
+
 // One band of one plane. sums: S, cs, |x-y| sums of the band (owned rows only).
 template <typename T, typename A>
 FASTIQA_CPU_CLONES void run_band(const Job<T, A>& J, int64_t plane, int64_t band, Scratch<A>& S,
@@ -228,24 +249,6 @@ FASTIQA_CPU_CLONES void run_band(const Job<T, A>& J, int64_t plane, int64_t band
     std::fill(S.vt, S.vt + win * 4 * S.vt_len, A(0));
     std::fill(S.acc, S.acc + (s_b - s_a) * 4 * W, A(0));
   }
-  // Finalise padded row u: transposed horizontal blur, column fold into the accumulators.
-  auto finalize = [&](int64_t u) {
-    const int64_t s = source_index(u, J.H, J.off, J.padding);
-    if (s < s_a || s >= s_b) return;
-    hblur4(S.vt + (u % win) * 4 * S.vt_len, S.vt_len, J.g, win, J.LWp, S.t);
-    for (int q = 0; q < 4; ++q) {
-      A* a = S.acc + ((s - s_a) * 4 + q) * W;
-      const A* tq = S.t + q * J.LWp;
-      const A* main = tq + J.off;
-#pragma omp simd
-      for (int64_t j = 0; j < W; ++j) a[j] += main[j];
-      if (J.padding == kSameReflect) {
-        for (int64_t j = 0; j < J.off; ++j) a[J.colsrc[j]] += tq[j];
-        for (int64_t j = J.off + W; j < J.Wp; ++j) a[J.colsrc[j]] += tq[j];
-      }
-    }
-  };
-
   const int64_t slot5 = 5 * LW;
   const int64_t u_end = pb > pa ? pb + win - 1 : pa;  // a band may own no output row (valid)
   for (int64_t u = pa; u < u_end; ++u) {
@@ -305,7 +308,7 @@ FASTIQA_CPU_CLONES void run_band(const Job<T, A>& J, int64_t plane, int64_t band
           for (int64_t j = 0; j < Wo; ++j) rq[j] += gk * mq[j];
         }
       }
-      finalize(p);
+      finalize_row(J, S, p, s_a, s_b);
     }
     if (owned && J.values) {
       A ls[kLanes] = {}, lc[kLanes] = {};
@@ -329,7 +332,7 @@ FASTIQA_CPU_CLONES void run_band(const Job<T, A>& J, int64_t plane, int64_t band
     if (owned && J.want_map) store_row(J.map.row(n, c, p), J.map.sw, Wo, S.srow);
   }
   if (J.grad) {
-    for (int64_t u = pb; u < pb + win - 1; ++u) finalize(u);
+    for (int64_t u = pb; u < pb + win - 1; ++u) finalize_row(J, S, u, s_a, s_b);
   }
   if (J.l1 || J.grad) {
     for (int64_t s = s_a; s < s_b; ++s) {

@@ -42,6 +42,8 @@ def pixel_cases():
         ("l1_loss", F.l1_loss, R.l1_loss),
         ("mse_loss", F.mse_loss, R.mse_loss),
         ("charbonnier_loss", F.charbonnier_loss, R.charbonnier_loss),
+        ("ssim_loss", F.ssim_loss, lambda x, y: 1 - R.ssim(x, y)),
+        ("l1_ssim_loss", F.l1_ssim_loss, R.l1_ssim_loss),
     ]
 
 

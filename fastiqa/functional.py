@@ -20,7 +20,7 @@ from .ops import ssim as _ssim
 
 PIXEL_REDUCTIONS = tuple(_pixel.REDUCTIONS)
 
-__all__ = ["l1_loss", "mse_loss", "charbonnier_loss", "ssim", "ms_ssim", "l1_ssim_loss"]
+__all__ = ["l1_loss", "mse_loss", "charbonnier_loss", "ssim", "ssim_loss", "ms_ssim", "l1_ssim_loss"]
 
 
 def _pixel_loss(pred, target, weight, kind, c, reduction, backend):
@@ -96,6 +96,16 @@ def ssim(x: Tensor, y: Tensor, data_range: float = 1.0, win_size: int = 11, win_
     """
     x, y, c1, c2 = _ssim_args(x, y, data_range, win_size, win_sigma, k1, k2, padding, reduction)
     return _ssim.ssim(x, y, win_size, win_sigma, c1, c2, padding, reduction, backend=backend)[0]
+
+
+def ssim_loss(x: Tensor, y: Tensor, data_range: float = 1.0, win_size: int = 11, win_sigma: float = 1.5,
+              k1: float = 0.01, k2: float = 0.03, padding: str = "valid", reduction: str = "mean",
+              *, backend: Optional[str] = None) -> Tensor:
+    """1 - SSIM(x, y), fused: the gradient is computed in the forward pass and backward hands
+    it over (no pass, no buffer) when the loss is backpropagated as is. reduction: "mean" or
+    "none" (one value per image); the other arguments as in ssim()."""
+    x, y, c1, c2 = _ssim_args(x, y, data_range, win_size, win_sigma, k1, k2, padding, reduction, ("mean", "none"))
+    return _ssim.ssim(x, y, win_size, win_sigma, c1, c2, padding, reduction, "ssim_loss", backend=backend)[0]
 
 
 def ms_ssim_min_size(win_size: int = 11, levels: int = 5) -> int:

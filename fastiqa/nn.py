@@ -71,7 +71,7 @@ class SSIMLoss(_SSIMBase):
         super().__init__(data_range, win_size, win_sigma, k1, k2, padding, reduction, backend)
 
     def forward(self, pred, target):
-        return 1 - F.ssim(pred, target, **self._kwargs())
+        return F.ssim_loss(pred, target, **self._kwargs())
 
 
 class MSSSIMLoss(_SSIMBase):

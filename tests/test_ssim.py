@@ -206,6 +206,18 @@ def test_deterministic(backend):
     assert torch.equal(runs[0][0], runs[1][0]) and torch.equal(runs[0][1], runs[1][1])
 
 
+def test_ssim_loss_hands_the_forward_gradient_over():
+    x, y = pair((2, 3, 30, 31), torch.float32)
+    xa = x.clone().requires_grad_()
+    loss = F.ssim_loss(xa, y)
+    saved = loss.grad_fn._saved_tensors if hasattr(loss.grad_fn, "_saved_tensors") else None
+    loss.backward()
+    xr = x.double().requires_grad_()
+    (1 - R.ssim(xr, y.double())).backward()
+    assert_grad_close(xa.grad, xr.grad, 2e-5)
+    del saved
+
+
 def test_grad_in_forward_and_handover():
     x, y = pair((2, 3, 30, 31), torch.float32)
     xa = x.clone().requires_grad_()
@@ -297,6 +309,7 @@ def test_ms_ssim_too_small():
 def test_nn_modules():
     x, y = pair((2, 3, 170, 170), torch.float32)
     torch.testing.assert_close(FN.SSIMLoss()(x, y), 1 - F.ssim(x, y))
+    torch.testing.assert_close(F.ssim_loss(x, y, reduction="none"), 1 - F.ssim(x, y, reduction="none"))
     torch.testing.assert_close(FN.SSIMLoss(padding="same_zero", reduction="none")(x, y),
                                1 - F.ssim(x, y, padding="same_zero", reduction="none"))
     torch.testing.assert_close(FN.MSSSIMLoss()(x, y), 1 - F.ms_ssim(x, y))

@@ -10,8 +10,10 @@ Backend contract (fastiqa_C::ssim_fwd / ssim_bwd, backends/reference.py, backend
         -> gx, gy of F + sum(dmap * S map); recomputes everything from x and y.
 
 The user-facing op fastiqa::ssim_fwd(x, y, ..., reduction, kind, alpha, need_gx, need_gy)
-returns (out, cs (N, C), gx, gy): out is the SSIM (kind "ssim") or the L1+SSIM loss
-(1 - alpha) |x - y| + alpha (1 - SSIM) (kind "l1_ssim") reduced per `reduction`;
+returns (out, cs (N, C), gx, gy): out is the SSIM (kind "ssim"), the loss 1 - SSIM (kind
+"ssim_loss", so that loss.backward() hands the forward's gradient over with no pass and no
+buffer) or the L1+SSIM loss (1 - alpha) |x - y| + alpha (1 - SSIM) (kind "l1_ssim"), reduced
+per `reduction`;
 cs the per-plane mean contrast-structure term (MS-SSIM's intermediate scales).
 For the scalar reductions, when an input requires grad, the forward computes the
 gradient of out in the same pass (need_gx / need_gy); backward then only scales it
@@ -30,9 +32,9 @@ from . import _dispatch
 
 PADDINGS = dict(reference.PADDING_CODES)
 REDUCTIONS = {"mean": 0, "none": 1, "per_channel": 2, "map": 3}
-KINDS = {"ssim": 0, "l1_ssim": 1}
+KINDS = {"ssim": 0, "l1_ssim": 1, "ssim_loss": 2}
 MEAN, NONE, PER_CHANNEL, MAP = 0, 1, 2, 3
-SSIM, L1_SSIM = 0, 1
+SSIM, L1_SSIM, SSIM_LOSS = 0, 1, 2
 KERNEL = "ssim_fwd"  # the compiled op whose presence makes the cpu/cuda backends usable
 
 
@@ -57,7 +59,7 @@ def _output_size(x: Tensor, win_size: int, padding: int):
 
 def _coefficients(kind: int, alpha: float):
     """(d value / d mean S, d value / d mean |x-y|) of one plane's value."""
-    return (1.0, 0.0) if kind == SSIM else (-alpha, 1.0 - alpha)
+    return {SSIM: (1.0, 0.0), SSIM_LOSS: (-1.0, 0.0)}.get(kind, (-alpha, 1.0 - alpha))
 
 
 def _gamma(reduction: int, n: int, c: int) -> float:
@@ -84,7 +86,12 @@ def _plane_weights(x: Tensor, kind: int, alpha: float, reduction: int, factor, d
 
 
 def _reduce(planes: Tensor, kind: int, alpha: float, reduction: int) -> Tensor:
-    value = planes[..., 0] if kind == SSIM else (1 - alpha) * planes[..., 2] + alpha * (1 - planes[..., 0])
+    if kind == SSIM:
+        value = planes[..., 0]
+    elif kind == SSIM_LOSS:
+        value = 1 - planes[..., 0]
+    else:
+        value = (1 - alpha) * planes[..., 2] + alpha * (1 - planes[..., 0])
     if reduction == MEAN:
         return value.mean()
     if reduction == NONE:

@@ -64,6 +64,9 @@ template <typename T, typename A> struct Job {
   View<T> map, gx, gy;
   const A* weights = nullptr;  // (planes, 3) or null
   int64_t C = 0, H = 0, W = 0, Ho = 0, Wo = 0, off = 0, Wp = 0, LW = 0, LWp = 0, nbands = 0;
+  // row pitches of the scratch rows: LW (resp. W) plus one vector, so that the many row
+  // streams of the blurs never sit a multiple of 4 KiB apart (L1 set aliasing at W = 512, 1024...)
+  int64_t P = 0, AP = 0;
   int win = 0, padding = 0;
   A g[kMaxWin] = {};
   A c1 = 0, c2 = 0;
@@ -105,10 +108,10 @@ FASTIQA_INLINE void store_row(T* row, int64_t sw, int64_t n, const A* in) {
   }
 }
 
-// Horizontal blur of x, y, x^2, y^2, xy: h[q * LW + j] = sum_k g[k] q(j + k), j < LW.
+// Horizontal blur of x, y, x^2, y^2, xy: h[q * P + j] = sum_k g[k] q(j + k), j < LW.
 template <typename A>
 FASTIQA_INLINE void hblur5(const A* __restrict__ rx, const A* __restrict__ ry, const A* g, int win,
-                           int64_t LW, A* __restrict__ h) {
+                           int64_t LW, int64_t P, A* __restrict__ h) {
   for (int64_t j = 0; j < LW; j += kLanes) {
     A a0[kLanes] = {}, a1[kLanes] = {}, a2[kLanes] = {}, a3[kLanes] = {}, a4[kLanes] = {};
     for (int k = 0; k < win; ++k) {
@@ -128,18 +131,19 @@ FASTIQA_INLINE void hblur5(const A* __restrict__ rx, const A* __restrict__ ry, c
 #pragma omp simd
     for (int l = 0; l < kLanes; ++l) {
       h[j + l] = a0[l];
-      h[LW + j + l] = a1[l];
-      h[2 * LW + j + l] = a2[l];
-      h[3 * LW + j + l] = a3[l];
-      h[4 * LW + j + l] = a4[l];
+      h[P + j + l] = a1[l];
+      h[2 * P + j + l] = a2[l];
+      h[3 * P + j + l] = a3[l];
+      h[4 * P + j + l] = a4[l];
     }
   }
 }
 
-// Vertical blur of the ring: st[q * LW + j] = sum_k g[k] ring[(first + k) % win][q][j].
+// Vertical blur of the ring: st[q * P + j] = sum_k g[k] ring[(first + k) % win][q][j].
 template <typename A>
-FASTIQA_INLINE void vblur5(const A* ring, int64_t first, const A* g, int win, int64_t LW, A* __restrict__ st) {
-  const int64_t slot = 5 * LW;
+FASTIQA_INLINE void vblur5(const A* ring, int64_t first, const A* g, int win, int64_t LW, int64_t P,
+                           A* __restrict__ st) {
+  const int64_t slot = 5 * P;
   for (int64_t j = 0; j < LW; j += kLanes) {
     A a[5][kLanes] = {};
     for (int k = 0; k < win; ++k) {
@@ -147,12 +151,12 @@ FASTIQA_INLINE void vblur5(const A* ring, int64_t first, const A* g, int win, in
       const A* r = ring + ((first + k) % win) * slot + j;
       for (int q = 0; q < 5; ++q) {
 #pragma omp simd
-        for (int l = 0; l < kLanes; ++l) a[q][l] += gk * r[q * LW + l];
+        for (int l = 0; l < kLanes; ++l) a[q][l] += gk * r[q * P + l];
       }
     }
     for (int q = 0; q < 5; ++q) {
 #pragma omp simd
-      for (int l = 0; l < kLanes; ++l) st[q * LW + j + l] = a[q][l];
+      for (int l = 0; l < kLanes; ++l) st[q * P + j + l] = a[q][l];
     }
   }
 }
@@ -186,17 +190,17 @@ template <typename A> struct Scratch {
   template <typename T> void init(const Job<T, A>& J) {
     const int64_t in_len = J.LW + J.win;            // padded source row
     vt_len = J.LWp + J.win;                          // map row with win-1 zero margins
-    const int64_t accn = J.grad ? kBand * 4 * J.W : 0;
-    const int64_t need = 2 * in_len + J.win * 5 * J.LW + 5 * J.LW + 3 * J.LW + 4 * J.LW +
+    const int64_t accn = J.grad ? kBand * 4 * J.AP : 0;
+    const int64_t need = 2 * in_len + J.win * 5 * J.P + 5 * J.P + 3 * J.LW + 4 * J.P +
                          (J.grad ? J.win * 4 * vt_len + 4 * J.LWp : 0) + accn + 2 * J.W + 64;
     buf.assign(need, A(0));
     A* p = buf.data();
     auto take = [&](int64_t n) { A* r = p; p += n; return r; };
     rx = take(in_len); ry = take(in_len);
-    ring = take(J.win * 5 * J.LW);
-    st = take(5 * J.LW);
+    ring = take(J.win * 5 * J.P);
+    st = take(5 * J.P);
     srow = take(J.LW); csrow = take(J.LW); w = take(J.LW);
-    m = take(4 * J.LW);
+    m = take(4 * J.P);
     vt = J.grad ? take(J.win * 4 * vt_len) : nullptr;
     t = J.grad ? take(4 * J.LWp) : nullptr;
     acc = J.grad ? take(accn) : nullptr;
@@ -213,7 +217,7 @@ FASTIQA_INLINE void finalize_row(const Job<T, A>& J, Scratch<A>& S, int64_t u, i
   const int64_t W = J.W;
   hblur4(S.vt + (u % J.win) * 4 * S.vt_len, S.vt_len, J.g, J.win, J.LWp, S.t);
   for (int q = 0; q < 4; ++q) {
-    A* a = S.acc + ((s - s_a) * 4 + q) * W;
+    A* a = S.acc + ((s - s_a) * 4 + q) * J.AP;
     const A* tq = S.t + q * J.LWp;
     const A* main = tq + J.off;
 #pragma omp simd
@@ -247,9 +251,9 @@ FASTIQA_CPU_CLONES void run_band(const Job<T, A>& J, int64_t plane, int64_t band
 
   if (J.grad) {
     std::fill(S.vt, S.vt + win * 4 * S.vt_len, A(0));
-    std::fill(S.acc, S.acc + (s_b - s_a) * 4 * W, A(0));
+    std::fill(S.acc, S.acc + (s_b - s_a) * 4 * J.AP, A(0));
   }
-  const int64_t slot5 = 5 * LW;
+  const int64_t P = J.P, slot5 = 5 * P;
   const int64_t u_end = pb > pa ? pb + win - 1 : pa;  // a band may own no output row (valid)
   for (int64_t u = pa; u < u_end; ++u) {
     const int64_t s = source_index(u, J.H, J.off, J.padding);
@@ -259,12 +263,12 @@ FASTIQA_CPU_CLONES void run_band(const Job<T, A>& J, int64_t plane, int64_t band
     } else {
       gather_padded(J.x.row(n, c, s), J.x.sw, J, S.rx, LW + win);
       gather_padded(J.y.row(n, c, s), J.y.sw, J, S.ry, LW + win);
-      hblur5(S.rx, S.ry, J.g, win, LW, h);
+      hblur5(S.rx, S.ry, J.g, win, LW, P, h);
     }
     if (u < pa + win - 1) continue;
     const int64_t p = u - win + 1;
-    vblur5(S.ring, p - pa, J.g, win, LW, S.st);
-    const A *mx = S.st, *my = S.st + LW, *exx = S.st + 2 * LW, *eyy = S.st + 3 * LW, *exy = S.st + 4 * LW;
+    vblur5(S.ring, p - pa, J.g, win, LW, P, S.st);
+    const A *mx = S.st, *my = S.st + P, *exx = S.st + 2 * P, *eyy = S.st + 3 * P, *exy = S.st + 4 * P;
     const bool owned = p >= own_a && p < own_b;
     if (!J.grad) {
 #pragma omp simd
@@ -282,7 +286,7 @@ FASTIQA_CPU_CLONES void run_band(const Job<T, A>& J, int64_t plane, int64_t band
         std::fill(S.w, S.w + Wo, ws);
       }
       std::fill(S.w + Wo, S.w + LW, A(0));
-      A *dax = S.m, *day = S.m + LW, *db = S.m + 2 * LW, *dc = S.m + 3 * LW;
+      A *dax = S.m, *day = S.m + P, *db = S.m + 2 * P, *dc = S.m + 3 * P;
 #pragma omp simd
       for (int64_t j = 0; j < LW; ++j) {
         A sv, cv, a0, a1, b, cc;
@@ -302,7 +306,7 @@ FASTIQA_CPU_CLONES void run_band(const Job<T, A>& J, int64_t plane, int64_t band
         const A gk = J.g[k];
         A* r = S.vt + ((p + k) % win) * 4 * S.vt_len + (win - 1);
         for (int q = 0; q < 4; ++q) {
-          const A* mq = S.m + q * LW;
+          const A* mq = S.m + q * P;
           A* rq = r + q * S.vt_len;
 #pragma omp simd
           for (int64_t j = 0; j < Wo; ++j) rq[j] += gk * mq[j];
@@ -355,8 +359,8 @@ FASTIQA_CPU_CLONES void run_band(const Job<T, A>& J, int64_t plane, int64_t band
         for (int l = 0; l < kLanes; ++l) sum_l1 += l1[l];
       }
       if (!J.grad) continue;
-      const A* a = S.acc + (s - s_a) * 4 * W;
-      const A *ax = a, *ay = a + W, *ab = a + 2 * W, *ac = a + 3 * W;
+      const A* a = S.acc + (s - s_a) * 4 * J.AP;
+      const A *ax = a, *ay = a + J.AP, *ab = a + 2 * J.AP, *ac = a + 3 * J.AP;
       if (J.gx.p) {
         T* out = J.gx.row(n, c, s);
         for (int64_t j = 0; j < W; ++j) {
@@ -413,6 +417,8 @@ void setup_job(Job<T, A>& J, const at::Tensor& x, const at::Tensor& y, int64_t w
   J.Wp = J.Wo + win - 1;
   J.LW = round_up(std::max<int64_t>(J.Wo, 1), kLanes);
   J.LWp = round_up(J.Wp, kLanes);
+  J.P = J.LW + kLanes;
+  J.AP = round_up(J.W, kLanes) + kLanes;
   J.nbands = (J.H + kBand - 1) / kBand;
   double g[kMaxWin];
   gaussian_window(J.win, sigma, g);

@@ -22,6 +22,7 @@ from typing import Optional, Tuple
 
 import torch
 from torch import Tensor
+from torch.utils._python_dispatch import _get_current_dispatch_mode
 
 from ..backends import reference
 from . import _dispatch
@@ -90,6 +91,12 @@ def _setup_context(ctx, inputs, output):
     ctx.save_for_backward(grad, gscale)
 
 
+def _eager_cpu(*tensors) -> bool:
+    """Plain CPU tensors outside any tracing (compile, make_fx, fake tensors)."""
+    return (not torch.compiler.is_compiling() and _get_current_dispatch_mode() is None
+            and all(type(t) is torch.Tensor and t.device.type == "cpu" for t in tensors))
+
+
 def _backward(ctx, d_out, d_gscale, d_grad):
     none = (None,) * 10
     need_pred, need_target = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
@@ -101,8 +108,7 @@ def _backward(ctx, d_out, d_gscale, d_grad):
     if ctx.reduction == 0:  # loss map: the incoming gradient is a map too
         gp = d_out * grad
         return (gp if need_pred else None), (-gp if need_target else None), *none
-    if (need_pred and grad.device.type == "cpu" and not torch.compiler.is_compiling()
-            and float(d_out) * float(gscale) == 1.0):
+    if need_pred and _eager_cpu(grad, d_out) and float(d_out) * float(gscale) == 1.0:
         gt = pixel_bwd(grad, d_out, gscale, False, True, ctx.backend)[1] if need_target else None
         return grad, gt, *none
     gp, gt = pixel_bwd(grad, d_out, gscale, need_pred, need_target, ctx.backend)
@@ -146,6 +152,8 @@ def pixel_loss(pred: Tensor, target: Tensor, weight: Optional[Tensor], kind: str
             return (loss * w).sum() / (w.expand_as(loss).sum() * norm_scale)
         out = reference.reduce_weighted(loss, weight.to(acc), reduction)
         return out.to(pred.dtype) if reduction == "none" else out
+    if weight is None and reduction == "weighted_mean":
+        reduction = "mean"  # all weights 1
     name = _dispatch.choose(pred.device, KERNEL, backend)
     pred, target = same_dense_layout(pred, target)
     mode, channels, inner = W_NONE, 1, 1

@@ -47,13 +47,14 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> pixel_fwd(
   if (weight.has_value()) {
     TORCH_CHECK(weight->device() == pred.device() && weight->scalar_type() == pred.scalar_type(),
                 "fastiqa_C::pixel_fwd: weight must share the input's device and dtype");
-    if (weight_mode == kFull)
+    if (weight_mode == kFull) {
       TORCH_CHECK(weight->sizes() == pred.sizes() && weight->strides() == pred.strides(),
                   "fastiqa_C::pixel_fwd: full weight must match the input's shape and strides");
-    else
+    } else {
       TORCH_CHECK(channels > 0 && inner > 0 && weight->is_contiguous() &&
                       weight->numel() * channels == n && (n == 0 || n % (channels * inner) == 0),
                   "fastiqa_C::pixel_fwd: broadcast weight does not fit the input");
+    }
   }
   c10::cuda::CUDAGuard guard(pred.device());
   const auto acc_dtype = pred.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;

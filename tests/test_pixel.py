@@ -8,7 +8,7 @@ import fastiqa.functional as F
 from fastiqa import nn as fnn
 
 from _pixel_oracle import loss as oracle
-from conftest import BACKENDS, tol
+from conftest import BACKEND_DEVICES, BACKENDS, BD_IDS, tol
 
 KINDS = ("l1", "mse", "charbonnier")
 EPS = 1e-3
@@ -24,8 +24,12 @@ def fast(kind, pred, target, weight=None, reduction="mean", backend=None):
     return F.charbonnier_loss(pred, target, EPS, weight, reduction, backend=backend)
 
 
-def shapes_for(backend):
-    return SMALL_SHAPES if backend == "triton" else SHAPES
+def shapes_for(backend, device="cpu"):
+    return SMALL_SHAPES if (backend == "triton" and device == "cpu") else SHAPES
+
+
+def on(device, *tensors):
+    return [None if t is None else t.to(device) for t in tensors]
 
 
 def check(kind, backend, pred, target, weight=None, reduction="mean", grad_pred=True, grad_target=True):
@@ -35,9 +39,9 @@ def check(kind, backend, pred, target, weight=None, reduction="mean", grad_pred=
     p = pred.detach().clone().requires_grad_(grad_pred)
     t = target.detach().clone().requires_grad_(grad_target)
     out = fast(kind, p, t, weight, reduction, backend)
-    p64 = pred.detach().double().requires_grad_(True)
-    t64 = target.detach().double().requires_grad_(True)
-    w64 = weight.double() if weight is not None else None
+    p64 = pred.detach().cpu().double().requires_grad_(True)
+    t64 = target.detach().cpu().double().requires_grad_(True)
+    w64 = weight.cpu().double() if weight is not None else None
     ref = oracle(kind, p64, t64, EPS * EPS, w64, reduction)
     assert out.shape == ref.shape
     if reduction == "none":
@@ -45,17 +49,18 @@ def check(kind, backend, pred, target, weight=None, reduction="mean", grad_pred=
         assert out.stride() == pred.stride() or not pred.is_contiguous()
     else:
         assert out.dtype == (torch.float64 if dtype == torch.float64 else torch.float32)
-    torch.testing.assert_close(out.double(), ref.detach(), rtol=rtol, atol=atol)
+    assert out.device == pred.device
+    torch.testing.assert_close(out.cpu().double(), ref.detach(), rtol=rtol, atol=atol)
     if not (grad_pred or grad_target):
         return
     g = torch.randn(out.shape, dtype=torch.float64)
     inputs = [x for x, need in ((p, grad_pred), (t, grad_target)) if need]
-    got = torch.autograd.grad(out, inputs, g.to(out.dtype))
+    got = torch.autograd.grad(out, inputs, g.to(out.device, out.dtype))
     want = torch.autograd.grad(ref, [p64, t64], g)
     want = [w for w, need in zip(want, (grad_pred, grad_target)) if need]
     for a, b in zip(got, want):
-        assert a.dtype == dtype and a.shape == pred.shape
-        torch.testing.assert_close(a.double(), b, rtol=rtol, atol=atol * max(1.0, b.abs().max().item()))
+        assert a.dtype == dtype and a.shape == pred.shape and a.device == pred.device
+        torch.testing.assert_close(a.cpu().double(), b, rtol=rtol, atol=atol * max(1.0, b.abs().max().item()))
 
 
 def rand_pair(shape, dtype=torch.float32):
@@ -64,32 +69,32 @@ def rand_pair(shape, dtype=torch.float32):
     return pred.to(dtype), target.to(dtype)
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend,device", BACKEND_DEVICES, ids=BD_IDS)
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none", "weighted_mean"])
-def test_matches_reference(backend, kind, reduction):
-    for shape in shapes_for(backend):
-        check(kind, backend, *rand_pair(shape), reduction=reduction)
+def test_matches_reference(backend, device, kind, reduction):
+    for shape in shapes_for(backend, device):
+        check(kind, backend, *on(device, *rand_pair(shape)), reduction=reduction)
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend,device", BACKEND_DEVICES, ids=BD_IDS)
 @pytest.mark.parametrize("kind", KINDS)
-def test_float64_and_one_sided_grads(backend, kind):
-    pred, target = rand_pair((2, 3, 11, 13), torch.float64)
+def test_float64_and_one_sided_grads(backend, device, kind):
+    pred, target = on(device, *rand_pair((2, 3, 11, 13), torch.float64))
     check(kind, backend, pred, target, grad_pred=True, grad_target=False)
     check(kind, backend, pred, target, reduction="sum", grad_pred=False, grad_target=True)
     check(kind, backend, pred, target, reduction="none", grad_pred=False, grad_target=False)
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend,device", BACKEND_DEVICES, ids=BD_IDS)
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("wshape", ["n1hw", "nchw", "11hw", "chw"])
 @pytest.mark.parametrize("layout", ["contiguous", "channels_last"])
-def test_weight_maps(backend, kind, wshape, layout):
+def test_weight_maps(backend, device, kind, wshape, layout):
     n, c, h, w = (2, 3, 9, 14) if backend == "triton" else (3, 5, 17, 23)
-    pred, target = rand_pair((n, c, h, w))
+    pred, target = on(device, *rand_pair((n, c, h, w)))
     shape = {"n1hw": (n, 1, h, w), "nchw": (n, c, h, w), "11hw": (1, 1, h, w), "chw": (c, h, w)}[wshape]
-    weight = torch.rand(shape)
+    weight = torch.rand(shape, device=device)
     if layout == "channels_last":
         pred = pred.contiguous(memory_format=torch.channels_last)
         target = target.contiguous(memory_format=torch.channels_last)
@@ -99,9 +104,9 @@ def test_weight_maps(backend, kind, wshape, layout):
         check(kind, backend, pred, target, weight, reduction)
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_layouts_and_strides(backend):
-    base_p, base_t = rand_pair((2, 4, 20, 26))
+@pytest.mark.parametrize("backend,device", BACKEND_DEVICES, ids=BD_IDS)
+def test_layouts_and_strides(backend, device):
+    base_p, base_t = on(device, *rand_pair((2, 4, 20, 26)))
     cases = {
         "channels_last": (base_p.contiguous(memory_format=torch.channels_last),
                           base_t.contiguous(memory_format=torch.channels_last)),
@@ -118,14 +123,14 @@ def test_layouts_and_strides(backend):
                 check(kind, backend, p, t, reduction=reduction)
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend,device", BACKEND_DEVICES, ids=BD_IDS)
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
 @pytest.mark.parametrize("kind", KINDS)
-def test_low_precision(backend, dtype, kind):
-    pred, target = rand_pair((2, 3, 19, 21), dtype)
+def test_low_precision(backend, device, dtype, kind):
+    pred, target = on(device, *rand_pair((2, 3, 19, 21), dtype))
     for reduction in ("sum", "none"):
         check(kind, backend, pred, target, reduction=reduction)
-    weight = torch.rand(2, 1, 19, 21).to(dtype)
+    weight = torch.rand(2, 1, 19, 21, device=device).to(dtype)
     check(kind, backend, pred, target, weight, "weighted_mean")
 
 
@@ -137,21 +142,21 @@ def test_low_precision_sum_does_not_overflow():
     assert out.item() == pytest.approx(3600.0 * pred.numel(), rel=1e-6)
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_grad_output_scaling(backend):
+@pytest.mark.parametrize("backend,device", BACKEND_DEVICES, ids=BD_IDS)
+def test_grad_output_scaling(backend, device):
     pred, target = rand_pair((2, 3, 15, 17))
-    x = pred.clone().requires_grad_(True)
-    (3.5 * F.charbonnier_loss(x, target, backend=backend)).backward()
+    x = pred.clone().to(device).requires_grad_(True)
+    (3.5 * F.charbonnier_loss(x, target.to(device), backend=backend)).backward()
     x64 = pred.double().requires_grad_(True)
     (3.5 * oracle("charbonnier", x64, target.double(), EPS * EPS)).backward()
-    torch.testing.assert_close(x.grad.double(), x64.grad, rtol=1e-5, atol=1e-9)
+    torch.testing.assert_close(x.grad.cpu().double(), x64.grad, rtol=1e-5, atol=1e-9)
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_empty_like_torch(backend):
+@pytest.mark.parametrize("backend,device", BACKEND_DEVICES, ids=BD_IDS)
+def test_empty_like_torch(backend, device):
     for shape in [(0, 3, 4, 4), (2, 3, 0, 5)]:
-        p = torch.rand(shape, requires_grad=True)
-        t = torch.rand(shape)
+        p = torch.rand(shape, device=device, requires_grad=True)
+        t = torch.rand(shape, device=device)
         for reduction, torch_fn in (("mean", torch.nn.functional.l1_loss), ("sum", torch.nn.functional.l1_loss)):
             got = F.l1_loss(p, t, reduction=reduction, backend=backend)
             want = torch_fn(p, t, reduction=reduction)
@@ -164,13 +169,14 @@ def test_empty_like_torch(backend):
         assert F.mse_loss(p, t, reduction="none", backend=backend).shape == p.shape
 
 
-def test_deterministic_bitwise():
-    pred, target = rand_pair((4, 3, 256, 256))
+@pytest.mark.parametrize("backend,device", [bd for bd in BACKEND_DEVICES if bd != ("triton", "cpu")])
+def test_deterministic_bitwise(backend, device):
+    pred, target = on(device, *rand_pair((4, 3, 256, 256)))
     x = pred.clone().requires_grad_(True)
     runs = []
     for _ in range(3):
         x.grad = None
-        out = F.charbonnier_loss(x, target)
+        out = F.charbonnier_loss(x, target, backend=backend)
         out.backward()
         runs.append((out.detach().clone(), x.grad.clone()))
     for out, grad in runs[1:]:

@@ -111,10 +111,10 @@ def read_image(path):
             im.load()
             mode = im.mode
             if mode in ("I;16", "I;16B", "I;16L", "I;16N"):
-                arr = np.asarray(im).astype(np.uint16)
+                arr = np.array(im).astype(np.uint16)
                 return arr[..., None], 65535
             if mode == "I":
-                arr = np.asarray(im)
+                arr = np.array(im)
                 if arr.min() < 0 or arr.max() > 65535:
                     raise ImageReadError("32-bit integer images are not supported (values beyond 16 bits)")
                 return arr.astype(np.uint16)[..., None], 65535
@@ -126,8 +126,8 @@ def read_image(path):
                     raise ImageReadError("16-bit colour TIFF is read truncated to 8 bits by Pillow; "
                                          "save it as 16-bit PNG instead")
             if mode in ("1", "L", "LA", "La"):
-                return np.asarray(im.convert("L"))[..., None], 255
-            return np.asarray(im.convert("RGB")), 255
+                return np.array(im.convert("L"))[..., None], 255
+            return np.array(im.convert("RGB")), 255
     except ImageReadError:
         raise
     except FileNotFoundError:

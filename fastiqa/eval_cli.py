@@ -111,21 +111,31 @@ def _load_pair(pair):
         return name, None, None, f"{name}: {type(exc).__name__}: {exc}", 0.0
 
 
-def _to_tensor(arr, full, device):
-    t = torch.from_numpy(arr.astype(np.float64)).to(device) / float(full)
-    return t.permute(2, 0, 1)[None]  # (1, C, H, W) RGB in [0, 1]
+def _to_tensors(pred, ref, device):
+    """(x, y, data_range): (1, C, H, W) tensors of the two images on a common scale.
+    8-bit pairs stay uint8 (metrics converts them to float64 once, reading the
+    channels-last view in place); mixed bit depths are scaled to [0, 1]."""
+    (a, fa), (b, fb) = pred, ref
+    if fa == fb and a.dtype == np.uint8:
+        x, y, r = torch.from_numpy(a), torch.from_numpy(b), float(fa)
+    else:
+        x = torch.from_numpy(a.astype(np.float64) / fa)
+        y = torch.from_numpy(b.astype(np.float64) / fb)
+        r = 1.0
+    return x.to(device).permute(2, 0, 1)[None], y.to(device).permute(2, 0, 1)[None], r
 
 
 def _ms_ssim_fn():
     return getattr(F, "ms_ssim", None)
 
 
-def _ms_ssim(x, y, crop, y_channel):
+def _ms_ssim(x, y, crop, y_channel, data_range):
+    x, y = x.to(torch.float64), y.to(torch.float64)
     if y_channel and x.shape[1] == 3:
-        x, y = M.to_y_channel(x), M.to_y_channel(y)
+        x, y = M.to_y_channel(x, data_range), M.to_y_channel(y, data_range)
     if crop:
         x, y = x[..., crop:-crop, crop:-crop], y[..., crop:-crop, crop:-crop]
-    return float(_ms_ssim_fn()(x.contiguous(), y.contiguous(), data_range=1.0, reduction="none")[0])
+    return float(_ms_ssim_fn()(x.contiguous(), y.contiguous(), data_range=data_range, reduction="none")[0])
 
 
 def _progress(total, enabled):
@@ -169,7 +179,13 @@ def evaluate(pairs, metrics, crop, y_channel, device, backend=None, workers=2, p
     stats = {"decode_s": 0.0, "metric_s": 0.0}
     bar = _progress(len(pairs), progress)
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        for name, ref, pred, error, decode_s in pool.map(_load_pair, pairs):
+        window = 2 * max(1, workers)  # decoded images waiting in memory, at most
+        pending = [pool.submit(_load_pair, p) for p in pairs[:window]]
+        for k in range(len(pairs)):
+            name, ref, pred, error, decode_s = pending[k].result()
+            pending[k] = None
+            if k + window < len(pairs):
+                pending.append(pool.submit(_load_pair, pairs[k + window]))
             stats["decode_s"] += decode_s
             if bar is not None:
                 bar.update(1)
@@ -178,17 +194,16 @@ def evaluate(pairs, metrics, crop, y_channel, device, backend=None, workers=2, p
                 continue
             t0 = time.perf_counter()
             try:
-                x = _to_tensor(pred[0], pred[1], device)
-                y = _to_tensor(ref[0], ref[1], device)
+                x, y, r = _to_tensors(pred, ref, device)
                 row = {"name": name, "height": int(x.shape[2]), "width": int(x.shape[3])}
                 for m in metrics:
                     if m == "psnr":
-                        row[m] = float(M.sr_psnr(x, y, crop, test_y_channel=y_channel, data_range=1.0,
+                        row[m] = float(M.sr_psnr(x, y, crop, test_y_channel=y_channel, data_range=r,
                                                  backend=backend)[0])
                     elif m == "ssim":
-                        row[m] = float(M.sr_ssim(x, y, crop, test_y_channel=y_channel, data_range=1.0)[0])
+                        row[m] = float(M.sr_ssim(x, y, crop, test_y_channel=y_channel, data_range=r)[0])
                     else:
-                        row[m] = _ms_ssim(x, y, crop, y_channel)
+                        row[m] = _ms_ssim(x, y, crop, y_channel, r)
                 rows.append(row)
             except (ValueError, TypeError, RuntimeError) as exc:
                 errors.append(f"{name}: {exc}")

@@ -229,3 +229,26 @@ def torch_equal_grid(x):
     import torch
 
     return torch.equal(x, torch.round(x * 255) / 255)
+
+
+def test_eval_command_line_process(tmp_path):
+    """The real `python -m fastiqa eval` process: messages and exit codes, no traceback."""
+    import subprocess
+    import sys
+
+    ref, pred, _ = _make_folders(tmp_path, n=2, suffix="")
+    (pred / "im1.png").write_bytes(b"broken")
+    run = lambda *a: subprocess.run([sys.executable, "-m", "fastiqa", "eval", "--no-progress", *map(str, a)],
+                                    capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    p = run("--ref", ref, "--pred", pred, "--scale", "2", "--y-channel")
+    assert p.returncode == 1 and "Traceback" not in p.stderr
+    assert "im1.png: cannot read image" in p.stderr and "im0" in p.stdout
+    p = run("--ref", ref)  # argparse: usage message, exit 2
+    assert p.returncode == 2 and "Traceback" not in p.stderr and "--pred" in p.stderr
+
+
+def test_info_lists_the_psnr_family():
+    from fastiqa.info import collect
+
+    fam = collect()["families"]["psnr"]
+    assert fam["on_cpu_tensors"] in ("cpu", "reference")

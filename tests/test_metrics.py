@@ -156,3 +156,14 @@ def test_meter_collection_errors():
         MeterCollection()
     with pytest.raises(TypeError, match="Meter"):
         MeterCollection(psnr=lambda a, b: 0)
+
+
+def test_sixteen_bit_inputs_use_their_full_range():
+    rng = np.random.default_rng(2)
+    a = rng.integers(0, 65536, (20, 21, 3)).astype(np.uint16)
+    b = np.clip(a.astype(np.int64) + rng.integers(-300, 300, a.shape), 0, 65535).astype(np.uint16)
+    d = a[2:-2, 2:-2].astype(np.float64) - b[2:-2, 2:-2]
+    want = 10 * np.log10(65535.0 ** 2 / np.mean(d * d))
+    assert M.sr_psnr(a, b, 2) == pytest.approx(want, abs=1e-10)
+    ta, tb = torch.from_numpy(a).permute(2, 0, 1), torch.from_numpy(b).permute(2, 0, 1)
+    assert M.sr_psnr(ta, tb, 2) == pytest.approx(want, abs=1e-10)

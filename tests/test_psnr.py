@@ -252,3 +252,42 @@ def test_torch_compile_fullgraph():
     eager.backward()
     torch.testing.assert_close(out, eager)
     torch.testing.assert_close(g, x.grad)
+
+
+GPU_BACKENDS = ["cuda", "triton"]
+
+
+@pytest.mark.parametrize("backend", GPU_BACKENDS)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("layout", ["contiguous", "channels_last"])
+def test_cuda_tensors_match_reference(backend, dtype, layout):
+    """CUDA tensors on the CUDA and Triton kernels (runs where a GPU is present,
+    e.g. benchmarks/gpu_check.sh; skipped here)."""
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    if _dispatch.triton_interpreted() and backend == "triton":
+        pytest.skip("TRITON_INTERPRET=1: Triton runs on CPU tensors in this session")
+    ok, why = _dispatch.available(backend, torch.device("cuda"), "psnr_fwd")
+    if not ok:
+        pytest.skip(why)
+    rtol, atol = tol(dtype)
+    for shape in SHAPES:
+        for opts in ({}, {"crop_border": 3}, {"y_channel": True, "crop_border": 4, "quantize": True},
+                     {"y_channel": True}):
+            if opts.get("y_channel") and shape[1] != 3:
+                continue
+            x = _images(shape, dtype, True, layout)
+            y = _images(shape, dtype, True, layout)
+            for kind in ("mse", "mae"):
+                got = _call(kind, x.cuda(), y.cuda(), backend, **opts).cpu()
+                torch.testing.assert_close(got.double(), _oracle(kind, x, y, **opts), rtol=rtol, atol=atol)
+            if not opts.get("quantize"):
+                xg, yg = x.cuda().requires_grad_(), y.cuda().requires_grad_()
+                w = torch.rand(shape[0], device="cuda")
+                (F.psnr(xg, yg, backend=backend, **opts) * w).sum().backward()
+                xr, yr = x.double().requires_grad_(), y.double().requires_grad_()
+                ref = R.psnr(xr, yr, 1.0, "none", None, opts.get("y_channel", False), opts.get("crop_border", 0))
+                (ref * w.cpu().double()).sum().backward()
+                scale = max(xr.grad.abs().max().item(), 1)
+                torch.testing.assert_close(xg.grad.cpu().double(), xr.grad, rtol=rtol, atol=atol * scale)
+                torch.testing.assert_close(yg.grad.cpu().double(), yr.grad, rtol=rtol, atol=atol * scale)

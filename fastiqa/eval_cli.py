@@ -205,8 +205,9 @@ def evaluate(pairs, metrics, crop, y_channel, device, backend=None, workers=2, p
                     else:
                         row[m] = _ms_ssim(x, y, crop, y_channel, r)
                 rows.append(row)
-            except (ValueError, TypeError, RuntimeError) as exc:
-                errors.append(f"{name}: {exc}")
+            except Exception as exc:  # one bad pair never loses the others' results
+                errors.append(f"{name}: {exc}" if isinstance(exc, (ValueError, TypeError))
+                              else f"{name}: {type(exc).__name__}: {exc}")
             stats["metric_s"] += time.perf_counter() - t0
     if bar is not None:
         bar.close()

@@ -291,3 +291,23 @@ def test_cuda_tensors_match_reference(backend, dtype, layout):
                 scale = max(xr.grad.abs().max().item(), 1)
                 torch.testing.assert_close(xg.grad.cpu().double(), xr.grad, rtol=rtol, atol=atol * scale)
                 torch.testing.assert_close(yg.grad.cpu().double(), yr.grad, rtol=rtol, atol=atol * scale)
+
+
+def test_psnr_loss_module_trains():
+    from fastiqa.nn import PSNRLoss
+
+    target = torch.rand(2, 3, 16, 16)
+    pred = torch.rand(2, 3, 16, 16, requires_grad=True)
+    loss_fn = PSNRLoss(y_channel=True, crop_border=1)
+    opt = torch.optim.Adam([pred], lr=0.05)
+    first = loss_fn(pred, target).item()
+    for _ in range(20):
+        opt.zero_grad()
+        loss = loss_fn(pred, target)
+        loss.backward()
+        opt.step()
+    assert loss.item() < first - 3  # PSNR went up by more than 3 dB
+    want = -R.psnr(pred.detach().double(), target.double(), 1.0, "mean", 1e-8, True, 1)
+    assert loss_fn(pred, target).item() == pytest.approx(want.item(), rel=1e-5)
+    with pytest.raises(ValueError, match="eps"):
+        PSNRLoss(eps=0)

@@ -73,8 +73,15 @@ def pair_files(ref_dir, pred_dir, suffix=""):
     for f in preds:
         by_stem.setdefault(os.path.splitext(f)[0], []).append(f)
     pairs, errors, used = [], [], set()
+    ref_stems = {}
+    for f in refs:
+        ref_stems.setdefault(os.path.splitext(f)[0], []).append(f)
     for f in refs:
         stem = os.path.splitext(f)[0]
+        if len(ref_stems[stem]) > 1:
+            errors.append(f"{f}: several references share the name {stem!r} ({', '.join(ref_stems[stem])}); keep one")
+            used.update(by_stem.get(stem + suffix, []))
+            continue
         cands = by_stem.get(stem + suffix, [])
         if not cands:
             errors.append(f"{f}: no prediction {stem + suffix}.* in {pred_dir}")

@@ -68,6 +68,9 @@ def test_eval_bad_files_are_reported_and_the_rest_kept(tmp_path, capsys):
     Image.fromarray(np.zeros((10, 10, 3), np.uint8)).save(pred / "extra.png")  # prediction without reference
     Image.fromarray(np.zeros((20, 20, 3), np.uint8)).save(ref / "small.png")  # size mismatch
     Image.fromarray(np.zeros((21, 20, 3), np.uint8)).save(pred / "small.png")
+    Image.fromarray(np.zeros((10, 10, 3), np.uint8)).save(ref / "twice.png")  # ambiguous reference names
+    Image.fromarray(np.zeros((10, 10, 3), np.uint8)).save(ref / "twice.bmp")
+    Image.fromarray(np.zeros((10, 10, 3), np.uint8)).save(pred / "twice.png")
     (ref / "broken.png").write_bytes(b"not a png")  # unreadable
     (pred / "broken.png").write_bytes(b"not a png either")
     rc, out, err = _run(capsys, "--ref", ref, "--pred", pred, "--crop-border", "2", "--json", tmp_path / "r.json")
@@ -76,9 +79,10 @@ def test_eval_bad_files_are_reported_and_the_rest_kept(tmp_path, capsys):
     assert "extra.png: no reference" in err
     assert "small: size mismatch" in err
     assert "broken.png: cannot read image" in err
+    assert "several references share the name 'twice'" in err
     doc = json.loads((tmp_path / "r.json").read_text())
     assert [r["name"] for r in doc["images"]] == ["im0", "im2"]
-    assert len(doc["errors"]) == 4
+    assert len(doc["errors"]) == 6
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -47,6 +47,9 @@ def pixel_cases():
 
 def run(args) -> int:
     print(format_report(collect()))
+    from . import eval_demo  # the published SR evaluation on the shipped photographs
+
+    eval_demo.run(args)
     shape = tuple(int(s) for s in args.shape.split(","))
     devices = args.device or (["cpu"] + (["cuda"] if torch.cuda.is_available() else []))
     print(f"\nforward+backward on random {shape} float32 images, {args.repeat} repetitions")

@@ -200,16 +200,23 @@ void finish_gram(const A* partials, int64_t N, int64_t S, int64_t C, A scale, A*
     for (int64_t n = b; n < e; ++n) {
       const A* p = partials + n * S * C * C;
       A* gn = g + n * C * C;
+      // upper triangle; inside a diagonal tile the GEMM computed both (i, j) and (j, i):
+      // average them so that G is exactly symmetric
       for (int64_t i = 0; i < C; ++i) {
-        const int64_t jstart = (i / kTile) * kTile;
-        for (int64_t j = jstart; j < C; ++j) {
+        const int64_t tile_end = std::min(C, (i / kTile + 1) * kTile);
+        for (int64_t j = i; j < C; ++j) {
           A acc = 0;
           for (int64_t s = 0; s < S; ++s) acc += p[s * C * C + i * C + j];
+          if (j < tile_end) {
+            A accT = 0;
+            for (int64_t s = 0; s < S; ++s) accT += p[s * C * C + j * C + i];
+            acc = A(0.5) * (acc + accT);
+          }
           gn[i * C + j] = acc * scale;
         }
       }
       for (int64_t i = 0; i < C; ++i)
-        for (int64_t j = 0; j < (i / kTile) * kTile; ++j) gn[i * C + j] = gn[j * C + i];
+        for (int64_t j = 0; j < i; ++j) gn[i * C + j] = gn[j * C + i];
     }
   });
 }

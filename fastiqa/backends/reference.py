@@ -210,7 +210,8 @@ def _gram_acc(t):
 
 def gram_fwd(feat, scale):
     f = _gram_acc(feat)
-    return torch.bmm(f, f.transpose(1, 2)) * scale
+    g = torch.bmm(f, f.transpose(1, 2)) * scale
+    return 0.5 * (g + g.transpose(1, 2))  # exactly symmetric
 
 
 def gram_apply(q, feat, alpha):

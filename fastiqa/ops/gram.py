@@ -16,7 +16,6 @@ Registered with torch.library (custom op + fake kernel + autograd): they run und
 torch.compile(fullgraph=True), gradcheck and opcheck. The formulas and the
 one-GEMM trick for G_x - G_y are in csrc/common/gram_math.h.
 """
-from types import SimpleNamespace
 from typing import Optional, Tuple
 
 import torch
@@ -165,6 +164,14 @@ style_fwd.register_autograd(_style_backward, setup_context=_style_setup)
 # ---------------------------------------------------------------------------- entry points
 
 
+@torch.compiler.assume_constant_result
+def _choose(device_type: str, backend: Optional[str]) -> str:
+    # constant for a process (what was built, FASTIQA_BACKEND): torch.compile takes the
+    # result as a constant instead of tracing the dispatcher queries behind it
+    return _dispatch.choose(torch.device(device_type), KERNEL, backend)
+
+
+
 def features(feat: Tensor) -> Tensor:
     """(N, C, H, W) -> dense (N, C, H*W) view (copy only for layouts that are not dense)."""
     if dense_format(feat) not in (torch.contiguous_format, torch.channels_last):
@@ -174,14 +181,14 @@ def features(feat: Tensor) -> Tensor:
 
 def gram(feat: Tensor, scale: float, backend: Optional[str] = None) -> Tensor:
     """Validated (N, C, H, W) features in, (N, C, C) accumulator-dtype Gram out."""
-    name = _dispatch.choose(feat.device, KERNEL, backend)
+    name = _choose(feat.device.type, backend)
     return gram_fwd(features(feat), float(scale), name)
 
 
 def style(x: Tensor, y: Optional[Tensor], target_gram: Optional[Tensor], scale: float,
           criterion: str, backend: Optional[str] = None) -> Tensor:
     """Validated arguments in, the 0-dim loss out (accumulator dtype)."""
-    name = _dispatch.choose(x.device, KERNEL, backend)
+    name = _choose(x.device.type, backend)
     if y is not None:
         x, y = same_dense_layout(x, y)
         if dense_format(x) not in (torch.contiguous_format, torch.channels_last):
@@ -200,4 +207,4 @@ def style(x: Tensor, y: Optional[Tensor], target_gram: Optional[Tensor], scale: 
     return loss
 
 
-__all__ = ["gram", "style", "features", "CRITERIA", "KERNEL", "SimpleNamespace"]
+__all__ = ["gram", "style", "features", "CRITERIA", "KERNEL"]

@@ -31,7 +31,10 @@ TARGET_PROGRAMS = 1 if _INTERPRET else 264  # about 2 waves on an H100/H200
 
 
 @triton.jit
-def _dot(a, b, acc, IEEE: tl.constexpr):
+def _dot(a, b, acc, IEEE: tl.constexpr, UP: tl.constexpr):
+    if UP:  # the interpreter's bfloat16 tl.dot reads the raw bits: widen first (tests only)
+        a = a.to(tl.float32)
+        b = b.to(tl.float32)
     if IEEE:
         return tl.dot(a, b, acc, input_precision="ieee")
     return tl.dot(a, b, acc)
@@ -39,7 +42,7 @@ def _dot(a, b, acc, IEEE: tl.constexpr):
 
 @triton.jit
 def _tiles_kernel(x_ptr, y_ptr, tab_ptr, part_ptr, N, C, K, sN, sC, sK, ntri, kper,
-                  HAS_Y: tl.constexpr, ACC: tl.constexpr, IEEE: tl.constexpr,
+                  HAS_Y: tl.constexpr, ACC: tl.constexpr, IEEE: tl.constexpr, UP: tl.constexpr,
                   BC: tl.constexpr, BK: tl.constexpr):
     pid = tl.program_id(0)
     s = tl.program_id(1)
@@ -54,6 +57,7 @@ def _tiles_kernel(x_ptr, y_ptr, tab_ptr, part_ptr, N, C, K, sN, sC, sK, ntri, kp
     kb = s * kper
     base = n.to(tl.int64) * sN
     acc = tl.zeros([BC, BC], dtype=ACC)
+    acc_y = tl.zeros([BC, BC], dtype=ACC)  # separate: negating 16-bit tiles is not exact everywhere
     # while, not range(): the interpreter cannot take runtime loop bounds (splits are
     # BK-aligned; the last one is masked at K)
     k0 = kb
@@ -64,12 +68,14 @@ def _tiles_kernel(x_ptr, y_ptr, tab_ptr, part_ptr, N, C, K, sN, sC, sK, ntri, kp
         oj = base + cj[None, :].to(tl.int64) * sC + ks[:, None].to(tl.int64) * sK
         xi = tl.load(x_ptr + oi, mask=mi[:, None] & mk[None, :], other=0)
         xj = tl.load(x_ptr + oj, mask=mj[None, :] & mk[:, None], other=0)  # (BK, BC): F_x[tj]^T
-        acc = _dot(xi, xj, acc, IEEE)
+        acc = _dot(xi, xj, acc, IEEE, UP)
         if HAS_Y:
             yi = tl.load(y_ptr + oi, mask=mi[:, None] & mk[None, :], other=0)
             yj = tl.load(y_ptr + oj, mask=mj[None, :] & mk[:, None], other=0)
-            acc = _dot(-yi, yj, acc, IEEE)
+            acc_y = _dot(yi, yj, acc_y, IEEE, UP)
         k0 += BK
+    if HAS_Y:
+        acc = acc - acc_y
     out = part_ptr + ((s * N + n).to(tl.int64) * C * C) + ci[:, None] * C + cj[None, :]
     tl.store(out, acc, mask=mi[:, None] & mj[None, :])
 
@@ -139,7 +145,8 @@ def _finalize_kernel(part_ptr, tab_ptr, t_ptr, out_ptr, loss_ptr, N, C, S, ntri,
 
 @triton.jit
 def _apply_kernel(q_ptr, f_ptr, o_ptr, C, K, sN, sC, sK, qN, alpha,
-                  ACC: tl.constexpr, IEEE: tl.constexpr, BC: tl.constexpr, BK: tl.constexpr):
+                  ACC: tl.constexpr, IEEE: tl.constexpr, UP: tl.constexpr, BC: tl.constexpr,
+                  BK: tl.constexpr):
     n = tl.program_id(0)
     ci = tl.program_id(1) * BC + tl.arange(0, BC)
     ks = tl.program_id(2) * BK + tl.arange(0, BK)
@@ -155,7 +162,7 @@ def _apply_kernel(q_ptr, f_ptr, o_ptr, C, K, sN, sC, sK, qN, alpha,
         q = tl.load(q_ptr + qb + ci[:, None] * C + cc[None, :], mask=mi[:, None] & mc[None, :], other=0)
         f = tl.load(f_ptr + fb + cc[:, None].to(tl.int64) * sC + ks[None, :].to(tl.int64) * sK,
                     mask=mc[:, None] & mk[None, :], other=0)
-        acc = _dot(q.to(f.dtype), f, acc, IEEE)
+        acc = _dot(q.to(f.dtype), f, acc, IEEE, UP)
         c0 += BC
     acc = acc * alpha
     o = o_ptr + fb + ci[:, None].to(tl.int64) * sC + ks[None, :].to(tl.int64) * sK
@@ -168,6 +175,10 @@ def _acc(dtype):
 
 def _ieee(dtype):
     return dtype in (torch.float32, torch.float64)
+
+
+def _up(dtype):
+    return _INTERPRET and dtype == torch.bfloat16
 
 
 _TABLES = {}
@@ -196,7 +207,7 @@ def _products(x, y):
     tab = _tile_table(ntiles, x.device)
     _tiles_kernel[(n * ntri, splits)](
         x, y if y is not None else x, tab, part, n, c, k, x.stride(0), x.stride(1), x.stride(2), ntri,
-        kper, HAS_Y=y is not None, ACC=acc_tl, IEEE=_ieee(x.dtype), BC=BC, BK=BK, num_warps=NUM_WARPS)
+        kper, HAS_Y=y is not None, ACC=acc_tl, IEEE=_ieee(x.dtype), UP=_up(x.dtype), BC=BC, BK=BK, num_warps=NUM_WARPS)
     return part, tab, ntri, splits
 
 
@@ -217,7 +228,7 @@ def gram_apply(q, feat, alpha):
     q = q.contiguous()
     grid = (n, triton.cdiv(c, BC), triton.cdiv(k, BK))
     _apply_kernel[grid](q, feat, out, c, k, feat.stride(0), feat.stride(1), feat.stride(2), q.shape[0],
-                        float(alpha), ACC=acc_tl, IEEE=_ieee(feat.dtype), BC=BC, BK=BK,
+                        float(alpha), ACC=acc_tl, IEEE=_ieee(feat.dtype), UP=_up(feat.dtype), BC=BC, BK=BK,
                         num_warps=NUM_WARPS)
     return out
 

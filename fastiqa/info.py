@@ -9,6 +9,7 @@ from .ops import _dispatch
 
 # family -> the compiled op whose presence makes the cpu/cuda backends usable
 FAMILIES = {"pixel": "pixel_fwd"}
+FAMILIES["gram"] = "style_fwd"
 
 
 def _triton_version():

@@ -42,3 +42,26 @@ class CharbonnierLoss(_PixelLoss):
 
     def extra_repr(self) -> str:
         return f"eps={self.eps}, reduction={self.reduction!r}"
+
+
+class GramMatrix(torch.nn.Module):
+    """gram_matrix(feat) as a module: (N, C, H, W) -> (N, C, C)."""
+
+    def __init__(self, normalize: bool = True, backend: Optional[str] = None):
+        super().__init__()
+        self.normalize = normalize
+        self.backend = backend
+
+    def forward(self, feat):
+        return F.gram_matrix(feat, self.normalize, backend=self.backend)
+
+
+from .perceptual import (  # noqa: E402,F401  (texture, perceptual, GAN and combined losses)
+    CombinedLoss,
+    FeatureMatchingLoss,
+    GANLoss,
+    PerceptualLoss,
+    SequentialFeatureExtractor,
+    StyleLoss,
+    VGGFeatureExtractor,
+)

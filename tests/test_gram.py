@@ -248,7 +248,7 @@ def test_torch_compile_fullgraph():
     x = torch.randn(2, 5, 7, 9, requires_grad=True)
     y = torch.randn(2, 5, 7, 9, requires_grad=True)
 
-    @torch.compile(fullgraph=True, backend="eager")
+    @torch.compile(fullgraph=True, backend="aot_eager")
     def fn(a, b):
         return F.style_loss(a, b, "l1") + F.gram_matrix(a).sum()
 

@@ -27,11 +27,13 @@
 #include <ATen/ops/from_blob.h>
 #include <ATen/ops/mm.h>
 #include <ATen/ops/mul.h>
+#include <ATen/ops/neg.h>
 #include <torch/library.h>
 
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <type_traits>
 #include <vector>
 
 #include "../common/gram_math.h"
@@ -238,22 +240,33 @@ at::Tensor gram_fwd(const at::Tensor& feat, double scale) {
   return g;
 }
 
-// out[n] = Q[n or 0] F[n] in F's layout and dtype, Q (Nq, C, C) row-major accumulators.
+// One product job: out[n] = Q[n or 0] F[n] in F's layout and dtype, Q (nq, C, C)
+// row-major accumulators.
 template <typename T, typename A>
-void apply_q(const Feat& f, const T* x, const A* q, int64_t nq, T* out) {
+struct ApplyJob {
+  const T* x;
+  const A* q;
+  int64_t nq;
+  T* out;
+};
+
+// Runs up to two jobs (grad x, grad y) over one set of units (job, image, K split).
+template <typename T, typename A>
+void apply_q(const Feat& f, const ApplyJob<T, A>* jobs, int64_t njobs) {
   const auto st = c10::CppTypeToScalarType<A>::value;
   const int64_t C = f.C, K = f.K;
   const int64_t S = std::max<int64_t>(1, std::min((kTargetUnits + f.N - 1) / f.N, (K + kChunk - 1) / kChunk));
   const int64_t len = split_len(K, S);
   const bool direct = std::is_same<T, A>::value;
-  at::parallel_for(0, f.N * S, 1, [&](int64_t b, int64_t e) {
+  at::parallel_for(0, njobs * f.N * S, 1, [&](int64_t b, int64_t e) {
     std::vector<A> ibuf, obuf;
     for (int64_t unit = b; unit < e; ++unit) {
-      const int64_t n = unit / S, s = unit % S;
+      const ApplyJob<T, A>& job = jobs[unit / (f.N * S)];
+      const int64_t n = (unit / S) % f.N, s = unit % S;
       const int64_t kb = std::min(K, s * len), ke = std::min(K, kb + len);
-      at::Tensor Q = blob(const_cast<A*>(q + (nq == 1 ? 0 : n) * C * C), {C, C}, {C, 1}, st);
-      const T* xn = x + n * f.sN;
-      T* on = out + n * f.sN;
+      at::Tensor Q = blob(const_cast<A*>(job.q + (job.nq == 1 ? 0 : n) * C * C), {C, C}, {C, 1}, st);
+      const T* xn = job.x + n * f.sN;
+      T* on = job.out + n * f.sN;
       for (int64_t k0 = kb; k0 < ke; k0 += kChunk) {
         const int64_t kc = std::min(kChunk, ke - k0);
         if (direct) {
@@ -291,20 +304,34 @@ at::Tensor out_like(const at::Tensor& feat) {
   return pooled_empty_like(feat);
 }
 
-at::Tensor gram_apply(const at::Tensor& q, const at::Tensor& feat, double alpha) {
-  const Feat f = describe(feat, "gram_apply");
-  const auto acc = acc_type(feat.scalar_type());
+void check_q(const at::Tensor& q, const Feat& f, at::ScalarType acc) {
   TORCH_CHECK(q.dim() == 3 && q.size(1) == f.C && q.size(2) == f.C && (q.size(0) == f.N || q.size(0) == 1) &&
                   q.scalar_type() == acc,
               "fastiqa_C::gram_apply: q must be (N or 1, C, C) in the accumulator dtype");
-  at::Tensor out = out_like(feat);
-  if (feat.numel() == 0) return out;
-  at::Tensor qs = at::mul(q, alpha).contiguous();
-  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, feat.scalar_type(), "gram_apply", [&] {
+}
+
+// outs[i] = q_i @ feats[i] for one or two features of one shape, layout and dtype.
+std::vector<at::Tensor> apply_all(const std::vector<at::Tensor>& qs, const std::vector<at::Tensor>& feats) {
+  const Feat f = describe(feats[0], "gram_apply");
+  std::vector<at::Tensor> outs;
+  for (const auto& feat : feats) outs.push_back(out_like(feat));
+  if (feats[0].numel() == 0) return outs;
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, feats[0].scalar_type(), "gram_apply", [&] {
     using A = typename GAcc<scalar_t>::type;
-    apply_q<scalar_t, A>(f, feat.data_ptr<scalar_t>(), qs.data_ptr<A>(), qs.size(0), out.data_ptr<scalar_t>());
+    std::vector<ApplyJob<scalar_t, A>> jobs;
+    std::vector<at::Tensor> qc;
+    for (const auto& q : qs) qc.push_back(q.contiguous());
+    for (size_t i = 0; i < feats.size(); ++i)
+      jobs.push_back({feats[i].data_ptr<scalar_t>(), qc[i].data_ptr<A>(), qc[i].size(0), outs[i].data_ptr<scalar_t>()});
+    apply_q<scalar_t, A>(f, jobs.data(), static_cast<int64_t>(jobs.size()));
   });
-  return out;
+  return outs;
+}
+
+at::Tensor gram_apply(const at::Tensor& q, const at::Tensor& feat, double alpha) {
+  const Feat f = describe(feat, "gram_apply");
+  check_q(q, f, acc_type(feat.scalar_type()));
+  return apply_all({at::mul(q, alpha).contiguous()}, {feat})[0];
 }
 
 // Criterion over D (written into p when need_grad); returns the loss.
@@ -315,18 +342,24 @@ A criterion_pass(const A* m, int64_t S, const A* target, int64_t nt, int64_t N, 
   const A half = scale * A(0.5);
   at::parallel_for(0, N, 1, [&](int64_t b, int64_t e) {
     std::vector<A> row(static_cast<size_t>(C));
+    std::vector<A> summed;
     for (int64_t n = b; n < e; ++n) {
       const A* mn = m + n * S * C * C;
+      if (S > 1) {  // split partials summed in fixed order, one contiguous pass
+        summed.assign(mn, mn + C * C);
+        for (int64_t s = 1; s < S; ++s) {
+          const A* ps = mn + s * C * C;
+          A* d = summed.data();
+#pragma omp simd
+          for (int64_t i = 0; i < C * C; ++i) d[i] += ps[i];
+        }
+        mn = summed.data();
+      }
       const A* tn = target ? target + (nt == 1 ? 0 : n) * C * C : nullptr;
       A acc = 0;
       for (int64_t i = 0; i < C; ++i) {
         for (int64_t j = 0; j < C; ++j) {
-          A sij = 0, sji = 0;
-          for (int64_t s = 0; s < S; ++s) {
-            sij += mn[s * C * C + i * C + j];
-            if (UV) sji += mn[s * C * C + j * C + i];
-          }
-          row[j] = UV ? half * (sij + sji) : sij - tn[i * C + j];
+          row[j] = UV ? half * (mn[i * C + j] + mn[j * C + i]) : mn[i * C + j] - tn[i * C + j];
         }
         A racc = 0;
         for (int64_t j = 0; j < C; ++j) {
@@ -432,8 +465,18 @@ std::tuple<at::Tensor, at::Tensor> style_bwd(const at::Tensor& x, const at::Tens
   TORCH_CHECK(grad_out.numel() == 1, "fastiqa_C::style_bwd: grad_out must be a scalar");
   // Q = scale * grad_out * (P + P^T): one C x C matrix per image for x, its negative for y
   at::Tensor q = at::mul(at::add(p, p.transpose(1, 2)), at::mul(grad_out.to(acc).reshape({}), scale));
-  at::Tensor gx = need_x ? gram_apply(q, x, 1.0) : at::empty({0}, x.options());
-  at::Tensor gy = need_y ? gram_apply(q, y, -1.0) : at::empty({0}, x.options());
+  std::vector<at::Tensor> qs, feats;
+  if (need_x) {
+    qs.push_back(q);
+    feats.push_back(x);
+  }
+  if (need_y) {
+    qs.push_back(at::neg(q));
+    feats.push_back(y);
+  }
+  std::vector<at::Tensor> outs = feats.empty() ? std::vector<at::Tensor>{} : apply_all(qs, feats);
+  at::Tensor gx = need_x ? outs[0] : at::empty({0}, x.options());
+  at::Tensor gy = need_y ? outs.back() : at::empty({0}, x.options());
   return {gx, gy};
 }
 

@@ -15,13 +15,17 @@ with Q = s g (P + P^T) (float32), for x and for y.
 
 Precision: float32 features use input_precision="ieee" (exact float32 products;
 tf32 would cost ~1e-3 relative error); float16/bfloat16 use their tensor-core dot
-with float32 accumulation, Q cast to the feature dtype in backward.
+with float32 accumulation, Q cast to the feature dtype in backward. float64
+features run the reference (plain torch) path: tl.dot has no float64 lowering
+for NVIDIA GPUs (checked with benchmarks/triton_compile_check_gram.py).
 """
 import os
 
 import torch
 import triton
 import triton.language as tl
+
+from .. import reference as _reference
 
 _INTERPRET = os.environ.get("TRITON_INTERPRET", "0") == "1"
 BC = 64 if _INTERPRET else 64
@@ -36,8 +40,10 @@ def _dot(a, b, acc, IEEE: tl.constexpr, UP: tl.constexpr):
         a = a.to(tl.float32)
         b = b.to(tl.float32)
     if IEEE:
-        return tl.dot(a, b, acc, input_precision="ieee")
-    return tl.dot(a, b, acc)
+        r = tl.dot(a, b, acc, input_precision="ieee")
+    else:
+        r = tl.dot(a, b, acc)
+    return r
 
 
 @triton.jit
@@ -212,6 +218,8 @@ def _products(x, y):
 
 
 def gram_fwd(feat, scale):
+    if feat.dtype == torch.float64:
+        return _reference.gram_fwd(feat, scale)
     n, c, _ = feat.shape
     acc_t, acc_tl = _acc(feat.dtype)
     part, tab, ntri, splits = _products(feat, None)
@@ -222,6 +230,8 @@ def gram_fwd(feat, scale):
 
 
 def gram_apply(q, feat, alpha):
+    if feat.dtype == torch.float64:
+        return _reference.gram_apply(q, feat, alpha)
     n, c, k = feat.shape
     _, acc_tl = _acc(feat.dtype)
     out = torch.empty_like(feat)
@@ -234,6 +244,8 @@ def gram_apply(q, feat, alpha):
 
 
 def style_fwd(x, y, target_gram, scale, criterion, need_grad):
+    if x.dtype == torch.float64:
+        return _reference.style_fwd(x, y, target_gram, scale, criterion, need_grad)
     n, c, _ = x.shape
     acc_t, acc_tl = _acc(x.dtype)
     part, tab, ntri, splits = _products(x, y)

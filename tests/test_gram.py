@@ -317,3 +317,17 @@ def test_gram_ops_module_layout_helper():
     t = torch.randn(2, 3, 4, 5).contiguous(memory_format=torch.channels_last)
     v = G.features(t)
     assert v.shape == (2, 3, 20) and v.data_ptr() == t.data_ptr()
+
+
+@pytest.mark.parametrize("backend", GRAM_BACKENDS)
+def test_only_target_side_requires_grad_and_unnormalised(backend):
+    x = torch.randn(2, 5, 7, 9)
+    y = torch.randn(2, 5, 7, 9, requires_grad=True)
+    out = F.style_loss(x, y, "l2", normalize=False, backend=backend)
+    out.backward()
+    yr = y.detach().double().requires_grad_(True)
+    ref = R.style_loss(x.double(), yr, "l2", normalize=False)
+    ref.backward()
+    close(out, ref.detach(), torch.float32, "loss")
+    close(y.grad, yr.grad, torch.float32, "grad y")
+    assert x.grad is None

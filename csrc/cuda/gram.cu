@@ -11,8 +11,13 @@
 // loss; a one-block kernel sums the partial losses in fixed order. No atomics:
 // bitwise reproducible (block counts depend on the shape only).
 // Backward: out = alpha * Q F per image, the same tiled scheme.
-// Tensor cores are not used yet (SIMT FMA for every dtype).
+// float16 / bfloat16 run on tensor cores (WMMA 16x16x16, float accumulation; in
+// backward Q is rounded to the feature dtype for the tensor-core product);
+// float32 / float64 use SIMT FMA (exact products, as the reference).
 #include <cuda_runtime.h>
+#include <mma.h>
+
+#include <type_traits>
 
 #include "../common/gram_math.h"
 #include "cuda_types.cuh"
@@ -261,6 +266,218 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
+
+// ---------------------------------------------------------------------------- tensor cores
+// 256 threads = 8 warps over a 64x64 output tile: warp w owns rows 16*(w/2).. and the two
+// 16-column fragments 32*(w%2).. and 32*(w%2)+16..; K advances by kWK per stage.
+
+namespace wmma = nvcuda::wmma;
+constexpr int kWK = 32;
+constexpr int kLdA = kWK + 8;  // halves per row of a (64 x kWK) tile; multiple of 8 (WMMA ldm)
+constexpr int kLdB = kT + 8;   // halves per row of a (kWK x 64) tile
+constexpr int kLdC = kT + 4;   // floats per row of the staged 64x64 result; multiple of 4
+
+template <typename T> __device__ __forceinline__ T to_t(float v);
+template <> __device__ __forceinline__ __half to_t<__half>(float v) { return __float2half_rn(v); }
+template <> __device__ __forceinline__ __nv_bfloat16 to_t<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
+
+template <typename T> struct IsTensorCore {
+  static constexpr bool value = std::is_same<T, __half>::value || std::is_same<T, __nv_bfloat16>::value;
+};
+
+// WMMA exists for half from sm_70 and for bfloat16 from sm_80; the kernels compile to a
+// trap elsewhere and the launchers pick the SIMT kernels on such devices.
+template <typename T> __device__ constexpr bool wmma_ok() {
+#if defined(__CUDA_ARCH__)
+  return std::is_same<T, __half>::value ? (__CUDA_ARCH__ >= 700) : (__CUDA_ARCH__ >= 800);
+#else
+  return true;
+#endif
+}
+
+template <typename T> bool tensor_cores_here() {
+  int dev = 0, major = 0;
+  if (cudaGetDevice(&dev) != cudaSuccess) return false;
+  if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess) return false;
+  return std::is_same<T, __half>::value ? major >= 7 : major >= 8;
+}
+
+// s[r * kLdA + kk] = f[r0 + r, k0 + kk] (zero outside [0, R) x [k0, kend)), 64 x kWK.
+template <typename T>
+__device__ __forceinline__ void load_rows_k(const T* __restrict__ f, int64_t sR, int64_t sK, int64_t R,
+                                            int64_t r0, int64_t k0, int64_t kend, bool k_fast, T* s) {
+#pragma unroll 1
+  for (int it = 0; it < (kT * kWK) / kThreads; ++it) {
+    const int idx = threadIdx.x + it * kThreads;
+    int r, kk;
+    if (k_fast) {
+      kk = idx % kWK;
+      r = idx / kWK;
+    } else {
+      r = idx % kT;
+      kk = idx / kT;
+    }
+    const int64_t gr = r0 + r, gk = k0 + kk;
+    s[r * kLdA + kk] = (gr < R && gk < kend) ? f[gr * sR + gk * sK] : to_t<T>(0.f);
+  }
+}
+
+template <typename T>
+__device__ __forceinline__ void wmma_stage(const T* sa, const T* sb, wmma::fragment<wmma::accumulator, 16, 16, 16, float> (&acc)[2]) {
+  const int warp = threadIdx.x / 32;
+  const int fr = warp / 2, fc0 = (warp % 2) * 2;
+#pragma unroll
+  for (int kk = 0; kk < kWK; kk += 16) {
+    wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> a;
+    wmma::load_matrix_sync(a, sa + fr * 16 * kLdA + kk, kLdA);
+#pragma unroll
+    for (int f = 0; f < 2; ++f) {
+      // B[k][n] = rows-j tile[n][k]: the (64 x kWK) row-major tile read column-major
+      wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::col_major> b;
+      wmma::load_matrix_sync(b, sb + (fc0 + f) * 16 * kLdA + kk, kLdA);
+      wmma::mma_sync(acc[f], a, b, acc[f]);
+    }
+  }
+}
+
+__device__ __forceinline__ void stage_result(float* sc, wmma::fragment<wmma::accumulator, 16, 16, 16, float> (&acc)[2]) {
+  const int warp = threadIdx.x / 32;
+  const int fr = warp / 2, fc0 = (warp % 2) * 2;
+#pragma unroll
+  for (int f = 0; f < 2; ++f)
+    wmma::store_matrix_sync(sc + fr * 16 * kLdC + (fc0 + f) * 16, acc[f], kLdC, wmma::mem_row_major);
+}
+
+template <typename T, bool HAS_Y>
+__global__ void __launch_bounds__(kThreads)
+    tiles_wmma_kernel(const T* __restrict__ x, const T* __restrict__ y, float* __restrict__ part, int64_t N,
+                      int64_t C, int64_t K, int64_t sN, int64_t sC, int64_t sK, int64_t kper, int ntiles) {
+  if constexpr (!wmma_ok<T>()) {
+    __trap();
+  } else {
+  __shared__ __align__(128) T si[kT * kLdA];
+  __shared__ __align__(128) T sj[kT * kLdA];
+  __shared__ __align__(128) float sc[kT * kLdC];
+  int ti, tj;
+  tile_coords(blockIdx.x, ntiles, ti, tj);
+  const int64_t s = blockIdx.y, n = blockIdx.z;
+  const int64_t kb = s * kper;
+  const int64_t ke = kb + kper < K ? kb + kper : K;
+  const bool k_fast = sK == 1;
+  const T* xn = x + n * sN;
+  const T* yn = HAS_Y ? y + n * sN : nullptr;
+  wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[2], accy[2];
+#pragma unroll
+  for (int f = 0; f < 2; ++f) {
+    wmma::fill_fragment(acc[f], 0.f);
+    wmma::fill_fragment(accy[f], 0.f);
+  }
+  for (int64_t k0 = kb; k0 < ke; k0 += kWK) {
+    load_rows_k<T>(xn, sC, sK, C, int64_t(ti) * kT, k0, ke, k_fast, si);
+    load_rows_k<T>(xn, sC, sK, C, int64_t(tj) * kT, k0, ke, k_fast, sj);
+    __syncthreads();
+    wmma_stage<T>(si, sj, acc);
+    __syncthreads();
+    if (HAS_Y) {
+      load_rows_k<T>(yn, sC, sK, C, int64_t(ti) * kT, k0, ke, k_fast, si);
+      load_rows_k<T>(yn, sC, sK, C, int64_t(tj) * kT, k0, ke, k_fast, sj);
+      __syncthreads();
+      wmma_stage<T>(si, sj, accy);
+      __syncthreads();
+    }
+  }
+  if (HAS_Y) {
+#pragma unroll
+    for (int f = 0; f < 2; ++f)
+#pragma unroll
+      for (int e = 0; e < acc[f].num_elements; ++e) acc[f].x[e] -= accy[f].x[e];
+  }
+  stage_result(sc, acc);
+  __syncthreads();
+  float* out = part + (s * N + n) * C * C;
+  for (int e = threadIdx.x; e < kT * kT; e += kThreads) {
+    const int r = e / kT, c = e % kT;
+    const int64_t i = int64_t(ti) * kT + r, j = int64_t(tj) * kT + c;
+    if (i < C && j < C) out[i * C + j] = sc[r * kLdC + c];
+  }
+  }
+}
+
+// out (C, K) = alpha * Q @ F per image, Q rounded to T for the tensor-core product.
+template <typename T>
+__global__ void __launch_bounds__(kThreads)
+    apply_wmma_kernel(const float* __restrict__ q, int64_t qN, const T* __restrict__ f, T* __restrict__ out,
+                      int64_t C, int64_t K, int64_t sN, int64_t sC, int64_t sK, float alpha) {
+  if constexpr (!wmma_ok<T>()) {
+    __trap();
+  } else {
+  __shared__ __align__(128) T sq[kT * kLdA];   // sq[c * kLdA + cc] = Q[r0 + c][c0 + cc]
+  __shared__ __align__(128) T sf[kWK * kLdB];  // sf[cc * kLdB + k] = F[c0 + cc][k0 + k]
+  __shared__ __align__(128) float sc[kT * kLdC];
+  const int64_t n = blockIdx.z;
+  const int64_t r0 = int64_t(blockIdx.y) * kT, k0 = int64_t(blockIdx.x) * kT;
+  const float* qn = q + (qN == 1 ? 0 : n) * C * C;
+  const T* fn = f + n * sN;
+  T* on = out + n * sN;
+  const bool k_fast = sK == 1;
+  const int warp = threadIdx.x / 32;
+  const int fr = warp / 2, fc0 = (warp % 2) * 2;
+  wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[2];
+#pragma unroll
+  for (int u = 0; u < 2; ++u) wmma::fill_fragment(acc[u], 0.f);
+  for (int64_t c0 = 0; c0 < C; c0 += kWK) {
+#pragma unroll 4
+    for (int it = 0; it < (kT * kWK) / kThreads; ++it) {
+      const int idx = threadIdx.x + it * kThreads;
+      const int cc = idx % kWK, c = idx / kWK;
+      const int64_t gr = r0 + c, gc = c0 + cc;
+      sq[c * kLdA + cc] = to_t<T>((gr < C && gc < C) ? qn[gr * C + gc] : 0.f);
+    }
+#pragma unroll 4
+    for (int it = 0; it < (kT * kWK) / kThreads; ++it) {
+      const int idx = threadIdx.x + it * kThreads;
+      int k, cc;
+      if (k_fast) {
+        k = idx % kT;
+        cc = idx / kT;
+      } else {
+        cc = idx % kWK;
+        k = idx / kWK;
+      }
+      const int64_t gc = c0 + cc, gk = k0 + k;
+      sf[cc * kLdB + k] = (gc < C && gk < K) ? fn[gc * sC + gk * sK] : to_t<T>(0.f);
+    }
+    __syncthreads();
+#pragma unroll
+    for (int kk = 0; kk < kWK; kk += 16) {
+      wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> a;
+      wmma::load_matrix_sync(a, sq + fr * 16 * kLdA + kk, kLdA);
+#pragma unroll
+      for (int u = 0; u < 2; ++u) {
+        wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::row_major> b;
+        wmma::load_matrix_sync(b, sf + kk * kLdB + (fc0 + u) * 16, kLdB);
+        wmma::mma_sync(acc[u], a, b, acc[u]);
+      }
+    }
+    __syncthreads();
+  }
+  stage_result(sc, acc);
+  __syncthreads();
+  for (int e = threadIdx.x; e < kT * kT; e += kThreads) {
+    int r, c;
+    if (k_fast) {  // neighbouring threads write neighbouring k
+      r = e / kT;
+      c = e % kT;
+    } else {
+      c = e / kT;
+      r = e % kT;
+    }
+    const int64_t gr = r0 + r, gk = k0 + c;
+    if (gr < C && gk < K) on[gr * sC + gk * sK] = to_t<T>(sc[r * kLdC + c] * alpha);
+  }
+  }
+}
+
 int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 int64_t split_len(int64_t K, int64_t splits) { return cdiv(cdiv(K, splits), kBK) * kBK; }
@@ -272,6 +489,13 @@ void launch_products(const T* x, const T* y, A* part, int64_t N, int64_t C, int6
   const dim3 grid(static_cast<unsigned>(gram_triangle_tiles(C)), static_cast<unsigned>(splits),
                   static_cast<unsigned>(N));
   const int64_t kper = split_len(K, splits);
+  if constexpr (IsTensorCore<T>::value) {
+    if (tensor_cores_here<T>()) {
+      if (y) tiles_wmma_kernel<T, true><<<grid, kThreads, 0, st>>>(x, y, part, N, C, K, sN, sC, sK, kper, ntiles);
+      else tiles_wmma_kernel<T, false><<<grid, kThreads, 0, st>>>(x, nullptr, part, N, C, K, sN, sC, sK, kper, ntiles);
+      return;
+    }
+  }
   if (y) tiles_kernel<T, A, true><<<grid, kThreads, 0, st>>>(x, y, part, N, C, K, sN, sC, sK, kper, ntiles);
   else tiles_kernel<T, A, false><<<grid, kThreads, 0, st>>>(x, nullptr, part, N, C, K, sN, sC, sK, kper, ntiles);
 }
@@ -331,6 +555,13 @@ template <typename T, typename A>
 void apply_typed(const void* q, int64_t qN, const void* f, void* out, int64_t N, int64_t C, int64_t K,
                  int64_t sN, int64_t sC, int64_t sK, double alpha, cudaStream_t st) {
   const dim3 grid(static_cast<unsigned>(cdiv(K, kT)), static_cast<unsigned>(cdiv(C, kT)), static_cast<unsigned>(N));
+  if constexpr (IsTensorCore<T>::value) {
+    if (tensor_cores_here<T>()) {
+      apply_wmma_kernel<T><<<grid, kThreads, 0, st>>>(static_cast<const float*>(q), qN, static_cast<const T*>(f),
+                                                      static_cast<T*>(out), C, K, sN, sC, sK, static_cast<float>(alpha));
+      return;
+    }
+  }
   apply_kernel<T, A><<<grid, kThreads, 0, st>>>(static_cast<const A*>(q), qN, static_cast<const T*>(f),
                                                 static_cast<T*>(out), C, K, sN, sC, sK, static_cast<A>(alpha));
 }

@@ -191,6 +191,9 @@ class PerceptualLoss(nn.Module):
 
     extractor: any module returning {name: feature}; default: VGGFeatureExtractor
     (torchvision) of vgg_type with weights from `weights` or torchvision's cache.
+    vgg_type, use_input_norm and range_norm configure that default extractor only; a
+    given extractor does its own input normalisation (SequentialFeatureExtractor
+    takes the same two flags).
     """
 
     def __init__(self, layer_weights: Mapping[str, float], vgg_type: str = "vgg19", use_input_norm: bool = True,

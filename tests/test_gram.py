@@ -331,3 +331,13 @@ def test_only_target_side_requires_grad_and_unnormalised(backend):
     close(out, ref.detach(), torch.float32, "loss")
     close(y.grad, yr.grad, torch.float32, "grad y")
     assert x.grad is None
+
+
+def test_info_reports_the_gram_family():
+    from fastiqa.info import collect
+
+    fam = collect()["families"]["gram"]
+    assert fam["built_cpu"] == HAS_CPU
+    import os
+
+    assert fam["on_cpu_tensors"] == (os.environ.get("FASTIQA_BACKEND") or ("cpu" if HAS_CPU else "reference"))

@@ -263,13 +263,15 @@ def test_torch_compile_fullgraph():
     close(y.grad, yr.grad, torch.float32, "grad y")
 
 
-@pytest.mark.skipif(not HAS_CPU, reason="compiled CPU kernels not built")
-def test_autocast_bf16():
+@pytest.mark.parametrize("backend", GRAM_BACKENDS)
+def test_autocast_bf16(backend):
     conv = torch.nn.Conv2d(3, 16, 3, padding=1)
     img_x, img_y = torch.rand(2, 3, 20, 20), torch.rand(2, 3, 20, 20)
     with torch.autocast("cpu", dtype=torch.bfloat16):
         fx, fy = conv(img_x), conv(img_y)
-        loss = F.style_loss(fx, fy, "l1")
+        loss = F.style_loss(fx, fy, "l1", backend=backend)
+        g = F.gram_matrix(fx, out_dtype=torch.float32, backend=backend)
+    close(g, R.gram_matrix(fx.detach().double()), torch.bfloat16, "gram")
     assert fx.dtype == torch.bfloat16 and loss.dtype == torch.float32
     loss.backward()
     assert all(torch.isfinite(p.grad).all() for p in conv.parameters())

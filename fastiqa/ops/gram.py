@@ -47,6 +47,12 @@ def _empty(t: Tensor) -> bool:
     return t.numel() == 0
 
 
+def _exact(t: Tensor):
+    """The Python backends (reference, Triton's torch glue) must not be autocast: a
+    bmm under CPU/CUDA autocast would run in bfloat16/float16, not float32."""
+    return torch.autocast(t.device.type, enabled=False)
+
+
 # ---------------------------------------------------------------------------- Gram
 
 
@@ -54,7 +60,8 @@ def _empty(t: Tensor) -> bool:
 def gram_fwd(feat: Tensor, scale: float, backend: str) -> Tensor:
     if _empty(feat):
         backend = "reference"
-    return _impl(backend).gram_fwd(feat, scale)
+    with _exact(feat):
+        return _impl(backend).gram_fwd(feat, scale)
 
 
 @gram_fwd.register_fake
@@ -67,7 +74,8 @@ def _gram_fwd_fake(feat, scale, backend):
 def gram_bwd(q: Tensor, feat: Tensor, alpha: float, backend: str) -> Tensor:
     if _empty(feat):
         backend = "reference"
-    return _impl(backend).gram_apply(q, feat, alpha)
+    with _exact(feat):
+        return _impl(backend).gram_apply(q, feat, alpha)
 
 
 @gram_bwd.register_fake
@@ -101,7 +109,8 @@ def style_fwd(x: Tensor, y: Optional[Tensor], target_gram: Optional[Tensor], sca
               criterion: int, need_grad: bool, backend: str) -> Tuple[Tensor, Tensor]:
     if _empty(x):
         backend = "reference"
-    return _impl(backend).style_fwd(x, y, target_gram, scale, criterion, need_grad)
+    with _exact(x):
+        return _impl(backend).style_fwd(x, y, target_gram, scale, criterion, need_grad)
 
 
 @style_fwd.register_fake
@@ -117,7 +126,8 @@ def style_bwd(x: Tensor, y: Tensor, p: Tensor, grad_out: Tensor, scale: float, n
               need_y: bool, backend: str) -> Tuple[Tensor, Tensor]:
     if _empty(x):
         backend = "reference"
-    return _impl(backend).style_bwd(x, y, p, grad_out.to(p.dtype), scale, need_x, need_y)
+    with _exact(x):
+        return _impl(backend).style_bwd(x, y, p, grad_out.to(p.dtype), scale, need_x, need_y)
 
 
 @style_bwd.register_fake

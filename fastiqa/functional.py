@@ -151,3 +151,75 @@ def psnr(x: Tensor, y: Tensor, data_range: float = 1.0, reduction: str = "none",
         m = m + eps
     out = 10.0 * torch.log10((data_range * data_range) / m)
     return out.mean() if reduction == "mean" else out
+
+# gram family: Gram matrix and style (texture) loss
+# ----------------------------------------------------------------------------
+
+from .ops import gram as _gram  # noqa: E402
+
+GRAM_CRITERIA = tuple(_gram.CRITERIA)
+
+
+def _features(feat, name):
+    _checks.tensor(feat, name)
+    if feat.dim() != 4:
+        raise ValueError(f"{name} must be (N, C, H, W) features, got shape {tuple(feat.shape)}")
+    return feat
+
+
+def _gram_scale(feat, normalize):
+    if not isinstance(normalize, bool):
+        raise TypeError(f"normalize must be True or False, got {type(normalize).__name__}")
+    _, c, h, w = feat.shape
+    return 1.0 / max(c * h * w, 1) if normalize else 1.0
+
+
+def gram_matrix(feat: Tensor, normalize: bool = True, *, out_dtype=None,
+                backend: Optional[str] = None) -> Tensor:
+    """Gram matrix of (N, C, H, W) features: (N, C, C), F F^T / (C*H*W) (BasicSR, the
+    default) or the raw F F^T with normalize=False (piq's convention).
+
+    Accumulates in float32 (float64 for float64 features) and scales before the
+    cast to out_dtype (default: feat's dtype), so float16 features never overflow
+    a normalised Gram. Differentiable; channels_last features are read in place.
+    """
+    feat = _features(feat, "feat")
+    scale = _gram_scale(feat, normalize)
+    g = _gram.gram(feat, scale, backend)
+    return g.to(out_dtype or feat.dtype)
+
+
+def style_loss(feat_x: Tensor, feat_y: Optional[Tensor] = None, criterion: str = "l1", *,
+               target_gram: Optional[Tensor] = None, normalize: bool = True,
+               backend: Optional[str] = None) -> Tensor:
+    """Distance between the Gram matrices of feat_x and feat_y ((N, C, H, W) each):
+    "l1" mean |G_x - G_y|, "l2" mean (G_x - G_y)^2, "fro" ||G_x - G_y||_F (BasicSR's
+    criteria; the mean is over all N*C*C entries).
+
+    Fused: G_x - G_y comes from one GEMM over the features, the criterion is reduced
+    in the same op and the gradients of both inputs come from one backward op.
+    target_gram= (N, C, C), (1, C, C) or (C, C) replaces feat_y with a precomputed
+    (e.g. gram_matrix(feat_y).float()) target Gram. Returns a 0-dim float32 tensor
+    (float64 for float64 features).
+    """
+    feat_x = _features(feat_x, "feat_x")
+    _checks.choice(criterion, "criterion", GRAM_CRITERIA)
+    scale = _gram_scale(feat_x, normalize)
+    if (feat_y is None) == (target_gram is None):
+        raise ValueError("give exactly one of feat_y and target_gram")
+    if feat_y is not None:
+        feat_x, feat_y = _checks.pair(feat_x, feat_y, "feat_x", "feat_y")
+        return _gram.style(feat_x, feat_y, None, scale, criterion, backend)
+    _checks.tensor(target_gram, "target_gram")
+    n, c = feat_x.shape[:2]
+    if target_gram.shape not in ((n, c, c), (1, c, c), (c, c)):
+        raise ValueError(
+            f"target_gram must have shape ({n}, {c}, {c}), (1, {c}, {c}) or ({c}, {c}) for feat_x of "
+            f"shape {tuple(feat_x.shape)}, got {tuple(target_gram.shape)}"
+        )
+    if target_gram.device != feat_x.device:
+        raise ValueError(f"target_gram must be on feat_x's device {feat_x.device}, got {target_gram.device}")
+    return _gram.style(feat_x, None, target_gram, scale, criterion, backend)
+
+
+__all__ += ["gram_matrix", "style_loss"]

@@ -62,3 +62,25 @@ class PSNRLoss(torch.nn.Module):
 
     def extra_repr(self) -> str:
         return f"data_range={self.data_range}, eps={self.eps}, y_channel={self.y_channel}, crop_border={self.crop_border}"
+
+class GramMatrix(torch.nn.Module):
+    """gram_matrix(feat) as a module: (N, C, H, W) -> (N, C, C)."""
+
+    def __init__(self, normalize: bool = True, backend: Optional[str] = None):
+        super().__init__()
+        self.normalize = normalize
+        self.backend = backend
+
+    def forward(self, feat):
+        return F.gram_matrix(feat, self.normalize, backend=self.backend)
+
+
+from .perceptual import (  # noqa: E402,F401  (texture, perceptual, GAN and combined losses)
+    CombinedLoss,
+    FeatureMatchingLoss,
+    GANLoss,
+    PerceptualLoss,
+    SequentialFeatureExtractor,
+    StyleLoss,
+    VGGFeatureExtractor,
+)

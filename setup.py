@@ -16,7 +16,7 @@ from setuptools import find_packages, setup
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
 CXX_FLAGS = ["-O3", "-g0", "-fopenmp", "-fno-math-errno", "-fvisibility=hidden"]
-NVCC_FLAGS = ["-O3", "-g0", "-std=c++17", "-Xptxas=-warn-spills"]
+NVCC_FLAGS = ["-O3", "-std=c++17", "-Xptxas=-warn-spills"]
 
 
 def _want_cuda(torch, cuda_home):

@@ -1,11 +1,15 @@
-"""SSIM loss (1 - SSIM, mean, valid padding, 11x11 Gaussian) forward and forward+backward:
-fastiqa vs the eager separable reference, torch.compile of it, pytorch_msssim, kornia,
-torchmetrics (when installed), and fused-ssim on CUDA (when installed).
+"""SSIM loss (1 - SSIM, mean, 11x11 Gaussian, valid padding) forward and forward+backward:
+fastiqa vs the eager separable reference, torch.compile of it, and the peers that are
+installed (pytorch_msssim, kornia, torchmetrics; fused-ssim on CUDA, same_zero padding as
+it only offers "same"/"valid" with its own conventions), in the same run, grouped by mode,
+shape and device.
 
-    pytest benchmarks/test_bench_ssim.py --benchmark-columns=median,rounds --benchmark-sort=name
+    pytest benchmarks/test_bench_ssim.py
+    pytest benchmarks/ --benchmark-disable       # smoke (FASTIQA_BENCH_SMOKE=1): small shapes
 
-extra_info: the floor (bytes that must move: x and y read once, the gradient written once)
-and, on CUDA, the peak extra memory of the step. Timings belong here, never in tests/.
+Floor: forward reads x and y (2 tensors); forward+backward also writes the gradient of x
+(3 tensors). extra_info (conftest.run_case): floor_bytes, ratio_eager, floor_frac; on CUDA
+also peak_extra_MiB, the memory the step allocates beyond its inputs at its peak.
 """
 import importlib.util
 
@@ -15,10 +19,17 @@ import torch
 import fastiqa.functional as F
 from fastiqa.backends import reference as R
 
-from conftest import devices
+from conftest import IMPLS, SMOKE, devices, run_case
 
-CPU_SHAPES = [(8, 3, 256, 256), (4, 3, 512, 512)]
-GPU_SHAPES = CPU_SHAPES + [(5, 3, 1080, 1920)]
+PEERS = ("pytorch_msssim", "kornia", "torchmetrics", "fused_ssim")
+
+
+def shapes(device):
+    if SMOKE:
+        return [(2, 3, 32, 32)]
+    if device == "cuda":
+        return [(8, 3, 256, 256), (4, 3, 512, 512), (5, 3, 1080, 1920)]
+    return [(8, 3, 256, 256), (4, 3, 512, 512)]
 
 
 def _have(mod):
@@ -28,95 +39,72 @@ def _have(mod):
         return False
 
 
-def _ref_loss(x, y):
+def _reference(x, y):
     return 1 - R.ssim(x, y)
 
 
-_compiled = {}
-
-
-def _compiled_ref(device):
-    if device not in _compiled:
-        _compiled[device] = torch.compile(_ref_loss)
-    return _compiled[device]
-
-
-def candidates(device):
-    c = {
-        "fastiqa": lambda x, y: 1 - F.ssim(x, y),
-        "reference": _ref_loss,
-        "reference_compiled": lambda x, y: _compiled_ref(device)(x, y),
-    }
-    if _have("pytorch_msssim"):
+def implementation(impl, device):
+    if impl == "fastiqa":
+        return F.ssim_loss
+    if impl == "eager":
+        return _reference
+    if impl == "compiled":
+        return torch.compile(_reference)
+    if not _have(impl) or (impl == "fused_ssim" and device != "cuda"):
+        pytest.skip(f"{impl} not installed here (or not for {device})")
+    if impl == "pytorch_msssim":
         import pytorch_msssim
 
-        c["pytorch_msssim"] = lambda x, y: 1 - pytorch_msssim.ssim(x, y, data_range=1.0)
-    if _have("kornia"):
+        return lambda x, y: 1 - pytorch_msssim.ssim(x, y, data_range=1.0)
+    if impl == "kornia":
         import kornia
 
-        c["kornia"] = lambda x, y: 1 - kornia.metrics.ssim(x, y, 11, max_val=1.0, padding="valid").mean()
-    if _have("torchmetrics"):
+        return lambda x, y: 1 - kornia.metrics.ssim(x, y, 11, max_val=1.0, padding="valid").mean()
+    if impl == "torchmetrics":
         from torchmetrics.functional.image import structural_similarity_index_measure as tm
 
-        c["torchmetrics"] = lambda x, y: 1 - tm(x, y, data_range=1.0)
-    if device == "cuda" and _have("fused_ssim"):
-        from fused_ssim import fused_ssim
+        return lambda x, y: 1 - tm(x, y, data_range=1.0)
+    from fused_ssim import fused_ssim
 
-        c["fused_ssim"] = lambda x, y: 1 - fused_ssim(x, y, padding="valid")
-    return c
+    return lambda x, y: 1 - fused_ssim(x, y, padding="valid")
 
 
-def _cases():
-    for device in devices():
-        for shape in (GPU_SHAPES if device == "cuda" else CPU_SHAPES):
-            for name in ("fastiqa", "reference", "reference_compiled", "pytorch_msssim", "kornia", "torchmetrics",
-                         "fused_ssim"):
-                yield device, shape, name
+CASES = [(d, s) for d in devices() for s in shapes(d)]
 
 
-def _sync(device):
-    if device == "cuda":
-        torch.cuda.synchronize()
-
-
-@pytest.mark.parametrize("direction", ["fwd", "fwd_bwd"])
-@pytest.mark.parametrize("device,shape,name", list(_cases()),
-                         ids=lambda v: "x".join(map(str, v)) if isinstance(v, tuple) else str(v))
-def test_ssim_loss(benchmark, device, shape, name, direction):
-    fns = candidates(device)
-    if name not in fns:
-        pytest.skip(f"{name} not installed here")
-    if device == "cpu" and shape[0] * shape[2] * shape[3] > 2_000_000 and name in ("reference", "pytorch_msssim",
-                                                                                   "kornia", "torchmetrics"):
-        rounds = 2
-    else:
-        rounds = 5
-    fn = fns[name]
-    x = torch.rand(shape, device=device)
-    y = (x + 0.1 * torch.randn_like(x)).clamp(0, 1)
-    x.requires_grad_(direction == "fwd_bwd")
-
-    def step():
-        if direction == "fwd":
+@pytest.mark.parametrize("device,shape", CASES, ids=[f"{d}-{'x'.join(map(str, s))}" for d, s in CASES])
+@pytest.mark.parametrize("mode", ["fwd", "fwdbwd"])
+@pytest.mark.parametrize("impl", IMPLS + PEERS)
+def test_ssim_loss(benchmark, impl, mode, shape, device):
+    if SMOKE and impl not in ("eager", "fastiqa"):
+        pytest.skip("smoke mode runs eager and fastiqa only")
+    fn = implementation(impl, device)
+    benchmark.group = f"ssim-loss-{mode}-{'x'.join(map(str, shape))}-{device}"
+    gen = torch.Generator().manual_seed(0)
+    y = torch.rand(shape, generator=gen).to(device)
+    x = (y + 0.1 * torch.randn(shape, generator=gen).to(device)).clamp(0, 1)
+    nbytes = x.numel() * x.element_size()
+    if mode == "fwd":
+        def step():
             with torch.no_grad():
-                out = fn(x, y)
-        else:
-            x.grad = None
-            out = fn(x, y)
-            out.backward()
-        _sync(device)
-        return out
+                return fn(x, y)
+        floor = 2 * nbytes
+    else:
+        x.requires_grad_(True)
 
-    step()  # warm-up (and compilation)
-    step()
-    if device == "cuda":
+        def step():
+            x.grad = None
+            loss = fn(x, y)
+            loss.backward()
+            return loss
+        floor = 3 * nbytes
+    if device == "cuda" and not SMOKE:
+        step()
+        torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
         base = torch.cuda.memory_allocated()
         step()
-        benchmark.extra_info["peak_extra_MiB"] = (torch.cuda.max_memory_allocated() - base) / 2 ** 20
-    elem = x.element_size()
-    n = x.numel()
-    floor = 2 * n * elem + (n * elem if direction == "fwd_bwd" else 0)
-    benchmark.extra_info["floor_bytes"] = floor
-    benchmark.group = f"ssim-loss {direction} {device} {'x'.join(map(str, shape))}"
-    benchmark.pedantic(step, rounds=rounds, iterations=1, warmup_rounds=0)
+        torch.cuda.synchronize()
+        benchmark.extra_info["peak_extra_MiB"] = round((torch.cuda.max_memory_allocated() - base) / 2 ** 20, 1)
+    slow = device == "cpu" and impl not in ("fastiqa", "compiled")
+    run_case(benchmark, benchmark.group, impl, step, floor, device, rounds=5 if slow and not SMOKE else None)

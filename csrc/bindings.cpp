@@ -37,6 +37,21 @@ TORCH_LIBRARY(fastiqa_C, m) {
   m.def("cpu_isa() -> str", &fastiqa::cpu::cpu_isa);
   // drops the CPU output buffers kept for reuse (csrc/cpu/buffer_pool.h)
   m.def("release_cpu_buffers() -> ()");
+  // psnr family: per-image MSE / MAE with fused Y channel, crop and quantisation
+  // (see csrc/common/psnr_math.h; kind 0 = MSE, 1 = MAE).
+  m.def(
+      "psnr_fwd(Tensor x, Tensor y, int kind, int crop, bool y_channel, bool quantize, "
+      "float data_range, bool need_grad) -> (Tensor, Tensor)");
+  m.def("psnr_bwd(Tensor grad, Tensor grad_out, bool need_x, bool need_y) -> (Tensor, Tensor)");
+  // gram family: see csrc/common/gram_math.h (criterion codes, formulas).
+  m.def("gram_fwd(Tensor feat, float scale) -> Tensor");
+  m.def("gram_apply(Tensor q, Tensor feat, float alpha) -> Tensor");
+  m.def(
+      "style_fwd(Tensor x, Tensor? y, Tensor? target_gram, float scale, int criterion, "
+      "bool need_grad) -> (Tensor, Tensor)");
+  m.def(
+      "style_bwd(Tensor x, Tensor y, Tensor p, Tensor grad_out, float scale, bool need_x, "
+      "bool need_y) -> (Tensor, Tensor)");
 }
 
 // An importable (empty) Python module: importing fastiqa._C loads this library

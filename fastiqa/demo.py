@@ -47,8 +47,19 @@ def pixel_cases():
     ]
 
 
+def gram_cases():
+    # the images themselves as (N, C, H, W) features
+    return [
+        ("style_loss", lambda x, y: F.style_loss(x, y), lambda x, y: R.style_loss(x, y)),
+        ("gram_matrix", lambda x, y: F.gram_matrix(x).sum(), lambda x, y: R.gram_matrix(x).sum()),
+    ]
+
+
 def run(args) -> int:
     print(format_report(collect()))
+    from . import eval_demo  # the published SR evaluation on the shipped photographs
+
+    eval_demo.run(args)
     shape = tuple(int(s) for s in args.shape.split(","))
     devices = args.device or (["cpu"] + (["cuda"] if torch.cuda.is_available() else []))
     print(f"\nforward+backward on random {shape} float32 images, {args.repeat} repetitions")
@@ -58,7 +69,7 @@ def run(args) -> int:
         gen = torch.Generator(device="cpu").manual_seed(0)
         target = torch.rand(shape, generator=gen).to(device)
         pred = (target + 0.1 * torch.randn(shape, generator=gen).to(device)).clamp(0, 1)
-        for op, fast, ref in pixel_cases():
+        for op, fast, ref in pixel_cases() + gram_cases():
             x = pred.clone().requires_grad_(True)
             v_fast, t_fast = _time_fwd_bwd(fast, x, target, args.repeat, device)
             v_ref, t_ref = _time_fwd_bwd(ref, x, target, args.repeat, device)

@@ -16,11 +16,13 @@ from torch import Tensor
 from . import _checks
 from .backends import reference as _reference
 from .ops import pixel as _pixel
+from .ops import psnr as _psnr
 from .ops import ssim as _ssim
 
 PIXEL_REDUCTIONS = tuple(_pixel.REDUCTIONS)
 
-__all__ = ["l1_loss", "mse_loss", "charbonnier_loss", "ssim", "ssim_loss", "ms_ssim", "l1_ssim_loss"]
+__all__ = ["l1_loss", "mse_loss", "charbonnier_loss", "ssim", "ssim_loss", "ms_ssim", "l1_ssim_loss", "psnr", "mse",
+           "mae"]
 
 
 def _pixel_loss(pred, target, weight, kind, c, reduction, backend):
@@ -168,3 +170,147 @@ def l1_ssim_loss(x: Tensor, y: Tensor, alpha: float = 0.2, data_range: float = 1
                               ("mean", "none"))
     return _ssim.ssim(x, y, win_size, win_sigma, c1, c2, padding, reduction, "l1_ssim", float(alpha),
                       backend=backend)[0]
+
+
+# ----------------------------------------------------------------------------
+# psnr family: per-image PSNR / MSE / MAE with fused Y channel, crop, quantise
+# ----------------------------------------------------------------------------
+
+PSNR_REDUCTIONS = ("none", "mean")
+
+
+def _psnr_args(x, y, data_range, reduction, y_channel, crop_border, quantize):
+    x, y = _checks.pair(x, y, "x", "y")
+    if x.dim() != 4:
+        raise ValueError(f"x and y must be (N, C, H, W) images, got shape {tuple(x.shape)}; "
+                         "add a batch dimension with x[None] for a single image")
+    data_range = _checks.positive(data_range, "data_range")
+    _checks.choice(reduction, "reduction", PSNR_REDUCTIONS)
+    for value, name in ((y_channel, "y_channel"), (quantize, "quantize")):
+        if not isinstance(value, bool):
+            raise TypeError(f"{name} must be True or False, got {value!r}")
+    if isinstance(crop_border, bool) or not isinstance(crop_border, int) or crop_border < 0:
+        raise ValueError(f"crop_border must be an integer >= 0, got {crop_border!r}")
+    h, w = x.shape[-2:]
+    if 2 * crop_border >= h or 2 * crop_border >= w:
+        raise ValueError(f"crop_border={crop_border} removes the whole {h}x{w} image; "
+                         f"it must be less than half of the smaller side ({(min(h, w) - 1) // 2} at most)")
+    if y_channel and x.shape[1] != 3:
+        raise ValueError(f"y_channel=True needs RGB images with 3 channels, got {x.shape[1]} channels")
+    return x, y, data_range
+
+
+def mse(x: Tensor, y: Tensor, data_range: float = 1.0, reduction: str = "none", *, y_channel: bool = False,
+        crop_border: int = 0, quantize: bool = False, backend: Optional[str] = None) -> Tensor:
+    """Per-image mean squared error of (N, C, H, W) images, one fused pass: (N,) or its mean.
+
+    y_channel: compare the BT.601 luma of RGB inputs (Y = 16 + 65.481 R + 128.553 G +
+    24.966 B on [0, 1] RGB, in the input's units); crop_border: pixels dropped from
+    every side; quantize: round both images to the data_range's 8-bit grid first
+    (clamp to [0, data_range], as saving to PNG; zero gradient). Float32 result
+    (float64 for float64 inputs); differentiable w.r.t. x and y.
+    """
+    x, y, data_range = _psnr_args(x, y, data_range, reduction, y_channel, crop_border, quantize)
+    out = _psnr.per_image_stat(x, y, "mse", data_range, y_channel, crop_border, quantize, backend)
+    return out.mean() if reduction == "mean" else out
+
+
+def mae(x: Tensor, y: Tensor, data_range: float = 1.0, reduction: str = "none", *, y_channel: bool = False,
+        crop_border: int = 0, quantize: bool = False, backend: Optional[str] = None) -> Tensor:
+    """Per-image mean absolute error; same options as fastiqa.functional.mse."""
+    x, y, data_range = _psnr_args(x, y, data_range, reduction, y_channel, crop_border, quantize)
+    out = _psnr.per_image_stat(x, y, "mae", data_range, y_channel, crop_border, quantize, backend)
+    return out.mean() if reduction == "mean" else out
+
+
+def psnr(x: Tensor, y: Tensor, data_range: float = 1.0, reduction: str = "none", eps: Optional[float] = None,
+         *, y_channel: bool = False, crop_border: int = 0, quantize: bool = False,
+         backend: Optional[str] = None) -> Tensor:
+    """Per-image PSNR 10 log10(data_range^2 / mse) in dB of (N, C, H, W) images in [0, data_range].
+
+    reduction "none" gives (N,), "mean" the mean of the per-image values (the
+    published convention). Identical images give inf unless eps > 0 is given:
+    then 10 log10(data_range^2 / (mse + eps)). The published SR convention is
+    psnr(sr, hr, y_channel=True, crop_border=scale, quantize=True) on RGB images.
+    Differentiable (PSNR as a loss) unless quantize=True (zero gradient).
+    """
+    x, y, data_range = _psnr_args(x, y, data_range, reduction, y_channel, crop_border, quantize)
+    if eps is not None:
+        eps = _checks.positive(eps, "eps")
+    m = _psnr.per_image_stat(x, y, "mse", data_range, y_channel, crop_border, quantize, backend)
+    if eps is not None:
+        m = m + eps
+    out = 10.0 * torch.log10((data_range * data_range) / m)
+    return out.mean() if reduction == "mean" else out
+
+# gram family: Gram matrix and style (texture) loss
+# ----------------------------------------------------------------------------
+
+from .ops import gram as _gram  # noqa: E402
+
+GRAM_CRITERIA = tuple(_gram.CRITERIA)
+
+
+def _features(feat, name):
+    _checks.tensor(feat, name)
+    if feat.dim() != 4:
+        raise ValueError(f"{name} must be (N, C, H, W) features, got shape {tuple(feat.shape)}")
+    return feat
+
+
+def _gram_scale(feat, normalize):
+    if not isinstance(normalize, bool):
+        raise TypeError(f"normalize must be True or False, got {type(normalize).__name__}")
+    _, c, h, w = feat.shape
+    return 1.0 / max(c * h * w, 1) if normalize else 1.0
+
+
+def gram_matrix(feat: Tensor, normalize: bool = True, *, out_dtype=None,
+                backend: Optional[str] = None) -> Tensor:
+    """Gram matrix of (N, C, H, W) features: (N, C, C), F F^T / (C*H*W) (BasicSR, the
+    default) or the raw F F^T with normalize=False (piq's convention).
+
+    Accumulates in float32 (float64 for float64 features) and scales before the
+    cast to out_dtype (default: feat's dtype), so float16 features never overflow
+    a normalised Gram. Differentiable; channels_last features are read in place.
+    """
+    feat = _features(feat, "feat")
+    scale = _gram_scale(feat, normalize)
+    g = _gram.gram(feat, scale, backend)
+    return g.to(out_dtype or feat.dtype)
+
+
+def style_loss(feat_x: Tensor, feat_y: Optional[Tensor] = None, criterion: str = "l1", *,
+               target_gram: Optional[Tensor] = None, normalize: bool = True,
+               backend: Optional[str] = None) -> Tensor:
+    """Distance between the Gram matrices of feat_x and feat_y ((N, C, H, W) each):
+    "l1" mean |G_x - G_y|, "l2" mean (G_x - G_y)^2, "fro" ||G_x - G_y||_F (BasicSR's
+    criteria; the mean is over all N*C*C entries).
+
+    Fused: G_x - G_y comes from one GEMM over the features, the criterion is reduced
+    in the same op and the gradients of both inputs come from one backward op.
+    target_gram= (N, C, C), (1, C, C) or (C, C) replaces feat_y with a precomputed
+    (e.g. gram_matrix(feat_y).float()) target Gram. Returns a 0-dim float32 tensor
+    (float64 for float64 features).
+    """
+    feat_x = _features(feat_x, "feat_x")
+    _checks.choice(criterion, "criterion", GRAM_CRITERIA)
+    scale = _gram_scale(feat_x, normalize)
+    if (feat_y is None) == (target_gram is None):
+        raise ValueError("give exactly one of feat_y and target_gram")
+    if feat_y is not None:
+        feat_x, feat_y = _checks.pair(feat_x, feat_y, "feat_x", "feat_y")
+        return _gram.style(feat_x, feat_y, None, scale, criterion, backend)
+    _checks.tensor(target_gram, "target_gram")
+    n, c = feat_x.shape[:2]
+    if target_gram.shape not in ((n, c, c), (1, c, c), (c, c)):
+        raise ValueError(
+            f"target_gram must have shape ({n}, {c}, {c}), (1, {c}, {c}) or ({c}, {c}) for feat_x of "
+            f"shape {tuple(feat_x.shape)}, got {tuple(target_gram.shape)}"
+        )
+    if target_gram.device != feat_x.device:
+        raise ValueError(f"target_gram must be on feat_x's device {feat_x.device}, got {target_gram.device}")
+    return _gram.style(feat_x, None, target_gram, scale, criterion, backend)
+
+
+__all__ += ["gram_matrix", "style_loss"]

@@ -8,7 +8,7 @@ from . import _ext
 from .ops import _dispatch
 
 # family -> the compiled op whose presence makes the cpu/cuda backends usable
-FAMILIES = {"pixel": "pixel_fwd", "ssim": "ssim_fwd"}
+FAMILIES = {"pixel": "pixel_fwd", "psnr": "psnr_fwd", "gram": "style_fwd", "ssim": "ssim_fwd"}
 
 
 def _triton_version():

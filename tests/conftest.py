@@ -14,16 +14,27 @@ from fastiqa import _ext  # noqa: E402
 from fastiqa.ops import _dispatch  # noqa: E402
 
 
-def _backends():
-    names = ["reference"]
-    if _ext.has_kernel("pixel_fwd", "CPU"):
-        names.append("cpu")
-    if _dispatch.triton_installed():
-        names.append("triton")
-    return names
+def backend_devices(kernel: str = "pixel_fwd"):
+    """(backend, device) pairs that can run `kernel` here: reference, the CPU
+    kernels and Triton (interpreted) on CPU tensors; on a GPU machine also the
+    reference, the CUDA kernels and Triton on CUDA tensors."""
+    pairs = [("reference", "cpu")]
+    if _ext.has_kernel(kernel, "CPU"):
+        pairs.append(("cpu", "cpu"))
+    if _dispatch.triton_installed() and _dispatch.triton_interpreted():
+        pairs.append(("triton", "cpu"))
+    if torch.cuda.is_available():
+        pairs.append(("reference", "cuda"))
+        if _ext.has_kernel(kernel, "CUDA"):
+            pairs.append(("cuda", "cuda"))
+        if _dispatch.triton_installed():
+            pairs.append(("triton", "cuda"))
+    return pairs
 
 
-BACKENDS = _backends()
+BACKEND_DEVICES = backend_devices()
+BACKENDS = [b for b, d in BACKEND_DEVICES if d == "cpu"]  # backends for CPU tensors
+BD_IDS = [f"{b}-{d}" for b, d in BACKEND_DEVICES]
 
 
 @pytest.fixture(autouse=True)

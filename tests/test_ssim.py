@@ -11,7 +11,7 @@ import fastiqa.nn as FN
 from fastiqa.backends import reference as R
 from fastiqa.ops import ssim as ops_ssim
 
-from conftest import BACKENDS, tol
+from conftest import BACKEND_DEVICES, BACKENDS, BD_IDS, tol
 
 PADDINGS = ("valid", "same_zero", "same_reflect")
 REDUCTIONS = ("mean", "none", "per_channel", "map")
@@ -19,12 +19,19 @@ REDUCTIONS = ("mean", "none", "per_channel", "map")
 SHAPES = {"reference": [(1, 1, 11, 11), (3, 3, 37, 53), (2, 5, 64, 97), (8, 1, 19, 23)],
           "cpu": [(1, 1, 11, 11), (3, 3, 37, 53), (2, 5, 64, 97), (8, 1, 19, 23), (1, 2, 150, 70)],
           "triton": [(1, 1, 11, 11), (1, 2, 37, 53)]}
+# (backend, device) pairs: on a GPU machine the cuda / triton / reference backends on CUDA tensors too
+BD = BACKEND_DEVICES
+INTERPRETED = ("triton", "cpu")  # Triton under the interpreter: small shapes only
 
 
-def pair(shape, dtype=torch.float64, noise=0.2):
+def shapes(backend, device):
+    return SHAPES["triton"] if (backend, device) == INTERPRETED else SHAPES["cpu" if device == "cuda" else backend]
+
+
+def pair(shape, dtype=torch.float64, noise=0.2, device="cpu"):
     x = torch.rand(shape, dtype=torch.float64)
     y = (x + noise * torch.randn(shape, dtype=torch.float64)).clamp(0, 1)
-    return x.to(dtype), y.to(dtype)
+    return x.to(device, dtype), y.to(device, dtype)
 
 
 def reference_value_and_grads(x, y, fn, grad_out_seed=1, **kw):
@@ -32,6 +39,7 @@ def reference_value_and_grads(x, y, fn, grad_out_seed=1, **kw):
     yr = y.detach().double().requires_grad_()
     out = fn(xr, yr, **kw)
     go = torch.randn(out.shape, dtype=torch.float64, generator=torch.Generator().manual_seed(grad_out_seed))
+    go = go.to(x.device)
     gx, gy = torch.autograd.grad((out * go).sum(), (xr, yr))
     return out.detach(), gx, gy, go
 
@@ -51,20 +59,20 @@ def assert_grad_close(g, ref, rtol):
     assert err <= rtol * scale + 1e-12, f"gradient error {err:.3e} vs max {scale:.3e}"
 
 
-def cases(backend):
-    for shape in SHAPES[backend]:
+def cases(backend, device):
+    for shape in shapes(backend, device):
         for padding in PADDINGS:
             for reduction in REDUCTIONS:
                 yield shape, padding, reduction
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend,device", BD, ids=BD_IDS)
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
-def test_ssim_values_and_grads(backend, dtype):
-    for shape, padding, reduction in cases(backend):
-        if backend == "triton" and dtype == torch.float64 and shape != (1, 1, 11, 11):
+def test_ssim_values_and_grads(backend, device, dtype):
+    for shape, padding, reduction in cases(backend, device):
+        if (backend, device) == INTERPRETED and dtype == torch.float64 and shape != (1, 1, 11, 11):
             continue
-        x, y = pair(shape)
+        x, y = pair(shape, device=device)
         ref, rgx, rgy, go = reference_value_and_grads(x, y, R.ssim, padding=padding, reduction=reduction)
         out, gx, gy = fast_value_and_grads(x.to(dtype), y.to(dtype), F.ssim, go, padding=padding,
                                            reduction=reduction, backend=backend)
@@ -79,12 +87,12 @@ def test_ssim_values_and_grads(backend, dtype):
         assert_grad_close(gy, rgy, grtol)
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend,device", BD, ids=BD_IDS)
 @pytest.mark.parametrize("win_size,win_sigma", [(3, 0.5), (7, 1.0), (31, 4.0)])
-def test_ssim_windows(backend, win_size, win_sigma):
-    shape = (1, 2, 33, 35) if backend != "triton" else (1, 1, 31, 33)
+def test_ssim_windows(backend, device, win_size, win_sigma):
+    shape = (1, 2, 33, 35) if (backend, device) != INTERPRETED else (1, 1, 31, 33)
     for padding in PADDINGS:
-        x, y = pair(shape)
+        x, y = pair(shape, device=device)
         kw = dict(win_size=win_size, win_sigma=win_sigma, padding=padding, reduction="per_channel", k1=0.02, k2=0.05,
                   data_range=1.5)
         ref, rgx, rgy, go = reference_value_and_grads(x, y, R.ssim, **kw)
@@ -94,10 +102,10 @@ def test_ssim_windows(backend, win_size, win_sigma):
         assert_grad_close(gy, rgy, 1e-9)
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend,device", BD, ids=BD_IDS)
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
-def test_ssim_low_precision(backend, dtype):
-    x, y = pair((2, 3, 24, 29))
+def test_ssim_low_precision(backend, device, dtype):
+    x, y = pair((2, 3, 24, 29), device=device)
     for padding in PADDINGS:
         ref, rgx, rgy, go = reference_value_and_grads(x.to(dtype), y.to(dtype), R.ssim, padding=padding,
                                                       reduction="none")
@@ -111,9 +119,9 @@ def test_ssim_low_precision(backend, dtype):
         assert m.dtype == dtype
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_ssim_channels_last_and_strided(backend):
-    x, y = pair((2, 3, 21, 26), torch.float32)
+@pytest.mark.parametrize("backend,device", BD, ids=BD_IDS)
+def test_ssim_channels_last_and_strided(backend, device):
+    x, y = pair((2, 3, 21, 26), torch.float32, device=device)
     for padding in PADDINGS:
         ref, rgx, rgy, go = reference_value_and_grads(x, y, R.ssim, padding=padding, reduction="map")
         xc = x.contiguous(memory_format=torch.channels_last)
@@ -126,17 +134,17 @@ def test_ssim_channels_last_and_strided(backend):
             assert out.is_contiguous(memory_format=torch.channels_last)
             assert gx.is_contiguous(memory_format=torch.channels_last)
         # a non-dense view (every other column) and mixed layouts are read correctly
-        xs, ys = pair((2, 3, 21, 52), torch.float32)
+        xs, ys = pair((2, 3, 21, 52), torch.float32, device=device)
         v = F.ssim(xs[..., ::2], ys[..., ::2].contiguous(memory_format=torch.channels_last), padding=padding,
                    backend=backend)
         torch.testing.assert_close(v.double(), R.ssim(xs[..., ::2].double(), ys[..., ::2].double(), padding=padding),
                                    rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_same_modes_at_borders(backend):
+@pytest.mark.parametrize("backend,device", BD, ids=BD_IDS)
+def test_same_modes_at_borders(backend, device):
     # a bright border: same_zero sees zeros outside, same_reflect the mirrored pixels
-    x, y = pair((1, 1, 17, 19))
+    x, y = pair((1, 1, 17, 19), device=device)
     x[..., 0, :] = 1.0
     x[..., :, -1] = 0.0
     for padding in ("same_zero", "same_reflect"):
@@ -193,10 +201,10 @@ def test_compile_fullgraph():
     torch.testing.assert_close(xb.grad, xa.grad)
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_deterministic(backend):
-    shape = (2, 3, 70, 45) if backend != "triton" else (1, 2, 20, 21)
-    x, y = pair(shape, torch.float32)
+@pytest.mark.parametrize("backend,device", BD, ids=BD_IDS)
+def test_deterministic(backend, device):
+    shape = (2, 3, 70, 45) if (backend, device) != INTERPRETED else (1, 2, 20, 21)
+    x, y = pair(shape, torch.float32, device=device)
     runs = []
     for _ in range(2):
         xa = x.clone().requires_grad_()
@@ -249,10 +257,10 @@ def test_autocast():
     torch.testing.assert_close(v, F.ssim(x, y))
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_l1_ssim_loss(backend):
-    shape = (2, 3, 37, 53) if backend != "triton" else (1, 2, 23, 24)
-    x, y = pair(shape)
+@pytest.mark.parametrize("backend,device", BD, ids=BD_IDS)
+def test_l1_ssim_loss(backend, device):
+    shape = (2, 3, 37, 53) if (backend, device) != INTERPRETED else (1, 2, 23, 24)
+    x, y = pair(shape, device=device)
     for reduction in ("mean", "none"):
         for padding in ("same_zero", "valid"):
             kw = dict(alpha=0.3, padding=padding, reduction=reduction)
@@ -266,12 +274,13 @@ def test_l1_ssim_loss(backend):
                                0.8 * (x - y).abs().mean() + 0.2 * (1 - R.ssim(x, y, padding="same_zero")))
 
 
-@pytest.mark.parametrize("backend", [b for b in BACKENDS if b != "triton"])
-def test_ms_ssim(backend):
+@pytest.mark.parametrize("backend,device", [bd for bd in BD if bd != INTERPRETED],
+                         ids=[i for bd, i in zip(BD, BD_IDS) if bd != INTERPRETED])
+def test_ms_ssim(backend, device):
     need = F.ms_ssim_min_size()
     assert need == 161
     for shape in [(1, 2, need, need), (2, 1, 170, 181)]:
-        x, y = pair(shape)
+        x, y = pair(shape, device=device)
         ref, rgx, rgy, go = reference_value_and_grads(x, y, R.ms_ssim, reduction="none")
         out, gx, gy = fast_value_and_grads(x, y, F.ms_ssim, go, reduction="none", backend=backend)
         torch.testing.assert_close(out, ref, rtol=1e-10, atol=1e-12)

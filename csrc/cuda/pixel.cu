@@ -19,6 +19,39 @@ constexpr int kThreads = 256;
 constexpr int64_t kMaxBlocks = 4096;
 constexpr int kItemsPerThread = 4;
 
+// Weight element of flat input element i (see WeightMode). 64-bit integer
+// division is a called subroutine on the GPU (registers spill around the call):
+// indices below 2^32 use the inlined 32-bit division, larger ones a quotient from
+// a double-precision reciprocal, corrected by one step (exact for i < 2^53).
+__device__ __forceinline__ int64_t div_big(int64_t i, int64_t d, int64_t& rem) {
+  int64_t q = static_cast<int64_t>(static_cast<double>(i) * (1.0 / static_cast<double>(d)));
+  int64_t r = i - q * d;
+  if (r < 0) { q -= 1; r += d; } else if (r >= d) { q += 1; r -= d; }
+  rem = r;
+  return q;
+}
+
+__device__ __forceinline__ int64_t weight_index(int64_t i, int wmode, int64_t channels,
+                                                int64_t inner, bool small) {
+  if (wmode == kPlane) {
+    if (small) {
+      const uint32_t u = static_cast<uint32_t>(i), ci = static_cast<uint32_t>(channels * inner);
+      const uint32_t in = static_cast<uint32_t>(inner);
+      return static_cast<int64_t>((u / ci) * in + u % in);
+    }
+    int64_t within_image, within_plane;
+    const int64_t image = div_big(i, channels * inner, within_image);
+    div_big(within_image, inner, within_plane);
+    return image * inner + within_plane;
+  }
+  if (wmode == kPixel) {
+    if (small) return static_cast<int64_t>(static_cast<uint32_t>(i) / static_cast<uint32_t>(channels));
+    int64_t unused;
+    return div_big(i, channels, unused);
+  }
+  return i;
+}
+
 template <typename T, typename A, int K, bool MAP, bool GRAD>
 __global__ void __launch_bounds__(kThreads)
     pixel_fwd_kernel(const T* __restrict__ a, const T* __restrict__ b, const T* __restrict__ w,
@@ -26,15 +59,14 @@ __global__ void __launch_bounds__(kThreads)
                      int64_t n, int wmode, int64_t channels, int64_t inner, A c, A gmul) {
   __shared__ A shared[kThreads / 32];
   A acc = 0, accw = 0;
+  const bool small = n < (int64_t(1) << 32);
   const int64_t stride = static_cast<int64_t>(gridDim.x) * kThreads;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * kThreads + threadIdx.x; i < n; i += stride) {
     A d = load_as<A>(a + i) - load_as<A>(b + i);
     A v, g;
     loss_and_grad<K, A>(d, c, v, g);
     if (wmode != kNoWeight) {
-      int64_t wi = i;
-      if (wmode == kPlane) wi = (i / (channels * inner)) * inner + i % inner;
-      else if (wmode == kPixel) wi = i / channels;
+      const int64_t wi = weight_index(i, wmode, channels, inner, small);
       A ww = load_as<A>(w + wi);
       v *= ww;
       g *= ww;

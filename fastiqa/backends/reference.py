@@ -302,3 +302,172 @@ def ssim_bwd(x, y, win_size, win_sigma, c1, c2, padding, weights, dmap, need_gx,
     xa, ya, g, pad = _acc_setup(x, y, win_size, win_sigma, padding)
     stats = ssim_stats(xa, ya, g, pad)
     return _ssim_grads(xa, ya, stats, c1, c2, g, pad, weights, dmap, need_gx, need_gy, x.dtype)
+
+
+# ----------------------------------------------------------------------------
+# psnr family: formulas (the published SR convention, written the plain way)
+# ----------------------------------------------------------------------------
+
+# ITU-R BT.601 luma for RGB in [0, 1]: Y = 16 + 65.481 R + 128.553 G + 24.966 B (Y in [16, 235]).
+Y_WEIGHTS = (65.481, 128.553, 24.966)
+Y_OFFSET = 16.0
+
+
+def rgb_to_y(x, data_range=1.0):
+    """(N, 3, H, W) RGB in [0, data_range] -> (N, 1, H, W) BT.601 luma in the same units."""
+    r, g, b = x[:, 0:1], x[:, 1:2], x[:, 2:3]
+    return (Y_OFFSET * data_range + Y_WEIGHTS[0] * r + Y_WEIGHTS[1] * g + Y_WEIGHTS[2] * b) / 255.0
+
+
+def quantize8(x, data_range=1.0):
+    """Rounds to the data_range's 8-bit grid (clamp, *255, round half to even, /255), as saving to PNG."""
+    return torch.round((x / data_range * 255.0).clamp(0, 255)) * (data_range / 255.0)
+
+
+def psnr_prepare(x, y, data_range=1.0, y_channel=False, crop_border=0, quantize=False):
+    """The published preparation, one step after the other: round, Y, crop."""
+    if quantize:
+        x, y = quantize8(x, data_range), quantize8(y, data_range)
+    if y_channel:
+        x, y = rgb_to_y(x, data_range), rgb_to_y(y, data_range)
+    if crop_border:
+        k = crop_border
+        x, y = x[..., k:-k, k:-k], y[..., k:-k, k:-k]
+    return x, y
+
+
+def mse_per_image(x, y, data_range=1.0, y_channel=False, crop_border=0, quantize=False):
+    x, y = psnr_prepare(x, y, data_range, y_channel, crop_border, quantize)
+    return ((x - y) ** 2).flatten(1).mean(1)
+
+
+def mae_per_image(x, y, data_range=1.0, y_channel=False, crop_border=0, quantize=False):
+    x, y = psnr_prepare(x, y, data_range, y_channel, crop_border, quantize)
+    return (x - y).abs().flatten(1).mean(1)
+
+
+def psnr(x, y, data_range=1.0, reduction="none", eps=None, y_channel=False, crop_border=0, quantize=False):
+    """Per-image 10 log10(R^2 / mse) (inf when mse == 0 unless eps: R^2 / (mse + eps))."""
+    mse = mse_per_image(x, y, data_range, y_channel, crop_border, quantize)
+    if eps is not None:
+        mse = mse + eps
+    out = 10.0 * torch.log10(data_range ** 2 / mse)
+    return out.mean() if reduction == "mean" else out
+
+
+# ----------------------------------------------------------------------------
+# psnr family: op contract (csrc/common/psnr_math.h; kind 0 = MSE, 1 = MAE)
+# ----------------------------------------------------------------------------
+
+
+def psnr_fwd(x, y, kind, crop, y_channel, quantize, data_range, need_grad):
+    """(stat, grad): stat (N,) per-image mean of d^2 or |d| (accumulator dtype);
+    grad = d(stat_n)/dx in x's shape (zero in the border), or empty."""
+    acc = _acc_dtype(x.dtype)
+    xa, ya = x.to(acc), y.to(acc)
+    if quantize:
+        xa, ya = torch.round((xa * (255.0 / data_range)).clamp(0, 255)), torch.round((ya * (255.0 / data_range)).clamp(0, 255))
+    n, c, h, w = x.shape
+    k = crop
+    xa, ya = xa[:, :, k:h - k, k:w - k], ya[:, :, k:h - k, k:w - k]
+    if y_channel:
+        wts = torch.tensor([v / 255.0 for v in Y_WEIGHTS], dtype=acc, device=x.device).view(1, 3, 1, 1)
+        d = ((xa - ya) * wts).sum(1, keepdim=True)
+    else:
+        d = xa - ya
+    count = d.shape[1] * d.shape[2] * d.shape[3]
+    if kind == 0:
+        value, deriv = d * d, 2 * d
+    else:
+        value, deriv = d.abs(), torch.sign(d)
+    stat = value.flatten(1).sum(1) / count
+    if quantize:
+        u = data_range / 255.0
+        stat = stat * (u * u if kind == 0 else u)
+    grad = x.new_empty((0,))
+    if need_grad:
+        g = deriv / count
+        if y_channel:
+            g = g * wts
+        grad = torch.zeros_like(x, memory_format=torch.preserve_format)
+        grad[:, :, k:h - k, k:w - k] = g.to(x.dtype)
+    return stat, grad
+
+
+def psnr_bwd(grad, grad_out, need_x, need_y):
+    acc = grad_out.dtype
+    gx = torch.empty_like(grad).copy_(grad.to(acc) * grad_out.view(-1, 1, 1, 1))
+    return (gx if need_x else grad.new_empty((0,))), (-gx if need_y else grad.new_empty((0,)))
+
+# gram family: formulas (BasicSR's _gram_mat and style term, piq's unnormalised Gram)
+# ----------------------------------------------------------------------------
+
+GRAM_CRITERIA = ("l1", "l2", "fro")
+
+
+def gram_matrix(feat, normalize=True):
+    """(N, C, H, W) -> (N, C, C): F F^T / (C*H*W) (normalize) or F F^T, in feat's dtype."""
+    n, c, h, w = feat.shape
+    f = feat.reshape(n, c, h * w)
+    g = f.bmm(f.transpose(1, 2))
+    return g / (c * h * w) if normalize else g
+
+
+def gram_criterion(a, b, criterion="l1"):
+    """BasicSR's criterion between two tensors: mean L1, mean squared, or Frobenius norm."""
+    if criterion == "l1":
+        return (a - b).abs().mean()
+    if criterion == "l2":
+        return ((a - b) ** 2).mean()
+    if criterion == "fro":
+        return torch.norm(a - b, p="fro")
+    raise ValueError(f"unknown criterion {criterion!r}")
+
+
+def style_loss(feat_x, feat_y=None, criterion="l1", normalize=True, target_gram=None):
+    gx = gram_matrix(feat_x, normalize)
+    gy = target_gram if target_gram is not None else gram_matrix(feat_y, normalize)
+    return gram_criterion(gx, gy.expand_as(gx) if gy.dim() == 3 else gy, criterion)
+
+
+# ----------------------------------------------------------------------------
+# gram family: op contract (features as (N, C, K) views; see csrc/common/gram_math.h)
+# ----------------------------------------------------------------------------
+
+
+def _gram_acc(t):
+    return t.to(_acc_dtype(t.dtype))
+
+
+def gram_fwd(feat, scale):
+    f = _gram_acc(feat)
+    g = torch.bmm(f, f.transpose(1, 2)) * scale
+    return 0.5 * (g + g.transpose(1, 2))  # exactly symmetric
+
+
+def gram_apply(q, feat, alpha):
+    out = torch.matmul(q * alpha, _gram_acc(feat))
+    return torch.empty_like(feat).copy_(out)
+
+
+def style_fwd(x, y, target_gram, scale, criterion, need_grad):
+    acc = _acc_dtype(x.dtype)
+    gx = gram_fwd(x, scale)
+    gy = gram_fwd(y, scale) if y is not None else target_gram.to(acc).expand_as(gx)
+    d = gx - gy
+    count = d.numel()
+    if criterion == 0:
+        loss, p = d.abs().sum() / count, torch.sign(d) / count
+    elif criterion == 1:
+        loss, p = (d * d).sum() / count, 2 * d / count
+    else:
+        loss = torch.sqrt((d * d).sum())
+        p = torch.where(loss > 0, d / loss, torch.zeros_like(d))
+    return loss, (p.contiguous() if need_grad else x.new_empty((0,), dtype=acc))
+
+
+def style_bwd(x, y, p, grad_out, scale, need_x, need_y):
+    q = (p + p.transpose(1, 2)) * (grad_out.to(p.dtype) * scale)
+    gx = gram_apply(q, x, 1.0) if need_x else x.new_empty((0,))
+    gy = gram_apply(q, y, -1.0) if need_y else x.new_empty((0,))
+    return gx, gy

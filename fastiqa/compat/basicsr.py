@@ -78,3 +78,8 @@ class CharbonnierLoss(_BasicSRLoss):
 
     def _c(self) -> float:
         return self.eps
+
+
+# BasicSR's PerceptualLoss (style term on the fused Gram op) and GANLoss: the same
+# constructor arguments and forward signatures as basicsr.losses.basic_loss / gan_loss.
+from ..perceptual import GANLoss, PerceptualLoss  # noqa: E402,F401

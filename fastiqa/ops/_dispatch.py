@@ -47,10 +47,9 @@ def available(backend: str, device: torch.device, kernel: str) -> tuple:
     raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
 
 
-@torch.compiler.assume_constant_result
+@torch.compiler.assume_constant_result  # evaluated once while tracing, not traced into
 def choose(device: torch.device, kernel: str, backend=None) -> str:
-    """Name of the backend that runs `kernel` for tensors on `device` (a constant under
-    torch.compile: the choice is made once, at trace time)."""
+    """Name of the backend that runs `kernel` for tensors on `device`."""
     requested = backend if backend is not None else os.environ.get("FASTIQA_BACKEND") or None
     if requested is not None:
         if requested not in BACKENDS:

@@ -22,6 +22,7 @@ from typing import Optional, Tuple
 
 import torch
 from torch import Tensor
+from torch.utils._python_dispatch import _get_current_dispatch_mode
 
 from ..backends import reference
 from . import _dispatch
@@ -47,14 +48,26 @@ def _acc_dtype(dtype):
     return torch.float64 if dtype == torch.float64 else torch.float32
 
 
-@torch.library.custom_op("fastiqa::pixel_fwd", mutates_args=())
-def pixel_fwd(pred: Tensor, target: Tensor, weight: Optional[Tensor], weight_mode: int,
-              channels: int, inner: int, kind: int, c: float, reduction: int,
-              norm_scale: float, need_grad: bool, backend: str) -> Tuple[Tensor, Tensor, Tensor]:
+def _fwd_impl(pred, target, weight, weight_mode, channels, inner, kind, c, reduction, norm_scale,
+              need_grad, backend):
     if pred.numel() == 0:
         backend = "reference"
     fwd = _impl(backend)[0]
     return fwd(pred, target, weight, weight_mode, channels, inner, kind, c, reduction, norm_scale, need_grad)
+
+
+def _bwd_impl(grad, grad_out, gscale, need_pred, need_target, backend):
+    if grad.numel() == 0:
+        backend = "reference"
+    return _impl(backend)[1](grad, grad_out.to(gscale.dtype), gscale, need_pred, need_target)
+
+
+@torch.library.custom_op("fastiqa::pixel_fwd", mutates_args=())
+def pixel_fwd(pred: Tensor, target: Tensor, weight: Optional[Tensor], weight_mode: int,
+              channels: int, inner: int, kind: int, c: float, reduction: int,
+              norm_scale: float, need_grad: bool, backend: str) -> Tuple[Tensor, Tensor, Tensor]:
+    return _fwd_impl(pred, target, weight, weight_mode, channels, inner, kind, c, reduction,
+                     norm_scale, need_grad, backend)
 
 
 @pixel_fwd.register_fake
@@ -69,9 +82,7 @@ def _pixel_fwd_fake(pred, target, weight, weight_mode, channels, inner, kind, c,
 @torch.library.custom_op("fastiqa::pixel_bwd", mutates_args=())
 def pixel_bwd(grad: Tensor, grad_out: Tensor, gscale: Tensor, need_pred: bool, need_target: bool,
               backend: str) -> Tuple[Tensor, Tensor]:
-    if grad.numel() == 0:
-        backend = "reference"
-    return _impl(backend)[1](grad, grad_out.to(gscale.dtype), gscale, need_pred, need_target)
+    return _bwd_impl(grad, grad_out, gscale, need_pred, need_target, backend)
 
 
 @pixel_bwd.register_fake
@@ -90,6 +101,16 @@ def _setup_context(ctx, inputs, output):
     ctx.save_for_backward(grad, gscale)
 
 
+def _eager(*tensors) -> bool:
+    """Plain tensors outside any tracing (torch.compile, make_fx, fake tensors)."""
+    return (not torch.compiler.is_compiling() and _get_current_dispatch_mode() is None
+            and all(type(t) is torch.Tensor for t in tensors))
+
+
+def _eager_cpu(*tensors) -> bool:
+    return _eager(*tensors) and all(t.device.type == "cpu" for t in tensors)
+
+
 def _backward(ctx, d_out, d_gscale, d_grad):
     none = (None,) * 10
     need_pred, need_target = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
@@ -101,15 +122,31 @@ def _backward(ctx, d_out, d_gscale, d_grad):
     if ctx.reduction == 0:  # loss map: the incoming gradient is a map too
         gp = d_out * grad
         return (gp if need_pred else None), (-gp if need_target else None), *none
-    if (need_pred and grad.device.type == "cpu" and not torch.compiler.is_compiling()
-            and float(d_out) * float(gscale) == 1.0):
-        gt = pixel_bwd(grad, d_out, gscale, False, True, ctx.backend)[1] if need_target else None
+    bwd = _bwd_impl if _eager(grad, d_out) else pixel_bwd
+    if need_pred and _eager_cpu(grad, d_out) and float(d_out) * float(gscale) == 1.0:
+        gt = bwd(grad, d_out, gscale, False, True, ctx.backend)[1] if need_target else None
         return grad, gt, *none
-    gp, gt = pixel_bwd(grad, d_out, gscale, need_pred, need_target, ctx.backend)
+    gp, gt = bwd(grad, d_out, gscale, need_pred, need_target, ctx.backend)
     return (gp if need_pred else None), (gt if need_target else None), *none
 
 
 pixel_fwd.register_autograd(_backward, setup_context=_setup_context)
+
+
+class _EagerPixelLoss(torch.autograd.Function):
+    """Eager mode: the same kernels and backward as the registered op, without the
+    custom-op Python wrapper (tens of microseconds a call). Traced code (compile,
+    make_fx, opcheck) always goes through fastiqa::pixel_fwd."""
+
+    @staticmethod
+    def forward(ctx, *args):
+        out = _fwd_impl(*args)
+        _setup_context(ctx, args, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, d_out, d_gscale, d_grad):
+        return _backward(ctx, d_out, d_gscale, d_grad)
 
 
 def _prepare_weight(weight: Tensor, pred: Tensor):
@@ -146,12 +183,16 @@ def pixel_loss(pred: Tensor, target: Tensor, weight: Optional[Tensor], kind: str
             return (loss * w).sum() / (w.expand_as(loss).sum() * norm_scale)
         out = reference.reduce_weighted(loss, weight.to(acc), reduction)
         return out.to(pred.dtype) if reduction == "none" else out
+    if weight is None and reduction == "weighted_mean":
+        reduction = "mean"  # all weights 1
     name = _dispatch.choose(pred.device, KERNEL, backend)
     pred, target = same_dense_layout(pred, target)
     mode, channels, inner = W_NONE, 1, 1
     if weight is not None:
         mode, weight, channels, inner = _prepare_weight(weight, pred)
     need_grad = torch.is_grad_enabled() and (pred.requires_grad or target.requires_grad)
-    out, _, _ = pixel_fwd(pred, target, weight, mode, channels, inner, KINDS[kind], float(c),
-                          REDUCTIONS[reduction], float(norm_scale), need_grad, name)
-    return out
+    args = (pred, target, weight, mode, channels, inner, KINDS[kind], float(c),
+            REDUCTIONS[reduction], float(norm_scale), need_grad, name)
+    if _eager(pred, target):
+        return _EagerPixelLoss.apply(*args)[0]
+    return pixel_fwd(*args)[0]

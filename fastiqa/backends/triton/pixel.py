@@ -16,7 +16,8 @@ NUM_WARPS = 8
 @triton.jit
 def _pixel_fwd_kernel(a_ptr, b_ptr, w_ptr, map_ptr, grad_ptr, part_ptr, n, channels, inner, c, gmul,
                       KIND: tl.constexpr, WMODE: tl.constexpr, WRITE_MAP: tl.constexpr,
-                      WRITE_GRAD: tl.constexpr, ACC: tl.constexpr, BLOCK: tl.constexpr):
+                      WRITE_GRAD: tl.constexpr, ACC: tl.constexpr, IS_F64: tl.constexpr,
+                      BLOCK: tl.constexpr):
     pid = tl.program_id(0)
     offs = pid.to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < n
@@ -28,9 +29,13 @@ def _pixel_fwd_kernel(a_ptr, b_ptr, w_ptr, map_ptr, grad_ptr, part_ptr, n, chann
         v = d * d
         g = 2.0 * d
     else:  # Charbonnier: sqrt(d^2 + c), d / sqrt(d^2 + c)
-        s = tl.sqrt_rn(d * d + c)
+        if IS_F64:
+            s = tl.sqrt(d * d + c)
+            g = d / s
+        else:  # correctly rounded, as the CPU kernel (tl.sqrt is approximate on GPUs)
+            s = tl.sqrt_rn(d * d + c)
+            g = tl.div_rn(d, s)
         v = s
-        g = tl.div_rn(d, s)
     wsum = tl.sum(tl.zeros([BLOCK], ACC), axis=0)
     if WMODE != 0:
         if WMODE == 1:
@@ -83,7 +88,7 @@ def pixel_fwd(pred, target, weight, weight_mode, channels, inner, kind, c, reduc
         pred, target, weight if weight is not None else pred, out_map if out_map is not None else pred,
         grad if need_grad else pred, partials, n, max(channels, 1), max(inner, 1), float(c), gmul,
         KIND=kind, WMODE=weight_mode, WRITE_MAP=reduction == 0, WRITE_GRAD=need_grad,
-        ACC=acc_tl, BLOCK=BLOCK, num_warps=NUM_WARPS)
+        ACC=acc_tl, IS_F64=pred.dtype == torch.float64, BLOCK=BLOCK, num_warps=NUM_WARPS)
     total, wtotal = partials.sum(dim=0).unbind(0)
     one = torch.ones((), dtype=acc_t, device=pred.device)
     if reduction == 0:

@@ -259,9 +259,10 @@ def ssim_fwd(x, y, win_size, win_sigma, c1, c2, padding, want_map, want_l1, weig
     acc_t, acc_tl = _acc(x.dtype)
     ho, wo, off = _geometry(x, win_size, padding)
     g, k = _constants(x, win_size, win_sigma, c1, c2, padding, acc_t)
-    fmt = torch.channels_last if (not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last)) \
-        else torch.contiguous_format
-    s_map = torch.empty((n, c, ho, wo), dtype=x.dtype, device=x.device, memory_format=fmt) if want_map \
+    from .. import reference
+
+    s_map = torch.empty((n, c, ho, wo), dtype=x.dtype, device=x.device,
+                        memory_format=reference.map_memory_format(x)) if want_map \
         else x.new_empty((0,))
     grid = (triton.cdiv(w, OUT), triton.cdiv(h, OUT), n * c)
     partials = torch.empty((n * c, grid[0] * grid[1], 3), dtype=acc_t, device=x.device)

@@ -1,4 +1,4 @@
-"""Correctness and speed of the SSIM family on a GPU (run by gpu_check.sh).
+"""Correctness and speed of the SSIM family on a GPU (run by gpu_check.sh; python benchmarks/gpu_check_ssim.py).
 
 Correctness: the cuda and triton backends against the float64 reference (values and both
 gradients, every padding and reduction, float32 / float16 / float64, channels_last).
@@ -9,13 +9,11 @@ import time
 
 import torch
 
-import fastiqa
 import fastiqa.functional as F
 from fastiqa.backends import reference as R
 
 torch.manual_seed(0)
 dev = torch.device("cuda")
-fastiqa.info()
 failures = []
 
 

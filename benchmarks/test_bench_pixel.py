@@ -1,0 +1,64 @@
+"""Pixel losses: fastiqa vs eager reference vs torch.compile(reference), fwd and fwd+bwd.
+
+Floor: forward reads pred and target (2 tensors); forward+backward also writes
+the gradient of pred (3 tensors). Run: pytest benchmarks/test_bench_pixel.py
+"""
+import pytest
+import torch
+
+import fastiqa.functional as F
+
+from conftest import IMPLS, SMOKE, devices, run_case
+
+EPS = 1e-3
+SHAPES = [(2, 3, 32, 32)] if SMOKE else [(8, 3, 256, 256), (4, 3, 512, 512)]
+
+
+def reference(op):
+    if op == "l1":
+        return lambda p, t: (p - t).abs().mean()
+    if op == "mse":
+        return lambda p, t: ((p - t) ** 2).mean()
+    return lambda p, t: torch.sqrt((p - t) ** 2 + EPS * EPS).mean()
+
+
+def fused(op):
+    return {"l1": F.l1_loss, "mse": F.mse_loss, "charbonnier": lambda p, t: F.charbonnier_loss(p, t, EPS)}[op]
+
+
+def dtypes(device):
+    return [torch.float32] if device == "cpu" else [torch.float32, torch.bfloat16, torch.float16]
+
+
+CASES = [(d, dt) for d in devices() for dt in dtypes(d)]
+
+
+@pytest.mark.parametrize("device,dtype", CASES, ids=[f"{d}-{str(t)[6:]}" for d, t in CASES])
+@pytest.mark.parametrize("shape", SHAPES, ids=["x".join(map(str, s)) for s in SHAPES])
+@pytest.mark.parametrize("mode", ["fwd", "fwdbwd"])
+@pytest.mark.parametrize("op", ["l1", "mse", "charbonnier"])
+@pytest.mark.parametrize("impl", IMPLS)
+def test_pixel_loss(benchmark, impl, op, mode, shape, device, dtype):
+    if SMOKE and impl == "compiled" and op != "charbonnier":
+        pytest.skip("smoke mode compiles one op only")
+    benchmark.group = f"pixel-{op}-{mode}-{'x'.join(map(str, shape))}-{device}-{str(dtype)[6:]}"
+    gen = torch.Generator().manual_seed(0)
+    target = torch.rand(shape, generator=gen).to(device, dtype)
+    pred = (target.float() + 0.1 * torch.randn(shape, generator=gen).to(device)).to(dtype)
+    fn = {"fastiqa": fused(op), "eager": reference(op), "compiled": torch.compile(reference(op))}[impl]
+    nbytes = pred.numel() * pred.element_size()
+    if mode == "fwd":
+        def step():
+            with torch.no_grad():
+                return fn(pred, target)
+        floor = 2 * nbytes
+    else:
+        x = pred.clone().requires_grad_(True)
+
+        def step():
+            x.grad = None
+            loss = fn(x, target)
+            loss.backward()
+            return loss
+        floor = 3 * nbytes
+    run_case(benchmark, benchmark.group, impl, step, floor, device)

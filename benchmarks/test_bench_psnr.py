@@ -1,0 +1,193 @@
+"""Per-image PSNR (fastiqa.functional.psnr) vs the eager reference written the
+published way (convert to Y, crop, round, MSE, per image), torch.compile of it,
+and torchmetrics / piq when installed; and `fastiqa eval` throughput on a folder
+of PNGs with the share of time spent decoding images.
+
+Floor: forward reads x and y once (2 tensors); the output is N numbers.
+The bar on a 2-thread CPU: 8x3x256x256 float32, Y channel + crop 4 + quantise,
+fastiqa at least 4x faster than "eager" in the same run.
+
+    pytest benchmarks/test_bench_psnr.py                      # full
+    FASTIQA_BENCH_SMOKE=1 pytest benchmarks/ --benchmark-disable   # proves it runs
+Uses the shared machinery of benchmarks/conftest.py (ratio to eager, fraction of
+the memory floor, summary table) when present, a minimal stand-in otherwise.
+"""
+import importlib.util
+import os
+import time
+
+import numpy as np
+import pytest
+import torch
+
+import fastiqa.functional as F
+from fastiqa.backends import reference as R
+
+try:
+    from conftest import SMOKE, devices, run_case
+except ImportError:  # running without the shared benchmarks/conftest.py
+    SMOKE = os.environ.get("FASTIQA_BENCH_SMOKE", "0") == "1"
+
+    def devices():
+        return ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+    def run_case(benchmark, case_key, impl, fn, floor_bytes, device, rounds=None):
+        def timed():
+            out = fn()
+            if torch.device(device).type == "cuda":
+                torch.cuda.synchronize()
+            return out
+
+        rounds = rounds or (1 if SMOKE else 20)
+        benchmark.pedantic(timed, rounds=rounds, iterations=1, warmup_rounds=0 if SMOKE else 3)
+        benchmark.extra_info.update(floor_bytes=floor_bytes)
+
+
+SHAPES = [(2, 3, 32, 32)] if SMOKE else [(8, 3, 256, 256), (4, 3, 512, 512)]
+OPTIONS = {
+    "plain": dict(y_channel=False, crop_border=0, quantize=False),
+    "y-crop4-quant": dict(y_channel=True, crop_border=4, quantize=True),
+}
+
+
+def eager_published(opts):
+    """The published way, one step after the other: round, convert to Y, crop, MSE per image, PSNR."""
+    def fn(x, y):
+        return R.psnr(x, y, 1.0, "none", None, opts["y_channel"], opts["crop_border"], opts["quantize"])
+    return fn
+
+
+def _peer(name, opts):
+    """The peer's per-image PSNR, or None when it is absent, broken, or has no such convention."""
+    if opts["y_channel"] or opts["crop_border"] or opts["quantize"]:
+        return None  # the peers have no BT.601-Y / crop / quantise convention of this kind
+    try:
+        if name == "torchmetrics" and importlib.util.find_spec("torchmetrics"):
+            from torchmetrics.functional.image import peak_signal_noise_ratio
+
+            return lambda x, y: peak_signal_noise_ratio(x, y, data_range=1.0, reduction="none", dim=(1, 2, 3))
+        if name == "piq" and importlib.util.find_spec("piq"):
+            import piq
+
+            return lambda x, y: piq.psnr(x, y, data_range=1.0, reduction="none")
+    except ImportError:  # e.g. piq without torchvision
+        return None
+    return None
+
+
+IMPLS = ("eager", "fastiqa", "compiled", "torchmetrics", "piq")  # eager first: ratios need it
+
+
+@pytest.mark.parametrize("device", devices())
+@pytest.mark.parametrize("shape", SHAPES, ids=["x".join(map(str, s)) for s in SHAPES])
+@pytest.mark.parametrize("opt", list(OPTIONS))
+@pytest.mark.parametrize("impl", IMPLS)
+def test_psnr_per_image(benchmark, impl, opt, shape, device):
+    opts = OPTIONS[opt]
+    if SMOKE and impl == "compiled" and opt != "y-crop4-quant":
+        pytest.skip("smoke mode compiles one case only")
+    if impl == "fastiqa":
+        fn = lambda x, y: F.psnr(x, y, **opts)
+    elif impl == "eager":
+        fn = eager_published(opts)
+    elif impl == "compiled":
+        fn = torch.compile(eager_published(opts))
+    else:
+        fn = _peer(impl, opts)
+        if fn is None:
+            pytest.skip(f"{impl} not installed (or not importable), or without this convention")
+    benchmark.group = f"psnr-{opt}-{'x'.join(map(str, shape))}-{device}"
+    gen = torch.Generator().manual_seed(0)
+    y = torch.rand(shape, generator=gen).to(device)
+    x = (y + 0.05 * torch.randn(shape, generator=gen).to(device)).clamp(0, 1)
+
+    def step():
+        with torch.no_grad():
+            return fn(x, y)
+
+    run_case(benchmark, benchmark.group, impl, step, 2 * x.numel() * x.element_size(), device)
+
+
+@pytest.mark.parametrize("device", devices())
+@pytest.mark.parametrize("impl", ["eager", "fastiqa", "compiled"])
+def test_psnr_loss_fwd_bwd(benchmark, impl, device):
+    """PSNR as a loss (Y channel), forward + backward."""
+    if SMOKE and impl == "compiled":
+        pytest.skip("smoke mode compiles one case only")
+    shape = SHAPES[0]
+    benchmark.group = f"psnr-loss-y-fwdbwd-{'x'.join(map(str, shape))}-{device}"
+    ref = lambda a, b: -R.psnr(a, b, 1.0, "mean", 1e-8, True, 0, False)
+    fn = {"fastiqa": lambda a, b: -F.psnr(a, b, reduction="mean", eps=1e-8, y_channel=True),
+          "eager": ref, "compiled": torch.compile(ref)}[impl]
+    gen = torch.Generator().manual_seed(0)
+    y = torch.rand(shape, generator=gen).to(device)
+    x = (y + 0.05 * torch.randn(shape, generator=gen).to(device)).clamp(0, 1).requires_grad_(True)
+
+    def step():
+        x.grad = None
+        loss = fn(x, y)
+        loss.backward()
+        return loss
+
+    run_case(benchmark, benchmark.group, impl, step, 3 * x.numel() * x.element_size(), device)
+
+
+# ----------------------------------------------------------------------------
+# fastiqa eval throughput
+# ----------------------------------------------------------------------------
+
+EVAL_N, EVAL_SIZE = (4, 64) if SMOKE else (100, 512)
+
+
+@pytest.fixture(scope="module")
+def png_folders(tmp_path_factory):
+    from PIL import Image
+
+    root = tmp_path_factory.mktemp("eval_bench")
+    ref, pred = root / "hr", root / "sr"
+    ref.mkdir()
+    pred.mkdir()
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:EVAL_SIZE, 0:EVAL_SIZE]
+    for i in range(EVAL_N):
+        base = np.dstack([(xx * (i + 1)) % 256, (yy * 3 + i) % 256, ((xx + yy) // 2) % 256]).astype(np.float64)
+        hr = np.clip(base + rng.normal(0, 20, base.shape), 0, 255).round().astype(np.uint8)  # photo-like entropy
+        sr = np.clip(hr + rng.normal(0, 6, hr.shape), 0, 255).round().astype(np.uint8)
+        Image.fromarray(hr).save(ref / f"{i:04d}.png")
+        Image.fromarray(sr).save(pred / f"{i:04d}.png")
+    return str(ref), str(pred)
+
+
+@pytest.mark.parametrize("device", devices())
+@pytest.mark.parametrize("metrics", ["psnr", "psnr,ssim"])
+def test_eval_throughput(benchmark, png_folders, metrics, device):
+    from fastiqa import eval_cli
+    from fastiqa._imageio import read_image
+
+    benchmark.group = f"eval-{EVAL_N}x{EVAL_SIZE}px-{metrics.replace(',', '+')}-{device}"
+    pairs, errors = eval_cli.pair_files(*png_folders)
+    assert not errors and len(pairs) == EVAL_N
+    ms = metrics.split(",")
+    # decoding alone, one thread, for the share of time it takes
+    t0 = time.perf_counter()
+    for _, a, b in pairs:
+        read_image(a)
+        read_image(b)
+    decode_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    eval_cli.evaluate(pairs, ms, 4, True, torch.device(device), workers=1, progress=False)
+    serial_s = time.perf_counter() - t0
+
+    def step():
+        rows, errs, _ = eval_cli.evaluate(pairs, ms, 4, True, torch.device(device), workers=2, progress=False)
+        assert not errs and len(rows) == EVAL_N
+        return rows
+
+    benchmark.pedantic(step, rounds=1 if SMOKE else 3, iterations=1, warmup_rounds=0)
+    stats = getattr(benchmark, "stats", None)
+    extra = dict(images=EVAL_N, decode_share_single_thread=round(decode_s / serial_s, 3),
+                 images_per_s_single_thread=round(EVAL_N / serial_s, 2))
+    if stats is not None and hasattr(stats, "stats"):
+        extra["images_per_s"] = round(EVAL_N / stats.stats.median, 2)
+    benchmark.extra_info.update(extra)
+    print(f"\n[eval {metrics} on {device}] {extra}")

@@ -1,0 +1,312 @@
+// Fused CPU kernels of the psnr family: per-image MSE / MAE with the optional
+// BT.601 Y channel, border crop and 8-bit quantisation done on the fly (no
+// converted, cropped or rounded copy is made). See csrc/common/psnr_math.h.
+//
+// Forward: one read of x and y; the statistic is summed per "row" (a run of
+// samples of one image: one image row of one channel, or one image row of all
+// channels for channels-last, or one row of pixels for the Y channel) with
+// kLanes independent accumulators, the row sums are stored, then each image's
+// rows are summed in row order in double. Row boundaries depend on the shape
+// only, so the result is bitwise the same for any thread count.
+// When asked (and not quantising: the rounding has zero derivative), the same
+// pass writes d(stat_n)/dx into a buffer of x's shape (zero in the cropped border).
+// Backward: grad_x[n] = grad[n] * grad_out[n], grad_y = -grad_x, one pass.
+#include <ATen/Dispatch.h>
+#include <ATen/Parallel.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/empty.h>
+#include <torch/library.h>
+
+#include <cstring>
+#include <vector>
+
+#include "../common/psnr_math.h"
+#include "buffer_pool.h"
+#include "convert.h"
+#include "isa.h"
+
+namespace fastiqa {
+namespace cpu {
+namespace {
+
+using namespace fastiqa::psnr;
+
+template <typename T> struct PsnrAcc { using type = float; };
+template <> struct PsnrAcc<double> { using type = double; };
+
+constexpr int64_t kGrainSamples = 1 << 14;
+
+// One contiguous run of `len` samples (no Y conversion).
+template <typename T, typename A, int K, bool Q, bool GRAD>
+FASTIQA_CPU_CLONES A run_plain(const T* __restrict__ a, const T* __restrict__ b, T* __restrict__ g,
+                               int64_t len, A qscale, A gmul) {
+  A acc[kLanes] = {};
+  int64_t i = 0;
+  for (; i + kLanes <= len; i += kLanes) {
+#pragma omp simd
+    for (int j = 0; j < kLanes; ++j) {
+      A va = to_acc<A>(a[i + j]), vb = to_acc<A>(b[i + j]);
+      if (Q) {
+        va = quant8<A>(va * qscale);
+        vb = quant8<A>(vb * qscale);
+      }
+      A v, dv;
+      stat_and_grad<K, A>(va - vb, v, dv);
+      acc[j] += v;
+      if (GRAD) g[i + j] = from_acc<T>(dv * gmul);
+    }
+  }
+  for (int j = 0; i < len; ++i, ++j) {
+    A va = to_acc<A>(a[i]), vb = to_acc<A>(b[i]);
+    if (Q) {
+      va = quant8<A>(va * qscale);
+      vb = quant8<A>(vb * qscale);
+    }
+    A v, dv;
+    stat_and_grad<K, A>(va - vb, v, dv);
+    acc[j] += v;
+    if (GRAD) g[i] = from_acc<T>(dv * gmul);
+  }
+  A s = 0;
+  for (int j = 0; j < kLanes; ++j) s += acc[j];
+  return s;
+}
+
+template <typename T, typename A, int K, bool Q, bool GRAD>
+FASTIQA_INLINE A luma_sample(const T* __restrict__ a, const T* __restrict__ b, T* __restrict__ g,
+                             int64_t o, int64_t sc, A wr, A wg, A wb, A qscale, A gmul) {
+  A xr = to_acc<A>(a[o]), xg = to_acc<A>(a[o + sc]), xb = to_acc<A>(a[o + 2 * sc]);
+  A yr = to_acc<A>(b[o]), yg = to_acc<A>(b[o + sc]), yb = to_acc<A>(b[o + 2 * sc]);
+  if (Q) {
+    xr = quant8<A>(xr * qscale);
+    xg = quant8<A>(xg * qscale);
+    xb = quant8<A>(xb * qscale);
+    yr = quant8<A>(yr * qscale);
+    yg = quant8<A>(yg * qscale);
+    yb = quant8<A>(yb * qscale);
+  }
+  const A d = wr * (xr - yr) + wg * (xg - yg) + wb * (xb - yb);
+  A v, dv;
+  stat_and_grad<K, A>(d, v, dv);
+  if (GRAD) {
+    dv *= gmul;
+    g[o] = from_acc<T>(dv * wr);
+    g[o + sc] = from_acc<T>(dv * wg);
+    g[o + 2 * sc] = from_acc<T>(dv * wb);
+  }
+  return v;
+}
+
+// One row of `len` pixels of the Y channel; channel c of pixel i at c * sc + i * sp.
+template <typename T, typename A, int K, bool Q, bool GRAD, bool UNIT>
+FASTIQA_CPU_CLONES A run_luma(const T* __restrict__ a, const T* __restrict__ b, T* __restrict__ g,
+                              int64_t len, int64_t sc, int64_t sp_runtime, A qscale, A gmul) {
+  const int64_t sp = UNIT ? 1 : sp_runtime;
+  const A wr = static_cast<A>(kYR / 255.0), wg = static_cast<A>(kYG / 255.0),
+          wb = static_cast<A>(kYB / 255.0);
+  A acc[kLanes] = {};
+  int64_t i = 0;
+  for (; i + kLanes <= len; i += kLanes) {
+#pragma omp simd
+    for (int j = 0; j < kLanes; ++j)
+      acc[j] += luma_sample<T, A, K, Q, GRAD>(a, b, g, (i + j) * sp, sc, wr, wg, wb, qscale, gmul);
+  }
+  for (int j = 0; i < len; ++i, ++j)
+    acc[j] += luma_sample<T, A, K, Q, GRAD>(a, b, g, i * sp, sc, wr, wg, wb, qscale, gmul);
+  A s = 0;
+  for (int j = 0; j < kLanes; ++j) s += acc[j];
+  return s;
+}
+
+struct Geometry {
+  int64_t n, c, h, w, sn, sc, sh, sw, crop;
+  bool luma, channels_last;
+  // rows per image, samples per row, samples (of the statistic) per image
+  int64_t rows, len, count;
+};
+
+Geometry geometry(const at::Tensor& x, int64_t crop, bool luma) {
+  Geometry G{};
+  G.n = x.size(0), G.c = x.size(1), G.h = x.size(2), G.w = x.size(3);
+  G.sn = x.stride(0), G.sc = x.stride(1), G.sh = x.stride(2), G.sw = x.stride(3);
+  G.crop = crop;
+  G.luma = luma;
+  const int64_t hh = G.h - 2 * crop, ww = G.w - 2 * crop;
+  // channels-last dense: a row of all channels is one contiguous run
+  G.channels_last = G.c > 1 && G.sc == 1 && G.sw == G.c;
+  if (luma) {
+    G.rows = hh, G.len = ww, G.count = hh * ww;
+  } else if (G.channels_last) {
+    G.rows = hh, G.len = ww * G.c, G.count = hh * ww * G.c;
+  } else {
+    G.rows = G.c * hh, G.len = ww, G.count = G.c * hh * ww;
+  }
+  return G;
+}
+
+// offset of the first sample of row r of image i
+int64_t row_offset(const Geometry& G, int64_t i, int64_t r) {
+  const int64_t k = G.crop;
+  if (G.luma || G.channels_last) return i * G.sn + (r + k) * G.sh + k * G.sw;
+  const int64_t hh = G.h - 2 * k;
+  const int64_t c = r / hh, h = r % hh;
+  return i * G.sn + c * G.sc + (h + k) * G.sh + k * G.sw;
+}
+
+template <typename T, int K, bool Q, bool GRAD>
+void forward_typed(const T* a, const T* b, T* g, const Geometry& G, double data_range,
+                   std::vector<typename PsnrAcc<T>::type>& partial) {
+  using A = typename PsnrAcc<T>::type;
+  const int64_t total_rows = G.n * G.rows;
+  partial.assign(total_rows, A(0));
+  const A qscale = static_cast<A>(255.0 / data_range);
+  const A gmul = static_cast<A>(1.0 / static_cast<double>(G.count));
+  const int64_t grain = G.len >= kGrainSamples ? 1 : kGrainSamples / (G.len > 0 ? G.len : 1);
+  at::parallel_for(0, total_rows, grain, [&](int64_t rb, int64_t re) {
+    for (int64_t rr = rb; rr < re; ++rr) {
+      const int64_t i = rr / G.rows, r = rr % G.rows;
+      const int64_t o = row_offset(G, i, r);
+      T* gp = GRAD ? g + o : nullptr;
+      A s;
+      if (G.luma) {
+        if (G.sw == 1)
+          s = run_luma<T, A, K, Q, GRAD, true>(a + o, b + o, gp, G.len, G.sc, 1, qscale, gmul);
+        else
+          s = run_luma<T, A, K, Q, GRAD, false>(a + o, b + o, gp, G.len, G.sc, G.sw, qscale, gmul);
+      } else {
+        s = run_plain<T, A, K, Q, GRAD>(a + o, b + o, gp, G.len, qscale, gmul);
+      }
+      partial[rr] = s;
+    }
+  });
+}
+
+template <typename T, int K>
+void forward_kind(const T* a, const T* b, T* g, const Geometry& G, bool quantize, double data_range,
+                  std::vector<typename PsnrAcc<T>::type>& partial) {
+  if (quantize)
+    forward_typed<T, K, true, false>(a, b, g, G, data_range, partial);
+  else if (g)
+    forward_typed<T, K, false, true>(a, b, g, G, data_range, partial);
+  else
+    forward_typed<T, K, false, false>(a, b, g, G, data_range, partial);
+}
+
+void zero_fill(void* p, int64_t bytes) {
+  constexpr int64_t kBlock = 1 << 20;
+  at::parallel_for(0, (bytes + kBlock - 1) / kBlock, 1, [&](int64_t b, int64_t e) {
+    for (int64_t k = b; k < e; ++k) {
+      const int64_t off = k * kBlock;
+      const int64_t len = off + kBlock < bytes ? kBlock : bytes - off;
+      std::memset(static_cast<char*>(p) + off, 0, len);
+    }
+  });
+}
+
+std::tuple<at::Tensor, at::Tensor> psnr_fwd(const at::Tensor& x, const at::Tensor& y, int64_t kind,
+                                            int64_t crop, bool y_channel, bool quantize,
+                                            double data_range, bool need_grad) {
+  TORCH_CHECK(x.dim() == 4, "fastiqa_C::psnr_fwd: expects (N, C, H, W) images");
+  TORCH_CHECK(x.sizes() == y.sizes() && x.strides() == y.strides(),
+              "fastiqa_C::psnr_fwd: x and y must share shape and strides");
+  TORCH_CHECK(x.scalar_type() == y.scalar_type(), "fastiqa_C::psnr_fwd: x and y must share a dtype");
+  TORCH_CHECK(x.is_non_overlapping_and_dense(), "fastiqa_C::psnr_fwd: input must be dense");
+  TORCH_CHECK(x.size(0) <= 1 || x.stride(0) == x.numel() / x.size(0),
+              "fastiqa_C::psnr_fwd: images must be contiguous blocks (NCHW or channels_last)");
+  TORCH_CHECK(kind == kMSE || kind == kMAE, "fastiqa_C::psnr_fwd: unknown kind");
+  TORCH_CHECK(crop >= 0 && 2 * crop < x.size(2) && 2 * crop < x.size(3),
+              "fastiqa_C::psnr_fwd: crop leaves no pixels");
+  TORCH_CHECK(!y_channel || x.size(1) == 3, "fastiqa_C::psnr_fwd: y_channel needs 3 channels");
+  TORCH_CHECK(data_range > 0, "fastiqa_C::psnr_fwd: data_range must be > 0");
+  TORCH_CHECK(x.stride(3) == 1 || (x.stride(1) == 1 && x.stride(3) == x.size(1)),
+              "fastiqa_C::psnr_fwd: layout must be contiguous NCHW or channels_last");
+  TORCH_CHECK(!(need_grad && quantize), "fastiqa_C::psnr_fwd: no gradient through quantize");
+  const Geometry G = geometry(x, crop, y_channel);
+  const auto acc_dtype = x.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
+  at::Tensor stat = at::empty({G.n}, x.options().dtype(acc_dtype));
+  at::Tensor grad = need_grad ? pooled_empty_like(x) : at::empty({0}, x.options());
+  if (need_grad && crop > 0) zero_fill(grad.data_ptr(), grad.numel() * grad.element_size());
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "psnr_fwd", [&] {
+    using A = typename PsnrAcc<scalar_t>::type;
+    const scalar_t* a = x.data_ptr<scalar_t>();
+    const scalar_t* b = y.data_ptr<scalar_t>();
+    scalar_t* g = need_grad ? grad.data_ptr<scalar_t>() : nullptr;
+    std::vector<A> partial;
+    if (kind == kMSE)
+      forward_kind<scalar_t, kMSE>(a, b, g, G, quantize, data_range, partial);
+    else
+      forward_kind<scalar_t, kMAE>(a, b, g, G, quantize, data_range, partial);
+    double out_scale = 1.0;
+    if (quantize) {
+      const double u = data_range / 255.0;
+      out_scale = kind == kMSE ? u * u : u;
+    }
+    A* out = stat.data_ptr<A>();
+    for (int64_t i = 0; i < G.n; ++i) {
+      double s = 0;
+      for (int64_t r = 0; r < G.rows; ++r) s += static_cast<double>(partial[i * G.rows + r]);
+      out[i] = static_cast<A>(s / static_cast<double>(G.count) * out_scale);
+    }
+  });
+  return {stat, grad};
+}
+
+template <typename T, typename A, bool PX, bool PY>
+FASTIQA_CPU_CLONES void scale_run(const T* __restrict__ g, T* __restrict__ gx, T* __restrict__ gy,
+                                  int64_t len, A s) {
+#pragma omp simd
+  for (int64_t i = 0; i < len; ++i) {
+    A v = to_acc<A>(g[i]) * s;
+    if (PX) gx[i] = from_acc<T>(v);
+    if (PY) gy[i] = from_acc<T>(-v);
+  }
+}
+
+std::tuple<at::Tensor, at::Tensor> psnr_bwd(const at::Tensor& grad, const at::Tensor& grad_out,
+                                            bool need_x, bool need_y) {
+  TORCH_CHECK(grad.dim() == 4 && grad.is_non_overlapping_and_dense(),
+              "fastiqa_C::psnr_bwd: grad must be a dense (N, C, H, W) tensor");
+  const int64_t n = grad.size(0);
+  TORCH_CHECK(n <= 1 || grad.stride(0) == grad.numel() / n,
+              "fastiqa_C::psnr_bwd: images must be contiguous blocks");
+  const auto acc_dtype = grad.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
+  TORCH_CHECK(grad_out.dim() == 1 && grad_out.size(0) == n && grad_out.scalar_type() == acc_dtype,
+              "fastiqa_C::psnr_bwd: grad_out must be (N,) in the accumulator dtype");
+  at::Tensor go = grad_out.contiguous();
+  at::Tensor gx = need_x ? pooled_empty_like(grad) : at::empty({0}, grad.options());
+  at::Tensor gy = need_y ? pooled_empty_like(grad) : at::empty({0}, grad.options());
+  const int64_t per = n > 0 ? grad.numel() / n : 0;
+  const int64_t chunk = 1 << 15;
+  const int64_t chunks_per = (per + chunk - 1) / chunk;
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, grad.scalar_type(), "psnr_bwd", [&] {
+    using A = typename PsnrAcc<scalar_t>::type;
+    const scalar_t* g = grad.data_ptr<scalar_t>();
+    scalar_t* px = need_x ? gx.data_ptr<scalar_t>() : nullptr;
+    scalar_t* py = need_y ? gy.data_ptr<scalar_t>() : nullptr;
+    const A* s = go.data_ptr<A>();
+    at::parallel_for(0, n * chunks_per, 1, [&](int64_t cb, int64_t ce) {
+      for (int64_t ck = cb; ck < ce; ++ck) {
+        const int64_t i = ck / chunks_per;
+        const int64_t begin = i * per + (ck % chunks_per) * chunk;
+        const int64_t end = begin + chunk < (i + 1) * per ? begin + chunk : (i + 1) * per;
+        const int64_t len = end - begin;
+        if (px && py)
+          scale_run<scalar_t, A, true, true>(g + begin, px + begin, py + begin, len, s[i]);
+        else if (px)
+          scale_run<scalar_t, A, true, false>(g + begin, px + begin, nullptr, len, s[i]);
+        else if (py)
+          scale_run<scalar_t, A, false, true>(g + begin, nullptr, py + begin, len, s[i]);
+      }
+    });
+  });
+  return {gx, gy};
+}
+
+}  // namespace
+}  // namespace cpu
+}  // namespace fastiqa
+
+TORCH_LIBRARY_IMPL(fastiqa_C, CPU, m) {
+  m.impl("psnr_fwd", &fastiqa::cpu::psnr_fwd);
+  m.impl("psnr_bwd", &fastiqa::cpu::psnr_bwd);
+}

@@ -1,0 +1,636 @@
+// CUDA kernels of the gram family (torch-free; launched by gram_host.cpp).
+// Formulas: csrc/common/gram_math.h.
+//
+// Forward: one block per (upper-triangle tile (ti <= tj), K split, image) computes a
+// 64x64 tile of F_x F_x^T (minus F_y F_y^T for the style loss) over its K range:
+// shared-memory tiles converted to the accumulator type, 4x4 outputs per thread,
+// float accumulation (double for double). Only the upper block triangle is
+// computed (G is symmetric). A finalize block per tile sums the K-split partials
+// in fixed order, scales, and writes the Gram tile and its mirror, or evaluates
+// the criterion on the tile and its mirror, writes dloss/dD there and one partial
+// loss; a one-block kernel sums the partial losses in fixed order. No atomics:
+// bitwise reproducible (block counts depend on the shape only).
+// Backward: out = alpha * Q F per image, the same tiled scheme.
+// float16 / bfloat16 run on tensor cores (WMMA 16x16x16, float accumulation; in
+// backward Q is rounded to the feature dtype for the tensor-core product);
+// float32 / float64 use SIMT FMA (exact products, as the reference).
+#include <cuda_runtime.h>
+#include <mma.h>
+
+#include <type_traits>
+
+#include "../common/gram_math.h"
+#include "cuda_types.cuh"
+#include "gram_launch.h"
+
+namespace fastiqa {
+namespace cuda {
+namespace {
+
+using namespace fastiqa::gram;
+
+constexpr int kT = kGramTile;  // 64
+constexpr int kBK = 16;
+constexpr int kThreads = 256;  // 16 x 16 threads, 4 x 4 outputs each
+constexpr int kPad = 4;
+constexpr int64_t kTargetBlocks = 264;  // ~2 waves of 132 SMs
+constexpr int64_t kMinSplitK = 256;
+
+__device__ __forceinline__ void tile_coords(int t, int ntiles, int& ti, int& tj) {
+  int row = ntiles;
+  ti = 0;
+  while (t >= row) {
+    t -= row;
+    ++ti;
+    --row;
+  }
+  tj = ti + t;
+}
+
+// Loads rows [r0, r0 + kT) x cols [k0, k0 + kBK) of a (rows, K) feature matrix
+// into s[kk][r] (accumulator type), zero outside [0, R) x [k0, kend).
+template <typename T, typename A>
+__device__ __forceinline__ void load_tile(const T* __restrict__ f, int64_t sR, int64_t sK, int64_t R,
+                                          int64_t r0, int64_t k0, int64_t kend, bool k_fast,
+                                          A (*s)[kT + kPad]) {
+#pragma unroll
+  for (int it = 0; it < (kT * kBK) / kThreads; ++it) {
+    const int idx = threadIdx.x + it * kThreads;
+    int r, kk;
+    if (k_fast) {  // unit stride along K: neighbouring threads read neighbouring k
+      kk = idx % kBK;
+      r = idx / kBK;
+    } else {
+      r = idx % kT;
+      kk = idx / kT;
+    }
+    const int64_t gr = r0 + r, gk = k0 + kk;
+    A v = A(0);
+    if (gr < R && gk < kend) v = load_as<A>(f + gr * sR + gk * sK);
+    s[kk][r] = v;
+  }
+}
+
+template <typename A, bool SUB>
+__device__ __forceinline__ void mma_tile(const A (*a)[kT + kPad], const A (*b)[kT + kPad], A (&acc)[4][4]) {
+  const int ty = threadIdx.x / 16, tx = threadIdx.x % 16;
+#pragma unroll
+  for (int kk = 0; kk < kBK; ++kk) {
+    A av[4], bv[4];
+#pragma unroll
+    for (int u = 0; u < 4; ++u) {
+      av[u] = a[kk][ty * 4 + u];
+      bv[u] = b[kk][tx * 4 + u];
+    }
+#pragma unroll
+    for (int u = 0; u < 4; ++u)
+#pragma unroll
+      for (int v = 0; v < 4; ++v) acc[u][v] = SUB ? fma(-av[u], bv[v], acc[u][v]) : fma(av[u], bv[v], acc[u][v]);
+  }
+}
+
+template <typename T, typename A, bool HAS_Y>
+__global__ void __launch_bounds__(kThreads)
+    tiles_kernel(const T* __restrict__ x, const T* __restrict__ y, A* __restrict__ part, int64_t N,
+                 int64_t C, int64_t K, int64_t sN, int64_t sC, int64_t sK, int64_t kper, int ntiles) {
+  __shared__ A si[kBK][kT + kPad];
+  __shared__ A sj[kBK][kT + kPad];
+  int ti, tj;
+  tile_coords(blockIdx.x, ntiles, ti, tj);
+  const int64_t s = blockIdx.y, n = blockIdx.z;
+  const int64_t kb = s * kper;
+  const int64_t ke = kb + kper < K ? kb + kper : K;
+  const bool k_fast = sK == 1;
+  const T* xn = x + n * sN;
+  const T* yn = HAS_Y ? y + n * sN : nullptr;
+  A acc[4][4];
+#pragma unroll
+  for (int u = 0; u < 4; ++u)
+#pragma unroll
+    for (int v = 0; v < 4; ++v) acc[u][v] = A(0);
+  for (int64_t k0 = kb; k0 < ke; k0 += kBK) {
+    load_tile<T, A>(xn, sC, sK, C, int64_t(ti) * kT, k0, ke, k_fast, si);
+    load_tile<T, A>(xn, sC, sK, C, int64_t(tj) * kT, k0, ke, k_fast, sj);
+    __syncthreads();
+    mma_tile<A, false>(si, sj, acc);
+    __syncthreads();
+    if (HAS_Y) {
+      load_tile<T, A>(yn, sC, sK, C, int64_t(ti) * kT, k0, ke, k_fast, si);
+      load_tile<T, A>(yn, sC, sK, C, int64_t(tj) * kT, k0, ke, k_fast, sj);
+      __syncthreads();
+      mma_tile<A, true>(si, sj, acc);
+      __syncthreads();
+    }
+  }
+  const int ty = threadIdx.x / 16, tx = threadIdx.x % 16;
+  A* out = part + (s * N + n) * C * C;
+#pragma unroll
+  for (int u = 0; u < 4; ++u) {
+    const int64_t i = int64_t(ti) * kT + ty * 4 + u;
+#pragma unroll
+    for (int v = 0; v < 4; ++v) {
+      const int64_t j = int64_t(tj) * kT + tx * 4 + v;
+      if (i < C && j < C) out[i * C + j] = acc[u][v];
+    }
+  }
+}
+
+// MODE 0: Gram; 1: style with y; 2: style against a target Gram.
+template <typename A, int MODE, int CR>
+__global__ void __launch_bounds__(kThreads)
+    finalize_kernel(const A* __restrict__ part, const A* __restrict__ target, int64_t tN,
+                    A* __restrict__ out, A* __restrict__ loss_part, int64_t N, int64_t C,
+                    int64_t splits, A scale, A gmul, int ntiles) {
+  __shared__ A shared[kThreads / 32];
+  int ti, tj;
+  tile_coords(blockIdx.x, ntiles, ti, tj);
+  const int64_t n = blockIdx.y;
+  const A* pn = part + n * C * C;
+  const int64_t stride = N * C * C;
+  A* on = out ? out + n * C * C : nullptr;
+  const A* tn = MODE == 2 ? target + (tN == 1 ? 0 : n) * C * C : nullptr;
+  const bool diag = ti == tj;
+  A total = 0;
+  for (int e = threadIdx.x; e < kT * kT; e += kThreads) {
+    const int64_t i = int64_t(ti) * kT + e / kT, j = int64_t(tj) * kT + e % kT;
+    if (i >= C || j >= C) continue;
+    A g = 0;
+    for (int64_t s = 0; s < splits; ++s) g += pn[s * stride + i * C + j];
+    if (diag) {  // both (i, j) and (j, i) were computed: average, exactly symmetric
+      A gt = 0;
+      for (int64_t s = 0; s < splits; ++s) gt += pn[s * stride + j * C + i];
+      g = A(0.5) * (g + gt);
+    }
+    g *= scale;
+    if (MODE == 0) {
+      on[i * C + j] = g;
+      on[j * C + i] = g;
+      continue;
+    }
+    const A d = MODE == 2 ? g - tn[i * C + j] : g;
+    A v, dv;
+    entry<CR, A>(d, v, dv);
+    total += v;
+    if (on) on[i * C + j] = dv * gmul;
+    if (!diag) {
+      const A dm = MODE == 2 ? g - tn[j * C + i] : g;
+      entry<CR, A>(dm, v, dv);
+      total += v;
+      if (on) on[j * C + i] = dv * gmul;
+    }
+  }
+  if (MODE != 0) {
+    total = block_sum<kThreads>(total, shared);
+    if (threadIdx.x == 0) loss_part[n * gridDim.x + blockIdx.x] = total;
+  }
+}
+
+// loss = sum of the partials (fixed order); mean for l1/l2, sqrt for fro.
+// inv (for fro): 1 / loss, 0 when the loss is 0.
+template <typename A>
+__global__ void __launch_bounds__(kThreads)
+    loss_kernel(const A* __restrict__ loss_part, int64_t count_parts, A* loss, A* inv, int criterion,
+                A count) {
+  __shared__ A shared[kThreads / 32];
+  A s = 0;
+  for (int64_t k = threadIdx.x; k < count_parts; k += kThreads) s += loss_part[k];
+  s = block_sum<kThreads>(s, shared);
+  if (threadIdx.x == 0) {
+    if (criterion == kFro) {
+      const A r = sqrt(s);
+      *loss = r;
+      *inv = r > A(0) ? A(1) / r : A(0);
+    } else {
+      *loss = s / count;
+    }
+  }
+}
+
+template <typename A>
+__global__ void __launch_bounds__(kThreads) scale_kernel(A* __restrict__ p, const A* __restrict__ inv, int64_t n) {
+  const A s = *inv;
+  for (int64_t i = int64_t(blockIdx.x) * kThreads + threadIdx.x; i < n; i += int64_t(gridDim.x) * kThreads)
+    p[i] *= s;
+}
+
+// out (C, K) = alpha * Q (C, C) @ F (C, K) per image.
+template <typename T, typename A>
+__global__ void __launch_bounds__(kThreads)
+    apply_kernel(const A* __restrict__ q, int64_t qN, const T* __restrict__ f, T* __restrict__ out,
+                 int64_t C, int64_t K, int64_t sN, int64_t sC, int64_t sK, A alpha) {
+  __shared__ A sq[kBK][kT + kPad];  // sq[cc][c] = Q[c][c0 + cc]
+  __shared__ A sf[kBK][kT + kPad];  // sf[cc][k] = F[c0 + cc][k]
+  const int64_t n = blockIdx.z;
+  const int64_t r0 = int64_t(blockIdx.y) * kT, k0 = int64_t(blockIdx.x) * kT;
+  const A* qn = q + (qN == 1 ? 0 : n) * C * C;
+  const T* fn = f + n * sN;
+  T* on = out + n * sN;
+  const bool k_fast = sK == 1;
+  A acc[4][4];
+#pragma unroll
+  for (int u = 0; u < 4; ++u)
+#pragma unroll
+    for (int v = 0; v < 4; ++v) acc[u][v] = A(0);
+  for (int64_t c0 = 0; c0 < C; c0 += kBK) {
+    // Q block rows r0.., cols c0..: Q is row-major, unit stride along the c0 axis
+    load_tile<A, A>(qn, C, 1, C, r0, c0, C, true, sq);
+#pragma unroll
+    for (int it = 0; it < (kT * kBK) / kThreads; ++it) {
+      const int idx = threadIdx.x + it * kThreads;
+      int kk, cc;
+      if (k_fast) {
+        kk = idx % kT;
+        cc = idx / kT;
+      } else {
+        cc = idx % kBK;
+        kk = idx / kBK;
+      }
+      const int64_t gc = c0 + cc, gk = k0 + kk;
+      A v = A(0);
+      if (gc < C && gk < K) v = load_as<A>(fn + gc * sC + gk * sK);
+      sf[cc][kk] = v;
+    }
+    __syncthreads();
+    mma_tile<A, false>(sq, sf, acc);
+    __syncthreads();
+  }
+  const int ty = threadIdx.x / 16, tx = threadIdx.x % 16;
+#pragma unroll
+  for (int u = 0; u < 4; ++u) {
+    const int64_t c = r0 + ty * 4 + u;
+#pragma unroll
+    for (int v = 0; v < 4; ++v) {
+      const int64_t k = k0 + tx * 4 + v;
+      if (c < C && k < K) store_as(on + c * sC + k * sK, acc[u][v] * alpha);
+    }
+  }
+}
+
+
+// ---------------------------------------------------------------------------- tensor cores
+// 256 threads = 8 warps over a 64x64 output tile: warp w owns rows 16*(w/2).. and the two
+// 16-column fragments 32*(w%2).. and 32*(w%2)+16..; K advances by kWK per stage.
+
+namespace wmma = nvcuda::wmma;
+constexpr int kWK = 32;
+constexpr int kLdA = kWK + 8;  // halves per row of a (64 x kWK) tile; multiple of 8 (WMMA ldm)
+constexpr int kLdB = kT + 8;   // halves per row of a (kWK x 64) tile
+constexpr int kLdC = kT + 4;   // floats per row of the staged 64x64 result; multiple of 4
+
+template <typename T> __device__ __forceinline__ T to_t(float v);
+template <> __device__ __forceinline__ __half to_t<__half>(float v) { return __float2half_rn(v); }
+template <> __device__ __forceinline__ __nv_bfloat16 to_t<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
+
+template <typename T> struct IsTensorCore {
+  static constexpr bool value = std::is_same<T, __half>::value || std::is_same<T, __nv_bfloat16>::value;
+};
+
+// WMMA exists for half from sm_70 and for bfloat16 from sm_80; the kernels compile to a
+// trap elsewhere and the launchers pick the SIMT kernels on such devices.
+template <typename T> __device__ constexpr bool wmma_ok() {
+#if defined(__CUDA_ARCH__)
+  return std::is_same<T, __half>::value ? (__CUDA_ARCH__ >= 700) : (__CUDA_ARCH__ >= 800);
+#else
+  return true;
+#endif
+}
+
+template <typename T> bool tensor_cores_here() {
+  int dev = 0, major = 0;
+  if (cudaGetDevice(&dev) != cudaSuccess) return false;
+  if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess) return false;
+  return std::is_same<T, __half>::value ? major >= 7 : major >= 8;
+}
+
+// s[r * kLdA + kk] = f[r0 + r, k0 + kk] (zero outside [0, R) x [k0, kend)), 64 x kWK.
+template <typename T>
+__device__ __forceinline__ void load_rows_k(const T* __restrict__ f, int64_t sR, int64_t sK, int64_t R,
+                                            int64_t r0, int64_t k0, int64_t kend, bool k_fast, T* s) {
+#pragma unroll 1
+  for (int it = 0; it < (kT * kWK) / kThreads; ++it) {
+    const int idx = threadIdx.x + it * kThreads;
+    int r, kk;
+    if (k_fast) {
+      kk = idx % kWK;
+      r = idx / kWK;
+    } else {
+      r = idx % kT;
+      kk = idx / kT;
+    }
+    const int64_t gr = r0 + r, gk = k0 + kk;
+    s[r * kLdA + kk] = (gr < R && gk < kend) ? f[gr * sR + gk * sK] : to_t<T>(0.f);
+  }
+}
+
+template <typename T>
+__device__ __forceinline__ void wmma_stage(const T* sa, const T* sb, wmma::fragment<wmma::accumulator, 16, 16, 16, float> (&acc)[2]) {
+  const int warp = threadIdx.x / 32;
+  const int fr = warp / 2, fc0 = (warp % 2) * 2;
+#pragma unroll
+  for (int kk = 0; kk < kWK; kk += 16) {
+    wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> a;
+    wmma::load_matrix_sync(a, sa + fr * 16 * kLdA + kk, kLdA);
+#pragma unroll
+    for (int f = 0; f < 2; ++f) {
+      // B[k][n] = rows-j tile[n][k]: the (64 x kWK) row-major tile read column-major
+      wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::col_major> b;
+      wmma::load_matrix_sync(b, sb + (fc0 + f) * 16 * kLdA + kk, kLdA);
+      wmma::mma_sync(acc[f], a, b, acc[f]);
+    }
+  }
+}
+
+__device__ __forceinline__ void stage_result(float* sc, wmma::fragment<wmma::accumulator, 16, 16, 16, float> (&acc)[2]) {
+  const int warp = threadIdx.x / 32;
+  const int fr = warp / 2, fc0 = (warp % 2) * 2;
+#pragma unroll
+  for (int f = 0; f < 2; ++f)
+    wmma::store_matrix_sync(sc + fr * 16 * kLdC + (fc0 + f) * 16, acc[f], kLdC, wmma::mem_row_major);
+}
+
+template <typename T, bool HAS_Y>
+__global__ void __launch_bounds__(kThreads)
+    tiles_wmma_kernel(const T* __restrict__ x, const T* __restrict__ y, float* __restrict__ part, int64_t N,
+                      int64_t C, int64_t K, int64_t sN, int64_t sC, int64_t sK, int64_t kper, int ntiles) {
+  if constexpr (!wmma_ok<T>()) {
+    __trap();
+  } else {
+  __shared__ __align__(128) T si[kT * kLdA];
+  __shared__ __align__(128) T sj[kT * kLdA];
+  __shared__ __align__(128) float sc[kT * kLdC];
+  int ti, tj;
+  tile_coords(blockIdx.x, ntiles, ti, tj);
+  const int64_t s = blockIdx.y, n = blockIdx.z;
+  const int64_t kb = s * kper;
+  const int64_t ke = kb + kper < K ? kb + kper : K;
+  const bool k_fast = sK == 1;
+  const T* xn = x + n * sN;
+  const T* yn = HAS_Y ? y + n * sN : nullptr;
+  wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[2], accy[2];
+#pragma unroll
+  for (int f = 0; f < 2; ++f) {
+    wmma::fill_fragment(acc[f], 0.f);
+    wmma::fill_fragment(accy[f], 0.f);
+  }
+  for (int64_t k0 = kb; k0 < ke; k0 += kWK) {
+    load_rows_k<T>(xn, sC, sK, C, int64_t(ti) * kT, k0, ke, k_fast, si);
+    load_rows_k<T>(xn, sC, sK, C, int64_t(tj) * kT, k0, ke, k_fast, sj);
+    __syncthreads();
+    wmma_stage<T>(si, sj, acc);
+    __syncthreads();
+    if (HAS_Y) {
+      load_rows_k<T>(yn, sC, sK, C, int64_t(ti) * kT, k0, ke, k_fast, si);
+      load_rows_k<T>(yn, sC, sK, C, int64_t(tj) * kT, k0, ke, k_fast, sj);
+      __syncthreads();
+      wmma_stage<T>(si, sj, accy);
+      __syncthreads();
+    }
+  }
+  if (HAS_Y) {
+#pragma unroll
+    for (int f = 0; f < 2; ++f)
+#pragma unroll
+      for (int e = 0; e < acc[f].num_elements; ++e) acc[f].x[e] -= accy[f].x[e];
+  }
+  stage_result(sc, acc);
+  __syncthreads();
+  float* out = part + (s * N + n) * C * C;
+  for (int e = threadIdx.x; e < kT * kT; e += kThreads) {
+    const int r = e / kT, c = e % kT;
+    const int64_t i = int64_t(ti) * kT + r, j = int64_t(tj) * kT + c;
+    if (i < C && j < C) out[i * C + j] = sc[r * kLdC + c];
+  }
+  }
+}
+
+// out (C, K) = alpha * Q @ F per image, Q rounded to T for the tensor-core product.
+template <typename T>
+__global__ void __launch_bounds__(kThreads)
+    apply_wmma_kernel(const float* __restrict__ q, int64_t qN, const T* __restrict__ f, T* __restrict__ out,
+                      int64_t C, int64_t K, int64_t sN, int64_t sC, int64_t sK, float alpha) {
+  if constexpr (!wmma_ok<T>()) {
+    __trap();
+  } else {
+  __shared__ __align__(128) T sq[kT * kLdA];   // sq[c * kLdA + cc] = Q[r0 + c][c0 + cc]
+  __shared__ __align__(128) T sf[kWK * kLdB];  // sf[cc * kLdB + k] = F[c0 + cc][k0 + k]
+  __shared__ __align__(128) float sc[kT * kLdC];
+  const int64_t n = blockIdx.z;
+  const int64_t r0 = int64_t(blockIdx.y) * kT, k0 = int64_t(blockIdx.x) * kT;
+  const float* qn = q + (qN == 1 ? 0 : n) * C * C;
+  const T* fn = f + n * sN;
+  T* on = out + n * sN;
+  const bool k_fast = sK == 1;
+  const int warp = threadIdx.x / 32;
+  const int fr = warp / 2, fc0 = (warp % 2) * 2;
+  wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[2];
+#pragma unroll
+  for (int u = 0; u < 2; ++u) wmma::fill_fragment(acc[u], 0.f);
+  for (int64_t c0 = 0; c0 < C; c0 += kWK) {
+#pragma unroll 4
+    for (int it = 0; it < (kT * kWK) / kThreads; ++it) {
+      const int idx = threadIdx.x + it * kThreads;
+      const int cc = idx % kWK, c = idx / kWK;
+      const int64_t gr = r0 + c, gc = c0 + cc;
+      sq[c * kLdA + cc] = to_t<T>((gr < C && gc < C) ? qn[gr * C + gc] : 0.f);
+    }
+#pragma unroll 4
+    for (int it = 0; it < (kT * kWK) / kThreads; ++it) {
+      const int idx = threadIdx.x + it * kThreads;
+      int k, cc;
+      if (k_fast) {
+        k = idx % kT;
+        cc = idx / kT;
+      } else {
+        cc = idx % kWK;
+        k = idx / kWK;
+      }
+      const int64_t gc = c0 + cc, gk = k0 + k;
+      sf[cc * kLdB + k] = (gc < C && gk < K) ? fn[gc * sC + gk * sK] : to_t<T>(0.f);
+    }
+    __syncthreads();
+#pragma unroll
+    for (int kk = 0; kk < kWK; kk += 16) {
+      wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> a;
+      wmma::load_matrix_sync(a, sq + fr * 16 * kLdA + kk, kLdA);
+#pragma unroll
+      for (int u = 0; u < 2; ++u) {
+        wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::row_major> b;
+        wmma::load_matrix_sync(b, sf + kk * kLdB + (fc0 + u) * 16, kLdB);
+        wmma::mma_sync(acc[u], a, b, acc[u]);
+      }
+    }
+    __syncthreads();
+  }
+  stage_result(sc, acc);
+  __syncthreads();
+  for (int e = threadIdx.x; e < kT * kT; e += kThreads) {
+    int r, c;
+    if (k_fast) {  // neighbouring threads write neighbouring k
+      r = e / kT;
+      c = e % kT;
+    } else {
+      c = e / kT;
+      r = e % kT;
+    }
+    const int64_t gr = r0 + r, gk = k0 + c;
+    if (gr < C && gk < K) on[gr * sC + gk * sK] = to_t<T>(sc[r * kLdC + c] * alpha);
+  }
+  }
+}
+
+int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+int64_t split_len(int64_t K, int64_t splits) { return cdiv(cdiv(K, splits), kBK) * kBK; }
+
+template <typename T, typename A>
+void launch_products(const T* x, const T* y, A* part, int64_t N, int64_t C, int64_t K, int64_t sN,
+                     int64_t sC, int64_t sK, int64_t splits, cudaStream_t st) {
+  const int ntiles = static_cast<int>(cdiv(C, kT));
+  const dim3 grid(static_cast<unsigned>(gram_triangle_tiles(C)), static_cast<unsigned>(splits),
+                  static_cast<unsigned>(N));
+  const int64_t kper = split_len(K, splits);
+  if constexpr (IsTensorCore<T>::value) {
+    if (tensor_cores_here<T>()) {
+      if (y) tiles_wmma_kernel<T, true><<<grid, kThreads, 0, st>>>(x, y, part, N, C, K, sN, sC, sK, kper, ntiles);
+      else tiles_wmma_kernel<T, false><<<grid, kThreads, 0, st>>>(x, nullptr, part, N, C, K, sN, sC, sK, kper, ntiles);
+      return;
+    }
+  }
+  if (y) tiles_kernel<T, A, true><<<grid, kThreads, 0, st>>>(x, y, part, N, C, K, sN, sC, sK, kper, ntiles);
+  else tiles_kernel<T, A, false><<<grid, kThreads, 0, st>>>(x, nullptr, part, N, C, K, sN, sC, sK, kper, ntiles);
+}
+
+template <typename T, typename A>
+void gram_fwd_typed(const void* f, void* part, void* g, int64_t N, int64_t C, int64_t K, int64_t sN,
+                    int64_t sC, int64_t sK, int64_t splits, double scale, cudaStream_t st) {
+  launch_products<T, A>(static_cast<const T*>(f), nullptr, static_cast<A*>(part), N, C, K, sN, sC, sK,
+                        splits, st);
+  const dim3 grid(static_cast<unsigned>(gram_triangle_tiles(C)), static_cast<unsigned>(N));
+  finalize_kernel<A, 0, kL1><<<grid, kThreads, 0, st>>>(static_cast<const A*>(part), nullptr, 1,
+                                                        static_cast<A*>(g), nullptr, N, C, splits,
+                                                        static_cast<A>(scale), A(1),
+                                                        static_cast<int>(cdiv(C, kT)));
+}
+
+template <typename A, int MODE>
+void launch_finalize(int criterion, dim3 grid, cudaStream_t st, const A* part, const A* target, int64_t tN,
+                     A* p, A* loss_part, int64_t N, int64_t C, int64_t splits, A scale, A gmul, int ntiles) {
+  if (criterion == kL1)
+    finalize_kernel<A, MODE, kL1><<<grid, kThreads, 0, st>>>(part, target, tN, p, loss_part, N, C, splits, scale, gmul, ntiles);
+  else if (criterion == kL2)
+    finalize_kernel<A, MODE, kL2><<<grid, kThreads, 0, st>>>(part, target, tN, p, loss_part, N, C, splits, scale, gmul, ntiles);
+  else
+    finalize_kernel<A, MODE, kFro><<<grid, kThreads, 0, st>>>(part, target, tN, p, loss_part, N, C, splits, scale, gmul, ntiles);
+}
+
+template <typename T, typename A>
+void style_fwd_typed(const void* x, const void* y, const void* target, int64_t tN, void* part, void* p,
+                     void* loss_part, void* loss, int64_t N, int64_t C, int64_t K, int64_t sN,
+                     int64_t sC, int64_t sK, int64_t splits, double scale, int criterion,
+                     cudaStream_t st) {
+  launch_products<T, A>(static_cast<const T*>(x), static_cast<const T*>(y), static_cast<A*>(part), N, C,
+                        K, sN, sC, sK, splits, st);
+  const int64_t ntri = gram_triangle_tiles(C);
+  const dim3 grid(static_cast<unsigned>(ntri), static_cast<unsigned>(N));
+  const A count = static_cast<A>(N) * static_cast<A>(C) * static_cast<A>(C);
+  const A gmul = criterion == kFro ? A(1) : A(1) / count;
+  auto* lp = static_cast<A*>(loss_part);
+  const int ntiles = static_cast<int>(cdiv(C, kT));
+  if (y)
+    launch_finalize<A, 1>(criterion, grid, st, static_cast<const A*>(part), nullptr, 1, static_cast<A*>(p), lp,
+                          N, C, splits, static_cast<A>(scale), gmul, ntiles);
+  else
+    launch_finalize<A, 2>(criterion, grid, st, static_cast<const A*>(part), static_cast<const A*>(target), tN,
+                          static_cast<A*>(p), lp, N, C, splits, static_cast<A>(scale), gmul, ntiles);
+  A* inv = lp + N * ntri;  // one spare accumulator after the partials
+  loss_kernel<A><<<1, kThreads, 0, st>>>(lp, N * ntri, static_cast<A*>(loss), inv, criterion, count);
+  if (p && criterion == kFro) {
+    const int64_t total = N * C * C;
+    const int64_t blocks = cdiv(total, kThreads) < 4096 ? cdiv(total, kThreads) : 4096;
+    scale_kernel<A><<<static_cast<unsigned>(blocks), kThreads, 0, st>>>(static_cast<A*>(p), inv, total);
+  }
+}
+
+template <typename T, typename A>
+void apply_typed(const void* q, int64_t qN, const void* f, void* out, int64_t N, int64_t C, int64_t K,
+                 int64_t sN, int64_t sC, int64_t sK, double alpha, cudaStream_t st) {
+  const dim3 grid(static_cast<unsigned>(cdiv(K, kT)), static_cast<unsigned>(cdiv(C, kT)), static_cast<unsigned>(N));
+  if constexpr (IsTensorCore<T>::value) {
+    if (tensor_cores_here<T>()) {
+      apply_wmma_kernel<T><<<grid, kThreads, 0, st>>>(static_cast<const float*>(q), qN, static_cast<const T*>(f),
+                                                      static_cast<T*>(out), C, K, sN, sC, sK, static_cast<float>(alpha));
+      return;
+    }
+  }
+  apply_kernel<T, A><<<grid, kThreads, 0, st>>>(static_cast<const A*>(q), qN, static_cast<const T*>(f),
+                                                static_cast<T*>(out), C, K, sN, sC, sK, static_cast<A>(alpha));
+}
+
+const char* last_error() {
+  cudaError_t err = cudaGetLastError();
+  return err == cudaSuccess ? nullptr : cudaGetErrorString(err);
+}
+
+}  // namespace
+
+int64_t gram_triangle_tiles(int64_t C) {
+  const int64_t t = cdiv(C, kT);
+  return t * (t + 1) / 2;
+}
+
+int64_t gram_splits(int64_t N, int64_t C, int64_t K) {
+  const int64_t blocks = N * gram_triangle_tiles(C);
+  int64_t want = cdiv(kTargetBlocks, blocks > 0 ? blocks : 1);
+  const int64_t most = K / kMinSplitK > 1 ? K / kMinSplitK : 1;
+  if (want > most) want = most;
+  if (want > 65535) want = 65535;
+  return want < 1 ? 1 : want;
+}
+
+const char* gram_fwd_launch(int dtype, const void* f, void* part, void* g, int64_t N, int64_t C, int64_t K,
+                            int64_t sN, int64_t sC, int64_t sK, int64_t splits, double scale, void* stream) {
+  if (N == 0 || C == 0) return nullptr;
+  auto st = static_cast<cudaStream_t>(stream);
+  switch (dtype) {
+    case kF32: gram_fwd_typed<float, float>(f, part, g, N, C, K, sN, sC, sK, splits, scale, st); break;
+    case kF64: gram_fwd_typed<double, double>(f, part, g, N, C, K, sN, sC, sK, splits, scale, st); break;
+    case kF16: gram_fwd_typed<__half, float>(f, part, g, N, C, K, sN, sC, sK, splits, scale, st); break;
+    case kBF16: gram_fwd_typed<__nv_bfloat16, float>(f, part, g, N, C, K, sN, sC, sK, splits, scale, st); break;
+    default: return "fastiqa gram_fwd_launch: unsupported dtype";
+  }
+  return last_error();
+}
+
+const char* style_fwd_launch(int dtype, const void* x, const void* y, const void* target, int64_t tN,
+                             void* part, void* p, void* loss_part, void* loss, int64_t N, int64_t C,
+                             int64_t K, int64_t sN, int64_t sC, int64_t sK, int64_t splits, double scale,
+                             int criterion, void* stream) {
+  if (N == 0 || C == 0) return "fastiqa style_fwd_launch: empty features";
+  auto st = static_cast<cudaStream_t>(stream);
+  switch (dtype) {
+    case kF32: style_fwd_typed<float, float>(x, y, target, tN, part, p, loss_part, loss, N, C, K, sN, sC, sK, splits, scale, criterion, st); break;
+    case kF64: style_fwd_typed<double, double>(x, y, target, tN, part, p, loss_part, loss, N, C, K, sN, sC, sK, splits, scale, criterion, st); break;
+    case kF16: style_fwd_typed<__half, float>(x, y, target, tN, part, p, loss_part, loss, N, C, K, sN, sC, sK, splits, scale, criterion, st); break;
+    case kBF16: style_fwd_typed<__nv_bfloat16, float>(x, y, target, tN, part, p, loss_part, loss, N, C, K, sN, sC, sK, splits, scale, criterion, st); break;
+    default: return "fastiqa style_fwd_launch: unsupported dtype";
+  }
+  return last_error();
+}
+
+const char* gram_apply_launch(int dtype, const void* q, int64_t qN, const void* f, void* out, int64_t N,
+                              int64_t C, int64_t K, int64_t sN, int64_t sC, int64_t sK, double alpha,
+                              void* stream) {
+  if (N == 0 || C == 0 || K == 0) return nullptr;
+  auto st = static_cast<cudaStream_t>(stream);
+  switch (dtype) {
+    case kF32: apply_typed<float, float>(q, qN, f, out, N, C, K, sN, sC, sK, alpha, st); break;
+    case kF64: apply_typed<double, double>(q, qN, f, out, N, C, K, sN, sC, sK, alpha, st); break;
+    case kF16: apply_typed<__half, float>(q, qN, f, out, N, C, K, sN, sC, sK, alpha, st); break;
+    case kBF16: apply_typed<__nv_bfloat16, float>(q, qN, f, out, N, C, K, sN, sC, sK, alpha, st); break;
+    default: return "fastiqa gram_apply_launch: unsupported dtype";
+  }
+  return last_error();
+}
+
+}  // namespace cuda
+}  // namespace fastiqa

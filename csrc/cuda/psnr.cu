@@ -1,0 +1,241 @@
+// CUDA kernels of the psnr family (torch-free; launched by psnr_host.cpp).
+// Forward: grid (blocks per image, N); each block strides over the samples of
+// its image's cropped region (any strides; for channels-last the channel is the
+// fastest index, so neighbouring threads read neighbouring addresses), applies
+// the fused quantisation / BT.601 luma (csrc/common/psnr_math.h), optionally
+// writes the gradient of the per-image mean, and stores one partial sum. A
+// finalize kernel (one block per image) sums the partials in block order.
+// Bitwise reproducible: the block count depends on the shape only.
+// Backward: one scaling pass, grad_x = grad * grad_out[image], grad_y = -grad_x.
+#include <cuda_runtime.h>
+
+#include "../common/psnr_math.h"
+#include "cuda_types.cuh"
+#include "psnr_launch.h"
+
+namespace fastiqa {
+namespace cuda {
+namespace {
+
+using namespace fastiqa::psnr;
+
+constexpr int kThreads = 256;
+constexpr int kItemsPerThread = 8;
+constexpr int64_t kMaxBlocksPerImage = 512;
+
+struct Geo {
+  int64_t sn, sc, sh, sw;
+  int64_t crop;
+  uint32_t c, hh, ww, count;
+  bool cl;  // channels-last order of the samples (channel fastest)
+};
+
+// Offset (elements, within image 0) of sample i of the statistic.
+template <bool LUMA>
+__device__ __forceinline__ int64_t sample_offset(const Geo& g, uint32_t i) {
+  uint32_t ch = 0, h, w;
+  if (LUMA) {
+    h = i / g.ww;
+    w = i - h * g.ww;
+  } else if (g.cl) {
+    const uint32_t px = i / g.c;
+    ch = i - px * g.c;
+    h = px / g.ww;
+    w = px - h * g.ww;
+  } else {
+    const uint32_t plane = g.hh * g.ww;
+    ch = i / plane;
+    const uint32_t rem = i - ch * plane;
+    h = rem / g.ww;
+    w = rem - h * g.ww;
+  }
+  return static_cast<int64_t>(ch) * g.sc + (h + g.crop) * g.sh + (w + g.crop) * g.sw;
+}
+
+template <typename T, typename A, int K, bool Q, bool GRAD, bool LUMA>
+__global__ void __launch_bounds__(kThreads)
+    psnr_fwd_kernel(const T* __restrict__ x, const T* __restrict__ y, T* __restrict__ grad,
+                    A* __restrict__ partials, Geo g, A qscale, A gmul) {
+  __shared__ A shared[kThreads / 32];
+  const int64_t img = blockIdx.y;
+  const T* xi = x + img * g.sn;
+  const T* yi = y + img * g.sn;
+  T* gi = GRAD ? grad + img * g.sn : nullptr;
+  const A wr = static_cast<A>(kYR / 255.0), wgr = static_cast<A>(kYG / 255.0),
+          wb = static_cast<A>(kYB / 255.0);
+  A acc = 0;
+  const uint32_t stride = gridDim.x * kThreads;
+  for (uint32_t i = blockIdx.x * kThreads + threadIdx.x; i < g.count; i += stride) {
+    const int64_t o = sample_offset<LUMA>(g, i);
+    A d;
+    if (LUMA) {
+      A xr = load_as<A>(xi + o), xg = load_as<A>(xi + o + g.sc), xb = load_as<A>(xi + o + 2 * g.sc);
+      A yr = load_as<A>(yi + o), yg = load_as<A>(yi + o + g.sc), yb = load_as<A>(yi + o + 2 * g.sc);
+      if (Q) {
+        xr = quant8<A>(xr * qscale);
+        xg = quant8<A>(xg * qscale);
+        xb = quant8<A>(xb * qscale);
+        yr = quant8<A>(yr * qscale);
+        yg = quant8<A>(yg * qscale);
+        yb = quant8<A>(yb * qscale);
+      }
+      d = wr * (xr - yr) + wgr * (xg - yg) + wb * (xb - yb);
+    } else {
+      A xa = load_as<A>(xi + o), ya = load_as<A>(yi + o);
+      if (Q) {
+        xa = quant8<A>(xa * qscale);
+        ya = quant8<A>(ya * qscale);
+      }
+      d = xa - ya;
+    }
+    A v, dv;
+    stat_and_grad<K, A>(d, v, dv);
+    acc += v;
+    if (GRAD) {
+      dv *= gmul;
+      if (LUMA) {
+        store_as(gi + o, dv * wr);
+        store_as(gi + o + g.sc, dv * wgr);
+        store_as(gi + o + 2 * g.sc, dv * wb);
+      } else {
+        store_as(gi + o, dv);
+      }
+    }
+  }
+  const A s = block_sum<kThreads>(acc, shared);
+  if (threadIdx.x == 0) partials[img * gridDim.x + blockIdx.x] = s;
+}
+
+template <typename A>
+__global__ void __launch_bounds__(kThreads)
+    psnr_finalize_kernel(const A* __restrict__ partials, int64_t blocks, A* __restrict__ stat, double scale) {
+  __shared__ A shared[kThreads / 32];
+  const int64_t img = blockIdx.x;
+  A s = 0;
+  for (int64_t k = threadIdx.x; k < blocks; k += kThreads) s += partials[img * blocks + k];
+  s = block_sum<kThreads>(s, shared);
+  if (threadIdx.x == 0) stat[img] = static_cast<A>(static_cast<double>(s) * scale);
+}
+
+template <typename T, typename A>
+__global__ void __launch_bounds__(kThreads)
+    psnr_bwd_kernel(const T* __restrict__ g, T* __restrict__ gx, T* __restrict__ gy,
+                    const A* __restrict__ grad_out, int64_t total, int64_t per) {
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * kThreads;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * kThreads + threadIdx.x; i < total; i += stride) {
+    const A v = load_as<A>(g + i) * grad_out[i / per];
+    if (gx) store_as(gx + i, v);
+    if (gy) store_as(gy + i, -v);
+  }
+}
+
+int64_t blocks_per_image(int64_t n, int64_t count) {
+  (void)n;
+  int64_t b = (count + kThreads * kItemsPerThread - 1) / (kThreads * kItemsPerThread);
+  if (b < 1) b = 1;
+  return b < kMaxBlocksPerImage ? b : kMaxBlocksPerImage;
+}
+
+template <typename T, typename A, int K, bool Q, bool GRAD>
+void launch_luma(bool luma, dim3 grid, cudaStream_t st, const T* x, const T* y, T* grad, A* partials,
+                 const Geo& g, A qscale, A gmul) {
+  if (luma)
+    psnr_fwd_kernel<T, A, K, Q, GRAD, true><<<grid, kThreads, 0, st>>>(x, y, grad, partials, g, qscale, gmul);
+  else
+    psnr_fwd_kernel<T, A, K, Q, GRAD, false><<<grid, kThreads, 0, st>>>(x, y, grad, partials, g, qscale, gmul);
+}
+
+template <typename T, typename A, int K>
+void launch_kind(bool luma, bool quantize, dim3 grid, cudaStream_t st, const T* x, const T* y, T* grad,
+                 A* partials, const Geo& g, A qscale, A gmul) {
+  if (quantize)
+    launch_luma<T, A, K, true, false>(luma, grid, st, x, y, nullptr, partials, g, qscale, gmul);
+  else if (grad)
+    launch_luma<T, A, K, false, true>(luma, grid, st, x, y, grad, partials, g, qscale, gmul);
+  else
+    launch_luma<T, A, K, false, false>(luma, grid, st, x, y, nullptr, partials, g, qscale, gmul);
+}
+
+template <typename T, typename A>
+void launch_fwd(const void* x, const void* y, void* grad, void* partials, void* stat, int64_t n, const Geo& g,
+                int kind, bool luma, bool quantize, double data_range, cudaStream_t st) {
+  const int64_t blocks = blocks_per_image(n, g.count);
+  const dim3 grid(static_cast<unsigned>(blocks), static_cast<unsigned>(n));
+  const A qscale = static_cast<A>(255.0 / data_range);
+  const A gmul = static_cast<A>(1.0 / static_cast<double>(g.count));
+  auto* px = static_cast<const T*>(x);
+  auto* py = static_cast<const T*>(y);
+  auto* pg = static_cast<T*>(grad);
+  auto* pp = static_cast<A*>(partials);
+  if (kind == kMSE)
+    launch_kind<T, A, kMSE>(luma, quantize, grid, st, px, py, pg, pp, g, qscale, gmul);
+  else
+    launch_kind<T, A, kMAE>(luma, quantize, grid, st, px, py, pg, pp, g, qscale, gmul);
+  double scale = 1.0 / static_cast<double>(g.count);
+  if (quantize) {
+    const double u = data_range / 255.0;
+    scale *= kind == kMSE ? u * u : u;
+  }
+  psnr_finalize_kernel<A><<<static_cast<unsigned>(n), kThreads, 0, st>>>(pp, blocks, static_cast<A*>(stat), scale);
+}
+
+template <typename T, typename A>
+void launch_bwd(const void* g, void* gx, void* gy, const void* grad_out, int64_t n, int64_t per,
+                cudaStream_t st) {
+  const int64_t total = n * per;
+  if (total == 0) return;
+  int64_t blocks = (total + kThreads * 4 - 1) / (kThreads * 4);
+  if (blocks > 65535) blocks = 65535;
+  psnr_bwd_kernel<T, A><<<static_cast<unsigned>(blocks), kThreads, 0, st>>>(
+      static_cast<const T*>(g), static_cast<T*>(gx), static_cast<T*>(gy), static_cast<const A*>(grad_out),
+      total, per);
+}
+
+const char* last_error() {
+  cudaError_t err = cudaGetLastError();
+  return err == cudaSuccess ? nullptr : cudaGetErrorString(err);
+}
+
+}  // namespace
+
+int64_t psnr_fwd_blocks(int64_t n, int64_t count) { return blocks_per_image(n, count); }
+
+const char* psnr_fwd_launch(int dtype, const void* x, const void* y, void* grad, void* partials, void* stat,
+                            int64_t n, int64_t c, int64_t hh, int64_t ww, int64_t sn, int64_t sc, int64_t sh,
+                            int64_t sw, int64_t crop, int kind, bool luma, bool quantize,
+                            double data_range, void* stream) {
+  if (n == 0) return nullptr;
+  if (n > 65535) return "fastiqa psnr_fwd_launch: more than 65535 images in one call";
+  const int64_t count = (luma ? 1 : c) * hh * ww;
+  if (count >= (int64_t(1) << 31)) return "fastiqa psnr_fwd_launch: images larger than 2^31 samples";
+  Geo g;
+  g.sn = sn, g.sc = sc, g.sh = sh, g.sw = sw, g.crop = crop;
+  g.c = static_cast<uint32_t>(c), g.hh = static_cast<uint32_t>(hh), g.ww = static_cast<uint32_t>(ww);
+  g.count = static_cast<uint32_t>(count);
+  g.cl = c > 1 && sc == 1;
+  auto st = static_cast<cudaStream_t>(stream);
+  switch (dtype) {
+    case kF32: launch_fwd<float, float>(x, y, grad, partials, stat, n, g, kind, luma, quantize, data_range, st); break;
+    case kF64: launch_fwd<double, double>(x, y, grad, partials, stat, n, g, kind, luma, quantize, data_range, st); break;
+    case kF16: launch_fwd<__half, float>(x, y, grad, partials, stat, n, g, kind, luma, quantize, data_range, st); break;
+    case kBF16: launch_fwd<__nv_bfloat16, float>(x, y, grad, partials, stat, n, g, kind, luma, quantize, data_range, st); break;
+    default: return "fastiqa psnr_fwd_launch: unsupported dtype";
+  }
+  return last_error();
+}
+
+const char* psnr_bwd_launch(int dtype, const void* g, void* gx, void* gy, const void* grad_out, int64_t n,
+                            int64_t per, void* stream) {
+  auto st = static_cast<cudaStream_t>(stream);
+  switch (dtype) {
+    case kF32: launch_bwd<float, float>(g, gx, gy, grad_out, n, per, st); break;
+    case kF64: launch_bwd<double, double>(g, gx, gy, grad_out, n, per, st); break;
+    case kF16: launch_bwd<__half, float>(g, gx, gy, grad_out, n, per, st); break;
+    case kBF16: launch_bwd<__nv_bfloat16, float>(g, gx, gy, grad_out, n, per, st); break;
+    default: return "fastiqa psnr_bwd_launch: unsupported dtype";
+  }
+  return last_error();
+}
+
+}  // namespace cuda
+}  // namespace fastiqa

@@ -1,0 +1,117 @@
+"""PSNR family (per-image MSE / MAE, the statistic behind PSNR): registered ops
+and backend choice.
+
+fastiqa::psnr_fwd(x, y, kind, crop, y_channel, quantize, data_range, need_grad)
+    -> (stat, grad)
+    stat    (N,) per-image mean of d^2 (kind 0, MSE) or |d| (kind 1, MAE) in the
+            input's units, in the accumulator dtype (float32; float64 for float64)
+            after the optional fused steps: quantize (round to the data_range's
+            8-bit grid), y_channel (BT.601 luma of RGB), crop (pixels dropped from
+            every border). No converted or cropped copy is made.
+    grad    d(stat_n)/dx in x's shape and layout, written in the same pass when an
+            input requires grad and quantize is off (else empty)
+fastiqa::psnr_bwd(grad, grad_out, need_x, need_y) -> (grad_x, grad_y)
+    grad_x[n] = grad[n] * grad_out[n], grad_y = -grad_x, one pass.
+
+The quantised statistic is piecewise constant: its gradient is zero (as autograd
+of torch.round gives), returned without a kernel pass.
+PSNR itself (10 log10(R^2 / mse)) is a few scalar torch ops on the (N,) result,
+so autograd, torch.compile and autocast see one custom op per call.
+"""
+from typing import Tuple
+
+import torch
+from torch import Tensor
+
+from ..backends import reference
+from . import _dispatch
+from ._layout import same_dense_layout
+
+KINDS = {"mse": 0, "mae": 1}
+KERNEL = "psnr_fwd"  # the compiled op whose presence makes the cpu/cuda backends usable
+
+
+def _impl(backend: str):
+    if backend == "reference":
+        return reference.psnr_fwd, reference.psnr_bwd
+    if backend in ("cpu", "cuda"):
+        return torch.ops.fastiqa_C.psnr_fwd, torch.ops.fastiqa_C.psnr_bwd
+    from ..backends.triton import psnr as triton_psnr  # lazy: triton is optional
+
+    return triton_psnr.psnr_fwd, triton_psnr.psnr_bwd
+
+
+def _acc_dtype(dtype):
+    return torch.float64 if dtype == torch.float64 else torch.float32
+
+
+@torch.library.custom_op("fastiqa::psnr_fwd", mutates_args=())
+def psnr_fwd(x: Tensor, y: Tensor, kind: int, crop: int, y_channel: bool, quantize: bool,
+             data_range: float, need_grad: bool, backend: str) -> Tuple[Tensor, Tensor]:
+    if x.numel() == 0:
+        backend = "reference"
+    return _impl(backend)[0](x, y, kind, crop, y_channel, quantize, data_range, need_grad)
+
+
+@psnr_fwd.register_fake
+def _psnr_fwd_fake(x, y, kind, crop, y_channel, quantize, data_range, need_grad, backend):
+    stat = x.new_empty((x.shape[0],), dtype=_acc_dtype(x.dtype))
+    grad = torch.empty_like(x) if need_grad else x.new_empty((0,))
+    return stat, grad
+
+
+@torch.library.custom_op("fastiqa::psnr_bwd", mutates_args=())
+def psnr_bwd(grad: Tensor, grad_out: Tensor, need_x: bool, need_y: bool, backend: str) -> Tuple[Tensor, Tensor]:
+    if grad.numel() == 0:
+        backend = "reference"
+    return _impl(backend)[1](grad, grad_out.to(_acc_dtype(grad.dtype)).contiguous(), need_x, need_y)
+
+
+@psnr_bwd.register_fake
+def _psnr_bwd_fake(grad, grad_out, need_x, need_y, backend):
+    gx = torch.empty_like(grad) if need_x else grad.new_empty((0,))
+    gy = torch.empty_like(grad) if need_y else grad.new_empty((0,))
+    return gx, gy
+
+
+def _setup_context(ctx, inputs, output):
+    x, y = inputs[0], inputs[1]
+    quantize, need_grad, backend = inputs[5], inputs[7], inputs[8]
+    _, grad = output
+    ctx.quantize, ctx.need_grad, ctx.backend = quantize, need_grad, backend
+    ctx.mark_non_differentiable(grad)
+    ctx.set_materialize_grads(False)
+    if quantize:  # zero gradient: only the shapes are needed
+        ctx.x_meta = (x.shape, x.dtype, x.device, x.stride())
+    else:
+        ctx.save_for_backward(grad)
+
+
+def _backward(ctx, d_stat, d_grad):
+    none = (None,) * 7
+    need_x, need_y = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+    if d_stat is None or not (need_x or need_y):
+        return None, None, *none
+    if ctx.quantize:
+        shape, dtype, device, stride = ctx.x_meta
+        z = torch.empty_strided(shape, stride, dtype=dtype, device=device).zero_()
+        return (z if need_x else None), (z.clone() if need_y else None), *none
+    if not ctx.need_grad:
+        raise RuntimeError("fastiqa psnr: forward ran without need_grad; cannot differentiate")
+    (grad,) = ctx.saved_tensors
+    gx, gy = psnr_bwd(grad, d_stat, need_x, need_y, ctx.backend)
+    return (gx if need_x else None), (gy if need_y else None), *none
+
+
+psnr_fwd.register_autograd(_backward, setup_context=_setup_context)
+
+
+def per_image_stat(x: Tensor, y: Tensor, kind: str, data_range: float, y_channel: bool,
+                   crop: int, quantize: bool, backend=None) -> Tensor:
+    """Validated (N, C, H, W) arguments in, (N,) per-image MSE or MAE out."""
+    name = _dispatch.choose(x.device, KERNEL, backend)
+    x, y = same_dense_layout(x, y)
+    need_grad = torch.is_grad_enabled() and (x.requires_grad or y.requires_grad) and not quantize
+    stat, _ = psnr_fwd(x, y, KINDS[kind], int(crop), bool(y_channel), bool(quantize), float(data_range),
+                       need_grad, name)
+    return stat

@@ -64,6 +64,10 @@ FASTIQA_INLINE uint16_t float_to_bf16_bits(float f) {
   return static_cast<uint16_t>((((u >> 16) | 0x0040u) & is_nan) | (rounded & ~is_nan));
 }
 
+// Accumulator type of a storage type: float for float32 / float16 / bfloat16, double for float64.
+template <typename T> struct AccOf { using type = float; };
+template <> struct AccOf<double> { using type = double; };
+
 template <typename A, typename T> FASTIQA_INLINE A to_acc(T v) { return static_cast<A>(v); }
 template <> FASTIQA_INLINE float to_acc<float, c10::Half>(c10::Half v) { return half_bits_to_float(v.x); }
 template <> FASTIQA_INLINE float to_acc<float, c10::BFloat16>(c10::BFloat16 v) {

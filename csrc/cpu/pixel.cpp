@@ -29,9 +29,6 @@ using namespace fastiqa::pixel;
 
 constexpr int64_t kChunk = 1 << 15;
 
-template <typename T> struct AccOf { using type = float; };
-template <> struct AccOf<double> { using type = double; };
-
 // A contiguous run of `len` elements. acc/accw hold kLanes partial sums each.
 template <typename T, typename A, int K, bool HAS_W, bool MAP, bool GRAD>
 FASTIQA_CPU_CLONES void run_segment(const T* __restrict__ a, const T* __restrict__ b,

@@ -44,9 +44,6 @@ using namespace fastiqa::ssim;
 
 constexpr int64_t kBand = 64;
 
-template <typename T> struct AccOf { using type = float; };
-template <> struct AccOf<double> { using type = double; };
-
 int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 
 template <typename T> struct View {
@@ -361,21 +358,13 @@ FASTIQA_CPU_CLONES void run_band(const Job<T, A>& J, int64_t plane, int64_t band
       if (!J.grad) continue;
       const A* a = S.acc + (s - s_a) * 4 * J.AP;
       const A *ax = a, *ay = a + J.AP, *ab = a + 2 * J.AP, *ac = a + 3 * J.AP;
-      if (J.gx.p) {
-        T* out = J.gx.row(n, c, s);
-        for (int64_t j = 0; j < W; ++j) {
-          const A d = S.xr[j] - S.yr[j];
-          const A sg = static_cast<A>(d > A(0)) - static_cast<A>(d < A(0));
-          out[j * J.gx.sw] = from_acc<T>(ax[j] + A(2) * S.xr[j] * ab[j] + S.yr[j] * ac[j] + wl * sg);
-        }
-      }
-      if (J.gy.p) {
-        T* out = J.gy.row(n, c, s);
-        for (int64_t j = 0; j < W; ++j) {
-          const A d = S.xr[j] - S.yr[j];
-          const A sg = static_cast<A>(d > A(0)) - static_cast<A>(d < A(0));
-          out[j * J.gy.sw] = from_acc<T>(ay[j] + A(2) * S.yr[j] * ab[j] + S.xr[j] * ac[j] - wl * sg);
-        }
+      T* ox = J.gx.p ? J.gx.row(n, c, s) : nullptr;
+      T* oy = J.gy.p ? J.gy.row(n, c, s) : nullptr;
+      for (int64_t j = 0; j < W; ++j) {
+        const A d = S.xr[j] - S.yr[j];
+        const A sg = wl * (static_cast<A>(d > A(0)) - static_cast<A>(d < A(0)));
+        if (ox) ox[j * J.gx.sw] = from_acc<T>(ax[j] + A(2) * S.xr[j] * ab[j] + S.yr[j] * ac[j] + sg);
+        if (oy) oy[j * J.gy.sw] = from_acc<T>(ay[j] + A(2) * S.yr[j] * ab[j] + S.xr[j] * ac[j] - sg);
       }
     }
   }

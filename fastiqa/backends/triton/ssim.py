@@ -19,6 +19,8 @@ import torch
 import triton
 import triton.language as tl
 
+from .. import reference
+
 OUT = 32  # forward output tile
 IN = 64   # forward source tile: OUT + win - 1 <= IN for win <= 33
 
@@ -219,8 +221,6 @@ def _geometry(x, win_size, padding):
 def _constants(x, win_size, win_sigma, c1, c2, padding, acc_t):
     """(window, [c1, c2, 1 / output pixels, 1 / input pixels]) as accumulator-dtype tensors
     (Triton's float arguments are float32; float64 runs need these exact)."""
-    from .. import reference
-
     ho, wo, _ = _geometry(x, win_size, padding)
     h, w = x.shape[-2:]
     k = torch.tensor([c1, c2, 1.0 / (ho * wo), 1.0 / (h * w)], dtype=acc_t, device=x.device)
@@ -239,8 +239,6 @@ def _grads(x, y, g, k, weights, dmap, need_gx, need_gy, win_size, padding, acc_t
     gy = torch.empty_like(x) if need_gy else x.new_empty((0,))
     if not (need_gx or need_gy):
         return gx, gy
-    if need_gx and need_gy and gy.stride() != gx.stride():
-        gy = torch.empty_strided(gx.shape, gx.stride(), dtype=gx.dtype, device=gx.device)
     ref = gx if need_gx else gy
     m, src = _grad_tiles(win_size)
     tile = m - win_size + 1
@@ -259,8 +257,6 @@ def ssim_fwd(x, y, win_size, win_sigma, c1, c2, padding, want_map, want_l1, weig
     acc_t, acc_tl = _acc(x.dtype)
     ho, wo, off = _geometry(x, win_size, padding)
     g, k = _constants(x, win_size, win_sigma, c1, c2, padding, acc_t)
-    from .. import reference
-
     s_map = torch.empty((n, c, ho, wo), dtype=x.dtype, device=x.device,
                         memory_format=reference.map_memory_format(x)) if want_map \
         else x.new_empty((0,))

@@ -8,13 +8,14 @@
 // blur. Nothing image-sized is written besides what is asked for (the SSIM map,
 // the gradients).
 //
-// Gradient (csrc/common/ssim_math.h): each output row's four coefficient rows
-// are scattered through the transposed vertical blur into a second ring of
-// padded rows; a padded row is complete as soon as the last output row that
-// reads it has been scattered, and then goes through the transposed horizontal
-// blur and the column fold (zero padding drops, reflect padding adds back onto
-// the mirrored source pixel) into the band's source-row accumulators. The band
-// recomputes the win - 1 output rows of halo it shares with its neighbours.
+// Gradient (csrc/common/ssim_math.h): each output row's four coefficient rows go
+// into a ring of win rows; a padded row is complete as soon as the last output row
+// that reads it is in the ring, and then gathers its vertical adjoint from the ring,
+// goes through the transposed horizontal blur and the column fold (zero padding
+// drops, reflect padding adds back onto the mirrored source pixel) into the band's
+// source-row accumulators; the band's rows are then combined with x and y and
+// written once. The band recomputes the win - 1 output rows of halo it shares with
+// its neighbours.
 //
 // Per-band sums (S, cs, |x - y|) are kept per band and summed in band order, so
 // results do not depend on the thread count and are bitwise reproducible.
@@ -182,14 +183,14 @@ FASTIQA_INLINE void hblur4(const A* __restrict__ in, int64_t in_stride, const A*
 
 template <typename A> struct Scratch {
   std::vector<A> buf;
-  A *rx, *ry, *ring, *st, *srow, *csrow, *w, *m, *vt, *t, *acc, *xr, *yr;
+  A *rx, *ry, *ring, *st, *srow, *csrow, *w, *mring, *vt, *t, *acc, *xr, *yr;
   int64_t vt_len = 0;
   template <typename T> void init(const Job<T, A>& J) {
     const int64_t in_len = J.LW + J.win;            // padded source row
     vt_len = J.LWp + J.win;                          // map row with win-1 zero margins
     const int64_t accn = J.grad ? kBand * 4 * J.AP : 0;
-    const int64_t need = 2 * in_len + J.win * 5 * J.P + 5 * J.P + 3 * J.LW + 4 * J.P +
-                         (J.grad ? J.win * 4 * vt_len + 4 * J.LWp : 0) + accn + 2 * J.W + 64;
+    const int64_t need = 2 * in_len + J.win * 5 * J.P + 5 * J.P + 3 * J.LW +
+                         (J.grad ? J.win * 4 * J.P + 4 * vt_len + 4 * J.LWp : 0) + accn + 2 * J.W + 64;
     buf.assign(need, A(0));
     A* p = buf.data();
     auto take = [&](int64_t n) { A* r = p; p += n; return r; };
@@ -197,22 +198,45 @@ template <typename A> struct Scratch {
     ring = take(J.win * 5 * J.P);
     st = take(5 * J.P);
     srow = take(J.LW); csrow = take(J.LW); w = take(J.LW);
-    m = take(4 * J.P);
-    vt = J.grad ? take(J.win * 4 * vt_len) : nullptr;
+    mring = J.grad ? take(J.win * 4 * J.P) : nullptr;  // coefficient rows of the last win outputs
+    vt = J.grad ? take(4 * vt_len) : nullptr;          // their vertical adjoint, zero margins
     t = J.grad ? take(4 * J.LWp) : nullptr;
     acc = J.grad ? take(accn) : nullptr;
     xr = take(J.W); yr = take(J.W);
   }
 };
 
-// Finalises padded row u of the gradient: transposed horizontal blur of its four
-// coefficient rows, then the column fold into the band's source-row accumulators.
+// Finalises padded row u of the gradient once the output rows pa .. p_last (the last one
+// that reads u) have their coefficient rows in the ring: the vertical adjoint gathers
+// sum_k g[k] coefficients(u - k), the horizontal adjoint and the column fold (zero
+// padding drops, reflect padding adds onto the mirrored column) go into the band's
+// source-row accumulators.
 template <typename T, typename A>
-FASTIQA_INLINE void finalize_row(const Job<T, A>& J, Scratch<A>& S, int64_t u, int64_t s_a, int64_t s_b) {
+FASTIQA_INLINE void finalize_row(const Job<T, A>& J, Scratch<A>& S, int64_t u, int64_t pa, int64_t p_last,
+                                 int64_t s_a, int64_t s_b) {
   const int64_t s = source_index(u, J.H, J.off, J.padding);
   if (s < s_a || s >= s_b) return;
-  const int64_t W = J.W;
-  hblur4(S.vt + (u % J.win) * 4 * S.vt_len, S.vt_len, J.g, J.win, J.LWp, S.t);
+  const int64_t W = J.W, P = J.P;
+  const int win = J.win;
+  const int k_lo = static_cast<int>(std::max<int64_t>(0, u - p_last));
+  const int k_hi = static_cast<int>(std::min<int64_t>(win - 1, u - pa));
+  for (int64_t j = 0; j < J.LW; j += kLanes) {
+    A a[4][kLanes] = {};
+    for (int k = k_lo; k <= k_hi; ++k) {
+      const A gk = J.g[k];
+      const A* r = S.mring + ((u - k) % win) * 4 * P + j;
+      for (int q = 0; q < 4; ++q) {
+#pragma omp simd
+        for (int l = 0; l < kLanes; ++l) a[q][l] += gk * r[q * P + l];
+      }
+    }
+    for (int q = 0; q < 4; ++q) {
+      A* o = S.vt + q * S.vt_len + (win - 1) + j;
+#pragma omp simd
+      for (int l = 0; l < kLanes; ++l) o[l] = a[q][l];
+    }
+  }
+  hblur4(S.vt, S.vt_len, J.g, win, J.LWp, S.t);
   for (int q = 0; q < 4; ++q) {
     A* a = S.acc + ((s - s_a) * 4 + q) * J.AP;
     const A* tq = S.t + q * J.LWp;
@@ -247,7 +271,7 @@ FASTIQA_CPU_CLONES void run_band(const Job<T, A>& J, int64_t plane, int64_t band
   double sum_s = 0, sum_cs = 0, sum_l1 = 0;
 
   if (J.grad) {
-    std::fill(S.vt, S.vt + win * 4 * S.vt_len, A(0));
+    std::fill(S.vt, S.vt + 4 * S.vt_len, A(0));
     std::fill(S.acc, S.acc + (s_b - s_a) * 4 * J.AP, A(0));
   }
   const int64_t P = J.P, slot5 = 5 * P;
@@ -283,7 +307,8 @@ FASTIQA_CPU_CLONES void run_band(const Job<T, A>& J, int64_t plane, int64_t band
         std::fill(S.w, S.w + Wo, ws);
       }
       std::fill(S.w + Wo, S.w + LW, A(0));
-      A *dax = S.m, *day = S.m + P, *db = S.m + 2 * P, *dc = S.m + 3 * P;
+      A* m = S.mring + (p % win) * 4 * P;
+      A *dax = m, *day = m + P, *db = m + 2 * P, *dc = m + 3 * P;
 #pragma omp simd
       for (int64_t j = 0; j < LW; ++j) {
         A sv, cv, a0, a1, b, cc;
@@ -296,20 +321,7 @@ FASTIQA_CPU_CLONES void run_band(const Job<T, A>& J, int64_t plane, int64_t band
         db[j] = b;
         dc[j] = cc;
       }
-      // transposed vertical blur: padded rows p .. p+win-1 receive g[k] * coefficients
-      A* fresh = S.vt + ((p + win - 1) % win) * 4 * S.vt_len;
-      std::fill(fresh, fresh + 4 * S.vt_len, A(0));
-      for (int k = 0; k < win; ++k) {
-        const A gk = J.g[k];
-        A* r = S.vt + ((p + k) % win) * 4 * S.vt_len + (win - 1);
-        for (int q = 0; q < 4; ++q) {
-          const A* mq = S.m + q * P;
-          A* rq = r + q * S.vt_len;
-#pragma omp simd
-          for (int64_t j = 0; j < Wo; ++j) rq[j] += gk * mq[j];
-        }
-      }
-      finalize_row(J, S, p, s_a, s_b);
+      finalize_row(J, S, p, pa, p, s_a, s_b);  // padded row p: no later output row reads it
     }
     if (owned && J.values) {
       A ls[kLanes] = {}, lc[kLanes] = {};
@@ -333,7 +345,7 @@ FASTIQA_CPU_CLONES void run_band(const Job<T, A>& J, int64_t plane, int64_t band
     if (owned && J.want_map) store_row(J.map.row(n, c, p), J.map.sw, Wo, S.srow);
   }
   if (J.grad) {
-    for (int64_t u = pb; u < pb + win - 1; ++u) finalize_row(J, S, u, s_a, s_b);
+    for (int64_t u = pb; u < pb + win - 1; ++u) finalize_row(J, S, u, pa, pb - 1, s_a, s_b);
   }
   if (J.l1 || J.grad) {
     for (int64_t s = s_a; s < s_b; ++s) {
@@ -358,14 +370,16 @@ FASTIQA_CPU_CLONES void run_band(const Job<T, A>& J, int64_t plane, int64_t band
       if (!J.grad) continue;
       const A* a = S.acc + (s - s_a) * 4 * J.AP;
       const A *ax = a, *ay = a + J.AP, *ab = a + 2 * J.AP, *ac = a + 3 * J.AP;
-      T* ox = J.gx.p ? J.gx.row(n, c, s) : nullptr;
-      T* oy = J.gy.p ? J.gy.row(n, c, s) : nullptr;
+      A *gxr = S.t, *gyr = S.t + J.LWp;  // LWp >= W
+#pragma omp simd
       for (int64_t j = 0; j < W; ++j) {
-        const A d = S.xr[j] - S.yr[j];
+        const A vx = S.xr[j], vy = S.yr[j], d = vx - vy;
         const A sg = wl * (static_cast<A>(d > A(0)) - static_cast<A>(d < A(0)));
-        if (ox) ox[j * J.gx.sw] = from_acc<T>(ax[j] + A(2) * S.xr[j] * ab[j] + S.yr[j] * ac[j] + sg);
-        if (oy) oy[j * J.gy.sw] = from_acc<T>(ay[j] + A(2) * S.yr[j] * ab[j] + S.xr[j] * ac[j] - sg);
+        gxr[j] = ax[j] + A(2) * vx * ab[j] + vy * ac[j] + sg;
+        gyr[j] = ay[j] + A(2) * vy * ab[j] + vx * ac[j] - sg;
       }
+      if (J.gx.p) store_row(J.gx.row(n, c, s), J.gx.sw, W, gxr);
+      if (J.gy.p) store_row(J.gy.row(n, c, s), J.gy.sw, W, gyr);
     }
   }
   sums[0] = sum_s;

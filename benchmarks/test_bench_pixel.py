@@ -33,11 +33,12 @@ def dtypes(device):
 CASES = [(d, dt) for d in devices() for dt in dtypes(d)]
 
 
-@pytest.mark.parametrize("device,dtype", CASES, ids=[f"{d}-{str(t)[6:]}" for d, t in CASES])
-@pytest.mark.parametrize("shape", SHAPES, ids=["x".join(map(str, s)) for s in SHAPES])
-@pytest.mark.parametrize("mode", ["fwd", "fwdbwd"])
-@pytest.mark.parametrize("op", ["l1", "mse", "charbonnier"])
+# impl varies fastest: each case's eager, fastiqa and compiled runs follow each other
 @pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("op", ["l1", "mse", "charbonnier"])
+@pytest.mark.parametrize("mode", ["fwd", "fwdbwd"])
+@pytest.mark.parametrize("shape", SHAPES, ids=["x".join(map(str, s)) for s in SHAPES])
+@pytest.mark.parametrize("device,dtype", CASES, ids=[f"{d}-{str(t)[6:]}" for d, t in CASES])
 def test_pixel_loss(benchmark, impl, op, mode, shape, device, dtype):
     if SMOKE and impl == "compiled" and op != "charbonnier":
         pytest.skip("smoke mode compiles one op only")

@@ -200,8 +200,9 @@ MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 
 
 def l1_ssim_loss(x, y, alpha=0.2, data_range=1.0, win_size=11, win_sigma=1.5, k1=0.01, k2=0.03,
-                 padding="valid", reduction="mean"):
-    """(1 - alpha) * mean|x - y| + alpha * (1 - SSIM), per image for reduction="none"."""
+                 padding="same_zero", reduction="mean"):
+    """(1 - alpha) * mean|x - y| + alpha * (1 - SSIM), per image for reduction="none"
+    (the 3DGS photometric loss: zero "same" padding by default, as functional.l1_ssim_loss)."""
     s = ssim(x, y, data_range, win_size, win_sigma, k1, k2, padding, "none")
     l1 = (x - y).abs().flatten(1).mean(-1)
     v = (1 - alpha) * l1 + alpha * (1 - s)

@@ -11,24 +11,12 @@
 #include <torch/library.h>
 
 #include "../common/gram_math.h"
+#include "host_common.h"
 #include "gram_launch.h"
 
 namespace fastiqa {
 namespace cuda {
 namespace {
-
-int gram_dtype_code(at::ScalarType t) {
-  switch (t) {
-    case at::kFloat: return kF32;
-    case at::kDouble: return kF64;
-    case at::kHalf: return kF16;
-    case at::kBFloat16: return kBF16;
-    default: TORCH_CHECK(false, "fastiqa CUDA kernels: unsupported dtype ", t);
-  }
-  return -1;
-}
-
-void check(const char* err) { TORCH_CHECK(err == nullptr, "fastiqa CUDA kernel failed: ", err); }
 
 at::ScalarType acc_type(at::ScalarType t) { return t == at::kDouble ? at::kDouble : at::kFloat; }
 
@@ -57,7 +45,7 @@ at::Tensor gram_fwd(const at::Tensor& feat, double scale) {
   const int64_t splits = gram_splits(f.N, f.C, f.K);
   at::Tensor part = at::empty({splits * f.N * f.C * f.C}, opts);
   auto stream = c10::cuda::getCurrentCUDAStream(feat.device().index()).stream();
-  check(gram_fwd_launch(gram_dtype_code(feat.scalar_type()), feat.data_ptr(), part.data_ptr(), g.data_ptr(),
+  check_launch(gram_fwd_launch(dtype_code(feat.scalar_type()), feat.data_ptr(), part.data_ptr(), g.data_ptr(),
                         f.N, f.C, f.K, f.sN, f.sC, f.sK, splits, scale, stream));
   return g;
 }
@@ -73,7 +61,7 @@ at::Tensor gram_apply(const at::Tensor& q, const at::Tensor& feat, double alpha)
   at::Tensor out = at::empty_like(feat);  // same (dense) strides as the features
   if (feat.numel() == 0) return out;
   auto stream = c10::cuda::getCurrentCUDAStream(feat.device().index()).stream();
-  check(gram_apply_launch(gram_dtype_code(feat.scalar_type()), qc.data_ptr(), qc.size(0), feat.data_ptr(),
+  check_launch(gram_apply_launch(dtype_code(feat.scalar_type()), qc.data_ptr(), qc.size(0), feat.data_ptr(),
                           out.data_ptr(), f.N, f.C, f.K, f.sN, f.sC, f.sK, alpha, stream));
   return out;
 }
@@ -106,7 +94,7 @@ std::tuple<at::Tensor, at::Tensor> style_fwd(const at::Tensor& x, const std::opt
   at::Tensor loss = at::empty({}, opts);
   at::Tensor p = need_grad ? at::empty({f.N, f.C, f.C}, opts) : at::empty({0}, opts);
   auto stream = c10::cuda::getCurrentCUDAStream(x.device().index()).stream();
-  check(style_fwd_launch(gram_dtype_code(x.scalar_type()), x.data_ptr(), y.has_value() ? y->data_ptr() : nullptr,
+  check_launch(style_fwd_launch(dtype_code(x.scalar_type()), x.data_ptr(), y.has_value() ? y->data_ptr() : nullptr,
                          target_gram.has_value() ? target_gram->data_ptr() : nullptr,
                          target_gram.has_value() ? target_gram->size(0) : 1, part.data_ptr(),
                          need_grad ? p.data_ptr() : nullptr, loss_part.data_ptr(), loss.data_ptr(), f.N, f.C,

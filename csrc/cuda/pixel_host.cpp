@@ -8,24 +8,12 @@
 #include <torch/library.h>
 
 #include "../common/pixel_math.h"
+#include "host_common.h"
 #include "pixel_launch.h"
 
 namespace fastiqa {
 namespace cuda {
 namespace {
-
-int dtype_code(at::ScalarType t) {
-  switch (t) {
-    case at::kFloat: return kF32;
-    case at::kDouble: return kF64;
-    case at::kHalf: return kF16;
-    case at::kBFloat16: return kBF16;
-    default: TORCH_CHECK(false, "fastiqa CUDA kernels: unsupported dtype ", t);
-  }
-  return -1;
-}
-
-void check_launch(const char* err) { TORCH_CHECK(err == nullptr, "fastiqa CUDA kernel failed: ", err); }
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> pixel_fwd(
     const at::Tensor& pred, const at::Tensor& target, const std::optional<at::Tensor>& weight,

@@ -9,24 +9,12 @@
 #include <torch/library.h>
 
 #include "../common/psnr_math.h"
+#include "host_common.h"
 #include "psnr_launch.h"
 
 namespace fastiqa {
 namespace cuda {
 namespace {
-
-int psnr_dtype_code(at::ScalarType t) {
-  switch (t) {
-    case at::kFloat: return kF32;
-    case at::kDouble: return kF64;
-    case at::kHalf: return kF16;
-    case at::kBFloat16: return kBF16;
-    default: TORCH_CHECK(false, "fastiqa CUDA kernels: unsupported dtype ", t);
-  }
-  return -1;
-}
-
-void psnr_check_launch(const char* err) { TORCH_CHECK(err == nullptr, "fastiqa CUDA kernel failed: ", err); }
 
 std::tuple<at::Tensor, at::Tensor> psnr_fwd(const at::Tensor& x, const at::Tensor& y, int64_t kind,
                                             int64_t crop, bool y_channel, bool quantize,
@@ -58,7 +46,7 @@ std::tuple<at::Tensor, at::Tensor> psnr_fwd(const at::Tensor& x, const at::Tenso
                                : at::empty_like(x);
   at::Tensor partials = at::empty({n * psnr_fwd_blocks(n, count)}, acc_opts);
   auto stream = c10::cuda::getCurrentCUDAStream(x.device().index()).stream();
-  psnr_check_launch(psnr_fwd_launch(psnr_dtype_code(x.scalar_type()), x.data_ptr(), y.data_ptr(),
+  check_launch(psnr_fwd_launch(dtype_code(x.scalar_type()), x.data_ptr(), y.data_ptr(),
                                     need_grad ? grad.data_ptr() : nullptr, partials.data_ptr(),
                                     stat.data_ptr(), n, c, hh, ww, x.stride(0), x.stride(1), x.stride(2),
                                     x.stride(3), crop, static_cast<int>(kind), y_channel, quantize,
@@ -82,7 +70,7 @@ std::tuple<at::Tensor, at::Tensor> psnr_bwd(const at::Tensor& grad, const at::Te
   at::Tensor gy = need_y ? at::empty_like(grad) : at::empty({0}, grad.options());
   const int64_t per = n > 0 ? grad.numel() / n : 0;
   auto stream = c10::cuda::getCurrentCUDAStream(grad.device().index()).stream();
-  psnr_check_launch(psnr_bwd_launch(psnr_dtype_code(grad.scalar_type()), grad.data_ptr(),
+  check_launch(psnr_bwd_launch(dtype_code(grad.scalar_type()), grad.data_ptr(),
                                     need_x ? gx.data_ptr() : nullptr, need_y ? gy.data_ptr() : nullptr,
                                     grad_out.data_ptr(), n, per, stream));
   return {gx, gy};

@@ -13,24 +13,12 @@
 #include <torch/library.h>
 
 #include "../common/ssim_math.h"
+#include "host_common.h"
 #include "ssim_launch.h"
 
 namespace fastiqa {
 namespace cuda {
 namespace {
-
-int dtype_code(at::ScalarType t) {
-  switch (t) {
-    case at::kFloat: return kF32;
-    case at::kDouble: return kF64;
-    case at::kHalf: return kF16;
-    case at::kBFloat16: return kBF16;
-    default: TORCH_CHECK(false, "fastiqa CUDA kernels: unsupported dtype ", t);
-  }
-  return -1;
-}
-
-void check_launch(const char* err) { TORCH_CHECK(err == nullptr, "fastiqa CUDA kernel failed: ", err); }
 
 SsimGeometry geometry(const at::Tensor& x, const at::Tensor& y, int64_t win, int64_t padding) {
   using namespace fastiqa::ssim;

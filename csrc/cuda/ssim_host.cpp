@@ -5,7 +5,6 @@
 #include <ATen/ops/empty.h>
 #include <ATen/ops/div.h>
 #include <ATen/ops/empty_like.h>
-#include <ATen/ops/empty_strided.h>
 #include <ATen/ops/sum.h>
 #include <ATen/ops/tensor.h>
 #include <c10/cuda/CUDAGuard.h>
@@ -54,9 +53,9 @@ std::tuple<at::Tensor, at::Tensor> grads(const at::Tensor& x, const at::Tensor& 
   TORCH_CHECK(weights.scalar_type() == acc_of(x) && weights.is_contiguous() && weights.device() == x.device() &&
                   weights.numel() == geo.N * geo.C * 3,
               "fastiqa_C::ssim: weights must be a contiguous (N, C, 3) accumulator-dtype tensor on the device");
+  // both laid out as empty_like(x): the kernel writes them with one set of strides
   at::Tensor gx = need_gx ? at::empty_like(x) : at::empty({0}, x.options());
-  at::Tensor gy = need_gy ? at::empty({0}, x.options()) : at::empty({0}, x.options());
-  if (need_gy) gy = need_gx ? at::empty_strided(gx.sizes(), gx.strides(), x.options()) : at::empty_like(x);
+  at::Tensor gy = need_gy ? at::empty_like(x) : at::empty({0}, x.options());
   if (!need_gx && !need_gy) return {gx, gy};
   int64_t sd[4] = {0, 0, 0, 0}, sg[4];
   if (dmap.has_value()) {

@@ -28,6 +28,15 @@ def shapes(backend, device):
     return SHAPES["triton"] if (backend, device) == INTERPRETED else SHAPES["cpu" if device == "cuda" else backend]
 
 
+def precision(backend):
+    """(dtype, value (rtol, atol), gradient rtol): float64 checks against the float64 reference,
+    except on Triton, whose float64 inputs run the reference path (no GPU tl.dot for float64):
+    its kernels are checked in float32."""
+    if backend == "triton":
+        return torch.float32, (1e-5, 2e-5), 2e-5
+    return torch.float64, (1e-10, 1e-12), 1e-9
+
+
 def pair(shape, dtype=torch.float64, noise=0.2, device="cpu"):
     x = torch.rand(shape, dtype=torch.float64)
     y = (x + noise * torch.randn(shape, dtype=torch.float64)).clamp(0, 1)
@@ -90,16 +99,22 @@ def test_ssim_values_and_grads(backend, device, dtype):
 @pytest.mark.parametrize("backend,device", BD, ids=BD_IDS)
 @pytest.mark.parametrize("win_size,win_sigma", [(3, 0.5), (7, 1.0), (31, 4.0)])
 def test_ssim_windows(backend, device, win_size, win_sigma):
-    shape = (1, 2, 33, 35) if (backend, device) != INTERPRETED else (1, 1, 31, 33)
-    for padding in PADDINGS:
-        x, y = pair(shape, device=device)
+    shape = (1, 2, 33, 35) if (backend, device) != INTERPRETED else (1, 1, 31, 31)
+    paddings = PADDINGS
+    if (backend, device) == INTERPRETED and win_size > 21:
+        # Triton's gradient tile is 33 - win wide (2 pixels here): hundreds of interpreted
+        # programs per padding, so one padding (the one with the most index logic)
+        paddings = ("same_reflect",)
+    dtype, vtol, gtol = precision(backend)
+    for padding in paddings:
+        x, y = pair(shape, dtype, device=device)
         kw = dict(win_size=win_size, win_sigma=win_sigma, padding=padding, reduction="per_channel", k1=0.02, k2=0.05,
                   data_range=1.5)
         ref, rgx, rgy, go = reference_value_and_grads(x, y, R.ssim, **kw)
         out, gx, gy = fast_value_and_grads(x, y, F.ssim, go, backend=backend, **kw)
-        torch.testing.assert_close(out, ref, rtol=1e-10, atol=1e-12)
-        assert_grad_close(gx, rgx, 1e-9)
-        assert_grad_close(gy, rgy, 1e-9)
+        torch.testing.assert_close(out.double(), ref, rtol=vtol[0], atol=vtol[1])
+        assert_grad_close(gx, rgx, gtol)
+        assert_grad_close(gy, rgy, gtol)
 
 
 @pytest.mark.parametrize("backend,device", BD, ids=BD_IDS)
@@ -144,15 +159,16 @@ def test_ssim_channels_last_and_strided(backend, device):
 @pytest.mark.parametrize("backend,device", BD, ids=BD_IDS)
 def test_same_modes_at_borders(backend, device):
     # a bright border: same_zero sees zeros outside, same_reflect the mirrored pixels
-    x, y = pair((1, 1, 17, 19), device=device)
+    dtype, vtol, gtol = precision(backend)
+    x, y = pair((1, 1, 17, 19), dtype, device=device)
     x[..., 0, :] = 1.0
     x[..., :, -1] = 0.0
     for padding in ("same_zero", "same_reflect"):
         ref, rgx, rgy, go = reference_value_and_grads(x, y, R.ssim, padding=padding, reduction="map")
         out, gx, gy = fast_value_and_grads(x, y, F.ssim, go, padding=padding, reduction="map", backend=backend)
-        torch.testing.assert_close(out, ref, rtol=1e-10, atol=1e-12)
-        assert_grad_close(gx, rgx, 1e-9)
-        assert_grad_close(gy, rgy, 1e-9)
+        torch.testing.assert_close(out.double(), ref, rtol=vtol[0], atol=vtol[1])
+        assert_grad_close(gx, rgx, gtol)
+        assert_grad_close(gy, rgy, gtol)
         # border rows / columns really differ between the two modes
     zero = F.ssim(x, y, padding="same_zero", reduction="map", backend=backend)
     refl = F.ssim(x, y, padding="same_reflect", reduction="map", backend=backend)
@@ -260,15 +276,16 @@ def test_autocast():
 @pytest.mark.parametrize("backend,device", BD, ids=BD_IDS)
 def test_l1_ssim_loss(backend, device):
     shape = (2, 3, 37, 53) if (backend, device) != INTERPRETED else (1, 2, 23, 24)
-    x, y = pair(shape, device=device)
+    dtype, vtol, gtol = precision(backend)
+    x, y = pair(shape, dtype, device=device)
     for reduction in ("mean", "none"):
         for padding in ("same_zero", "valid"):
             kw = dict(alpha=0.3, padding=padding, reduction=reduction)
             ref, rgx, rgy, go = reference_value_and_grads(x, y, R.l1_ssim_loss, **kw)
             out, gx, gy = fast_value_and_grads(x, y, F.l1_ssim_loss, go, backend=backend, **kw)
-            torch.testing.assert_close(out, ref, rtol=1e-10, atol=1e-12)
-            assert_grad_close(gx, rgx, 1e-9)
-            assert_grad_close(gy, rgy, 1e-9)
+            torch.testing.assert_close(out.double(), ref, rtol=vtol[0], atol=vtol[1])
+            assert_grad_close(gx, rgx, gtol)
+            assert_grad_close(gy, rgy, gtol)
     # the 3DGS default: alpha 0.2, zero same padding
     torch.testing.assert_close(F.l1_ssim_loss(x, y, backend=backend),
                                0.8 * (x - y).abs().mean() + 0.2 * (1 - R.ssim(x, y, padding="same_zero")))
@@ -291,12 +308,13 @@ def test_ms_ssim(backend, device):
 def test_ms_ssim_small_scales_triton():
     if "triton" not in BACKENDS:
         pytest.skip("triton not installed")
-    x, y = pair((1, 1, 21, 22))
+    dtype, vtol, gtol = precision("triton")
+    x, y = pair((1, 1, 21, 22), dtype)
     kw = dict(win_size=3, weights=(0.3, 0.3, 0.4), reduction="per_channel")
     ref, rgx, rgy, go = reference_value_and_grads(x, y, R.ms_ssim, **kw)
     out, gx, gy = fast_value_and_grads(x, y, F.ms_ssim, go, backend="triton", **kw)
-    torch.testing.assert_close(out, ref, rtol=1e-10, atol=1e-12)
-    assert_grad_close(gx, rgx, 1e-9)
+    torch.testing.assert_close(out.double(), ref, rtol=vtol[0], atol=vtol[1])
+    assert_grad_close(gx, rgx, gtol)
 
 
 def test_ms_ssim_negative_terms_no_nan():

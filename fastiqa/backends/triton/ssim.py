@@ -4,8 +4,9 @@ The separable Gaussian blur of a tile is two products with banded matrices,
     stats = E_r @ X @ E_c^T,    E[i, a] = sum_k g[k] [src(p0 + i + k) == s0 + a],
 where src() maps a padded coordinate to its source pixel (zero padding: no
 match, reflect padding: the mirrored pixel), so every padding mode is the same
-code and the products run on the tensor cores' IEEE-fp32 path (tl.dot,
-input_precision="ieee"). The adjoint blur of the backward is E^T @ M @ E.
+code and the products are tl.dot with input_precision="ieee" (float32 accuracy; float64
+inputs run the reference path, as tl.dot has no float64 lowering on the GPU). The adjoint
+blur of the backward is E^T @ M @ E.
 
 Forward: one program per OUT x OUT tile of one plane loads its IN x IN source
 tile once, writes the SSIM map if asked and one partial (S, cs, |x-y|) triple;
@@ -228,8 +229,11 @@ def _constants(x, win_size, win_sigma, c1, c2, padding, acc_t):
 
 
 def _grad_tiles(win_size):
-    m = 32 if win_size <= 15 else 64
-    return m, triton.next_power_of_2(m + win_size - 1)
+    """(M, SRC): 32 x 32 output regions from 64 x 64 source tiles for every window, so each
+    program's gradient tile is 33 - win_size wide (22 at 11x11). Larger regions (64 / 128)
+    took minutes to compile and ~200 KiB of shared memory (more than an A100 has), so
+    windows above ~21 are slow on this backend; the CUDA kernel has no such limit."""
+    return 32, 64
 
 
 def _grads(x, y, g, k, weights, dmap, need_gx, need_gy, win_size, padding, acc_tl):
@@ -253,6 +257,9 @@ def _grads(x, y, g, k, weights, dmap, need_gx, need_gy, win_size, padding, acc_t
 
 
 def ssim_fwd(x, y, win_size, win_sigma, c1, c2, padding, want_map, want_l1, weights, need_gx, need_gy):
+    if x.dtype == torch.float64:  # tl.dot has no float64 lowering on the GPU: the plain torch path
+        return reference.ssim_fwd(x, y, win_size, win_sigma, c1, c2, padding, want_map, want_l1, weights,
+                                  need_gx, need_gy)
     n, c, h, w = x.shape
     acc_t, acc_tl = _acc(x.dtype)
     ho, wo, off = _geometry(x, win_size, padding)
@@ -276,6 +283,8 @@ def ssim_fwd(x, y, win_size, win_sigma, c1, c2, padding, want_map, want_l1, weig
 
 
 def ssim_bwd(x, y, win_size, win_sigma, c1, c2, padding, weights, dmap, need_gx, need_gy):
+    if x.dtype == torch.float64:
+        return reference.ssim_bwd(x, y, win_size, win_sigma, c1, c2, padding, weights, dmap, need_gx, need_gy)
     acc_t, acc_tl = _acc(x.dtype)
     g, k = _constants(x, win_size, win_sigma, c1, c2, padding, acc_t)
     return _grads(x, y, g, k, weights.contiguous(), dmap, need_gx, need_gy, win_size, padding, acc_tl)

@@ -56,6 +56,11 @@ timeout 150 $PY benchmarks/gpu_check_ssim.py >"$LOG/ssim.log" 2>&1
 ssim_rc=$?
 tail -12 "$LOG/ssim.log"
 
+step "gram family: cuda/triton against the float64 reference, style-loss timings"
+timeout 120 $PY benchmarks/gpu_check_gram.py >"$LOG/gram.log" 2>&1
+gram_rc=$?
+tail -8 "$LOG/gram.log"
+
 step "benchmarks on CUDA tensors"
 timeout 240 $PY -m pytest -q benchmarks/ -k "cuda" -p no:cacheprovider \
   --benchmark-columns=median,iqr --benchmark-sort=name >"$LOG/bench.log" 2>&1
@@ -65,7 +70,7 @@ step "summary"
 echo "================ fastiqa GPU check summary ================"
 $PY -c "import torch; print('device:', torch.cuda.get_device_name(0), '| torch', torch.__version__, '| cuda', torch.version.cuda)"
 $PY -c "import triton; print('triton', triton.__version__)" 2>/dev/null
-echo "build rc=$build_rc  tests rc=$tests_rc  sanitizer rc=$san_rc  ssim rc=$ssim_rc  benchmarks rc=$bench_rc  total $(( $(date +%s) - start ))s"
+echo "build rc=$build_rc  tests rc=$tests_rc  sanitizer rc=$san_rc  gram rc=$gram_rc  ssim rc=$ssim_rc  benchmarks rc=$bench_rc  total $(( $(date +%s) - start ))s"
 grep -E "passed|failed" "$LOG/tests.log" | tail -1
 grep -E "correctness:|floor|fastiqa\[|fused_ssim|reference \(" "$LOG/ssim.log"
 sed -n '/fastiqa benchmark summary/,$p' "$LOG/bench.log" | grep -vE "^=+ *[0-9]+ passed" | head -80

@@ -7,11 +7,7 @@
 // eps^2, BasicSR's convention passes its eps directly.
 #pragma once
 
-#if defined(__CUDACC__)
-#define FASTIQA_HD __host__ __device__ __forceinline__
-#else
-#define FASTIQA_HD inline __attribute__((always_inline))
-#endif
+#include "hd.h"
 
 #include <cmath>
 #include <cstdint>

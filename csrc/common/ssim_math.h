@@ -17,11 +17,7 @@
 // so a kernel needs the two inputs and four adjoint-blurred maps, nothing saved.
 #pragma once
 
-#if defined(__CUDACC__)
-#define FASTIQA_HD __host__ __device__ __forceinline__
-#else
-#define FASTIQA_HD inline __attribute__((always_inline))
-#endif
+#include "hd.h"
 
 #include <cmath>
 #include <cstdint>

@@ -16,11 +16,7 @@
 //   MSE: 2 d / count (times w_c for the Y channel), MAE: sign(d) / count (times w_c).
 #pragma once
 
-#if defined(__CUDACC__)
-#define FASTIQA_PSNR_HD __host__ __device__ __forceinline__
-#else
-#define FASTIQA_PSNR_HD inline __attribute__((always_inline))
-#endif
+#include "hd.h"
 
 #include <cmath>
 #include <cstdint>
@@ -36,13 +32,13 @@ constexpr double kYG = 128.553;
 constexpr double kYB = 24.966;
 constexpr double kYOffset = 16.0;
 
-template <typename A> FASTIQA_PSNR_HD A round_half_even(A v);
+template <typename A> FASTIQA_HD A round_half_even(A v);
 
 // v + 1.5 * 2^23 - 1.5 * 2^23 rounds to the nearest integer, ties to even, in the
 // default rounding mode for |v| < 2^22 (quantised values are in [0, 255]). Written
 // with additions so that the host loops vectorise on every ISA clone; nvcc and
 // GCC do not reassociate it without fast-math.
-template <> FASTIQA_PSNR_HD float round_half_even<float>(float v) {
+template <> FASTIQA_HD float round_half_even<float>(float v) {
 #if defined(__CUDA_ARCH__)
   return rintf(v);
 #else
@@ -50,7 +46,7 @@ template <> FASTIQA_PSNR_HD float round_half_even<float>(float v) {
   return (v + m) - m;
 #endif
 }
-template <> FASTIQA_PSNR_HD double round_half_even<double>(double v) {
+template <> FASTIQA_HD double round_half_even<double>(double v) {
 #if defined(__CUDA_ARCH__)
   return rint(v);
 #else
@@ -60,15 +56,30 @@ template <> FASTIQA_PSNR_HD double round_half_even<double>(double v) {
 }
 
 // Quantise v (in data_range units, pre-multiplied by 255 / R) to the 8-bit grid.
-template <typename A> FASTIQA_PSNR_HD A quant8(A v_times_255_over_r) {
+template <typename A> FASTIQA_HD A quant8(A v_times_255_over_r) {
   A v = v_times_255_over_r;
   v = v < A(0) ? A(0) : v;
   v = v > A(255) ? A(255) : v;
   return round_half_even<A>(v);
 }
 
+// Luma difference of one pixel, sum_c w_c (x_c - y_c), the samples first put on
+// the 8-bit grid when Q (qscale = 255 / R).
+template <typename A, bool Q>
+FASTIQA_HD A luma_diff(A xr, A xg, A xb, A yr, A yg, A yb, A wr, A wg, A wb, A qscale) {
+  if (Q) {
+    xr = quant8<A>(xr * qscale);
+    xg = quant8<A>(xg * qscale);
+    xb = quant8<A>(xb * qscale);
+    yr = quant8<A>(yr * qscale);
+    yg = quant8<A>(yg * qscale);
+    yb = quant8<A>(yb * qscale);
+  }
+  return wr * (xr - yr) + wg * (xg - yg) + wb * (xb - yb);
+}
+
 // value and derivative of the per-sample statistic of a difference d
-template <int K, typename A> FASTIQA_PSNR_HD void stat_and_grad(A d, A& value, A& deriv) {
+template <int K, typename A> FASTIQA_HD void stat_and_grad(A d, A& value, A& deriv) {
   if (K == kMSE) {
     value = d * d;
     deriv = A(2) * d;

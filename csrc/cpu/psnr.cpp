@@ -75,17 +75,9 @@ FASTIQA_CPU_CLONES A run_plain(const T* __restrict__ a, const T* __restrict__ b,
 template <typename T, typename A, int K, bool Q, bool GRAD>
 FASTIQA_INLINE A luma_sample(const T* __restrict__ a, const T* __restrict__ b, T* __restrict__ g,
                              int64_t o, int64_t sc, A wr, A wg, A wb, A qscale, A gmul) {
-  A xr = to_acc<A>(a[o]), xg = to_acc<A>(a[o + sc]), xb = to_acc<A>(a[o + 2 * sc]);
-  A yr = to_acc<A>(b[o]), yg = to_acc<A>(b[o + sc]), yb = to_acc<A>(b[o + 2 * sc]);
-  if (Q) {
-    xr = quant8<A>(xr * qscale);
-    xg = quant8<A>(xg * qscale);
-    xb = quant8<A>(xb * qscale);
-    yr = quant8<A>(yr * qscale);
-    yg = quant8<A>(yg * qscale);
-    yb = quant8<A>(yb * qscale);
-  }
-  const A d = wr * (xr - yr) + wg * (xg - yg) + wb * (xb - yb);
+  const A d = luma_diff<A, Q>(to_acc<A>(a[o]), to_acc<A>(a[o + sc]), to_acc<A>(a[o + 2 * sc]),
+                             to_acc<A>(b[o]), to_acc<A>(b[o + sc]), to_acc<A>(b[o + 2 * sc]),
+                             wr, wg, wb, qscale);
   A v, dv;
   stat_and_grad<K, A>(d, v, dv);
   if (GRAD) {

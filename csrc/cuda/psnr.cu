@@ -69,17 +69,9 @@ __global__ void __launch_bounds__(kThreads)
     const int64_t o = sample_offset<LUMA>(g, i);
     A d;
     if (LUMA) {
-      A xr = load_as<A>(xi + o), xg = load_as<A>(xi + o + g.sc), xb = load_as<A>(xi + o + 2 * g.sc);
-      A yr = load_as<A>(yi + o), yg = load_as<A>(yi + o + g.sc), yb = load_as<A>(yi + o + 2 * g.sc);
-      if (Q) {
-        xr = quant8<A>(xr * qscale);
-        xg = quant8<A>(xg * qscale);
-        xb = quant8<A>(xb * qscale);
-        yr = quant8<A>(yr * qscale);
-        yg = quant8<A>(yg * qscale);
-        yb = quant8<A>(yb * qscale);
-      }
-      d = wr * (xr - yr) + wgr * (xg - yg) + wb * (xb - yb);
+      d = luma_diff<A, Q>(load_as<A>(xi + o), load_as<A>(xi + o + g.sc), load_as<A>(xi + o + 2 * g.sc),
+                          load_as<A>(yi + o), load_as<A>(yi + o + g.sc), load_as<A>(yi + o + 2 * g.sc),
+                          wr, wgr, wb, qscale);
     } else {
       A xa = load_as<A>(xi + o), ya = load_as<A>(yi + o);
       if (Q) {

@@ -8,7 +8,7 @@ import torch
 
 import fastiqa.functional as F
 
-from conftest import IMPLS, SMOKE, devices, run_case
+from harness import IMPLS, SMOKE, devices, run_case
 
 EPS = 1e-3
 SHAPES = [(2, 3, 32, 32)] if SMOKE else [(8, 3, 256, 256), (4, 3, 512, 512)]

@@ -9,7 +9,7 @@ fastiqa at least 4x faster than "eager" in the same run.
 
     pytest benchmarks/test_bench_psnr.py                      # full
     FASTIQA_BENCH_SMOKE=1 pytest benchmarks/ --benchmark-disable   # proves it runs
-Uses the shared machinery of benchmarks/conftest.py (ratio to eager, fraction of
+Uses the shared machinery of benchmarks/harness.py (ratio to eager, fraction of
 the memory floor, summary table) when present, a minimal stand-in otherwise.
 """
 import importlib.util
@@ -24,8 +24,8 @@ import fastiqa.functional as F
 from fastiqa.backends import reference as R
 
 try:
-    from conftest import SMOKE, devices, run_case
-except ImportError:  # running without the shared benchmarks/conftest.py
+    from harness import SMOKE, devices, run_case
+except ImportError:  # running without the shared benchmarks/harness.py
     SMOKE = os.environ.get("FASTIQA_BENCH_SMOKE", "0") == "1"
 
     def devices():

@@ -8,7 +8,7 @@ shape and device.
     pytest benchmarks/ --benchmark-disable       # smoke (FASTIQA_BENCH_SMOKE=1): small shapes
 
 Floor: forward reads x and y (2 tensors); forward+backward also writes the gradient of x
-(3 tensors). extra_info (conftest.run_case): floor_bytes, ratio_eager, floor_frac; on CUDA
+(3 tensors). extra_info (harness.run_case): floor_bytes, ratio_eager, floor_frac; on CUDA
 also peak_extra_MiB, the memory the step allocates beyond its inputs at its peak.
 """
 import importlib.util
@@ -19,7 +19,7 @@ import torch
 import fastiqa.functional as F
 from fastiqa.backends import reference as R
 
-from conftest import IMPLS, SMOKE, devices, run_case
+from harness import IMPLS, SMOKE, devices, run_case
 
 PEERS = ("pytorch_msssim", "kornia", "torchmetrics", "fused_ssim")
 

@@ -5,7 +5,7 @@ import torch
 
 from fastiqa.compat import basicsr
 
-from conftest import BACKENDS
+from support import BACKENDS
 
 
 # --- transcription of BasicSR -------------------------------------------------

@@ -8,7 +8,7 @@ from fastiqa import _ext
 from fastiqa.backends import reference as R
 from fastiqa.ops import gram as G
 
-from conftest import BACKENDS, tol
+from support import BACKENDS, tol
 
 HAS_CPU = _ext.has_kernel("style_fwd", "CPU")
 GRAM_BACKENDS = [b for b in BACKENDS if b != "cpu" or HAS_CPU]

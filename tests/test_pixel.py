@@ -8,7 +8,7 @@ import fastiqa.functional as F
 from fastiqa import nn as fnn
 
 from _pixel_oracle import loss as oracle
-from conftest import BACKEND_DEVICES, BACKENDS, BD_IDS, tol
+from support import BACKEND_DEVICES, BACKENDS, BD_IDS, tol
 
 KINDS = ("l1", "mse", "charbonnier")
 EPS = 1e-3

@@ -10,7 +10,7 @@ from fastiqa import _ext
 from fastiqa.backends import reference as R
 from fastiqa.ops import _dispatch
 
-from conftest import tol
+from support import tol
 
 BACKENDS = ["reference"]
 if _ext.has_kernel("psnr_fwd", "CPU"):

@@ -11,7 +11,7 @@ import fastiqa.nn as FN
 from fastiqa.backends import reference as R
 from fastiqa.ops import ssim as ops_ssim
 
-from conftest import BACKEND_DEVICES, BACKENDS, BD_IDS, tol
+from support import BACKEND_DEVICES, BACKENDS, BD_IDS, tol
 
 PADDINGS = ("valid", "same_zero", "same_reflect")
 REDUCTIONS = ("mean", "none", "per_channel", "map")

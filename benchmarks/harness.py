@@ -1,0 +1,84 @@
+"""Shared benchmark machinery (pytest-benchmark); import as `from harness import ...`.
+
+Every benchmark measures one implementation ("fastiqa", "eager" reference,
+"compiled" = torch.compile of the reference, or a peer library) of one op at
+one shape/dtype/device, and records in extra_info:
+  floor_bytes   the fewest bytes the op must move (each input read once, each
+                output written once)
+  ratio_eager   eager median / this median, same process, same inputs
+  floor_frac    (floor_bytes / copy bandwidth) / this median: 1.0 = at the floor
+The eager reference of each case runs first (see impl ordering), so the ratio is
+always against a number measured in the same run. A summary table is printed at
+the end of the session.
+
+FASTIQA_BENCH_SMOKE=1 (set by .ci/run, with --benchmark-disable) shrinks shapes
+so the suite only proves that every benchmark runs.
+"""
+import os
+import time
+
+import pytest
+import torch
+
+SMOKE = os.environ.get("FASTIQA_BENCH_SMOKE", "0") == "1"
+IMPLS = ("eager", "fastiqa", "compiled")  # eager first: the others' ratios need it
+_EAGER = {}
+ROWS = []
+_BANDWIDTH = {}
+
+
+def devices():
+    out = ["cpu"]
+    if torch.cuda.is_available():
+        out.append("cuda")
+    return out
+
+
+def sync(device):
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize()
+
+
+def copy_bandwidth(device, nbytes):
+    """Bytes/s of a tensor copy of `nbytes` (read + write), the memory floor's yardstick,
+    measured at the op's own size so that cache effects match."""
+    key = (str(device), nbytes)
+    if key not in _BANDWIDTH:
+        src = torch.empty(max(nbytes // 4, 1), dtype=torch.float32, device=device).uniform_()
+        dst = torch.empty_like(src)
+        for _ in range(3):
+            dst.copy_(src)
+        sync(device)
+        reps = 20
+        best = float("inf")
+        for _ in range(5):
+            t0 = time.perf_counter()
+            for _ in range(reps):
+                dst.copy_(src)
+            sync(device)
+            best = min(best, (time.perf_counter() - t0) / reps)
+        _BANDWIDTH[key] = 2 * src.numel() * 4 / best
+    return _BANDWIDTH[key]
+
+
+def run_case(benchmark, case_key, impl, fn, floor_bytes, device, rounds=None):
+    """Benchmarks fn() and records ratio to eager and fraction of the memory floor."""
+    def timed():
+        out = fn()
+        sync(device)
+        return out
+
+    rounds = rounds or (1 if SMOKE else 20)
+    benchmark.pedantic(timed, rounds=rounds, iterations=1, warmup_rounds=0 if SMOKE else 3)
+    stats = getattr(benchmark, "stats", None)
+    if stats is None or not hasattr(stats, "stats"):  # --benchmark-disable
+        return
+    median = stats.stats.median
+    if impl == "eager":
+        _EAGER[case_key] = median
+    ratio = _EAGER.get(case_key, float("nan")) / median
+    per_tensor = floor_bytes  # floor_bytes already totals every tensor moved
+    floor_s = per_tensor / copy_bandwidth(device, max(per_tensor // 3, 1 << 16))
+    benchmark.extra_info.update(floor_bytes=floor_bytes, ratio_eager=round(ratio, 3),
+                                floor_frac=round(floor_s / median, 3))
+    ROWS.append((case_key, impl, median, ratio, floor_s / median))

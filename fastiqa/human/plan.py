@@ -63,6 +63,15 @@ def _gold(study, base, n, rng):
     return out
 
 
+def _training(study, base, rng):
+    """Training trials drawn from the test trials, the images taken in turn (so they can alternate)."""
+    contents = list(study.contents)
+    rng.shuffle(contents)
+    by_content = {c: [t for t in base if t["content"] == c] for c in contents}
+    return [dict(rng.choice(by_content[contents[k % len(contents)]]), kind="training")
+            for k in range(study.doc["training"])]
+
+
 def order_no_repeat(trials, rng, prev=None):
     """Random order in which no two neighbours share a content, whenever that is possible
     (greedy: a content that could no longer be separated by the others goes first)."""
@@ -87,8 +96,7 @@ def make_plan(study, rater):
     base = base_trials(study)
     tests = [dict(t) for t in base for _ in range(study.doc["repeats"])]
     gold = _gold(study, base, study.doc["gold"], rng)
-    training = [dict(t, kind="training") for t in rng.sample(base * (1 + study.doc["training"] // len(base)),
-                                                                study.doc["training"])]
+    training = _training(study, base, rng)
     if study.protocol == "pc":  # which side each method appears on: random per trial
         tests = [_swap(t) if rng.random() < 0.5 else t for t in tests]
         training = [_swap(t) if rng.random() < 0.5 else t for t in training]

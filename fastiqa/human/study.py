@@ -35,7 +35,7 @@ INSTRUCTIONS = {
           "If they look the same to you, pick the one you would rather keep.",
 }
 KEYS_HELP = ("Keys: the numbers answer; hold Space to flicker between the images; "
-             "mouse wheel zooms, drag pans (all panels together), 0 resets the view.")
+             "mouse wheel zooms, drag pans (all panels together), R resets the view.")
 
 
 class StudyError(Exception):

@@ -15,6 +15,7 @@ larger always means better), y: MOS per stimulus.
       two-sided p from the normal distribution.
 """
 import math
+import warnings
 
 import numpy as np
 from scipy import optimize, stats
@@ -25,7 +26,8 @@ HIGHER_IS_BETTER = {"psnr": True, "ssim": True, "ms_ssim": True, "mse": False, "
 
 
 def logistic4(x, b1, b2, b3, b4):
-    return (b1 - b2) / (1.0 + np.exp(-(x - b3) / abs(b4))) + b2
+    with np.errstate(over="ignore"):  # exp overflow -> inf -> the lower asymptote b2, as it should
+        return (b1 - b2) / (1.0 + np.exp(-(x - b3) / abs(b4))) + b2
 
 
 def fit_logistic4(x, y):
@@ -34,10 +36,11 @@ def fit_logistic4(x, y):
     x, y = np.asarray(x, float), np.asarray(y, float)
     sx = float(np.std(x)) or 1.0
     p0 = [float(y.max()), float(y.min()), float(np.median(x)), sx / 2]
-    with np.errstate(over="ignore"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optimize.OptimizeWarning)  # no covariance: we only use the fit
         try:
             p, _ = optimize.curve_fit(logistic4, x, y, p0=p0, maxfev=20000)
-        except (RuntimeError, optimize.OptimizeWarning):
+        except RuntimeError:
             p = np.array(p0)
     return p
 

@@ -57,7 +57,15 @@
     return String(value);
   }
 
+  const QUESTION = {
+    acr: "How good is the quality of this image?",
+    "acr-hr": "How good is the quality of this image?",
+    dcr: "How much is the processed image degraded compared with the reference?",
+    pc: "Which image has the better quality?",
+  };
+
   function buildButtons() {
+    $("question").textContent = QUESTION[study.protocol] || "";
     const box = $("buttons");
     box.innerHTML = "";
     const labels = study.labels.slice();
@@ -99,7 +107,7 @@
     const dpr = window.devicePixelRatio || 1;
     const n = trial.panels.length;
     const availW = (window.innerWidth - 40 - 16 * (n - 1)) / n;
-    const availH = window.innerHeight - 48 - 110 - 60;
+    const availH = window.innerHeight - 48 - 140 - 60;  // header, answer bar, labels
     const box = $("panels");
     box.innerHTML = "";
     view = { s: 1, x: 0, y: 0 };
@@ -110,7 +118,7 @@
       panel.className = "panel";
       const label = document.createElement("div");
       label.className = "panel-label";
-      label.textContent = ROLE_LABEL[p.role] || "";
+      label.textContent = p.role === "test" && n > 1 ? "Processed" : (ROLE_LABEL[p.role] || "");
       const vp = document.createElement("div");
       vp.className = "viewport";
       vp.style.width = Math.min(w, availW) + "px";

@@ -1,52 +1,17 @@
 """Helpers of the human-assessment tests: method folders made from the shipped
 photographs (blur, noise, JPEG), study building, simulated raters, a live server."""
-import io
-import os
 import threading
 
 import numpy as np
-from PIL import Image, ImageFilter
 
 from fastiqa.human import init_study
+from fastiqa.human.example import PHOTOS, write_example_folders
 from fastiqa.human.plan import make_plan
 from fastiqa.human.server import make_server
 
-DATA = os.path.join(os.path.dirname(__file__), "..", "fastiqa", "data")
-PHOTOS = ("astronaut", "chelsea", "coffee")
-
-
-def _degrade(img, kind, level, rng):
-    if kind == "blur":
-        return img.filter(ImageFilter.GaussianBlur(level))
-    if kind == "noise":
-        a = np.asarray(img, dtype=np.float64)
-        return Image.fromarray(np.clip(a + rng.normal(0, level, a.shape), 0, 255).round().astype(np.uint8))
-    if kind == "jpeg":
-        buf = io.BytesIO()
-        img.save(buf, "JPEG", quality=int(level))
-        return Image.open(io.BytesIO(buf.getvalue())).convert("RGB")
-    raise ValueError(kind)
-
-
-METHODS = {"blur": ("blur", 1.5), "noise": ("noise", 12.0), "jpeg": ("jpeg", 12)}
-
-
-def make_folders(root, size=(96, 72), methods=METHODS, photos=PHOTOS, suffix=""):
-    """root/ref and root/<method>/ with the shipped photographs cropped to size (w, h)."""
-    rng = np.random.default_rng(0)
-    ref = os.path.join(root, "ref")
-    os.makedirs(ref)
-    dirs = {}
-    for name in methods:
-        dirs[name] = os.path.join(root, name)
-        os.makedirs(dirs[name])
-    for p in photos:
-        img = Image.open(os.path.join(DATA, f"{p}.png")).convert("RGB")
-        img = img.crop((0, 0, size[0], size[1])) if img.width >= size[0] and img.height >= size[1] else img
-        img.save(os.path.join(ref, f"{p}.png"))
-        for name, (kind, level) in methods.items():
-            _degrade(img, kind, level, rng).save(os.path.join(dirs[name], f"{p}{suffix}.png"))
-    return ref, dirs
+def make_folders(root, size=(96, 72), methods=None, photos=PHOTOS, suffix=""):
+    """root/ref and root/<method>/: the shipped photographs cropped to size (w, h) and degraded."""
+    return write_example_folders(root, methods=methods, photos=photos, size=size, suffix=suffix)
 
 
 def make_study(tmp_path, protocol="acr", **kw):

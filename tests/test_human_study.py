@@ -189,3 +189,15 @@ def test_newer_schema_is_a_clear_error(tmp_path):
     db.close()
     with pytest.raises(StudyError, match="newer fastiqa"):
         study.store()
+
+
+def test_example_folders_then_init(tmp_path, capsys):
+    rc, out, err = _cli(capsys, "example", tmp_path / "demo")
+    assert rc == 0, err
+    init_line = out.strip().splitlines()[-1].split("fastiqa ", 1)[1].split()
+    rc, out, err = _cli(capsys, *init_line[1:])
+    assert rc == 0, err
+    study = open_study(str(tmp_path / "demo" / "study"))
+    assert study.methods == ["blur", "noise", "jpeg"] and study.stimuli["s0000"]["width"] == 256
+    rc, _, err = _cli(capsys, "example", tmp_path / "demo")
+    assert rc == 1 and "not empty" in err

@@ -5,6 +5,7 @@
     fastiqa human serve STUDY [--host 127.0.0.1] [--port 8765]
     fastiqa human analyze STUDY [--metrics eval.json ...] --out REPORT/
     fastiqa human export STUDY --format {csv,sureal,pwcmp} [--out FILE]
+    fastiqa human example OUT   (the shipped photographs, degraded: folders for a first study)
 
 Exit status: 0 done, 1 a problem with the study or its files (one message per
 problem), 2 bad arguments.
@@ -51,6 +52,9 @@ def add_arguments(p):
     q.add_argument("--bootstrap", type=int, default=500, help="bootstrap samples for pairwise CIs (default 500)")
     q.add_argument("--no-plots", action="store_true", help="no PNG plots")
     q.set_defaults(human_func=_analyze)
+    q = sub.add_parser("example", help="folders for a worked example: the shipped photographs, degraded three ways")
+    q.add_argument("out", help="folder to write OUT/ref, OUT/blur, OUT/noise, OUT/jpeg into")
+    q.set_defaults(human_func=_example)
     q = sub.add_parser("export", help="the votes as csv, a SUREAL dataset or pwcmp's long CSV")
     q.add_argument("study")
     q.add_argument("--format", required=True, choices=sorted(EXPORT_NAMES))
@@ -99,6 +103,19 @@ def _analyze(args):
                      bootstrap=args.bootstrap, plots=not args.no_plots)
     print(report["summary"], end="")
     print(f"report written to {args.out}")
+    return 0
+
+
+def _example(args):
+    from .example import write_example_folders
+
+    if os.path.exists(args.out) and os.listdir(args.out):
+        _err(f"{args.out!r} already exists and is not empty; give a new folder")
+        return 1
+    ref, dirs = write_example_folders(args.out)
+    methods = " ".join(f"--method {n}={d}" for n, d in dirs.items())
+    print(f"wrote {ref} and {', '.join(dirs.values())}; next:\n"
+          f"  fastiqa human init {os.path.join(args.out, 'study')} --ref {ref} {methods} --protocol acr")
     return 0
 
 

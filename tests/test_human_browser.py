@@ -96,7 +96,7 @@ class Rater:
         if how == "key":
             self.page.keyboard.press("ArrowLeft" if self.protocol == "pc" else "4")
         else:
-            self.page.click("#buttons button:nth-child(2)")  # ACR: "Good" (4 is first: best first); PC: right
+            self.page.click("#buttons button:nth-child(2)")  # ACR: "Good" (best first); PC: "B is better"
         self.by_key[how] += 1
         self.answered += 1
 
@@ -114,7 +114,7 @@ def _votes(study):
 
 @pytest.mark.parametrize("protocol", ["acr", "pc"])
 def test_browser_rating_session_end_to_end(tmp_path, protocol):
-    study = make_study(tmp_path, protocol, size=(256, 256), gold=2, training=1,
+    study = make_study(tmp_path, protocol, size=(256, 256), gold=2, training=1, title="Image quality study",
                        **({"show_ref": True} if protocol == "pc" else {}))
     server = ServerProcess(study.folder, _free_port())
     server.start()

@@ -105,6 +105,7 @@ def test_ml_model_bad_input_names_the_rule():
         screening.ml_subject_model(np.array([[1.0, np.nan], [2.0, np.nan]]))
 
 
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # sureal divides by zero in its own CI of a collapsed rater
 def test_ml_model_matches_sureal():
     sureal = pytest.importorskip("sureal", reason="sureal is not installed (pip install sureal)")
     from sureal.dataset_reader import RawDatasetReader
@@ -246,3 +247,11 @@ def test_fisher_z_by_hand():
 def test_agreement_needs_five_stimuli():
     with pytest.raises(ValueError, match="at least 5"):
         agreement.agreement([1, 2, 3], [1, 2, 3])
+
+
+def test_mappings_are_increasing_so_anticorrelation_shows():
+    x = np.linspace(0, 1, 12)
+    y = 5 - 4 * x + 0.05 * np.sin(7 * x)  # the metric disagrees with the scores
+    a = agreement.agreement(x, y)
+    assert a["logistic"][0] >= a["logistic"][1] and a["srocc"] < -0.9
+    assert not a["plcc_logistic"] > 0.5  # a decreasing fit would have reported a high PLCC

@@ -45,7 +45,7 @@ class StudyError(Exception):
 def scale_labels(protocol, scale):
     """[(value, label)] from worst to best."""
     if protocol == "pc":
-        return [(0, "Left is better"), (1, "Right is better")]
+        return [(0, "A is better"), (1, "B is better")]  # A on the left, B on the right
     if protocol == "dcr":
         return list(zip(range(1, 6), DCR5))
     if scale == 5:

@@ -3,7 +3,7 @@
 x: the metric per stimulus (sign flipped for lower-is-better metrics, so that
 larger always means better), y: MOS per stimulus.
 
-  mapping: 4-parameter logistic (P.1401 7.4 / VQEG)
+  mapping: 4-parameter logistic (P.1401 7.4 / VQEG), fitted increasing (b1 >= b2)
       f(x) = (b1 - b2) / (1 + exp(-(x - b3) / |b4|)) + b2
   and the monotonic third-order polynomial of P.1401 7.3
       f(x) = a0 + a1 x + a2 x^2 + a3 x^3, with f'(x) >= 0 over the range of x.
@@ -31,18 +31,25 @@ def logistic4(x, b1, b2, b3, b4):
 
 
 def fit_logistic4(x, y):
-    """Parameters (b1, b2, b3, b4) of the least-squares logistic; falls back to a line's
-    ends when the fit does not converge."""
+    """Parameters (b1, b2, b3, b4) of the least-squares logistic, increasing (b1 >= b2, b4 > 0:
+    the metric is already oriented so that larger is better); falls back to the starting
+    point when the fit does not converge."""
     x, y = np.asarray(x, float), np.asarray(y, float)
     sx = float(np.std(x)) or 1.0
-    p0 = [float(y.max()), float(y.min()), float(np.median(x)), sx / 2]
+    p0 = [max(float(np.ptp(y)), 1e-6), float(y.min()), float(np.median(x)), sx / 2]  # (b1 - b2, b2, b3, b4)
+
+    def f(x, h, b2, b3, b4):
+        return logistic4(x, b2 + h, b2, b3, b4)
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optimize.OptimizeWarning)  # no covariance: we only use the fit
         try:
-            p, _ = optimize.curve_fit(logistic4, x, y, p0=p0, maxfev=20000)
-        except RuntimeError:
+            p, _ = optimize.curve_fit(f, x, y, p0=p0, bounds=([0, -np.inf, -np.inf, 1e-9 * sx], np.inf),
+                                      maxfev=20000)
+        except (RuntimeError, ValueError):
             p = np.array(p0)
-    return p
+    h, b2, b3, b4 = p
+    return np.array([b2 + h, b2, b3, b4])
 
 
 def fit_poly3_monotonic(x, y):

@@ -18,7 +18,7 @@ from fastiqa.human.analyze import compute_metrics
 scipy = pytest.importorskip("scipy", reason="analysis needs scipy (pip install fastiqa[human])")
 HAS_MPL = True
 try:
-    import matplotlib  # noqa: F401
+    import matplotlib  # noqa: F401  (only whether it is there)
 except ImportError:
     HAS_MPL = False
 

@@ -195,3 +195,16 @@ def test_raters_in_parallel(served):
     finally:
         store.close()
     assert len(votes) == 4 * 12 and len({(v["rater"], v["pos"]) for v in votes}) == 48
+
+
+def test_bad_content_length_is_a_400_not_a_dropped_connection(served):
+    import http.client
+
+    _, srv = served
+    conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=30)
+    conn.putrequest("POST", "/api/session")
+    conn.putheader("Content-Length", "abc")
+    conn.endheaders()
+    r = conn.getresponse()
+    assert r.status == 400 and "Content-Length" in json.loads(r.read())["error"]
+    conn.close()

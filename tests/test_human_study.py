@@ -39,7 +39,7 @@ def test_init_builds_the_study(tmp_path, capsys, protocol, per_content):
     assert s["source"].endswith("coffee_x2.png") and len(s["sha256"]) == 64
     assert os.path.isfile(os.path.join(study.folder, s["file"]))
     assert os.path.isfile(os.path.join(study.folder, "votes.sqlite"))
-    assert f"serve it with: fastiqa human serve" in out
+    assert "serve it with: fastiqa human serve" in out
 
 
 def test_scale_labels_for_acr9_and_acr11(tmp_path):
@@ -201,3 +201,22 @@ def test_example_folders_then_init(tmp_path, capsys):
     assert study.methods == ["blur", "noise", "jpeg"] and study.stimuli["s0000"]["width"] == 256
     rc, _, err = _cli(capsys, "example", tmp_path / "demo")
     assert rc == 1 and "not empty" in err
+
+
+def test_tiff_stimuli_are_converted_for_the_browser(tmp_path):
+    ref, dirs = make_folders(str(tmp_path / "src"), methods={"blur": ("blur", 1.0)})
+    for f in os.listdir(dirs["blur"]):  # the method's images as 16-bit grey TIFF
+        p = os.path.join(dirs["blur"], f)
+        a = (np.asarray(Image.open(p).convert("L"), dtype=np.uint16) * 257)
+        os.remove(p)
+        Image.fromarray(a).save(p[:-4] + ".tif")
+    for f in os.listdir(ref):
+        p = os.path.join(ref, f)
+        Image.open(p).convert("L").save(p)
+    from fastiqa.human import init_study
+
+    study = init_study(str(tmp_path / "study"), ref, dirs, "acr")
+    s = study.stimuli[study.stimulus("coffee", "blur")]
+    assert s["file"].endswith(".png") and s["source"].endswith(".tif") and s["sha256"] != s["file_sha256"]
+    assert Image.open(study.stimulus_path(study.stimulus("coffee", "blur"))).mode == "L"
+    open_study(study.folder)  # verifies the served files' hashes

@@ -77,7 +77,10 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def _body(self):
-        n = int(self.headers.get("Content-Length") or 0)
+        try:
+            n = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            raise ApiError(400, "bad Content-Length") from None
         if n > MAX_BODY:
             raise ApiError(413, "request too large")
         try:
@@ -109,6 +112,9 @@ class Handler(BaseHTTPRequestHandler):
             self._send(exc.status, {"error": str(exc)})
         except StudyError as exc:
             self._send(400, {"error": str(exc)})
+        except Exception as exc:  # never a dropped connection: the page retries on 5xx
+            self.log_error("%s", f"{type(exc).__name__}: {exc}")
+            self._send(500, {"error": f"server error ({type(exc).__name__})"})
 
     def do_GET(self):  # noqa: N802 (http.server's names)
         self._dispatch({"/api/study": self._study, "/api/next": self._next})

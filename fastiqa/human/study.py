@@ -14,6 +14,9 @@ import os
 import re
 import shutil
 
+import numpy as np
+from PIL import Image
+
 from .. import __version__, eval_cli
 from .._imageio import ImageReadError, read_image
 
@@ -21,6 +24,7 @@ PROTOCOLS = ("acr", "acr-hr", "dcr", "pc")
 SCALES = {"acr": (5, 9, 11), "acr-hr": (5, 9, 11), "dcr": (5,), "pc": (2,)}
 REFERENCE = "reference"  # method name of the hidden reference (ACR-HR) and of gold hidden-reference trials
 STUDY_FILE = "study.json"
+BROWSER_FORMATS = (".png", ".jpg", ".jpeg", ".bmp")  # served as they are; others are converted to PNG
 STUDY_FORMAT = 1
 
 ACR5 = ["Bad", "Poor", "Fair", "Good", "Excellent"]  # values 1..5 (ITU-T P.910 / BT.500)
@@ -61,6 +65,21 @@ def _sha256(path):
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def _copy_for_browser(src, dst_base):
+    """Copy src as dst_base.<ext>; TIFF, which browsers do not show, becomes an 8-bit PNG.
+    Returns the path relative to the study folder."""
+    ext = os.path.splitext(src)[1].lower()
+    if ext in BROWSER_FORMATS:
+        shutil.copyfile(src, dst_base + ext)
+    else:
+        arr, full = read_image(src)
+        if full != 255:  # 16-bit: the display shows 8 bits anyway
+            arr = np.round(arr.astype(np.float64) * (255.0 / full)).astype(np.uint8)
+        Image.fromarray(arr[..., 0] if arr.shape[2] == 1 else arr).save(dst_base + ".png")
+        ext = ".png"
+    return f"stimuli/{os.path.basename(dst_base)}{ext}"
 
 
 def _check_args(protocol, scale, methods, repeats, gold, training):
@@ -154,9 +173,9 @@ def init_study(study_dir, ref_dir, methods, protocol="acr", scale=None, repeats=
             src = table[stem][method]
             sid = f"s{k:04d}"
             k += 1
-            rel = f"stimuli/{sid}{os.path.splitext(src)[1].lower()}"
-            shutil.copyfile(src, os.path.join(study_dir, rel))
+            rel = _copy_for_browser(src, os.path.join(study_dir, "stimuli", sid))
             stimuli[sid] = {"content": stem, "method": method, "file": rel, "sha256": _sha256(src),
+                            "file_sha256": _sha256(os.path.join(study_dir, rel)),
                             "source": os.path.abspath(src), "width": sizes[stem][0], "height": sizes[stem][1]}
     doc = {
         "format": STUDY_FORMAT, "fastiqa_version": __version__,
@@ -220,7 +239,7 @@ class Study:
             path = os.path.join(self.folder, s["file"])
             if not os.path.isfile(path):
                 raise StudyError(f"{path}: stimulus {sid} is missing from the study folder")
-            if _sha256(path) != s["sha256"]:
+            if _sha256(path) != s.get("file_sha256", s["sha256"]):
                 raise StudyError(f"{path}: stimulus {sid} was changed after `fastiqa human init` "
                                  "(content hash differs); rebuild the study")
 

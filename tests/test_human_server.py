@@ -208,3 +208,14 @@ def test_bad_content_length_is_a_400_not_a_dropped_connection(served):
     r = conn.getresponse()
     assert r.status == 400 and "Content-Length" in json.loads(r.read())["error"]
     conn.close()
+
+
+@pytest.mark.parametrize("host, status", [("evil.example", 403), ("evil.example:8765", 403), ("localhost", 200)])
+def test_foreign_host_header_is_refused_on_a_local_server(served, host, status):
+    import http.client
+
+    _, srv = served
+    conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=30)
+    conn.request("GET", "/api/study", headers={"Host": host})
+    assert conn.getresponse().status == status
+    conn.close()

@@ -11,7 +11,8 @@
 A vote is accepted only for a trial in the plan of the session whose token comes
 with it, with a value of the study's scale; it is on disk (SQLite, synchronous
 FULL) before the reply. A vote sent twice (a retry after a lost reply) is stored
-once. Binds 127.0.0.1 unless told otherwise.
+once. Binds 127.0.0.1 unless told otherwise; bound to the loopback, it answers
+only requests addressed to localhost / 127.0.0.1 (a guard against DNS rebinding).
 """
 import json
 import mimetypes
@@ -29,6 +30,7 @@ STATIC_DIR = os.path.join(os.path.dirname(__file__), "static")
 MAX_BODY = 64 * 1024
 NAME_RULE = re.compile(r"[^\x00-\x1f\x7f]{1,64}")
 EVENT_RULE = re.compile(r"[a-z_]{1,32}")
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 class ApiError(Exception):
@@ -46,6 +48,7 @@ class StudyServer(ThreadingHTTPServer):
         self.store = self.study.store()
         self.values = {v for v, _ in self.study.doc["labels"]}
         self.quiet = quiet
+        self.loopback = host in LOOPBACK  # then only Host: localhost / 127.0.0.1 is served
         super().__init__((host, port), Handler)
 
     @property
@@ -101,6 +104,8 @@ class Handler(BaseHTTPRequestHandler):
     def _dispatch(self, routes):
         path = urlsplit(self.path).path
         try:
+            if self.server.loopback and urlsplit("//" + self.headers.get("Host", "")).hostname not in LOOPBACK:
+                raise ApiError(403, "this study server answers only to localhost (DNS rebinding guard)")
             if path in routes:
                 return routes[path]()
             if self.command == "GET" and path in STATIC:
@@ -222,7 +227,7 @@ def serve(study_dir, host="127.0.0.1", port=8765, quiet=False):
     if not quiet:
         print(f"fastiqa human: serving {study_dir!r} ({server.study.protocol}, {len(server.study.stimuli)} stimuli) "
               f"at {server.url}  (Ctrl+C stops; votes are saved as they come)", flush=True)
-        if host not in ("127.0.0.1", "localhost", "::1"):
+        if host not in LOOPBACK:
             print("fastiqa human: listening beyond this machine: anyone who can reach it can rate", flush=True)
     try:
         server.serve_forever()

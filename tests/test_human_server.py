@@ -219,3 +219,19 @@ def test_foreign_host_header_is_refused_on_a_local_server(served, host, status):
     conn.request("GET", "/api/study", headers={"Host": host})
     assert conn.getresponse().status == status
     conn.close()
+
+
+@pytest.mark.parametrize("protocol, scale, good, bad", [("acr", 11, (0, 10), (11, -1)), ("acr", 9, (1, 9), (0, 10)),
+                                                       ("pc", None, (0, 1), (2, -1))],
+                         ids=["acr11", "acr9", "pc"])
+def test_vote_values_follow_the_scale(tmp_path, protocol, scale, good, bad):
+    study = make_study(tmp_path, protocol, **({"scale": scale} if scale else {}))
+    srv = LiveServer(study.folder)
+    try:
+        token = _session(srv, "ann")
+        for pos, v in enumerate(good):
+            assert call(srv.url, "POST", "/api/vote", {"pos": pos, "value": v}, token=token)[0] == 200
+        for v in bad:
+            assert call(srv.url, "POST", "/api/vote", {"pos": 5, "value": v}, token=token)[0] == 400
+    finally:
+        srv.stop()

@@ -8,6 +8,9 @@ by the standard methods and measure how well each metric predicts them.
     report = human.analyze("study/", out_dir="report/")
     human.export("study/", "csv", "votes.csv")
 
+`fastiqa human example OUT` (fastiqa.human.example) writes folders for a first study
+from the shipped photographs.
+
 Nothing here imports scipy or matplotlib until analysis needs them (the
 `human` extra: pip install "fastiqa[human]").
 """

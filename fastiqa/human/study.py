@@ -17,7 +17,8 @@ import shutil
 import numpy as np
 from PIL import Image
 
-from .. import __version__, eval_cli
+from .. import eval_cli
+from .._version import __version__
 from .._imageio import ImageReadError, read_image
 
 PROTOCOLS = ("acr", "acr-hr", "dcr", "pc")

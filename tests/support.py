@@ -3,13 +3,15 @@ pytest puts tests/ on sys.path). conftest.py only sets the environment up."""
 import torch
 
 from fastiqa import _ext
+from fastiqa.info import FAMILIES
 from fastiqa.ops import _dispatch
 
 
-def backend_devices(kernel: str = "pixel_fwd"):
-    """(backend, device) pairs that can run `kernel` here: reference, the CPU
+def backend_devices(family: str):
+    """(backend, device) pairs that can run op `family` here: reference, the CPU
     kernels and Triton (interpreted) on CPU tensors; on a GPU machine also the
     reference, the CUDA kernels and Triton on CUDA tensors."""
+    kernel = FAMILIES[family]
     pairs = [("reference", "cpu")]
     if _ext.has_kernel(kernel, "CPU"):
         pairs.append(("cpu", "cpu"))
@@ -24,9 +26,13 @@ def backend_devices(kernel: str = "pixel_fwd"):
     return pairs
 
 
-BACKEND_DEVICES = backend_devices()
-BACKENDS = [b for b, d in BACKEND_DEVICES if d == "cpu"]  # backends for CPU tensors
-BD_IDS = [f"{b}-{d}" for b, d in BACKEND_DEVICES]
+def cpu_backends(family: str):
+    """The backends that run op `family` on CPU tensors here."""
+    return [b for b, d in backend_devices(family) if d == "cpu"]
+
+
+def ids(pairs):
+    return [f"{b}-{d}" for b, d in pairs]
 
 
 def tol(dtype):

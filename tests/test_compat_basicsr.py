@@ -5,7 +5,9 @@ import torch
 
 from fastiqa.compat import basicsr
 
-from support import BACKENDS
+from support import cpu_backends
+
+BACKENDS = cpu_backends("pixel")
 
 
 # --- transcription of BasicSR -------------------------------------------------

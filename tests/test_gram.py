@@ -8,7 +8,9 @@ from fastiqa import _ext
 from fastiqa.backends import reference as R
 from fastiqa.ops import gram as G
 
-from support import BACKENDS, tol
+from support import cpu_backends, tol
+
+BACKENDS = cpu_backends("gram")
 
 HAS_CPU = _ext.has_kernel("style_fwd", "CPU")
 GRAM_BACKENDS = [b for b in BACKENDS if b != "cpu" or HAS_CPU]

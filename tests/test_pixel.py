@@ -8,7 +8,11 @@ import fastiqa.functional as F
 from fastiqa import nn as fnn
 
 from _pixel_oracle import loss as oracle
-from support import BACKEND_DEVICES, BACKENDS, BD_IDS, tol
+from support import backend_devices, cpu_backends, ids, tol
+
+BACKEND_DEVICES = backend_devices("pixel")
+BACKENDS = cpu_backends("pixel")
+BD_IDS = ids(BACKEND_DEVICES)
 
 KINDS = ("l1", "mse", "charbonnier")
 EPS = 1e-3

@@ -6,17 +6,12 @@ import pytest
 import torch
 
 import fastiqa.functional as F
-from fastiqa import _ext
 from fastiqa.backends import reference as R
 from fastiqa.ops import _dispatch
 
-from support import tol
+from support import cpu_backends, tol
 
-BACKENDS = ["reference"]
-if _ext.has_kernel("psnr_fwd", "CPU"):
-    BACKENDS.append("cpu")
-if _dispatch.triton_installed():
-    BACKENDS.append("triton")
+BACKENDS = cpu_backends("psnr")
 
 DTYPES = [torch.float32, torch.float64, torch.float16, torch.bfloat16]
 SHAPES = [(1, 3, 11, 11), (3, 3, 37, 53), (2, 5, 16, 29)]

@@ -13,7 +13,11 @@ from fastiqa.backends import reference as R
 from fastiqa.backends.reference import _ssim as R_ssim
 from fastiqa.ops import ssim as ops_ssim
 
-from support import BACKEND_DEVICES, BACKENDS, BD_IDS, tol
+from support import backend_devices, cpu_backends, ids, tol
+
+BACKEND_DEVICES = backend_devices("ssim")
+BACKENDS = cpu_backends("ssim")
+BD_IDS = ids(BACKEND_DEVICES)
 
 PADDINGS = ("valid", "same_zero", "same_reflect")
 REDUCTIONS = ("mean", "none", "per_channel", "map")

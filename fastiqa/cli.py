@@ -4,6 +4,7 @@
     fastiqa demo     runs the ops built so far on the available devices and times
                      them against the plain PyTorch reference
     fastiqa eval     per-image PSNR / SSIM of a folder of predictions vs references
+                     (torchrun -m fastiqa eval: across processes / GPUs)
 """
 import argparse
 import sys
@@ -25,7 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="run the ops on the available devices, timed against the reference")
     _demo.add_arguments(p)
     p.set_defaults(func=_demo.run)
-    from . import eval_cli as _eval  # `fastiqa eval`: folders of images, the published SR metrics
+    from .evaluation import cli as _eval  # `fastiqa eval`: folders of images, the published SR metrics
 
     p = sub.add_parser("eval", help="PSNR / SSIM of a folder of predictions against references")
     _eval.add_arguments(p)

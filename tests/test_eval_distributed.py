@@ -1,0 +1,67 @@
+"""`torchrun --nproc-per-node N -m fastiqa eval` (gloo on CPU) writes the same CSV
+and JSON bytes as one process, with 2 ranks and with 3 ranks over 7 items (not
+divisible by 3), including a pair that fails on one rank and one that cannot be
+paired: each reported once, the other results kept."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch.distributed as dist
+from PIL import Image
+
+pytestmark = pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_available(),
+                                reason="torch.distributed with gloo unavailable")
+
+BROKEN = "im3.png: cannot read image"
+MISSING = "im5.png: no prediction"
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory):
+    root = tmp_path_factory.mktemp("dist")
+    ref, pred = root / "hr", root / "sr"
+    ref.mkdir()
+    pred.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(7):
+        a = rng.integers(0, 256, (24 + i, 30, 3), dtype=np.uint8)
+        Image.fromarray(a).save(ref / f"im{i}.png")
+        if i == 5:
+            continue  # no prediction: an error found while pairing
+        b = np.clip(a + rng.normal(0, 5 + i, a.shape), 0, 255).round().astype(np.uint8)
+        Image.fromarray(b).save(pred / f"im{i}.png")
+    (pred / "im3.png").write_bytes(b"broken")  # unreadable: fails on the rank that holds item 3
+    return ref, pred
+
+
+def _eval(folders, out, launcher):
+    ref, pred = folders
+    args = ["eval", "--no-progress", "--ref", str(ref), "--pred", str(pred), "--scale", "2", "--y-channel",
+            "--metrics", "psnr,ssim,mae", "--csv", str(out / "r.csv"), "--json", str(out / "r.json")]
+    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "OMP_NUM_THREADS")}
+    p = subprocess.run([sys.executable, *launcher, "-m", "fastiqa", *args], capture_output=True, text=True,
+                       timeout=180, env=env, cwd=out)
+    return p
+
+
+@pytest.fixture(scope="module")
+def single(folders, tmp_path_factory):
+    out = tmp_path_factory.mktemp("single")
+    p = _eval(folders, out, [])
+    assert p.returncode == 1, p.stderr
+    assert p.stderr.count(BROKEN) == 1 and p.stderr.count(MISSING) == 1
+    return out
+
+
+@pytest.mark.parametrize("nproc", [2, 3])
+def test_torchrun_writes_the_single_process_bytes(folders, single, tmp_path, nproc):
+    p = _eval(folders, tmp_path, ["-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}"])
+    assert p.returncode != 0  # the ranks exit 1 (two pairs failed), as the single process does
+    assert p.stderr.count(BROKEN) == 1 and p.stderr.count(MISSING) == 1, p.stderr  # reported once, by rank 0
+    assert f"on {nproc} ranks (gloo" in p.stdout and p.stdout.count("mean") == 1
+    for name in ("r.csv", "r.json"):
+        assert (tmp_path / name).read_bytes() == (single / name).read_bytes(), name
+    text = (tmp_path / "r.csv").read_text()
+    assert text.count("\nim") == 7 and BROKEN in text and MISSING in text

@@ -20,24 +20,4 @@ python -m pytest -q -p no:cacheprovider tests/test_eval_*.py tests/test_imageio_
 say "eval benchmark, smoke mode (proves it runs; numbers: benchmarks/RESULTS.md)"
 FASTIQA_BENCH_SMOKE=1 python -m pytest -q -p no:cacheprovider benchmarks/test_bench_eval.py --benchmark-disable
 
-say "torchrun end to end from the command line"
-tmp=$(mktemp -d)
-python - "$tmp" <<'PY'
-import os, sys
-import numpy as np
-from PIL import Image
-root = sys.argv[1]
-for d in ("hr", "sr"):
-    os.makedirs(os.path.join(root, d))
-rng = np.random.default_rng(0)
-for i in range(5):
-    a = rng.integers(0, 256, (32, 40, 3), dtype=np.uint8)
-    Image.fromarray(a).save(os.path.join(root, "hr", f"{i}.png"))
-    Image.fromarray(np.clip(a + rng.normal(0, 5, a.shape), 0, 255).astype(np.uint8)).save(os.path.join(root, "sr", f"{i}.png"))
-PY
-python -m fastiqa eval --no-progress --ref "$tmp/hr" --pred "$tmp/sr" --scale 2 --y-channel --json "$tmp/one.json" >/dev/null
-python -m torch.distributed.run --standalone --nproc-per-node 2 -m fastiqa eval --no-progress --ref "$tmp/hr" \
-  --pred "$tmp/sr" --scale 2 --y-channel --json "$tmp/two.json" >/dev/null
-cmp "$tmp/one.json" "$tmp/two.json"
-rm -rf "$tmp"
 say "ok"

@@ -196,8 +196,8 @@ def _ssim_inputs(img, img2, crop_border, input_order, test_y_channel, channel_or
         x, y = x[..., k:-k, k:-k], y[..., k:-k, k:-k]
     if min(x.shape[-2:]) < min_side:
         raise ValueError(f"{name} needs images of at least {min_side}x{min_side} pixels after cropping "
-                         f"crop_border={crop_border} from each side, got {x.shape[-1]}x{x.shape[-2]} (W x H); "
-                         f"use larger images or a smaller crop_border")
+                         f"crop_border={crop_border} from each side, got {x.shape[-1]}x{x.shape[-2]} (W x H), "
+                         f"smaller than that; use larger images or a smaller crop_border")
     return x.contiguous(), y.contiguous(), r, batched, numpy_input
 
 

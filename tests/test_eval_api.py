@@ -165,3 +165,17 @@ def test_evaluate_reuses_an_initialised_process_group(tmp_path):
     finally:
         dist.destroy_process_group()
     assert grouped.rows == alone.rows
+
+
+def test_msssim_meter_is_the_mean_of_sr_ms_ssim():
+    from fastiqa.meters import MSSSIMMeter, PSNRMeter
+
+    hr = np.stack([_rgb(i, h=164, w=166) for i in range(3)])
+    sr = np.stack([_noisy(a, 7) for a in hr])
+    meter, psnr = MSSSIMMeter(crop_border=1, test_y_channel=True), PSNRMeter(crop_border=1)
+    meter.update(sr[:2], hr[:2])
+    meter.update(sr[2:], hr[2:])
+    psnr.update(sr, hr)
+    want = np.mean([M.sr_ms_ssim(s, h, 1, test_y_channel=True) for s, h in zip(sr, hr)])
+    assert meter.compute() == pytest.approx(want, abs=1e-12)
+    assert psnr.compute() == pytest.approx(float(np.mean(M.sr_psnr(sr, hr, 1))), abs=1e-9)

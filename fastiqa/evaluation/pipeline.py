@@ -1,8 +1,9 @@
 """Decode and score a list of items on this process's device.
 
-Decoding runs in `workers` threads (OpenCV, tifffile and Pillow release the GIL
-while decoding), at most `prefetch` decoded pairs wait in memory, and the metric
-kernels run in the calling thread meanwhile: throughput is bound by decoding.
+Decoding (and the conversion to float64, once per pair for all metrics) runs in
+`workers` threads (OpenCV, tifffile, Pillow and torch release the GIL), at most
+`prefetch` decoded pairs wait in memory, and the metric kernels run in the calling
+thread meanwhile: throughput is bound by decoding.
 
 How a pair is put on a common scale (the reading rules of fastiqa._imageio apply
 to each file first):
@@ -53,43 +54,55 @@ def _decode_on_gpu(t, device):
 
 
 def load(item, opts):
-    """Runs in a worker thread: (item, ((pred, pred_full), (ref, ref_full)) or None,
-    error row or None, decode seconds)."""
+    """Runs in a worker thread: (item, loaded, error row or None, seconds). loaded is
+    the pair on its common scale (x, y, data_range) as float64 tensors, converted here
+    once for all metrics and off the scoring thread; or, with JPEG left for the GPU
+    to decode, the raw [(pred, full), (ref, full)]."""
     if item.error is not None:
         return item, None, error_row(item, "pair", item.error), 0.0
     t0 = time.perf_counter()
     gpu_jpeg = opts.gpu_decode and opts.device.type == "cuda"
-    out = []
+    raw = []
     for path in (item.pred, item.ref):
         try:
-            out.append(_read(path, gpu_jpeg))
+            raw.append(_read(path, gpu_jpeg))
         except ImageReadError as exc:
             return item, None, error_row(item, "read", f"{os.path.basename(path)}: {exc}"), 0.0
         except Exception as exc:  # never lose the other files' results
             return item, None, error_row(item, "read", f"{os.path.basename(path)}: {type(exc).__name__}: {exc}"), 0.0
-    return item, out, None, time.perf_counter() - t0
+    if any(t.dim() == 1 for t, _ in raw):
+        return item, raw, None, time.perf_counter() - t0
+    try:
+        loaded = common_scale(raw[0], raw[1], item.name)
+    except ValueError as exc:
+        return item, None, error_row(item, "size", str(exc)), 0.0
+    return item, loaded, None, time.perf_counter() - t0
 
 
 def common_scale(pred, ref, name):
-    """(x, y, data_range) of a decoded pair by the rules of the module doc, or ValueError."""
+    """(x, y, data_range) of a decoded pair by the rules of the module doc, float64
+    (what fastiqa.metrics computes in), or ValueError."""
     (x, fx), (y, fy) = pred, ref
     if x.shape[-2:] != y.shape[-2:]:
         raise ValueError(f"{name}: size mismatch, reference {y.shape[-1]}x{y.shape[-2]} vs prediction "
                          f"{x.shape[-1]}x{x.shape[-2]} (W x H)")
     if x.shape[1] != y.shape[1]:  # grey vs colour: grey as R = G = B
         x, y = (x.repeat(1, 3, 1, 1) if x.shape[1] == 1 else x), (y.repeat(1, 3, 1, 1) if y.shape[1] == 1 else y)
-    if fx == fy and x.dtype == torch.uint8 and y.dtype == torch.uint8:
-        return x, y, float(fx)
+    if fx == fy == 255:  # 8-bit pairs on 0..255, as BasicSR reads them
+        return x.to(torch.float64), y.to(torch.float64), 255.0
     return x.to(torch.float64) / fx, y.to(torch.float64) / fy, 1.0
 
 
-def score(item, pair, opts):
+def score(item, loaded, opts):
     """One pair's result row: {index, name, width, height, metric: value...} or an error row."""
-    pair = [(_decode_on_gpu(t, opts.device), full) for t, full in pair]
-    try:
-        x, y, r = common_scale(pair[0], pair[1], item.name)
-    except ValueError as exc:
-        return error_row(item, "size", str(exc))
+    if isinstance(loaded, list):  # JPEG bytes: decoded on the GPU here
+        try:
+            loaded = common_scale(*[(_decode_on_gpu(t, opts.device), full) for t, full in loaded], item.name)
+        except ValueError as exc:
+            return error_row(item, "size", str(exc))
+        except RuntimeError as exc:
+            return error_row(item, "read", f"{item.name}: GPU JPEG decoding failed ({exc})")
+    x, y, r = loaded
     h, w = int(x.shape[2]), int(x.shape[3])
     k = opts.crop_border
     if 2 * k >= min(h, w):
@@ -120,13 +133,13 @@ def run(items, opts, progress=None):
         window = opts.prefetch
         pending = [pool.submit(load, it, opts) for it in items[:window]]
         for k in range(len(items)):
-            item, pair, err, decode_s = pending[k].result()
+            item, loaded, err, decode_s = pending[k].result()
             pending[k] = None  # frees the decoded pair once scored
             if k + window < len(items):
                 pending.append(pool.submit(load, items[k + window], opts))
             stats["decode_s"] += decode_s
             t0 = time.perf_counter()
-            rows.append(err if err is not None else score(item, pair, opts))
+            rows.append(err if err is not None else score(item, loaded, opts))
             stats["metric_s"] += time.perf_counter() - t0
             if progress is not None:
                 progress(1)

@@ -65,3 +65,36 @@ def test_torchrun_writes_the_single_process_bytes(folders, single, tmp_path, npr
         assert (tmp_path / name).read_bytes() == (single / name).read_bytes(), name
     text = (tmp_path / "r.csv").read_text()
     assert text.count("\nim") == 7 and BROKEN in text and MISSING in text
+
+
+def _api_worker(rank, world, init_file, ref, pred, out_dir):
+    import json
+
+    import torch
+
+    import fastiqa
+
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
+    try:
+        res = fastiqa.evaluate(ref, pred, "psnr,mse", crop_border=1)
+        with open(os.path.join(out_dir, f"rank{rank}.json"), "w") as f:
+            json.dump({"rows": res.rows, "means": res.means}, f)
+    finally:
+        dist.destroy_process_group()
+
+
+def test_evaluate_in_a_two_rank_group_gives_every_rank_the_whole_result(folders, tmp_path):
+    import json
+
+    import torch.multiprocessing as mp
+
+    import fastiqa
+
+    ref, pred = map(str, folders)
+    mp.spawn(_api_worker, args=(2, str(tmp_path / "init"), ref, pred, str(tmp_path)), nprocs=2, join=True)
+    alone = fastiqa.evaluate(ref, pred, "psnr,mse", crop_border=1)
+    want = json.loads(json.dumps({"rows": alone.rows, "means": alone.means}))
+    for rank in range(2):
+        assert json.loads((tmp_path / f"rank{rank}.json").read_text()) == want
+    assert len(want["rows"]) == 7 and sum("error" in r for r in want["rows"]) == 2

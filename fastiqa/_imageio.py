@@ -5,13 +5,14 @@ read_image(path) -> (array, max_value): an (H, W, C) uint8 or uint16 array, C = 
 (grey) or 3 (colour, RGB order), and the value of full white (255 or 65535).
 
 Decoders, first available wins (`pip install fastiqa[eval]` installs the first two):
-  1. TIFF: tifffile (exact samples, planar or not, 16-bit colour, alpha untouched);
+  1. TIFF: tifffile (exact samples, planar or not, 16-bit colour, never premultiplied);
      a TIFF it cannot decode (LZW or Deflate without the imagecodecs package) goes
      on to OpenCV when its samples are interleaved without alpha (OpenCV 5 misreads
      planar 16-bit TIFF, and libtiff's RGBA reader premultiplies colours by alpha),
      else to Pillow.
   2. OpenCV (opencv-python-headless): cv2.imdecode(..., IMREAD_UNCHANGED), what
      BasicSR's scripts use; every other format and bit depth, 16-bit colour included.
+     A file OpenCV cannot decode goes on to Pillow (whose message is reported).
   3. Pillow (a fastiqa dependency) for the rest: 8-bit files and 16-bit grey. It
      cannot return 16-bit colour (it truncates to 8 bits), so such files are refused
      with a message naming what to install.
@@ -188,10 +189,7 @@ def read_image(path):
         if is_tiff:
             return _finish(_read_tiff(path, data, head, mods))
         arr = _read_cv2(mods["cv2"], data, head) if mods["cv2"] is not None else None
-        if arr is None and mods["cv2"] is not None:
-            raise ImageReadError("cannot read image (OpenCV cannot decode it: not an image, truncated, or an "
-                                 "unsupported variant)")
-        return _finish(arr if arr is not None else _read_pillow(path, head))
+        return _finish(arr if arr is not None else _read_pillow(path, head))  # Pillow: also what OpenCV refused
     except ImageReadError:
         raise
     except Exception as exc:  # Pillow's UnidentifiedImageError, tifffile's errors, truncated files, ...

@@ -39,10 +39,7 @@ import numpy as np
 import torch
 
 from . import functional as F
-
-# ITU-R BT.601 luma weights for RGB in [0, 1] and offset (Y in [16, 235] on 0..255)
-Y_WEIGHTS = (65.481, 128.553, 24.966)
-Y_OFFSET = 16.0
+from .conventions import Y_OFFSET, Y_WEIGHTS, quantize8, rgb_to_y  # noqa: F401  (Y_*: re-exported)
 SSIM_WIN = 11  # BasicSR's 11x11 Gaussian window (sigma 1.5)
 
 INPUT_ORDERS = ("auto", "HWC", "CHW")
@@ -103,11 +100,9 @@ def prepare(img, input_order="auto", channel_order="auto", data_range=None, name
     return t, float(data_range), batched, numpy_input
 
 
-def to_y_channel(x, data_range=1.0):
-    """(N, 3, H, W) RGB in [0, data_range] -> (N, 1, H, W) BT.601 Y in the same units
-    (BasicSR's to_y_channel, which gives Y on 0..255 for data_range 255)."""
-    r, g, b = x[:, 0:1], x[:, 1:2], x[:, 2:3]
-    return (Y_OFFSET * data_range + Y_WEIGHTS[0] * r + Y_WEIGHTS[1] * g + Y_WEIGHTS[2] * b) / 255.0
+# (N, 3, H, W) RGB in [0, data_range] -> (N, 1, H, W) BT.601 Y in the same units:
+# BasicSR's to_y_channel (Y on 0..255 for data_range 255), fastiqa.conventions' definition
+to_y_channel = rgb_to_y
 
 
 def _pair(img, img2, input_order, channel_order, data_range):
@@ -144,7 +139,7 @@ def _per_image_stat(fn, img, img2, crop_border, input_order, test_y_channel, cha
     crop_border = _crop_arg(crop_border)
     x, y, r, batched, numpy_input = _pair(img, img2, input_order, channel_order, data_range)
     yc = bool(test_y_channel) and x.shape[1] == 3
-    values = fn(x, y, r, y_channel=yc, crop_border=crop_border, quantize=bool(quantize), backend=backend)
+    values = fn(x, y, r, "none", y_channel=yc, crop_border=crop_border, quantize=bool(quantize), backend=backend)
     return _result(values, batched, numpy_input)
 
 
@@ -183,8 +178,7 @@ def _ssim_inputs(img, img2, crop_border, input_order, test_y_channel, channel_or
     crop_border = _crop_arg(crop_border)
     x, y, r, batched, numpy_input = _pair(img, img2, input_order, channel_order, data_range)
     if quantize:
-        x = torch.round((x * (255.0 / r)).clamp(0, 255)) * (r / 255.0)
-        y = torch.round((y * (255.0 / r)).clamp(0, 255)) * (r / 255.0)
+        x, y = quantize8(x, r), quantize8(y, r)
     if test_y_channel and x.shape[1] == 3:
         x, y = to_y_channel(x, r), to_y_channel(y, r)
     h, w = x.shape[-2:]

@@ -70,6 +70,14 @@ def pair_folders(ref_dir, pred_dir, suffix=""):
     return items
 
 
+def pair_files(ref_dir, pred_dir, suffix=""):
+    """([(name, ref_path, pred_path)], [error messages]): pair_folders split into the
+    pairs that can be scored and the names that could not be paired."""
+    items = pair_folders(ref_dir, pred_dir, suffix)
+    return ([(i.name, i.ref, i.pred) for i in items if i.error is None],
+            [i.error for i in items if i.error is not None])
+
+
 def items_from_pairs(pairs):
     """[Item] for a list of (ref_path, pred_path) or (name, ref_path, pred_path); the
     name defaults to the reference's file name without extension."""

@@ -9,7 +9,7 @@ from torch import nn
 import fastiqa
 import fastiqa.nn as fnn
 from fastiqa.compat import basicsr as compat
-from fastiqa.perceptual import (CombinedLoss, FeatureMatchingLoss, GANLoss, PerceptualLoss,
+from fastiqa.nn import (CombinedLoss, FeatureMatchingLoss, GANLoss, PerceptualLoss,
                                 SequentialFeatureExtractor, VGGFeatureExtractor, vgg_layer_names)
 
 HAS_TORCHVISION = importlib.util.find_spec("torchvision") is not None

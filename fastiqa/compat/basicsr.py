@@ -11,6 +11,10 @@ BasicSR's conventions kept here:
 import torch
 
 from .. import _checks
+# BasicSR's PerceptualLoss (style term on the fused Gram op) and GANLoss: the same
+# constructor arguments and forward signatures as basicsr.losses.basic_loss / gan_loss.
+from ..nn import GANLoss, PerceptualLoss  # noqa: F401
+from ..nn.combined import register_loss_types
 from ..ops import pixel as _pixel
 
 _REDUCTIONS = ("none", "mean", "sum")
@@ -80,6 +84,5 @@ class CharbonnierLoss(_BasicSRLoss):
         return self.eps
 
 
-# BasicSR's PerceptualLoss (style term on the fused Gram op) and GANLoss: the same
-# constructor arguments and forward signatures as basicsr.losses.basic_loss / gan_loss.
-from ..perceptual import GANLoss, PerceptualLoss  # noqa: E402,F401
+# BasicSR's names mean BasicSR's formulas in option dicts (CombinedLoss.from_options)
+register_loss_types(L1Loss, MSELoss, CharbonnierLoss, override=True)

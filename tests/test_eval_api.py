@@ -179,3 +179,31 @@ def test_msssim_meter_is_the_mean_of_sr_ms_ssim():
     want = np.mean([M.sr_ms_ssim(s, h, 1, test_y_channel=True) for s, h in zip(sr, hr)])
     assert meter.compute() == pytest.approx(want, abs=1e-12)
     assert psnr.compute() == pytest.approx(float(np.mean(M.sr_psnr(sr, hr, 1))), abs=1e-9)
+
+
+def test_gpu_jpeg_plumbing_with_a_stand_in_decoder(tmp_path, monkeypatch):
+    """--gpu-decode: the workers read JPEG bytes, the scoring thread decodes them (on
+    the GPU with torchvision; here a stand-in decoding the bytes with Pillow on CPU)."""
+    import io
+
+    from fastiqa.evaluation import pipeline
+    from fastiqa.evaluation.options import Options
+    from fastiqa.evaluation.pairing import Item
+
+    def stand_in(t, device):
+        if t.dim() != 1:
+            return t
+        arr = np.array(Image.open(io.BytesIO(t.numpy().tobytes())).convert("RGB"))
+        return torch.from_numpy(arr).permute(2, 0, 1)[None]
+
+    monkeypatch.setattr(pipeline, "_decode_on_gpu", stand_in)
+    a = _rgb()
+    Image.fromarray(a).save(tmp_path / "a.jpg", quality=90)
+    Image.fromarray(_noisy(a)).save(tmp_path / "b.jpg", quality=90)
+    opts = Options(("psnr",), gpu_decode=True)
+    item = Item(0, "x", str(tmp_path / "a.jpg"), str(tmp_path / "b.jpg"))
+    _, loaded, err, _ = pipeline.load(item, opts)
+    assert err is None and all(t.dim() == 1 and t.dtype == torch.uint8 for t, _ in loaded)  # bytes, not pixels
+    rows, _ = pipeline.run([item], opts)
+    want = fastiqa.evaluate([(str(tmp_path / "a.jpg"), str(tmp_path / "b.jpg"))], metrics="psnr").rows[0]["psnr"]
+    assert rows[0]["psnr"] == pytest.approx(want, abs=0.05)  # Pillow vs OpenCV JPEG decoding may differ by 1 level

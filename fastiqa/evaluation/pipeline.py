@@ -61,11 +61,10 @@ def load(item, opts):
     if item.error is not None:
         return item, None, error_row(item, "pair", item.error), 0.0
     t0 = time.perf_counter()
-    gpu_jpeg = opts.gpu_decode and opts.device.type == "cuda"
     raw = []
     for path in (item.pred, item.ref):
         try:
-            raw.append(_read(path, gpu_jpeg))
+            raw.append(_read(path, opts.gpu_decode))  # Options: gpu_decode only with a CUDA device
         except ImageReadError as exc:
             return item, None, error_row(item, "read", f"{os.path.basename(path)}: {exc}"), 0.0
         except Exception as exc:  # never lose the other files' results

@@ -22,7 +22,9 @@ from .pairing import items_from_pairs, pair_folders
 @dataclasses.dataclass
 class EvalResult:
     metrics: Tuple[str, ...]
-    rows: List[dict]  # every item in order: {name, width, height, metric: value} or {name, error}
+    # every item in order: {index, name, width, height, metric: value...} when scored, else
+    # {index, name, error, error_kind} with error_kind one of pipeline.ERROR_KINDS
+    rows: List[dict]
     means: Dict[str, float]  # over the rows without error
     stats: Dict[str, float]  # decode_s, metric_s: summed over workers and ranks
 

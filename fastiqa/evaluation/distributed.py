@@ -62,12 +62,17 @@ def shard(items, ctx: Context):
     return items[ctx.rank::ctx.world]
 
 
+def _global(ctx: Context, rank: int) -> int:
+    """The global rank of `rank` of the context's group (what src= / dst= take)."""
+    return rank if ctx.group is None else dist.get_global_rank(ctx.group, rank)
+
+
 def broadcast(obj, ctx: Context):
     """rank 0's obj on every rank."""
     if ctx.world == 1:
         return obj
     box = [obj]
-    dist.broadcast_object_list(box, src=0, group=ctx.group)
+    dist.broadcast_object_list(box, src=_global(ctx, 0), group=ctx.group)
     return box[0]
 
 
@@ -80,8 +85,7 @@ def gather(obj, ctx: Context, to_all: bool):
     if to_all:
         dist.all_gather_object(out, obj, group=ctx.group)
         return out
-    dst = 0 if ctx.group is None else dist.get_global_rank(ctx.group, 0)
-    dist.gather_object(obj, out if ctx.rank == 0 else None, dst=dst, group=ctx.group)
+    dist.gather_object(obj, out if ctx.rank == 0 else None, dst=_global(ctx, 0), group=ctx.group)
     return out if ctx.rank == 0 else None
 
 

@@ -1,7 +1,8 @@
 """`torchrun --nproc-per-node N -m fastiqa eval` (gloo on CPU) writes the same CSV
 and JSON bytes as one process, with 2 ranks and with 3 ranks over 7 items (not
 divisible by 3), including a pair that fails on one rank and one that cannot be
-paired: each reported once, the other results kept."""
+paired: each reported once, the other results kept; a usage error is one message;
+fastiqa.evaluate in a 2-rank group gives every rank the whole result."""
 import os
 import subprocess
 import sys
@@ -36,10 +37,13 @@ def folders(tmp_path_factory):
     return ref, pred
 
 
-def _eval(folders, out, launcher):
+TORCHRUN = ["-m", "torch.distributed.run", "--standalone"]
+
+
+def _eval(folders, out, launcher, metrics="psnr,ssim,mae"):
     ref, pred = folders
     args = ["eval", "--no-progress", "--ref", str(ref), "--pred", str(pred), "--scale", "2", "--y-channel",
-            "--metrics", "psnr,ssim,mae", "--csv", str(out / "r.csv"), "--json", str(out / "r.json")]
+            "--metrics", metrics, "--csv", str(out / "r.csv"), "--json", str(out / "r.json")]
     env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "OMP_NUM_THREADS")}
     p = subprocess.run([sys.executable, *launcher, "-m", "fastiqa", *args], capture_output=True, text=True,
                        timeout=180, env=env, cwd=out)
@@ -57,7 +61,7 @@ def single(folders, tmp_path_factory):
 
 @pytest.mark.parametrize("nproc", [2, 3])
 def test_torchrun_writes_the_single_process_bytes(folders, single, tmp_path, nproc):
-    p = _eval(folders, tmp_path, ["-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}"])
+    p = _eval(folders, tmp_path, [*TORCHRUN, f"--nproc-per-node={nproc}"])
     assert p.returncode != 0  # the ranks exit 1 (two pairs failed), as the single process does
     assert p.stderr.count(BROKEN) == 1 and p.stderr.count(MISSING) == 1, p.stderr  # reported once, by rank 0
     assert f"on {nproc} ranks (gloo" in p.stdout and p.stdout.count("mean") == 1
@@ -65,6 +69,12 @@ def test_torchrun_writes_the_single_process_bytes(folders, single, tmp_path, npr
         assert (tmp_path / name).read_bytes() == (single / name).read_bytes(), name
     text = (tmp_path / "r.csv").read_text()
     assert text.count("\nim") == 7 and BROKEN in text and MISSING in text
+
+
+def test_torchrun_usage_error_is_reported_once(folders, tmp_path):
+    p = _eval(folders, tmp_path, [*TORCHRUN, "--nproc-per-node=2"], metrics="psnr,lpips")
+    assert p.returncode != 0 and p.stderr.count("unknown metric 'lpips'") == 1, p.stderr
+    assert not (tmp_path / "r.csv").exists()
 
 
 def _api_worker(rank, world, init_file, ref, pred, out_dir):

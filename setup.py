@@ -12,7 +12,7 @@ Environment:
 import glob
 import os
 
-from setuptools import find_packages, setup
+from setuptools import find_namespace_packages, setup
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
 CXX_FLAGS = ["-O3", "-g0", "-fopenmp", "-fno-math-errno", "-fvisibility=hidden"]
@@ -69,7 +69,8 @@ def _cmdclass():
 
 
 setup(
-    packages=find_packages(include=["fastiqa", "fastiqa.*"]),
+    # namespace packages too: fastiqa/data and fastiqa/human/static hold package data only
+    packages=find_namespace_packages(include=["fastiqa", "fastiqa.*"], exclude=["*.__pycache__"]),
     ext_modules=_extensions(),
     cmdclass=_cmdclass(),
 )

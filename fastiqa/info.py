@@ -5,6 +5,7 @@ import platform
 import torch
 
 from . import _ext
+from ._version import __version__
 from .ops import _dispatch
 
 # family -> the compiled op whose presence makes the cpu/cuda backends usable
@@ -25,7 +26,7 @@ def _triton_version():
 def collect() -> dict:
     cuda_tensor = torch.device("cuda")
     report = {
-        "fastiqa": "0.1.0",
+        "fastiqa": __version__,
         "python": platform.python_version(),
         "torch": torch.__version__,
         "torch_cuda": torch.version.cuda,
@@ -73,9 +74,17 @@ def format_report(report: dict) -> str:
     return "\n".join(lines)
 
 
-def info(print_report: bool = True) -> dict:
-    """Versions, what was built, and which backend each family uses on CPU and CUDA tensors."""
-    report = collect()
-    if print_report:
-        print(format_report(report))
-    return report
+class Report(dict):
+    """The report as a dict (machine-readable) that shows as the table (print it, or
+    look at it in a REPL)."""
+
+    def __str__(self) -> str:
+        return format_report(self)
+
+    __repr__ = __str__
+
+
+def info() -> Report:
+    """Versions, what was built, and which backend each family uses on CPU and CUDA
+    tensors; prints nothing (print(fastiqa.info()) shows the table)."""
+    return Report(collect())

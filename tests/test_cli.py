@@ -15,7 +15,7 @@ def test_info_reports_versions_backends_and_isa():
     text = out.stdout
     assert "torch" in text and "cpu vector ISA" in text
     assert "pixel" in text
-    report = fastiqa.info(print_report=False)
+    report = fastiqa.info()
     fam = report["families"]["pixel"]
     assert fam["on_cpu_tensors"] in ("cpu", "reference")
     assert fam["on_cuda_tensors"] in ("cuda", "triton", "reference")

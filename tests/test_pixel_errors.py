@@ -101,7 +101,7 @@ def test_import_without_compiled_kernels():
         "p = torch.rand(2, 3, 4, 4, requires_grad=True); t = torch.rand(2, 3, 4, 4)\n"
         "l = F.charbonnier_loss(p, t); l.backward()\n"
         "assert torch.allclose(l, torch.sqrt((p - t) ** 2 + 1e-6).mean())\n"
-        "r = fastiqa.info(print_report=False)\n"
+        "r = fastiqa.info()\n"
         "assert r['extension_loaded'] is False and r['families']['pixel']['on_cpu_tensors'] == 'reference'\n"
         "print('ok')\n"
     )

@@ -384,7 +384,7 @@ def test_bad_input():
 
 
 def test_info_lists_ssim():
-    report = fastiqa.info(print_report=False)
+    report = fastiqa.info()
     assert "ssim" in report["families"]
 
 

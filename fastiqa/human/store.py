@@ -15,7 +15,7 @@ import threading
 import time
 
 from .study import StudyError
-from .. import __version__
+from .._version import __version__
 
 SCHEMA_VERSION = 1
 

@@ -17,7 +17,7 @@ import shutil
 import numpy as np
 from PIL import Image
 
-from .. import __version__
+from .._version import __version__
 from ..evaluation import UsageError
 from ..evaluation.pairing import pair_files
 from .._imageio import ImageReadError, read_image

@@ -171,7 +171,7 @@ style_fwd.register_autograd(_style_backward, setup_context=_style_setup)
 # ---------------------------------------------------------------------------- entry points
 
 
-@torch.compiler.assume_constant_result
+@_dispatch.constant_result
 def _choose(device_type: str, backend: Optional[str]) -> str:
     # constant for a process (what was built, FASTIQA_BACKEND): torch.compile takes the
     # result as a constant instead of tracing the dispatcher queries behind it

@@ -1,7 +1,6 @@
 """Per-image PSNR (fastiqa.functional.psnr) vs the eager reference written the
 published way (convert to Y, crop, round, MSE, per image), torch.compile of it,
-and torchmetrics / piq when installed; and `fastiqa eval` throughput on a folder
-of PNGs with the share of time spent decoding images.
+and torchmetrics / piq when installed. (`fastiqa eval` throughput: test_bench_eval.py.)
 
 Floor: forward reads x and y once (2 tensors); the output is N numbers.
 The bar on a 2-thread CPU: 8x3x256x256 float32, Y channel + crop 4 + quantise,
@@ -14,9 +13,7 @@ the memory floor, summary table) when present, a minimal stand-in otherwise.
 """
 import importlib.util
 import os
-import time
 
-import numpy as np
 import pytest
 import torch
 
@@ -131,63 +128,3 @@ def test_psnr_loss_fwd_bwd(benchmark, impl, device):
 
     run_case(benchmark, benchmark.group, impl, step, 3 * x.numel() * x.element_size(), device)
 
-
-# ----------------------------------------------------------------------------
-# fastiqa eval throughput
-# ----------------------------------------------------------------------------
-
-EVAL_N, EVAL_SIZE = (4, 64) if SMOKE else (100, 512)
-
-
-@pytest.fixture(scope="module")
-def png_folders(tmp_path_factory):
-    from PIL import Image
-
-    root = tmp_path_factory.mktemp("eval_bench")
-    ref, pred = root / "hr", root / "sr"
-    ref.mkdir()
-    pred.mkdir()
-    rng = np.random.default_rng(0)
-    yy, xx = np.mgrid[0:EVAL_SIZE, 0:EVAL_SIZE]
-    for i in range(EVAL_N):
-        base = np.dstack([(xx * (i + 1)) % 256, (yy * 3 + i) % 256, ((xx + yy) // 2) % 256]).astype(np.float64)
-        hr = np.clip(base + rng.normal(0, 20, base.shape), 0, 255).round().astype(np.uint8)  # photo-like entropy
-        sr = np.clip(hr + rng.normal(0, 6, hr.shape), 0, 255).round().astype(np.uint8)
-        Image.fromarray(hr).save(ref / f"{i:04d}.png")
-        Image.fromarray(sr).save(pred / f"{i:04d}.png")
-    return str(ref), str(pred)
-
-
-@pytest.mark.parametrize("device", devices())
-@pytest.mark.parametrize("metrics", ["psnr", "psnr,ssim"])
-def test_eval_throughput(benchmark, png_folders, metrics, device):
-    from fastiqa import eval_cli
-    from fastiqa._imageio import read_image
-
-    benchmark.group = f"eval-{EVAL_N}x{EVAL_SIZE}px-{metrics.replace(',', '+')}-{device}"
-    pairs, errors = eval_cli.pair_files(*png_folders)
-    assert not errors and len(pairs) == EVAL_N
-    ms = metrics.split(",")
-    # decoding alone, one thread, for the share of time it takes
-    t0 = time.perf_counter()
-    for _, a, b in pairs:
-        read_image(a)
-        read_image(b)
-    decode_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    eval_cli.evaluate(pairs, ms, 4, True, torch.device(device), workers=1, progress=False)
-    serial_s = time.perf_counter() - t0
-
-    def step():
-        rows, errs, _ = eval_cli.evaluate(pairs, ms, 4, True, torch.device(device), workers=2, progress=False)
-        assert not errs and len(rows) == EVAL_N
-        return rows
-
-    benchmark.pedantic(step, rounds=1 if SMOKE else 3, iterations=1, warmup_rounds=0)
-    stats = getattr(benchmark, "stats", None)
-    extra = dict(images=EVAL_N, decode_share_single_thread=round(decode_s / serial_s, 3),
-                 images_per_s_single_thread=round(EVAL_N / serial_s, 2))
-    if stats is not None and hasattr(stats, "stats"):
-        extra["images_per_s"] = round(EVAL_N / stats.stats.median, 2)
-    benchmark.extra_info.update(extra)
-    print(f"\n[eval {metrics} on {device}] {extra}")

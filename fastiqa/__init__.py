@@ -8,6 +8,7 @@ from . import _ext  # noqa: F401  (loads the compiled kernels, or warns once)
 from . import compat, functional, nn  # noqa: F401
 from .compat import basicsr, fused_ssim, pytorch_msssim  # noqa: F401
 from ._version import __version__
+from .evaluation import evaluate
 from .info import info
 
-__all__ = ["functional", "nn", "compat", "info", "__version__"]
+__all__ = ["functional", "nn", "compat", "info", "evaluate", "__version__"]

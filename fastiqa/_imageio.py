@@ -1,136 +1,196 @@
-"""Image files for `fastiqa eval`: PNG, JPEG, TIFF, BMP in 8 and 16 bits.
+"""Image files for `fastiqa eval`: PNG, JPEG, TIFF, BMP in 8 and 16 bits, through
+maintained decoders.
 
-read_image(path) -> (array, max_value): an (H, W, C) uint8 or uint16 array in RGB
-order (C = 1 or 3; alpha is dropped) and the value of full white (255 or 65535).
-Decoding is Pillow's, except 16-bit colour PNG, which Pillow reads truncated to
-8 bits: those are decoded here (zlib + PNG unfiltering in numpy), so no precision
-is lost silently. 16-bit colour TIFF, also truncated by Pillow, is refused with a
-message. Every failure is an ImageReadError with a one-line reason.
+read_image(path) -> (array, max_value): an (H, W, C) uint8 or uint16 array, C = 1
+(grey) or 3 (colour, RGB order), and the value of full white (255 or 65535).
+
+Decoders, first available wins (`pip install fastiqa[eval]` installs the first two):
+  1. TIFF: tifffile (exact samples, planar or not, 16-bit colour, never premultiplied);
+     a TIFF it cannot decode (LZW or Deflate without the imagecodecs package) goes
+     on to OpenCV when its samples are interleaved without alpha (OpenCV 5 misreads
+     planar 16-bit TIFF, and libtiff's RGBA reader premultiplies colours by alpha),
+     else to Pillow.
+  2. OpenCV (opencv-python-headless): cv2.imdecode(..., IMREAD_UNCHANGED), what
+     BasicSR's scripts use; every other format and bit depth, 16-bit colour included.
+     A file OpenCV cannot decode goes on to Pillow (whose message is reported).
+  3. Pillow (a fastiqa dependency) for the rest: 8-bit files and 16-bit grey. It
+     cannot return 16-bit colour (it truncates to 8 bits), so such files are refused
+     with a message naming what to install.
+
+Rules (the same whatever the decoder):
+  colour order  RGB (OpenCV's BGR is flipped).
+  alpha         dropped: the colour (or grey) channels are compared, never alpha,
+                as BasicSR's cv2.imread(IMREAD_COLOR) does.
+  grey          one channel; a grey+alpha file is grey.
+  bit depth     8-bit files give uint8 with full white 255, 16-bit files uint16 with
+                65535; other depths (float, 32-bit) are refused.
+Every failure is an ImageReadError with a one-line reason (empty images included).
 """
+import functools
+import importlib
+import os
 import struct
-import zlib
 
 import numpy as np
 
 SUPPORTED = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
+TIFF = (".tif", ".tiff")
+INSTALL_HINT = "pip install opencv-python-headless tifffile (or fastiqa[eval])"
+
+__all__ = ["read_image", "ImageReadError", "SUPPORTED", "decoders"]
 
 
 class ImageReadError(Exception):
     pass
 
 
-def _png_header(path):
-    with open(path, "rb") as f:
-        head = f.read(33)
-    if len(head) < 33 or head[:8] != b"\x89PNG\r\n\x1a\n" or head[12:16] != b"IHDR":
-        return None
-    w, h, depth, ctype, _, _, interlace = struct.unpack(">IIBBBBB", head[16:29])
-    return w, h, depth, ctype, interlace
-
-
-def _unfilter(data: bytes, h: int, stride: int, bpp: int) -> np.ndarray:
-    """PNG scanline unfiltering (None, Sub, Up, Average, Paeth)."""
-    buf = np.frombuffer(data, dtype=np.uint8)
-    if buf.size < h * (stride + 1):
-        raise ImageReadError("truncated PNG image data")
-    rows = buf[: h * (stride + 1)].reshape(h, stride + 1)
-    out = np.empty((h, stride), dtype=np.uint8)
-    prev = np.zeros(stride, dtype=np.uint8)
-    for r in range(h):
-        ft, line = rows[r, 0], rows[r, 1:]
-        if ft == 0:
-            cur = line.copy()
-        elif ft == 1:  # Sub: running sum per byte lane, modulo 256
-            cur = np.cumsum(line.reshape(-1, bpp), axis=0, dtype=np.uint8).reshape(-1)
-        elif ft == 2:  # Up
-            cur = line + prev
-        elif ft in (3, 4):  # Average, Paeth: sequential along the row
-            cur_l = line.tolist()
-            up = prev.tolist()
-            if ft == 3:
-                for i in range(stride):
-                    left = cur_l[i - bpp] if i >= bpp else 0
-                    cur_l[i] = (cur_l[i] + ((left + up[i]) >> 1)) & 0xFF
-            else:
-                for i in range(stride):
-                    if i >= bpp:
-                        a, c = cur_l[i - bpp], up[i - bpp]
-                    else:
-                        a = c = 0
-                    b = up[i]
-                    p = a + b - c
-                    pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
-                    pred = a if (pa <= pb and pa <= pc) else (b if pb <= pc else c)
-                    cur_l[i] = (cur_l[i] + pred) & 0xFF
-            cur = np.array(cur_l, dtype=np.uint8)
-        else:
-            raise ImageReadError(f"bad PNG filter type {int(ft)} in row {r}")
-        out[r] = cur
-        prev = cur
-    return out
-
-
-def _read_png16(path, w, h, ctype, interlace):
-    if interlace:
-        raise ImageReadError("interlaced 16-bit colour PNG is not supported; save it without interlacing")
-    channels = {0: 1, 2: 3, 4: 2, 6: 4}[ctype]
-    with open(path, "rb") as f:
-        data = f.read()
-    pos, idat = 8, []
-    while pos + 8 <= len(data):
-        (length,) = struct.unpack(">I", data[pos:pos + 4])
-        kind = data[pos + 4:pos + 8]
-        if kind == b"IDAT":
-            idat.append(data[pos + 8:pos + 8 + length])
-        elif kind == b"IEND":
-            break
-        pos += 12 + length
+def _optional(name):
     try:
-        raw = zlib.decompress(b"".join(idat))
-    except zlib.error as exc:
-        raise ImageReadError(f"corrupt PNG data ({exc})") from None
-    bpp = 2 * channels
-    rows = _unfilter(raw, h, w * bpp, bpp)
-    img = rows.view(">u2").reshape(h, w, channels).astype(np.uint16)
-    if channels in (2, 4):  # drop alpha
-        img = img[..., : channels - 1]
-    return np.ascontiguousarray(img), 65535
+        return importlib.import_module(name)
+    except ImportError:
+        return None
+
+
+@functools.lru_cache(maxsize=None)
+def decoders():
+    """{'cv2': module or None, 'tifffile': module or None}: the optional decoders
+    installed here (imported on the first read, so `import fastiqa` stays light)."""
+    return {"cv2": _optional("cv2"), "tifffile": _optional("tifffile")}
+
+
+def _full_scale(arr):
+    if arr.dtype == np.uint8:
+        return 255
+    if arr.dtype == np.uint16:
+        return 65535
+    raise ImageReadError(f"{arr.dtype} samples are not supported; save the image with 8 or 16 bits per sample")
+
+
+def _channels_last(arr):
+    """(H, W) or (H, W, C) -> (H, W, 1 or 3) without alpha (channel 2 of grey+alpha,
+    channel 4 of RGBA)."""
+    if arr.ndim == 2:
+        return arr[..., None]
+    if arr.ndim != 3 or arr.shape[2] not in (1, 2, 3, 4):
+        raise ImageReadError(f"unsupported image layout {arr.shape} (expected grey, grey+alpha, RGB or RGBA)")
+    return arr[..., :1] if arr.shape[2] <= 2 else arr[..., :3]
+
+
+def _finish(arr):
+    """Common checks of every decoder's output: (array, full white)."""
+    full = _full_scale(arr)
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise ImageReadError(f"the image is empty ({arr.shape[1]}x{arr.shape[0]} pixels)")
+    return np.ascontiguousarray(arr), full
+
+
+def _png_ihdr(head):
+    """(bit depth, colour type) of a PNG header, or None when not a PNG."""
+    if len(head) < 29 or head[:8] != b"\x89PNG\r\n\x1a\n" or head[12:16] != b"IHDR":
+        return None
+    return struct.unpack(">BB", head[24:26])
+
+
+def _read_cv2(cv2, data, head):
+    arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if arr is None:
+        return None
+    ihdr = _png_ihdr(head)
+    if ihdr is not None and ihdr[1] == 4 and arr.ndim == 3:  # grey+alpha PNG, which OpenCV expands to BGRA
+        return arr[..., :1]
+    arr = _channels_last(arr)
+    return arr[..., ::-1] if arr.shape[2] == 3 else arr  # BGR -> RGB
+
+
+def _read_tifffile(tifffile, path):
+    with tifffile.TiffFile(path) as tif:
+        page = tif.pages[0]
+        arr = page.asarray()
+        if arr.ndim == 3 and int(page.planarconfig) == 2 and arr.shape[0] in (1, 2, 3, 4):  # planar: C, H, W
+            arr = np.moveaxis(arr, 0, -1)
+    return _channels_last(arr)
+
+
+def _tiff_is_plain(path):
+    """True when the TIFF's samples are interleaved with no extra (alpha) samples, the
+    layouts OpenCV reads exactly; False otherwise; None when Pillow cannot tell."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            tags = getattr(im, "tag_v2", {})
+            return tags.get(284, 1) != 2 and not tags.get(338)  # PlanarConfiguration, ExtraSamples
+    except Exception:
+        return None
+
+
+def _read_tiff(path, data, head, mods):
+    """tifffile, then OpenCV for interleaved TIFF without alpha (OpenCV 5 misreads planar
+    16-bit TIFF and libtiff's RGBA path premultiplies colours by alpha), then Pillow."""
+    if mods["tifffile"] is not None:
+        try:
+            return _read_tifffile(mods["tifffile"], path)
+        except ImageReadError:
+            raise
+        except Exception:  # e.g. LZW or Deflate without the imagecodecs package: the others may read it
+            pass
+    if mods["cv2"] is not None and _tiff_is_plain(path) is not False:
+        arr = _read_cv2(mods["cv2"], data, head)
+        if arr is not None:
+            return arr
+    return _read_pillow(path, head)
+
+
+def _read_pillow(path, head):
+    from PIL import Image
+
+    ihdr = _png_ihdr(head)
+    if ihdr is not None and ihdr[0] == 16 and ihdr[1] in (2, 6):
+        raise ImageReadError(f"16-bit colour PNG needs OpenCV (Pillow would truncate it to 8 bits): {INSTALL_HINT}")
+    with Image.open(path) as im:
+        im.load()
+        mode = im.mode
+        if im.format == "TIFF" and mode in ("RGB", "RGBA"):
+            bits = im.tag_v2.get(258) if hasattr(im, "tag_v2") else None
+            if bits is not None and max(bits if isinstance(bits, tuple) else (bits,)) > 8:
+                raise ImageReadError(f"16-bit colour TIFF needs tifffile (with imagecodecs when compressed) or, "
+                                     f"interleaved without alpha, OpenCV (Pillow would truncate it to 8 bits): "
+                                     f"{INSTALL_HINT}")
+        if mode in ("I;16", "I;16B", "I;16L", "I;16N"):
+            return np.array(im).astype(np.uint16)[..., None]
+        if mode == "I":
+            arr = np.array(im)
+            if arr.size and (arr.min() < 0 or arr.max() > 65535):
+                raise ImageReadError("32-bit integer images are not supported (values beyond 16 bits)")
+            return arr.astype(np.uint16)[..., None]
+        if mode == "F":
+            raise ImageReadError("floating-point images are not supported; save as 8- or 16-bit")
+        if mode in ("1", "L", "LA", "La") or (mode == "P" and im.palette is not None and im.palette.mode == "L"):
+            return np.array(im.convert("L"))[..., None]
+        return np.array(im.convert("RGB"))
 
 
 def read_image(path):
-    """(H, W, C) uint8/uint16 RGB (or gray) array and its full-scale value."""
+    """(H, W, C) uint8/uint16 array (C = 1 grey or 3 RGB, alpha dropped) and its full
+    white value (255 or 65535). See the module doc for the decoders and the rules."""
     try:
-        from PIL import Image
-    except ImportError:  # pragma: no cover - pillow is a dependency
-        raise ImageReadError("reading images needs Pillow: pip install pillow") from None
-    try:
-        hdr = _png_header(path)
-        if hdr is not None and hdr[2] == 16 and hdr[3] in (2, 4, 6):
-            return _read_png16(path, hdr[0], hdr[1], hdr[3], hdr[4])
-        with Image.open(path) as im:
-            im.load()
-            mode = im.mode
-            if mode in ("I;16", "I;16B", "I;16L", "I;16N"):
-                arr = np.array(im).astype(np.uint16)
-                return arr[..., None], 65535
-            if mode == "I":
-                arr = np.array(im)
-                if arr.min() < 0 or arr.max() > 65535:
-                    raise ImageReadError("32-bit integer images are not supported (values beyond 16 bits)")
-                return arr.astype(np.uint16)[..., None], 65535
-            if mode == "F":
-                raise ImageReadError("floating-point images are not supported; save as 8- or 16-bit")
-            if mode in ("RGB", "RGBA") and im.format == "TIFF":
-                bits = im.tag_v2.get(258) if hasattr(im, "tag_v2") else None
-                if bits is not None and max(bits if isinstance(bits, tuple) else (bits,)) > 8:
-                    raise ImageReadError("16-bit colour TIFF is read truncated to 8 bits by Pillow; "
-                                         "save it as 16-bit PNG instead")
-            if mode in ("1", "L", "LA", "La"):
-                return np.array(im.convert("L"))[..., None], 255
-            return np.array(im.convert("RGB")), 255
-    except ImageReadError:
-        raise
+        with open(path, "rb") as f:
+            data = f.read()
     except FileNotFoundError:
         raise ImageReadError("file not found") from None
-    except Exception as exc:  # Pillow's UnidentifiedImageError, OSError on truncated files, ...
+    except OSError as exc:
+        raise ImageReadError(f"cannot open the file ({exc.strerror or exc})") from None
+    if not data:
+        raise ImageReadError("the file is empty (0 bytes)")
+    head = data[:33]
+    is_tiff = os.path.splitext(str(path))[1].lower() in TIFF or head[:4] in (b"II*\x00", b"MM\x00*")
+    mods = decoders()
+    try:
+        if is_tiff:
+            return _finish(_read_tiff(path, data, head, mods))
+        arr = _read_cv2(mods["cv2"], data, head) if mods["cv2"] is not None else None
+        return _finish(arr if arr is not None else _read_pillow(path, head))  # Pillow: also what OpenCV refused
+    except ImageReadError:
+        raise
+    except Exception as exc:  # Pillow's UnidentifiedImageError, tifffile's errors, truncated files, ...
         raise ImageReadError(f"cannot read image ({type(exc).__name__}: {exc})") from None

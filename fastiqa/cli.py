@@ -4,13 +4,14 @@
     fastiqa demo     runs the ops built so far on the available devices and times
                      them against the plain PyTorch reference
     fastiqa eval     per-image PSNR / SSIM of a folder of predictions vs references
+                     (torchrun -m fastiqa eval: across processes / GPUs)
     fastiqa human    human rating studies: init, serve, analyze, export
 """
 import argparse
 import sys
 
 from . import demo as _demo
-from . import eval_cli as _eval
+from .evaluation import cli as _eval
 from .human import cli as _human
 from ._version import __version__
 from .info import info as _info

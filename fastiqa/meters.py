@@ -24,7 +24,7 @@ import torch
 
 from . import metrics as _metrics
 
-__all__ = ["Meter", "PSNRMeter", "SSIMMeter", "MeterCollection"]
+__all__ = ["Meter", "PSNRMeter", "SSIMMeter", "MSSSIMMeter", "MeterCollection"]
 
 
 def _dist_ready(group=None) -> bool:
@@ -91,22 +91,33 @@ class Meter:
         return f"{type(self).__name__}({opts})"
 
 
-class PSNRMeter(Meter):
+class _SRMeter(Meter):
+    """A Meter of one of fastiqa.metrics' per-image SR metrics (the class's `sr_metric`)."""
+
+    sr_metric = None
+
+    def __init__(self, crop_border: int = 0, test_y_channel: bool = False, sync: bool = True,
+                 process_group=None, keep_values: bool = False, **options):
+        super().__init__(type(self).sr_metric, sync, process_group, keep_values, crop_border=crop_border,
+                         test_y_channel=test_y_channel, **options)
+
+
+class PSNRMeter(_SRMeter):
     """Mean per-image PSNR (fastiqa.metrics.sr_psnr) over a stream of batches."""
 
-    def __init__(self, crop_border: int = 0, test_y_channel: bool = False, sync: bool = True,
-                 process_group=None, keep_values: bool = False, **options):
-        super().__init__(_metrics.sr_psnr, sync, process_group, keep_values, crop_border=crop_border,
-                         test_y_channel=test_y_channel, **options)
+    sr_metric = staticmethod(_metrics.sr_psnr)
 
 
-class SSIMMeter(Meter):
+class SSIMMeter(_SRMeter):
     """Mean per-image SSIM (fastiqa.metrics.sr_ssim) over a stream of batches."""
 
-    def __init__(self, crop_border: int = 0, test_y_channel: bool = False, sync: bool = True,
-                 process_group=None, keep_values: bool = False, **options):
-        super().__init__(_metrics.sr_ssim, sync, process_group, keep_values, crop_border=crop_border,
-                         test_y_channel=test_y_channel, **options)
+    sr_metric = staticmethod(_metrics.sr_ssim)
+
+
+class MSSSIMMeter(_SRMeter):
+    """Mean per-image MS-SSIM (fastiqa.metrics.sr_ms_ssim) over a stream of batches."""
+
+    sr_metric = staticmethod(_metrics.sr_ms_ssim)
 
 
 class MeterCollection:

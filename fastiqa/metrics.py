@@ -33,21 +33,20 @@ float64. On RGB the values are BasicSR's to ~1e-12 dB; on the Y channel to ~1e-6
 PSNR and ~1e-8 SSIM, because BasicSR rounds its Y channel to float32 and we do not
 (published tables print two to four decimals).
 """
-from typing import Optional
+from typing import NamedTuple, Optional
 
 import numpy as np
 import torch
 
 from . import functional as F
-
-# ITU-R BT.601 luma weights for RGB in [0, 1] and offset (Y in [16, 235] on 0..255)
-Y_WEIGHTS = (65.481, 128.553, 24.966)
-Y_OFFSET = 16.0
+from .conventions import Y_OFFSET, Y_WEIGHTS, quantize8, rgb_to_y  # noqa: F401  (Y_*: re-exported)
+SSIM_WIN = 11  # BasicSR's 11x11 Gaussian window (sigma 1.5)
 
 INPUT_ORDERS = ("auto", "HWC", "CHW")
 CHANNEL_ORDERS = ("auto", "rgb", "bgr")
 
-__all__ = ["sr_psnr", "sr_ssim", "to_y_channel", "prepare"]
+__all__ = ["sr_psnr", "sr_ssim", "sr_ms_ssim", "sr_mse", "sr_mae", "to_y_channel", "prepare", "SR_METRICS",
+           "SRMetric"]
 
 
 def _check_kwargs(kwargs, fn):
@@ -101,11 +100,9 @@ def prepare(img, input_order="auto", channel_order="auto", data_range=None, name
     return t, float(data_range), batched, numpy_input
 
 
-def to_y_channel(x, data_range=1.0):
-    """(N, 3, H, W) RGB in [0, data_range] -> (N, 1, H, W) BT.601 Y in the same units
-    (BasicSR's to_y_channel, which gives Y on 0..255 for data_range 255)."""
-    r, g, b = x[:, 0:1], x[:, 1:2], x[:, 2:3]
-    return (Y_OFFSET * data_range + Y_WEIGHTS[0] * r + Y_WEIGHTS[1] * g + Y_WEIGHTS[2] * b) / 255.0
+# (N, 3, H, W) RGB in [0, data_range] -> (N, 1, H, W) BT.601 Y in the same units:
+# BasicSR's to_y_channel (Y on 0..255 for data_range 255), fastiqa.conventions' definition
+to_y_channel = rgb_to_y
 
 
 def _pair(img, img2, input_order, channel_order, data_range):
@@ -114,6 +111,8 @@ def _pair(img, img2, input_order, channel_order, data_range):
     if x.shape != y.shape:
         raise ValueError(f"img and img2 must have the same shape, got {tuple(x.shape)} and {tuple(y.shape)} "
                          f"(as N, C, H, W)")
+    if x.shape[-1] == 0 or x.shape[-2] == 0:
+        raise ValueError(f"img and img2 are empty images ({x.shape[-1]}x{x.shape[-2]} pixels, W x H)")
     if x.device != y.device:
         y = y.to(x.device)
     return x, y, r, batched, numpy_input
@@ -132,39 +131,111 @@ def _result(values: torch.Tensor, batched: bool, numpy_input: bool):
     return values.cpu().numpy() if numpy_input else values
 
 
+def _per_image_stat(fn, img, img2, crop_border, input_order, test_y_channel, channel_order, data_range, quantize,
+                    backend, kwargs, name):
+    """Runs a fused per-image statistic of fastiqa.functional (psnr / mse / mae): Y channel,
+    crop and quantisation happen inside the kernel, no converted or cropped copy."""
+    _check_kwargs(kwargs, name)
+    crop_border = _crop_arg(crop_border)
+    x, y, r, batched, numpy_input = _pair(img, img2, input_order, channel_order, data_range)
+    yc = bool(test_y_channel) and x.shape[1] == 3
+    values = fn(x, y, r, "none", y_channel=yc, crop_border=crop_border, quantize=bool(quantize), backend=backend)
+    return _result(values, batched, numpy_input)
+
+
 def sr_psnr(img, img2, crop_border: int, input_order: str = "auto", test_y_channel: bool = False, *,
             channel_order: str = "auto", data_range: Optional[float] = None, quantize: bool = False,
             backend: Optional[str] = None, **kwargs):
     """PSNR (dB) as BasicSR's calculate_psnr: crop `crop_border` pixels from each
     side, optionally compare the Y channel, 10 log10(R^2 / mse), inf when identical.
     One fused pass (no cropped or converted copy). See the module doc for inputs."""
-    _check_kwargs(kwargs, "sr_psnr")
+    return _per_image_stat(F.psnr, img, img2, crop_border, input_order, test_y_channel, channel_order, data_range,
+                           quantize, backend, kwargs, "sr_psnr")
+
+
+def sr_mse(img, img2, crop_border: int, input_order: str = "auto", test_y_channel: bool = False, *,
+           channel_order: str = "auto", data_range: Optional[float] = None, quantize: bool = False,
+           backend: Optional[str] = None, **kwargs):
+    """Per-image mean squared error with sr_psnr's conventions (crop, Y channel,
+    quantise), in the images' units squared: divide by data_range**2 for [0, 1]."""
+    return _per_image_stat(F.mse, img, img2, crop_border, input_order, test_y_channel, channel_order, data_range,
+                           quantize, backend, kwargs, "sr_mse")
+
+
+def sr_mae(img, img2, crop_border: int, input_order: str = "auto", test_y_channel: bool = False, *,
+           channel_order: str = "auto", data_range: Optional[float] = None, quantize: bool = False,
+           backend: Optional[str] = None, **kwargs):
+    """Per-image mean absolute error with sr_psnr's conventions, in the images' units
+    (divide by data_range for [0, 1])."""
+    return _per_image_stat(F.mae, img, img2, crop_border, input_order, test_y_channel, channel_order, data_range,
+                           quantize, backend, kwargs, "sr_mae")
+
+
+def _ssim_inputs(img, img2, crop_border, input_order, test_y_channel, channel_order, data_range, quantize, min_side,
+                 name):
+    """(x, y, r, batched, numpy_input): the pair quantised, converted to Y and cropped as
+    BasicSR's calculate_ssim does, contiguous float64 (N, C, H, W)."""
     crop_border = _crop_arg(crop_border)
     x, y, r, batched, numpy_input = _pair(img, img2, input_order, channel_order, data_range)
-    yc = bool(test_y_channel) and x.shape[1] == 3
-    values = F.psnr(x, y, r, "none", y_channel=yc, crop_border=crop_border, quantize=bool(quantize), backend=backend)
-    return _result(values, batched, numpy_input)
+    if quantize:
+        x, y = quantize8(x, r), quantize8(y, r)
+    if test_y_channel and x.shape[1] == 3:
+        x, y = to_y_channel(x, r), to_y_channel(y, r)
+    h, w = x.shape[-2:]
+    if 2 * crop_border >= min(h, w):
+        raise ValueError(f"crop_border={crop_border} removes the whole {w}x{h} (W x H) image; it must be less "
+                         f"than half of the smaller side ({(min(h, w) - 1) // 2} at most)")
+    if crop_border:
+        k = crop_border
+        x, y = x[..., k:-k, k:-k], y[..., k:-k, k:-k]
+    if min(x.shape[-2:]) < min_side:
+        raise ValueError(f"{name} needs images of at least {min_side}x{min_side} pixels after cropping "
+                         f"crop_border={crop_border} from each side, got {x.shape[-1]}x{x.shape[-2]} (W x H), "
+                         f"smaller than that; use larger images or a smaller crop_border")
+    return x.contiguous(), y.contiguous(), r, batched, numpy_input
 
 
 def sr_ssim(img, img2, crop_border: int, input_order: str = "auto", test_y_channel: bool = False, *,
-            channel_order: str = "auto", data_range: Optional[float] = None, quantize: bool = False, **kwargs):
+            channel_order: str = "auto", data_range: Optional[float] = None, quantize: bool = False,
+            backend: Optional[str] = None, **kwargs):
     """SSIM as BasicSR's calculate_ssim: crop, optional Y channel, then per channel the
     11x11 Gaussian (sigma 1.5) SSIM in valid mode with C1 = (0.01 L)^2, C2 = (0.03 L)^2,
     mean of the map; the channels' means averaged. Built on fastiqa.functional.ssim."""
     _check_kwargs(kwargs, "sr_ssim")
-    crop_border = _crop_arg(crop_border)
-    x, y, r, batched, numpy_input = _pair(img, img2, input_order, channel_order, data_range)
-    if quantize:
-        x = torch.round((x * (255.0 / r)).clamp(0, 255)) * (r / 255.0)
-        y = torch.round((y * (255.0 / r)).clamp(0, 255)) * (r / 255.0)
-    if test_y_channel and x.shape[1] == 3:
-        x, y = to_y_channel(x, r), to_y_channel(y, r)
-    if crop_border:
-        h, w = x.shape[-2:]
-        if 2 * crop_border >= min(h, w):
-            raise ValueError(f"crop_border={crop_border} removes the whole {h}x{w} image")
-        k = crop_border
-        x, y = x[..., k:-k, k:-k], y[..., k:-k, k:-k]
-    x, y = x.contiguous(), y.contiguous()
-    values = F.ssim(x, y, data_range=r, win_size=11, win_sigma=1.5, padding="valid", reduction="none")
+    x, y, r, batched, numpy_input = _ssim_inputs(img, img2, crop_border, input_order, test_y_channel, channel_order,
+                                                 data_range, quantize, SSIM_WIN, "sr_ssim")
+    values = F.ssim(x, y, data_range=r, win_size=SSIM_WIN, win_sigma=1.5, padding="valid", reduction="none",
+                    backend=backend)
     return _result(values, batched, numpy_input)
+
+
+def sr_ms_ssim(img, img2, crop_border: int, input_order: str = "auto", test_y_channel: bool = False, *,
+               channel_order: str = "auto", data_range: Optional[float] = None, quantize: bool = False,
+               backend: Optional[str] = None, **kwargs):
+    """MS-SSIM (fastiqa.functional.ms_ssim: 5 scales, 11x11 Gaussian window, valid
+    mode) with sr_ssim's conventions: quantise, Y channel, crop, then score. Needs
+    images of at least 161x161 pixels after cropping."""
+    _check_kwargs(kwargs, "sr_ms_ssim")
+    x, y, r, batched, numpy_input = _ssim_inputs(img, img2, crop_border, input_order, test_y_channel, channel_order,
+                                                 data_range, quantize, F.ms_ssim_min_size(SSIM_WIN), "sr_ms_ssim")
+    values = F.ms_ssim(x, y, data_range=r, win_size=SSIM_WIN, win_sigma=1.5, reduction="none", backend=backend)
+    return _result(values, batched, numpy_input)
+
+
+class SRMetric(NamedTuple):
+    """A per-image metric with the SR conventions. range_power: the value scales as
+    data_range ** range_power (mse 2, mae 1, the others 0), so value / data_range **
+    range_power puts every pair on the [0, 1] scale whatever its bit depth."""
+    fn: object
+    kernel: str
+    range_power: int
+
+
+# the metrics `fastiqa eval` and fastiqa.evaluate offer, by name
+SR_METRICS = {
+    "psnr": SRMetric(sr_psnr, "psnr_fwd", 0),
+    "ssim": SRMetric(sr_ssim, "ssim_fwd", 0),
+    "ms_ssim": SRMetric(sr_ms_ssim, "ssim_fwd", 0),
+    "mse": SRMetric(sr_mse, "psnr_fwd", 2),
+    "mae": SRMetric(sr_mae, "psnr_fwd", 1),
+}

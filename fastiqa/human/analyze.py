@@ -59,18 +59,16 @@ def load_metric_files(study, specs):
 
 def compute_metrics(study, metrics=("psnr", "ssim")):
     """{(content, method): {metric: value}} computed with fastiqa on the study's stimuli (CPU)."""
-    import torch
-
-    from .. import eval_cli
+    from ..evaluation import evaluate
 
     table = {}
     for method in study.methods:
         pairs = [(c, study.stimulus_path(study.stimulus(c, REFERENCE)), study.stimulus_path(study.stimulus(c, method)))
                  for c in study.contents]
-        rows, errors, _ = eval_cli.evaluate(pairs, list(metrics), 0, False, torch.device("cpu"), progress=False)
-        if errors:
-            raise StudyError("computing the metrics failed: " + "; ".join(errors))
-        for r in rows:
+        res = evaluate(pairs, metrics=list(metrics), device="cpu")
+        if res.errors:
+            raise StudyError("computing the metrics failed: " + "; ".join(res.errors))
+        for r in res.images:
             table[(r["name"], method)] = {m: r[m] for m in metrics}
     return table
 

@@ -5,7 +5,7 @@ instructions, stimuli with content hashes), stimuli/ (copies of the images, so
 the folder can be moved or archived) and votes.sqlite (fastiqa.human.store).
 
 Images are paired by name exactly as `fastiqa eval` pairs them
-(fastiqa.eval_cli.pair_files: reference NAME.ext with NAME<suffix>.ext2).
+(fastiqa.evaluation.pairing.pair_files: reference NAME.ext with NAME<suffix>.ext2).
 """
 import datetime
 import hashlib
@@ -17,8 +17,9 @@ import shutil
 import numpy as np
 from PIL import Image
 
-from .. import eval_cli
 from .._version import __version__
+from ..evaluation import UsageError
+from ..evaluation.pairing import pair_files
 from .._imageio import ImageReadError, read_image
 
 PROTOCOLS = ("acr", "acr-hr", "dcr", "pc")
@@ -117,8 +118,8 @@ def _pair_all(ref_dir, methods, suffix):
             errors.append(f"--method {name}={folder}: not a folder")
             continue
         try:
-            pairs, errs = eval_cli.pair_files(ref_dir, folder, suffix)
-        except eval_cli.UsageError as exc:
+            pairs, errs = pair_files(ref_dir, folder, suffix)
+        except UsageError as exc:
             errors.append(f"--method {name}={folder}: {exc}")
             continue
         errors += [f"method {name}: {e}" for e in errs]

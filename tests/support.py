@@ -1,5 +1,8 @@
 """Helpers shared by the test modules (import as `from support import ...`;
 pytest puts tests/ on sys.path). conftest.py only sets the environment up."""
+import itertools
+
+import pytest
 import torch
 
 from fastiqa import _ext
@@ -42,3 +45,22 @@ def tol(dtype):
     if dtype == torch.float32:
         return 1e-5, 1e-6
     return 1e-10, 1e-12
+
+
+def param_cases(*axes, slow=lambda *values: False):
+    """The product of parametrize axes as pytest.params, one test id per case, marked
+    slow where slow(*values) holds (deselected by default, `pytest -m slow` runs them).
+    Each axis is a list of (id, value) pairs; a value that is a tuple is unpacked."""
+    params = []
+    for combo in itertools.product(*axes):
+        values = []
+        for _, v in combo:
+            values.extend(v if isinstance(v, tuple) else (v,))
+        marks = [pytest.mark.slow] if slow(*values) else []
+        params.append(pytest.param(*values, id="-".join(i for i, _ in combo), marks=marks))
+    return params
+
+
+def named(values, name=str):
+    """[(id, value)] for an axis of param_cases()."""
+    return [(name(v), v) for v in values]

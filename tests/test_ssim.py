@@ -13,7 +13,7 @@ from fastiqa.backends import reference as R
 from fastiqa.backends.reference import _ssim as R_ssim
 from fastiqa.ops import ssim as ops_ssim
 
-from support import backend_devices, cpu_backends, ids, tol
+from support import backend_devices, cpu_backends, ids, named, param_cases, tol
 
 BACKEND_DEVICES = backend_devices("ssim")
 BACKENDS = cpu_backends("ssim")
@@ -27,6 +27,8 @@ SHAPES = {"reference": [(1, 1, 11, 11), (3, 3, 37, 53), (2, 5, 64, 97), (8, 1, 1
           "triton": [(1, 1, 11, 11), (1, 2, 37, 53)]}
 # (backend, device) pairs: on a GPU machine the cuda / triton / reference backends on CUDA tensors too
 BD = BACKEND_DEVICES
+BD_AXIS = [(f"{b}-{d}", (b, d)) for b, d in BD]
+DTYPE_ID = lambda dtype: str(dtype).replace("torch.", "")
 INTERPRETED = ("triton", "cpu")  # Triton under the interpreter: small shapes only
 
 
@@ -81,8 +83,9 @@ def cases(backend, device):
                 yield shape, padding, reduction
 
 
-@pytest.mark.parametrize("backend,device", BD, ids=BD_IDS)
-@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("backend,device,dtype", param_cases(
+    BD_AXIS, named([torch.float64, torch.float32], DTYPE_ID),
+    slow=lambda b, d, dtype: (b, d) == INTERPRETED and dtype == torch.float64))
 def test_ssim_values_and_grads(backend, device, dtype):
     for shape, padding, reduction in cases(backend, device):
         if (backend, device) == INTERPRETED and dtype == torch.float64 and shape != (1, 1, 11, 11):
@@ -102,8 +105,9 @@ def test_ssim_values_and_grads(backend, device, dtype):
         assert_grad_close(gy, rgy, grtol)
 
 
-@pytest.mark.parametrize("backend,device", BD, ids=BD_IDS)
-@pytest.mark.parametrize("win_size,win_sigma", [(3, 0.5), (7, 1.0), (31, 4.0)])
+@pytest.mark.parametrize("backend,device,win_size,win_sigma", param_cases(
+    BD_AXIS, [("3-0.5", (3, 0.5)), ("7-1.0", (7, 1.0)), ("31-4.0", (31, 4.0))],
+    slow=lambda b, d, win, sigma: (b, d) == INTERPRETED and win > 21))  # hundreds of interpreted programs
 def test_ssim_windows(backend, device, win_size, win_sigma):
     shape = (1, 2, 33, 35) if (backend, device) != INTERPRETED else (1, 1, 31, 31)
     paddings = PADDINGS
@@ -123,8 +127,9 @@ def test_ssim_windows(backend, device, win_size, win_sigma):
         assert_grad_close(gy, rgy, gtol)
 
 
-@pytest.mark.parametrize("backend,device", BD, ids=BD_IDS)
-@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("backend,device,dtype", param_cases(
+    BD_AXIS, named([torch.float16, torch.bfloat16], DTYPE_ID),
+    slow=lambda b, d, dtype: (b, d) == INTERPRETED and dtype == torch.bfloat16))
 def test_ssim_low_precision(backend, device, dtype):
     x, y = pair((2, 3, 24, 29), device=device)
     for padding in PADDINGS:
@@ -182,16 +187,24 @@ def test_same_modes_at_borders(backend, device):
     torch.testing.assert_close(zero[..., 6:-6, 6:-6], refl[..., 6:-6, 6:-6])
 
 
-@pytest.mark.parametrize("backend", [b for b in BACKENDS if b != "triton"])
-def test_gradcheck(backend):
-    x, y = pair((1, 2, 12, 13))
-    # the reference's map case is slow to gradcheck (one backward per map pixel): mean / none there
-    reductions = ("mean", "none", "map") if backend != "reference" else ("mean", "none")
-    for padding in PADDINGS:
-        for reduction in reductions:
-            fn = lambda a, b: F.ssim(a, b, win_size=5, padding=padding, reduction=reduction, backend=backend)
-            assert torch.autograd.gradcheck(fn, (x.clone().requires_grad_(), y.clone().requires_grad_()))
-    fn = lambda a, b: F.l1_ssim_loss(a, b, alpha=0.3, win_size=5, reduction="none", backend=backend)
+GRADCHECK_BACKENDS = [b for b in BACKENDS if b != "triton"]  # Triton: gradients vs the reference above
+
+
+@pytest.mark.parametrize("backend,padding,reduction,shape,win", param_cases(
+    named(GRADCHECK_BACKENDS), named(PADDINGS), named(("mean", "none", "map")),
+    [("small", ((1, 1, 7, 8), 3)), ("large", ((1, 2, 12, 13), 5))],
+    # the large size, and the reference's map (one backward per map pixel), only in the slow run
+    slow=lambda b, p, r, shape, win: win > 3 or (b == "reference" and r == "map")))
+def test_gradcheck(backend, padding, reduction, shape, win):
+    x, y = pair(shape)
+    fn = lambda a, b: F.ssim(a, b, win_size=win, padding=padding, reduction=reduction, backend=backend)
+    assert torch.autograd.gradcheck(fn, (x.clone().requires_grad_(), y.clone().requires_grad_()))
+
+
+@pytest.mark.parametrize("backend", GRADCHECK_BACKENDS)
+def test_gradcheck_l1_ssim_loss(backend):
+    x, y = pair((1, 1, 7, 8))
+    fn = lambda a, b: F.l1_ssim_loss(a, b, alpha=0.3, win_size=3, reduction="none", backend=backend)
     assert torch.autograd.gradcheck(fn, (x.clone().requires_grad_(), y.clone().requires_grad_()))
 
 

@@ -21,6 +21,7 @@
 
 #include "../common/gram_math.h"
 #include "cuda_types.cuh"
+#include "launch.cuh"
 #include "gram_launch.h"
 
 namespace fastiqa {
@@ -491,13 +492,13 @@ void launch_products(const T* x, const T* y, A* part, int64_t N, int64_t C, int6
   const int64_t kper = split_len(K, splits);
   if constexpr (IsTensorCore<T>::value) {
     if (tensor_cores_here<T>()) {
-      if (y) tiles_wmma_kernel<T, true><<<grid, kThreads, 0, st>>>(x, y, part, N, C, K, sN, sC, sK, kper, ntiles);
-      else tiles_wmma_kernel<T, false><<<grid, kThreads, 0, st>>>(x, nullptr, part, N, C, K, sN, sC, sK, kper, ntiles);
+      if (y) launch_kernel(tiles_wmma_kernel<T, true>, grid, kThreads, 0, st, x, y, part, N, C, K, sN, sC, sK, kper, ntiles);
+      else launch_kernel(tiles_wmma_kernel<T, false>, grid, kThreads, 0, st, x, nullptr, part, N, C, K, sN, sC, sK, kper, ntiles);
       return;
     }
   }
-  if (y) tiles_kernel<T, A, true><<<grid, kThreads, 0, st>>>(x, y, part, N, C, K, sN, sC, sK, kper, ntiles);
-  else tiles_kernel<T, A, false><<<grid, kThreads, 0, st>>>(x, nullptr, part, N, C, K, sN, sC, sK, kper, ntiles);
+  if (y) launch_kernel(tiles_kernel<T, A, true>, grid, kThreads, 0, st, x, y, part, N, C, K, sN, sC, sK, kper, ntiles);
+  else launch_kernel(tiles_kernel<T, A, false>, grid, kThreads, 0, st, x, nullptr, part, N, C, K, sN, sC, sK, kper, ntiles);
 }
 
 template <typename T, typename A>
@@ -506,7 +507,7 @@ void gram_fwd_typed(const void* f, void* part, void* g, int64_t N, int64_t C, in
   launch_products<T, A>(static_cast<const T*>(f), nullptr, static_cast<A*>(part), N, C, K, sN, sC, sK,
                         splits, st);
   const dim3 grid(static_cast<unsigned>(gram_triangle_tiles(C)), static_cast<unsigned>(N));
-  finalize_kernel<A, 0, kL1><<<grid, kThreads, 0, st>>>(static_cast<const A*>(part), nullptr, 1,
+  launch_kernel(finalize_kernel<A, 0, kL1>, grid, kThreads, 0, st, static_cast<const A*>(part), nullptr, 1,
                                                         static_cast<A*>(g), nullptr, N, C, splits,
                                                         static_cast<A>(scale), A(1),
                                                         static_cast<int>(cdiv(C, kT)));
@@ -516,11 +517,11 @@ template <typename A, int MODE>
 void launch_finalize(int criterion, dim3 grid, cudaStream_t st, const A* part, const A* target, int64_t tN,
                      A* p, A* loss_part, int64_t N, int64_t C, int64_t splits, A scale, A gmul, int ntiles) {
   if (criterion == kL1)
-    finalize_kernel<A, MODE, kL1><<<grid, kThreads, 0, st>>>(part, target, tN, p, loss_part, N, C, splits, scale, gmul, ntiles);
+    launch_kernel(finalize_kernel<A, MODE, kL1>, grid, kThreads, 0, st, part, target, tN, p, loss_part, N, C, splits, scale, gmul, ntiles);
   else if (criterion == kL2)
-    finalize_kernel<A, MODE, kL2><<<grid, kThreads, 0, st>>>(part, target, tN, p, loss_part, N, C, splits, scale, gmul, ntiles);
+    launch_kernel(finalize_kernel<A, MODE, kL2>, grid, kThreads, 0, st, part, target, tN, p, loss_part, N, C, splits, scale, gmul, ntiles);
   else
-    finalize_kernel<A, MODE, kFro><<<grid, kThreads, 0, st>>>(part, target, tN, p, loss_part, N, C, splits, scale, gmul, ntiles);
+    launch_kernel(finalize_kernel<A, MODE, kFro>, grid, kThreads, 0, st, part, target, tN, p, loss_part, N, C, splits, scale, gmul, ntiles);
 }
 
 template <typename T, typename A>
@@ -543,11 +544,11 @@ void style_fwd_typed(const void* x, const void* y, const void* target, int64_t t
     launch_finalize<A, 2>(criterion, grid, st, static_cast<const A*>(part), static_cast<const A*>(target), tN,
                           static_cast<A*>(p), lp, N, C, splits, static_cast<A>(scale), gmul, ntiles);
   A* inv = lp + N * ntri;  // one spare accumulator after the partials
-  loss_kernel<A><<<1, kThreads, 0, st>>>(lp, N * ntri, static_cast<A*>(loss), inv, criterion, count);
+  launch_kernel(loss_kernel<A>, 1, kThreads, 0, st, lp, N * ntri, static_cast<A*>(loss), inv, criterion, count);
   if (p && criterion == kFro) {
     const int64_t total = N * C * C;
     const int64_t blocks = cdiv(total, kThreads) < 4096 ? cdiv(total, kThreads) : 4096;
-    scale_kernel<A><<<static_cast<unsigned>(blocks), kThreads, 0, st>>>(static_cast<A*>(p), inv, total);
+    launch_kernel(scale_kernel<A>, static_cast<unsigned>(blocks), kThreads, 0, st, static_cast<A*>(p), inv, total);
   }
 }
 
@@ -557,12 +558,12 @@ void apply_typed(const void* q, int64_t qN, const void* f, void* out, int64_t N,
   const dim3 grid(static_cast<unsigned>(cdiv(K, kT)), static_cast<unsigned>(cdiv(C, kT)), static_cast<unsigned>(N));
   if constexpr (IsTensorCore<T>::value) {
     if (tensor_cores_here<T>()) {
-      apply_wmma_kernel<T><<<grid, kThreads, 0, st>>>(static_cast<const float*>(q), qN, static_cast<const T*>(f),
+      launch_kernel(apply_wmma_kernel<T>, grid, kThreads, 0, st, static_cast<const float*>(q), qN, static_cast<const T*>(f),
                                                       static_cast<T*>(out), C, K, sN, sC, sK, static_cast<float>(alpha));
       return;
     }
   }
-  apply_kernel<T, A><<<grid, kThreads, 0, st>>>(static_cast<const A*>(q), qN, static_cast<const T*>(f),
+  launch_kernel(apply_kernel<T, A>, grid, kThreads, 0, st, static_cast<const A*>(q), qN, static_cast<const T*>(f),
                                                 static_cast<T*>(out), C, K, sN, sC, sK, static_cast<A>(alpha));
 }
 

@@ -17,6 +17,7 @@
 
 #include "../common/ssim_math.h"
 #include "cuda_types.cuh"
+#include "launch.cuh"
 #include "ssim_launch.h"
 
 namespace fastiqa {
@@ -115,7 +116,7 @@ template <typename T, typename A>
 __global__ void __launch_bounds__(kThreads)
     ssim_fwd_kernel(const T* __restrict__ x, const T* __restrict__ y, T* __restrict__ map,
                     A* __restrict__ partials, const Params<A> P, bool want_l1) {
-  extern __shared__ __align__(16) unsigned char smem_raw[];
+  FASTIQA_DYNAMIC_SHARED(unsigned char, smem_raw);
   A* smem = reinterpret_cast<A*>(smem_raw);
   __shared__ A red[kThreads / 32];
   constexpr int M = kSsimFwdTile;
@@ -179,7 +180,7 @@ __global__ void __launch_bounds__(kThreads)
     ssim_grad_kernel(const T* __restrict__ x, const T* __restrict__ y, const A* __restrict__ weights,
                      const T* __restrict__ dmap, T* __restrict__ gx, T* __restrict__ gy, const Params<A> P,
                      int G) {
-  extern __shared__ __align__(16) unsigned char smem_raw[];
+  FASTIQA_DYNAMIC_SHARED(unsigned char, smem_raw);
   A* smem = reinterpret_cast<A*>(smem_raw);
   const int M = G + P.win - 1, S = M + P.win - 1;
   A* sx = smem;
@@ -290,7 +291,7 @@ const char* fwd_typed(const void* x, const void* y, const SsimGeometry& geo, con
   cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes));
   dim3 grid(static_cast<unsigned>((geo.W + kSsimFwdTile - 1) / kSsimFwdTile),
             static_cast<unsigned>((geo.H + kSsimFwdTile - 1) / kSsimFwdTile), static_cast<unsigned>(geo.N * geo.C));
-  kernel<<<grid, kThreads, bytes, st>>>(static_cast<const T*>(x), static_cast<const T*>(y), static_cast<T*>(map),
+  launch_kernel(kernel, grid, kThreads, bytes, st, static_cast<const T*>(x), static_cast<const T*>(y), static_cast<T*>(map),
                                         static_cast<A*>(partials), P, want_l1);
   return last_error();
 }
@@ -320,7 +321,7 @@ const char* grad_typed(const void* x, const void* y, const SsimGeometry& geo, co
   cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes));
   dim3 grid(static_cast<unsigned>((geo.W + G - 1) / G), static_cast<unsigned>((geo.H + G - 1) / G),
             static_cast<unsigned>(geo.N * geo.C));
-  kernel<<<grid, kThreads, bytes, st>>>(static_cast<const T*>(x), static_cast<const T*>(y),
+  launch_kernel(kernel, grid, kThreads, bytes, st, static_cast<const T*>(x), static_cast<const T*>(y),
                                         static_cast<const A*>(weights), static_cast<const T*>(dmap),
                                         static_cast<T*>(gx), static_cast<T*>(gy), P, G);
   return last_error();

@@ -163,9 +163,9 @@ __global__ void __launch_bounds__(kThreads)
       g = A(0.5) * (g + gt);
     }
     g *= scale;
-    if (MODE == 0) {
+    if (MODE == 0) {  // on a diagonal tile the mirror is the element of another thread
       on[i * C + j] = g;
-      on[j * C + i] = g;
+      if (!diag) on[j * C + i] = g;
       continue;
     }
     const A d = MODE == 2 ? g - tn[i * C + j] : g;

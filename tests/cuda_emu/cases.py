@@ -42,7 +42,19 @@ def _nan(shape, dtype, like=None):
     return t.fill_(float("nan"))
 
 
+# float64 results: the same-precision reference IS the oracle, so the rule of
+# fastiqa.testing leaves only eps(float64) * max|oracle|, less than one rounding of a
+# differently ordered sum. The harness allows F64_ULPS such roundings for them.
+F64_ULPS = 64
+
+
 def _check(result, f64, same, what):
+    if result.dtype == torch.float64:
+        err = float((result - f64).abs().max()) if result.numel() else 0.0
+        bound = F64_ULPS * torch.finfo(torch.float64).eps * max(1.0, float(f64.abs().max()) if f64.numel() else 1.0)
+        if not err <= bound:
+            raise AssertionError(f"{what}: max abs error {err:.3e} > float64 bound {bound:.3e}")
+        return
     assert_close(result, f64, same, what=what)
 
 
@@ -342,7 +354,8 @@ def gram_cases(level):
         crit = i % 3
         out.append(Case("gram", f"style-y-c{crit}-{sid}", gpu, _style_fwd(dt, shape, cl, crit, False)))
         out.append(Case("gram", f"style-t-c{(crit + 1) % 3}-{sid}", gpu, _style_fwd(dt, shape, cl, (crit + 1) % 3, True)))
-        out.append(Case("gram", f"apply-q{1 + i % 2}-{sid}", gpu, _gram_apply(dt, shape, cl, 1 + i % 2)))
+        qn = shape[0] if i % 2 else 1
+        out.append(Case("gram", f"apply-q{qn}-{sid}", gpu, _gram_apply(dt, shape, cl, qn)))
     return out
 
 

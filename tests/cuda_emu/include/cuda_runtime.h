@@ -92,6 +92,11 @@ template <typename T> cudaError_t cudaFuncSetAttribute(T* kernel, enum cudaFuncA
   ::fastiqa_emu::rt().max_dynamic_smem[reinterpret_cast<const void*>(kernel)] = value;
   return cudaSuccess;
 }
+// Static shared memory per kernel is not measured by the emulator (reported as 0).
+cudaError_t cudaFuncGetAttributes(struct cudaFuncAttributes* attr, const void*) {
+  *attr = cudaFuncAttributes{};
+  return cudaSuccess;
+}
 cudaError_t cudaMallocAsync(void** p, size_t bytes, cudaStream_t) {
   *p = std::malloc(bytes ? bytes : 1);
   std::memset(*p, 0xFF, bytes ? bytes : 1);

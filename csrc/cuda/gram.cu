@@ -48,6 +48,18 @@ __device__ __forceinline__ void tile_coords(int t, int ntiles, int& ti, int& tj)
   tj = ti + t;
 }
 
+// Position (r, kk) of element idx of a (rows x kspan) tile load: with unit stride along K
+// neighbouring threads read neighbouring k, else neighbouring rows (coalesced either way).
+__device__ __forceinline__ void tile_pos(int idx, bool k_fast, int kspan, int rspan, int& r, int& kk) {
+  if (k_fast) {
+    kk = idx % kspan;
+    r = idx / kspan;
+  } else {
+    r = idx % rspan;
+    kk = idx / rspan;
+  }
+}
+
 // Loads rows [r0, r0 + kT) x cols [k0, k0 + kBK) of a (rows, K) feature matrix
 // into s[kk][r] (accumulator type), zero outside [0, R) x [k0, kend).
 template <typename T, typename A>
@@ -58,13 +70,7 @@ __device__ __forceinline__ void load_tile(const T* __restrict__ f, int64_t sR, i
   for (int it = 0; it < (kT * kBK) / kThreads; ++it) {
     const int idx = threadIdx.x + it * kThreads;
     int r, kk;
-    if (k_fast) {  // unit stride along K: neighbouring threads read neighbouring k
-      kk = idx % kBK;
-      r = idx / kBK;
-    } else {
-      r = idx % kT;
-      kk = idx / kT;
-    }
+    tile_pos(idx, k_fast, kBK, kT, r, kk);
     const int64_t gr = r0 + r, gk = k0 + kk;
     A v = A(0);
     if (gr < R && gk < kend) v = load_as<A>(f + gr * sR + gk * sK);
@@ -239,13 +245,7 @@ __global__ void __launch_bounds__(kThreads)
     for (int it = 0; it < (kT * kBK) / kThreads; ++it) {
       const int idx = threadIdx.x + it * kThreads;
       int kk, cc;
-      if (k_fast) {
-        kk = idx % kT;
-        cc = idx / kT;
-      } else {
-        cc = idx % kBK;
-        kk = idx / kBK;
-      }
+      tile_pos(idx, k_fast, kT, kBK, cc, kk);
       const int64_t gc = c0 + cc, gk = k0 + kk;
       A v = A(0);
       if (gc < C && gk < K) v = load_as<A>(fn + gc * sC + gk * sK);
@@ -311,13 +311,7 @@ __device__ __forceinline__ void load_rows_k(const T* __restrict__ f, int64_t sR,
   for (int it = 0; it < (kT * kWK) / kThreads; ++it) {
     const int idx = threadIdx.x + it * kThreads;
     int r, kk;
-    if (k_fast) {
-      kk = idx % kWK;
-      r = idx / kWK;
-    } else {
-      r = idx % kT;
-      kk = idx / kT;
-    }
+    tile_pos(idx, k_fast, kWK, kT, r, kk);
     const int64_t gr = r0 + r, gk = k0 + kk;
     s[r * kLdA + kk] = (gr < R && gk < kend) ? f[gr * sR + gk * sK] : to_t<T>(0.f);
   }
@@ -438,13 +432,7 @@ __global__ void __launch_bounds__(kThreads)
     for (int it = 0; it < (kT * kWK) / kThreads; ++it) {
       const int idx = threadIdx.x + it * kThreads;
       int k, cc;
-      if (k_fast) {
-        k = idx % kT;
-        cc = idx / kT;
-      } else {
-        cc = idx % kWK;
-        k = idx / kWK;
-      }
+      tile_pos(idx, k_fast, kT, kWK, cc, k);
       const int64_t gc = c0 + cc, gk = k0 + k;
       sf[cc * kLdB + k] = (gc < C && gk < K) ? fn[gc * sC + gk * sK] : to_t<T>(0.f);
     }

@@ -4,6 +4,7 @@
     fastiqa demo     runs the ops built so far on the available devices and times
                      them against the plain PyTorch reference
     fastiqa eval     per-image PSNR / SSIM of a folder of predictions vs references
+    fastiqa selftest every op on every backend and device vs the float64 oracle (exit 1 on a mismatch)
 """
 import argparse
 import sys
@@ -30,6 +31,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("eval", help="PSNR / SSIM of a folder of predictions against references")
     _eval.add_arguments(p)
     p.set_defaults(func=_eval.run)
+    from . import selftest as _selftest  # `fastiqa selftest`: the first thing to run on a new GPU
+
+    p = sub.add_parser("selftest", help="every op, backend and device against the float64 oracle")
+    _selftest.add_arguments(p)
+    p.set_defaults(func=_selftest.run)
     return parser
 
 

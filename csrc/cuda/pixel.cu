@@ -88,7 +88,7 @@ __global__ void __launch_bounds__(kThreads)
 template <typename A>
 __global__ void __launch_bounds__(kThreads)
     pixel_finalize_kernel(const A* __restrict__ partials, int64_t blocks, A* out, A* gscale,
-                          int64_t n, int reduction, double norm_scale) {
+                          int64_t n, int reduction, double norm_scale, bool weighted) {
   __shared__ A shared[kThreads / 32];
   A s = 0, sw = 0;
   for (int64_t k = threadIdx.x; k < blocks; k += kThreads) {
@@ -100,7 +100,8 @@ __global__ void __launch_bounds__(kThreads)
   if (threadIdx.x == 0) {
     A denom = 1;
     if (reduction == kMean) denom = static_cast<A>(n);
-    if (reduction == kWeightedMean) denom = sw * static_cast<A>(norm_scale);
+    // weighted_mean without a weight map: all weights 1 (the op contract of reference.pixel_fwd)
+    if (reduction == kWeightedMean) denom = weighted ? sw * static_cast<A>(norm_scale) : static_cast<A>(n);
     *gscale = reduction == kWeightedMean ? A(1) / denom : A(1);
     if (reduction != kNone) *out = reduction == kSum ? s : s / denom;
   }
@@ -157,7 +158,7 @@ void launch_fwd(const void* a, const void* b, const void* w, void* map, void* gr
   else if (kind == kMSE) launch_kind<T, A, kMSE>(pa, pb, pw, pm, pg, pp, n, wmode, channels, inner, cc, gm, st);
   else launch_kind<T, A, kCharbonnier>(pa, pb, pw, pm, pg, pp, n, wmode, channels, inner, cc, gm, st);
   launch_kernel(pixel_finalize_kernel<A>, 1, kThreads, 0, st, pp, blocks_for(n), static_cast<A*>(out),
-                                                   static_cast<A*>(gscale), n, reduction, norm_scale);
+                                                   static_cast<A*>(gscale), n, reduction, norm_scale, wmode != kNoWeight);
 }
 
 template <typename T, typename A>

@@ -1,6 +1,6 @@
 """The harness's test cases: every launcher of the four CUDA families on random inputs,
 judged against the float64 oracle (fastiqa.backends.reference in float64) by the rule
-of fastiqa.testing (k x the same-precision reference's error).
+of fastiqa.testing (k x the same-precision reference's error), as `fastiqa selftest`.
 
 cases(family, level) -> [Case]; level "fast" (a representative subset), "full" (every
 dtype x code path x emulated GPU), "sanitize" (small subset for TSan / ASan).
@@ -13,7 +13,7 @@ from typing import Callable
 import torch
 
 import fastiqa.backends.reference as R
-from fastiqa.testing import assert_close
+from fastiqa.selftest import check
 
 from emu import DTYPES, GPUS
 
@@ -42,20 +42,9 @@ def _nan(shape, dtype, like=None):
     return t.fill_(float("nan"))
 
 
-# float64 results: the same-precision reference IS the oracle, so the rule of
-# fastiqa.testing leaves only eps(float64) * max|oracle|, less than one rounding of a
-# differently ordered sum. The harness allows F64_ULPS such roundings for them.
-F64_ULPS = 64
-
-
 def _check(result, f64, same, what):
-    if result.dtype == torch.float64:
-        err = float((result - f64).abs().max()) if result.numel() else 0.0
-        bound = F64_ULPS * torch.finfo(torch.float64).eps * max(1.0, float(f64.abs().max()) if f64.numel() else 1.0)
-        if not err <= bound:
-            raise AssertionError(f"{what}: max abs error {err:.3e} > float64 bound {bound:.3e}")
-        return
-    assert_close(result, f64, same, what=what)
+    # fastiqa.testing's rule, with the selftest's floor for float64 results (one rule, one place)
+    check(result, f64, same, what)
 
 
 def _inputs(shape, dtype, seed, channels_last=False, scale=1.0):

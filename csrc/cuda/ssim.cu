@@ -203,6 +203,19 @@ __device__ __forceinline__ int padded_of(int64_t s, int64_t n, int off, int padd
   return cnt;
 }
 
+// The taps of the adjoint blur at source index s (extent n): add(g_k, p) for every output
+// position p, local to the region of M starting at m0, whose window reads s.
+template <typename A, typename Add>
+__device__ __forceinline__ void adjoint_taps(const Params<A>& P, int64_t s, int64_t n, int64_t m0, int M, Add add) {
+  int64_t u[3];
+  const int cnt = padded_of(s, n, P.off, P.padding, u);
+  for (int t = 0; t < cnt; ++t)
+    for (int k = 0; k < P.win; ++k) {
+      const int64_t p = u[t] - k - m0;
+      if (p >= 0 && p < M) add(P.g[k], static_cast<int>(p));
+    }
+}
+
 // Vertical adjoint: t1[(q * G + i) * M + col] for source rows t0r + i, from the
 // coefficient maps of the M x M output region at (m0r, m0c): map_at(q, p, col).
 template <typename A, typename MapAt>
@@ -211,18 +224,10 @@ __device__ void vertical_adjoint(const Params<A>& P, int G, int M, int64_t t0r, 
     const int i = idx / M, col = idx % M;
     const int64_t s = t0r + i;
     A a[4] = {0, 0, 0, 0};
-    if (s < P.H) {
-      int64_t u[3];
-      const int cnt = padded_of(s, P.H, P.off, P.padding, u);
-      for (int t = 0; t < cnt; ++t) {
-        for (int k = 0; k < P.win; ++k) {
-          const int64_t p = u[t] - k - m0r;
-          if (p < 0 || p >= M) continue;
-          const A gk = P.g[k];
-          for (int q = 0; q < 4; ++q) a[q] += gk * map_at(q, static_cast<int>(p), col);
-        }
-      }
-    }
+    if (s < P.H)
+      adjoint_taps(P, s, P.H, m0r, M, [&](A gk, int p) {
+        for (int q = 0; q < 4; ++q) a[q] += gk * map_at(q, p, col);
+      });
     for (int q = 0; q < 4; ++q) t1[(q * G + i) * M + col] = a[q];
   }
 }
@@ -239,16 +244,9 @@ __device__ void horizontal_adjoint_store(const T* x, const T* y, T* gx, T* gy, c
     const int64_t s = t0r + i, sc = t0c + j;
     if (s >= P.H || sc >= P.W) continue;
     A a[4] = {0, 0, 0, 0};
-    int64_t u[3];
-    const int cnt = padded_of(sc, P.W, P.off, P.padding, u);
-    for (int t = 0; t < cnt; ++t) {
-      for (int k = 0; k < P.win; ++k) {
-        const int64_t col = u[t] - k - m0c;
-        if (col < 0 || col >= M) continue;
-        const A gk = P.g[k];
-        for (int q = 0; q < 4; ++q) a[q] += gk * t1[(q * G + i) * M + col];
-      }
-    }
+    adjoint_taps(P, sc, P.W, m0c, M, [&](A gk, int col) {
+      for (int q = 0; q < 4; ++q) a[q] += gk * t1[(q * G + i) * M + col];
+    });
     const A vx = load_as<A>(xb + s * P.sx[2] + sc * P.sx[3]);
     const A vy = load_as<A>(yb + s * P.sy[2] + sc * P.sy[3]);
     const A d = vx - vy;

@@ -237,37 +237,33 @@ inline void init_fiber(Fiber& f) {
 // ------------------------------------------------------------------ barriers
 inline std::string where(const Fiber& f) { return std::string(f.file) + ":" + std::to_string(f.line); }
 
-inline void block_barrier(const char* file, int line) {
+// The current fiber waits in `state` at file:line until the scheduler releases it; under
+// TSan the wait is a release / acquire on `sync` (the barrier's happens-before edge).
+inline void arrive(const char* file, int line, State state, void* sync, const char* what) {
   Runtime& r = rt();
   Fiber* f = r.cur;
-  if (!f) fail("__syncthreads outside a kernel");
+  if (!f) fail(std::string(what) + " outside a kernel");
   f->file = file;
   f->line = line;
-  f->state = kAtBlockBarrier;
+  f->state = state;
 #if FASTIQA_EMU_TSAN
-  __tsan_release(&r.barrier_sync);
+  __tsan_release(sync);
 #endif
   yield_to_scheduler();
 #if FASTIQA_EMU_TSAN
-  __tsan_acquire(&r.barrier_sync);
+  __tsan_acquire(sync);
 #endif
+  (void)sync;
+}
+
+inline void block_barrier(const char* file, int line) {
+  arrive(file, line, kAtBlockBarrier, &rt().barrier_sync, "__syncthreads");
 }
 
 // All 32 lanes of the warp must arrive at the same warp-synchronous call site.
 inline void warp_barrier(const char* file, int line) {
   Runtime& r = rt();
-  Fiber* f = r.cur;
-  if (!f) fail("warp-synchronous operation outside a kernel");
-  f->file = file;
-  f->line = line;
-  f->state = kAtWarpBarrier;
-#if FASTIQA_EMU_TSAN
-  __tsan_release(&r.warp_slots[(f->tid / 32) * 32 * 8]);
-#endif
-  yield_to_scheduler();
-#if FASTIQA_EMU_TSAN
-  __tsan_acquire(&r.warp_slots[(f->tid / 32) * 32 * 8]);
-#endif
+  arrive(file, line, kAtWarpBarrier, &r.warp_slots[(r.cur ? r.cur->tid / 32 : 0) * 32 * 8], "warp-synchronous op");
 }
 
 // One scheduling round is over: release a block barrier or warp barriers, or report

@@ -5,6 +5,7 @@ of fastiqa.testing (k x the same-precision reference's error), as `fastiqa selft
 cases(family, level) -> [Case]; level "fast" (a representative subset), "full" (every
 dtype x code path x emulated GPU), "sanitize" (small subset for TSan / ASan).
 """
+import functools
 import itertools
 import math
 from dataclasses import dataclass
@@ -191,6 +192,37 @@ def _ssim_geometry(x, win, padding):
     return nums, ho, wo
 
 
+# The references do not depend on the emulated GPU: computed once per input set.
+@functools.lru_cache(maxsize=64)
+def _ssim_fwd_refs(dt, shape, win, padding, cl, want_map):
+    x, y = _inputs(shape, TORCH_DTYPES[dt], 6, channels_last=cl)
+    args = (win, 1.5, SSIM_C[0], SSIM_C[1], padding, want_map, True, None, False, False)
+    p64, m64, _, _ = R.ssim_fwd(x.double(), y.double(), *args)
+    p, m, _, _ = R.ssim_fwd(x, y, *args)
+    return p64, m64, p, m
+
+
+def _ssim_grad_inputs(dt, shape, win, padding, cl, with_dmap):
+    dtype = TORCH_DTYPES[dt]
+    x, y = _inputs(shape, dtype, 7, channels_last=cl)
+    _, ho, wo = _ssim_geometry(x, win, padding)
+    n, c = shape[:2]
+    weights = torch.rand((n, c, 3), generator=torch.Generator().manual_seed(8), dtype=torch.float64).to(_acc(dtype))
+    dmap = (torch.rand((n, c, ho, wo), generator=torch.Generator().manual_seed(9), dtype=torch.float64)
+            .to(dtype)) if with_dmap else None
+    return x, y, weights, dmap
+
+
+@functools.lru_cache(maxsize=64)
+def _ssim_grad_refs(dt, shape, win, padding, cl, with_dmap):
+    x, y, weights, dmap = _ssim_grad_inputs(dt, shape, win, padding, cl, with_dmap)
+    args = (win, 1.5, SSIM_C[0], SSIM_C[1], padding)
+    x64, y64 = R.ssim_bwd(x.double(), y.double(), *args, weights.double(),
+                          None if dmap is None else dmap.double(), True, True)
+    xs, ys = R.ssim_bwd(x, y, *args, weights, dmap, True, True)
+    return x64, y64, xs, ys
+
+
 def _ssim_fwd(dt, shape, win, padding, cl, want_map):
     def run(drv, gpu):
         dtype = TORCH_DTYPES[dt]
@@ -207,9 +239,7 @@ def _ssim_fwd(dt, shape, win, padding, cl, want_map):
                                                "partials": _nan((n * c, tiles, 3), acc)})
         counts = torch.tensor([ho * wo, ho * wo, h * w], dtype=acc)
         planes = (got["partials"].sum(1) / counts).view(n, c, 3)
-        args = (win, 1.5, SSIM_C[0], SSIM_C[1], padding, want_map, True, None, False, False)
-        p64, m64, _, _ = R.ssim_fwd(x.double(), y.double(), *args)
-        p, m, _, _ = R.ssim_fwd(x, y, *args)
+        p64, m64, p, m = _ssim_fwd_refs(dt, shape, win, padding, cl, want_map)
         _check(planes, p64, p, "ssim planes")
         if want_map:
             _check(got["map"], m64, m, "ssim map")
@@ -219,23 +249,15 @@ def _ssim_fwd(dt, shape, win, padding, cl, want_map):
 def _ssim_grad(dt, shape, win, padding, cl, with_dmap):
     def run(drv, gpu):
         dtype = TORCH_DTYPES[dt]
-        x, y = _inputs(shape, dtype, 7, channels_last=cl)
+        x, y, weights, dmap = _ssim_grad_inputs(dt, shape, win, padding, cl, with_dmap)
         nums, ho, wo = _ssim_geometry(x, win, padding)
-        n, c = shape[:2]
-        acc = _acc(dtype)
-        weights = torch.rand((n, c, 3), generator=torch.Generator().manual_seed(8), dtype=torch.float64).to(acc)
-        dmap = (torch.rand((n, c, ho, wo), generator=torch.Generator().manual_seed(9), dtype=torch.float64)
-                .to(dtype)) if with_dmap else None
         gx, gy = _nan(None, dtype, x), _nan(None, dtype, x)
         for k in range(4):
             nums[f"sd{k}"] = dmap.stride(k) if with_dmap else 0
             nums[f"sg{k}"] = gx.stride(k)
         nums["dtype"] = DTYPES[dt]
         got = drv.call("ssim_grad", gpu, nums, {"x": x, "y": y, "weights": weights, "dmap": dmap, "gx": gx, "gy": gy})
-        args = (win, 1.5, SSIM_C[0], SSIM_C[1], padding)
-        x64, y64 = R.ssim_bwd(x.double(), y.double(), *args, weights.double(),
-                              None if dmap is None else dmap.double(), True, True)
-        xs, ys = R.ssim_bwd(x, y, *args, weights, dmap, True, True)
+        x64, y64, xs, ys = _ssim_grad_refs(dt, shape, win, padding, cl, with_dmap)
         _check(got["gx"], x64, xs, "ssim grad_x")
         _check(got["gy"], y64, ys, "ssim grad_y")
     return run
@@ -245,7 +267,7 @@ def ssim_cases(level):
     out = []
     if level == "full":
         # every window on every emulated GPU in every dtype: no launch error anywhere
-        for gpu, dt, win in itertools.product(GPUS, DTYPES, range(3, 32, 2)):
+        for dt, win, gpu in itertools.product(DTYPES, range(3, 32, 2), GPUS):
             shape = (1, 2, win + 4, win + 7)
             out.append(Case("ssim", f"fwd-{dt}-w{win}-p{win % 3}", gpu, _ssim_fwd(dt, shape, win, win % 3, False, True)))
             out.append(Case("ssim", f"grad-{dt}-w{win}-p{win % 3}", gpu,

@@ -23,7 +23,7 @@ template <typename Use, int M, int N, int K, typename T, typename Layout = void>
 };
 
 namespace detail {
-inline int lane() { return ::fastiqa_emu::rt().cur->tid & 31; }
+inline int lane() { return static_cast<int>(::fastiqa_emu::thread_linear()) & 31; }
 inline void check(const void* p, unsigned ldm, size_t elem, const char* what, const char* file, int line) {
   const std::string at = std::string(" at ") + file + ":" + std::to_string(line);
   if (reinterpret_cast<uintptr_t>(p) % 32 != 0) ::fastiqa_emu::fail(std::string(what) + ": pointer not 256-bit aligned" + at);
@@ -67,7 +67,7 @@ void mma_sync(fragment<accumulator, 16, 16, 16, float>& d, const fragment<matrix
               const fragment<matrix_b, 16, 16, 16, T, LB>& b, const fragment<accumulator, 16, 16, 16, float>& c,
               const char* file = __builtin_FILE(), int line = __builtin_LINE()) {
   ::fastiqa_emu::Runtime& r = ::fastiqa_emu::rt();
-  const int tid = r.cur->tid, l = tid & 31;
+  const int tid = static_cast<int>(::fastiqa_emu::thread_linear()), l = tid & 31;
   const void** slot = &r.warp_ptrs[(tid - l) * 4];
   slot[l * 4 + 0] = &a;
   slot[l * 4 + 1] = &b;

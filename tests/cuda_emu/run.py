@@ -2,6 +2,7 @@
 [--level fast|full|sanitize] [--family pixel ...]. Prints one line per failure and a
 summary per family; exits non-zero on any failure."""
 import argparse
+import concurrent.futures
 import sys
 import time
 from pathlib import Path
@@ -38,16 +39,20 @@ def main(argv=None):
     ap.add_argument("--mode", choices=sorted(MODES), default="plain")
     ap.add_argument("--level", choices=("fast", "full", "sanitize"), default="fast")
     ap.add_argument("--family", nargs="*", default=list(FAMILIES))
+    ap.add_argument("--jobs", type=int, default=2, help="families run in parallel (default 2)")
     args = ap.parse_args(argv)
-    bad = 0
-    for family in args.family:
+
+    def one(family):
         t0 = time.time()
         passed, failures = run_family(family, args.mode, args.level)
-        for cid, msg in failures:
-            print(f"FAIL {cid}: {msg}")
-        print(f"cuda_emu {args.mode} {args.level} {family}: {passed} passed, {len(failures)} failed "
-              f"({time.time() - t0:.1f}s)", flush=True)
-        bad += len(failures)
+        lines = [f"FAIL {cid}: {msg}" for cid, msg in failures]
+        lines.append(f"cuda_emu {args.mode} {args.level} {family}: {passed} passed, {len(failures)} failed "
+                     f"({time.time() - t0:.1f}s)")
+        print("\n".join(lines), flush=True)
+        return len(failures)
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        bad = sum(pool.map(one, args.family))
     return 1 if bad else 0
 
 

@@ -125,6 +125,7 @@ struct Fiber {
   State state = kReady;
   const char* file = "";
   int line = 0;
+  unsigned block_gen = 0, warp_gen = 0;  // barriers passed (TSan: which sync object)
 #if FASTIQA_EMU_TSAN
   void* tsan = nullptr;
 #endif
@@ -149,7 +150,11 @@ struct Runtime {
   void* dyn_smem = nullptr;
   std::vector<unsigned char> warp_slots;  // 32 lanes x 8 words per warp
   std::vector<const void*> warp_ptrs;     // 32 lanes x 4 pointers per warp (WMMA operands)
-  char barrier_sync = 0, block_sync = 0;  // TSan synchronisation addresses
+  // TSan synchronisation objects: block start (scheduler -> fibers), block end (fibers ->
+  // scheduler), and two per barrier kind, alternating by generation, so that a fiber
+  // resuming from barrier g never sees what another fiber did after barrier g.
+  char block_start = 0, block_end = 0, block_bar[2] = {0, 0};
+  std::vector<char> warp_bar;  // 2 per warp
 #if FASTIQA_EMU_TSAN
   void* sched_tsan = nullptr;
 #endif
@@ -216,11 +221,11 @@ FASTIQA_EMU_INTERNAL void fiber_main() {
   __sanitizer_finish_switch_fiber(nullptr, &r.sched_bottom, &r.sched_size);
 #endif
 #if FASTIQA_EMU_TSAN
-  __tsan_acquire(&r.block_sync);
+  __tsan_acquire(&r.block_start);
 #endif
   r.entry(r.entry_arg);
 #if FASTIQA_EMU_TSAN
-  __tsan_release(&r.block_sync);
+  __tsan_release(&r.block_end);
 #endif
   r.cur->state = kDone;
   yield_to_scheduler();
@@ -236,6 +241,7 @@ inline void init_fiber(Fiber& f) {
   for (int i = 0; i < 6; ++i) *--sp = nullptr;              // rbp rbx r12 r13 r14 r15
   f.sp = sp;
   f.state = kReady;
+  f.block_gen = f.warp_gen = 0;
 #if FASTIQA_EMU_TSAN
   if (!f.tsan) f.tsan = __tsan_create_fiber(0);
 #endif
@@ -264,14 +270,17 @@ FASTIQA_EMU_INTERNAL void arrive(const char* file, int line, State state, void* 
 }
 
 FASTIQA_EMU_INTERNAL void block_barrier(const char* file, int line) {
-  arrive(file, line, kAtBlockBarrier, &rt().barrier_sync, "__syncthreads");
+  Runtime& r = rt();
+  if (!r.cur) fail("__syncthreads outside a kernel");
+  arrive(file, line, kAtBlockBarrier, &r.block_bar[r.cur->block_gen++ & 1], "__syncthreads");
 }
 
 // All 32 lanes of the warp must arrive at the same warp-synchronous call site.
 FASTIQA_EMU_INTERNAL void warp_barrier(const char* file, int line) {
   Runtime& r = rt();
   if (!r.cur) fail("warp-synchronous op outside a kernel");
-  arrive(file, line, kAtWarpBarrier, &r.warp_slots[(r.cur->tid / 32) * 32 * 8], "warp-synchronous op");
+  arrive(file, line, kAtWarpBarrier, &r.warp_bar[(r.cur->tid / 32) * 2 + (r.cur->warp_gen++ & 1)],
+         "warp-synchronous op");
 }
 
 // One scheduling round is over: release a block barrier or warp barriers, or report
@@ -338,14 +347,14 @@ FASTIQA_EMU_INTERNAL void run_block(int nthreads, size_t smem) {
     init_fiber(r.fibers[i]);
   }
 #if FASTIQA_EMU_TSAN
-  __tsan_release(&r.block_sync);
+  __tsan_release(&r.block_start);
 #endif
   do {
     for (int i = 0; i < nthreads; ++i)
       if (r.fibers[i].state == kReady) switch_to_fiber(r.fibers[i]);
   } while (release_barriers());
 #if FASTIQA_EMU_TSAN
-  __tsan_acquire(&r.block_sync);
+  __tsan_acquire(&r.block_end);
 #endif
   std::free(r.dyn_smem);
   r.dyn_smem = nullptr;
@@ -390,6 +399,7 @@ void launch_kernel(void (*kernel)(P...), ::dim3 grid, ::dim3 block, size_t smem,
   if (r.fibers.size() < static_cast<size_t>(n)) r.fibers.resize(n);
   r.warp_slots.assign(((n + 31) / 32) * 32 * 8 * 8, 0);
   r.warp_ptrs.assign(((n + 31) / 32) * 32 * 4, nullptr);
+  r.warp_bar.assign(((n + 31) / 32) * 2, 0);
 #if FASTIQA_EMU_TSAN
   if (!r.sched_tsan) r.sched_tsan = __tsan_get_current_fiber();
 #endif

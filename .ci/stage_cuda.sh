@@ -6,8 +6,9 @@
 #      families (every emulated GPU for SSIM), ThreadSanitizer and ASan+UBSan over small subsets
 #   3. the mutation test: each injected fault class must be caught
 #   4. the Triton compile check (sm_80 / sm_90) of all four families
-# Expected duration on the 2-core CI machine: ~9 minutes (nvcc ~3, harness ~4, mutations ~2;
-# the Triton check replaces .ci/run step 3b: ~2-3 min instead of 12).
+# Expected duration on the 2-core CI machine: ~10 minutes, estimated from CPU times measured
+# on a loaded machine (audit ~2, harness plain full ~3, TSan + ASan ~2, mutations ~3,
+# Triton ~2); the Triton check replaces .ci/run step 3b (12 min today) and the audit step 4.
 # Runs from the repo root in the CI venv (fastiqa installed); prints "[cuda] ..." lines.
 set -euo pipefail
 cd "$(dirname "$0")/.."

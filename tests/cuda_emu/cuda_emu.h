@@ -54,6 +54,7 @@ void __tsan_release(void* addr);
 extern "C" {
 void __sanitizer_start_switch_fiber(void** fake_stack_save, const void* bottom, size_t size);
 void __sanitizer_finish_switch_fiber(void* fake_stack_save, const void** bottom_old, size_t* size_old);
+void __asan_unpoison_memory_region(void const volatile* addr, size_t size);
 }
 #endif
 
@@ -234,6 +235,9 @@ FASTIQA_EMU_INTERNAL void fiber_main() {
 
 inline void init_fiber(Fiber& f) {
   if (!f.stack) f.stack = static_cast<char*>(std::malloc(kStackBytes));
+#if FASTIQA_EMU_ASAN
+  __asan_unpoison_memory_region(f.stack, kStackBytes);  // the previous thread's frames left redzones
+#endif
   uintptr_t top = (reinterpret_cast<uintptr_t>(f.stack) + kStackBytes) & ~uintptr_t(15);
   void** sp = reinterpret_cast<void**>(top);
   *--sp = nullptr;                                          // alignment slot: entry sees rsp % 16 == 8

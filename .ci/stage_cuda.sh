@@ -21,7 +21,10 @@ export NVCC=${NVCC:-/usr/local/cuda-13.0/bin/nvcc}
 if [ ! -x "$NVCC" ]; then NVCC=$(command -v nvcc || true); fi
 if [ -n "$NVCC" ]; then
   # registers / shared memory / spills / occupancy / vectorised loads per kernel per arch; fails on a spill
-  python benchmarks/gpu_audit.py
+  # Known finding (issue 10): small spills of some float64 kernels on sm_86/89 (SSIM two-pass
+  # gradient) and Blackwell sm_100/120 (pixel, gram, SSIM): reported in the table, not failed;
+  # sm_75 / sm_80 / sm_90 must stay spill-free.
+  python benchmarks/gpu_audit.py --allow-spills 86,89,100,120
   part "static GPU audit (nvcc -Xptxas -v, every arch of the default list)"
 else
   echo "[cuda] nvcc not found: static audit skipped"

@@ -124,8 +124,11 @@ def audit(archs):
             r["family"] = cu.stem
             prev = r["arch"].get(arch)
             occ = occupancy(s["regs"], s["smem"], arch)
-            if prev is None or (s["regs"], s["smem"]) > (prev[0], prev[1]):
-                r["arch"][arch] = (s["regs"], s["smem"], occ if prev is None else min(occ, prev[2]))
+            if prev is None:
+                r["arch"][arch] = (s["regs"], s["smem"], occ, s["spill"])
+            else:
+                r["arch"][arch] = (max(prev[0], s["regs"]), max(prev[1], s["smem"]), min(prev[2], occ),
+                                   max(prev[3], s["spill"]))
             r["spill"] = max(r["spill"], s["spill"])
         for k, (v, sc) in vl.items():
             r = rows[(cu.stem, base_name(names[k]))]
@@ -135,7 +138,7 @@ def audit(archs):
 
 
 def table(rows, archs):
-    head = "| family | kernel | " + " | ".join(f"sm_{a}" for a in archs) + " | spills | global loads (sm_90 PTX) |"
+    head = "| family | kernel | " + " | ".join(f"sm_{a}" for a in archs) + " | most spilled (B) | global loads (sm_90 PTX) |"
     lines = [head, "|" + "---|" * (len(archs) + 4)]
     for (family, kernel), r in sorted(rows.items()):
         cells = []
@@ -143,9 +146,9 @@ def table(rows, archs):
             if a not in r["arch"]:
                 cells.append("-")
                 continue
-            regs, smem, occ = r["arch"][a]
+            regs, smem, occ, spill = r["arch"][a]
             dyn = "+dyn" if kernel in DYNAMIC_SMEM else ""
-            cells.append(f"{regs} r, {smem} B{dyn}, {occ:.0%}")
+            cells.append(f"{regs} r, {smem} B{dyn}, {occ:.0%}" + (f", **{spill} B spilled**" if spill else ""))
         v = r["vec"] or (0, 0)
         loads = f"{v[0]} vector / {v[1]} scalar" + (" (memory-bound)" if kernel in MEMORY_BOUND else "")
         lines.append(f"| {family} | {kernel} | " + " | ".join(cells) + f" | {r['spill']} | {loads} |")
@@ -171,6 +174,8 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--write", action="store_true", help="regenerate the table in benchmarks/RESULTS.md")
     ap.add_argument("--arch", action="append", help="archs (e.g. 90); default: setup.py's list that nvcc supports")
+    ap.add_argument("--allow-spills", default="", help="comma-separated archs whose spills are reported, not failed "
+                    "(known findings; default: none, any spill fails)")
     args = ap.parse_args(argv)
     if not Path(NVCC).exists() and shutil.which("nvcc") is None:
         print("gpu_audit: nvcc not found (set NVCC)")
@@ -181,9 +186,13 @@ def main(argv=None):
     print(text)
     if args.write:
         write_results(text)
-    spills = [k for k, r in rows.items() if r["spill"]]
-    if spills:
-        print(f"gpu_audit: FAIL, register spills in {spills}")
+    allowed = {a.strip().replace("sm_", "") for a in args.allow_spills.split(",") if a.strip()}
+    spills = [(k, f"sm_{a}") for k, r in rows.items() for a, cell in r["arch"].items() if cell[3]]
+    known = [x for x in spills if x[1].replace("sm_", "") in allowed]
+    if known:
+        print(f"gpu_audit: register spills reported (allowed by --allow-spills): {known}")
+    if len(known) < len(spills):
+        print(f"gpu_audit: FAIL, register spills in {[x for x in spills if x not in known]}")
         return 1
     print(f"gpu_audit: {len(rows)} kernels x {len(archs)} archs, 0 spills")
     return 0

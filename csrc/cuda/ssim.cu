@@ -322,10 +322,13 @@ __global__ void __launch_bounds__(kThreads)
   const int64_t m0r = t0r + P.off - (P.win - 1), m0c = t0c + P.off - (P.win - 1);
   const A wl = weights[pl * 3 + 2] * P.inv_in;
   const int64_t plane = P.Ho * P.Wo;
+  // region origin relative to the plane origin, 32-bit (rows and columns are < 2^31)
+  const int r0 = static_cast<int>(m0r), c0 = static_cast<int>(m0c), ho = static_cast<int>(P.Ho),
+            wo = static_cast<int>(P.Wo);
   const A* mp = gmaps + pl * 4 * plane;
   vertical_adjoint(P, G, M, t0r, m0r, [&](int q, int p, int col) {
-    const int64_t pr = m0r + p, pc = m0c + col;
-    return (pr >= 0 && pr < P.Ho && pc >= 0 && pc < P.Wo) ? mp[q * plane + pr * P.Wo + pc] : A(0);
+    const int pr = r0 + p, pc = c0 + col;
+    return (pr >= 0 && pr < ho && pc >= 0 && pc < wo) ? mp[q * plane + static_cast<int64_t>(pr) * wo + pc] : A(0);
   }, t1);
   __syncthreads();
   horizontal_adjoint_store(x, y, gx, gy, P, n, c, G, M, t0r, t0c, m0c, t1, wl);

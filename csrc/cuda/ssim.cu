@@ -326,7 +326,7 @@ __global__ void __launch_bounds__(kThreads)
   const int r0 = static_cast<int>(m0r), c0 = static_cast<int>(m0c), ho = static_cast<int>(P.Ho),
             wo = static_cast<int>(P.Wo);
   const A* mp = gmaps + pl * 4 * plane;
-  vertical_adjoint(P, G, M, t0r, m0r, [&](int q, int p, int col) {
+  vertical_adjoint(P, G, M, t0r, m0r, [=](int q, int p, int col) {  // by value: no locals in local memory
     const int pr = r0 + p, pc = c0 + col;
     return (pr >= 0 && pr < ho && pc >= 0 && pc < wo) ? mp[q * plane + static_cast<int64_t>(pr) * wo + pc] : A(0);
   }, t1);

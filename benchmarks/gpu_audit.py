@@ -196,7 +196,8 @@ def main(argv=None):
     if len(known) < len(spills):
         print(f"gpu_audit: FAIL, register spills in {[x for x in spills if x not in known]}")
         return 1
-    print(f"gpu_audit: {len(rows)} kernels x {len(archs)} archs, 0 spills")
+    print(f"gpu_audit: {len(rows)} kernels x {len(archs)} archs, no spills"
+          + (f" beyond {len(known)} allowed (kernel, arch) pairs" if known else ""))
     return 0
 
 

@@ -6,7 +6,8 @@ Build without isolation so the extension compiles against the torch you run:
 Environment:
     FASTIQA_NO_CUDA=1        never build the CUDA kernels
     FORCE_CUDA=1             build them even when no GPU is visible (needs a CUDA torch + nvcc)
-    TORCH_CUDA_ARCH_LIST     GPU archs; default "8.0;8.6;8.9;9.0+PTX" when no GPU is visible
+    TORCH_CUDA_ARCH_LIST     GPU archs; default when no GPU is visible: those of
+                             7.5;8.0;8.6;8.9;9.0;10.0;12.0 that the nvcc in use supports, +PTX on the last
     MAX_JOBS                 parallel compile jobs (ninja)
 """
 import glob
@@ -33,6 +34,23 @@ def _want_cuda(torch, cuda_home):
     return True
 
 
+DEFAULT_ARCHS = ("7.5", "8.0", "8.6", "8.9", "9.0", "10.0", "12.0")  # T4 .. Hopper, Blackwell
+
+
+def _default_arch_list(cuda_home):
+    """DEFAULT_ARCHS that `nvcc --list-gpu-arch` knows, +PTX on the newest (forward compatibility)."""
+    import subprocess
+
+    try:
+        listed = subprocess.run([os.path.join(cuda_home, "bin", "nvcc"), "--list-gpu-arch"], capture_output=True,
+                                text=True, check=True).stdout.split()
+    except (OSError, subprocess.CalledProcessError):
+        return "8.0;8.6;8.9;9.0+PTX"
+    known = {a.replace("compute_", "") for a in listed}
+    archs = [a for a in DEFAULT_ARCHS if a.replace(".", "") in known] or ["8.0"]
+    return ";".join(archs) + "+PTX"
+
+
 def _extensions():
     import torch
     from torch.utils.cpp_extension import CUDA_HOME, CppExtension, CUDAExtension
@@ -41,7 +59,7 @@ def _extensions():
     sources = ["csrc/bindings.cpp"] + rel("csrc/cpu/*.cpp")
     if _want_cuda(torch, CUDA_HOME):
         if not os.environ.get("TORCH_CUDA_ARCH_LIST") and not torch.cuda.is_available():
-            os.environ["TORCH_CUDA_ARCH_LIST"] = "8.0;8.6;8.9;9.0+PTX"
+            os.environ["TORCH_CUDA_ARCH_LIST"] = _default_arch_list(CUDA_HOME)
         sources += rel("csrc/cuda/*.cu") + rel("csrc/cuda/*_host.cpp")
         return [
             CUDAExtension(

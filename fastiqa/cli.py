@@ -6,11 +6,13 @@
     fastiqa eval     per-image PSNR / SSIM of a folder of predictions vs references
                      (torchrun -m fastiqa eval: across processes / GPUs)
     fastiqa human    human rating studies: init, serve, analyze, export
+    fastiqa selftest every op on every backend and device vs the float64 oracle (exit 1 on a mismatch)
 """
 import argparse
 import sys
 
 from . import demo as _demo
+from . import selftest as _selftest
 from .evaluation import cli as _eval
 from .human import cli as _human
 from ._version import __version__
@@ -37,6 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("human", help="human rating studies: init, serve, analyze, export")
     _human.add_arguments(p)
     p.set_defaults(func=_human.run)
+    p = sub.add_parser("selftest", help="every op, backend and device against the float64 oracle")
+    _selftest.add_arguments(p)
+    p.set_defaults(func=_selftest.run)
     return parser
 
 

@@ -21,6 +21,7 @@
 
 #include "../common/gram_math.h"
 #include "cuda_types.cuh"
+#include "launch.cuh"
 #include "gram_launch.h"
 
 namespace fastiqa {
@@ -47,6 +48,18 @@ __device__ __forceinline__ void tile_coords(int t, int ntiles, int& ti, int& tj)
   tj = ti + t;
 }
 
+// Position (r, kk) of element idx of a (rows x kspan) tile load: with unit stride along K
+// neighbouring threads read neighbouring k, else neighbouring rows (coalesced either way).
+__device__ __forceinline__ void tile_pos(int idx, bool k_fast, int kspan, int rspan, int& r, int& kk) {
+  if (k_fast) {
+    kk = idx % kspan;
+    r = idx / kspan;
+  } else {
+    r = idx % rspan;
+    kk = idx / rspan;
+  }
+}
+
 // Loads rows [r0, r0 + kT) x cols [k0, k0 + kBK) of a (rows, K) feature matrix
 // into s[kk][r] (accumulator type), zero outside [0, R) x [k0, kend).
 template <typename T, typename A>
@@ -57,13 +70,7 @@ __device__ __forceinline__ void load_tile(const T* __restrict__ f, int64_t sR, i
   for (int it = 0; it < (kT * kBK) / kThreads; ++it) {
     const int idx = threadIdx.x + it * kThreads;
     int r, kk;
-    if (k_fast) {  // unit stride along K: neighbouring threads read neighbouring k
-      kk = idx % kBK;
-      r = idx / kBK;
-    } else {
-      r = idx % kT;
-      kk = idx / kT;
-    }
+    tile_pos(idx, k_fast, kBK, kT, r, kk);
     const int64_t gr = r0 + r, gk = k0 + kk;
     A v = A(0);
     if (gr < R && gk < kend) v = load_as<A>(f + gr * sR + gk * sK);
@@ -162,9 +169,9 @@ __global__ void __launch_bounds__(kThreads)
       g = A(0.5) * (g + gt);
     }
     g *= scale;
-    if (MODE == 0) {
+    if (MODE == 0) {  // on a diagonal tile the mirror is the element of another thread
       on[i * C + j] = g;
-      on[j * C + i] = g;
+      if (!diag) on[j * C + i] = g;
       continue;
     }
     const A d = MODE == 2 ? g - tn[i * C + j] : g;
@@ -238,13 +245,7 @@ __global__ void __launch_bounds__(kThreads)
     for (int it = 0; it < (kT * kBK) / kThreads; ++it) {
       const int idx = threadIdx.x + it * kThreads;
       int kk, cc;
-      if (k_fast) {
-        kk = idx % kT;
-        cc = idx / kT;
-      } else {
-        cc = idx % kBK;
-        kk = idx / kBK;
-      }
+      tile_pos(idx, k_fast, kT, kBK, cc, kk);
       const int64_t gc = c0 + cc, gk = k0 + kk;
       A v = A(0);
       if (gc < C && gk < K) v = load_as<A>(fn + gc * sC + gk * sK);
@@ -310,13 +311,7 @@ __device__ __forceinline__ void load_rows_k(const T* __restrict__ f, int64_t sR,
   for (int it = 0; it < (kT * kWK) / kThreads; ++it) {
     const int idx = threadIdx.x + it * kThreads;
     int r, kk;
-    if (k_fast) {
-      kk = idx % kWK;
-      r = idx / kWK;
-    } else {
-      r = idx % kT;
-      kk = idx / kT;
-    }
+    tile_pos(idx, k_fast, kWK, kT, r, kk);
     const int64_t gr = r0 + r, gk = k0 + kk;
     s[r * kLdA + kk] = (gr < R && gk < kend) ? f[gr * sR + gk * sK] : to_t<T>(0.f);
   }
@@ -437,13 +432,7 @@ __global__ void __launch_bounds__(kThreads)
     for (int it = 0; it < (kT * kWK) / kThreads; ++it) {
       const int idx = threadIdx.x + it * kThreads;
       int k, cc;
-      if (k_fast) {
-        k = idx % kT;
-        cc = idx / kT;
-      } else {
-        cc = idx % kWK;
-        k = idx / kWK;
-      }
+      tile_pos(idx, k_fast, kT, kWK, cc, k);
       const int64_t gc = c0 + cc, gk = k0 + k;
       sf[cc * kLdB + k] = (gc < C && gk < K) ? fn[gc * sC + gk * sK] : to_t<T>(0.f);
     }
@@ -491,13 +480,13 @@ void launch_products(const T* x, const T* y, A* part, int64_t N, int64_t C, int6
   const int64_t kper = split_len(K, splits);
   if constexpr (IsTensorCore<T>::value) {
     if (tensor_cores_here<T>()) {
-      if (y) tiles_wmma_kernel<T, true><<<grid, kThreads, 0, st>>>(x, y, part, N, C, K, sN, sC, sK, kper, ntiles);
-      else tiles_wmma_kernel<T, false><<<grid, kThreads, 0, st>>>(x, nullptr, part, N, C, K, sN, sC, sK, kper, ntiles);
+      if (y) launch_kernel(tiles_wmma_kernel<T, true>, grid, kThreads, 0, st, x, y, part, N, C, K, sN, sC, sK, kper, ntiles);
+      else launch_kernel(tiles_wmma_kernel<T, false>, grid, kThreads, 0, st, x, nullptr, part, N, C, K, sN, sC, sK, kper, ntiles);
       return;
     }
   }
-  if (y) tiles_kernel<T, A, true><<<grid, kThreads, 0, st>>>(x, y, part, N, C, K, sN, sC, sK, kper, ntiles);
-  else tiles_kernel<T, A, false><<<grid, kThreads, 0, st>>>(x, nullptr, part, N, C, K, sN, sC, sK, kper, ntiles);
+  if (y) launch_kernel(tiles_kernel<T, A, true>, grid, kThreads, 0, st, x, y, part, N, C, K, sN, sC, sK, kper, ntiles);
+  else launch_kernel(tiles_kernel<T, A, false>, grid, kThreads, 0, st, x, nullptr, part, N, C, K, sN, sC, sK, kper, ntiles);
 }
 
 template <typename T, typename A>
@@ -506,7 +495,7 @@ void gram_fwd_typed(const void* f, void* part, void* g, int64_t N, int64_t C, in
   launch_products<T, A>(static_cast<const T*>(f), nullptr, static_cast<A*>(part), N, C, K, sN, sC, sK,
                         splits, st);
   const dim3 grid(static_cast<unsigned>(gram_triangle_tiles(C)), static_cast<unsigned>(N));
-  finalize_kernel<A, 0, kCriterionL1><<<grid, kThreads, 0, st>>>(static_cast<const A*>(part), nullptr, 1,
+  launch_kernel(finalize_kernel<A, 0, kCriterionL1>, grid, kThreads, 0, st, static_cast<const A*>(part), nullptr, 1,
                                                         static_cast<A*>(g), nullptr, N, C, splits,
                                                         static_cast<A>(scale), A(1),
                                                         static_cast<int>(cdiv(C, kT)));
@@ -516,11 +505,11 @@ template <typename A, int MODE>
 void launch_finalize(int criterion, dim3 grid, cudaStream_t st, const A* part, const A* target, int64_t tN,
                      A* p, A* loss_part, int64_t N, int64_t C, int64_t splits, A scale, A gmul, int ntiles) {
   if (criterion == kCriterionL1)
-    finalize_kernel<A, MODE, kCriterionL1><<<grid, kThreads, 0, st>>>(part, target, tN, p, loss_part, N, C, splits, scale, gmul, ntiles);
+    launch_kernel(finalize_kernel<A, MODE, kCriterionL1>, grid, kThreads, 0, st, part, target, tN, p, loss_part, N, C, splits, scale, gmul, ntiles);
   else if (criterion == kCriterionL2)
-    finalize_kernel<A, MODE, kCriterionL2><<<grid, kThreads, 0, st>>>(part, target, tN, p, loss_part, N, C, splits, scale, gmul, ntiles);
+    launch_kernel(finalize_kernel<A, MODE, kCriterionL2>, grid, kThreads, 0, st, part, target, tN, p, loss_part, N, C, splits, scale, gmul, ntiles);
   else
-    finalize_kernel<A, MODE, kCriterionFro><<<grid, kThreads, 0, st>>>(part, target, tN, p, loss_part, N, C, splits, scale, gmul, ntiles);
+    launch_kernel(finalize_kernel<A, MODE, kCriterionFro>, grid, kThreads, 0, st, part, target, tN, p, loss_part, N, C, splits, scale, gmul, ntiles);
 }
 
 template <typename T, typename A>
@@ -543,11 +532,11 @@ void style_fwd_typed(const void* x, const void* y, const void* target, int64_t t
     launch_finalize<A, 2>(criterion, grid, st, static_cast<const A*>(part), static_cast<const A*>(target), tN,
                           static_cast<A*>(p), lp, N, C, splits, static_cast<A>(scale), gmul, ntiles);
   A* inv = lp + N * ntri;  // one spare accumulator after the partials
-  loss_kernel<A><<<1, kThreads, 0, st>>>(lp, N * ntri, static_cast<A*>(loss), inv, criterion, count);
+  launch_kernel(loss_kernel<A>, 1, kThreads, 0, st, lp, N * ntri, static_cast<A*>(loss), inv, criterion, count);
   if (p && criterion == kCriterionFro) {
     const int64_t total = N * C * C;
     const int64_t blocks = cdiv(total, kThreads) < 4096 ? cdiv(total, kThreads) : 4096;
-    scale_kernel<A><<<static_cast<unsigned>(blocks), kThreads, 0, st>>>(static_cast<A*>(p), inv, total);
+    launch_kernel(scale_kernel<A>, static_cast<unsigned>(blocks), kThreads, 0, st, static_cast<A*>(p), inv, total);
   }
 }
 
@@ -557,12 +546,12 @@ void apply_typed(const void* q, int64_t qN, const void* f, void* out, int64_t N,
   const dim3 grid(static_cast<unsigned>(cdiv(K, kT)), static_cast<unsigned>(cdiv(C, kT)), static_cast<unsigned>(N));
   if constexpr (IsTensorCore<T>::value) {
     if (tensor_cores_here<T>()) {
-      apply_wmma_kernel<T><<<grid, kThreads, 0, st>>>(static_cast<const float*>(q), qN, static_cast<const T*>(f),
+      launch_kernel(apply_wmma_kernel<T>, grid, kThreads, 0, st, static_cast<const float*>(q), qN, static_cast<const T*>(f),
                                                       static_cast<T*>(out), C, K, sN, sC, sK, static_cast<float>(alpha));
       return;
     }
   }
-  apply_kernel<T, A><<<grid, kThreads, 0, st>>>(static_cast<const A*>(q), qN, static_cast<const T*>(f),
+  launch_kernel(apply_kernel<T, A>, grid, kThreads, 0, st, static_cast<const A*>(q), qN, static_cast<const T*>(f),
                                                 static_cast<T*>(out), C, K, sN, sC, sK, static_cast<A>(alpha));
 }
 

@@ -7,6 +7,7 @@
 
 #include "../common/pixel_math.h"
 #include "cuda_types.cuh"
+#include "launch.cuh"
 #include "pixel_launch.h"
 
 namespace fastiqa {
@@ -87,7 +88,7 @@ __global__ void __launch_bounds__(kThreads)
 template <typename A>
 __global__ void __launch_bounds__(kThreads)
     pixel_finalize_kernel(const A* __restrict__ partials, int64_t blocks, A* out, A* gscale,
-                          int64_t n, int reduction, double norm_scale) {
+                          int64_t n, int reduction, double norm_scale, bool weighted) {
   __shared__ A shared[kThreads / 32];
   A s = 0, sw = 0;
   for (int64_t k = threadIdx.x; k < blocks; k += kThreads) {
@@ -99,7 +100,8 @@ __global__ void __launch_bounds__(kThreads)
   if (threadIdx.x == 0) {
     A denom = 1;
     if (reduction == kMean) denom = static_cast<A>(n);
-    if (reduction == kWeightedMean) denom = sw * static_cast<A>(norm_scale);
+    // weighted_mean without a weight map: all weights 1 (the op contract of reference.pixel_fwd)
+    if (reduction == kWeightedMean) denom = weighted ? sw * static_cast<A>(norm_scale) : static_cast<A>(n);
     *gscale = reduction == kWeightedMean ? A(1) / denom : A(1);
     if (reduction != kNone) *out = reduction == kSum ? s : s / denom;
   }
@@ -129,13 +131,13 @@ void launch_kind(const T* a, const T* b, const T* w, T* map, T* grad, A* partial
                  int wmode, int64_t channels, int64_t inner, A c, A gmul, cudaStream_t st) {
   const int64_t blocks = blocks_for(n);
   if (map && grad)
-    pixel_fwd_kernel<T, A, K, true, true><<<blocks, kThreads, 0, st>>>(a, b, w, map, grad, partials, n, wmode, channels, inner, c, gmul);
+    launch_kernel(pixel_fwd_kernel<T, A, K, true, true>, blocks, kThreads, 0, st, a, b, w, map, grad, partials, n, wmode, channels, inner, c, gmul);
   else if (map)
-    pixel_fwd_kernel<T, A, K, true, false><<<blocks, kThreads, 0, st>>>(a, b, w, map, grad, partials, n, wmode, channels, inner, c, gmul);
+    launch_kernel(pixel_fwd_kernel<T, A, K, true, false>, blocks, kThreads, 0, st, a, b, w, map, grad, partials, n, wmode, channels, inner, c, gmul);
   else if (grad)
-    pixel_fwd_kernel<T, A, K, false, true><<<blocks, kThreads, 0, st>>>(a, b, w, map, grad, partials, n, wmode, channels, inner, c, gmul);
+    launch_kernel(pixel_fwd_kernel<T, A, K, false, true>, blocks, kThreads, 0, st, a, b, w, map, grad, partials, n, wmode, channels, inner, c, gmul);
   else
-    pixel_fwd_kernel<T, A, K, false, false><<<blocks, kThreads, 0, st>>>(a, b, w, map, grad, partials, n, wmode, channels, inner, c, gmul);
+    launch_kernel(pixel_fwd_kernel<T, A, K, false, false>, blocks, kThreads, 0, st, a, b, w, map, grad, partials, n, wmode, channels, inner, c, gmul);
 }
 
 template <typename T, typename A>
@@ -155,15 +157,15 @@ void launch_fwd(const void* a, const void* b, const void* w, void* map, void* gr
   if (kind == kL1) launch_kind<T, A, kL1>(pa, pb, pw, pm, pg, pp, n, wmode, channels, inner, cc, gm, st);
   else if (kind == kMSE) launch_kind<T, A, kMSE>(pa, pb, pw, pm, pg, pp, n, wmode, channels, inner, cc, gm, st);
   else launch_kind<T, A, kCharbonnier>(pa, pb, pw, pm, pg, pp, n, wmode, channels, inner, cc, gm, st);
-  pixel_finalize_kernel<A><<<1, kThreads, 0, st>>>(pp, blocks_for(n), static_cast<A*>(out),
-                                                   static_cast<A*>(gscale), n, reduction, norm_scale);
+  launch_kernel(pixel_finalize_kernel<A>, 1, kThreads, 0, st, pp, blocks_for(n), static_cast<A*>(out),
+                                                   static_cast<A*>(gscale), n, reduction, norm_scale, wmode != kNoWeight);
 }
 
 template <typename T, typename A>
 void launch_bwd(const void* g, void* gp, void* gt, const void* grad_out, const void* gscale,
                 int64_t n, cudaStream_t st) {
   if (n == 0) return;
-  pixel_bwd_kernel<T, A><<<blocks_for(n), kThreads, 0, st>>>(
+  launch_kernel(pixel_bwd_kernel<T, A>, blocks_for(n), kThreads, 0, st,
       static_cast<const T*>(g), static_cast<T*>(gp), static_cast<T*>(gt),
       static_cast<const A*>(grad_out), static_cast<const A*>(gscale), n);
 }

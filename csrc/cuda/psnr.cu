@@ -11,6 +11,7 @@
 
 #include "../common/psnr_math.h"
 #include "cuda_types.cuh"
+#include "launch.cuh"
 #include "psnr_launch.h"
 
 namespace fastiqa {
@@ -132,9 +133,9 @@ template <typename T, typename A, int K, bool Q, bool GRAD>
 void launch_luma(bool luma, dim3 grid, cudaStream_t st, const T* x, const T* y, T* grad, A* partials,
                  const Geo& g, A qscale, A gmul) {
   if (luma)
-    psnr_fwd_kernel<T, A, K, Q, GRAD, true><<<grid, kThreads, 0, st>>>(x, y, grad, partials, g, qscale, gmul);
+    launch_kernel(psnr_fwd_kernel<T, A, K, Q, GRAD, true>, grid, kThreads, 0, st, x, y, grad, partials, g, qscale, gmul);
   else
-    psnr_fwd_kernel<T, A, K, Q, GRAD, false><<<grid, kThreads, 0, st>>>(x, y, grad, partials, g, qscale, gmul);
+    launch_kernel(psnr_fwd_kernel<T, A, K, Q, GRAD, false>, grid, kThreads, 0, st, x, y, grad, partials, g, qscale, gmul);
 }
 
 template <typename T, typename A, int K>
@@ -168,7 +169,7 @@ void launch_fwd(const void* x, const void* y, void* grad, void* partials, void* 
     const double u = data_range / 255.0;
     scale *= kind == kMSE ? u * u : u;
   }
-  psnr_finalize_kernel<A><<<static_cast<unsigned>(n), kThreads, 0, st>>>(pp, blocks, static_cast<A*>(stat), scale);
+  launch_kernel(psnr_finalize_kernel<A>, static_cast<unsigned>(n), kThreads, 0, st, pp, blocks, static_cast<A*>(stat), scale);
 }
 
 template <typename T, typename A>
@@ -178,7 +179,7 @@ void launch_bwd(const void* g, void* gx, void* gy, const void* grad_out, int64_t
   if (total == 0) return;
   int64_t blocks = (total + kThreads * 4 - 1) / (kThreads * 4);
   if (blocks > 65535) blocks = 65535;
-  psnr_bwd_kernel<T, A><<<static_cast<unsigned>(blocks), kThreads, 0, st>>>(
+  launch_kernel(psnr_bwd_kernel<T, A>, static_cast<unsigned>(blocks), kThreads, 0, st,
       static_cast<const T*>(g), static_cast<T*>(gx), static_cast<T*>(gy), static_cast<const A*>(grad_out),
       total, per);
 }

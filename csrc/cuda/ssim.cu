@@ -17,6 +17,7 @@
 
 #include "../common/ssim_math.h"
 #include "cuda_types.cuh"
+#include "launch.cuh"
 #include "ssim_launch.h"
 
 namespace fastiqa {
@@ -111,45 +112,73 @@ __device__ __forceinline__ void vertical(const Params<A>& P, const A* h, int S, 
   }
 }
 
-template <typename T, typename A>
+// Per 32x32 output tile (the partials' unit), in sub-tiles of M x M (M = 32, 16 or 8:
+// the largest whose working set fits the device's shared memory, chosen at launch).
+// GRAD = false: S, cs, |x-y| sums (and the map); GRAD = true: the four coefficient maps
+// of the gradient (ssim_math.h) into gmaps[(plane * 4 + q) * Ho * Wo + pixel], the
+// first pass of the gradient when its fused kernel does not fit.
+template <typename T, typename A, bool GRAD>
 __global__ void __launch_bounds__(kThreads)
     ssim_fwd_kernel(const T* __restrict__ x, const T* __restrict__ y, T* __restrict__ map,
-                    A* __restrict__ partials, const Params<A> P, bool want_l1) {
-  extern __shared__ __align__(16) unsigned char smem_raw[];
+                    A* __restrict__ partials, const Params<A> P, bool want_l1, int M,
+                    const A* __restrict__ weights, const T* __restrict__ dmap, A* __restrict__ gmaps) {
+  FASTIQA_DYNAMIC_SHARED(unsigned char, smem_raw);
   A* smem = reinterpret_cast<A*>(smem_raw);
   __shared__ A red[kThreads / 32];
-  constexpr int M = kSsimFwdTile;
   const int S = M + P.win - 1;
   A* sx = smem;
   A* sy = sx + S * S;
   A* h = sy + S * S;
   const int64_t pl = blockIdx.z, n = pl / P.C, c = pl % P.C;
-  const int64_t p0r = static_cast<int64_t>(blockIdx.y) * M, p0c = static_cast<int64_t>(blockIdx.x) * M;
-  const int64_t s0r = p0r - P.off > 0 ? p0r - P.off : 0;
-  const int64_t s0c = p0c - P.off > 0 ? p0c - P.off : 0;
-  load_source(x, y, P, n, c, s0r, s0c, S, sx, sy);
-  __syncthreads();
-  horizontal(P, sx, sy, S, M, p0c, s0c, h);
-  __syncthreads();
+  const int per_side = kSsimFwdTile / M;
   A sum_s = 0, sum_cs = 0, sum_l1 = 0;
-  for (int idx = threadIdx.x; idx < M * M; idx += blockDim.x) {
-    const int p = idx / M, col = idx % M;
-    const int64_t pr = p0r + p, pc = p0c + col;
-    if (pr < P.Ho && pc < P.Wo) {
-      A st[5];
-      vertical(P, h, S, M, pr, col, s0r, st);
-      A sv, cv;
-      ssim_value(st[0], st[1], st[2], st[3], st[4], P.c1, P.c2, sv, cv);
-      sum_s += sv;
-      sum_cs += cv;
-      if (map) store_as(map + n * P.sm[0] + c * P.sm[1] + pr * P.sm[2] + pc * P.sm[3], sv);
-    }
-    if (want_l1 && pr < P.H && pc < P.W) {
-      const int at = static_cast<int>((pr - s0r) * S + (pc - s0c));
-      const A d = sx[at] - sy[at];
-      sum_l1 += d < A(0) ? -d : d;
+  A ws = 0, wc = 0;
+  if (GRAD) {
+    ws = weights[pl * 3] * P.inv_out;
+    wc = weights[pl * 3 + 1] * P.inv_out;
+  }
+  for (int sub = 0; sub < per_side * per_side; ++sub) {
+    const int64_t p0r = static_cast<int64_t>(blockIdx.y) * kSsimFwdTile + (sub / per_side) * M;
+    const int64_t p0c = static_cast<int64_t>(blockIdx.x) * kSsimFwdTile + (sub % per_side) * M;
+    if (p0r >= P.H || p0c >= P.W) continue;  // uniform over the block
+    const int64_t s0r = p0r - P.off > 0 ? p0r - P.off : 0;
+    const int64_t s0c = p0c - P.off > 0 ? p0c - P.off : 0;
+    if (sub > 0) __syncthreads();  // the previous sub-tile is done with sx, sy, h
+    load_source(x, y, P, n, c, s0r, s0c, S, sx, sy);
+    __syncthreads();
+    horizontal(P, sx, sy, S, M, p0c, s0c, h);
+    __syncthreads();
+    for (int idx = threadIdx.x; idx < M * M; idx += blockDim.x) {
+      const int p = idx / M, col = idx % M;
+      const int64_t pr = p0r + p, pc = p0c + col;
+      if (pr < P.Ho && pc < P.Wo) {
+        A st[5];
+        vertical(P, h, S, M, pr, col, s0r, st);
+        A sv, cv;
+        if (GRAD) {
+          A w = ws, dax, day, db, dc;
+          if (dmap) w += load_as<A>(dmap + n * P.sd[0] + c * P.sd[1] + pr * P.sd[2] + pc * P.sd[3]);
+          ssim_value_grad(st[0], st[1], st[2], st[3], st[4], P.c1, P.c2, w, wc, sv, cv, dax, day, db, dc);
+          const int64_t plane = P.Ho * P.Wo, o = pl * 4 * plane + pr * P.Wo + pc;
+          gmaps[o] = dax;
+          gmaps[o + plane] = day;
+          gmaps[o + 2 * plane] = db;
+          gmaps[o + 3 * plane] = dc;
+        } else {
+          ssim_value(st[0], st[1], st[2], st[3], st[4], P.c1, P.c2, sv, cv);
+          sum_s += sv;
+          sum_cs += cv;
+          if (map) store_as(map + n * P.sm[0] + c * P.sm[1] + pr * P.sm[2] + pc * P.sm[3], sv);
+        }
+      }
+      if (!GRAD && want_l1 && pr < P.H && pc < P.W) {
+        const int at = static_cast<int>((pr - s0r) * S + (pc - s0c));
+        const A d = sx[at] - sy[at];
+        sum_l1 += d < A(0) ? -d : d;
+      }
     }
   }
+  if (GRAD) return;  // uniform over the block
   const A ts = block_sum<kThreads>(sum_s, red);
   const A tc = block_sum<kThreads>(sum_cs, red);
   const A tl = block_sum<kThreads>(sum_l1, red);
@@ -174,12 +203,68 @@ __device__ __forceinline__ int padded_of(int64_t s, int64_t n, int off, int padd
   return cnt;
 }
 
+// The taps of the adjoint blur at source index s (extent n): add(g_k, p) for every output
+// position p, local to the region of M starting at m0, whose window reads s.
+template <typename A, typename Add>
+__device__ __forceinline__ void adjoint_taps(const Params<A>& P, int64_t s, int64_t n, int64_t m0, int M, Add add) {
+  int64_t u[3];
+  const int cnt = padded_of(s, n, P.off, P.padding, u);
+  for (int t = 0; t < cnt; ++t)
+    for (int k = 0; k < P.win; ++k) {
+      const int64_t p = u[t] - k - m0;
+      if (p >= 0 && p < M) add(P.g[k], static_cast<int>(p));
+    }
+}
+
+// Vertical adjoint: t1[(q * G + i) * M + col] for source rows t0r + i, from the
+// coefficient maps of the M x M output region at (m0r, m0c): map_at(q, p, col).
+template <typename A, typename MapAt>
+__device__ void vertical_adjoint(const Params<A>& P, int G, int M, int64_t t0r, int64_t m0r, MapAt map_at, A* t1) {
+  for (int idx = threadIdx.x; idx < G * M; idx += blockDim.x) {
+    const int i = idx / M, col = idx % M;
+    const int64_t s = t0r + i;
+    A a[4] = {0, 0, 0, 0};
+    if (s < P.H)
+      adjoint_taps(P, s, P.H, m0r, M, [&](A gk, int p) {
+        for (int q = 0; q < 4; ++q) a[q] += gk * map_at(q, p, col);
+      });
+    for (int q = 0; q < 4; ++q) t1[(q * G + i) * M + col] = a[q];
+  }
+}
+
+// Horizontal adjoint of t1 and the gradient of the G x G source tile at (t0r, t0c).
+template <typename T, typename A>
+__device__ void horizontal_adjoint_store(const T* x, const T* y, T* gx, T* gy, const Params<A>& P, int64_t n,
+                                         int64_t c, int G, int M, int64_t t0r, int64_t t0c, int64_t m0c,
+                                         const A* t1, A wl) {
+  const T* xb = x + n * P.sx[0] + c * P.sx[1];
+  const T* yb = y + n * P.sy[0] + c * P.sy[1];
+  for (int idx = threadIdx.x; idx < G * G; idx += blockDim.x) {
+    const int i = idx / G, j = idx % G;
+    const int64_t s = t0r + i, sc = t0c + j;
+    if (s >= P.H || sc >= P.W) continue;
+    A a[4] = {0, 0, 0, 0};
+    adjoint_taps(P, sc, P.W, m0c, M, [&](A gk, int col) {
+      for (int q = 0; q < 4; ++q) a[q] += gk * t1[(q * G + i) * M + col];
+    });
+    const A vx = load_as<A>(xb + s * P.sx[2] + sc * P.sx[3]);
+    const A vy = load_as<A>(yb + s * P.sy[2] + sc * P.sy[3]);
+    const A d = vx - vy;
+    const A sg = wl * (static_cast<A>(d > A(0)) - static_cast<A>(d < A(0)));
+    const int64_t o = n * P.sg[0] + c * P.sg[1] + s * P.sg[2] + sc * P.sg[3];
+    if (gx) store_as(gx + o, a[0] + A(2) * vx * a[2] + vy * a[3] + sg);
+    if (gy) store_as(gy + o, a[1] + A(2) * vy * a[2] + vx * a[3] - sg);
+  }
+}
+
+// Fused gradient: one block per G x G source tile recomputes the statistics of the
+// (G + win - 1)^2 output region that reads it and applies the adjoint blur.
 template <typename T, typename A>
 __global__ void __launch_bounds__(kThreads)
     ssim_grad_kernel(const T* __restrict__ x, const T* __restrict__ y, const A* __restrict__ weights,
                      const T* __restrict__ dmap, T* __restrict__ gx, T* __restrict__ gy, const Params<A> P,
                      int G) {
-  extern __shared__ __align__(16) unsigned char smem_raw[];
+  FASTIQA_DYNAMIC_SHARED(unsigned char, smem_raw);
   A* smem = reinterpret_cast<A*>(smem_raw);
   const int M = G + P.win - 1, S = M + P.win - 1;
   A* sx = smem;
@@ -216,52 +301,37 @@ __global__ void __launch_bounds__(kThreads)
     maps[3 * MM + idx] = dc;
   }
   __syncthreads();
-  // vertical adjoint: t1[(q * G + i) * M + col] for source rows t0r + i
   A* t1 = h;
-  for (int idx = threadIdx.x; idx < G * M; idx += blockDim.x) {
-    const int i = idx / M, col = idx % M;
-    const int64_t s = t0r + i;
-    A a[4] = {0, 0, 0, 0};
-    if (s < P.H) {
-      int64_t u[3];
-      const int cnt = padded_of(s, P.H, P.off, P.padding, u);
-      for (int t = 0; t < cnt; ++t) {
-        for (int k = 0; k < P.win; ++k) {
-          const int64_t p = u[t] - k - m0r;
-          if (p < 0 || p >= M) continue;
-          const A gk = P.g[k];
-          for (int q = 0; q < 4; ++q) a[q] += gk * maps[q * MM + p * M + col];
-        }
-      }
-    }
-    for (int q = 0; q < 4; ++q) t1[(q * G + i) * M + col] = a[q];
-  }
+  vertical_adjoint(P, G, M, t0r, m0r, [&](int q, int p, int col) { return maps[q * MM + p * M + col]; }, t1);
   __syncthreads();
-  const T* xb = x + n * P.sx[0] + c * P.sx[1];
-  const T* yb = y + n * P.sy[0] + c * P.sy[1];
-  for (int idx = threadIdx.x; idx < G * G; idx += blockDim.x) {
-    const int i = idx / G, j = idx % G;
-    const int64_t s = t0r + i, sc = t0c + j;
-    if (s >= P.H || sc >= P.W) continue;
-    A a[4] = {0, 0, 0, 0};
-    int64_t u[3];
-    const int cnt = padded_of(sc, P.W, P.off, P.padding, u);
-    for (int t = 0; t < cnt; ++t) {
-      for (int k = 0; k < P.win; ++k) {
-        const int64_t col = u[t] - k - m0c;
-        if (col < 0 || col >= M) continue;
-        const A gk = P.g[k];
-        for (int q = 0; q < 4; ++q) a[q] += gk * t1[(q * G + i) * M + col];
-      }
-    }
-    const A vx = load_as<A>(xb + s * P.sx[2] + sc * P.sx[3]);
-    const A vy = load_as<A>(yb + s * P.sy[2] + sc * P.sy[3]);
-    const A d = vx - vy;
-    const A sg = wl * (static_cast<A>(d > A(0)) - static_cast<A>(d < A(0)));
-    const int64_t o = n * P.sg[0] + c * P.sg[1] + s * P.sg[2] + sc * P.sg[3];
-    if (gx) store_as(gx + o, a[0] + A(2) * vx * a[2] + vy * a[3] + sg);
-    if (gy) store_as(gy + o, a[1] + A(2) * vy * a[2] + vx * a[3] - sg);
-  }
+  horizontal_adjoint_store(x, y, gx, gy, P, n, c, G, M, t0r, t0c, m0c, t1, wl);
+}
+
+// Second pass of the two-pass gradient: the adjoint blur of the coefficient maps that
+// ssim_fwd_kernel<GRAD = true> wrote to global memory (working set 4 G (G + win - 1)).
+template <typename T, typename A>
+__global__ void __launch_bounds__(kThreads)
+    ssim_adjoint_kernel(const T* __restrict__ x, const T* __restrict__ y, const A* __restrict__ weights,
+                        const A* __restrict__ gmaps, T* __restrict__ gx, T* __restrict__ gy, const Params<A> P,
+                        int G) {
+  FASTIQA_DYNAMIC_SHARED(unsigned char, smem_raw);
+  A* t1 = reinterpret_cast<A*>(smem_raw);
+  const int M = G + P.win - 1;
+  const int64_t pl = blockIdx.z, n = pl / P.C, c = pl % P.C;
+  const int64_t t0r = static_cast<int64_t>(blockIdx.y) * G, t0c = static_cast<int64_t>(blockIdx.x) * G;
+  const int64_t m0r = t0r + P.off - (P.win - 1), m0c = t0c + P.off - (P.win - 1);
+  const A wl = weights[pl * 3 + 2] * P.inv_in;
+  const int64_t plane = P.Ho * P.Wo;
+  // region origin relative to the plane origin, 32-bit (rows and columns are < 2^31)
+  const int r0 = static_cast<int>(m0r), c0 = static_cast<int>(m0c), ho = static_cast<int>(P.Ho),
+            wo = static_cast<int>(P.Wo);
+  const A* mp = gmaps + pl * 4 * plane;
+  vertical_adjoint(P, G, M, t0r, m0r, [=](int q, int p, int col) {  // by value: no locals in local memory
+    const int pr = r0 + p, pc = c0 + col;
+    return (pr >= 0 && pr < ho && pc >= 0 && pc < wo) ? mp[q * plane + static_cast<int64_t>(pr) * wo + pc] : A(0);
+  }, t1);
+  __syncthreads();
+  horizontal_adjoint_store(x, y, gx, gy, P, n, c, G, M, t0r, t0c, m0c, t1, wl);
 }
 
 const char* last_error() {
@@ -269,11 +339,46 @@ const char* last_error() {
   return err == cudaSuccess ? nullptr : cudaGetErrorString(err);
 }
 
-int max_shared_bytes() {
-  int dev = 0, v = 0;
+// Dynamic shared memory a block may use on this device: the opt-in limit minus the
+// kernel's static shared memory.
+int dynamic_shared_limit(const void* kernel) {
+  int dev = 0, optin = 0;
   cudaGetDevice(&dev);
-  cudaDeviceGetAttribute(&v, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev);
-  return v;
+  cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev);
+  cudaFuncAttributes attr{};
+  if (cudaFuncGetAttributes(&attr, kernel) != cudaSuccess) attr.sharedSizeBytes = 0;
+  return optin - static_cast<int>(attr.sharedSizeBytes);
+}
+
+// Working sets in accumulator elements: forward tile M; fused gradient tile G; the
+// adjoint pass of the two-pass gradient, tile G.
+int64_t fwd_elems(int M, int win) {
+  const int64_t S = M + win - 1;
+  return 2 * S * S + 5 * S * M;
+}
+int64_t fused_grad_elems(int G, int win) {
+  const int64_t M = G + win - 1, S = M + win - 1;
+  return 2 * S * S + 5 * S * M + 4 * M * M;
+}
+int64_t adjoint_elems(int G, int win) { return 4 * int64_t(G) * (G + win - 1); }
+
+// The largest tile of {32, 16, 8} whose working set fits `limit` bytes, or 0.
+template <typename Elems> int pick_tile(Elems elems, int win, size_t acc_bytes, int limit, size_t& bytes) {
+  for (int t : {32, 16, 8}) {
+    bytes = acc_bytes * static_cast<size_t>(elems(t, win));
+    if (bytes <= static_cast<size_t>(limit)) return t;
+  }
+  return 0;
+}
+
+template <typename K> void allow_shared(K kernel, size_t bytes) {
+  cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes));
+}
+
+template <typename T, typename A>
+dim3 fwd_grid(const SsimGeometry& geo) {
+  return dim3(static_cast<unsigned>((geo.W + kSsimFwdTile - 1) / kSsimFwdTile),
+              static_cast<unsigned>((geo.H + kSsimFwdTile - 1) / kSsimFwdTile), static_cast<unsigned>(geo.N * geo.C));
 }
 
 template <typename T, typename A>
@@ -283,15 +388,13 @@ const char* fwd_typed(const void* x, const void* y, const SsimGeometry& geo, con
   Params<A> P = make_params<A>(geo, window, c);
   if (map)
     for (int i = 0; i < 4; ++i) P.sm[i] = smap[i];
-  const int S = kSsimFwdTile + geo.win - 1;
-  const size_t bytes = sizeof(A) * (2 * S * S + 5 * S * kSsimFwdTile);
-  if (static_cast<int>(bytes) > max_shared_bytes()) return "fastiqa ssim: window too large for this GPU's shared memory";
-  auto kernel = ssim_fwd_kernel<T, A>;
-  cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes));
-  dim3 grid(static_cast<unsigned>((geo.W + kSsimFwdTile - 1) / kSsimFwdTile),
-            static_cast<unsigned>((geo.H + kSsimFwdTile - 1) / kSsimFwdTile), static_cast<unsigned>(geo.N * geo.C));
-  kernel<<<grid, kThreads, bytes, st>>>(static_cast<const T*>(x), static_cast<const T*>(y), static_cast<T*>(map),
-                                        static_cast<A*>(partials), P, want_l1);
+  auto kernel = ssim_fwd_kernel<T, A, false>;
+  size_t bytes = 0;
+  const int M = pick_tile(fwd_elems, geo.win, sizeof(A), dynamic_shared_limit(reinterpret_cast<const void*>(kernel)), bytes);
+  if (M == 0) return "fastiqa ssim: window too large for this GPU's shared memory";
+  allow_shared(kernel, bytes);
+  launch_kernel(kernel, fwd_grid<T, A>(geo), kThreads, bytes, st, static_cast<const T*>(x), static_cast<const T*>(y),
+                static_cast<T*>(map), static_cast<A*>(partials), P, want_l1, M, nullptr, nullptr, nullptr);
   return last_error();
 }
 
@@ -304,25 +407,41 @@ const char* grad_typed(const void* x, const void* y, const SsimGeometry& geo, co
     if (dmap) P.sd[i] = sd[i];
     P.sg[i] = sg[i];
   }
-  const int limit = max_shared_bytes();
-  int G = 0;
+  const auto* px = static_cast<const T*>(x);
+  const auto* py = static_cast<const T*>(y);
+  const auto* pw = static_cast<const A*>(weights);
+  auto fused = ssim_grad_kernel<T, A>;
   size_t bytes = 0;
-  for (int cand : {32, 16, 8}) {  // the largest tile whose working set fits in shared memory
-    const int M = cand + geo.win - 1, S = M + geo.win - 1;
-    bytes = sizeof(A) * (2 * S * S + 5 * S * M + 4 * M * M);
-    if (static_cast<int>(bytes) <= limit) {
-      G = cand;
-      break;
-    }
+  int G = pick_tile(fused_grad_elems, geo.win, sizeof(A), dynamic_shared_limit(reinterpret_cast<const void*>(fused)), bytes);
+  if (G > 0) {
+    allow_shared(fused, bytes);
+    dim3 grid(static_cast<unsigned>((geo.W + G - 1) / G), static_cast<unsigned>((geo.H + G - 1) / G),
+              static_cast<unsigned>(geo.N * geo.C));
+    launch_kernel(fused, grid, kThreads, bytes, st, px, py, pw, static_cast<const T*>(dmap), static_cast<T*>(gx),
+                  static_cast<T*>(gy), P, G);
+    return last_error();
   }
-  if (G == 0) return "fastiqa ssim: window too large for this GPU's shared memory";
-  auto kernel = ssim_grad_kernel<T, A>;
-  cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes));
+  // Large windows on GPUs with less shared memory: the coefficient maps go through global
+  // memory (4 accumulators per output pixel, stream-ordered scratch).
+  auto maps_kernel = ssim_fwd_kernel<T, A, true>;
+  auto adjoint = ssim_adjoint_kernel<T, A>;
+  size_t maps_bytes = 0, adj_bytes = 0;
+  const int M = pick_tile(fwd_elems, geo.win, sizeof(A), dynamic_shared_limit(reinterpret_cast<const void*>(maps_kernel)), maps_bytes);
+  G = pick_tile(adjoint_elems, geo.win, sizeof(A), dynamic_shared_limit(reinterpret_cast<const void*>(adjoint)), adj_bytes);
+  if (M == 0 || G == 0) return "fastiqa ssim: window too large for this GPU's shared memory";
+  void* scratch = nullptr;
+  const size_t scratch_bytes = sizeof(A) * 4 * static_cast<size_t>(geo.N * geo.C * geo.Ho * geo.Wo);
+  if (cudaMallocAsync(&scratch, scratch_bytes, st) != cudaSuccess) return last_error();
+  auto* gm = static_cast<A*>(scratch);
+  allow_shared(maps_kernel, maps_bytes);
+  launch_kernel(maps_kernel, fwd_grid<T, A>(geo), kThreads, maps_bytes, st, px, py, nullptr, nullptr, P, false, M, pw,
+                static_cast<const T*>(dmap), gm);
+  allow_shared(adjoint, adj_bytes);
   dim3 grid(static_cast<unsigned>((geo.W + G - 1) / G), static_cast<unsigned>((geo.H + G - 1) / G),
             static_cast<unsigned>(geo.N * geo.C));
-  kernel<<<grid, kThreads, bytes, st>>>(static_cast<const T*>(x), static_cast<const T*>(y),
-                                        static_cast<const A*>(weights), static_cast<const T*>(dmap),
-                                        static_cast<T*>(gx), static_cast<T*>(gy), P, G);
+  launch_kernel(adjoint, grid, kThreads, adj_bytes, st, px, py, pw, static_cast<const A*>(gm), static_cast<T*>(gx),
+                static_cast<T*>(gy), P, G);
+  cudaFreeAsync(scratch, st);
   return last_error();
 }
 

@@ -1,0 +1,177 @@
+"""Compiles the Triton kernels of all four families (pixel, psnr, ssim, gram) for real
+GPUs (sm_90, sm_80) without one: catches the GPU-only compile errors that the
+interpreter cannot see and reports shared memory per program.
+
+    python benchmarks/triton_compile_check.py            one variant per distinct code path (~2-3 min)
+    python benchmarks/triton_compile_check.py --full     every dtype x constexpr combination (~15 min)
+    python benchmarks/triton_compile_check.py --family ssim
+
+Prints one line per compiled kernel: [triton] <family> <kernel> sm_<arch> <dtype> <constexprs> (<s>, <smem> B).
+"""
+import argparse
+import itertools
+import os
+import sys
+import time
+
+os.environ.pop("TRITON_INTERPRET", None)
+
+import triton  # noqa: E402
+import triton.language as tl  # noqa: E402
+from triton.backends.compiler import GPUTarget  # noqa: E402
+from triton.compiler import ASTSource  # noqa: E402
+
+from fastiqa.backends.triton import gram as G  # noqa: E402
+from fastiqa.backends.triton import pixel as P  # noqa: E402
+from fastiqa.backends.triton import psnr as Q  # noqa: E402
+from fastiqa.backends.triton import ssim as S  # noqa: E402
+
+SMEM_LIMIT = {90: 227 * 1024, 80: 163 * 1024}  # per-block opt-in shared memory (H100/H200, A100)
+
+
+def _acc(dt):
+    return (tl.float64, "fp64") if dt == "fp64" else (tl.float32, "fp32")
+
+
+# Each variant: (family, kernel function, arch, dtype, types, constexprs, num_warps)
+def pixel_variants(full):
+    out = []
+    fwd = (list(itertools.product((90, 80), ("fp32", "fp16", "bf16", "fp64"), range(3), range(4), (False, True),
+                                  (False, True))) if full else
+           [(90, "fp32", 0, 0, False, True), (90, "bf16", 1, 2, True, False), (90, "fp64", 2, 3, True, True),
+            (90, "fp16", 2, 1, False, False), (80, "bf16", 2, 2, True, True)])
+    for arch, dt, kind, wmode, wmap, wgrad in fwd:
+        acc, part = _acc(dt)
+        types = dict(a_ptr=f"*{dt}", b_ptr=f"*{dt}", w_ptr=f"*{dt}", map_ptr=f"*{dt}", grad_ptr=f"*{dt}",
+                     part_ptr=f"*{part}", n="i64", channels="i64", inner="i64", c="fp32", gmul="fp32")
+        consts = dict(KIND=kind, WMODE=wmode, WRITE_MAP=wmap, WRITE_GRAD=wgrad, ACC=acc, IS_F64=dt == "fp64",
+                      BLOCK=P.BLOCK)
+        out.append(("pixel", P._pixel_fwd_kernel, arch, dt, types, consts, P.NUM_WARPS))
+    bwd = itertools.product((90, 80), ("fp32", "fp16", "bf16", "fp64"), ((True, False), (False, True), (True, True))) \
+        if full else [(90, "fp32", (True, True)), (80, "bf16", (True, False))]
+    for arch, dt, (wp, wt) in bwd:
+        acc, part = _acc(dt)
+        types = dict(g_ptr=f"*{dt}", gp_ptr=f"*{dt}", gt_ptr=f"*{dt}", go_ptr=f"*{part}", gscale_ptr=f"*{part}", n="i64")
+        out.append(("pixel", P._pixel_bwd_kernel, arch, dt, types, dict(WRITE_P=wp, WRITE_T=wt, ACC=acc, BLOCK=P.BLOCK),
+                    P.NUM_WARPS))
+    return out
+
+
+def psnr_variants(full):
+    out = []
+    fwd = (list(itertools.product((90, 80), ("fp32", "fp16", "bf16", "fp64"), (0, 1), (False, True), (False, True),
+                                  (False, True))) if full else
+           [(90, "fp32", 0, False, False, True), (90, "bf16", 1, True, True, False), (90, "fp64", 0, True, False, True),
+            (80, "fp16", 0, False, False, True)])
+    for arch, dt, kind, luma, quant, wgrad in fwd:
+        if quant and wgrad:
+            continue  # the op never asks for a gradient of the quantised statistic
+        acc, part = _acc(dt)
+        types = dict(a_ptr=f"*{dt}", b_ptr=f"*{dt}", grad_ptr=f"*{dt}", part_ptr=f"*{part}", hh="i32", ww="i32",
+                     count="i32", sn="i64", sc="i64", sh="i64", sw="i64", crop="i32", qscale="fp32", gmul="fp32")
+        consts = dict(WR=Q.Y_WEIGHTS[0] / 255.0, WG=Q.Y_WEIGHTS[1] / 255.0, WB=Q.Y_WEIGHTS[2] / 255.0, KIND=kind,
+                      LUMA=luma, QUANT=quant, WRITE_GRAD=wgrad, ACC=acc,
+                      MAGIC=6755399441055744.0 if dt == "fp64" else 12582912.0, BLOCK=Q.BLOCK)
+        out.append(("psnr", Q._psnr_fwd_kernel, arch, dt, types, consts, Q.NUM_WARPS))
+    bwd = itertools.product((90, 80), ("fp32", "fp16", "bf16", "fp64"), ((True, False), (False, True), (True, True))) \
+        if full else [(90, "fp32", (True, True)), (80, "bf16", (True, False))]
+    for arch, dt, (wx, wy) in bwd:
+        acc, part = _acc(dt)
+        types = dict(g_ptr=f"*{dt}", gx_ptr=f"*{dt}", gy_ptr=f"*{dt}", go_ptr=f"*{part}", per="i64")
+        out.append(("psnr", Q._psnr_bwd_kernel, arch, dt, types, dict(WRITE_X=wx, WRITE_Y=wy, ACC=acc, BLOCK=Q.BLOCK),
+                    Q.NUM_WARPS))
+    return out
+
+
+def ssim_variants(full):
+    out = []
+    ints = {name: "i32" for name in ("C", "H", "W", "Ho", "Wo")}
+    ints.update({name: "i64" for name in ("sxn", "sxc", "sxh", "sxw", "syn", "syc", "syh", "syw")})
+    # (arch, dtype, window, padding, flags); float16 and bfloat16 share the code (loads converted to float32)
+    configs = ([(a, dt, w, p, f) for a, cfgs in ((90, [(11, 0), (11, 1), (11, 2), (3, 2), (31, 2)]), (80, [(11, 2)]))
+                for dt in ("fp32", "bf16") for w, p in cfgs for f in (False, True)] if full else
+               [(90, "fp32", 11, 2, True), (90, "bf16", 31, 0, False), (80, "bf16", 11, 1, True)])
+    for arch, dt, win, padding, flag in configs:
+        off = 0 if padding == 0 else win // 2
+        types = dict(ints, x_ptr=f"*{dt}", y_ptr=f"*{dt}", g_ptr="*fp32", k_ptr="*fp32", map_ptr=f"*{dt}",
+                     part_ptr="*fp32", smn="i64", smc="i64", smh="i64", smw="i64")
+        consts = dict(WIN=win, OFF=off, PADDING=padding, WANT_MAP=flag, WANT_L1=flag, ACC=tl.float32, IEEE=True,
+                      OUT=S.OUT, IN=S.IN)
+        out.append(("ssim", S._ssim_fwd_kernel, arch, dt, types, consts, 8))
+        m, src = S._grad_tiles(win)
+        types = dict(ints, x_ptr=f"*{dt}", y_ptr=f"*{dt}", g_ptr="*fp32", k_ptr="*fp32", w_ptr="*fp32",
+                     dmap_ptr=f"*{dt}", gx_ptr=f"*{dt}", gy_ptr=f"*{dt}", sdn="i64", sdc="i64", sdh="i64",
+                     sdw="i64", sgn="i64", sgc="i64", sgh="i64", sgw="i64")
+        consts = dict(WIN=win, OFF=off, PADDING=padding, HAS_DMAP=flag, WRITE_X=True, WRITE_Y=True,
+                      ACC=tl.float32, IEEE=True, M=m, SRC=src)
+        out.append(("ssim", S._ssim_grad_kernel, arch, dt, types, consts, 8))
+    return out
+
+
+def gram_variants(full):
+    out = []
+    base = dict(N="i32", C="i32", K="i32", sN="i64", sC="i32", sK="i32", ntri="i32", kper="i32")
+    tiles = list(itertools.product((90, 80), ("fp32", "fp16", "bf16"), (True, False))) if full else \
+        [(90, "fp32", True), (90, "bf16", False), (80, "fp16", True)]
+    for arch, dt, has_y in tiles:
+        t = dict(base, x_ptr=f"*{dt}", y_ptr=f"*{dt}", tab_ptr="*i32", part_ptr="*fp32")
+        out.append(("gram", G._tiles_kernel, arch, dt, t,
+                    dict(HAS_Y=has_y, ACC=tl.float32, IEEE=dt == "fp32", UP=False, BC=64, BK=64), 4))
+    applies = list(itertools.product((90, 80), ("fp32", "fp16", "bf16"))) if full else [(90, "fp16"), (80, "fp32")]
+    for arch, dt in applies:
+        t = dict(q_ptr="*fp32", f_ptr=f"*{dt}", o_ptr=f"*{dt}", C="i32", K="i32", sN="i64", sC="i32", sK="i32",
+                 qN="i32", alpha="fp32")
+        out.append(("gram", G._apply_kernel, arch, dt, t, dict(ACC=tl.float32, IEEE=dt == "fp32", UP=False, BC=64,
+                                                             BK=64), 4))
+    fins = list(itertools.product((90, 80), range(3), range(3))) if full else [(90, 0, 0), (90, 1, 1), (90, 2, 2)]
+    for arch, mode, cr in fins:
+        t = dict(part_ptr="*fp32", tab_ptr="*i32", t_ptr="*fp32", out_ptr="*fp32", loss_ptr="*fp32", N="i32",
+                 C="i32", S="i32", ntri="i32", tN="i32", scale="fp32", gmul="fp32")
+        out.append(("gram", G._finalize_kernel, arch, "fp32", t,
+                    dict(MODE=mode, CR=cr, NEED_P=True, ACC=tl.float32, BC=64), 4))
+    return out
+
+
+FAMILIES = {"pixel": pixel_variants, "psnr": psnr_variants, "ssim": ssim_variants, "gram": gram_variants}
+
+
+def compile_variant(fn, arch, types, consts, num_warps):
+    sig = {name: ("constexpr" if name in consts else types[name]) for name in fn.arg_names}
+    k = triton.compile(ASTSource(fn=fn, signature=sig, constexprs=consts), target=GPUTarget("cuda", arch, 32),
+                       options={"num_warps": num_warps})
+    return k.metadata.shared
+
+
+def _short(consts):
+    return " ".join(f"{k}={v}" for k, v in consts.items() if not isinstance(v, float) and k not in ("BLOCK", "ACC"))
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--full", action="store_true", help="every dtype x constexpr combination (slow)")
+    ap.add_argument("--family", action="append", choices=sorted(FAMILIES), help="families; default: all four")
+    args = ap.parse_args(argv)
+    t0, failures, count = time.time(), [], 0
+    for family in args.family or list(FAMILIES):
+        variants = FAMILIES[family](args.full)
+        for fam, fn, arch, dt, types, consts, warps in variants:
+            t = time.time()
+            name = fn.fn.__name__ if hasattr(fn, "fn") else str(fn)
+            try:
+                smem = compile_variant(fn, arch, types, consts, warps)
+                ok = smem <= SMEM_LIMIT[arch]
+                note = f"{smem} B" + ("" if ok else f" > {SMEM_LIMIT[arch]} B limit")
+            except Exception as e:  # noqa: BLE001 - each compile failure is reported by name
+                ok, note = False, f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+            count += 1
+            print(f"[triton] {fam} {name} sm_{arch} {dt} {_short(consts)} ({time.time() - t:.1f}s, {note})"
+                  + ("" if ok else "  FAIL"), flush=True)
+            if not ok:
+                failures.append(f"{fam} {name} sm_{arch} {dt}")
+        print(f"[triton] {family}: {len(variants)} kernel variants done", flush=True)
+    print(f"[triton] {count} kernel variants compiled in {time.time() - t0:.0f}s, {len(failures)} failed")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

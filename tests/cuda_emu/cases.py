@@ -1,0 +1,377 @@
+"""The harness's test cases: every launcher of the four CUDA families on random inputs,
+judged against the float64 oracle (fastiqa.backends.reference in float64) by the rule
+of fastiqa.testing (k x the same-precision reference's error), as `fastiqa selftest`.
+
+cases(family, level) -> [Case]; level "fast" (a representative subset), "full" (every
+dtype x code path x emulated GPU), "sanitize" (small subset for TSan / ASan).
+"""
+import functools
+import itertools
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+import fastiqa.backends.reference as R
+from fastiqa.selftest import check
+
+from emu import DTYPES, GPUS
+
+TORCH_DTYPES = {"float32": torch.float32, "float64": torch.float64, "float16": torch.float16,
+                "bfloat16": torch.bfloat16}
+
+
+@dataclass
+class Case:
+    family: str
+    name: str
+    gpu: str
+    run: Callable  # run(driver) -> None, raises AssertionError on a mismatch
+
+    @property
+    def id(self):
+        return f"{self.family}-{self.name}-{self.gpu}"
+
+
+def _acc(dtype):
+    return torch.float64 if dtype == torch.float64 else torch.float32
+
+
+def _nan(shape, dtype, like=None):
+    t = torch.empty_like(like, dtype=dtype) if like is not None else torch.empty(shape, dtype=dtype)
+    return t.fill_(float("nan"))
+
+
+def _check(result, f64, same, what):
+    # fastiqa.testing's rule, with the selftest's floor for float64 results (one rule, one place)
+    check(result, f64, same, what)
+
+
+def _inputs(shape, dtype, seed, channels_last=False, scale=1.0):
+    g = torch.Generator().manual_seed(seed)
+    a = (torch.rand(shape, generator=g, dtype=torch.float64) * scale).to(dtype)
+    b = (torch.rand(shape, generator=g, dtype=torch.float64) * scale).to(dtype)
+    if channels_last:
+        a, b = a.contiguous(memory_format=torch.channels_last), b.contiguous(memory_format=torch.channels_last)
+    return a, b
+
+
+# ------------------------------------------------------------------------------------ pixel
+def _pixel_fwd(dt, shape, kind, reduction, wmode, need_grad):
+    def run(drv, gpu):
+        dtype = TORCH_DTYPES[dt]
+        cl = wmode == 3
+        a, b = _inputs(shape, dtype, 1, channels_last=cl)
+        n = a.numel()
+        w = None
+        channels, inner = 1, 1
+        if wmode == 1:
+            w = _inputs(shape, dtype, 2, channels_last=cl)[0]
+        elif wmode in (2, 3):
+            w = _inputs((shape[0], 1) + shape[2:], dtype, 2)[0]
+            channels, inner = shape[1], math.prod(shape[2:])
+        acc = _acc(dtype)
+        arrays = {"a": a, "b": b, "w": w, "map": _nan(None, dtype, a) if reduction == 0 else None,
+                  "grad": _nan(None, dtype, a) if need_grad else None,
+                  "out": _nan((), acc), "gscale": _nan((), acc)}
+        nums = dict(dtype=DTYPES[dt], n=n, wmode=wmode, channels=channels, inner=inner, kind=kind, c=1e-6,
+                    reduction=reduction, norm_scale=1.0)
+        got = drv.call("pixel_fwd", gpu, nums, arrays)
+        args = (wmode, channels, inner, kind, 1e-6, reduction, 1.0, need_grad)
+        o64, s64, g64 = R.pixel_fwd(a.double(), b.double(), None if w is None else w.double(), *args)
+        o, s, gr = R.pixel_fwd(a, b, w, *args)
+        _check(got["map"] if reduction == 0 else got["out"], o64, o, "pixel out")
+        _check(got["gscale"], s64, s, "pixel gscale")
+        if need_grad:
+            _check(got["grad"], g64, gr, "pixel grad")
+    return run
+
+
+def _pixel_bwd(dt, shape):
+    def run(drv, gpu):
+        dtype = TORCH_DTYPES[dt]
+        g, _ = _inputs(shape, dtype, 3)
+        acc = _acc(dtype)
+        go, gs = torch.tensor(0.7, dtype=acc), torch.tensor(1.3, dtype=acc)
+        got = drv.call("pixel_bwd", gpu, dict(dtype=DTYPES[dt], n=g.numel()),
+                       {"g": g, "gp": _nan(None, dtype, g), "gt": _nan(None, dtype, g), "grad_out": go, "gscale": gs})
+        p64, t64 = R.pixel_bwd(g.double(), go.double(), gs.double(), True, True)
+        p, t = R.pixel_bwd(g, go, gs, True, True)
+        _check(got["gp"], p64, p, "pixel grad_pred")
+        _check(got["gt"], t64, t, "pixel grad_target")
+    return run
+
+
+def pixel_cases(level):
+    out = []
+    shapes = [(2, 3, 5, 7), (1, 3, 47, 41)]  # one block; several blocks of the grid-stride loop
+    if level == "full":
+        combos = itertools.product(DTYPES, (0, 1, 2), (0, 1, 2, 3), (0, 1, 2, 3), (False, True), shapes)
+    else:
+        base = [("float32", 2, 2, 2, True), ("float64", 1, 3, 1, True), ("float16", 0, 0, 3, True),
+                ("bfloat16", 2, 1, 0, False), ("float32", 0, 3, 3, True)]
+        if level == "sanitize":
+            base = base[:2]
+        combos = [c + (s,) for c in base for s in shapes[: 1 if level == "sanitize" else 2]]
+    for dt, kind, red, wm, ng, shape in combos:
+        out.append(Case("pixel", f"fwd-{dt}-k{kind}-r{red}-w{wm}-g{int(ng)}-{'x'.join(map(str, shape))}", "sm_80",
+                        _pixel_fwd(dt, shape, kind, red, wm, ng)))
+    for dt in DTYPES if level != "sanitize" else ("float32",):
+        out.append(Case("pixel", f"bwd-{dt}", "sm_80", _pixel_bwd(dt, (3, 2, 19, 23))))
+    return out
+
+
+# ------------------------------------------------------------------------------------ psnr
+def _psnr_fwd(dt, shape, kind, crop, luma, quantize, cl, data_range=1.0):
+    def run(drv, gpu):
+        dtype = TORCH_DTYPES[dt]
+        x, y = _inputs(shape, dtype, 4, channels_last=cl, scale=data_range)
+        n, c, h, w = shape
+        need_grad = not quantize
+        grad = torch.zeros_like(x) if need_grad else None
+        st = x.stride()
+        nums = dict(dtype=DTYPES[dt], n=n, c=c, hh=h - 2 * crop, ww=w - 2 * crop, sn=st[0], sc=st[1], sh=st[2],
+                    sw=st[3], crop=crop, kind=kind, luma=int(luma), quantize=int(quantize), data_range=data_range)
+        got = drv.call("psnr_fwd", gpu, nums, {"x": x, "y": y, "grad": grad, "stat": _nan((n,), _acc(dtype))})
+        args = (kind, crop, luma, quantize, data_range, need_grad)
+        s64, g64 = R.psnr_fwd(x.double(), y.double(), *args)
+        s, g = R.psnr_fwd(x, y, *args)
+        _check(got["stat"], s64, s, "psnr stat")
+        if need_grad:
+            _check(got["grad"], g64, g, "psnr grad")
+    return run
+
+
+def _psnr_bwd(dt, shape):
+    def run(drv, gpu):
+        dtype = TORCH_DTYPES[dt]
+        g, _ = _inputs(shape, dtype, 5)
+        go = torch.linspace(0.5, 1.5, shape[0], dtype=_acc(dtype))
+        per = math.prod(shape[1:])
+        got = drv.call("psnr_bwd", gpu, dict(dtype=DTYPES[dt], n=shape[0], per=per),
+                       {"g": g, "gx": _nan(None, dtype, g), "gy": _nan(None, dtype, g), "grad_out": go})
+        x64, y64 = R.psnr_bwd(g.double(), go.double(), True, True)
+        xs, ys = R.psnr_bwd(g, go, True, True)
+        _check(got["gx"], x64, xs, "psnr grad_x")
+        _check(got["gy"], y64, ys, "psnr grad_y")
+    return run
+
+
+def psnr_cases(level):
+    out = []
+    if level == "full":
+        combos = itertools.product(DTYPES, (0, 1), (0, 2), (False, True), (False, True), (False, True))
+    else:
+        combos = [("float32", 0, 2, True, False, True), ("float64", 1, 0, False, True, False),
+                  ("float16", 0, 0, False, False, True), ("bfloat16", 1, 2, True, True, False),
+                  ("float32", 1, 0, False, False, False)]
+        if level == "sanitize":
+            combos = combos[:2]
+    for dt, kind, crop, luma, q, cl in combos:
+        shape = (2, 3, 13, 17) if level != "full" else (2, 3, 45, 61)
+        out.append(Case("psnr", f"fwd-{dt}-k{kind}-c{crop}-y{int(luma)}-q{int(q)}-cl{int(cl)}", "sm_80",
+                        _psnr_fwd(dt, shape, kind, crop, luma, q, cl, 255.0 if q else 1.0)))
+    for dt in DTYPES if level != "sanitize" else ("float32",):
+        out.append(Case("psnr", f"bwd-{dt}", "sm_80", _psnr_bwd(dt, (2, 3, 9, 11))))
+    return out
+
+
+# ------------------------------------------------------------------------------------ ssim
+SSIM_C = (1e-4, 9e-4)
+
+
+def _ssim_geometry(x, win, padding):
+    n, c, h, w = x.shape
+    off = 0 if padding == 0 else win // 2
+    ho, wo = (h - win + 1, w - win + 1) if padding == 0 else (h, w)
+    nums = dict(N=n, C=c, H=h, W=w, Ho=ho, Wo=wo, win=win, off=off, padding=padding, sigma=1.5,
+                c1=SSIM_C[0], c2=SSIM_C[1])
+    for k in range(4):
+        nums[f"sx{k}"] = nums[f"sy{k}"] = x.stride(k)
+    return nums, ho, wo
+
+
+# The references do not depend on the emulated GPU: computed once per input set.
+@functools.lru_cache(maxsize=64)
+def _ssim_fwd_refs(dt, shape, win, padding, cl, want_map):
+    x, y = _inputs(shape, TORCH_DTYPES[dt], 6, channels_last=cl)
+    args = (win, 1.5, SSIM_C[0], SSIM_C[1], padding, want_map, True, None, False, False)
+    p64, m64, _, _ = R.ssim_fwd(x.double(), y.double(), *args)
+    p, m, _, _ = R.ssim_fwd(x, y, *args)
+    return p64, m64, p, m
+
+
+def _ssim_grad_inputs(dt, shape, win, padding, cl, with_dmap):
+    dtype = TORCH_DTYPES[dt]
+    x, y = _inputs(shape, dtype, 7, channels_last=cl)
+    _, ho, wo = _ssim_geometry(x, win, padding)
+    n, c = shape[:2]
+    weights = torch.rand((n, c, 3), generator=torch.Generator().manual_seed(8), dtype=torch.float64).to(_acc(dtype))
+    dmap = (torch.rand((n, c, ho, wo), generator=torch.Generator().manual_seed(9), dtype=torch.float64)
+            .to(dtype)) if with_dmap else None
+    return x, y, weights, dmap
+
+
+@functools.lru_cache(maxsize=64)
+def _ssim_grad_refs(dt, shape, win, padding, cl, with_dmap):
+    x, y, weights, dmap = _ssim_grad_inputs(dt, shape, win, padding, cl, with_dmap)
+    args = (win, 1.5, SSIM_C[0], SSIM_C[1], padding)
+    x64, y64 = R.ssim_bwd(x.double(), y.double(), *args, weights.double(),
+                          None if dmap is None else dmap.double(), True, True)
+    xs, ys = R.ssim_bwd(x, y, *args, weights, dmap, True, True)
+    return x64, y64, xs, ys
+
+
+def _ssim_fwd(dt, shape, win, padding, cl, want_map):
+    def run(drv, gpu):
+        dtype = TORCH_DTYPES[dt]
+        x, y = _inputs(shape, dtype, 6, channels_last=cl)
+        nums, ho, wo = _ssim_geometry(x, win, padding)
+        n, c, h, w = shape
+        tiles = math.ceil(h / 32) * math.ceil(w / 32)
+        acc = _acc(dtype)
+        mp = torch.empty((n, c, ho, wo), dtype=dtype, memory_format=R.map_memory_format(x)).fill_(float("nan"))
+        for k in range(4):
+            nums[f"sm{k}"] = mp.stride(k)
+        nums.update(dtype=DTYPES[dt], want_l1=1)
+        got = drv.call("ssim_fwd", gpu, nums, {"x": x, "y": y, "map": mp if want_map else None,
+                                               "partials": _nan((n * c, tiles, 3), acc)})
+        counts = torch.tensor([ho * wo, ho * wo, h * w], dtype=acc)
+        planes = (got["partials"].sum(1) / counts).view(n, c, 3)
+        p64, m64, p, m = _ssim_fwd_refs(dt, shape, win, padding, cl, want_map)
+        _check(planes, p64, p, "ssim planes")
+        if want_map:
+            _check(got["map"], m64, m, "ssim map")
+    return run
+
+
+def _ssim_grad(dt, shape, win, padding, cl, with_dmap):
+    def run(drv, gpu):
+        dtype = TORCH_DTYPES[dt]
+        x, y, weights, dmap = _ssim_grad_inputs(dt, shape, win, padding, cl, with_dmap)
+        nums, ho, wo = _ssim_geometry(x, win, padding)
+        gx, gy = _nan(None, dtype, x), _nan(None, dtype, x)
+        for k in range(4):
+            nums[f"sd{k}"] = dmap.stride(k) if with_dmap else 0
+            nums[f"sg{k}"] = gx.stride(k)
+        nums["dtype"] = DTYPES[dt]
+        got = drv.call("ssim_grad", gpu, nums, {"x": x, "y": y, "weights": weights, "dmap": dmap, "gx": gx, "gy": gy})
+        x64, y64, xs, ys = _ssim_grad_refs(dt, shape, win, padding, cl, with_dmap)
+        _check(got["gx"], x64, xs, "ssim grad_x")
+        _check(got["gy"], y64, ys, "ssim grad_y")
+    return run
+
+
+def ssim_cases(level):
+    out = []
+    if level == "full":
+        # every window on every emulated GPU in every dtype: no launch error anywhere
+        for dt, win, gpu in itertools.product(DTYPES, range(3, 32, 2), GPUS):
+            shape = (1, 2, win + 4, win + 7)
+            out.append(Case("ssim", f"fwd-{dt}-w{win}-p{win % 3}", gpu, _ssim_fwd(dt, shape, win, win % 3, False, True)))
+            out.append(Case("ssim", f"grad-{dt}-w{win}-p{win % 3}", gpu,
+                            _ssim_grad(dt, shape, win, win % 3, False, win % 4 == 1)))
+        for dt, pad, cl in itertools.product(DTYPES, (0, 1, 2), (False, True)):
+            out.append(Case("ssim", f"fwd-{dt}-p{pad}-cl{int(cl)}-multitile", "sm_80",
+                            _ssim_fwd(dt, (2, 1, 40, 70), 11, pad, cl, True)))
+            out.append(Case("ssim", f"grad-{dt}-p{pad}-cl{int(cl)}-multitile", "sm_80",
+                            _ssim_grad(dt, (2, 1, 40, 70), 11, pad, cl, pad == 1)))
+        return out
+    combos = [("float32", 11, 2, False, True, "sm_80", (2, 1, 40, 37)), ("float64", 31, 0, True, False, "sm_86", (1, 1, 35, 38)),
+              ("float16", 7, 1, False, True, "sm_75", (1, 2, 19, 21)), ("bfloat16", 3, 2, True, False, "sm_90", (1, 1, 9, 12)),
+              ("float64", 27, 1, False, True, "sm_75", (1, 1, 29, 30))]
+    if level == "sanitize":
+        combos = [("float32", 5, 2, False, True, "sm_80", (1, 1, 12, 11)), ("float64", 31, 0, False, False, "sm_86", (1, 1, 32, 33))]
+    for dt, win, pad, cl, dm, gpu, shape in combos:
+        out.append(Case("ssim", f"fwd-{dt}-w{win}-p{pad}-cl{int(cl)}", gpu, _ssim_fwd(dt, shape, win, pad, cl, True)))
+        out.append(Case("ssim", f"grad-{dt}-w{win}-p{pad}-cl{int(cl)}-d{int(dm)}", gpu, _ssim_grad(dt, shape, win, pad, cl, dm)))
+    return out
+
+
+# ------------------------------------------------------------------------------------ gram
+def _feat(shape, dtype, seed, cl):
+    x, y = _inputs(shape, dtype, seed, channels_last=cl)
+    n, c, h, w = shape
+    fx, fy = x.view(n, c, h * w) if not cl else x.permute(0, 2, 3, 1).reshape(n, h * w, c).transpose(1, 2), None
+    fy = y.view(n, c, h * w) if not cl else y.permute(0, 2, 3, 1).reshape(n, h * w, c).transpose(1, 2)
+    return fx, fy
+
+
+def _gram_nums(f, dt):
+    n, c, k = f.shape
+    return dict(dtype=DTYPES[dt], N=n, C=c, K=k, sN=f.stride(0), sC=f.stride(1), sK=f.stride(2))
+
+
+def _gram_fwd(dt, shape, cl):
+    def run(drv, gpu):
+        dtype = TORCH_DTYPES[dt]
+        f, _ = _feat(shape, dtype, 10, cl)
+        n, c, k = f.shape
+        scale = 1.0 / (c * k)
+        got = drv.call("gram_fwd", gpu, dict(_gram_nums(f, dt), scale=scale), {"f": f, "g": _nan((n, c, c), _acc(dtype))})
+        _check(got["g"], R.gram_fwd(f.double(), scale), R.gram_fwd(f, scale), "gram G")
+    return run
+
+
+def _style_fwd(dt, shape, cl, criterion, with_target):
+    def run(drv, gpu):
+        dtype = TORCH_DTYPES[dt]
+        fx, fy = _feat(shape, dtype, 11, cl)
+        n, c, k = fx.shape
+        acc = _acc(dtype)
+        scale = 1.0 / (c * k)
+        target = R.gram_fwd(fy, scale)[:1].contiguous() if with_target else None
+        nums = dict(_gram_nums(fx, dt), scale=scale, criterion=criterion, tN=1)
+        got = drv.call("style_fwd", gpu, nums, {"x": fx, "y": None if with_target else fy, "target": target,
+                                                "p": _nan((n, c, c), acc), "loss": _nan((), acc)})
+        yy = None if with_target else fy
+        l64, p64 = R.style_fwd(fx.double(), None if yy is None else yy.double(),
+                               None if target is None else target.double(), scale, criterion, True)
+        l, p = R.style_fwd(fx, yy, target, scale, criterion, True)
+        _check(got["loss"], l64, l, "style loss")
+        _check(got["p"], p64, p, "style dloss/dD")
+    return run
+
+
+def _gram_apply(dt, shape, cl, qn):
+    def run(drv, gpu):
+        dtype = TORCH_DTYPES[dt]
+        f, _ = _feat(shape, dtype, 12, cl)
+        n, c, k = f.shape
+        q = torch.rand((qn, c, c), generator=torch.Generator().manual_seed(13), dtype=torch.float64).to(_acc(dtype)) - 0.5
+        out = torch.empty_like(f).fill_(float("nan"))
+        got = drv.call("gram_apply", gpu, dict(_gram_nums(f, dt), qN=qn, alpha=0.75), {"q": q, "f": f, "out": out})
+        # tensor cores take Q rounded to the feature dtype (gram.cu): the oracle gets the same Q
+        qr = q.to(dtype).to(q.dtype) if dtype in (torch.float16, torch.bfloat16) else q
+        _check(got["out"], R.gram_apply(qr.double(), f.double(), 0.75), R.gram_apply(qr, f, 0.75), "gram apply")
+    return run
+
+
+def gram_cases(level):
+    out = []
+    shapes = [(2, 70, 5, 7), (1, 19, 24, 27)]  # two channel tiles (diagonal + off-diagonal); K split in two
+    if level == "full":
+        gpus_dt = [(g, dt) for g in ("sm_75", "sm_80", "sm_90") for dt in DTYPES]
+        combos = [(g, dt, s, cl) for g, dt in gpus_dt for s in shapes for cl in (False, True)]
+    else:
+        combos = [("sm_80", "float32", shapes[0], False), ("sm_75", "bfloat16", shapes[1], True),
+                  ("sm_90", "float16", shapes[0], True), ("sm_80", "float64", shapes[1], False)]
+        if level == "sanitize":
+            combos = [("sm_80", "float32", (1, 70, 3, 5), False), ("sm_80", "float16", (1, 40, 4, 9), True)]
+    for i, (gpu, dt, shape, cl) in enumerate(combos):
+        sid = f"{dt}-{'x'.join(map(str, shape))}-cl{int(cl)}"
+        out.append(Case("gram", f"fwd-{sid}", gpu, _gram_fwd(dt, shape, cl)))
+        crit = i % 3
+        out.append(Case("gram", f"style-y-c{crit}-{sid}", gpu, _style_fwd(dt, shape, cl, crit, False)))
+        out.append(Case("gram", f"style-t-c{(crit + 1) % 3}-{sid}", gpu, _style_fwd(dt, shape, cl, (crit + 1) % 3, True)))
+        qn = shape[0] if i % 2 else 1
+        out.append(Case("gram", f"apply-q{qn}-{sid}", gpu, _gram_apply(dt, shape, cl, qn)))
+    return out
+
+
+BUILDERS = {"pixel": pixel_cases, "psnr": psnr_cases, "ssim": ssim_cases, "gram": gram_cases}
+
+
+def cases(family, level="fast"):
+    return BUILDERS[family](level)

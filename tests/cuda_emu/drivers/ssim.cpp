@@ -1,0 +1,44 @@
+// Harness driver of the ssim family: csrc/cuda/ssim.cu on the emulator.
+#include FASTIQA_EMU_CU
+#include "../driver_io.h"
+
+using namespace fastiqa::cuda;
+
+static SsimGeometry geometry(const fastiqa_emu::Request& r) {
+  SsimGeometry g{};
+  g.N = r.i("N"), g.C = r.i("C"), g.H = r.i("H"), g.W = r.i("W"), g.Ho = r.i("Ho"), g.Wo = r.i("Wo");
+  g.win = static_cast<int>(r.i("win")), g.off = static_cast<int>(r.i("off")), g.padding = static_cast<int>(r.i("padding"));
+  for (int k = 0; k < 4; ++k) {
+    g.sx[k] = r.i("sx" + std::to_string(k));
+    g.sy[k] = r.i("sy" + std::to_string(k));
+  }
+  return g;
+}
+
+static void strides(const fastiqa_emu::Request& r, const char* name, int64_t* s) {
+  for (int k = 0; k < 4; ++k) s[k] = r.i(name + std::to_string(k));
+}
+
+int main() {
+  return fastiqa_emu::serve([](fastiqa_emu::Request& r) -> const char* {
+    const int dt = static_cast<int>(r.i("dtype"));
+    const SsimGeometry geo = geometry(r);
+    double window[fastiqa::ssim::kMaxWin];
+    fastiqa::ssim::gaussian_window(geo.win, r.d("sigma"), window);
+    const double c[2] = {r.d("c1"), r.d("c2")};
+    if (r.op == "ssim_fwd") {
+      int64_t sm[4];
+      strides(r, "sm", sm);
+      return ssim_fwd_launch(dt, r.p("x"), r.p("y"), geo, window, c, r.p("map"), sm, r.i("want_l1") != 0,
+                             r.p("partials"), nullptr);
+    }
+    if (r.op == "ssim_grad") {
+      int64_t sd[4], sg[4];
+      strides(r, "sd", sd);
+      strides(r, "sg", sg);
+      return ssim_grad_launch(dt, r.p("x"), r.p("y"), geo, window, c, r.p("weights"), r.p("dmap"), sd, r.p("gx"),
+                              r.p("gy"), sg, nullptr);
+    }
+    return "unknown op";
+  });
+}

@@ -11,6 +11,8 @@
 // When asked (and not quantising: the rounding has zero derivative), the same
 // pass writes d(stat_n)/dx into a buffer of x's shape (zero in the cropped border).
 // Backward: grad_x[n] = grad[n] * grad_out[n], grad_y = -grad_x, one pass.
+#pragma once
+
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
 #include <ATen/core/Tensor.h>
@@ -24,9 +26,13 @@
 #include "buffer_pool.h"
 #include "convert.h"
 #include "isa.h"
+#include "kernel_tables.h"
 
+FASTIQA_ISA_BEGIN
 namespace fastiqa {
 namespace cpu {
+namespace FASTIQA_ISA_NS {
+namespace psnr_impl {
 namespace {
 
 using namespace fastiqa::psnr;
@@ -38,7 +44,7 @@ constexpr int64_t kGrainSamples = 1 << 14;
 
 // One contiguous run of `len` samples (no Y conversion).
 template <typename T, typename A, int K, bool Q, bool GRAD>
-FASTIQA_CPU_CLONES A run_plain(const T* __restrict__ a, const T* __restrict__ b, T* __restrict__ g,
+A run_plain(const T* __restrict__ a, const T* __restrict__ b, T* __restrict__ g,
                                int64_t len, A qscale, A gmul) {
   A acc[kLanes] = {};
   int64_t i = 0;
@@ -91,7 +97,7 @@ FASTIQA_INLINE A luma_sample(const T* __restrict__ a, const T* __restrict__ b, T
 
 // One row of `len` pixels of the Y channel; channel c of pixel i at c * sc + i * sp.
 template <typename T, typename A, int K, bool Q, bool GRAD, bool UNIT>
-FASTIQA_CPU_CLONES A run_luma(const T* __restrict__ a, const T* __restrict__ b, T* __restrict__ g,
+A run_luma(const T* __restrict__ a, const T* __restrict__ b, T* __restrict__ g,
                               int64_t len, int64_t sc, int64_t sp_runtime, A qscale, A gmul) {
   const int64_t sp = UNIT ? 1 : sp_runtime;
   const A wr = static_cast<A>(kYR / 255.0), wg = static_cast<A>(kYG / 255.0),
@@ -244,7 +250,7 @@ std::tuple<at::Tensor, at::Tensor> psnr_fwd(const at::Tensor& x, const at::Tenso
 }
 
 template <typename T, typename A, bool PX, bool PY>
-FASTIQA_CPU_CLONES void scale_run(const T* __restrict__ g, T* __restrict__ gx, T* __restrict__ gy,
+void scale_run(const T* __restrict__ g, T* __restrict__ gx, T* __restrict__ gy,
                                   int64_t len, A s) {
 #pragma omp simd
   for (int64_t i = 0; i < len; ++i) {
@@ -295,10 +301,15 @@ std::tuple<at::Tensor, at::Tensor> psnr_bwd(const at::Tensor& grad, const at::Te
 }
 
 }  // namespace
+}  // namespace psnr_impl
+
+void psnr_kernels(PsnrKernels* t) {
+  using namespace psnr_impl;
+  t->fwd = &psnr_fwd;
+  t->bwd = &psnr_bwd;
+}
+
+}  // namespace FASTIQA_ISA_NS
 }  // namespace cpu
 }  // namespace fastiqa
-
-TORCH_LIBRARY_IMPL(fastiqa_C, CPU, m) {
-  m.impl("psnr_fwd", &fastiqa::cpu::psnr_fwd);
-  m.impl("psnr_bwd", &fastiqa::cpu::psnr_bwd);
-}
+FASTIQA_ISA_END

@@ -23,6 +23,8 @@
 // Bytes: forward reads x and y once (plus (win-1)/kBand halo rows) and writes
 // only the map if asked; forward-with-gradient and backward read x and y once
 // more for the final combination and write each requested gradient once.
+#pragma once
+
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
 #include <ATen/core/Tensor.h>
@@ -36,9 +38,13 @@
 #include "buffer_pool.h"
 #include "convert.h"
 #include "isa.h"
+#include "kernel_tables.h"
 
+FASTIQA_ISA_BEGIN
 namespace fastiqa {
 namespace cpu {
+namespace FASTIQA_ISA_NS {
+namespace ssim_impl {
 namespace {
 
 using namespace fastiqa::ssim;
@@ -252,7 +258,7 @@ FASTIQA_INLINE void finalize_row(const Job<T, A>& J, Scratch<A>& S, int64_t u, i
 
 // One band of one plane. sums: S, cs, |x-y| sums of the band (owned rows only).
 template <typename T, typename A>
-FASTIQA_CPU_CLONES void run_band(const Job<T, A>& J, int64_t plane, int64_t band, Scratch<A>& S,
+void run_band(const Job<T, A>& J, int64_t plane, int64_t band, Scratch<A>& S,
                                  double* sums) {
   const int64_t n = plane / J.C, c = plane % J.C;
   const int win = J.win;
@@ -533,10 +539,15 @@ std::tuple<at::Tensor, at::Tensor> ssim_bwd(const at::Tensor& x, const at::Tenso
 }
 
 }  // namespace
+}  // namespace ssim_impl
+
+void ssim_kernels(SsimKernels* t) {
+  using namespace ssim_impl;
+  t->fwd = &ssim_fwd;
+  t->bwd = &ssim_bwd;
+}
+
+}  // namespace FASTIQA_ISA_NS
 }  // namespace cpu
 }  // namespace fastiqa
-
-TORCH_LIBRARY_IMPL(fastiqa_C, CPU, m) {
-  m.impl("ssim_fwd", &fastiqa::cpu::ssim_fwd);
-  m.impl("ssim_bwd", &fastiqa::cpu::ssim_bwd);
-}
+FASTIQA_ISA_END

@@ -17,6 +17,8 @@
 // criterion and dloss/dD are produced in the same op from the split partials
 // (fixed-order sum); backward is one op for both inputs, (P + P^T) folded into
 // one C x C matrix per image and per input, the scale and sign folded into it.
+#pragma once
+
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
 #include <ATen/core/Tensor.h>
@@ -40,9 +42,13 @@
 #include "buffer_pool.h"
 #include "convert.h"
 #include "isa.h"
+#include "kernel_tables.h"
 
+FASTIQA_ISA_BEGIN
 namespace fastiqa {
 namespace cpu {
+namespace FASTIQA_ISA_NS {
+namespace gram_impl {
 namespace {
 
 using namespace fastiqa::gram;
@@ -88,13 +94,13 @@ int64_t split_len(int64_t K, int64_t S) {
 }
 
 template <typename T, typename A>
-FASTIQA_CPU_CLONES void convert_row(const T* __restrict__ a, A* __restrict__ out, int64_t len) {
+void convert_row(const T* __restrict__ a, A* __restrict__ out, int64_t len) {
 #pragma omp simd
   for (int64_t i = 0; i < len; ++i) out[i] = to_acc<A>(a[i]);
 }
 
 template <typename T, typename A>
-FASTIQA_CPU_CLONES void form_uv_row(const T* __restrict__ a, const T* __restrict__ b,
+void form_uv_row(const T* __restrict__ a, const T* __restrict__ b,
                                     A* __restrict__ u, A* __restrict__ v, int64_t len) {
 #pragma omp simd
   for (int64_t i = 0; i < len; ++i) {
@@ -106,7 +112,7 @@ FASTIQA_CPU_CLONES void form_uv_row(const T* __restrict__ a, const T* __restrict
 }
 
 template <typename T, typename A>
-FASTIQA_CPU_CLONES void store_row(const A* __restrict__ src, T* __restrict__ out, int64_t len) {
+void store_row(const A* __restrict__ src, T* __restrict__ out, int64_t len) {
 #pragma omp simd
   for (int64_t i = 0; i < len; ++i) out[i] = from_acc<T>(src[i]);
 }
@@ -481,12 +487,17 @@ std::tuple<at::Tensor, at::Tensor> style_bwd(const at::Tensor& x, const at::Tens
 }
 
 }  // namespace
+}  // namespace gram_impl
+
+void gram_kernels(GramKernels* t) {
+  using namespace gram_impl;
+  t->gram_fwd = &gram_fwd;
+  t->gram_apply = &gram_apply;
+  t->style_fwd = &style_fwd;
+  t->style_bwd = &style_bwd;
+}
+
+}  // namespace FASTIQA_ISA_NS
 }  // namespace cpu
 }  // namespace fastiqa
-
-TORCH_LIBRARY_IMPL(fastiqa_C, CPU, m) {
-  m.impl("gram_fwd", &fastiqa::cpu::gram_fwd);
-  m.impl("gram_apply", &fastiqa::cpu::gram_apply);
-  m.impl("style_fwd", &fastiqa::cpu::style_fwd);
-  m.impl("style_bwd", &fastiqa::cpu::style_bwd);
-}
+FASTIQA_ISA_END

@@ -7,6 +7,8 @@
 // and of the weighted sum for weighted_mean, whose divisor is known only at the
 // end: gscale = 1 / divisor then, else 1.
 // Backward: grad_pred = g * grad_out * gscale, grad_target = -grad_pred, one pass.
+#pragma once
+
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
 #include <ATen/core/Tensor.h>
@@ -20,9 +22,13 @@
 #include "buffer_pool.h"
 #include "convert.h"
 #include "isa.h"
+#include "kernel_tables.h"
 
+FASTIQA_ISA_BEGIN
 namespace fastiqa {
 namespace cpu {
+namespace FASTIQA_ISA_NS {
+namespace pixel_impl {
 namespace {
 
 using namespace fastiqa::pixel;
@@ -31,7 +37,7 @@ constexpr int64_t kChunk = 1 << 15;
 
 // A contiguous run of `len` elements. acc/accw hold kLanes partial sums each.
 template <typename T, typename A, int K, bool HAS_W, bool MAP, bool GRAD>
-FASTIQA_CPU_CLONES void run_segment(const T* __restrict__ a, const T* __restrict__ b,
+void run_segment(const T* __restrict__ a, const T* __restrict__ b,
                                     const T* __restrict__ w, T* __restrict__ map,
                                     T* __restrict__ grad, int64_t len, A c, A gmul, A* __restrict__ acc,
                                     A* __restrict__ accw) {
@@ -227,7 +233,7 @@ double read_scalar(const at::Tensor& t) {
 }
 
 template <typename T, typename A, bool PRED, bool TARGET>
-FASTIQA_CPU_CLONES void scale_segment(const T* __restrict__ g, T* __restrict__ gp,
+void scale_segment(const T* __restrict__ g, T* __restrict__ gp,
                                       T* __restrict__ gt, int64_t len, A s) {
 #pragma omp simd
   for (int64_t i = 0; i < len; ++i) {
@@ -266,13 +272,15 @@ std::tuple<at::Tensor, at::Tensor> pixel_bwd(const at::Tensor& grad, const at::T
 }
 
 }  // namespace
+}  // namespace pixel_impl
 
-std::string cpu_isa() { return isa_name(); }
+void pixel_kernels(PixelKernels* t) {
+  using namespace pixel_impl;
+  t->fwd = &pixel_fwd;
+  t->bwd = &pixel_bwd;
+}
 
+}  // namespace FASTIQA_ISA_NS
 }  // namespace cpu
 }  // namespace fastiqa
-
-TORCH_LIBRARY_IMPL(fastiqa_C, CPU, m) {
-  m.impl("pixel_fwd", &fastiqa::cpu::pixel_fwd);
-  m.impl("pixel_bwd", &fastiqa::cpu::pixel_bwd);
-}
+FASTIQA_ISA_END

@@ -39,6 +39,7 @@
 #include <vector>
 
 #include "../common/gram_math.h"
+#include "../host/gram_checks.h"
 #include "buffer_pool.h"
 #include "convert.h"
 #include "isa.h"
@@ -53,13 +54,11 @@ namespace {
 
 using namespace fastiqa::gram;
 
-constexpr int64_t kChunk = 256;      // K columns (ck) or rows (kc) per GEMM call
+constexpr int64_t kChunk = 256;      // K alignment of the splits; least K per converted chunk
+constexpr int64_t kChunkElems = 1 << 14;  // C x kc elements per converted chunk (64 KiB float: L2-resident)
 constexpr int64_t kTile = 128;       // channel tile of the Gram's upper block triangle
 constexpr int64_t kTargetUnits = 16; // units wanted for load balance (shape-only choice)
 constexpr int64_t kMinSplitK = 1024; // K per split at least (GEMM efficiency)
-
-template <typename T> struct GAcc { using type = float; };
-template <> struct GAcc<double> { using type = double; };
 
 struct Feat {
   int64_t N, C, K, sN, sC, sK;
@@ -67,17 +66,11 @@ struct Feat {
 };
 
 Feat describe(const at::Tensor& f, const char* name) {
-  TORCH_CHECK(f.dim() == 3, "fastiqa_C::", name, ": features must be (N, C, K)");
+  host::check_features(f, name);
   Feat d{f.size(0), f.size(1), f.size(2), f.stride(0), f.stride(1), f.stride(2), true};
   if (d.K == 1) d.sK = 1;
   if (d.C == 1) d.sC = d.K;
-  if (d.sK == 1 && d.sC >= d.K) {
-    d.ck = true;
-  } else if (d.sC == 1 && d.sK >= d.C) {
-    d.ck = false;
-  } else {
-    TORCH_CHECK(false, "fastiqa_C::", name, ": features must be dense along C or along K");
-  }
+  d.ck = d.sK == 1 && d.sC >= d.K;  // else dense along C (checked)
   return d;
 }
 
@@ -123,6 +116,14 @@ at::Tensor blob(void* p, at::IntArrayRef sizes, at::IntArrayRef strides, at::Sca
 
 // Copies (and converts) chunk [k0, k0 + kc) of one image into buf: (C, kc) row-major
 // for ck, (kc, C) row-major for kc. With u/v given, writes U = x + y and V = x - y.
+// K columns per GEMM call. Features read in place (no conversion): the whole range,
+// one BLAS call (its own cache blocking; per-call overhead dominates thin shapes such
+// as C = 3, K = 65536). Converted chunks: about kChunkElems elements, whole kChunks.
+int64_t chunk_cols(int64_t C, bool direct, int64_t range) {
+  if (direct) return std::max<int64_t>(range, 1);
+  return std::max<int64_t>(kChunk, kChunkElems / std::max<int64_t>(C, 1) / kChunk * kChunk);
+}
+
 template <typename T, typename A>
 void load_chunk(const Feat& f, const T* x, const T* y, int64_t k0, int64_t kc, A* u, A* v) {
   if (f.ck) {
@@ -152,8 +153,9 @@ void unit_product(const Feat& f, const T* x, const T* y, int64_t kb, int64_t ke,
   const bool direct = std::is_same<T, A>::value && !y;  // read the features in place
   const int64_t ntiles = (C + kTile - 1) / kTile;
   bool first = true;
-  for (int64_t k0 = kb; k0 < ke; k0 += kChunk) {
-    const int64_t kc = std::min(kChunk, ke - k0);
+  const int64_t step = chunk_cols(C, direct, ke - kb);
+  for (int64_t k0 = kb; k0 < ke; k0 += step) {
+    const int64_t kc = std::min(step, ke - k0);
     at::Tensor U, V;  // U: (C, kc) view of the chunk, V likewise (style)
     if (direct) {
       T* p = const_cast<T*>(x) + (f.ck ? k0 : k0 * f.sK);
@@ -229,16 +231,14 @@ void finish_gram(const A* partials, int64_t N, int64_t S, int64_t C, A scale, A*
   });
 }
 
-at::ScalarType acc_type(at::ScalarType t) { return t == at::kDouble ? at::kDouble : at::kFloat; }
-
 at::Tensor gram_fwd(const at::Tensor& feat, double scale) {
   const Feat f = describe(feat, "gram_fwd");
-  const auto acc = acc_type(feat.scalar_type());
+  const auto acc = host::acc_dtype(feat);
   at::Tensor g = at::empty({f.N, f.C, f.C}, feat.options().dtype(acc));
   if (f.N == 0 || f.C == 0) return g;
   const int64_t S = splits_for(f.N, f.K);
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, feat.scalar_type(), "gram_fwd", [&] {
-    using A = typename GAcc<scalar_t>::type;
+    using A = typename AccOf<scalar_t>::type;
     std::vector<A> partials(static_cast<size_t>(f.N * S * f.C * f.C));
     products<scalar_t, A>(f, feat.data_ptr<scalar_t>(), nullptr, S, partials.data());
     finish_gram<A>(partials.data(), f.N, S, f.C, static_cast<A>(scale), g.data_ptr<A>());
@@ -273,8 +273,9 @@ void apply_q(const Feat& f, const ApplyJob<T, A>* jobs, int64_t njobs) {
       at::Tensor Q = blob(const_cast<A*>(job.q + (job.nq == 1 ? 0 : n) * C * C), {C, C}, {C, 1}, st);
       const T* xn = job.x + n * f.sN;
       T* on = job.out + n * f.sN;
-      for (int64_t k0 = kb; k0 < ke; k0 += kChunk) {
-        const int64_t kc = std::min(kChunk, ke - k0);
+      const int64_t step = chunk_cols(C, direct, ke - kb);
+      for (int64_t k0 = kb; k0 < ke; k0 += step) {
+        const int64_t kc = std::min(step, ke - k0);
         if (direct) {
           const int64_t off = f.ck ? k0 : k0 * f.sK;
           void* xp = const_cast<T*>(xn + off);
@@ -310,12 +311,6 @@ at::Tensor out_like(const at::Tensor& feat) {
   return pooled_empty_like(feat);
 }
 
-void check_q(const at::Tensor& q, const Feat& f, at::ScalarType acc) {
-  TORCH_CHECK(q.dim() == 3 && q.size(1) == f.C && q.size(2) == f.C && (q.size(0) == f.N || q.size(0) == 1) &&
-                  q.scalar_type() == acc,
-              "fastiqa_C::gram_apply: q must be (N or 1, C, C) in the accumulator dtype");
-}
-
 // outs[i] = q_i @ feats[i] for one or two features of one shape, layout and dtype.
 std::vector<at::Tensor> apply_all(const std::vector<at::Tensor>& qs, const std::vector<at::Tensor>& feats) {
   const Feat f = describe(feats[0], "gram_apply");
@@ -323,7 +318,7 @@ std::vector<at::Tensor> apply_all(const std::vector<at::Tensor>& qs, const std::
   for (const auto& feat : feats) outs.push_back(out_like(feat));
   if (feats[0].numel() == 0) return outs;
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, feats[0].scalar_type(), "gram_apply", [&] {
-    using A = typename GAcc<scalar_t>::type;
+    using A = typename AccOf<scalar_t>::type;
     std::vector<ApplyJob<scalar_t, A>> jobs;
     std::vector<at::Tensor> qc;
     for (const auto& q : qs) qc.push_back(q.contiguous());
@@ -335,8 +330,8 @@ std::vector<at::Tensor> apply_all(const std::vector<at::Tensor>& qs, const std::
 }
 
 at::Tensor gram_apply(const at::Tensor& q, const at::Tensor& feat, double alpha) {
-  const Feat f = describe(feat, "gram_apply");
-  check_q(q, f, acc_type(feat.scalar_type()));
+  describe(feat, "gram_apply");
+  host::check_gram_q(q, feat);
   return apply_all({at::mul(q, alpha).contiguous()}, {feat})[0];
 }
 
@@ -394,25 +389,14 @@ A run_criterion(bool uv, const A* m, int64_t S, const A* target, int64_t nt, int
 std::tuple<at::Tensor, at::Tensor> style_fwd(const at::Tensor& x, const std::optional<at::Tensor>& y,
                                              const std::optional<at::Tensor>& target_gram,
                                              double scale, int64_t criterion, bool need_grad) {
-  TORCH_CHECK(y.has_value() != target_gram.has_value(),
-              "fastiqa_C::style_fwd: give exactly one of y and target_gram");
-  TORCH_CHECK(criterion >= 0 && criterion <= 2, "fastiqa_C::style_fwd: unknown criterion");
+  host::check_style_fwd(x, y, target_gram, criterion);
   const Feat f = describe(x, "style_fwd");
-  const auto acc = acc_type(x.scalar_type());
-  if (y.has_value()) {
-    TORCH_CHECK(y->sizes() == x.sizes() && y->strides() == x.strides() && y->scalar_type() == x.scalar_type(),
-                "fastiqa_C::style_fwd: x and y must share shape, strides and dtype");
-  } else {
-    TORCH_CHECK(target_gram->dim() == 3 && target_gram->size(1) == f.C && target_gram->size(2) == f.C &&
-                    (target_gram->size(0) == f.N || target_gram->size(0) == 1) &&
-                    target_gram->scalar_type() == acc && target_gram->is_contiguous(),
-                "fastiqa_C::style_fwd: target_gram must be contiguous (N or 1, C, C) accumulators");
-  }
+  const auto acc = host::acc_dtype(x);
   const int64_t N = f.N, C = f.C;
   at::Tensor loss = at::empty({}, x.options().dtype(acc));
   at::Tensor p = need_grad ? at::empty({N, C, C}, x.options().dtype(acc)) : at::empty({0}, x.options().dtype(acc));
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "style_fwd", [&] {
-    using A = typename GAcc<scalar_t>::type;
+    using A = typename AccOf<scalar_t>::type;
     A* pp = need_grad ? p.data_ptr<A>() : nullptr;
     A total = 0;
     const int64_t count = N * C * C;
@@ -462,13 +446,8 @@ std::tuple<at::Tensor, at::Tensor> style_fwd(const at::Tensor& x, const std::opt
 std::tuple<at::Tensor, at::Tensor> style_bwd(const at::Tensor& x, const at::Tensor& y,
                                              const at::Tensor& p, const at::Tensor& grad_out,
                                              double scale, bool need_x, bool need_y) {
-  const Feat f = describe(x, "style_bwd");
-  const auto acc = acc_type(x.scalar_type());
-  TORCH_CHECK(!need_y || (y.sizes() == x.sizes() && y.strides() == x.strides() && y.scalar_type() == x.scalar_type()),
-              "fastiqa_C::style_bwd: x and y must share shape, strides and dtype");
-  TORCH_CHECK(p.dim() == 3 && p.size(0) == f.N && p.size(1) == f.C && p.size(2) == f.C && p.scalar_type() == acc,
-              "fastiqa_C::style_bwd: p must be (N, C, C) accumulators");
-  TORCH_CHECK(grad_out.numel() == 1, "fastiqa_C::style_bwd: grad_out must be a scalar");
+  host::check_style_bwd(x, y, p, grad_out, need_y);
+  const auto acc = host::acc_dtype(x);
   // Q = scale * grad_out * (P + P^T): one C x C matrix per image for x, its negative for y
   at::Tensor q = at::mul(at::add(p, p.transpose(1, 2)), at::mul(grad_out.to(acc).reshape({}), scale));
   std::vector<at::Tensor> qs, feats;

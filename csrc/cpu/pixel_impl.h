@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "../common/pixel_math.h"
+#include "../host/pixel_checks.h"
 #include "buffer_pool.h"
 #include "convert.h"
 #include "isa.h"
@@ -162,31 +163,9 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> pixel_fwd(
     const at::Tensor& pred, const at::Tensor& target, const std::optional<at::Tensor>& weight,
     int64_t weight_mode, int64_t channels, int64_t inner, int64_t kind, double c,
     int64_t reduction, double norm_scale, bool need_grad) {
-  TORCH_CHECK(pred.sizes() == target.sizes() && pred.strides() == target.strides(),
-              "fastiqa_C::pixel_fwd: pred and target must share shape and strides");
-  TORCH_CHECK(pred.scalar_type() == target.scalar_type(),
-              "fastiqa_C::pixel_fwd: pred and target must share a dtype");
-  TORCH_CHECK(pred.is_non_overlapping_and_dense(), "fastiqa_C::pixel_fwd: input must be dense");
-  TORCH_CHECK(kind >= 0 && kind <= 2, "fastiqa_C::pixel_fwd: unknown kind");
-  TORCH_CHECK(reduction >= 0 && reduction <= 3, "fastiqa_C::pixel_fwd: unknown reduction");
-  TORCH_CHECK(weight_mode >= 0 && weight_mode <= 3, "fastiqa_C::pixel_fwd: unknown weight_mode");
-  TORCH_CHECK((weight_mode == kNoWeight) == !weight.has_value(),
-              "fastiqa_C::pixel_fwd: weight_mode and weight disagree");
+  host::check_pixel_fwd(pred, target, weight, weight_mode, channels, inner, kind, reduction);
   const int64_t n = pred.numel();
-  if (weight_mode == kFull) {
-    TORCH_CHECK(weight->sizes() == pred.sizes() && weight->strides() == pred.strides(),
-                "fastiqa_C::pixel_fwd: full weight must match the input's shape and strides");
-  } else if (weight_mode == kPlane || weight_mode == kPixel) {
-    TORCH_CHECK(channels > 0 && inner > 0 && weight->is_contiguous() &&
-                    weight->numel() * channels == n && (n == 0 || n % (channels * inner) == 0),
-                "fastiqa_C::pixel_fwd: broadcast weight does not fit the input");
-  }
-  if (weight.has_value()) {
-    TORCH_CHECK(weight->scalar_type() == pred.scalar_type(),
-                "fastiqa_C::pixel_fwd: weight must share the input's dtype");
-  }
-  const auto acc_dtype = pred.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
-  const auto scalar_opts = pred.options().dtype(acc_dtype);
+  const auto scalar_opts = pred.options().dtype(host::acc_dtype(pred));
   at::Tensor map = reduction == kNone ? pooled_empty_like(pred) : at::Tensor();
   at::Tensor grad = need_grad ? pooled_empty_like(pred) : at::empty({0}, pred.options());
   at::Tensor out = reduction == kNone ? map : at::empty({}, scalar_opts);
@@ -246,9 +225,7 @@ void scale_segment(const T* __restrict__ g, T* __restrict__ gp,
 std::tuple<at::Tensor, at::Tensor> pixel_bwd(const at::Tensor& grad, const at::Tensor& grad_out,
                                              const at::Tensor& gscale, bool need_pred,
                                              bool need_target) {
-  TORCH_CHECK(grad_out.dim() == 0 && gscale.dim() == 0,
-              "fastiqa_C::pixel_bwd: expects a scalar grad_out and gscale");
-  TORCH_CHECK(grad.is_non_overlapping_and_dense(), "fastiqa_C::pixel_bwd: grad must be dense");
+  host::check_pixel_bwd(grad, grad_out, gscale);
   at::Tensor gp = need_pred ? pooled_empty_like(grad) : at::empty({0}, grad.options());
   at::Tensor gt = need_target ? pooled_empty_like(grad) : at::empty({0}, grad.options());
   const int64_t n = grad.numel();

@@ -44,7 +44,7 @@ def _cxx():
 
 
 def _is_msvc(cxx):
-    return os.path.basename(cxx).lower().startswith("cl")
+    return os.path.basename(cxx).lower() in ("cl", "cl.exe")
 
 
 @functools.lru_cache(maxsize=None)

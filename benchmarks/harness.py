@@ -97,8 +97,14 @@ def run_case(benchmark, case_key, impl, fn, floor_bytes, device, rounds=None):
     benchmark.extra_info.update(floor_bytes=floor_bytes, ratio_eager=round(ratio, 3),
                                 floor_frac=round(floor_s / median, 3))
     ROWS.append((case_key, impl, median, ratio, floor_s / median))
-    RECORDS.append(dict(case=case_key, impl=impl, device=str(device), median_s=median, ratio_eager=ratio,
-                        floor_frac=floor_s / median, floor_bytes=floor_bytes, rounds=rounds,
+    record(case_key, impl, device, median, ratio, floor_s / median, floor_bytes, rounds)
+
+
+def record(case_key, impl, device, median, ratio_eager=float("nan"), floor_frac=float("nan"), floor_bytes=0,
+           rounds=0):
+    """Adds one machine-readable row (written at the end of the session by write_rows)."""
+    RECORDS.append(dict(case=case_key, impl=impl, device=str(device), median_s=median, ratio_eager=ratio_eager,
+                        floor_frac=floor_frac, floor_bytes=floor_bytes, rounds=rounds,
                         isa=_isa() if torch.device(device).type == "cpu" else "cuda"))
 
 

@@ -36,44 +36,38 @@ using namespace fastiqa::pixel;
 
 constexpr int64_t kChunk = 1 << 15;
 
+// Element i with weight ww (1 when unweighted): adds to lane j's sums, stores map and gradient.
+template <typename T, typename A, int K, bool HAS_W, bool MAP, bool GRAD>
+FASTIQA_INLINE void pixel_element(const T* __restrict__ a, const T* __restrict__ b, A ww, T* __restrict__ map,
+                                  T* __restrict__ grad, int64_t i, int j, A c, A gmul, A* __restrict__ acc,
+                                  A* __restrict__ accw) {
+  const A d = to_acc<A>(a[i]) - to_acc<A>(b[i]);
+  A v, g;
+  loss_and_grad<K, A>(d, c, v, g);
+  if (HAS_W) {
+    v *= ww;
+    g *= ww;
+    accw[j] += ww;
+  }
+  acc[j] += v;
+  if (MAP) map[i] = from_acc<T>(v);
+  if (GRAD) grad[i] = from_acc<T>(g * gmul);
+}
+
 // A contiguous run of `len` elements. acc/accw hold kLanes partial sums each.
 template <typename T, typename A, int K, bool HAS_W, bool MAP, bool GRAD>
-void run_segment(const T* __restrict__ a, const T* __restrict__ b,
-                                    const T* __restrict__ w, T* __restrict__ map,
-                                    T* __restrict__ grad, int64_t len, A c, A gmul, A* __restrict__ acc,
-                                    A* __restrict__ accw) {
+void run_segment(const T* __restrict__ a, const T* __restrict__ b, const T* __restrict__ w, T* __restrict__ map,
+                 T* __restrict__ grad, int64_t len, A c, A gmul, A* __restrict__ acc, A* __restrict__ accw) {
   int64_t i = 0;
   for (; i + kLanes <= len; i += kLanes) {
 #pragma omp simd
-    for (int j = 0; j < kLanes; ++j) {
-      A d = to_acc<A>(a[i + j]) - to_acc<A>(b[i + j]);
-      A v, g;
-      loss_and_grad<K, A>(d, c, v, g);
-      if (HAS_W) {
-        A ww = to_acc<A>(w[i + j]);
-        v *= ww;
-        g *= ww;
-        accw[j] += ww;
-      }
-      acc[j] += v;
-      if (MAP) map[i + j] = from_acc<T>(v);
-      if (GRAD) grad[i + j] = from_acc<T>(g * gmul);
-    }
+    for (int j = 0; j < kLanes; ++j)
+      pixel_element<T, A, K, HAS_W, MAP, GRAD>(a, b, HAS_W ? to_acc<A>(w[i + j]) : A(1), map, grad, i + j, j, c,
+                                               gmul, acc, accw);
   }
-  for (int j = 0; i < len; ++i, ++j) {
-    A d = to_acc<A>(a[i]) - to_acc<A>(b[i]);
-    A v, g;
-    loss_and_grad<K, A>(d, c, v, g);
-    if (HAS_W) {
-      A ww = to_acc<A>(w[i]);
-      v *= ww;
-      g *= ww;
-      accw[j] += ww;
-    }
-    acc[j] += v;
-    if (MAP) map[i] = from_acc<T>(v);
-    if (GRAD) grad[i] = from_acc<T>(g * gmul);
-  }
+  for (int j = 0; i < len; ++i, ++j)
+    pixel_element<T, A, K, HAS_W, MAP, GRAD>(a, b, HAS_W ? to_acc<A>(w[i]) : A(1), map, grad, i, j, c, gmul, acc,
+                                             accw);
 }
 
 // Channels-last input with a one-channel weight: C consecutive elements share
@@ -82,19 +76,9 @@ template <typename T, typename A, int K, bool MAP, bool GRAD>
 void run_pixel_weighted(const T* a, const T* b, const T* w, T* map, T* grad,
                         int64_t begin, int64_t end, int64_t channels, A c, A gmul, A* acc,
                         A* accw) {
-  for (int64_t i = begin; i < end; ++i) {
-    const int j = static_cast<int>((i - begin) % kLanes);
-    A ww = to_acc<A>(w[i / channels]);
-    A d = to_acc<A>(a[i]) - to_acc<A>(b[i]);
-    A v, g;
-    loss_and_grad<K, A>(d, c, v, g);
-    v *= ww;
-    g *= ww;
-    accw[j] += ww;
-    acc[j] += v;
-    if (MAP) map[i] = from_acc<T>(v);
-    if (GRAD) grad[i] = from_acc<T>(g * gmul);
-  }
+  for (int64_t i = begin; i < end; ++i)
+    pixel_element<T, A, K, true, MAP, GRAD>(a, b, to_acc<A>(w[i / channels]), map, grad, i,
+                                            static_cast<int>((i - begin) % kLanes), c, gmul, acc, accw);
 }
 
 template <typename T, int K, bool MAP, bool GRAD>

@@ -40,37 +40,31 @@ using namespace fastiqa::psnr;
 
 constexpr int64_t kGrainSamples = 1 << 14;
 
+// The statistic of sample i (optionally quantised), its derivative stored when GRAD.
+template <typename T, typename A, int K, bool Q, bool GRAD>
+FASTIQA_INLINE A plain_sample(const T* __restrict__ a, const T* __restrict__ b, T* __restrict__ g, int64_t i,
+                              A qscale, A gmul) {
+  A va = to_acc<A>(a[i]), vb = to_acc<A>(b[i]);
+  if (Q) {
+    va = quant8<A>(va * qscale);
+    vb = quant8<A>(vb * qscale);
+  }
+  A v, dv;
+  stat_and_grad<K, A>(va - vb, v, dv);
+  if (GRAD) g[i] = from_acc<T>(dv * gmul);
+  return v;
+}
+
 // One contiguous run of `len` samples (no Y conversion).
 template <typename T, typename A, int K, bool Q, bool GRAD>
-A run_plain(const T* __restrict__ a, const T* __restrict__ b, T* __restrict__ g,
-                               int64_t len, A qscale, A gmul) {
+A run_plain(const T* __restrict__ a, const T* __restrict__ b, T* __restrict__ g, int64_t len, A qscale, A gmul) {
   A acc[kLanes] = {};
   int64_t i = 0;
   for (; i + kLanes <= len; i += kLanes) {
 #pragma omp simd
-    for (int j = 0; j < kLanes; ++j) {
-      A va = to_acc<A>(a[i + j]), vb = to_acc<A>(b[i + j]);
-      if (Q) {
-        va = quant8<A>(va * qscale);
-        vb = quant8<A>(vb * qscale);
-      }
-      A v, dv;
-      stat_and_grad<K, A>(va - vb, v, dv);
-      acc[j] += v;
-      if (GRAD) g[i + j] = from_acc<T>(dv * gmul);
-    }
+    for (int j = 0; j < kLanes; ++j) acc[j] += plain_sample<T, A, K, Q, GRAD>(a, b, g, i + j, qscale, gmul);
   }
-  for (int j = 0; i < len; ++i, ++j) {
-    A va = to_acc<A>(a[i]), vb = to_acc<A>(b[i]);
-    if (Q) {
-      va = quant8<A>(va * qscale);
-      vb = quant8<A>(vb * qscale);
-    }
-    A v, dv;
-    stat_and_grad<K, A>(va - vb, v, dv);
-    acc[j] += v;
-    if (GRAD) g[i] = from_acc<T>(dv * gmul);
-  }
+  for (int j = 0; i < len; ++i, ++j) acc[j] += plain_sample<T, A, K, Q, GRAD>(a, b, g, i, qscale, gmul);
   A s = 0;
   for (int j = 0; j < kLanes; ++j) s += acc[j];
   return s;

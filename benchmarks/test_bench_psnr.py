@@ -88,7 +88,7 @@ def test_psnr_per_image(benchmark, impl, opt, shape, device):
     if SMOKE and impl == "compiled" and opt != "y-crop4-quant":
         pytest.skip("smoke mode compiles one case only")
     if impl == "fastiqa":
-        fn = lambda x, y: F.psnr(x, y, **opts)
+        fn = lambda x, y: F.psnr(x, y, reduction="none", **opts)
     elif impl == "eager":
         fn = eager_published(opts)
     elif impl == "compiled":

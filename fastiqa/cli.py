@@ -4,6 +4,7 @@
     fastiqa demo     runs the ops built so far on the available devices and times
                      them against the plain PyTorch reference
     fastiqa eval     per-image PSNR / SSIM of a folder of predictions vs references
+    fastiqa human    human rating studies: init, serve, analyze, export
 """
 import argparse
 import sys
@@ -30,6 +31,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("eval", help="PSNR / SSIM of a folder of predictions against references")
     _eval.add_arguments(p)
     p.set_defaults(func=_eval.run)
+    from .human import cli as _human  # `fastiqa human`: subjective studies (analysis needs the human extra)
+
+    p = sub.add_parser("human", help="human rating studies: init, serve, analyze, export")
+    _human.add_arguments(p)
+    p.set_defaults(func=_human.run)
     return parser
 
 

@@ -98,7 +98,7 @@ def run(args) -> None:
                 continue
             if backend == "triton" and device.type == "cpu":
                 continue  # the Triton interpreter is a correctness tool, not a timing one
-            fn = lambda: F.psnr(x, y, y_channel=True, crop_border=SCALE, quantize=True, backend=backend)
+            fn = lambda: F.psnr(x, y, reduction="none", y_channel=True, crop_border=SCALE, quantize=True, backend=backend)
             t = _time(fn, repeat, device)
             diff = (fn().double() - want.double()).abs().max().item()
             print(f"{dev_name:<6} {'fastiqa ' + backend:<24} {t:>9.3f} {t_ref / t:>8.1f}x {diff:>14.2e}")

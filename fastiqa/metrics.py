@@ -142,7 +142,7 @@ def sr_psnr(img, img2, crop_border: int, input_order: str = "auto", test_y_chann
     crop_border = _crop_arg(crop_border)
     x, y, r, batched, numpy_input = _pair(img, img2, input_order, channel_order, data_range)
     yc = bool(test_y_channel) and x.shape[1] == 3
-    values = F.psnr(x, y, r, y_channel=yc, crop_border=crop_border, quantize=bool(quantize), backend=backend)
+    values = F.psnr(x, y, r, "none", y_channel=yc, crop_border=crop_border, quantize=bool(quantize), backend=backend)
     return _result(values, batched, numpy_input)
 
 

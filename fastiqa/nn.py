@@ -38,7 +38,7 @@ class CharbonnierLoss(_PixelLoss):
         self.eps = _checks.positive(eps, "eps")
 
     def forward(self, pred, target, weight=None):
-        return F.charbonnier_loss(pred, target, self.eps, weight, self.reduction, backend=self.backend)
+        return F.charbonnier_loss(pred, target, weight, self.reduction, eps=self.eps, backend=self.backend)
 
     def extra_repr(self) -> str:
         return f"eps={self.eps}, reduction={self.reduction!r}"
@@ -99,7 +99,7 @@ class L1SSIMLoss(_SSIMBase):
         self.alpha = alpha
 
     def forward(self, pred, target):
-        return F.l1_ssim_loss(pred, target, self.alpha, **self._kwargs())
+        return F.l1_ssim_loss(pred, target, alpha=self.alpha, **self._kwargs())
 
     def extra_repr(self) -> str:
         return f"alpha={self.alpha}, " + super().extra_repr()
@@ -118,7 +118,7 @@ class PSNRLoss(torch.nn.Module):
         self.y_channel, self.crop_border, self.backend = y_channel, crop_border, backend
 
     def forward(self, pred, target):
-        return -F.psnr(pred, target, self.data_range, "mean", self.eps, y_channel=self.y_channel,
+        return -F.psnr(pred, target, self.data_range, "mean", eps=self.eps, y_channel=self.y_channel,
                        crop_border=self.crop_border, backend=self.backend)
 
     def extra_repr(self) -> str:

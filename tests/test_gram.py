@@ -297,11 +297,11 @@ def test_empty_spatial_and_zero_difference():
 
 
 @pytest.mark.parametrize("bad,exc,word", [
-    (lambda: F.style_loss(torch.randn(2, 3, 4), torch.randn(2, 3, 4)), ValueError, "feat_x"),
+    (lambda: F.style_loss(torch.randn(2, 3, 4), torch.randn(2, 3, 4)), ValueError, "pred"),
     (lambda: F.style_loss(torch.randn(2, 3, 4, 4), torch.randn(2, 3, 4, 5)), ValueError, "same shape"),
     (lambda: F.style_loss(torch.randn(2, 3, 4, 4), torch.randn(2, 3, 4, 4), "l3"), ValueError, "criterion"),
-    (lambda: F.style_loss(torch.ones(2, 3, 4, 4, dtype=torch.int64), torch.ones(2, 3, 4, 4)), TypeError, "feat_x"),
-    (lambda: F.style_loss(torch.randn(2, 3, 4, 4)), ValueError, "feat_y"),
+    (lambda: F.style_loss(torch.ones(2, 3, 4, 4, dtype=torch.int64), torch.ones(2, 3, 4, 4)), TypeError, "pred"),
+    (lambda: F.style_loss(torch.randn(2, 3, 4, 4)), ValueError, "target"),
     (lambda: F.style_loss(torch.randn(2, 3, 4, 4), torch.randn(2, 3, 4, 4), target_gram=torch.randn(3, 3)),
      ValueError, "target_gram"),
     (lambda: F.style_loss(torch.randn(2, 3, 4, 4), target_gram=torch.randn(2, 4, 4)), ValueError, "target_gram"),

@@ -21,7 +21,7 @@ def fast(kind, pred, target, weight=None, reduction="mean", backend=None):
         return F.l1_loss(pred, target, weight, reduction, backend=backend)
     if kind == "mse":
         return F.mse_loss(pred, target, weight, reduction, backend=backend)
-    return F.charbonnier_loss(pred, target, EPS, weight, reduction, backend=backend)
+    return F.charbonnier_loss(pred, target, weight, reduction, eps=EPS, backend=backend)
 
 
 def shapes_for(backend, device="cpu"):
@@ -263,15 +263,18 @@ def test_gradcheck(kind):
 
 
 def test_opcheck():
-    from fastiqa.ops import pixel as op
+    from fastiqa._codes import LossKind as K
+    from fastiqa._codes import Reduction as Red
+    from fastiqa._codes import WeightMode as W
 
     pred, target = rand_pair((2, 3, 5, 6))
     pred.requires_grad_(True)
     for backend in [b for b in BACKENDS if b != "triton"]:
         for args in (
-            (pred, target, None, op.W_NONE, 1, 1, 2, 1e-6, 2, 1.0, True, backend),
-            (pred, target, None, op.W_NONE, 1, 1, 0, 0.0, 0, 1.0, True, backend),
-            (pred, target, torch.rand(2, 1, 5, 6), op.W_PLANE, 3, 30, 1, 0.0, 3, 1.0, True, backend),
+            (pred, target, None, W.NO_WEIGHT, 1, 1, K.CHARBONNIER, 1e-6, Red.MEAN, 1.0, True, backend),
+            (pred, target, None, W.NO_WEIGHT, 1, 1, K.L1, 0.0, Red.NONE, 1.0, True, backend),
+            (pred, target, torch.rand(2, 1, 5, 6), W.PLANE, 3, 30, K.MSE, 0.0, Red.WEIGHTED_MEAN, 1.0, True,
+             backend),
         ):
             torch.library.opcheck(torch.ops.fastiqa.pixel_fwd.default, args)
 

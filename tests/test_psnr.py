@@ -49,7 +49,7 @@ def _oracle(kind, x, y, **kw):
 
 
 def _call(kind, x, y, backend, **kw):
-    return {"mse": F.mse, "mae": F.mae}[kind](x, y, backend=backend, **kw)
+    return {"mse": F.mse, "mae": F.mae}[kind](x, y, reduction="none", backend=backend, **kw)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -90,24 +90,24 @@ def test_psnr_values_data_range_and_mean(backend):
     x, y = _images((3, 3, 20, 24), torch.float32), _images((3, 3, 20, 24), torch.float32)
     for data_range in (1.0, 255.0):
         xs, ys = x * data_range, y * data_range
-        got = F.psnr(xs, ys, data_range, y_channel=True, crop_border=2, backend=backend)
+        got = F.psnr(xs, ys, data_range, y_channel=True, crop_border=2, backend=backend, reduction="none")
         want = R.psnr(xs.double(), ys.double(), data_range, "none", None, True, 2, False)
         torch.testing.assert_close(got.double(), want, rtol=1e-5, atol=1e-5)
         mean = F.psnr(xs, ys, data_range, "mean", y_channel=True, crop_border=2, backend=backend)
         torch.testing.assert_close(mean.double(), want.mean(), rtol=1e-5, atol=1e-5)
     # the definition, written out for one image
     m = ((x[0].double() - y[0].double()) ** 2).mean().item()
-    assert F.psnr(x, y, backend=backend)[0].item() == pytest.approx(10 * math.log10(1.0 / m), rel=1e-5)
+    assert F.psnr(x, y, backend=backend, reduction="none")[0].item() == pytest.approx(10 * math.log10(1.0 / m), rel=1e-5)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_identical_images_give_inf_unless_eps(backend):
     x = _images((2, 3, 12, 13), torch.float32)
-    assert torch.isinf(F.psnr(x, x.clone(), backend=backend)).all()
-    assert torch.isinf(F.psnr(x, x.clone(), y_channel=True, quantize=True, backend=backend)).all()
-    got = F.psnr(x, x.clone(), eps=1e-10, backend=backend)
+    assert torch.isinf(F.psnr(x, x.clone(), backend=backend, reduction="none")).all()
+    assert torch.isinf(F.psnr(x, x.clone(), y_channel=True, quantize=True, backend=backend, reduction="none")).all()
+    got = F.psnr(x, x.clone(), eps=1e-10, backend=backend, reduction="none")
     torch.testing.assert_close(got, torch.full((2,), 100.0), rtol=1e-6, atol=1e-4)
-    assert (F.mse(x, x.clone(), backend=backend) == 0).all()
+    assert (F.mse(x, x.clone(), backend=backend, reduction="none") == 0).all()
 
 
 @pytest.mark.parametrize("backend", [b for b in BACKENDS if b != "triton"])
@@ -115,9 +115,9 @@ def test_identical_images_give_inf_unless_eps(backend):
 def test_gradcheck_float64(backend, opts):
     x = torch.rand(2, 3, 9, 11, dtype=torch.float64, requires_grad=True)
     y = torch.rand(2, 3, 9, 11, dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(lambda a, b: F.psnr(a, b, backend=backend, **opts), (x, y))
-    assert torch.autograd.gradcheck(lambda a, b: F.mse(a, b, backend=backend, **opts), (x, y))
-    assert torch.autograd.gradcheck(lambda a, b: F.mae(a, b, backend=backend, **opts), (x, y))
+    assert torch.autograd.gradcheck(lambda a, b: F.psnr(a, b, backend=backend, **opts, reduction="none"), (x, y))
+    assert torch.autograd.gradcheck(lambda a, b: F.mse(a, b, backend=backend, **opts, reduction="none"), (x, y))
+    assert torch.autograd.gradcheck(lambda a, b: F.mae(a, b, backend=backend, **opts, reduction="none"), (x, y))
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -132,7 +132,7 @@ def test_gradients_match_reference(backend, dtype, layout):
         for kind in ("psnr", "mse", "mae"):
             x, y = x0.clone().requires_grad_(), y0.clone().requires_grad_()
             fn = {"psnr": F.psnr, "mse": F.mse, "mae": F.mae}[kind]
-            (fn(x, y, backend=backend, **opts) * w.to(torch.float32)).sum().backward()
+            (fn(x, y, reduction="none", backend=backend, **opts) * w.to(torch.float32)).sum().backward()
             xr, yr = x0.double().requires_grad_(), y0.double().requires_grad_()
             if kind == "psnr":
                 ref = R.psnr(xr, yr, 1.0, "none", None, opts.get("y_channel", False), opts.get("crop_border", 0))
@@ -149,7 +149,7 @@ def test_gradients_match_reference(backend, dtype, layout):
 def test_quantize_has_zero_gradient(backend):
     x = torch.rand(2, 3, 8, 9, requires_grad=True)
     y = torch.rand(2, 3, 8, 9)
-    F.psnr(x, y, quantize=True, backend=backend).sum().backward()
+    F.psnr(x, y, quantize=True, backend=backend, reduction="none").sum().backward()
     assert x.grad is not None and (x.grad == 0).all()
 
 
@@ -160,9 +160,9 @@ def test_thread_count_does_not_change_the_result():
     threads = torch.get_num_threads()
     try:
         torch.set_num_threads(1)
-        one = F.psnr(x, y, y_channel=True, crop_border=3, backend="cpu")
+        one = F.psnr(x, y, y_channel=True, crop_border=3, backend="cpu", reduction="none")
         torch.set_num_threads(2)
-        two = F.psnr(x, y, y_channel=True, crop_border=3, backend="cpu")
+        two = F.psnr(x, y, y_channel=True, crop_border=3, backend="cpu", reduction="none")
     finally:
         torch.set_num_threads(threads)
     assert torch.equal(one, two)
@@ -188,7 +188,7 @@ def test_quantize_matches_png_rounding():
     x = vals.view(1, 1, 1, -1)
     for backend in BACKENDS:
         for k in range(vals.numel()):
-            got = F.mae(x[..., k:k + 1], torch.zeros_like(x[..., k:k + 1]), quantize=True, backend=backend)
+            got = F.mae(x[..., k:k + 1], torch.zeros_like(x[..., k:k + 1]), quantize=True, backend=backend, reduction="none")
             assert got.item() == pytest.approx(want[k].item(), abs=1e-12), (backend, k)
 
 
@@ -200,7 +200,7 @@ def test_bad_arguments():
         F.mse(x, y, crop_border=-1)
     with pytest.raises(ValueError, match="y_channel"):
         F.psnr(x[:, :1], y[:, :1], y_channel=True)
-    with pytest.raises(TypeError, match="x must be a floating-point"):
+    with pytest.raises(TypeError, match="pred must be a floating-point"):
         F.psnr((x * 255).to(torch.uint8), y)
     with pytest.raises(ValueError, match="same shape"):
         F.mae(x, y[:, :, :9])
@@ -220,7 +220,7 @@ def test_bad_arguments():
 
 def test_empty_batch():
     x = torch.rand(0, 3, 8, 8)
-    assert F.psnr(x, x).shape == (0,)
+    assert F.psnr(x, x, reduction="none").shape == (0,)
 
 
 @pytest.mark.skipif("cpu" not in BACKENDS, reason="compiled CPU kernels not built")
@@ -239,7 +239,7 @@ def test_torch_compile_fullgraph():
     backend = "cpu" if "cpu" in BACKENDS else "reference"
 
     def loss(a, b):
-        return -F.psnr(a, b, y_channel=True, crop_border=1, backend=backend).mean()
+        return -F.psnr(a, b, y_channel=True, crop_border=1, backend=backend, reduction="none").mean()
 
     x = torch.rand(2, 3, 12, 14, requires_grad=True)
     y = torch.rand(2, 3, 12, 14)
@@ -284,7 +284,7 @@ def test_cuda_tensors_match_reference(backend, dtype, layout):
             if not opts.get("quantize"):
                 xg, yg = x.cuda().requires_grad_(), y.cuda().requires_grad_()
                 w = torch.rand(shape[0], device="cuda")
-                (F.psnr(xg, yg, backend=backend, **opts) * w).sum().backward()
+                (F.psnr(xg, yg, backend=backend, **opts, reduction="none") * w).sum().backward()
                 xr, yr = x.double().requires_grad_(), y.double().requires_grad_()
                 ref = R.psnr(xr, yr, 1.0, "none", None, opts.get("y_channel", False), opts.get("crop_border", 0))
                 (ref * w.cpu().double()).sum().backward()

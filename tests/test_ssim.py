@@ -8,7 +8,9 @@ import torch
 import fastiqa
 import fastiqa.functional as F
 import fastiqa.nn as FN
+from fastiqa._codes import Padding, Reduction, SsimOutput
 from fastiqa.backends import reference as R
+from fastiqa.backends.reference import _ssim as R_ssim
 from fastiqa.ops import ssim as ops_ssim
 
 from support import BACKEND_DEVICES, BACKENDS, BD_IDS, tol
@@ -185,7 +187,7 @@ def test_gradcheck(backend):
         for reduction in reductions:
             fn = lambda a, b: F.ssim(a, b, win_size=5, padding=padding, reduction=reduction, backend=backend)
             assert torch.autograd.gradcheck(fn, (x.clone().requires_grad_(), y.clone().requires_grad_()))
-    fn = lambda a, b: F.l1_ssim_loss(a, b, 0.3, win_size=5, reduction="none", backend=backend)
+    fn = lambda a, b: F.l1_ssim_loss(a, b, alpha=0.3, win_size=5, reduction="none", backend=backend)
     assert torch.autograd.gradcheck(fn, (x.clone().requires_grad_(), y.clone().requires_grad_()))
 
 
@@ -194,12 +196,12 @@ def test_opcheck():
     for backend in BACKENDS:
         if backend == "triton":
             continue
-        for reduction in range(4):
-            args = (x.clone().requires_grad_(), y.clone(), 5, 1.5, 1e-4, 9e-4, 2, reduction, 0, 0.0, True, False,
-                    backend)
+        for reduction in (Reduction.MEAN, Reduction.NONE, Reduction.PER_CHANNEL, Reduction.MAP):
+            args = (x.clone().requires_grad_(), y.clone(), 5, 1.5, 1e-4, 9e-4, Padding.SAME_REFLECT, reduction,
+                    SsimOutput.SSIM, 0.0, True, False, backend)
             torch.library.opcheck(ops_ssim.ssim_fwd, args)
         w = torch.rand(1, 2, 3)
-        torch.library.opcheck(ops_ssim.ssim_bwd, (x, y, 5, 1.5, 1e-4, 9e-4, 1, w, torch.rand(1, 2, 12, 13), True,
+        torch.library.opcheck(ops_ssim.ssim_bwd, (x, y, 5, 1.5, 1e-4, 9e-4, Padding.SAME_ZERO, w, torch.rand(1, 2, 12, 13), True,
                                                   True, backend))
 
 
@@ -340,7 +342,7 @@ def test_nn_modules():
     torch.testing.assert_close(FN.SSIMLoss(padding="same_zero", reduction="none")(x, y),
                                1 - F.ssim(x, y, padding="same_zero", reduction="none"))
     torch.testing.assert_close(FN.MSSSIMLoss()(x, y), 1 - F.ms_ssim(x, y))
-    torch.testing.assert_close(FN.L1SSIMLoss(alpha=0.4)(x, y), F.l1_ssim_loss(x, y, 0.4))
+    torch.testing.assert_close(FN.L1SSIMLoss(alpha=0.4)(x, y), F.l1_ssim_loss(x, y, alpha=0.4))
     with pytest.raises(ValueError, match="reduction"):
         FN.SSIMLoss(reduction="map")
 
@@ -391,7 +393,7 @@ def test_reference_adjoint_is_the_transpose():
     g = R.gaussian_window(5, 1.2)
     a = torch.randn(1, 2, 13, 14, dtype=torch.float64)
     for padding in PADDINGS:
-        b = torch.randn_like(R._blur(a, g, padding))
-        lhs = (R._blur(a, g, padding) * b).sum()
+        b = torch.randn_like(R_ssim._blur(a, g, padding))
+        lhs = (R_ssim._blur(a, g, padding) * b).sum()
         rhs = (a * R.blur_adjoint(b, g, padding)).sum()
         assert math.isclose(lhs.item(), rhs.item(), rel_tol=1e-12, abs_tol=1e-12)

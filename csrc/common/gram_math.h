@@ -13,6 +13,8 @@
 // Backward: dloss/dF_x = s (P + P^T) F_x, dloss/dF_y = -s (P + P^T) F_y.
 #pragma once
 
+#include "codes.h"
+
 #if defined(__CUDACC__)
 #define FASTIQA_GRAM_HD __host__ __device__ __forceinline__
 #else
@@ -22,16 +24,17 @@
 namespace fastiqa {
 namespace gram {
 
-enum Criterion : int { kL1 = 0, kL2 = 1, kFro = 2 };
+// criterion: codes::Criterion
+using namespace codes;
 
 // Per-entry value (summed over all entries) and derivative before the global scaling
 // (1/(N C C) for l1 and l2, applied by the caller; fro: value is d^2, deriv d).
 template <int CR, typename A>
 FASTIQA_GRAM_HD void entry(A d, A& value, A& deriv) {
-  if (CR == kL1) {
+  if (CR == kCriterionL1) {
     value = d < A(0) ? -d : d;
     deriv = static_cast<A>(d > A(0)) - static_cast<A>(d < A(0));
-  } else if (CR == kL2) {
+  } else if (CR == kCriterionL2) {
     value = d * d;
     deriv = A(2) * d;
   } else {

@@ -7,6 +7,7 @@
 // eps^2, BasicSR's convention passes its eps directly.
 #pragma once
 
+#include "codes.h"
 #include "hd.h"
 
 #include <cmath>
@@ -15,13 +16,8 @@
 namespace fastiqa {
 namespace pixel {
 
-enum Kind : int { kL1 = 0, kMSE = 1, kCharbonnier = 2 };
-enum Reduction : int { kNone = 0, kSum = 1, kMean = 2, kWeightedMean = 3 };
-// How the weight map is laid against the flat (dense) input:
-//   kNoWeight, kFull (same shape and strides as the input),
-//   kPlane (NCHW-dense input, weight (N,1,*): weight index = (i / (C*inner)) * inner + i % inner),
-//   kPixel (channels-last-dense input, weight (N,1,*): weight index = i / C).
-enum WeightMode : int { kNoWeight = 0, kFull = 1, kPlane = 2, kPixel = 3 };
+// kind (LossKind), reduction (Reduction) and weight_mode (WeightMode) codes: codes.h
+using namespace codes;
 
 FASTIQA_HD float fq_sqrt(float x) { return sqrtf(x); }
 FASTIQA_HD double fq_sqrt(double x) { return sqrt(x); }

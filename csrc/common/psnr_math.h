@@ -16,6 +16,7 @@
 //   MSE: 2 d / count (times w_c for the Y channel), MAE: sign(d) / count (times w_c).
 #pragma once
 
+#include "codes.h"
 #include "hd.h"
 
 #include <cmath>
@@ -24,7 +25,8 @@
 namespace fastiqa {
 namespace psnr {
 
-enum Kind : int { kMSE = 0, kMAE = 1 };
+// kind: codes::LossKind, kMSE or kL1 (MAE)
+using namespace codes;
 
 // BT.601 luma weights for RGB in [0, 1] (Y in [16, 235] on the 0..255 scale).
 constexpr double kYR = 65.481;

@@ -17,6 +17,7 @@
 // so a kernel needs the two inputs and four adjoint-blurred maps, nothing saved.
 #pragma once
 
+#include "codes.h"
 #include "hd.h"
 
 #include <cmath>
@@ -25,8 +26,8 @@
 namespace fastiqa {
 namespace ssim {
 
-// Codes shared with fastiqa/ops/ssim.py.
-enum Padding : int { kValid = 0, kSameZero = 1, kSameReflect = 2 };
+// padding: codes::Padding
+using namespace codes;
 constexpr int kMinWin = 3;
 constexpr int kMaxWin = 31;
 // Per-plane weights of the gradient: F = sum over planes of w[0] mean(S) + w[1] mean(cs)

@@ -420,13 +420,13 @@ std::tuple<at::Tensor, at::Tensor> style_fwd(const at::Tensor& x, const std::opt
       }
       const bool uv = y.has_value();
       const A sc = static_cast<A>(scale);
-      total = criterion == kL1 ? run_criterion<A, kL1>(uv, m.data(), S, target, nt, N, C, sc, pp)
-              : criterion == kL2 ? run_criterion<A, kL2>(uv, m.data(), S, target, nt, N, C, sc, pp)
-                                 : run_criterion<A, kFro>(uv, m.data(), S, target, nt, N, C, sc, pp);
+      total = criterion == kCriterionL1 ? run_criterion<A, kCriterionL1>(uv, m.data(), S, target, nt, N, C, sc, pp)
+              : criterion == kCriterionL2 ? run_criterion<A, kCriterionL2>(uv, m.data(), S, target, nt, N, C, sc, pp)
+                                 : run_criterion<A, kCriterionFro>(uv, m.data(), S, target, nt, N, C, sc, pp);
     }
     A value;
     A gmul;
-    if (criterion == kFro) {
+    if (criterion == kCriterionFro) {
       value = std::sqrt(total);
       gmul = value > A(0) ? A(1) / value : A(0);
     } else {

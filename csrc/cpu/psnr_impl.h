@@ -213,7 +213,7 @@ std::tuple<at::Tensor, at::Tensor> psnr_fwd(const at::Tensor& x, const at::Tenso
     if (kind == kMSE)
       forward_kind<scalar_t, kMSE>(a, b, g, G, quantize, data_range, partial);
     else
-      forward_kind<scalar_t, kMAE>(a, b, g, G, quantize, data_range, partial);
+      forward_kind<scalar_t, kL1>(a, b, g, G, quantize, data_range, partial);
     double out_scale = 1.0;
     if (quantize) {
       const double u = data_range / 255.0;

@@ -196,7 +196,7 @@ __global__ void __launch_bounds__(kThreads)
   for (int64_t k = threadIdx.x; k < count_parts; k += kThreads) s += loss_part[k];
   s = block_sum<kThreads>(s, shared);
   if (threadIdx.x == 0) {
-    if (criterion == kFro) {
+    if (criterion == kCriterionFro) {
       const A r = sqrt(s);
       *loss = r;
       *inv = r > A(0) ? A(1) / r : A(0);
@@ -506,7 +506,7 @@ void gram_fwd_typed(const void* f, void* part, void* g, int64_t N, int64_t C, in
   launch_products<T, A>(static_cast<const T*>(f), nullptr, static_cast<A*>(part), N, C, K, sN, sC, sK,
                         splits, st);
   const dim3 grid(static_cast<unsigned>(gram_triangle_tiles(C)), static_cast<unsigned>(N));
-  finalize_kernel<A, 0, kL1><<<grid, kThreads, 0, st>>>(static_cast<const A*>(part), nullptr, 1,
+  finalize_kernel<A, 0, kCriterionL1><<<grid, kThreads, 0, st>>>(static_cast<const A*>(part), nullptr, 1,
                                                         static_cast<A*>(g), nullptr, N, C, splits,
                                                         static_cast<A>(scale), A(1),
                                                         static_cast<int>(cdiv(C, kT)));
@@ -515,12 +515,12 @@ void gram_fwd_typed(const void* f, void* part, void* g, int64_t N, int64_t C, in
 template <typename A, int MODE>
 void launch_finalize(int criterion, dim3 grid, cudaStream_t st, const A* part, const A* target, int64_t tN,
                      A* p, A* loss_part, int64_t N, int64_t C, int64_t splits, A scale, A gmul, int ntiles) {
-  if (criterion == kL1)
-    finalize_kernel<A, MODE, kL1><<<grid, kThreads, 0, st>>>(part, target, tN, p, loss_part, N, C, splits, scale, gmul, ntiles);
-  else if (criterion == kL2)
-    finalize_kernel<A, MODE, kL2><<<grid, kThreads, 0, st>>>(part, target, tN, p, loss_part, N, C, splits, scale, gmul, ntiles);
+  if (criterion == kCriterionL1)
+    finalize_kernel<A, MODE, kCriterionL1><<<grid, kThreads, 0, st>>>(part, target, tN, p, loss_part, N, C, splits, scale, gmul, ntiles);
+  else if (criterion == kCriterionL2)
+    finalize_kernel<A, MODE, kCriterionL2><<<grid, kThreads, 0, st>>>(part, target, tN, p, loss_part, N, C, splits, scale, gmul, ntiles);
   else
-    finalize_kernel<A, MODE, kFro><<<grid, kThreads, 0, st>>>(part, target, tN, p, loss_part, N, C, splits, scale, gmul, ntiles);
+    finalize_kernel<A, MODE, kCriterionFro><<<grid, kThreads, 0, st>>>(part, target, tN, p, loss_part, N, C, splits, scale, gmul, ntiles);
 }
 
 template <typename T, typename A>
@@ -533,7 +533,7 @@ void style_fwd_typed(const void* x, const void* y, const void* target, int64_t t
   const int64_t ntri = gram_triangle_tiles(C);
   const dim3 grid(static_cast<unsigned>(ntri), static_cast<unsigned>(N));
   const A count = static_cast<A>(N) * static_cast<A>(C) * static_cast<A>(C);
-  const A gmul = criterion == kFro ? A(1) : A(1) / count;
+  const A gmul = criterion == kCriterionFro ? A(1) : A(1) / count;
   auto* lp = static_cast<A*>(loss_part);
   const int ntiles = static_cast<int>(cdiv(C, kT));
   if (y)
@@ -544,7 +544,7 @@ void style_fwd_typed(const void* x, const void* y, const void* target, int64_t t
                           static_cast<A*>(p), lp, N, C, splits, static_cast<A>(scale), gmul, ntiles);
   A* inv = lp + N * ntri;  // one spare accumulator after the partials
   loss_kernel<A><<<1, kThreads, 0, st>>>(lp, N * ntri, static_cast<A*>(loss), inv, criterion, count);
-  if (p && criterion == kFro) {
+  if (p && criterion == kCriterionFro) {
     const int64_t total = N * C * C;
     const int64_t blocks = cdiv(total, kThreads) < 4096 ? cdiv(total, kThreads) : 4096;
     scale_kernel<A><<<static_cast<unsigned>(blocks), kThreads, 0, st>>>(static_cast<A*>(p), inv, total);

@@ -162,7 +162,7 @@ void launch_fwd(const void* x, const void* y, void* grad, void* partials, void* 
   if (kind == kMSE)
     launch_kind<T, A, kMSE>(luma, quantize, grid, st, px, py, pg, pp, g, qscale, gmul);
   else
-    launch_kind<T, A, kMAE>(luma, quantize, grid, st, px, py, pg, pp, g, qscale, gmul);
+    launch_kind<T, A, kL1>(luma, quantize, grid, st, px, py, pg, pp, g, qscale, gmul);
   double scale = 1.0 / static_cast<double>(g.count);
   if (quantize) {
     const double u = data_range / 255.0;

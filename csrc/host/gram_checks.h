@@ -7,6 +7,7 @@
 
 #include <optional>
 
+#include "../common/codes.h"
 #include "acc_dtype.h"
 
 namespace fastiqa {
@@ -31,7 +32,9 @@ inline void check_gram_q(const at::Tensor& q, const at::Tensor& feat) {
 inline void check_style_fwd(const at::Tensor& x, const std::optional<at::Tensor>& y,
                             const std::optional<at::Tensor>& target_gram, int64_t criterion) {
   TORCH_CHECK(y.has_value() != target_gram.has_value(), "fastiqa_C::style_fwd: give exactly one of y and target_gram");
-  TORCH_CHECK(criterion >= 0 && criterion <= 2, "fastiqa_C::style_fwd: unknown criterion ", criterion);
+  using namespace fastiqa::codes;
+  TORCH_CHECK(criterion == kCriterionL1 || criterion == kCriterionL2 || criterion == kCriterionFro,
+              "fastiqa_C::style_fwd: unknown criterion ", criterion);
   check_features(x, "style_fwd");
   const int64_t N = x.size(0), C = x.size(1);
   if (y.has_value()) {

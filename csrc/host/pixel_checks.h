@@ -23,9 +23,11 @@ inline void check_pixel_fwd(const at::Tensor& pred, const at::Tensor& target,
               "fastiqa_C::pixel_fwd: pred and target must share a dtype");
   TORCH_CHECK(pred.is_non_overlapping_and_dense(), "fastiqa_C::pixel_fwd: input must be dense");
   TORCH_CHECK(target.device() == pred.device(), "fastiqa_C::pixel_fwd: tensors on different devices");
-  TORCH_CHECK(kind >= 0 && kind <= 2, "fastiqa_C::pixel_fwd: unknown kind ", kind);
-  TORCH_CHECK(reduction >= 0 && reduction <= 3, "fastiqa_C::pixel_fwd: unknown reduction ", reduction);
-  TORCH_CHECK(weight_mode >= 0 && weight_mode <= 3, "fastiqa_C::pixel_fwd: unknown weight_mode ", weight_mode);
+  TORCH_CHECK(kind == kL1 || kind == kMSE || kind == kCharbonnier, "fastiqa_C::pixel_fwd: unknown kind ", kind);
+  TORCH_CHECK(reduction == kNone || reduction == kSum || reduction == kMean || reduction == kWeightedMean,
+              "fastiqa_C::pixel_fwd: unknown reduction ", reduction);
+  TORCH_CHECK(weight_mode == kNoWeight || weight_mode == kFull || weight_mode == kPlane || weight_mode == kPixel,
+              "fastiqa_C::pixel_fwd: unknown weight_mode ", weight_mode);
   TORCH_CHECK((weight_mode == kNoWeight) == !weight.has_value(),
               "fastiqa_C::pixel_fwd: weight_mode and weight disagree");
   if (!weight.has_value()) return;

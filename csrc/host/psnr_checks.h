@@ -22,7 +22,7 @@ inline void check_psnr_fwd(const at::Tensor& x, const at::Tensor& y, int64_t kin
   TORCH_CHECK(x.is_non_overlapping_and_dense(), "fastiqa_C::psnr_fwd: input must be dense");
   TORCH_CHECK(x.size(0) <= 1 || x.stride(0) == x.numel() / x.size(0),
               "fastiqa_C::psnr_fwd: images must be contiguous blocks (NCHW or channels_last)");
-  TORCH_CHECK(kind == kMSE || kind == kMAE, "fastiqa_C::psnr_fwd: unknown kind ", kind);
+  TORCH_CHECK(kind == kMSE || kind == kL1, "fastiqa_C::psnr_fwd: unknown kind ", kind);
   TORCH_CHECK(crop >= 0 && 2 * crop < x.size(2) && 2 * crop < x.size(3),
               "fastiqa_C::psnr_fwd: crop leaves no pixels");
   TORCH_CHECK(!y_channel || x.size(1) == 3, "fastiqa_C::psnr_fwd: y_channel needs 3 channels");

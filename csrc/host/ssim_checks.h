@@ -20,7 +20,8 @@ inline void check_ssim_inputs(const at::Tensor& x, const at::Tensor& y, int64_t 
   TORCH_CHECK(x.scalar_type() == y.scalar_type(), "fastiqa_C::ssim: x and y must share a dtype");
   TORCH_CHECK(y.device() == x.device(), "fastiqa_C::ssim: x and y must be on one device");
   TORCH_CHECK(win >= kMinWin && win <= kMaxWin && win % 2 == 1, "fastiqa_C::ssim: win_size must be odd in [3, 31]");
-  TORCH_CHECK(padding >= 0 && padding <= 2, "fastiqa_C::ssim: unknown padding ", padding);
+  TORCH_CHECK(padding == kValid || padding == kSameZero || padding == kSameReflect,
+              "fastiqa_C::ssim: unknown padding ", padding);
   TORCH_CHECK(x.size(2) >= win && x.size(3) >= win, "fastiqa_C::ssim: images must hold one window");
 }
 

@@ -20,6 +20,6 @@ def fused_ssim(img1: Tensor, img2: Tensor, padding: str = "same", train: bool = 
     if img1.dim() == 3:
         img1, img2 = img1.unsqueeze(0), img2.unsqueeze(0)
     if train:
-        return F.ssim(img1, img2, 1.0, 11, 1.5, 0.01, 0.03, _PADDING[padding], "mean")
+        return F.ssim(img1, img2, padding=_PADDING[padding])
     with torch.no_grad():
-        return F.ssim(img1, img2, 1.0, 11, 1.5, 0.01, 0.03, _PADDING[padding], "mean")
+        return F.ssim(img1, img2, padding=_PADDING[padding])

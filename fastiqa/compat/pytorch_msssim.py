@@ -47,7 +47,8 @@ def ssim(X: Tensor, Y: Tensor, data_range: float = 255, size_average: bool = Tru
          K: Union[Tuple[float, float], List[float]] = (0.01, 0.03), nonnegative_ssim: bool = False) -> Tensor:
     X, Y, win_size = _prepare(X, Y, win_size, win)
     _check_window(win, win_size, win_sigma)
-    v = F.ssim(X, Y, data_range, win_size, win_sigma, K[0], K[1], "valid", "per_channel")
+    v = F.ssim(X, Y, data_range, "per_channel", win_size=win_size, win_sigma=win_sigma, k1=K[0], k2=K[1],
+               padding="valid")
     if nonnegative_ssim:
         v = torch.relu(v)
     return v.mean() if size_average else v.mean(1)
@@ -58,8 +59,8 @@ def ms_ssim(X: Tensor, Y: Tensor, data_range: float = 255, size_average: bool = 
             K: Union[Tuple[float, float], List[float]] = (0.01, 0.03)) -> Tensor:
     X, Y, win_size = _prepare(X, Y, win_size, win)
     _check_window(win, win_size, win_sigma)
-    return F.ms_ssim(X, Y, data_range, win_size, win_sigma, K[0], K[1], weights, "valid",
-                     "mean" if size_average else "none")
+    return F.ms_ssim(X, Y, data_range, "mean" if size_average else "none", win_size=win_size,
+                     win_sigma=win_sigma, k1=K[0], k2=K[1], weights=weights, padding="valid")
 
 
 class SSIM(torch.nn.Module):

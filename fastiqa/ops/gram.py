@@ -22,10 +22,11 @@ import torch
 from torch import Tensor
 
 from ..backends import reference
+from .._codes import Criterion, code
+from ..conventions import acc_dtype
 from . import _dispatch
 from ._layout import dense_format, same_dense_layout
 
-CRITERIA = {"l1": 0, "l2": 1, "fro": 2}
 KERNEL = "style_fwd"  # the compiled op whose presence makes the cpu/cuda backends usable
 
 
@@ -37,10 +38,6 @@ def _impl(backend: str):
     from ..backends.triton import gram as triton_gram  # lazy: triton is optional
 
     return triton_gram
-
-
-def _acc_dtype(dtype):
-    return torch.float64 if dtype == torch.float64 else torch.float32
 
 
 def _empty(t: Tensor) -> bool:
@@ -67,7 +64,7 @@ def gram_fwd(feat: Tensor, scale: float, backend: str) -> Tensor:
 @gram_fwd.register_fake
 def _gram_fwd_fake(feat, scale, backend):
     n, c, _ = feat.shape
-    return feat.new_empty((n, c, c), dtype=_acc_dtype(feat.dtype))
+    return feat.new_empty((n, c, c), dtype=acc_dtype(feat.dtype))
 
 
 @torch.library.custom_op("fastiqa::gram_bwd", mutates_args=())
@@ -93,7 +90,7 @@ def _gram_backward(ctx, d_g):
     (feat,) = ctx.saved_tensors
     if d_g is None or not ctx.needs_input_grad[0]:
         return None, None, None
-    d_g = d_g.to(_acc_dtype(feat.dtype))
+    d_g = d_g.to(acc_dtype(feat.dtype))
     q = (d_g + d_g.transpose(1, 2)).contiguous()
     return gram_bwd(q, feat, ctx.scale, ctx.backend), None, None
 
@@ -116,7 +113,7 @@ def style_fwd(x: Tensor, y: Optional[Tensor], target_gram: Optional[Tensor], sca
 @style_fwd.register_fake
 def _style_fwd_fake(x, y, target_gram, scale, criterion, need_grad, backend):
     n, c, _ = x.shape
-    acc = _acc_dtype(x.dtype)
+    acc = acc_dtype(x.dtype)
     p = x.new_empty((n, c, c), dtype=acc) if need_grad else x.new_empty((0,), dtype=acc)
     return x.new_empty((), dtype=acc), p
 
@@ -207,14 +204,14 @@ def style(x: Tensor, y: Optional[Tensor], target_gram: Optional[Tensor], scale: 
         grads = x.requires_grad or y.requires_grad
     else:
         x3, y3 = features(x), None
-        target_gram = target_gram.to(_acc_dtype(x.dtype))
+        target_gram = target_gram.to(acc_dtype(x.dtype))
         if target_gram.dim() == 2:
             target_gram = target_gram.unsqueeze(0)
         target_gram = target_gram.contiguous()
         grads = x.requires_grad or target_gram.requires_grad
     need_grad = torch.is_grad_enabled() and grads
-    loss, _ = style_fwd(x3, y3, target_gram, float(scale), CRITERIA[criterion], need_grad, name)
+    loss, _ = style_fwd(x3, y3, target_gram, float(scale), code(Criterion, criterion, "criterion"), need_grad, name)
     return loss
 
 
-__all__ = ["gram", "style", "features", "CRITERIA", "KERNEL"]
+__all__ = ["gram", "style", "features", "KERNEL"]

@@ -24,13 +24,12 @@ import torch
 from torch import Tensor
 from torch.utils._python_dispatch import _get_current_dispatch_mode
 
+from .._codes import LossKind, Reduction, WeightMode, code
 from ..backends import reference
+from ..conventions import acc_dtype
 from . import _dispatch
 from ._layout import same_dense_layout
 
-KINDS = {"l1": 0, "mse": 1, "charbonnier": 2}
-REDUCTIONS = {"none": 0, "sum": 1, "mean": 2, "weighted_mean": 3}
-W_NONE, W_FULL, W_PLANE, W_PIXEL = 0, 1, 2, 3
 KERNEL = "pixel_fwd"  # the compiled op whose presence makes the cpu/cuda backends usable
 
 
@@ -42,10 +41,6 @@ def _impl(backend: str):
     from ..backends.triton import pixel as triton_pixel  # lazy: triton is optional
 
     return triton_pixel.pixel_fwd, triton_pixel.pixel_bwd
-
-
-def _acc_dtype(dtype):
-    return torch.float64 if dtype == torch.float64 else torch.float32
 
 
 def _fwd_impl(pred, target, weight, weight_mode, channels, inner, kind, c, reduction, norm_scale,
@@ -73,8 +68,8 @@ def pixel_fwd(pred: Tensor, target: Tensor, weight: Optional[Tensor], weight_mod
 @pixel_fwd.register_fake
 def _pixel_fwd_fake(pred, target, weight, weight_mode, channels, inner, kind, c, reduction,
                     norm_scale, need_grad, backend):
-    acc = _acc_dtype(pred.dtype)
-    out = torch.empty_like(pred) if reduction == 0 else pred.new_empty((), dtype=acc)
+    acc = acc_dtype(pred.dtype)
+    out = torch.empty_like(pred) if reduction == Reduction.NONE else pred.new_empty((), dtype=acc)
     grad = torch.empty_like(pred) if need_grad else pred.new_empty((0,))
     return out, pred.new_empty((), dtype=acc), grad
 
@@ -153,7 +148,7 @@ def _prepare_weight(weight: Tensor, pred: Tensor):
     """Lays the weight against pred's flat memory: (mode, weight, channels, inner)."""
     if weight.shape == pred.shape:
         (_, weight) = same_dense_layout(pred, weight)
-        return W_FULL, weight, 1, 1
+        return WeightMode.FULL, weight, 1, 1
     if pred.dim() >= 3 and weight.dim() == pred.dim() and weight.shape[1] == 1 \
             and weight.shape[0] == pred.shape[0] and weight.shape[2:] == pred.shape[2:]:
         channels = pred.shape[1]
@@ -162,11 +157,11 @@ def _prepare_weight(weight: Tensor, pred: Tensor):
             inner *= s
         weight = weight.contiguous()
         if pred.is_contiguous():
-            return W_PLANE, weight, channels, max(inner, 1)
-        return W_PIXEL, weight, channels, max(inner, 1)  # pred is channels-last dense
+            return WeightMode.PLANE, weight, channels, max(inner, 1)
+        return WeightMode.PIXEL, weight, channels, max(inner, 1)  # pred is channels-last dense
     # any other broadcastable shape: materialise once in pred's layout
     full = torch.empty_like(pred, dtype=weight.dtype).copy_(weight.expand_as(pred))
-    return W_FULL, full, 1, 1
+    return WeightMode.FULL, full, 1, 1
 
 
 def pixel_loss(pred: Tensor, target: Tensor, weight: Optional[Tensor], kind: str, c: float,
@@ -175,7 +170,7 @@ def pixel_loss(pred: Tensor, target: Tensor, weight: Optional[Tensor], kind: str
     if weight is not None and weight.requires_grad:
         # the fused op treats the weight as a constant; a learned weight map takes the
         # plain PyTorch path so that it still receives its gradient
-        acc = _acc_dtype(pred.dtype)
+        acc = acc_dtype(pred.dtype)
         d = pred.to(acc) - target.to(acc)
         loss = d.abs() if kind == "l1" else d * d if kind == "mse" else torch.sqrt(d * d + c)
         if reduction == "weighted_mean":
@@ -187,12 +182,12 @@ def pixel_loss(pred: Tensor, target: Tensor, weight: Optional[Tensor], kind: str
         reduction = "mean"  # all weights 1
     name = _dispatch.choose(pred.device, KERNEL, backend)
     pred, target = same_dense_layout(pred, target)
-    mode, channels, inner = W_NONE, 1, 1
+    mode, channels, inner = WeightMode.NO_WEIGHT, 1, 1
     if weight is not None:
         mode, weight, channels, inner = _prepare_weight(weight, pred)
     need_grad = torch.is_grad_enabled() and (pred.requires_grad or target.requires_grad)
-    args = (pred, target, weight, mode, channels, inner, KINDS[kind], float(c),
-            REDUCTIONS[reduction], float(norm_scale), need_grad, name)
+    args = (pred, target, weight, mode, channels, inner, code(LossKind, kind, "kind"), float(c),
+            code(Reduction, reduction, "reduction"), float(norm_scale), need_grad, name)
     if _eager(pred, target):
         return _EagerPixelLoss.apply(*args)[0]
     return pixel_fwd(*args)[0]

@@ -23,11 +23,13 @@ from typing import Tuple
 import torch
 from torch import Tensor
 
+from .._codes import LossKind
 from ..backends import reference
+from ..conventions import acc_dtype
 from . import _dispatch
 from ._layout import same_dense_layout
 
-KINDS = {"mse": 0, "mae": 1}
+KINDS = {"mse": LossKind.MSE, "mae": LossKind.L1}  # per-image MSE / MAE (MAE is the L1 code)
 KERNEL = "psnr_fwd"  # the compiled op whose presence makes the cpu/cuda backends usable
 
 
@@ -41,10 +43,6 @@ def _impl(backend: str):
     return triton_psnr.psnr_fwd, triton_psnr.psnr_bwd
 
 
-def _acc_dtype(dtype):
-    return torch.float64 if dtype == torch.float64 else torch.float32
-
-
 @torch.library.custom_op("fastiqa::psnr_fwd", mutates_args=())
 def psnr_fwd(x: Tensor, y: Tensor, kind: int, crop: int, y_channel: bool, quantize: bool,
              data_range: float, need_grad: bool, backend: str) -> Tuple[Tensor, Tensor]:
@@ -55,7 +53,7 @@ def psnr_fwd(x: Tensor, y: Tensor, kind: int, crop: int, y_channel: bool, quanti
 
 @psnr_fwd.register_fake
 def _psnr_fwd_fake(x, y, kind, crop, y_channel, quantize, data_range, need_grad, backend):
-    stat = x.new_empty((x.shape[0],), dtype=_acc_dtype(x.dtype))
+    stat = x.new_empty((x.shape[0],), dtype=acc_dtype(x.dtype))
     grad = torch.empty_like(x) if need_grad else x.new_empty((0,))
     return stat, grad
 
@@ -64,7 +62,7 @@ def _psnr_fwd_fake(x, y, kind, crop, y_channel, quantize, data_range, need_grad,
 def psnr_bwd(grad: Tensor, grad_out: Tensor, need_x: bool, need_y: bool, backend: str) -> Tuple[Tensor, Tensor]:
     if grad.numel() == 0:
         backend = "reference"
-    return _impl(backend)[1](grad, grad_out.to(_acc_dtype(grad.dtype)).contiguous(), need_x, need_y)
+    return _impl(backend)[1](grad, grad_out.to(acc_dtype(grad.dtype)).contiguous(), need_x, need_y)
 
 
 @psnr_bwd.register_fake
@@ -112,6 +110,6 @@ def per_image_stat(x: Tensor, y: Tensor, kind: str, data_range: float, y_channel
     name = _dispatch.choose(x.device, KERNEL, backend)
     x, y = same_dense_layout(x, y)
     need_grad = torch.is_grad_enabled() and (x.requires_grad or y.requires_grad) and not quantize
-    stat, _ = psnr_fwd(x, y, KINDS[kind], int(crop), bool(y_channel), bool(quantize), float(data_range),
+    stat, _ = psnr_fwd(x, y, int(KINDS[kind]), int(crop), bool(y_channel), bool(quantize), float(data_range),
                        need_grad, name)
     return stat

@@ -27,14 +27,13 @@ from typing import Optional, Tuple
 import torch
 from torch import Tensor
 
+from .._codes import Padding, Reduction, SsimOutput, code
 from ..backends import reference
+from ..conventions import acc_dtype
 from . import _dispatch
 
-PADDINGS = dict(reference.PADDING_CODES)
-REDUCTIONS = {"mean": 0, "none": 1, "per_channel": 2, "map": 3}
-KINDS = {"ssim": 0, "l1_ssim": 1, "ssim_loss": 2}
-MEAN, NONE, PER_CHANNEL, MAP = 0, 1, 2, 3
-SSIM, L1_SSIM, SSIM_LOSS = 0, 1, 2
+MEAN, NONE, PER_CHANNEL, MAP = Reduction.MEAN, Reduction.NONE, Reduction.PER_CHANNEL, Reduction.MAP
+SSIM, L1_SSIM, SSIM_LOSS = SsimOutput.SSIM, SsimOutput.L1_SSIM, SsimOutput.SSIM_LOSS
 KERNEL = "ssim_fwd"  # the compiled op whose presence makes the cpu/cuda backends usable
 
 
@@ -48,13 +47,9 @@ def _impl(backend: str):
     return triton_ssim.ssim_fwd, triton_ssim.ssim_bwd
 
 
-def _acc_dtype(dtype):
-    return torch.float64 if dtype == torch.float64 else torch.float32
-
-
 def _output_size(x: Tensor, win_size: int, padding: int):
     h, w = x.shape[-2:]
-    return (h - win_size + 1, w - win_size + 1) if padding == PADDINGS["valid"] else (h, w)
+    return (h - win_size + 1, w - win_size + 1) if padding == Padding.VALID else (h, w)
 
 
 def _coefficients(kind: int, alpha: float):
@@ -71,7 +66,7 @@ def _plane_weights(x: Tensor, kind: int, alpha: float, reduction: int, factor, d
     """(N, C, 3) weights of the gradient: factor (scalar, (N,) or (N, C)) times the plane's
     weight in out, plus d_cs on the cs column."""
     n, c = x.shape[:2]
-    acc = _acc_dtype(x.dtype)
+    acc = acc_dtype(x.dtype)
     ks, kl = _coefficients(kind, alpha)
     g = _gamma(reduction, n, c)
     w = torch.zeros((n, c, 3), dtype=acc, device=x.device)
@@ -114,13 +109,13 @@ def ssim_fwd(x: Tensor, y: Tensor, win_size: int, win_sigma: float, c1: float, c
 
 @ssim_fwd.register_fake
 def _ssim_fwd_fake(x, y, win_size, win_sigma, c1, c2, padding, reduction, kind, alpha, need_gx, need_gy, backend):
-    acc = _acc_dtype(x.dtype)
+    acc = acc_dtype(x.dtype)
     n, c = x.shape[:2]
     if reduction == MAP:
         out = torch.empty((n, c, *_output_size(x, win_size, padding)), dtype=x.dtype, device=x.device,
                           memory_format=reference.map_memory_format(x))
     else:
-        out = x.new_empty(((), (n,), (n, c))[reduction], dtype=acc)
+        out = x.new_empty({MEAN: (), NONE: (n,), PER_CHANNEL: (n, c)}[reduction], dtype=acc)
     grad = reduction != MAP
     gx = torch.empty_like(x) if need_gx and grad else x.new_empty((0,))
     gy = torch.empty_like(x) if need_gy and grad else x.new_empty((0,))
@@ -195,7 +190,7 @@ def ssim(x: Tensor, y: Tensor, win_size: int, win_sigma: float, c1: float, c2: f
     recomputes it with the weights autograd brings to out and cs."""
     name = _dispatch.choose(x.device, KERNEL, backend)
     grad = grad_in_forward and torch.is_grad_enabled()
-    out, cs, _, _ = ssim_fwd(x, y, int(win_size), float(win_sigma), float(c1), float(c2), PADDINGS[padding],
-                             REDUCTIONS[reduction], KINDS[kind], float(alpha), grad and x.requires_grad,
+    out, cs, _, _ = ssim_fwd(x, y, int(win_size), float(win_sigma), float(c1), float(c2), code(Padding, padding, "padding"),
+                             code(Reduction, reduction, "reduction"), code(SsimOutput, kind, "kind"), float(alpha), grad and x.requires_grad,
                              grad and y.requires_grad, name)
     return out, cs

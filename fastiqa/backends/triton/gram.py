@@ -25,7 +25,11 @@ import torch
 import triton
 import triton.language as tl
 
+from ..._codes import Criterion
 from .. import reference as _reference
+
+_CR_L1 = tl.constexpr(int(Criterion.L1))  # criterion codes as Triton compile-time constants
+_CR_L2 = tl.constexpr(int(Criterion.L2))
 
 _INTERPRET = os.environ.get("TRITON_INTERPRET", "0") == "1"
 BC = 64 if _INTERPRET else 64
@@ -88,10 +92,10 @@ def _tiles_kernel(x_ptr, y_ptr, tab_ptr, part_ptr, N, C, K, sN, sC, sK, ntri, kp
 
 @triton.jit
 def _criterion(d, CR: tl.constexpr):
-    if CR == 0:
+    if CR == _CR_L1:
         v = tl.abs(d)
         g = tl.where(d > 0, 1.0, tl.where(d < 0, -1.0, 0.0)).to(d.dtype)
-    elif CR == 1:
+    elif CR == _CR_L2:
         v = d * d
         g = 2.0 * d
     else:
@@ -260,7 +264,7 @@ def style_fwd(x, y, target_gram, scale, criterion, need_grad):
                                   MODE=mode, CR=criterion, NEED_P=need_grad, ACC=acc_tl, BC=BC,
                                   num_warps=NUM_WARPS)
     total = losses.sum()
-    if criterion == 2:
+    if criterion == Criterion.FRO:
         loss = torch.sqrt(total)
         if need_grad:
             p = p * torch.where(loss > 0, 1.0 / loss, torch.zeros_like(loss))

@@ -9,6 +9,14 @@ import torch
 import triton
 import triton.language as tl
 
+from ..._codes import LossKind, Reduction, WeightMode
+
+# codes as Triton compile-time constants (fastiqa/_codes.py)
+_L1 = tl.constexpr(int(LossKind.L1))
+_MSE = tl.constexpr(int(LossKind.MSE))
+_W_FULL = tl.constexpr(int(WeightMode.FULL))
+_W_PLANE = tl.constexpr(int(WeightMode.PLANE))
+
 BLOCK = 4096
 NUM_WARPS = 8
 
@@ -22,10 +30,10 @@ def _pixel_fwd_kernel(a_ptr, b_ptr, w_ptr, map_ptr, grad_ptr, part_ptr, n, chann
     offs = pid.to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < n
     d = tl.load(a_ptr + offs, mask=mask, other=0).to(ACC) - tl.load(b_ptr + offs, mask=mask, other=0).to(ACC)
-    if KIND == 0:  # L1: |d|, sign(d)
+    if KIND == _L1:  # L1: |d|, sign(d)
         v = tl.abs(d)
         g = tl.where(d > 0, 1.0, tl.where(d < 0, -1.0, 0.0)).to(ACC)
-    elif KIND == 1:  # MSE: d^2, 2d
+    elif KIND == _MSE:  # MSE: d^2, 2d
         v = d * d
         g = 2.0 * d
     else:  # Charbonnier: sqrt(d^2 + c), d / sqrt(d^2 + c)
@@ -38,9 +46,9 @@ def _pixel_fwd_kernel(a_ptr, b_ptr, w_ptr, map_ptr, grad_ptr, part_ptr, n, chann
         v = s
     wsum = tl.sum(tl.zeros([BLOCK], ACC), axis=0)
     if WMODE != 0:
-        if WMODE == 1:
+        if WMODE == _W_FULL:
             widx = offs
-        elif WMODE == 2:  # NCHW input, (N,1,...) weight
+        elif WMODE == _W_PLANE:  # NCHW input, (N,1,...) weight
             widx = (offs // (channels * inner)) * inner + offs % inner
         else:  # channels-last input, (N,1,...) weight
             widx = offs // channels
@@ -81,21 +89,21 @@ def pixel_fwd(pred, target, weight, weight_mode, channels, inner, kind, c, reduc
     acc_t, acc_tl = _acc(pred.dtype)
     grid = (triton.cdiv(n, BLOCK),)
     partials = torch.empty((grid[0], 2), dtype=acc_t, device=pred.device)
-    out_map = torch.empty_like(pred) if reduction == 0 else None
+    out_map = torch.empty_like(pred) if reduction == Reduction.NONE else None
     grad = torch.empty_like(pred) if need_grad else pred.new_empty((0,))
-    gmul = 1.0 / n if reduction == 2 else 1.0  # mean: store the gradient of the mean itself
+    gmul = 1.0 / n if reduction == Reduction.MEAN else 1.0  # mean: store the gradient of the mean itself
     _pixel_fwd_kernel[grid](
         pred, target, weight if weight is not None else pred, out_map if out_map is not None else pred,
         grad if need_grad else pred, partials, n, max(channels, 1), max(inner, 1), float(c), gmul,
-        KIND=kind, WMODE=weight_mode, WRITE_MAP=reduction == 0, WRITE_GRAD=need_grad,
+        KIND=kind, WMODE=weight_mode, WRITE_MAP=reduction == Reduction.NONE, WRITE_GRAD=need_grad,
         ACC=acc_tl, IS_F64=pred.dtype == torch.float64, BLOCK=BLOCK, num_warps=NUM_WARPS)
     total, wtotal = partials.sum(dim=0).unbind(0)
     one = torch.ones((), dtype=acc_t, device=pred.device)
-    if reduction == 0:
+    if reduction == Reduction.NONE:
         return out_map, one, grad
-    if reduction == 1:
+    if reduction == Reduction.SUM:
         return total.clone(), one, grad
-    if reduction == 2:
+    if reduction == Reduction.MEAN:
         return total / n, one, grad
     denom = wtotal * norm_scale if weight is not None else torch.full((), float(n), dtype=acc_t, device=pred.device)
     return total / denom, 1.0 / denom, grad

@@ -12,7 +12,10 @@ import torch
 import triton
 import triton.language as tl
 
-from ..reference import Y_WEIGHTS
+from ..._codes import LossKind
+from ...conventions import Y_WEIGHTS
+
+_MSE = tl.constexpr(int(LossKind.MSE))  # kind code as a Triton compile-time constant
 
 BLOCK = 4096
 NUM_WARPS = 8
@@ -63,7 +66,7 @@ def _psnr_fwd_kernel(a_ptr, b_ptr, grad_ptr, part_ptr, hh, ww, count, sn, sc, sh
             xa = _quant8(xa, qscale, MAGIC)
             ya = _quant8(ya, qscale, MAGIC)
         d = xa - ya
-    if KIND == 0:
+    if KIND == _MSE:
         v = d * d
         g = 2.0 * d
     else:
@@ -123,7 +126,7 @@ def psnr_fwd(x, y, kind, crop, y_channel, quantize, data_range, need_grad):
     stat = partials.sum(dim=1) / count
     if quantize:
         u = data_range / 255.0
-        stat = stat * (u * u if kind == 0 else u)
+        stat = stat * (u * u if kind == LossKind.MSE else u)
     return stat, grad
 
 

@@ -20,7 +20,10 @@ import torch
 import triton
 import triton.language as tl
 
+from ..._codes import Padding
 from .. import reference
+
+_REFLECT = tl.constexpr(int(Padding.SAME_REFLECT))  # padding code as a Triton compile-time constant
 
 OUT = 32  # forward output tile
 IN = 64   # forward source tile: OUT + win - 1 <= IN for win <= 33
@@ -30,7 +33,7 @@ IN = 64   # forward source tile: OUT + win - 1 <= IN for win <= 33
 def _src(u, n, OFF: tl.constexpr, PADDING: tl.constexpr):
     """Padded coordinate -> (source index, valid)."""
     s = u - OFF
-    if PADDING == 2:
+    if PADDING == _REFLECT:
         s = tl.where(s < 0, -s, s)
         s = tl.where(s >= n, 2 * (n - 1) - s, s)
     return s, (s >= 0) & (s < n)
@@ -214,7 +217,7 @@ def _acc(dtype):
 
 def _geometry(x, win_size, padding):
     h, w = x.shape[-2:]
-    if padding == 0:
+    if padding == Padding.VALID:
         return h - win_size + 1, w - win_size + 1, 0
     return h, w, win_size // 2
 

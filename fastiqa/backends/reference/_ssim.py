@@ -1,0 +1,199 @@
+"""Reference of the SSIM family (Wang et al. 2004, Gaussian window, separable filter):
+the formulas, and the op contract of fastiqa_C::ssim_fwd / ssim_bwd."""
+import torch
+
+from ..._codes import Padding
+from ...conventions import MS_SSIM_WEIGHTS, acc_dtype
+
+
+# formulas
+
+SSIM_PADDINGS = ("valid", "same_zero", "same_reflect")
+
+
+def gaussian_window(win_size: int, sigma: float, dtype=torch.float64, device=None):
+    """Normalised 1-D Gaussian g[k] ~ exp(-(k - (win_size-1)/2)^2 / (2 sigma^2))."""
+    coords = torch.arange(win_size, dtype=torch.float64, device=device) - (win_size - 1) / 2.0
+    g = torch.exp(-(coords ** 2) / (2.0 * sigma * sigma))
+    return (g / g.sum()).to(dtype)
+
+
+def _blur(t, g, padding):
+    """Separable Gaussian blur of every channel of t (N, C, H, W)."""
+    c = t.shape[1]
+    r = g.numel() // 2
+    if padding == "same_reflect":
+        t = torch.nn.functional.pad(t, (r, r, r, r), mode="reflect")
+        pad = 0
+    else:
+        pad = r if padding == "same_zero" else 0
+    wx = g.view(1, 1, 1, -1).expand(c, 1, 1, -1)
+    wy = g.view(1, 1, -1, 1).expand(c, 1, -1, 1)
+    t = torch.nn.functional.conv2d(t, wx, padding=(0, pad), groups=c)
+    return torch.nn.functional.conv2d(t, wy, padding=(pad, 0), groups=c)
+
+
+def ssim_stats(x, y, g, padding):
+    """The five windowed statistics (mu_x, mu_y, E[x^2], E[y^2], E[xy]) under the window g."""
+    return _blur(x, g, padding), _blur(y, g, padding), _blur(x * x, g, padding), \
+        _blur(y * y, g, padding), _blur(x * y, g, padding)
+
+
+def ssim_from_stats(mx, my, exx, eyy, exy, c1, c2):
+    """(ssim_map, cs_map) from the windowed statistics."""
+    sxx, syy, sxy = exx - mx * mx, eyy - my * my, exy - mx * my
+    cs = (2 * sxy + c2) / (sxx + syy + c2)
+    lum = (2 * mx * my + c1) / (mx * mx + my * my + c1)
+    return lum * cs, cs
+
+
+def ssim_maps(x, y, data_range=1.0, win_size=11, win_sigma=1.5, k1=0.01, k2=0.03, padding="valid"):
+    """(ssim_map, cs_map) for x, y of shape (N, C, H, W).
+
+    mu = G*x, sigma_x^2 = G*(x^2) - mu_x^2, sigma_xy = G*(xy) - mu_x mu_y,
+    l = (2 mu_x mu_y + C1) / (mu_x^2 + mu_y^2 + C1), cs = (2 sigma_xy + C2) / (sigma_x^2 + sigma_y^2 + C2),
+    C1 = (k1 L)^2, C2 = (k2 L)^2; ssim = l * cs.
+    """
+    g = gaussian_window(win_size, win_sigma, x.dtype, x.device)
+    return ssim_from_stats(*ssim_stats(x, y, g, padding), (k1 * data_range) ** 2, (k2 * data_range) ** 2)
+
+
+def reduce_map(m, reduction):
+    """mean | none (per image, (N,)) | per_channel ((N, C)) | map."""
+    if reduction == "map":
+        return m
+    if reduction == "per_channel":
+        return m.flatten(2).mean(-1)
+    if reduction == "none":
+        return m.flatten(1).mean(-1)
+    if reduction == "mean":
+        return m.mean()
+    raise ValueError(f"unknown reduction {reduction!r}")
+
+
+def ssim(x, y, data_range=1.0, win_size=11, win_sigma=1.5, k1=0.01, k2=0.03, padding="valid", reduction="mean"):
+    return reduce_map(ssim_maps(x, y, data_range, win_size, win_sigma, k1, k2, padding)[0], reduction)
+
+
+def ms_ssim(x, y, data_range=1.0, win_size=11, win_sigma=1.5, k1=0.01, k2=0.03, weights=None,
+            padding="valid", reduction="mean"):
+    """MS-SSIM as pytorch_msssim computes it: cs at the first scales, SSIM at the last, each
+    per channel and clamped at 0, 2x2 average pooling (padding H % 2, W % 2, zeros counted)."""
+    weights = MS_SSIM_WEIGHTS if weights is None else weights
+    w = torch.as_tensor(weights, dtype=x.dtype, device=x.device)
+    values = []
+    for level in range(len(weights)):
+        s_map, cs_map = ssim_maps(x, y, data_range, win_size, win_sigma, k1, k2, padding)
+        if level < len(weights) - 1:
+            values.append(torch.relu(cs_map.flatten(2).mean(-1)))
+            pad = (x.shape[2] % 2, x.shape[3] % 2)
+            x = torch.nn.functional.avg_pool2d(x, kernel_size=2, padding=pad)
+            y = torch.nn.functional.avg_pool2d(y, kernel_size=2, padding=pad)
+    values.append(torch.relu(s_map.flatten(2).mean(-1)))
+    per_channel = torch.prod(torch.stack(values, 0) ** w.view(-1, 1, 1), dim=0)
+    if reduction == "per_channel":
+        return per_channel
+    if reduction == "none":
+        return per_channel.mean(1)
+    return per_channel.mean()
+
+
+def l1_ssim_loss(x, y, alpha=0.2, data_range=1.0, win_size=11, win_sigma=1.5, k1=0.01, k2=0.03,
+                 padding="same_zero", reduction="mean"):
+    """(1 - alpha) * mean|x - y| + alpha * (1 - SSIM), per image for reduction="none"
+    (the 3DGS photometric loss: zero "same" padding by default, as functional.l1_ssim_loss)."""
+    s = ssim(x, y, data_range, win_size, win_sigma, k1, k2, padding, "none")
+    l1 = (x - y).abs().flatten(1).mean(-1)
+    v = (1 - alpha) * l1 + alpha * (1 - s)
+    return v if reduction == "none" else v.mean()
+
+
+# op contract (see csrc/common/ssim_math.h and fastiqa/ops/ssim.py)
+
+
+def _fold_reflect(t, r, dim):
+    """Adjoint of reflect padding by r along dim: padded -> source, mirrored parts added back."""
+    n = t.shape[dim] - 2 * r
+    main = t.narrow(dim, r, n).clone()
+    main.narrow(dim, 1, r).add_(t.narrow(dim, 0, r).flip(dim))
+    main.narrow(dim, n - 1 - r, r).add_(t.narrow(dim, r + n, r).flip(dim))
+    return main
+
+
+def blur_adjoint(t, g, padding):
+    """Adjoint (transpose) of _blur: maps an output-sized map back onto the input grid."""
+    c = t.shape[1]
+    r = g.numel() // 2
+    pad = r if padding == "same_zero" else 0
+    wx = g.view(1, 1, 1, -1).expand(c, 1, 1, -1)
+    wy = g.view(1, 1, -1, 1).expand(c, 1, -1, 1)
+    t = torch.nn.functional.conv_transpose2d(t, wy, padding=(pad, 0), groups=c)
+    t = torch.nn.functional.conv_transpose2d(t, wx, padding=(0, pad), groups=c)
+    if padding == "same_reflect":
+        t = _fold_reflect(_fold_reflect(t, r, 2), r, 3)
+    return t
+
+
+def _ssim_grads(xa, ya, stats, c1, c2, g, padding, weights, dmap, need_gx, need_gy, dtype):
+    """Gradients of sum_planes weights . (mean S, mean cs, mean |x-y|) + sum(dmap * S)."""
+    mx, my, exx, eyy, exy = stats
+    count = mx.shape[2] * mx.shape[3]
+    ws = weights[..., 0, None, None] / count
+    wc = weights[..., 1, None, None] / count
+    wl = weights[..., 2, None, None] / (xa.shape[2] * xa.shape[3])
+    if dmap is not None:
+        ws = ws + dmap.to(xa.dtype)
+    mxy, mxx, myy = mx * my, mx * mx, my * my
+    inv_b1 = 1 / (mxx + myy + c1)
+    inv_b2 = 1 / ((exx - mxx) + (eyy - myy) + c2)
+    lum = (2 * mxy + c1) * inv_b1
+    cs = (2 * (exy - mxy) + c2) * inv_b2
+    s = lum * cs
+    wlum = ws * lum + wc
+    dax = ws * (2 * cs * (my - mx * lum) * inv_b1) + wlum * 2 * (mx * cs - my) * inv_b2
+    day = ws * (2 * cs * (mx - my * lum) * inv_b1) + wlum * 2 * (my * cs - mx) * inv_b2
+    db = blur_adjoint(-(ws * s + wc * cs) * inv_b2, g, padding)
+    dc = blur_adjoint(2 * wlum * inv_b2, g, padding)
+    sign = torch.sign(xa - ya) * wl
+    gx = (blur_adjoint(dax, g, padding) + 2 * xa * db + ya * dc + sign).to(dtype) if need_gx \
+        else xa.new_empty((0,), dtype=dtype)
+    gy = (blur_adjoint(day, g, padding) + 2 * ya * db + xa * dc - sign).to(dtype) if need_gy \
+        else xa.new_empty((0,), dtype=dtype)
+    return gx, gy
+
+
+def map_memory_format(x):
+    """Layout of the SSIM map of x: channels_last for channels_last images (as ATen's suggest_memory_format)."""
+    if x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last):
+        return torch.channels_last
+    return torch.contiguous_format
+
+
+def _acc_setup(x, y, win_size, win_sigma, padding):
+    acc = acc_dtype(x.dtype)
+    xa, ya = x.to(acc), y.to(acc)
+    g = gaussian_window(win_size, win_sigma, acc, x.device)
+    return xa, ya, g, Padding(padding).name.lower()
+
+
+def ssim_fwd(x, y, win_size, win_sigma, c1, c2, padding, want_map, want_l1, weights, need_gx, need_gy):
+    """(planes (N, C, 3): per-plane means of S, cs, |x-y|; map or empty; gx; gy): the contract
+    of fastiqa_C::ssim_fwd."""
+    xa, ya, g, pad = _acc_setup(x, y, win_size, win_sigma, padding)
+    stats = ssim_stats(xa, ya, g, pad)
+    s_map, cs_map = ssim_from_stats(*stats, c1, c2)
+    planes = torch.stack([s_map.mean((2, 3)), cs_map.mean((2, 3)), (xa - ya).abs().mean((2, 3))], -1)
+    out_map = torch.empty(s_map.shape, dtype=x.dtype, device=x.device,
+                          memory_format=map_memory_format(x)).copy_(s_map) if want_map \
+        else x.new_empty((0,))
+    if weights is None or not (need_gx or need_gy):
+        return planes, out_map, x.new_empty((0,)), x.new_empty((0,))
+    gx, gy = _ssim_grads(xa, ya, stats, c1, c2, g, pad, weights, None, need_gx, need_gy, x.dtype)
+    return planes, out_map, gx, gy
+
+
+def ssim_bwd(x, y, win_size, win_sigma, c1, c2, padding, weights, dmap, need_gx, need_gy):
+    """(gx, gy): the contract of fastiqa_C::ssim_bwd."""
+    xa, ya, g, pad = _acc_setup(x, y, win_size, win_sigma, padding)
+    stats = ssim_stats(xa, ya, g, pad)
+    return _ssim_grads(xa, ya, stats, c1, c2, g, pad, weights, dmap, need_gx, need_gy, x.dtype)

@@ -1,0 +1,73 @@
+"""Gram family: the Gram matrix of features and the style (texture) loss between two
+feature maps' Gram matrices, fused (one GEMM for both Grams' difference)."""
+from typing import Optional
+
+from torch import Tensor
+
+from .. import _checks
+from .._codes import Criterion, names
+from ..ops import gram as _gram
+
+GRAM_CRITERIA = names(Criterion)
+
+
+def _features(feat, name):
+    _checks.tensor(feat, name)
+    if feat.dim() != 4:
+        raise ValueError(f"{name} must be (N, C, H, W) features, got shape {tuple(feat.shape)}")
+    return feat
+
+
+def _gram_scale(feat, normalize):
+    if not isinstance(normalize, bool):
+        raise TypeError(f"normalize must be True or False, got {type(normalize).__name__}")
+    _, c, h, w = feat.shape
+    return 1.0 / max(c * h * w, 1) if normalize else 1.0
+
+
+def gram_matrix(feat: Tensor, normalize: bool = True, *, out_dtype=None,
+                backend: Optional[str] = None) -> Tensor:
+    """Gram matrix of (N, C, H, W) features: (N, C, C), F F^T / (C*H*W) (BasicSR, the
+    default) or the raw F F^T with normalize=False (piq's convention).
+
+    Accumulates in float32 (float64 for float64 features) and scales before the
+    cast to out_dtype (default: feat's dtype), so float16 features never overflow
+    a normalised Gram. Differentiable; channels_last features are read in place.
+    """
+    feat = _features(feat, "feat")
+    scale = _gram_scale(feat, normalize)
+    g = _gram.gram(feat, scale, backend)
+    return g.to(out_dtype or feat.dtype)
+
+
+def style_loss(pred: Tensor, target: Optional[Tensor] = None, criterion: str = "l1", *,
+               target_gram: Optional[Tensor] = None, normalize: bool = True,
+               backend: Optional[str] = None) -> Tensor:
+    """Distance between the Gram matrices of the features pred and target ((N, C, H, W) each):
+    "l1" mean |G_x - G_y|, "l2" mean (G_x - G_y)^2, "fro" ||G_x - G_y||_F (BasicSR's
+    criteria; the mean is over all N*C*C entries).
+
+    Fused: G_x - G_y comes from one GEMM over the features, the criterion is reduced
+    in the same op and the gradients of both inputs come from one backward op.
+    target_gram= (N, C, C), (1, C, C) or (C, C) replaces target with a precomputed
+    (e.g. gram_matrix(target).float()) target Gram. Returns a 0-dim float32 tensor
+    (float64 for float64 features).
+    """
+    pred = _features(pred, "pred")
+    _checks.choice(criterion, "criterion", GRAM_CRITERIA)
+    scale = _gram_scale(pred, normalize)
+    if (target is None) == (target_gram is None):
+        raise ValueError("give exactly one of target and target_gram")
+    if target is not None:
+        pred, target = _checks.pair(pred, target, "pred", "target")
+        return _gram.style(pred, target, None, scale, criterion, backend)
+    _checks.tensor(target_gram, "target_gram")
+    n, c = pred.shape[:2]
+    if target_gram.shape not in ((n, c, c), (1, c, c), (c, c)):
+        raise ValueError(
+            f"target_gram must have shape ({n}, {c}, {c}), (1, {c}, {c}) or ({c}, {c}) for pred of "
+            f"shape {tuple(pred.shape)}, got {tuple(target_gram.shape)}"
+        )
+    if target_gram.device != pred.device:
+        raise ValueError(f"target_gram must be on pred's device {pred.device}, got {target_gram.device}")
+    return _gram.style(pred, None, target_gram, scale, criterion, backend)

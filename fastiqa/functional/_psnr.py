@@ -1,0 +1,76 @@
+"""PSNR family: per-image MSE / MAE / PSNR with the Y channel, border crop and 8-bit
+quantisation of the published SR convention fused in (one pass over the images)."""
+from typing import Optional
+
+import torch
+from torch import Tensor
+
+from .. import _checks
+from ..ops import psnr as _psnr
+
+PSNR_REDUCTIONS = ("mean", "none")
+
+
+def _psnr_args(x, y, data_range, reduction, y_channel, crop_border, quantize):
+    x, y = _checks.pair(x, y, "pred", "target")
+    if x.dim() != 4:
+        raise ValueError(f"pred and target must be (N, C, H, W) images, got shape {tuple(x.shape)}; "
+                         "add a batch dimension with x[None] for a single image")
+    data_range = _checks.positive(data_range, "data_range")
+    _checks.choice(reduction, "reduction", PSNR_REDUCTIONS)
+    for value, name in ((y_channel, "y_channel"), (quantize, "quantize")):
+        if not isinstance(value, bool):
+            raise TypeError(f"{name} must be True or False, got {value!r}")
+    if isinstance(crop_border, bool) or not isinstance(crop_border, int) or crop_border < 0:
+        raise ValueError(f"crop_border must be an integer >= 0, got {crop_border!r}")
+    h, w = x.shape[-2:]
+    if 2 * crop_border >= h or 2 * crop_border >= w:
+        raise ValueError(f"crop_border={crop_border} removes the whole {h}x{w} image; "
+                         f"it must be less than half of the smaller side ({(min(h, w) - 1) // 2} at most)")
+    if y_channel and x.shape[1] != 3:
+        raise ValueError(f"y_channel=True needs RGB images with 3 channels, got {x.shape[1]} channels")
+    return x, y, data_range
+
+
+def mse(pred: Tensor, target: Tensor, data_range: float = 1.0, reduction: str = "mean", *, y_channel: bool = False,
+        crop_border: int = 0, quantize: bool = False, backend: Optional[str] = None) -> Tensor:
+    """Per-image mean squared error of (N, C, H, W) images, one fused pass: (N,) or its mean.
+
+    y_channel: compare the BT.601 luma of RGB inputs (Y = 16 + 65.481 R + 128.553 G +
+    24.966 B on [0, 1] RGB, in the input's units); crop_border: pixels dropped from
+    every side; quantize: round both images to the data_range's 8-bit grid first
+    (clamp to [0, data_range], as saving to PNG; zero gradient). Float32 result
+    (float64 for float64 inputs); differentiable w.r.t. x and y.
+    """
+    x, y, data_range = _psnr_args(pred, target, data_range, reduction, y_channel, crop_border, quantize)
+    out = _psnr.per_image_stat(x, y, "mse", data_range, y_channel, crop_border, quantize, backend)
+    return out.mean() if reduction == "mean" else out
+
+
+def mae(pred: Tensor, target: Tensor, data_range: float = 1.0, reduction: str = "mean", *, y_channel: bool = False,
+        crop_border: int = 0, quantize: bool = False, backend: Optional[str] = None) -> Tensor:
+    """Per-image mean absolute error; same options as fastiqa.functional.mse."""
+    x, y, data_range = _psnr_args(pred, target, data_range, reduction, y_channel, crop_border, quantize)
+    out = _psnr.per_image_stat(x, y, "mae", data_range, y_channel, crop_border, quantize, backend)
+    return out.mean() if reduction == "mean" else out
+
+
+def psnr(pred: Tensor, target: Tensor, data_range: float = 1.0, reduction: str = "mean", *,
+         eps: Optional[float] = None, y_channel: bool = False, crop_border: int = 0, quantize: bool = False,
+         backend: Optional[str] = None) -> Tensor:
+    """Per-image PSNR 10 log10(data_range^2 / mse) in dB of (N, C, H, W) images in [0, data_range].
+
+    reduction "none" gives (N,), "mean" the mean of the per-image values (the
+    published convention). Identical images give inf unless eps > 0 is given:
+    then 10 log10(data_range^2 / (mse + eps)). The published SR convention is
+    psnr(sr, hr, y_channel=True, crop_border=scale, quantize=True) on RGB images.
+    Differentiable (PSNR as a loss) unless quantize=True (zero gradient).
+    """
+    x, y, data_range = _psnr_args(pred, target, data_range, reduction, y_channel, crop_border, quantize)
+    if eps is not None:
+        eps = _checks.positive(eps, "eps")
+    m = _psnr.per_image_stat(x, y, "mse", data_range, y_channel, crop_border, quantize, backend)
+    if eps is not None:
+        m = m + eps
+    out = 10.0 * torch.log10((data_range * data_range) / m)
+    return out.mean() if reduction == "mean" else out

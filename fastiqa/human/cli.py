@@ -1,0 +1,143 @@
+"""`fastiqa human`: init / serve / analyze / export (a thin layer over fastiqa.human).
+
+    fastiqa human init STUDY --ref HR/ --method a=A/ --method b=B/ --protocol acr [--scale 5]
+                       [--repeats 1] [--gold N] [--training N] [--seed S] [--suffix _x4]
+    fastiqa human serve STUDY [--host 127.0.0.1] [--port 8765]
+    fastiqa human analyze STUDY [--metrics eval.json ...] --out REPORT/
+    fastiqa human export STUDY --format {csv,sureal,pwcmp} [--out FILE]
+    fastiqa human example OUT   (the shipped photographs, degraded: folders for a first study)
+
+Exit status: 0 done, 1 a problem with the study or its files (one message per
+problem), 2 bad arguments.
+"""
+import os
+import sys
+
+from .study import PROTOCOLS, StudyError
+
+EXPORT_NAMES = {"csv": "votes.csv", "sureal": "sureal_dataset.py", "pwcmp": "pwcmp.csv"}
+
+
+def add_arguments(p):
+    sub = p.add_subparsers(dest="human_command", required=True)
+    q = sub.add_parser("init", help="build a rating study from a reference folder and method folders")
+    q.add_argument("study", help="new folder for the study")
+    q.add_argument("--ref", required=True, help="folder of reference images")
+    q.add_argument("--method", action="append", default=[], metavar="NAME=DIR",
+                   help="a method's output folder (repeat for each method)")
+    q.add_argument("--protocol", required=True, choices=PROTOCOLS,
+                   help="acr: absolute rating; acr-hr: with hidden reference (DMOS); dcr: degradation vs the "
+                        "shown reference; pc: pairwise comparison")
+    q.add_argument("--scale", type=int, help="ACR levels: 5 (default), 9 or 11")
+    q.add_argument("--repeats", type=int, default=1, help="times each trial is shown to each rater (default 1)")
+    q.add_argument("--gold", type=int, default=0, help="gold trials per rater (hidden references, repeats)")
+    q.add_argument("--training", type=int, default=0, help="training trials per rater, shown first, not analysed")
+    q.add_argument("--seed", type=int, default=0, help="seed of the per-rater random orders (default 0)")
+    q.add_argument("--suffix", default="", help="method image name = reference name + suffix, as in fastiqa eval")
+    q.add_argument("--show-ref", action="store_true", help="pc: show the reference next to the two images")
+    q.add_argument("--title", help="title shown to the raters (default: the folder name)")
+    q.add_argument("--instructions", help="instructions shown to the raters (default: the protocol's)")
+    q.set_defaults(human_func=_init)
+    q = sub.add_parser("serve", help="serve the study to raters in the browser")
+    q.add_argument("study")
+    q.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    q.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 picks a free one)")
+    q.set_defaults(human_func=_serve)
+    q = sub.add_parser("analyze", help="MOS / JOD, rater screening, metric agreement: JSON, CSV, plots")
+    q.add_argument("study")
+    q.add_argument("--out", required=True, help="folder for the report")
+    q.add_argument("--metrics", nargs="+", metavar="[METHOD=]EVAL_JSON",
+                   help="`fastiqa eval --json` files, one per method (default: computed here, PSNR and SSIM)")
+    q.add_argument("--no-metrics", action="store_true", help="no metric agreement")
+    q.add_argument("--bootstrap", type=int, default=500, help="bootstrap samples for pairwise CIs (default 500)")
+    q.add_argument("--no-plots", action="store_true", help="no PNG plots")
+    q.set_defaults(human_func=_analyze)
+    q = sub.add_parser("example", help="folders for a worked example: the shipped photographs, degraded three ways")
+    q.add_argument("out", help="folder to write OUT/ref, OUT/blur, OUT/noise, OUT/jpeg into")
+    q.set_defaults(human_func=_example)
+    q = sub.add_parser("export", help="the votes as csv, a SUREAL dataset or pwcmp's long CSV")
+    q.add_argument("study")
+    q.add_argument("--format", required=True, choices=sorted(EXPORT_NAMES))
+    q.add_argument("--out", help="output file (default: STUDY/votes.csv, sureal_dataset.py or pwcmp.csv)")
+    q.set_defaults(human_func=_export)
+
+
+def _err(msg):
+    for line in str(msg).splitlines():
+        print(f"fastiqa human: {line}", file=sys.stderr)
+
+
+def _init(args):
+    methods = {}
+    for spec in args.method:
+        name, sep, folder = spec.partition("=")
+        if not sep or not name or not folder:
+            _err(f"--method {spec!r}: write NAME=DIR")
+            return 2
+        if name in methods:
+            _err(f"--method {name} is given twice")
+            return 2
+        methods[name] = folder
+    from .study import init_study
+
+    study = init_study(args.study, args.ref, methods, args.protocol, args.scale, args.repeats, args.gold,
+                       args.training, args.seed, args.suffix, args.show_ref, args.instructions, args.title)
+    print(f"study {args.study}: {study.protocol}, {len(study.methods)} method(s), {len(study.contents)} image(s), "
+          f"{len(study.stimuli)} stimuli; serve it with: fastiqa human serve {args.study}")
+    return 0
+
+
+def _serve(args):
+    from .server import serve
+
+    return serve(args.study, args.host, args.port)
+
+
+def _analyze(args):
+    from .analyze import analyze
+
+    if args.bootstrap < 1:
+        _err(f"--bootstrap must be >= 1, got {args.bootstrap}")
+        return 2
+    report = analyze(args.study, args.out, metrics=args.metrics, compute=not args.no_metrics,
+                     bootstrap=args.bootstrap, plots=not args.no_plots)
+    print(report["summary"], end="")
+    print(f"report written to {args.out}")
+    return 0
+
+
+def _example(args):
+    from .example import write_example_folders
+
+    if os.path.exists(args.out) and os.listdir(args.out):
+        _err(f"{args.out!r} already exists and is not empty; give a new folder")
+        return 1
+    ref, dirs = write_example_folders(args.out)
+    methods = " ".join(f"--method {n}={d}" for n, d in dirs.items())
+    print(f"wrote {ref} and {', '.join(dirs.values())}; next:\n"
+          f"  fastiqa human init {os.path.join(args.out, 'study')} --ref {ref} {methods} --protocol acr")
+    return 0
+
+
+def _export(args):
+    from .export import export
+
+    out = args.out or os.path.join(args.study, EXPORT_NAMES[args.format])
+    print(export(args.study, args.format, out))
+    return 0
+
+
+def run(args):
+    try:
+        return args.human_func(args)
+    except StudyError as exc:
+        _err(exc)
+        return 1
+    except ImportError as exc:
+        _err(exc)
+        return 1
+    except OSError as exc:  # a busy port, an unwritable folder: a message, not a traceback
+        _err(f"{type(exc).__name__}: {exc}")
+        return 1
+    except KeyboardInterrupt:
+        return 130

@@ -5,6 +5,9 @@
 #include <torch/library.h>
 
 #include <atomic>
+#if FASTIQA_X86_VARIANTS
+#include <cpuid.h>
+#endif
 #include <cstdlib>
 #include <mutex>
 #include <string>
@@ -16,6 +19,16 @@ namespace {
 
 constexpr const char* kEnv = "FASTIQA_CPU_ISA";
 
+#if FASTIQA_X86_VARIANTS
+// CPUID bit (leaf, subleaf, register 0..3 = eax..edx): for the features that not every
+// compiler's __builtin_cpu_supports names (clang 14 lacks "f16c" and "lzcnt").
+bool cpuid_bit(unsigned leaf, unsigned sub, int reg, int bit) {
+  unsigned r[4] = {0, 0, 0, 0};
+  if (!__get_cpuid_count(leaf, sub, &r[0], &r[1], &r[2], &r[3])) return false;
+  return (r[reg] >> bit) & 1u;
+}
+#endif
+
 bool cpu_has(Isa isa) {
 #if FASTIQA_X86_VARIANTS
   __builtin_cpu_init();
@@ -25,10 +38,11 @@ bool cpu_has(Isa isa) {
              __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
              __builtin_cpu_supports("avx512cd") && cpu_has(Isa::kAvx2);
     case Isa::kAvx2:
+      // avx2 also means the OS saves the AVX state (the builtin checks XGETBV)
       return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-             __builtin_cpu_supports("f16c") && __builtin_cpu_supports("bmi") &&
-             __builtin_cpu_supports("bmi2") && __builtin_cpu_supports("lzcnt") &&
-             __builtin_cpu_supports("popcnt");
+             __builtin_cpu_supports("bmi") && __builtin_cpu_supports("bmi2") &&
+             __builtin_cpu_supports("popcnt") && cpuid_bit(1, 0, 2, 29) /* F16C */ &&
+             cpuid_bit(0x80000001u, 0, 2, 5) /* LZCNT (ABM) */;
     case Isa::kBaseline:
       return true;
   }

@@ -45,7 +45,7 @@ grep -h "OpenMP" "$SCRATCH/clang/build.log" | sed 's/^/[cpu_portability]   /' ||
 SO=$(ls "$SCRATCH"/clang/fastiqa/_C*.so)
 readelf -p .comment "$SO" | grep -qi clang || { log "FAIL: $SO was not built by clang"; exit 1; }
 (cd "$SCRATCH/clang" && "$PY" -c "import fastiqa, sys; assert fastiqa.__file__.startswith('$SCRATCH'), fastiqa.__file__; fastiqa.info()" \
-  && "$PY" -m pytest -q -p no:cacheprovider tests/test_cpu_isa.py tests/test_pixel.py -k "not slow")
+  && "$PY" -m pytest -q -p no:cacheprovider tests/test_cpu_isa.py tests/test_pixel_errors.py)
 end
 
 begin "3/4 aarch64 compile check (NEON baseline)"

@@ -84,7 +84,7 @@ def format_report(report: dict) -> str:
         f" (cuda {report['torch_cuda'] or 'none'})  triton {report['triton'] or 'not installed'}",
         f"compiled kernels: {'loaded' if report['extension_loaded'] else 'NOT loaded: ' + str(report['extension_error'])}",
         f"cpu: {report['cpu_model']}   threads: {report['cpu_threads']}",
-        f"cpu ISA variant: {report['cpu_isa']}   available: {', '.join(report['cpu_isa_available']) or 'none'}"
+        f"cpu vector ISA: {report['cpu_isa']}   available: {', '.join(report['cpu_isa_available']) or 'none'}"
         + (f"   (FASTIQA_CPU_ISA={report['cpu_isa_env']})" if report["cpu_isa_env"] else ""),
         f"gpu: {report['gpu'] or 'none visible'}"
         + ("   TRITON_INTERPRET=1" if report["triton_interpret"] else ""),

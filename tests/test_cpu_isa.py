@@ -54,6 +54,7 @@ CASES = {
     "gram": (lambda x, y, b: F.gram_matrix(x, backend=b), (2, 16, 12, 11), False, True),
     "gram_cl": (lambda x, y, b: F.gram_matrix(x, backend=b), (2, 16, 12, 11), True, True),
     "style_l1": (lambda x, y, b: F.style_loss(x, y, backend=b), (2, 16, 12, 11), False, True),
+    "style_fro_wide": (lambda x, y, b: F.style_loss(x, y, criterion="fro", backend=b), (2, 40, 9, 10), False, True),
     "style_l2_target": (lambda x, y, b: F.style_loss(x, criterion="l2", target_gram=F.gram_matrix(
         y.detach(), backend="reference").to(torch.float64 if x.dtype == torch.float64 else torch.float32),
         backend=b), (2, 16, 12, 11), False, True),

@@ -59,6 +59,7 @@ constexpr int64_t kChunkElems = 1 << 14;  // C x kc elements per converted chunk
 constexpr int64_t kTile = 128;       // channel tile of the Gram's upper block triangle
 constexpr int64_t kTargetUnits = 16; // units wanted for load balance (shape-only choice)
 constexpr int64_t kMinSplitK = 1024; // K per split at least (GEMM efficiency)
+constexpr int64_t kTwoGramsMaxC = 32; // style loss: two in-place Grams up to this many channels
 
 struct Feat {
   int64_t N, C, K, sN, sC, sK;
@@ -405,20 +406,35 @@ std::tuple<at::Tensor, at::Tensor> style_fwd(const at::Tensor& x, const std::opt
       int64_t S = 1;
       const A* target = nullptr;
       int64_t nt = 1;
-      if (y.has_value()) {
+      // Plan by shape: U V^T (U = x + y, V = x - y: one GEMM, no cancellation of two large
+      // Grams) needs a converting pass over both features; for few channels the GEMMs are
+      // cheap and that pass is the cost, so two Grams read in place (BLAS straight on the
+      // features, as the reference) are faster: D = G_x - G_y then, G_y as the target.
+      const bool two_grams = y.has_value() && std::is_same<scalar_t, A>::value && C <= kTwoGramsMaxC;
+      std::vector<A> gy;
+      auto gram_of = [&](const scalar_t* feat, std::vector<A>& out) {
+        const int64_t S0 = splits_for(N, f.K);
+        std::vector<A> partials(static_cast<size_t>(N * S0 * C * C));
+        products<scalar_t, A>(f, feat, nullptr, S0, partials.data());
+        out.resize(static_cast<size_t>(N * C * C));
+        finish_gram<A>(partials.data(), N, S0, C, static_cast<A>(scale), out.data());
+      };
+      if (y.has_value() && !two_grams) {
         S = splits_for(N, f.K);
         m.resize(static_cast<size_t>(N * S * C * C));
         products<scalar_t, A>(f, x.data_ptr<scalar_t>(), y->data_ptr<scalar_t>(), S, m.data());
       } else {
-        const int64_t S0 = splits_for(N, f.K);
-        std::vector<A> partials(static_cast<size_t>(N * S0 * C * C));
-        products<scalar_t, A>(f, x.data_ptr<scalar_t>(), nullptr, S0, partials.data());
-        m.resize(static_cast<size_t>(N * C * C));
-        finish_gram<A>(partials.data(), N, S0, C, static_cast<A>(scale), m.data());
-        target = target_gram->data_ptr<A>();
-        nt = target_gram->size(0);
+        gram_of(x.data_ptr<scalar_t>(), m);
+        if (two_grams) {
+          gram_of(y->data_ptr<scalar_t>(), gy);
+          target = gy.data();
+          nt = N;
+        } else {
+          target = target_gram->data_ptr<A>();
+          nt = target_gram->size(0);
+        }
       }
-      const bool uv = y.has_value();
+      const bool uv = y.has_value() && !two_grams;
       const A sc = static_cast<A>(scale);
       total = criterion == kCriterionL1 ? run_criterion<A, kCriterionL1>(uv, m.data(), S, target, nt, N, C, sc, pp)
               : criterion == kCriterionL2 ? run_criterion<A, kCriterionL2>(uv, m.data(), S, target, nt, N, C, sc, pp)

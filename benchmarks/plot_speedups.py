@@ -31,6 +31,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("rows", nargs="+", help="JSON row files written by the benchmarks")
     ap.add_argument("-o", "--out", default="benchmarks/cpu_speedups.png")
+    ap.add_argument("--note", default="", help="added to the title (e.g. the machine's load)")
     ap.add_argument("--impls", default="eager,compiled,pytorch_msssim", help="baselines to plot, comma-separated")
     args = ap.parse_args(argv)
     import matplotlib
@@ -43,7 +44,7 @@ def main(argv=None):
         sys.exit("no CPU rows with a fastiqa measurement in " + " ".join(args.rows))
     impls = [i for i in args.impls.split(",") if any(i == k[1] for d in data.values() for k in d)]
     cases = sorted({c for d in data.values() for c, _ in d})
-    fig, axes = plt.subplots(len(impls), 1, figsize=(max(8, 0.6 * len(cases) * len(data)), 3.2 * len(impls)),
+    fig, axes = plt.subplots(len(impls), 1, figsize=(max(8, 0.6 * len(cases) * len(data)), 4.2 * len(impls)),
                              squeeze=False)
     width = 0.8 / len(data)
     for ax, impl in zip(axes[:, 0], impls):
@@ -56,7 +57,7 @@ def main(argv=None):
         ax.set_xticks([i + 0.4 - width / 2 for i in range(len(cases))])
         ax.set_xticklabels(cases, rotation=30, ha="right", fontsize=7)
         ax.legend(fontsize=7)
-    fig.suptitle("fastiqa CPU speed-up per ISA variant (median, same run)")
+    fig.suptitle("fastiqa CPU speed-up per ISA variant (median, same run)" + (f"\n{args.note}" if args.note else ""))
     fig.tight_layout()
     fig.savefig(args.out, dpi=110)
     print(f"wrote {args.out}")

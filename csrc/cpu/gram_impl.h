@@ -24,6 +24,7 @@
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/add.h>
 #include <ATen/ops/addmm.h>
+#include <ATen/ops/bmm.h>
 #include <ATen/ops/empty.h>
 #include <ATen/ops/empty_like.h>
 #include <ATen/ops/from_blob.h>
@@ -59,7 +60,7 @@ constexpr int64_t kChunkElems = 1 << 14;  // C x kc elements per converted chunk
 constexpr int64_t kTile = 128;       // channel tile of the Gram's upper block triangle
 constexpr int64_t kTargetUnits = 16; // units wanted for load balance (shape-only choice)
 constexpr int64_t kMinSplitK = 1024; // K per split at least (GEMM efficiency)
-constexpr int64_t kTwoGramsMaxC = 32; // style loss: two in-place Grams up to this many channels
+constexpr int64_t kOneCallMaxC = 32;   // float32/64 Grams of at most this many channels: one bmm (one_call_plan)
 
 struct Feat {
   int64_t N, C, K, sN, sC, sK;
@@ -232,11 +233,27 @@ void finish_gram(const A* partials, int64_t N, int64_t S, int64_t C, A scale, A*
   });
 }
 
+// One BLAS call for the whole batch, as the reference does: the best plan when the
+// features need no conversion and C is small (per-split GEMM calls, their partials and
+// the parallel region are the cost there). Made exactly symmetric: (G + G^T) / 2.
+bool one_call_plan(const at::Tensor& feat) {
+  return feat.size(1) <= kOneCallMaxC && (feat.scalar_type() == at::kFloat || feat.scalar_type() == at::kDouble);
+}
+
+void gram_one_call(const at::Tensor& feat, double scale, at::Tensor& g) {
+  at::bmm_out(g, feat, feat.transpose(1, 2));
+  g.add_(g.transpose(1, 2).clone()).mul_(0.5 * scale);
+}
+
 at::Tensor gram_fwd(const at::Tensor& feat, double scale) {
   const Feat f = describe(feat, "gram_fwd");
   const auto acc = host::acc_dtype(feat);
   at::Tensor g = at::empty({f.N, f.C, f.C}, feat.options().dtype(acc));
   if (f.N == 0 || f.C == 0) return g;
+  if (one_call_plan(feat)) {
+    gram_one_call(feat, scale, g);
+    return g;
+  }
   const int64_t S = splits_for(f.N, f.K);
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, feat.scalar_type(), "gram_fwd", [&] {
     using A = typename AccOf<scalar_t>::type;
@@ -410,13 +427,18 @@ std::tuple<at::Tensor, at::Tensor> style_fwd(const at::Tensor& x, const std::opt
       // Grams) needs a converting pass over both features; for few channels the GEMMs are
       // cheap and that pass is the cost, so two Grams read in place (BLAS straight on the
       // features, as the reference) are faster: D = G_x - G_y then, G_y as the target.
-      const bool two_grams = y.has_value() && std::is_same<scalar_t, A>::value && C <= kTwoGramsMaxC;
+      const bool two_grams = y.has_value() && one_call_plan(x);
       std::vector<A> gy;
-      auto gram_of = [&](const scalar_t* feat, std::vector<A>& out) {
+      auto gram_of = [&](const at::Tensor& feat, std::vector<A>& out) {
+        out.resize(static_cast<size_t>(N * C * C));
+        if (one_call_plan(feat)) {
+          at::Tensor g = blob(out.data(), {N, C, C}, {C * C, C, 1}, c10::CppTypeToScalarType<A>::value);
+          gram_one_call(feat, scale, g);
+          return;
+        }
         const int64_t S0 = splits_for(N, f.K);
         std::vector<A> partials(static_cast<size_t>(N * S0 * C * C));
-        products<scalar_t, A>(f, feat, nullptr, S0, partials.data());
-        out.resize(static_cast<size_t>(N * C * C));
+        products<scalar_t, A>(f, feat.data_ptr<scalar_t>(), nullptr, S0, partials.data());
         finish_gram<A>(partials.data(), N, S0, C, static_cast<A>(scale), out.data());
       };
       if (y.has_value() && !two_grams) {
@@ -424,9 +446,9 @@ std::tuple<at::Tensor, at::Tensor> style_fwd(const at::Tensor& x, const std::opt
         m.resize(static_cast<size_t>(N * S * C * C));
         products<scalar_t, A>(f, x.data_ptr<scalar_t>(), y->data_ptr<scalar_t>(), S, m.data());
       } else {
-        gram_of(x.data_ptr<scalar_t>(), m);
+        gram_of(x, m);
         if (two_grams) {
-          gram_of(y->data_ptr<scalar_t>(), gy);
+          gram_of(*y, gy);
           target = gy.data();
           nt = N;
         } else {

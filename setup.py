@@ -9,15 +9,77 @@ Environment:
     TORCH_CUDA_ARCH_LIST     GPU archs; default when no GPU is visible: those of
                              7.5;8.0;8.6;8.9;9.0;10.0;12.0 that the nvcc in use supports, +PTX on the last
     MAX_JOBS                 parallel compile jobs (ninja)
+    CXX                      the C++ compiler (GCC, clang, Apple clang; MSVC on Windows)
+    FASTIQA_NO_OPENMP=1      build without OpenMP even where the compiler has it
+
+Compiler flags: each candidate flag is kept only if the compiler accepts it (a
+test compile), so GCC, clang and Apple clang each get flags they understand.
+OpenMP is used when the compiler can build and link an OpenMP program; without
+it at::parallel_for runs the kernels single-threaded (or on torch's native thread
+pool when torch was built with it). The CPU kernels are compiled once per ISA
+level (csrc/cpu/variant_*.cpp, see csrc/cpu/isa.h) by target pragmas, so no
+-march flag is passed and the one binary runs on every x86-64 / aarch64 CPU.
 """
+import functools
 import glob
 import os
+import subprocess
+import sys
+import tempfile
 
 from setuptools import find_namespace_packages, setup
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
-CXX_FLAGS = ["-O3", "-g0", "-fopenmp", "-fno-math-errno", "-fvisibility=hidden"]
+# kept when the compiler accepts them; -fopenmp-simd gives `#pragma omp simd` its
+# meaning without the OpenMP runtime; -fno-trapping-math (clang's default) lets GCC
+# if-convert the clamps of the quantised PSNR path (else "control flow in loop")
+GNU_FLAGS = ["-O3", "-g0", "-fno-math-errno", "-fno-trapping-math", "-fvisibility=hidden", "-fopenmp-simd"]
+MSVC_FLAGS = ["/O2", "/openmp:experimental"]
 NVCC_FLAGS = ["-O3", "-std=c++17", "-Xptxas=-warn-spills"]
+
+
+def _cxx():
+    from torch.utils.cpp_extension import get_cxx_compiler
+
+    return get_cxx_compiler()  # $CXX, else c++ (cl on Windows): what the build will run
+
+
+def _is_msvc(cxx):
+    return os.path.basename(cxx).lower() in ("cl", "cl.exe")
+
+
+@functools.lru_cache(maxsize=None)
+def _compiles(cxx, flags, source="int main() { return 0; }\n", link=False):
+    """True when `cxx flags` compiles (and links, when asked) `source` without error."""
+    with tempfile.TemporaryDirectory() as tmp:
+        src = os.path.join(tmp, "probe.cpp")
+        with open(src, "w") as f:
+            f.write(source)
+        out = os.path.join(tmp, "probe.out" if link else "probe.o")
+        cmd = [cxx, *flags, src, "-o", out] if link else [cxx, *flags, "-Werror", "-c", src, "-o", out]
+        try:
+            return subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                  timeout=120).returncode == 0
+        except (OSError, subprocess.SubprocessError):
+            return False
+
+
+OPENMP_PROBE = "#include <omp.h>\nint main() { return omp_get_max_threads() > 0 ? 0 : 1; }\n"
+
+
+def _cpu_flags():
+    """(compile flags, link flags, openmp used) for the C++ compiler of this build."""
+    cxx = _cxx()
+    if _is_msvc(cxx):
+        return list(MSVC_FLAGS), [], True
+    flags = [f for f in GNU_FLAGS if _compiles(cxx, (f,))]
+    openmp = os.environ.get("FASTIQA_NO_OPENMP", "0") != "1" and _compiles(
+        cxx, ("-fopenmp",), OPENMP_PROBE, link=True)
+    if openmp:
+        return flags + ["-fopenmp"], ["-fopenmp"], True
+    print(f"fastiqa setup: {cxx} builds no OpenMP program (or FASTIQA_NO_OPENMP=1): "
+          "the CPU kernels use at::parallel_for without OpenMP", file=sys.stderr)
+    return flags, [], False
 
 
 def _want_cuda(torch, cuda_home):
@@ -57,6 +119,7 @@ def _extensions():
 
     rel = lambda pattern: sorted(os.path.relpath(p, ROOT) for p in glob.glob(os.path.join(ROOT, pattern)))
     sources = ["csrc/bindings.cpp"] + rel("csrc/cpu/*.cpp")
+    cxx_flags, link_flags, _ = _cpu_flags()
     if _want_cuda(torch, CUDA_HOME):
         if not os.environ.get("TORCH_CUDA_ARCH_LIST") and not torch.cuda.is_available():
             os.environ["TORCH_CUDA_ARCH_LIST"] = _default_arch_list(CUDA_HOME)
@@ -65,8 +128,8 @@ def _extensions():
             CUDAExtension(
                 "fastiqa._C",
                 sources,
-                extra_compile_args={"cxx": CXX_FLAGS, "nvcc": NVCC_FLAGS},
-                extra_link_args=["-fopenmp"],
+                extra_compile_args={"cxx": cxx_flags, "nvcc": NVCC_FLAGS},
+                extra_link_args=link_flags,
                 define_macros=[("FASTIQA_WITH_CUDA", "1")],
             )
         ]
@@ -74,8 +137,8 @@ def _extensions():
         CppExtension(
             "fastiqa._C",
             sources,
-            extra_compile_args={"cxx": CXX_FLAGS},
-            extra_link_args=["-fopenmp"],
+            extra_compile_args={"cxx": cxx_flags},
+            extra_link_args=link_flags,
         )
     ]
 

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from harness import ROWS
+from harness import ROWS, speedups, write_rows
 
 
 def pytest_terminal_summary(terminalreporter):
@@ -13,6 +13,12 @@ def pytest_terminal_summary(terminalreporter):
     tr.write_line(f"{'case':<58} {'impl':<16} {'ms':>9} {'x eager':>8} {'floor':>6}")
     for key, impl, median, ratio, frac in ROWS:
         tr.write_line(f"{key:<58} {impl:<16} {median * 1e3:>9.3f} {ratio:>8.2f} {frac:>6.2f}")
+    tr.section("fastiqa speed-up over each implementation, same run (the bars of issue 11)")
+    for key, impl, x in speedups():
+        tr.write_line(f"{key:<58} vs {impl:<16} {x:>7.2f}x")
+    prefix = write_rows()
+    if prefix:
+        tr.write_line(f"rows written: {prefix}.csv, {prefix}.json")
 
 
 @pytest.fixture(autouse=True)

@@ -13,12 +13,27 @@ the end of the session.
 
 FASTIQA_BENCH_SMOKE=1 (set by .ci/run, with --benchmark-disable) shrinks shapes
 so the suite only proves that every benchmark runs.
+
+Machine-readable rows: every measured case is also written, at the end of the
+session, as one row of benchmarks/results/bench-<isa>-<time>.csv and .json (or
+FASTIQA_BENCH_ROWS=<path prefix>) with the CPU ISA variant (FASTIQA_CPU_ISA, see
+fastiqa.cpu_isa), CPU model, cores, threads, versions and date, so that runs on
+several machines and variants can be compared and plotted
+(benchmarks/plot_speedups.py).
 """
+import csv
+import datetime
+import json
 import os
+import platform
 import time
 
 import pytest
 import torch
+
+import fastiqa
+from fastiqa import cpu_isa
+from fastiqa.info import cpu_model
 
 SMOKE = os.environ.get("FASTIQA_BENCH_SMOKE", "0") == "1"
 IMPLS = ("eager", "fastiqa", "compiled")  # eager first: the others' ratios need it
@@ -82,3 +97,64 @@ def run_case(benchmark, case_key, impl, fn, floor_bytes, device, rounds=None):
     benchmark.extra_info.update(floor_bytes=floor_bytes, ratio_eager=round(ratio, 3),
                                 floor_frac=round(floor_s / median, 3))
     ROWS.append((case_key, impl, median, ratio, floor_s / median))
+    record(case_key, impl, device, median, ratio, floor_s / median, floor_bytes, rounds)
+
+
+def record(case_key, impl, device, median, ratio_eager=float("nan"), floor_frac=float("nan"), floor_bytes=0,
+           rounds=0):
+    """Adds one machine-readable row (written at the end of the session by write_rows)."""
+    RECORDS.append(dict(case=case_key, impl=impl, device=str(device), median_s=median, ratio_eager=ratio_eager,
+                        floor_frac=floor_frac, floor_bytes=floor_bytes, rounds=rounds,
+                        isa=_isa() if torch.device(device).type == "cpu" else "cuda"))
+
+
+RECORDS = []  # dict rows of ROWS plus the machine fields (write_rows)
+
+
+def _isa():
+    try:
+        return cpu_isa.active()
+    except RuntimeError as exc:  # extension not built: the CPU rows ran on the reference
+        return f"none ({exc})"
+
+
+def machine():
+    """The fields every row carries: where, with what, when."""
+    return dict(cpu_model=cpu_model(), cores=os.cpu_count(), threads=torch.get_num_threads(),
+                isa_available=" ".join(cpu_isa.available()), fastiqa=fastiqa.__version__, torch=torch.__version__,
+                python=platform.python_version(), machine=platform.machine(),
+                gpu=torch.cuda.get_device_name(0) if torch.cuda.is_available() else "",
+                date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
+
+
+def speedups():
+    """(case, impl, fastiqa's speed-up over impl) for every case where both ran."""
+    by_case = {}
+    for r in RECORDS:
+        by_case.setdefault(r["case"], {})[r["impl"]] = r["median_s"]
+    out = []
+    for case, meds in by_case.items():
+        if "fastiqa" in meds:
+            out += [(case, impl, m / meds["fastiqa"]) for impl, m in meds.items() if impl != "fastiqa"]
+    return out
+
+
+def write_rows():
+    """Writes RECORDS with the machine fields as CSV and JSON; returns the path prefix."""
+    if not RECORDS:
+        return None
+    m = machine()
+    prefix = os.environ.get("FASTIQA_BENCH_ROWS")
+    if not prefix:
+        stamp = m["date"].replace(":", "").replace("-", "")[:15]
+        isa = RECORDS[0]["isa"].split()[0]
+        prefix = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", f"bench-{isa}-{stamp}")
+    os.makedirs(os.path.dirname(os.path.abspath(prefix)), exist_ok=True)
+    rows = [dict(r, **m) for r in RECORDS]
+    with open(prefix + ".json", "w") as f:
+        json.dump(rows, f, indent=1)
+    with open(prefix + ".csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    return prefix

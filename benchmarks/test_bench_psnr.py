@@ -43,6 +43,7 @@ except ImportError:  # running without the shared benchmarks/harness.py
 SHAPES = [(2, 3, 32, 32)] if SMOKE else [(8, 3, 256, 256), (4, 3, 512, 512)]
 OPTIONS = {
     "plain": dict(y_channel=False, crop_border=0, quantize=False),
+    "y-crop4": dict(y_channel=True, crop_border=4, quantize=False),  # the quantised case's yardstick (1.3x bar)
     "y-crop4-quant": dict(y_channel=True, crop_border=4, quantize=True),
 }
 

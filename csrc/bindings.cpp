@@ -5,14 +5,6 @@
 #include <Python.h>
 #include <torch/library.h>
 
-#include <string>
-
-namespace fastiqa {
-namespace cpu {
-std::string cpu_isa();
-}
-}  // namespace fastiqa
-
 TORCH_LIBRARY(fastiqa_C, m) {
   // pixel family: see csrc/common/pixel_math.h for kind / reduction / weight_mode codes.
   m.def(
@@ -34,7 +26,6 @@ TORCH_LIBRARY(fastiqa_C, m) {
   m.def(
       "ssim_bwd(Tensor x, Tensor y, int win_size, float win_sigma, float c1, float c2, int padding, "
       "Tensor weights, Tensor? dmap, bool need_gx, bool need_gy) -> (Tensor, Tensor)");
-  m.def("cpu_isa() -> str", &fastiqa::cpu::cpu_isa);
   // drops the CPU output buffers kept for reuse (csrc/cpu/buffer_pool.h)
   m.def("release_cpu_buffers() -> ()");
   // psnr family: per-image MSE / MAE with fused Y channel, crop and quantisation

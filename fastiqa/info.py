@@ -4,7 +4,7 @@ import platform
 
 import torch
 
-from . import _ext
+from . import _ext, cpu_isa
 from ._version import __version__
 from .ops import _dispatch
 
@@ -23,6 +23,27 @@ def _triton_version():
         return f"import failed: {exc}"
 
 
+def _isa_in_use() -> str:
+    if not _ext.LOADED:
+        return "n/a (extension not loaded)"
+    try:
+        return cpu_isa.active()
+    except RuntimeError as exc:  # FASTIQA_CPU_ISA names a level this CPU lacks
+        return f"error: {exc}".splitlines()[0]
+
+
+def cpu_model() -> str:
+    """The CPU's model name (Linux /proc/cpuinfo; platform.processor() elsewhere)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.lower().startswith(("model name", "cpu model")):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def collect() -> dict:
     cuda_tensor = torch.device("cuda")
     report = {
@@ -34,7 +55,10 @@ def collect() -> dict:
         "triton_interpret": _dispatch.triton_interpreted(),
         "extension_loaded": _ext.LOADED,
         "extension_error": _ext.LOAD_ERROR,
-        "cpu_isa": _ext.cpu_isa(),
+        "cpu_isa": _isa_in_use(),
+        "cpu_isa_available": cpu_isa.available(),
+        "cpu_isa_env": os.environ.get("FASTIQA_CPU_ISA") or None,
+        "cpu_model": cpu_model(),
         "cpu_threads": torch.get_num_threads(),
         "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
         "forced_backend": os.environ.get("FASTIQA_BACKEND") or None,
@@ -60,7 +84,9 @@ def format_report(report: dict) -> str:
         f"fastiqa {report['fastiqa']}  python {report['python']}  torch {report['torch']}"
         f" (cuda {report['torch_cuda'] or 'none'})  triton {report['triton'] or 'not installed'}",
         f"compiled kernels: {'loaded' if report['extension_loaded'] else 'NOT loaded: ' + str(report['extension_error'])}",
-        f"cpu vector ISA: {report['cpu_isa']}   cpu threads: {report['cpu_threads']}",
+        f"cpu: {report['cpu_model']}   threads: {report['cpu_threads']}",
+        f"cpu vector ISA: {report['cpu_isa']}   available: {', '.join(report['cpu_isa_available']) or 'none'}"
+        + (f"   (FASTIQA_CPU_ISA={report['cpu_isa_env']})" if report["cpu_isa_env"] else ""),
         f"gpu: {report['gpu'] or 'none visible'}"
         + ("   TRITON_INTERPRET=1" if report["triton_interpret"] else ""),
     ]

@@ -1,17 +1,35 @@
-// Run-time choice of the CPU vector ISA for the hot loops.
-// A function marked FASTIQA_CPU_CLONES is compiled three times (AVX-512F, AVX2,
-// baseline x86-64) and the dynamic loader picks the best one this CPU and OS
-// support (GCC function multiversioning, resolved once through an ifunc), so the
-// same binary is fast on new CPUs and never executes an unsupported instruction
-// on old ones. The loops are written lane-blocked (kLanes independent
-// accumulators) so the compiler vectorises them without reassociating sums:
-// results are bitwise reproducible for a given ISA and thread count.
+// Explicit CPU ISA dispatch of the hot loops.
+//
+// Every kernel family's code (csrc/cpu/<family>_impl.h) is compiled once per ISA
+// level by a variant translation unit (csrc/cpu/variants/<family>_<isa>.cpp) that
+// sets FASTIQA_ISA_LEVEL and includes it: the code then lives in the namespace
+// fastiqa::cpu::<isa> and, between FASTIQA_ISA_BEGIN and FASTIQA_ISA_END, every
+// function is compiled for that level's instruction set (a GCC / clang target
+// pragma; all headers are included before it, so no inline function of torch or
+// the standard library is ever compiled with a wider ISA than the baseline: the
+// linker cannot pick an AVX-512 copy of a shared inline function for baseline code):
+//   avx512    x86-64-v4: AVX-512F/BW/DQ/VL/CD + AVX2 + FMA + F16C + BMI1/2
+//   avx2      x86-64-v3: AVX2 + FMA + F16C + BMI1/2
+//   baseline  the compiler's default target (x86-64: SSE2; aarch64: NEON)
+// The level that runs is chosen once, on first use, from the CPU's features
+// (__builtin_cpu_supports: never an unsupported instruction) and can be forced
+// with FASTIQA_CPU_ISA=avx512|avx2|baseline (a level this CPU lacks, or an unknown
+// value, is an error naming the variable) or switched in-process with the op
+// fastiqa_C::cpu_isa_select (tests, benchmarks).
+//
+// The loops are written lane-blocked (kLanes independent accumulators) so the
+// compiler vectorises them without reassociating sums: results are bitwise
+// reproducible for a given ISA level and thread count.
 #pragma once
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define FASTIQA_CPU_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#include <string>
+#include <utility>
+#include <vector>
+
+#if (defined(__x86_64__) || defined(_M_X64)) && defined(__GNUC__)
+#define FASTIQA_X86_VARIANTS 1  // avx512 / avx2 / baseline variants are built
 #else
-#define FASTIQA_CPU_CLONES
+#define FASTIQA_X86_VARIANTS 0  // one (baseline) variant: aarch64 NEON, MSVC, others
 #endif
 
 namespace fastiqa {
@@ -19,17 +37,88 @@ namespace cpu {
 
 constexpr int kLanes = 16;
 
-// Name of the clone the loader picks on this machine.
-inline const char* isa_name() {
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512f")) return "avx512f";
-  if (__builtin_cpu_supports("avx2")) return "avx2";
-  return "x86-64 baseline (sse2)";
-#else
-  return "generic (compiler autovectorisation, no run-time dispatch)";
-#endif
-}
+enum class Isa : int { kBaseline = 0, kAvx2 = 1, kAvx512 = 2 };
+constexpr int kNumIsa = 3;
+
+const char* isa_label(Isa isa);           // "baseline", "avx2", "avx512"
+std::vector<Isa> supported_isas();        // levels built and supported by this CPU, best first
+Isa active_isa();                         // the level in use (FASTIQA_CPU_ISA or the best)
+void select_isa(const std::string& name); // switch in-process (same rules as the variable)
+
+// The kernel table of the active level. Table is a struct of function pointers that
+// each variant fills (fastiqa::cpu::<isa>::kernels(Table*)).
+template <typename Table> struct Variants {
+  Table by_level[kNumIsa];
+  Variants(void (*base)(Table*), void (*v3)(Table*), void (*v4)(Table*)) {
+    base(&by_level[0]);
+    (v3 ? v3 : base)(&by_level[1]);
+    (v4 ? v4 : base)(&by_level[2]);
+  }
+  const Table& active() const { return by_level[static_cast<int>(active_isa())]; }
+};
 
 }  // namespace cpu
 }  // namespace fastiqa
+
+// Declares fastiqa::cpu::<isa>::FN(Table*) for every variant built, and defines
+// fastiqa::cpu::FN##_table(): the Variants of Table (built once).
+#if FASTIQA_X86_VARIANTS
+#define FASTIQA_CPU_VARIANTS(Table, FN)                                                 \
+  namespace baseline { void FN(Table*); }                                               \
+  namespace avx2 { void FN(Table*); }                                                   \
+  namespace avx512 { void FN(Table*); }                                                 \
+  inline const Variants<Table>& FN##_table() {                                          \
+    static const Variants<Table> v(&baseline::FN, &avx2::FN, &avx512::FN);              \
+    return v;                                                                           \
+  }
+#else
+#define FASTIQA_CPU_VARIANTS(Table, FN)                                                 \
+  namespace baseline { void FN(Table*); }                                               \
+  inline const Variants<Table>& FN##_table() {                                          \
+    static const Variants<Table> v(&baseline::FN, nullptr, nullptr);                    \
+    return v;                                                                           \
+  }
+#endif
+
+// Forwards a registered op to the active level's table entry: FASTIQA_CPU_OP(table_fn, member).
+namespace fastiqa {
+namespace cpu {
+template <typename Sig> struct Forward;
+template <typename R, typename... Args> struct Forward<R (*)(Args...)> {
+  template <typename Table, const Variants<Table>& (*Get)(), R (*Table::*M)(Args...)>
+  static R call(Args... args) {
+    return (Get().active().*M)(std::forward<Args>(args)...);
+  }
+};
+}  // namespace cpu
+}  // namespace fastiqa
+#define FASTIQA_CPU_OP(Table, FN, member)                                                \
+  (&::fastiqa::cpu::Forward<decltype(Table::member)>::template call<Table, &FN##_table, &Table::member>)
+
+// Inside a variant translation unit: the namespace and target of FASTIQA_ISA_LEVEL.
+#ifdef FASTIQA_ISA_LEVEL
+#if FASTIQA_ISA_LEVEL == 2
+#define FASTIQA_ISA_NS avx512
+#define FASTIQA_ISA_TARGET "avx512f,avx512bw,avx512dq,avx512vl,avx512cd,avx2,fma,f16c,bmi,bmi2,lzcnt,popcnt"
+#elif FASTIQA_ISA_LEVEL == 1
+#define FASTIQA_ISA_NS avx2
+#define FASTIQA_ISA_TARGET "avx2,fma,f16c,bmi,bmi2,lzcnt,popcnt"
+#else
+#define FASTIQA_ISA_NS baseline
+#endif
+
+#define FASTIQA_PRAGMA_S(x) _Pragma(#x)
+#define FASTIQA_PRAGMA(x) FASTIQA_PRAGMA_S(x)  // expands x first
+#if defined(FASTIQA_ISA_TARGET) && defined(__clang__)
+#define FASTIQA_ISA_BEGIN \
+  FASTIQA_PRAGMA(clang attribute push(__attribute__((target(FASTIQA_ISA_TARGET))), apply_to = function))
+#define FASTIQA_ISA_END FASTIQA_PRAGMA(clang attribute pop)
+#elif defined(FASTIQA_ISA_TARGET)
+#define FASTIQA_ISA_BEGIN \
+  FASTIQA_PRAGMA(GCC push_options) FASTIQA_PRAGMA(GCC target(FASTIQA_ISA_TARGET))
+#define FASTIQA_ISA_END FASTIQA_PRAGMA(GCC pop_options)
+#else
+#define FASTIQA_ISA_BEGIN
+#define FASTIQA_ISA_END
+#endif
+#endif  // FASTIQA_ISA_LEVEL

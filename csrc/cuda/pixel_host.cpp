@@ -8,6 +8,7 @@
 #include <torch/library.h>
 
 #include "../common/pixel_math.h"
+#include "../host/pixel_checks.h"
 #include "host_common.h"
 #include "pixel_launch.h"
 
@@ -20,33 +21,10 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> pixel_fwd(
     int64_t weight_mode, int64_t channels, int64_t inner, int64_t kind, double c,
     int64_t reduction, double norm_scale, bool need_grad) {
   using namespace fastiqa::pixel;
-  TORCH_CHECK(pred.sizes() == target.sizes() && pred.strides() == target.strides(),
-              "fastiqa_C::pixel_fwd: pred and target must share shape and strides");
-  TORCH_CHECK(pred.scalar_type() == target.scalar_type(),
-              "fastiqa_C::pixel_fwd: pred and target must share a dtype");
-  TORCH_CHECK(pred.is_non_overlapping_and_dense(), "fastiqa_C::pixel_fwd: input must be dense");
-  TORCH_CHECK(target.device() == pred.device(), "fastiqa_C::pixel_fwd: tensors on different devices");
-  TORCH_CHECK(kind >= 0 && kind <= 2 && reduction >= 0 && reduction <= 3 && weight_mode >= 0 &&
-                  weight_mode <= 3,
-              "fastiqa_C::pixel_fwd: bad kind / reduction / weight_mode");
-  TORCH_CHECK((weight_mode == kNoWeight) == !weight.has_value(),
-              "fastiqa_C::pixel_fwd: weight_mode and weight disagree");
+  host::check_pixel_fwd(pred, target, weight, weight_mode, channels, inner, kind, reduction);
   const int64_t n = pred.numel();
-  if (weight.has_value()) {
-    TORCH_CHECK(weight->device() == pred.device() && weight->scalar_type() == pred.scalar_type(),
-                "fastiqa_C::pixel_fwd: weight must share the input's device and dtype");
-    if (weight_mode == kFull) {
-      TORCH_CHECK(weight->sizes() == pred.sizes() && weight->strides() == pred.strides(),
-                  "fastiqa_C::pixel_fwd: full weight must match the input's shape and strides");
-    } else {
-      TORCH_CHECK(channels > 0 && inner > 0 && weight->is_contiguous() &&
-                      weight->numel() * channels == n && (n == 0 || n % (channels * inner) == 0),
-                  "fastiqa_C::pixel_fwd: broadcast weight does not fit the input");
-    }
-  }
   c10::cuda::CUDAGuard guard(pred.device());
-  const auto acc_dtype = pred.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
-  const auto scalar_opts = pred.options().dtype(acc_dtype);
+  const auto scalar_opts = pred.options().dtype(host::acc_dtype(pred));
   at::Tensor map = reduction == kNone ? at::empty_like(pred) : at::Tensor();
   at::Tensor grad = need_grad ? at::empty_like(pred) : at::empty({0}, pred.options());
   at::Tensor out = reduction == kNone ? map : at::empty({}, scalar_opts);
@@ -66,13 +44,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> pixel_fwd(
 std::tuple<at::Tensor, at::Tensor> pixel_bwd(const at::Tensor& grad, const at::Tensor& grad_out,
                                              const at::Tensor& gscale, bool need_pred,
                                              bool need_target) {
-  TORCH_CHECK(grad_out.dim() == 0 && gscale.dim() == 0,
-              "fastiqa_C::pixel_bwd: expects a scalar grad_out and gscale");
-  TORCH_CHECK(grad.is_non_overlapping_and_dense(), "fastiqa_C::pixel_bwd: grad must be dense");
-  const auto acc_dtype = grad.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
-  TORCH_CHECK(grad_out.scalar_type() == acc_dtype && gscale.scalar_type() == acc_dtype &&
-                  grad_out.device() == grad.device() && gscale.device() == grad.device(),
-              "fastiqa_C::pixel_bwd: grad_out and gscale must be accumulator scalars on the device");
+  host::check_pixel_bwd(grad, grad_out, gscale);
   c10::cuda::CUDAGuard guard(grad.device());
   at::Tensor gp = need_pred ? at::empty_like(grad) : at::empty({0}, grad.options());
   at::Tensor gt = need_target ? at::empty_like(grad) : at::empty({0}, grad.options());

@@ -9,6 +9,7 @@
 #include <torch/library.h>
 
 #include "../common/psnr_math.h"
+#include "../host/psnr_checks.h"
 #include "host_common.h"
 #include "psnr_launch.h"
 
@@ -20,26 +21,12 @@ std::tuple<at::Tensor, at::Tensor> psnr_fwd(const at::Tensor& x, const at::Tenso
                                             int64_t crop, bool y_channel, bool quantize,
                                             double data_range, bool need_grad) {
   using namespace fastiqa::psnr;
-  TORCH_CHECK(x.dim() == 4, "fastiqa_C::psnr_fwd: expects (N, C, H, W) images");
-  TORCH_CHECK(x.sizes() == y.sizes() && x.strides() == y.strides(),
-              "fastiqa_C::psnr_fwd: x and y must share shape and strides");
-  TORCH_CHECK(x.scalar_type() == y.scalar_type(), "fastiqa_C::psnr_fwd: x and y must share a dtype");
-  TORCH_CHECK(y.device() == x.device(), "fastiqa_C::psnr_fwd: tensors on different devices");
-  TORCH_CHECK(x.is_non_overlapping_and_dense(), "fastiqa_C::psnr_fwd: input must be dense");
-  TORCH_CHECK(x.size(0) <= 1 || x.stride(0) == x.numel() / x.size(0),
-              "fastiqa_C::psnr_fwd: images must be contiguous blocks (NCHW or channels_last)");
-  TORCH_CHECK(kind == kMSE || kind == kL1, "fastiqa_C::psnr_fwd: unknown kind");
-  TORCH_CHECK(crop >= 0 && 2 * crop < x.size(2) && 2 * crop < x.size(3),
-              "fastiqa_C::psnr_fwd: crop leaves no pixels");
-  TORCH_CHECK(!y_channel || x.size(1) == 3, "fastiqa_C::psnr_fwd: y_channel needs 3 channels");
-  TORCH_CHECK(data_range > 0, "fastiqa_C::psnr_fwd: data_range must be > 0");
-  TORCH_CHECK(!(need_grad && quantize), "fastiqa_C::psnr_fwd: no gradient through quantize");
+  host::check_psnr_fwd(x, y, kind, crop, y_channel, quantize, data_range, need_grad);
   c10::cuda::CUDAGuard guard(x.device());
   const int64_t n = x.size(0), c = x.size(1);
   const int64_t hh = x.size(2) - 2 * crop, ww = x.size(3) - 2 * crop;
   const int64_t count = (y_channel ? 1 : c) * hh * ww;
-  const auto acc_dtype = x.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
-  const auto acc_opts = x.options().dtype(acc_dtype);
+  const auto acc_opts = x.options().dtype(host::acc_dtype(x));
   at::Tensor stat = at::empty({n}, acc_opts);
   at::Tensor grad = !need_grad ? at::empty({0}, x.options())
                     : crop > 0 ? at::zeros_like(x)  // the border is not written
@@ -56,15 +43,8 @@ std::tuple<at::Tensor, at::Tensor> psnr_fwd(const at::Tensor& x, const at::Tenso
 
 std::tuple<at::Tensor, at::Tensor> psnr_bwd(const at::Tensor& grad, const at::Tensor& grad_out,
                                             bool need_x, bool need_y) {
-  TORCH_CHECK(grad.dim() == 4 && grad.is_non_overlapping_and_dense(),
-              "fastiqa_C::psnr_bwd: grad must be a dense (N, C, H, W) tensor");
+  host::check_psnr_bwd(grad, grad_out);
   const int64_t n = grad.size(0);
-  TORCH_CHECK(n <= 1 || grad.stride(0) == grad.numel() / n,
-              "fastiqa_C::psnr_bwd: images must be contiguous blocks");
-  const auto acc_dtype = grad.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
-  TORCH_CHECK(grad_out.dim() == 1 && grad_out.size(0) == n && grad_out.scalar_type() == acc_dtype &&
-                  grad_out.device() == grad.device() && grad_out.is_contiguous(),
-              "fastiqa_C::psnr_bwd: grad_out must be a contiguous (N,) accumulator tensor on the device");
   c10::cuda::CUDAGuard guard(grad.device());
   at::Tensor gx = need_x ? at::empty_like(grad) : at::empty({0}, grad.options());
   at::Tensor gy = need_y ? at::empty_like(grad) : at::empty({0}, grad.options());

@@ -12,6 +12,7 @@
 #include <torch/library.h>
 
 #include "../common/ssim_math.h"
+#include "../host/ssim_checks.h"
 #include "host_common.h"
 #include "ssim_launch.h"
 
@@ -21,14 +22,10 @@ namespace {
 
 SsimGeometry geometry(const at::Tensor& x, const at::Tensor& y, int64_t win, int64_t padding) {
   using namespace fastiqa::ssim;
-  TORCH_CHECK(x.dim() == 4 && x.sizes() == y.sizes(), "fastiqa_C::ssim: x and y must be (N, C, H, W) of one shape");
-  TORCH_CHECK(x.scalar_type() == y.scalar_type(), "fastiqa_C::ssim: x and y must share a dtype");
-  TORCH_CHECK(x.is_cuda() && y.device() == x.device(), "fastiqa_C::ssim: CUDA tensors on one device expected");
-  TORCH_CHECK(win >= kMinWin && win <= kMaxWin && win % 2 == 1, "fastiqa_C::ssim: win_size must be odd in [3, 31]");
-  TORCH_CHECK(padding >= 0 && padding <= 2, "fastiqa_C::ssim: unknown padding");
+  host::check_ssim_inputs(x, y, win, padding);
+  TORCH_CHECK(x.is_cuda(), "fastiqa_C::ssim: CUDA tensors expected");
   SsimGeometry g{};
   g.N = x.size(0); g.C = x.size(1); g.H = x.size(2); g.W = x.size(3);
-  TORCH_CHECK(g.H >= win && g.W >= win, "fastiqa_C::ssim: images must hold one window");
   g.win = static_cast<int>(win);
   g.padding = static_cast<int>(padding);
   g.off = padding == kValid ? 0 : g.win / 2;
@@ -41,8 +38,6 @@ SsimGeometry geometry(const at::Tensor& x, const at::Tensor& y, int64_t win, int
   return g;
 }
 
-at::ScalarType acc_of(const at::Tensor& x) { return x.scalar_type() == at::kDouble ? at::kDouble : at::kFloat; }
-
 void strides_of(const at::Tensor& t, int64_t* s) {
   for (int i = 0; i < 4; ++i) s[i] = t.stride(i);
 }
@@ -50,18 +45,14 @@ void strides_of(const at::Tensor& t, int64_t* s) {
 std::tuple<at::Tensor, at::Tensor> grads(const at::Tensor& x, const at::Tensor& y, const SsimGeometry& geo,
                                          const double* window, const double* c, const at::Tensor& weights,
                                          const std::optional<at::Tensor>& dmap, bool need_gx, bool need_gy) {
-  TORCH_CHECK(weights.scalar_type() == acc_of(x) && weights.is_contiguous() && weights.device() == x.device() &&
-                  weights.numel() == geo.N * geo.C * 3,
-              "fastiqa_C::ssim: weights must be a contiguous (N, C, 3) accumulator-dtype tensor on the device");
+  host::check_ssim_weights(weights, x);
+  host::check_ssim_dmap(dmap, x, geo.Ho, geo.Wo);
   // both laid out as empty_like(x): the kernel writes them with one set of strides
   at::Tensor gx = need_gx ? at::empty_like(x) : at::empty({0}, x.options());
   at::Tensor gy = need_gy ? at::empty_like(x) : at::empty({0}, x.options());
   if (!need_gx && !need_gy) return {gx, gy};
   int64_t sd[4] = {0, 0, 0, 0}, sg[4];
   if (dmap.has_value()) {
-    TORCH_CHECK(dmap->dim() == 4 && dmap->size(0) == geo.N && dmap->size(1) == geo.C && dmap->size(2) == geo.Ho &&
-                    dmap->size(3) == geo.Wo && dmap->scalar_type() == x.scalar_type() && dmap->device() == x.device(),
-                "fastiqa_C::ssim_bwd: dmap must be an (N, C, Ho, Wo) tensor of the input dtype");
     strides_of(*dmap, sd);
   }
   strides_of(need_gx ? gx : gy, sg);
@@ -81,7 +72,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> ssim_fwd(
   double window[fastiqa::ssim::kMaxWin];
   fastiqa::ssim::gaussian_window(geo.win, sigma, window);
   const double c[2] = {c1, c2};
-  const auto acc = acc_of(x);
+  const auto acc = host::acc_dtype(x);
   at::Tensor map = want_map ? at::empty({geo.N, geo.C, geo.Ho, geo.Wo}, x.options(), x.suggest_memory_format())
                             : at::empty({0}, x.options());
   const int64_t tiles = ssim_fwd_tiles(geo);

@@ -11,6 +11,8 @@
 // When asked (and not quantising: the rounding has zero derivative), the same
 // pass writes d(stat_n)/dx into a buffer of x's shape (zero in the cropped border).
 // Backward: grad_x[n] = grad[n] * grad_out[n], grad_y = -grad_x, one pass.
+#pragma once
+
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
 #include <ATen/core/Tensor.h>
@@ -21,52 +23,48 @@
 #include <vector>
 
 #include "../common/psnr_math.h"
+#include "../host/psnr_checks.h"
 #include "buffer_pool.h"
 #include "convert.h"
 #include "isa.h"
+#include "kernel_tables.h"
 
+FASTIQA_ISA_BEGIN
 namespace fastiqa {
 namespace cpu {
+namespace FASTIQA_ISA_NS {
+namespace psnr_impl {
 namespace {
 
 using namespace fastiqa::psnr;
 
-template <typename T> struct PsnrAcc { using type = float; };
-template <> struct PsnrAcc<double> { using type = double; };
-
 constexpr int64_t kGrainSamples = 1 << 14;
+
+// The statistic of sample i (optionally quantised), its derivative stored when GRAD.
+template <typename T, typename A, int K, bool Q, bool GRAD>
+FASTIQA_INLINE A plain_sample(const T* __restrict__ a, const T* __restrict__ b, T* __restrict__ g, int64_t i,
+                              A qscale, A gmul) {
+  A va = to_acc<A>(a[i]), vb = to_acc<A>(b[i]);
+  if (Q) {
+    va = quant8<A>(va * qscale);
+    vb = quant8<A>(vb * qscale);
+  }
+  A v, dv;
+  stat_and_grad<K, A>(va - vb, v, dv);
+  if (GRAD) g[i] = from_acc<T>(dv * gmul);
+  return v;
+}
 
 // One contiguous run of `len` samples (no Y conversion).
 template <typename T, typename A, int K, bool Q, bool GRAD>
-FASTIQA_CPU_CLONES A run_plain(const T* __restrict__ a, const T* __restrict__ b, T* __restrict__ g,
-                               int64_t len, A qscale, A gmul) {
+A run_plain(const T* __restrict__ a, const T* __restrict__ b, T* __restrict__ g, int64_t len, A qscale, A gmul) {
   A acc[kLanes] = {};
   int64_t i = 0;
   for (; i + kLanes <= len; i += kLanes) {
 #pragma omp simd
-    for (int j = 0; j < kLanes; ++j) {
-      A va = to_acc<A>(a[i + j]), vb = to_acc<A>(b[i + j]);
-      if (Q) {
-        va = quant8<A>(va * qscale);
-        vb = quant8<A>(vb * qscale);
-      }
-      A v, dv;
-      stat_and_grad<K, A>(va - vb, v, dv);
-      acc[j] += v;
-      if (GRAD) g[i + j] = from_acc<T>(dv * gmul);
-    }
+    for (int j = 0; j < kLanes; ++j) acc[j] += plain_sample<T, A, K, Q, GRAD>(a, b, g, i + j, qscale, gmul);
   }
-  for (int j = 0; i < len; ++i, ++j) {
-    A va = to_acc<A>(a[i]), vb = to_acc<A>(b[i]);
-    if (Q) {
-      va = quant8<A>(va * qscale);
-      vb = quant8<A>(vb * qscale);
-    }
-    A v, dv;
-    stat_and_grad<K, A>(va - vb, v, dv);
-    acc[j] += v;
-    if (GRAD) g[i] = from_acc<T>(dv * gmul);
-  }
+  for (int j = 0; i < len; ++i, ++j) acc[j] += plain_sample<T, A, K, Q, GRAD>(a, b, g, i, qscale, gmul);
   A s = 0;
   for (int j = 0; j < kLanes; ++j) s += acc[j];
   return s;
@@ -91,7 +89,7 @@ FASTIQA_INLINE A luma_sample(const T* __restrict__ a, const T* __restrict__ b, T
 
 // One row of `len` pixels of the Y channel; channel c of pixel i at c * sc + i * sp.
 template <typename T, typename A, int K, bool Q, bool GRAD, bool UNIT>
-FASTIQA_CPU_CLONES A run_luma(const T* __restrict__ a, const T* __restrict__ b, T* __restrict__ g,
+A run_luma(const T* __restrict__ a, const T* __restrict__ b, T* __restrict__ g,
                               int64_t len, int64_t sc, int64_t sp_runtime, A qscale, A gmul) {
   const int64_t sp = UNIT ? 1 : sp_runtime;
   const A wr = static_cast<A>(kYR / 255.0), wg = static_cast<A>(kYG / 255.0),
@@ -147,8 +145,8 @@ int64_t row_offset(const Geometry& G, int64_t i, int64_t r) {
 
 template <typename T, int K, bool Q, bool GRAD>
 void forward_typed(const T* a, const T* b, T* g, const Geometry& G, double data_range,
-                   std::vector<typename PsnrAcc<T>::type>& partial) {
-  using A = typename PsnrAcc<T>::type;
+                   std::vector<typename AccOf<T>::type>& partial) {
+  using A = typename AccOf<T>::type;
   const int64_t total_rows = G.n * G.rows;
   partial.assign(total_rows, A(0));
   const A qscale = static_cast<A>(255.0 / data_range);
@@ -175,7 +173,7 @@ void forward_typed(const T* a, const T* b, T* g, const Geometry& G, double data_
 
 template <typename T, int K>
 void forward_kind(const T* a, const T* b, T* g, const Geometry& G, bool quantize, double data_range,
-                  std::vector<typename PsnrAcc<T>::type>& partial) {
+                  std::vector<typename AccOf<T>::type>& partial) {
   if (quantize)
     forward_typed<T, K, true, false>(a, b, g, G, data_range, partial);
   else if (g)
@@ -198,28 +196,16 @@ void zero_fill(void* p, int64_t bytes) {
 std::tuple<at::Tensor, at::Tensor> psnr_fwd(const at::Tensor& x, const at::Tensor& y, int64_t kind,
                                             int64_t crop, bool y_channel, bool quantize,
                                             double data_range, bool need_grad) {
-  TORCH_CHECK(x.dim() == 4, "fastiqa_C::psnr_fwd: expects (N, C, H, W) images");
-  TORCH_CHECK(x.sizes() == y.sizes() && x.strides() == y.strides(),
-              "fastiqa_C::psnr_fwd: x and y must share shape and strides");
-  TORCH_CHECK(x.scalar_type() == y.scalar_type(), "fastiqa_C::psnr_fwd: x and y must share a dtype");
-  TORCH_CHECK(x.is_non_overlapping_and_dense(), "fastiqa_C::psnr_fwd: input must be dense");
-  TORCH_CHECK(x.size(0) <= 1 || x.stride(0) == x.numel() / x.size(0),
-              "fastiqa_C::psnr_fwd: images must be contiguous blocks (NCHW or channels_last)");
-  TORCH_CHECK(kind == kMSE || kind == kL1, "fastiqa_C::psnr_fwd: unknown kind");
-  TORCH_CHECK(crop >= 0 && 2 * crop < x.size(2) && 2 * crop < x.size(3),
-              "fastiqa_C::psnr_fwd: crop leaves no pixels");
-  TORCH_CHECK(!y_channel || x.size(1) == 3, "fastiqa_C::psnr_fwd: y_channel needs 3 channels");
-  TORCH_CHECK(data_range > 0, "fastiqa_C::psnr_fwd: data_range must be > 0");
+  host::check_psnr_fwd(x, y, kind, crop, y_channel, quantize, data_range, need_grad);
+  // what this backend reads: unit stride along W, or channels_last
   TORCH_CHECK(x.stride(3) == 1 || (x.stride(1) == 1 && x.stride(3) == x.size(1)),
               "fastiqa_C::psnr_fwd: layout must be contiguous NCHW or channels_last");
-  TORCH_CHECK(!(need_grad && quantize), "fastiqa_C::psnr_fwd: no gradient through quantize");
   const Geometry G = geometry(x, crop, y_channel);
-  const auto acc_dtype = x.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
-  at::Tensor stat = at::empty({G.n}, x.options().dtype(acc_dtype));
+  at::Tensor stat = at::empty({G.n}, x.options().dtype(host::acc_dtype(x)));
   at::Tensor grad = need_grad ? pooled_empty_like(x) : at::empty({0}, x.options());
   if (need_grad && crop > 0) zero_fill(grad.data_ptr(), grad.numel() * grad.element_size());
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "psnr_fwd", [&] {
-    using A = typename PsnrAcc<scalar_t>::type;
+    using A = typename AccOf<scalar_t>::type;
     const scalar_t* a = x.data_ptr<scalar_t>();
     const scalar_t* b = y.data_ptr<scalar_t>();
     scalar_t* g = need_grad ? grad.data_ptr<scalar_t>() : nullptr;
@@ -244,7 +230,7 @@ std::tuple<at::Tensor, at::Tensor> psnr_fwd(const at::Tensor& x, const at::Tenso
 }
 
 template <typename T, typename A, bool PX, bool PY>
-FASTIQA_CPU_CLONES void scale_run(const T* __restrict__ g, T* __restrict__ gx, T* __restrict__ gy,
+void scale_run(const T* __restrict__ g, T* __restrict__ gx, T* __restrict__ gy,
                                   int64_t len, A s) {
 #pragma omp simd
   for (int64_t i = 0; i < len; ++i) {
@@ -256,22 +242,16 @@ FASTIQA_CPU_CLONES void scale_run(const T* __restrict__ g, T* __restrict__ gx, T
 
 std::tuple<at::Tensor, at::Tensor> psnr_bwd(const at::Tensor& grad, const at::Tensor& grad_out,
                                             bool need_x, bool need_y) {
-  TORCH_CHECK(grad.dim() == 4 && grad.is_non_overlapping_and_dense(),
-              "fastiqa_C::psnr_bwd: grad must be a dense (N, C, H, W) tensor");
+  host::check_psnr_bwd(grad, grad_out);
   const int64_t n = grad.size(0);
-  TORCH_CHECK(n <= 1 || grad.stride(0) == grad.numel() / n,
-              "fastiqa_C::psnr_bwd: images must be contiguous blocks");
-  const auto acc_dtype = grad.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
-  TORCH_CHECK(grad_out.dim() == 1 && grad_out.size(0) == n && grad_out.scalar_type() == acc_dtype,
-              "fastiqa_C::psnr_bwd: grad_out must be (N,) in the accumulator dtype");
-  at::Tensor go = grad_out.contiguous();
+  const at::Tensor& go = grad_out;
   at::Tensor gx = need_x ? pooled_empty_like(grad) : at::empty({0}, grad.options());
   at::Tensor gy = need_y ? pooled_empty_like(grad) : at::empty({0}, grad.options());
   const int64_t per = n > 0 ? grad.numel() / n : 0;
   const int64_t chunk = 1 << 15;
   const int64_t chunks_per = (per + chunk - 1) / chunk;
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, grad.scalar_type(), "psnr_bwd", [&] {
-    using A = typename PsnrAcc<scalar_t>::type;
+    using A = typename AccOf<scalar_t>::type;
     const scalar_t* g = grad.data_ptr<scalar_t>();
     scalar_t* px = need_x ? gx.data_ptr<scalar_t>() : nullptr;
     scalar_t* py = need_y ? gy.data_ptr<scalar_t>() : nullptr;
@@ -295,10 +275,15 @@ std::tuple<at::Tensor, at::Tensor> psnr_bwd(const at::Tensor& grad, const at::Te
 }
 
 }  // namespace
+}  // namespace psnr_impl
+
+void psnr_kernels(PsnrKernels* t) {
+  using namespace psnr_impl;
+  t->fwd = &psnr_fwd;
+  t->bwd = &psnr_bwd;
+}
+
+}  // namespace FASTIQA_ISA_NS
 }  // namespace cpu
 }  // namespace fastiqa
-
-TORCH_LIBRARY_IMPL(fastiqa_C, CPU, m) {
-  m.impl("psnr_fwd", &fastiqa::cpu::psnr_fwd);
-  m.impl("psnr_bwd", &fastiqa::cpu::psnr_bwd);
-}
+FASTIQA_ISA_END

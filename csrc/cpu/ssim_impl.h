@@ -23,6 +23,8 @@
 // Bytes: forward reads x and y once (plus (win-1)/kBand halo rows) and writes
 // only the map if asked; forward-with-gradient and backward read x and y once
 // more for the final combination and write each requested gradient once.
+#pragma once
+
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
 #include <ATen/core/Tensor.h>
@@ -33,12 +35,17 @@
 #include <vector>
 
 #include "../common/ssim_math.h"
+#include "../host/ssim_checks.h"
 #include "buffer_pool.h"
 #include "convert.h"
 #include "isa.h"
+#include "kernel_tables.h"
 
+FASTIQA_ISA_BEGIN
 namespace fastiqa {
 namespace cpu {
+namespace FASTIQA_ISA_NS {
+namespace ssim_impl {
 namespace {
 
 using namespace fastiqa::ssim;
@@ -106,24 +113,44 @@ FASTIQA_INLINE void store_row(T* row, int64_t sw, int64_t n, const A* in) {
   }
 }
 
-// Horizontal blur of x, y, x^2, y^2, xy: h[q * P + j] = sum_k g[k] q(j + k), j < LW.
+// Products of one padded row pair: r[2] = x^2, r[3] = y^2, r[4] = xy (r[0] = x, r[1] = y),
+// once per sample, so that the blur below is one FMA per tap and quantity.
 template <typename A>
-FASTIQA_INLINE void hblur5(const A* __restrict__ rx, const A* __restrict__ ry, const A* g, int win,
-                           int64_t LW, int64_t P, A* __restrict__ h) {
+FASTIQA_INLINE void row_products(A* const* r, int64_t len) {
+  const A* __restrict__ x = r[0];
+  const A* __restrict__ y = r[1];
+  A* __restrict__ xx = r[2];
+  A* __restrict__ yy = r[3];
+  A* __restrict__ xy = r[4];
+#pragma omp simd
+  for (int64_t j = 0; j < len; ++j) {
+    xx[j] = x[j] * x[j];
+    yy[j] = y[j] * y[j];
+    xy[j] = x[j] * y[j];
+  }
+}
+
+// Horizontal blur of x, y, x^2, y^2, xy: h[q * P + j] = sum_k g[k] r[q][j + k], j < LW.
+// kLanes x 5 accumulators stay in registers over the win taps (2 x 5 ymm on AVX2).
+template <typename A>
+FASTIQA_INLINE void hblur5(A* const* r, const A* g, int win, int64_t LW, int64_t P, A* __restrict__ h) {
+  const A* __restrict__ r0 = r[0];
+  const A* __restrict__ r1 = r[1];
+  const A* __restrict__ r2 = r[2];
+  const A* __restrict__ r3 = r[3];
+  const A* __restrict__ r4 = r[4];
   for (int64_t j = 0; j < LW; j += kLanes) {
     A a0[kLanes] = {}, a1[kLanes] = {}, a2[kLanes] = {}, a3[kLanes] = {}, a4[kLanes] = {};
     for (int k = 0; k < win; ++k) {
       const A gk = g[k];
-      const A* px = rx + j + k;
-      const A* py = ry + j + k;
+      const int64_t o = j + k;
 #pragma omp simd
       for (int l = 0; l < kLanes; ++l) {
-        const A vx = px[l], vy = py[l];
-        a0[l] += gk * vx;
-        a1[l] += gk * vy;
-        a2[l] += gk * (vx * vx);
-        a3[l] += gk * (vy * vy);
-        a4[l] += gk * (vx * vy);
+        a0[l] += gk * r0[o + l];
+        a1[l] += gk * r1[o + l];
+        a2[l] += gk * r2[o + l];
+        a3[l] += gk * r3[o + l];
+        a4[l] += gk * r4[o + l];
       }
     }
 #pragma omp simd
@@ -183,18 +210,18 @@ FASTIQA_INLINE void hblur4(const A* __restrict__ in, int64_t in_stride, const A*
 
 template <typename A> struct Scratch {
   std::vector<A> buf;
-  A *rx, *ry, *ring, *st, *srow, *csrow, *w, *mring, *vt, *t, *acc, *xr, *yr;
+  A *rin[5], *ring, *st, *srow, *csrow, *w, *mring, *vt, *t, *acc, *xr, *yr;
   int64_t vt_len = 0;
   template <typename T> void init(const Job<T, A>& J) {
     const int64_t in_len = J.LW + J.win;            // padded source row
     vt_len = J.LWp + J.win;                          // map row with win-1 zero margins
     const int64_t accn = J.grad ? kBand * 4 * J.AP : 0;
-    const int64_t need = 2 * in_len + J.win * 5 * J.P + 5 * J.P + 3 * J.LW +
+    const int64_t need = 5 * in_len + J.win * 5 * J.P + 5 * J.P + 3 * J.LW +
                          (J.grad ? J.win * 4 * J.P + 4 * vt_len + 4 * J.LWp : 0) + accn + 2 * J.W + 64;
     buf.assign(need, A(0));
     A* p = buf.data();
     auto take = [&](int64_t n) { A* r = p; p += n; return r; };
-    rx = take(in_len); ry = take(in_len);
+    for (auto& r : rin) r = take(in_len);  // x, y, x^2, y^2, xy
     ring = take(J.win * 5 * J.P);
     st = take(5 * J.P);
     srow = take(J.LW); csrow = take(J.LW); w = take(J.LW);
@@ -252,7 +279,7 @@ FASTIQA_INLINE void finalize_row(const Job<T, A>& J, Scratch<A>& S, int64_t u, i
 
 // One band of one plane. sums: S, cs, |x-y| sums of the band (owned rows only).
 template <typename T, typename A>
-FASTIQA_CPU_CLONES void run_band(const Job<T, A>& J, int64_t plane, int64_t band, Scratch<A>& S,
+void run_band(const Job<T, A>& J, int64_t plane, int64_t band, Scratch<A>& S,
                                  double* sums) {
   const int64_t n = plane / J.C, c = plane % J.C;
   const int win = J.win;
@@ -282,9 +309,10 @@ FASTIQA_CPU_CLONES void run_band(const Job<T, A>& J, int64_t plane, int64_t band
     if (s < 0) {
       std::fill(h, h + slot5, A(0));
     } else {
-      gather_padded(J.x.row(n, c, s), J.x.sw, J, S.rx, LW + win);
-      gather_padded(J.y.row(n, c, s), J.y.sw, J, S.ry, LW + win);
-      hblur5(S.rx, S.ry, J.g, win, LW, P, h);
+      gather_padded(J.x.row(n, c, s), J.x.sw, J, S.rin[0], LW + win);
+      gather_padded(J.y.row(n, c, s), J.y.sw, J, S.rin[1], LW + win);
+      row_products(S.rin, LW + win);
+      hblur5(S.rin, J.g, win, LW, P, h);
     }
     if (u < pa + win - 1) continue;
     const int64_t p = u - win + 1;
@@ -391,12 +419,9 @@ struct Geometry {
   int64_t N, C, H, W, Ho, Wo, off;
 };
 
+// x as checked by host::check_ssim_inputs
 Geometry geometry(const at::Tensor& x, int64_t win, int64_t padding) {
-  TORCH_CHECK(x.dim() == 4, "fastiqa_C::ssim: expects (N, C, H, W) tensors");
-  TORCH_CHECK(win >= kMinWin && win <= kMaxWin && win % 2 == 1, "fastiqa_C::ssim: win_size must be odd in [3, 31]");
-  TORCH_CHECK(padding >= 0 && padding <= 2, "fastiqa_C::ssim: unknown padding");
   Geometry g{x.size(0), x.size(1), x.size(2), x.size(3), 0, 0, 0};
-  TORCH_CHECK(g.H >= win && g.W >= win, "fastiqa_C::ssim: images must hold one window");
   if (padding == kValid) {
     g.Ho = g.H - win + 1;
     g.Wo = g.W - win + 1;
@@ -448,29 +473,16 @@ std::vector<double> run_all(const Job<T, A>& J, int64_t planes) {
   return plane_sums;
 }
 
-void check_pair(const at::Tensor& x, const at::Tensor& y) {
-  TORCH_CHECK(x.sizes() == y.sizes(), "fastiqa_C::ssim: x and y must share a shape");
-  TORCH_CHECK(x.scalar_type() == y.scalar_type(), "fastiqa_C::ssim: x and y must share a dtype");
-  TORCH_CHECK(x.device().is_cpu() && y.device().is_cpu(), "fastiqa_C::ssim: CPU tensors expected");
-}
-
-at::Tensor check_weights(const std::optional<at::Tensor>& w, const at::Tensor& x) {
-  const auto acc = x.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
-  TORCH_CHECK(w->scalar_type() == acc && w->is_contiguous() &&
-                  w->numel() == x.size(0) * x.size(1) * kNumWeights,
-              "fastiqa_C::ssim: weights must be a contiguous (N, C, 3) accumulator-dtype tensor");
-  return *w;
-}
-
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> ssim_fwd(
     const at::Tensor& x, const at::Tensor& y, int64_t win, double sigma, double c1, double c2,
     int64_t padding, bool want_map, bool want_l1, const std::optional<at::Tensor>& weights,
     bool need_gx, bool need_gy) {
-  check_pair(x, y);
+  host::check_ssim_inputs(x, y, win, padding);
   const Geometry geo = geometry(x, win, padding);
-  const auto acc = x.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
+  const auto acc = host::acc_dtype(x);
   const bool grad = weights.has_value() && (need_gx || need_gy);
-  at::Tensor w = grad ? check_weights(weights, x) : at::Tensor();
+  if (grad) host::check_ssim_weights(*weights, x);
+  at::Tensor w = grad ? *weights : at::Tensor();
   at::Tensor planes = at::empty({geo.N, geo.C, kNumPlaneStats}, x.options().dtype(acc));
   at::Tensor map = want_map ? at::empty({geo.N, geo.C, geo.Ho, geo.Wo}, x.options(), x.suggest_memory_format())
                             : at::empty({0}, x.options());
@@ -507,14 +519,11 @@ std::tuple<at::Tensor, at::Tensor> ssim_bwd(const at::Tensor& x, const at::Tenso
                                             const at::Tensor& weights,
                                             const std::optional<at::Tensor>& dmap, bool need_gx,
                                             bool need_gy) {
-  check_pair(x, y);
+  host::check_ssim_inputs(x, y, win, padding);
   const Geometry geo = geometry(x, win, padding);
-  at::Tensor w = check_weights(weights, x);
-  if (dmap.has_value()) {
-    TORCH_CHECK(dmap->dim() == 4 && dmap->size(0) == geo.N && dmap->size(1) == geo.C &&
-                    dmap->size(2) == geo.Ho && dmap->size(3) == geo.Wo && dmap->scalar_type() == x.scalar_type(),
-                "fastiqa_C::ssim_bwd: dmap must be an (N, C, Ho, Wo) tensor of the input dtype");
-  }
+  host::check_ssim_weights(weights, x);
+  host::check_ssim_dmap(dmap, x, geo.Ho, geo.Wo);
+  const at::Tensor& w = weights;
   at::Tensor gx = need_gx ? pooled_empty_like(x) : at::empty({0}, x.options());
   at::Tensor gy = need_gy ? pooled_empty_like(x) : at::empty({0}, x.options());
   if (!need_gx && !need_gy) return {gx, gy};
@@ -533,10 +542,15 @@ std::tuple<at::Tensor, at::Tensor> ssim_bwd(const at::Tensor& x, const at::Tenso
 }
 
 }  // namespace
+}  // namespace ssim_impl
+
+void ssim_kernels(SsimKernels* t) {
+  using namespace ssim_impl;
+  t->fwd = &ssim_fwd;
+  t->bwd = &ssim_bwd;
+}
+
+}  // namespace FASTIQA_ISA_NS
 }  // namespace cpu
 }  // namespace fastiqa
-
-TORCH_LIBRARY_IMPL(fastiqa_C, CPU, m) {
-  m.impl("ssim_fwd", &fastiqa::cpu::ssim_fwd);
-  m.impl("ssim_bwd", &fastiqa::cpu::ssim_bwd);
-}
+FASTIQA_ISA_END

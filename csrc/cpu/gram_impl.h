@@ -17,11 +17,14 @@
 // criterion and dloss/dD are produced in the same op from the split partials
 // (fixed-order sum); backward is one op for both inputs, (P + P^T) folded into
 // one C x C matrix per image and per input, the scale and sign folded into it.
+#pragma once
+
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/add.h>
 #include <ATen/ops/addmm.h>
+#include <ATen/ops/bmm.h>
 #include <ATen/ops/empty.h>
 #include <ATen/ops/empty_like.h>
 #include <ATen/ops/from_blob.h>
@@ -37,23 +40,27 @@
 #include <vector>
 
 #include "../common/gram_math.h"
+#include "../host/gram_checks.h"
 #include "buffer_pool.h"
 #include "convert.h"
 #include "isa.h"
+#include "kernel_tables.h"
 
+FASTIQA_ISA_BEGIN
 namespace fastiqa {
 namespace cpu {
+namespace FASTIQA_ISA_NS {
+namespace gram_impl {
 namespace {
 
 using namespace fastiqa::gram;
 
-constexpr int64_t kChunk = 256;      // K columns (ck) or rows (kc) per GEMM call
+constexpr int64_t kChunk = 256;      // K alignment of the splits; least K per converted chunk
+constexpr int64_t kChunkElems = 1 << 14;  // C x kc elements per converted chunk (64 KiB float: L2-resident)
 constexpr int64_t kTile = 128;       // channel tile of the Gram's upper block triangle
 constexpr int64_t kTargetUnits = 16; // units wanted for load balance (shape-only choice)
 constexpr int64_t kMinSplitK = 1024; // K per split at least (GEMM efficiency)
-
-template <typename T> struct GAcc { using type = float; };
-template <> struct GAcc<double> { using type = double; };
+constexpr int64_t kOneCallMaxC = 32;   // float32/64 Grams of at most this many channels: one bmm (one_call_plan)
 
 struct Feat {
   int64_t N, C, K, sN, sC, sK;
@@ -61,17 +68,11 @@ struct Feat {
 };
 
 Feat describe(const at::Tensor& f, const char* name) {
-  TORCH_CHECK(f.dim() == 3, "fastiqa_C::", name, ": features must be (N, C, K)");
+  host::check_features(f, name);
   Feat d{f.size(0), f.size(1), f.size(2), f.stride(0), f.stride(1), f.stride(2), true};
   if (d.K == 1) d.sK = 1;
   if (d.C == 1) d.sC = d.K;
-  if (d.sK == 1 && d.sC >= d.K) {
-    d.ck = true;
-  } else if (d.sC == 1 && d.sK >= d.C) {
-    d.ck = false;
-  } else {
-    TORCH_CHECK(false, "fastiqa_C::", name, ": features must be dense along C or along K");
-  }
+  d.ck = d.sK == 1 && d.sC >= d.K;  // else dense along C (checked)
   return d;
 }
 
@@ -88,13 +89,13 @@ int64_t split_len(int64_t K, int64_t S) {
 }
 
 template <typename T, typename A>
-FASTIQA_CPU_CLONES void convert_row(const T* __restrict__ a, A* __restrict__ out, int64_t len) {
+void convert_row(const T* __restrict__ a, A* __restrict__ out, int64_t len) {
 #pragma omp simd
   for (int64_t i = 0; i < len; ++i) out[i] = to_acc<A>(a[i]);
 }
 
 template <typename T, typename A>
-FASTIQA_CPU_CLONES void form_uv_row(const T* __restrict__ a, const T* __restrict__ b,
+void form_uv_row(const T* __restrict__ a, const T* __restrict__ b,
                                     A* __restrict__ u, A* __restrict__ v, int64_t len) {
 #pragma omp simd
   for (int64_t i = 0; i < len; ++i) {
@@ -106,7 +107,7 @@ FASTIQA_CPU_CLONES void form_uv_row(const T* __restrict__ a, const T* __restrict
 }
 
 template <typename T, typename A>
-FASTIQA_CPU_CLONES void store_row(const A* __restrict__ src, T* __restrict__ out, int64_t len) {
+void store_row(const A* __restrict__ src, T* __restrict__ out, int64_t len) {
 #pragma omp simd
   for (int64_t i = 0; i < len; ++i) out[i] = from_acc<T>(src[i]);
 }
@@ -117,6 +118,14 @@ at::Tensor blob(void* p, at::IntArrayRef sizes, at::IntArrayRef strides, at::Sca
 
 // Copies (and converts) chunk [k0, k0 + kc) of one image into buf: (C, kc) row-major
 // for ck, (kc, C) row-major for kc. With u/v given, writes U = x + y and V = x - y.
+// K columns per GEMM call. Features read in place (no conversion): the whole range,
+// one BLAS call (its own cache blocking; per-call overhead dominates thin shapes such
+// as C = 3, K = 65536). Converted chunks: about kChunkElems elements, whole kChunks.
+int64_t chunk_cols(int64_t C, bool direct, int64_t range) {
+  if (direct) return std::max<int64_t>(range, 1);
+  return std::max<int64_t>(kChunk, kChunkElems / std::max<int64_t>(C, 1) / kChunk * kChunk);
+}
+
 template <typename T, typename A>
 void load_chunk(const Feat& f, const T* x, const T* y, int64_t k0, int64_t kc, A* u, A* v) {
   if (f.ck) {
@@ -146,8 +155,9 @@ void unit_product(const Feat& f, const T* x, const T* y, int64_t kb, int64_t ke,
   const bool direct = std::is_same<T, A>::value && !y;  // read the features in place
   const int64_t ntiles = (C + kTile - 1) / kTile;
   bool first = true;
-  for (int64_t k0 = kb; k0 < ke; k0 += kChunk) {
-    const int64_t kc = std::min(kChunk, ke - k0);
+  const int64_t step = chunk_cols(C, direct, ke - kb);
+  for (int64_t k0 = kb; k0 < ke; k0 += step) {
+    const int64_t kc = std::min(step, ke - k0);
     at::Tensor U, V;  // U: (C, kc) view of the chunk, V likewise (style)
     if (direct) {
       T* p = const_cast<T*>(x) + (f.ck ? k0 : k0 * f.sK);
@@ -223,16 +233,30 @@ void finish_gram(const A* partials, int64_t N, int64_t S, int64_t C, A scale, A*
   });
 }
 
-at::ScalarType acc_type(at::ScalarType t) { return t == at::kDouble ? at::kDouble : at::kFloat; }
+// One BLAS call for the whole batch, as the reference does: the best plan when the
+// features need no conversion and C is small (per-split GEMM calls, their partials and
+// the parallel region are the cost there). Made exactly symmetric: (G + G^T) / 2.
+bool one_call_plan(const at::Tensor& feat) {
+  return feat.size(1) <= kOneCallMaxC && (feat.scalar_type() == at::kFloat || feat.scalar_type() == at::kDouble);
+}
+
+void gram_one_call(const at::Tensor& feat, double scale, at::Tensor& g) {
+  at::bmm_out(g, feat, feat.transpose(1, 2));
+  g.add_(g.transpose(1, 2).clone()).mul_(0.5 * scale);
+}
 
 at::Tensor gram_fwd(const at::Tensor& feat, double scale) {
   const Feat f = describe(feat, "gram_fwd");
-  const auto acc = acc_type(feat.scalar_type());
+  const auto acc = host::acc_dtype(feat);
   at::Tensor g = at::empty({f.N, f.C, f.C}, feat.options().dtype(acc));
   if (f.N == 0 || f.C == 0) return g;
+  if (one_call_plan(feat)) {
+    gram_one_call(feat, scale, g);
+    return g;
+  }
   const int64_t S = splits_for(f.N, f.K);
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, feat.scalar_type(), "gram_fwd", [&] {
-    using A = typename GAcc<scalar_t>::type;
+    using A = typename AccOf<scalar_t>::type;
     std::vector<A> partials(static_cast<size_t>(f.N * S * f.C * f.C));
     products<scalar_t, A>(f, feat.data_ptr<scalar_t>(), nullptr, S, partials.data());
     finish_gram<A>(partials.data(), f.N, S, f.C, static_cast<A>(scale), g.data_ptr<A>());
@@ -267,8 +291,9 @@ void apply_q(const Feat& f, const ApplyJob<T, A>* jobs, int64_t njobs) {
       at::Tensor Q = blob(const_cast<A*>(job.q + (job.nq == 1 ? 0 : n) * C * C), {C, C}, {C, 1}, st);
       const T* xn = job.x + n * f.sN;
       T* on = job.out + n * f.sN;
-      for (int64_t k0 = kb; k0 < ke; k0 += kChunk) {
-        const int64_t kc = std::min(kChunk, ke - k0);
+      const int64_t step = chunk_cols(C, direct, ke - kb);
+      for (int64_t k0 = kb; k0 < ke; k0 += step) {
+        const int64_t kc = std::min(step, ke - k0);
         if (direct) {
           const int64_t off = f.ck ? k0 : k0 * f.sK;
           void* xp = const_cast<T*>(xn + off);
@@ -304,12 +329,6 @@ at::Tensor out_like(const at::Tensor& feat) {
   return pooled_empty_like(feat);
 }
 
-void check_q(const at::Tensor& q, const Feat& f, at::ScalarType acc) {
-  TORCH_CHECK(q.dim() == 3 && q.size(1) == f.C && q.size(2) == f.C && (q.size(0) == f.N || q.size(0) == 1) &&
-                  q.scalar_type() == acc,
-              "fastiqa_C::gram_apply: q must be (N or 1, C, C) in the accumulator dtype");
-}
-
 // outs[i] = q_i @ feats[i] for one or two features of one shape, layout and dtype.
 std::vector<at::Tensor> apply_all(const std::vector<at::Tensor>& qs, const std::vector<at::Tensor>& feats) {
   const Feat f = describe(feats[0], "gram_apply");
@@ -317,7 +336,7 @@ std::vector<at::Tensor> apply_all(const std::vector<at::Tensor>& qs, const std::
   for (const auto& feat : feats) outs.push_back(out_like(feat));
   if (feats[0].numel() == 0) return outs;
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, feats[0].scalar_type(), "gram_apply", [&] {
-    using A = typename GAcc<scalar_t>::type;
+    using A = typename AccOf<scalar_t>::type;
     std::vector<ApplyJob<scalar_t, A>> jobs;
     std::vector<at::Tensor> qc;
     for (const auto& q : qs) qc.push_back(q.contiguous());
@@ -329,8 +348,8 @@ std::vector<at::Tensor> apply_all(const std::vector<at::Tensor>& qs, const std::
 }
 
 at::Tensor gram_apply(const at::Tensor& q, const at::Tensor& feat, double alpha) {
-  const Feat f = describe(feat, "gram_apply");
-  check_q(q, f, acc_type(feat.scalar_type()));
+  describe(feat, "gram_apply");
+  host::check_gram_q(q, feat);
   return apply_all({at::mul(q, alpha).contiguous()}, {feat})[0];
 }
 
@@ -388,25 +407,14 @@ A run_criterion(bool uv, const A* m, int64_t S, const A* target, int64_t nt, int
 std::tuple<at::Tensor, at::Tensor> style_fwd(const at::Tensor& x, const std::optional<at::Tensor>& y,
                                              const std::optional<at::Tensor>& target_gram,
                                              double scale, int64_t criterion, bool need_grad) {
-  TORCH_CHECK(y.has_value() != target_gram.has_value(),
-              "fastiqa_C::style_fwd: give exactly one of y and target_gram");
-  TORCH_CHECK(criterion >= 0 && criterion <= 2, "fastiqa_C::style_fwd: unknown criterion");
+  host::check_style_fwd(x, y, target_gram, criterion);
   const Feat f = describe(x, "style_fwd");
-  const auto acc = acc_type(x.scalar_type());
-  if (y.has_value()) {
-    TORCH_CHECK(y->sizes() == x.sizes() && y->strides() == x.strides() && y->scalar_type() == x.scalar_type(),
-                "fastiqa_C::style_fwd: x and y must share shape, strides and dtype");
-  } else {
-    TORCH_CHECK(target_gram->dim() == 3 && target_gram->size(1) == f.C && target_gram->size(2) == f.C &&
-                    (target_gram->size(0) == f.N || target_gram->size(0) == 1) &&
-                    target_gram->scalar_type() == acc && target_gram->is_contiguous(),
-                "fastiqa_C::style_fwd: target_gram must be contiguous (N or 1, C, C) accumulators");
-  }
+  const auto acc = host::acc_dtype(x);
   const int64_t N = f.N, C = f.C;
   at::Tensor loss = at::empty({}, x.options().dtype(acc));
   at::Tensor p = need_grad ? at::empty({N, C, C}, x.options().dtype(acc)) : at::empty({0}, x.options().dtype(acc));
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "style_fwd", [&] {
-    using A = typename GAcc<scalar_t>::type;
+    using A = typename AccOf<scalar_t>::type;
     A* pp = need_grad ? p.data_ptr<A>() : nullptr;
     A total = 0;
     const int64_t count = N * C * C;
@@ -415,20 +423,40 @@ std::tuple<at::Tensor, at::Tensor> style_fwd(const at::Tensor& x, const std::opt
       int64_t S = 1;
       const A* target = nullptr;
       int64_t nt = 1;
-      if (y.has_value()) {
+      // Plan by shape: U V^T (U = x + y, V = x - y: one GEMM, no cancellation of two large
+      // Grams) needs a converting pass over both features; for few channels the GEMMs are
+      // cheap and that pass is the cost, so two Grams read in place (BLAS straight on the
+      // features, as the reference) are faster: D = G_x - G_y then, G_y as the target.
+      const bool two_grams = y.has_value() && one_call_plan(x);
+      std::vector<A> gy;
+      auto gram_of = [&](const at::Tensor& feat, std::vector<A>& out) {
+        out.resize(static_cast<size_t>(N * C * C));
+        if (one_call_plan(feat)) {
+          at::Tensor g = blob(out.data(), {N, C, C}, {C * C, C, 1}, c10::CppTypeToScalarType<A>::value);
+          gram_one_call(feat, scale, g);
+          return;
+        }
+        const int64_t S0 = splits_for(N, f.K);
+        std::vector<A> partials(static_cast<size_t>(N * S0 * C * C));
+        products<scalar_t, A>(f, feat.data_ptr<scalar_t>(), nullptr, S0, partials.data());
+        finish_gram<A>(partials.data(), N, S0, C, static_cast<A>(scale), out.data());
+      };
+      if (y.has_value() && !two_grams) {
         S = splits_for(N, f.K);
         m.resize(static_cast<size_t>(N * S * C * C));
         products<scalar_t, A>(f, x.data_ptr<scalar_t>(), y->data_ptr<scalar_t>(), S, m.data());
       } else {
-        const int64_t S0 = splits_for(N, f.K);
-        std::vector<A> partials(static_cast<size_t>(N * S0 * C * C));
-        products<scalar_t, A>(f, x.data_ptr<scalar_t>(), nullptr, S0, partials.data());
-        m.resize(static_cast<size_t>(N * C * C));
-        finish_gram<A>(partials.data(), N, S0, C, static_cast<A>(scale), m.data());
-        target = target_gram->data_ptr<A>();
-        nt = target_gram->size(0);
+        gram_of(x, m);
+        if (two_grams) {
+          gram_of(*y, gy);
+          target = gy.data();
+          nt = N;
+        } else {
+          target = target_gram->data_ptr<A>();
+          nt = target_gram->size(0);
+        }
       }
-      const bool uv = y.has_value();
+      const bool uv = y.has_value() && !two_grams;
       const A sc = static_cast<A>(scale);
       total = criterion == kCriterionL1 ? run_criterion<A, kCriterionL1>(uv, m.data(), S, target, nt, N, C, sc, pp)
               : criterion == kCriterionL2 ? run_criterion<A, kCriterionL2>(uv, m.data(), S, target, nt, N, C, sc, pp)
@@ -456,13 +484,8 @@ std::tuple<at::Tensor, at::Tensor> style_fwd(const at::Tensor& x, const std::opt
 std::tuple<at::Tensor, at::Tensor> style_bwd(const at::Tensor& x, const at::Tensor& y,
                                              const at::Tensor& p, const at::Tensor& grad_out,
                                              double scale, bool need_x, bool need_y) {
-  const Feat f = describe(x, "style_bwd");
-  const auto acc = acc_type(x.scalar_type());
-  TORCH_CHECK(!need_y || (y.sizes() == x.sizes() && y.strides() == x.strides() && y.scalar_type() == x.scalar_type()),
-              "fastiqa_C::style_bwd: x and y must share shape, strides and dtype");
-  TORCH_CHECK(p.dim() == 3 && p.size(0) == f.N && p.size(1) == f.C && p.size(2) == f.C && p.scalar_type() == acc,
-              "fastiqa_C::style_bwd: p must be (N, C, C) accumulators");
-  TORCH_CHECK(grad_out.numel() == 1, "fastiqa_C::style_bwd: grad_out must be a scalar");
+  host::check_style_bwd(x, y, p, grad_out, need_y);
+  const auto acc = host::acc_dtype(x);
   // Q = scale * grad_out * (P + P^T): one C x C matrix per image for x, its negative for y
   at::Tensor q = at::mul(at::add(p, p.transpose(1, 2)), at::mul(grad_out.to(acc).reshape({}), scale));
   std::vector<at::Tensor> qs, feats;
@@ -481,12 +504,17 @@ std::tuple<at::Tensor, at::Tensor> style_bwd(const at::Tensor& x, const at::Tens
 }
 
 }  // namespace
+}  // namespace gram_impl
+
+void gram_kernels(GramKernels* t) {
+  using namespace gram_impl;
+  t->gram_fwd = &gram_fwd;
+  t->gram_apply = &gram_apply;
+  t->style_fwd = &style_fwd;
+  t->style_bwd = &style_bwd;
+}
+
+}  // namespace FASTIQA_ISA_NS
 }  // namespace cpu
 }  // namespace fastiqa
-
-TORCH_LIBRARY_IMPL(fastiqa_C, CPU, m) {
-  m.impl("gram_fwd", &fastiqa::cpu::gram_fwd);
-  m.impl("gram_apply", &fastiqa::cpu::gram_apply);
-  m.impl("style_fwd", &fastiqa::cpu::style_fwd);
-  m.impl("style_bwd", &fastiqa::cpu::style_bwd);
-}
+FASTIQA_ISA_END

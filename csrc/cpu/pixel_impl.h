@@ -7,6 +7,8 @@
 // and of the weighted sum for weighted_mean, whose divisor is known only at the
 // end: gscale = 1 / divisor then, else 1.
 // Backward: grad_pred = g * grad_out * gscale, grad_target = -grad_pred, one pass.
+#pragma once
+
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
 #include <ATen/core/Tensor.h>
@@ -17,56 +19,55 @@
 #include <vector>
 
 #include "../common/pixel_math.h"
+#include "../host/pixel_checks.h"
 #include "buffer_pool.h"
 #include "convert.h"
 #include "isa.h"
+#include "kernel_tables.h"
 
+FASTIQA_ISA_BEGIN
 namespace fastiqa {
 namespace cpu {
+namespace FASTIQA_ISA_NS {
+namespace pixel_impl {
 namespace {
 
 using namespace fastiqa::pixel;
 
 constexpr int64_t kChunk = 1 << 15;
 
+// Element i with weight ww (1 when unweighted): adds to lane j's sums, stores map and gradient.
+template <typename T, typename A, int K, bool HAS_W, bool MAP, bool GRAD>
+FASTIQA_INLINE void pixel_element(const T* __restrict__ a, const T* __restrict__ b, A ww, T* __restrict__ map,
+                                  T* __restrict__ grad, int64_t i, int j, A c, A gmul, A* __restrict__ acc,
+                                  A* __restrict__ accw) {
+  const A d = to_acc<A>(a[i]) - to_acc<A>(b[i]);
+  A v, g;
+  loss_and_grad<K, A>(d, c, v, g);
+  if (HAS_W) {
+    v *= ww;
+    g *= ww;
+    accw[j] += ww;
+  }
+  acc[j] += v;
+  if (MAP) map[i] = from_acc<T>(v);
+  if (GRAD) grad[i] = from_acc<T>(g * gmul);
+}
+
 // A contiguous run of `len` elements. acc/accw hold kLanes partial sums each.
 template <typename T, typename A, int K, bool HAS_W, bool MAP, bool GRAD>
-FASTIQA_CPU_CLONES void run_segment(const T* __restrict__ a, const T* __restrict__ b,
-                                    const T* __restrict__ w, T* __restrict__ map,
-                                    T* __restrict__ grad, int64_t len, A c, A gmul, A* __restrict__ acc,
-                                    A* __restrict__ accw) {
+void run_segment(const T* __restrict__ a, const T* __restrict__ b, const T* __restrict__ w, T* __restrict__ map,
+                 T* __restrict__ grad, int64_t len, A c, A gmul, A* __restrict__ acc, A* __restrict__ accw) {
   int64_t i = 0;
   for (; i + kLanes <= len; i += kLanes) {
 #pragma omp simd
-    for (int j = 0; j < kLanes; ++j) {
-      A d = to_acc<A>(a[i + j]) - to_acc<A>(b[i + j]);
-      A v, g;
-      loss_and_grad<K, A>(d, c, v, g);
-      if (HAS_W) {
-        A ww = to_acc<A>(w[i + j]);
-        v *= ww;
-        g *= ww;
-        accw[j] += ww;
-      }
-      acc[j] += v;
-      if (MAP) map[i + j] = from_acc<T>(v);
-      if (GRAD) grad[i + j] = from_acc<T>(g * gmul);
-    }
+    for (int j = 0; j < kLanes; ++j)
+      pixel_element<T, A, K, HAS_W, MAP, GRAD>(a, b, HAS_W ? to_acc<A>(w[i + j]) : A(1), map, grad, i + j, j, c,
+                                               gmul, acc, accw);
   }
-  for (int j = 0; i < len; ++i, ++j) {
-    A d = to_acc<A>(a[i]) - to_acc<A>(b[i]);
-    A v, g;
-    loss_and_grad<K, A>(d, c, v, g);
-    if (HAS_W) {
-      A ww = to_acc<A>(w[i]);
-      v *= ww;
-      g *= ww;
-      accw[j] += ww;
-    }
-    acc[j] += v;
-    if (MAP) map[i] = from_acc<T>(v);
-    if (GRAD) grad[i] = from_acc<T>(g * gmul);
-  }
+  for (int j = 0; i < len; ++i, ++j)
+    pixel_element<T, A, K, HAS_W, MAP, GRAD>(a, b, HAS_W ? to_acc<A>(w[i]) : A(1), map, grad, i, j, c, gmul, acc,
+                                             accw);
 }
 
 // Channels-last input with a one-channel weight: C consecutive elements share
@@ -75,19 +76,9 @@ template <typename T, typename A, int K, bool MAP, bool GRAD>
 void run_pixel_weighted(const T* a, const T* b, const T* w, T* map, T* grad,
                         int64_t begin, int64_t end, int64_t channels, A c, A gmul, A* acc,
                         A* accw) {
-  for (int64_t i = begin; i < end; ++i) {
-    const int j = static_cast<int>((i - begin) % kLanes);
-    A ww = to_acc<A>(w[i / channels]);
-    A d = to_acc<A>(a[i]) - to_acc<A>(b[i]);
-    A v, g;
-    loss_and_grad<K, A>(d, c, v, g);
-    v *= ww;
-    g *= ww;
-    accw[j] += ww;
-    acc[j] += v;
-    if (MAP) map[i] = from_acc<T>(v);
-    if (GRAD) grad[i] = from_acc<T>(g * gmul);
-  }
+  for (int64_t i = begin; i < end; ++i)
+    pixel_element<T, A, K, true, MAP, GRAD>(a, b, to_acc<A>(w[i / channels]), map, grad, i,
+                                            static_cast<int>((i - begin) % kLanes), c, gmul, acc, accw);
 }
 
 template <typename T, int K, bool MAP, bool GRAD>
@@ -156,31 +147,9 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> pixel_fwd(
     const at::Tensor& pred, const at::Tensor& target, const std::optional<at::Tensor>& weight,
     int64_t weight_mode, int64_t channels, int64_t inner, int64_t kind, double c,
     int64_t reduction, double norm_scale, bool need_grad) {
-  TORCH_CHECK(pred.sizes() == target.sizes() && pred.strides() == target.strides(),
-              "fastiqa_C::pixel_fwd: pred and target must share shape and strides");
-  TORCH_CHECK(pred.scalar_type() == target.scalar_type(),
-              "fastiqa_C::pixel_fwd: pred and target must share a dtype");
-  TORCH_CHECK(pred.is_non_overlapping_and_dense(), "fastiqa_C::pixel_fwd: input must be dense");
-  TORCH_CHECK(kind >= 0 && kind <= 2, "fastiqa_C::pixel_fwd: unknown kind");
-  TORCH_CHECK(reduction >= 0 && reduction <= 3, "fastiqa_C::pixel_fwd: unknown reduction");
-  TORCH_CHECK(weight_mode >= 0 && weight_mode <= 3, "fastiqa_C::pixel_fwd: unknown weight_mode");
-  TORCH_CHECK((weight_mode == kNoWeight) == !weight.has_value(),
-              "fastiqa_C::pixel_fwd: weight_mode and weight disagree");
+  host::check_pixel_fwd(pred, target, weight, weight_mode, channels, inner, kind, reduction);
   const int64_t n = pred.numel();
-  if (weight_mode == kFull) {
-    TORCH_CHECK(weight->sizes() == pred.sizes() && weight->strides() == pred.strides(),
-                "fastiqa_C::pixel_fwd: full weight must match the input's shape and strides");
-  } else if (weight_mode == kPlane || weight_mode == kPixel) {
-    TORCH_CHECK(channels > 0 && inner > 0 && weight->is_contiguous() &&
-                    weight->numel() * channels == n && (n == 0 || n % (channels * inner) == 0),
-                "fastiqa_C::pixel_fwd: broadcast weight does not fit the input");
-  }
-  if (weight.has_value()) {
-    TORCH_CHECK(weight->scalar_type() == pred.scalar_type(),
-                "fastiqa_C::pixel_fwd: weight must share the input's dtype");
-  }
-  const auto acc_dtype = pred.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
-  const auto scalar_opts = pred.options().dtype(acc_dtype);
+  const auto scalar_opts = pred.options().dtype(host::acc_dtype(pred));
   at::Tensor map = reduction == kNone ? pooled_empty_like(pred) : at::Tensor();
   at::Tensor grad = need_grad ? pooled_empty_like(pred) : at::empty({0}, pred.options());
   at::Tensor out = reduction == kNone ? map : at::empty({}, scalar_opts);
@@ -227,7 +196,7 @@ double read_scalar(const at::Tensor& t) {
 }
 
 template <typename T, typename A, bool PRED, bool TARGET>
-FASTIQA_CPU_CLONES void scale_segment(const T* __restrict__ g, T* __restrict__ gp,
+void scale_segment(const T* __restrict__ g, T* __restrict__ gp,
                                       T* __restrict__ gt, int64_t len, A s) {
 #pragma omp simd
   for (int64_t i = 0; i < len; ++i) {
@@ -240,9 +209,7 @@ FASTIQA_CPU_CLONES void scale_segment(const T* __restrict__ g, T* __restrict__ g
 std::tuple<at::Tensor, at::Tensor> pixel_bwd(const at::Tensor& grad, const at::Tensor& grad_out,
                                              const at::Tensor& gscale, bool need_pred,
                                              bool need_target) {
-  TORCH_CHECK(grad_out.dim() == 0 && gscale.dim() == 0,
-              "fastiqa_C::pixel_bwd: expects a scalar grad_out and gscale");
-  TORCH_CHECK(grad.is_non_overlapping_and_dense(), "fastiqa_C::pixel_bwd: grad must be dense");
+  host::check_pixel_bwd(grad, grad_out, gscale);
   at::Tensor gp = need_pred ? pooled_empty_like(grad) : at::empty({0}, grad.options());
   at::Tensor gt = need_target ? pooled_empty_like(grad) : at::empty({0}, grad.options());
   const int64_t n = grad.numel();
@@ -266,13 +233,15 @@ std::tuple<at::Tensor, at::Tensor> pixel_bwd(const at::Tensor& grad, const at::T
 }
 
 }  // namespace
+}  // namespace pixel_impl
 
-std::string cpu_isa() { return isa_name(); }
+void pixel_kernels(PixelKernels* t) {
+  using namespace pixel_impl;
+  t->fwd = &pixel_fwd;
+  t->bwd = &pixel_bwd;
+}
 
+}  // namespace FASTIQA_ISA_NS
 }  // namespace cpu
 }  // namespace fastiqa
-
-TORCH_LIBRARY_IMPL(fastiqa_C, CPU, m) {
-  m.impl("pixel_fwd", &fastiqa::cpu::pixel_fwd);
-  m.impl("pixel_bwd", &fastiqa::cpu::pixel_bwd);
-}
+FASTIQA_ISA_END

@@ -1,0 +1,59 @@
+// The entry points of each CPU kernel family, as a table of function pointers that
+// every ISA variant fills (see isa.h): fastiqa::cpu::<isa>::<family>_kernels(Table*).
+// csrc/cpu/register.cpp registers ops that forward to the active variant's entries.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <optional>
+#include <tuple>
+
+#include "isa.h"
+
+namespace fastiqa {
+namespace cpu {
+
+using Tensor2 = std::tuple<at::Tensor, at::Tensor>;
+using Tensor3 = std::tuple<at::Tensor, at::Tensor, at::Tensor>;
+using Tensor4 = std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor>;
+using OptTensor = std::optional<at::Tensor>;
+
+struct PixelKernels {
+  Tensor3 (*fwd)(const at::Tensor& pred, const at::Tensor& target, const OptTensor& weight,
+                 int64_t weight_mode, int64_t channels, int64_t inner, int64_t kind, double c,
+                 int64_t reduction, double norm_scale, bool need_grad);
+  Tensor2 (*bwd)(const at::Tensor& grad, const at::Tensor& grad_out, const at::Tensor& gscale,
+                 bool need_pred, bool need_target);
+};
+
+struct PsnrKernels {
+  Tensor2 (*fwd)(const at::Tensor& x, const at::Tensor& y, int64_t kind, int64_t crop, bool y_channel,
+                 bool quantize, double data_range, bool need_grad);
+  Tensor2 (*bwd)(const at::Tensor& grad, const at::Tensor& grad_out, bool need_x, bool need_y);
+};
+
+struct SsimKernels {
+  Tensor4 (*fwd)(const at::Tensor& x, const at::Tensor& y, int64_t win, double sigma, double c1,
+                 double c2, int64_t padding, bool want_map, bool want_l1, const OptTensor& weights,
+                 bool need_gx, bool need_gy);
+  Tensor2 (*bwd)(const at::Tensor& x, const at::Tensor& y, int64_t win, double sigma, double c1,
+                 double c2, int64_t padding, const at::Tensor& weights, const OptTensor& dmap,
+                 bool need_gx, bool need_gy);
+};
+
+struct GramKernels {
+  at::Tensor (*gram_fwd)(const at::Tensor& feat, double scale);
+  at::Tensor (*gram_apply)(const at::Tensor& q, const at::Tensor& feat, double alpha);
+  Tensor2 (*style_fwd)(const at::Tensor& x, const OptTensor& y, const OptTensor& target_gram,
+                       double scale, int64_t criterion, bool need_grad);
+  Tensor2 (*style_bwd)(const at::Tensor& x, const at::Tensor& y, const at::Tensor& p,
+                       const at::Tensor& grad_out, double scale, bool need_x, bool need_y);
+};
+
+FASTIQA_CPU_VARIANTS(PixelKernels, pixel_kernels)
+FASTIQA_CPU_VARIANTS(PsnrKernels, psnr_kernels)
+FASTIQA_CPU_VARIANTS(SsimKernels, ssim_kernels)
+FASTIQA_CPU_VARIANTS(GramKernels, gram_kernels)
+
+}  // namespace cpu
+}  // namespace fastiqa

@@ -1,0 +1,44 @@
+// Argument checks of the psnr-family ops (fastiqa_C::psnr_fwd / psnr_bwd), shared by
+// the CPU kernels and the CUDA host (codes: csrc/common/psnr_math.h).
+#pragma once
+
+#include <ATen/core/Tensor.h>
+#include <c10/util/Exception.h>
+
+#include "../common/psnr_math.h"
+#include "acc_dtype.h"
+
+namespace fastiqa {
+namespace host {
+
+inline void check_psnr_fwd(const at::Tensor& x, const at::Tensor& y, int64_t kind, int64_t crop, bool y_channel,
+                           bool quantize, double data_range, bool need_grad) {
+  using namespace fastiqa::psnr;
+  TORCH_CHECK(x.dim() == 4, "fastiqa_C::psnr_fwd: expects (N, C, H, W) images");
+  TORCH_CHECK(x.sizes() == y.sizes() && x.strides() == y.strides(),
+              "fastiqa_C::psnr_fwd: x and y must share shape and strides");
+  TORCH_CHECK(x.scalar_type() == y.scalar_type(), "fastiqa_C::psnr_fwd: x and y must share a dtype");
+  TORCH_CHECK(y.device() == x.device(), "fastiqa_C::psnr_fwd: tensors on different devices");
+  TORCH_CHECK(x.is_non_overlapping_and_dense(), "fastiqa_C::psnr_fwd: input must be dense");
+  TORCH_CHECK(x.size(0) <= 1 || x.stride(0) == x.numel() / x.size(0),
+              "fastiqa_C::psnr_fwd: images must be contiguous blocks (NCHW or channels_last)");
+  TORCH_CHECK(kind == kMSE || kind == kL1, "fastiqa_C::psnr_fwd: unknown kind ", kind);
+  TORCH_CHECK(crop >= 0 && 2 * crop < x.size(2) && 2 * crop < x.size(3),
+              "fastiqa_C::psnr_fwd: crop leaves no pixels");
+  TORCH_CHECK(!y_channel || x.size(1) == 3, "fastiqa_C::psnr_fwd: y_channel needs 3 channels");
+  TORCH_CHECK(data_range > 0, "fastiqa_C::psnr_fwd: data_range must be > 0");
+  TORCH_CHECK(!(need_grad && quantize), "fastiqa_C::psnr_fwd: no gradient through quantize");
+}
+
+inline void check_psnr_bwd(const at::Tensor& grad, const at::Tensor& grad_out) {
+  TORCH_CHECK(grad.dim() == 4 && grad.is_non_overlapping_and_dense(),
+              "fastiqa_C::psnr_bwd: grad must be a dense (N, C, H, W) tensor");
+  const int64_t n = grad.size(0);
+  TORCH_CHECK(n <= 1 || grad.stride(0) == grad.numel() / n, "fastiqa_C::psnr_bwd: images must be contiguous blocks");
+  TORCH_CHECK(grad_out.dim() == 1 && grad_out.size(0) == n && grad_out.scalar_type() == acc_dtype(grad) &&
+                  grad_out.device() == grad.device() && grad_out.is_contiguous(),
+              "fastiqa_C::psnr_bwd: grad_out must be a contiguous (N,) accumulator tensor on the device");
+}
+
+}  // namespace host
+}  // namespace fastiqa

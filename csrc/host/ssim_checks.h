@@ -1,0 +1,43 @@
+// Argument checks of the SSIM-family ops (fastiqa_C::ssim_fwd / ssim_bwd), shared by
+// the CPU kernels and the CUDA host (codes and limits: csrc/common/ssim_math.h).
+#pragma once
+
+#include <ATen/core/Tensor.h>
+#include <c10/util/Exception.h>
+
+#include <optional>
+
+#include "../common/ssim_math.h"
+#include "acc_dtype.h"
+
+namespace fastiqa {
+namespace host {
+
+// x and y, window and padding; returns nothing, the geometry is each backend's.
+inline void check_ssim_inputs(const at::Tensor& x, const at::Tensor& y, int64_t win, int64_t padding) {
+  using namespace fastiqa::ssim;
+  TORCH_CHECK(x.dim() == 4 && x.sizes() == y.sizes(), "fastiqa_C::ssim: x and y must be (N, C, H, W) of one shape");
+  TORCH_CHECK(x.scalar_type() == y.scalar_type(), "fastiqa_C::ssim: x and y must share a dtype");
+  TORCH_CHECK(y.device() == x.device(), "fastiqa_C::ssim: x and y must be on one device");
+  TORCH_CHECK(win >= kMinWin && win <= kMaxWin && win % 2 == 1, "fastiqa_C::ssim: win_size must be odd in [3, 31]");
+  TORCH_CHECK(padding == kValid || padding == kSameZero || padding == kSameReflect,
+              "fastiqa_C::ssim: unknown padding ", padding);
+  TORCH_CHECK(x.size(2) >= win && x.size(3) >= win, "fastiqa_C::ssim: images must hold one window");
+}
+
+inline void check_ssim_weights(const at::Tensor& w, const at::Tensor& x) {
+  TORCH_CHECK(w.scalar_type() == acc_dtype(x) && w.is_contiguous() && w.device() == x.device() &&
+                  w.numel() == x.size(0) * x.size(1) * fastiqa::ssim::kNumWeights,
+              "fastiqa_C::ssim: weights must be a contiguous (N, C, 3) accumulator-dtype tensor on the device");
+}
+
+inline void check_ssim_dmap(const std::optional<at::Tensor>& dmap, const at::Tensor& x, int64_t Ho, int64_t Wo) {
+  if (!dmap.has_value()) return;
+  TORCH_CHECK(dmap->dim() == 4 && dmap->size(0) == x.size(0) && dmap->size(1) == x.size(1) &&
+                  dmap->size(2) == Ho && dmap->size(3) == Wo && dmap->scalar_type() == x.scalar_type() &&
+                  dmap->device() == x.device(),
+              "fastiqa_C::ssim_bwd: dmap must be an (N, C, Ho, Wo) tensor of the input dtype");
+}
+
+}  // namespace host
+}  // namespace fastiqa

@@ -12,7 +12,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "fastiqa"
 
 # layer of each module (dotted name under fastiqa, longest prefix wins), bottom first
 LAYERS = {
-    "base": ["_codes", "conventions", "_checks", "_ext", "_C", "_imageio", "testing", "_version"],
+    "base": ["_codes", "conventions", "_checks", "_ext", "_C", "_imageio", "testing", "_version", "cpu_isa"],
     "backends": ["backends"],
     "ops": ["ops"],
     "functional": ["functional"],

@@ -181,7 +181,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> pixel_fwd(
     }
     A denom = 1;
     if (reduction == kMean) denom = static_cast<A>(n);
-    if (reduction == kWeightedMean) denom = wtotal * static_cast<A>(norm_scale);
+    // weighted mean without a weight map: every weight 1, the divisor is n (the op contract)
+    if (reduction == kWeightedMean) denom = w ? wtotal * static_cast<A>(norm_scale) : static_cast<A>(n);
     gscale.data_ptr<A>()[0] = reduction == kWeightedMean ? A(1) / denom : A(1);
     if (reduction != kNone) out.data_ptr<A>()[0] = reduction == kSum ? total : total / denom;
   });

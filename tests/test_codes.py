@@ -44,3 +44,12 @@ def test_code_rejects_unknown_names_naming_the_argument():
     assert _codes.code(_codes.Reduction, "weighted_mean", "reduction") == 3
     with pytest.raises(ValueError, match="reduction must be one of"):
         _codes.code(_codes.Reduction, "avg", "reduction")
+
+
+def test_bt601_constants_of_the_kernels_match_fastiqa_conventions():
+    from fastiqa import conventions
+
+    text = (HEADER.parent / "psnr_math.h").read_text()
+    cpp = {k: float(v) for k, v in re.findall(r"constexpr double (kY\w+) = ([0-9.]+);", text)}
+    assert (cpp["kYR"], cpp["kYG"], cpp["kYB"]) == conventions.Y_WEIGHTS
+    assert cpp["kYOffset"] == conventions.Y_OFFSET

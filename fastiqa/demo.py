@@ -1,10 +1,9 @@
 """`fastiqa demo`: every op built so far, on every available device, with values
 and timings against the plain PyTorch reference (forward + backward)."""
-import time
-
 import torch
 
 from . import functional as F
+from ._timing import time_ms
 from .backends import reference as R
 from .info import collect, format_report
 
@@ -15,11 +14,6 @@ def add_arguments(p):
     p.add_argument("--device", action="append", choices=["cpu", "cuda"], help="device(s); default: all available")
 
 
-def _sync(device):
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def _time_fwd_bwd(fn, x, y, repeat, device):
     def step():
         x.grad = None
@@ -27,14 +21,8 @@ def _time_fwd_bwd(fn, x, y, repeat, device):
         loss.backward()
         return loss
 
-    for _ in range(2):
-        step()
-    _sync(device)
-    t0 = time.perf_counter()
-    for _ in range(repeat):
-        loss = step()
-    _sync(device)
-    return loss.detach(), (time.perf_counter() - t0) / repeat * 1e3
+    loss, ms = time_ms(step, repeat, device)
+    return loss.detach(), ms
 
 
 def pixel_cases():

@@ -4,13 +4,13 @@ noise sigma 10/255), both saved-as-PNG (rounded to 8 bits), then scored the
 published way (PSNR / SSIM on the Y channel, crop 4), with per-backend timings of
 the fused PSNR against the eager reference written the published way."""
 import os
-import time
 
 import numpy as np
 import torch
 
 from . import functional as F
 from . import metrics as M
+from ._timing import time_ms
 from .backends import reference as R
 from .ops import _dispatch
 from .ops.psnr import KERNEL as PSNR_KERNEL
@@ -49,16 +49,7 @@ def degrade(hr, seed=0):
 
 
 def _time(fn, repeat, device):
-    for _ in range(3):
-        fn()
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    t0 = time.perf_counter()
-    for _ in range(repeat):
-        fn()
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return (time.perf_counter() - t0) / repeat * 1e3
+    return time_ms(fn, repeat, device, warmup=3)[1]
 
 
 def run(args) -> None:

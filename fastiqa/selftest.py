@@ -12,11 +12,11 @@ another order; float64 rows are allowed F64_ULPS such roundings instead.
 import json
 import os
 import sys
-import time
 
 import torch
 
 from . import functional as F
+from ._timing import time_ms
 from .backends import reference as R
 from .ops import _dispatch
 from .testing import assert_close, error_bound
@@ -79,18 +79,7 @@ def _value_and_grad(fn, x, y):
 
 
 def _ms(fn, x, y, device, repeat):
-    def step():
-        _value_and_grad(fn, x, y)
-
-    step()
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    t0 = time.perf_counter()
-    for _ in range(repeat):
-        step()
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return (time.perf_counter() - t0) / repeat * 1e3
+    return time_ms(lambda: _value_and_grad(fn, x, y), repeat, device, warmup=1)[1]
 
 
 def _backends(device, kernel_names):

@@ -12,7 +12,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "fastiqa"
 
 # layer of each module (dotted name under fastiqa, longest prefix wins), bottom first
 LAYERS = {
-    "base": ["_codes", "conventions", "_checks", "_ext", "_C", "_imageio", "testing", "_version", "cpu_isa"],
+    "base": ["_codes", "conventions", "_checks", "_ext", "_C", "_imageio", "testing", "_version", "cpu_isa", "_timing"],
     "backends": ["backends"],
     "ops": ["ops"],
     "functional": ["functional"],

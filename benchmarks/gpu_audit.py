@@ -11,6 +11,7 @@ kernels whether their global loads are vectorised (ld.global.v2 / v4 in the sm_9
 Template instances of a kernel are folded into one row (the worst instance shown).
 Exits 1 on any register spill.
 """
+
 import argparse
 import concurrent.futures
 import os
@@ -29,8 +30,12 @@ ARCHS = ("75", "80", "86", "89", "90", "100", "120")  # setup.py DEFAULT_ARCHS
 # per SM: max warps, max blocks, shared memory (bytes), reserved shared memory per block
 # (CUDA C++ programming guide, "Technical specifications per compute capability")
 LIMITS = {
-    "75": (32, 16, 64 * 1024, 0), "80": (64, 32, 164 * 1024, 1024), "86": (48, 16, 100 * 1024, 1024),
-    "89": (48, 24, 100 * 1024, 1024), "90": (64, 32, 228 * 1024, 1024), "100": (64, 32, 228 * 1024, 1024),
+    "75": (32, 16, 64 * 1024, 0),
+    "80": (64, 32, 164 * 1024, 1024),
+    "86": (48, 16, 100 * 1024, 1024),
+    "89": (48, 24, 100 * 1024, 1024),
+    "90": (64, 32, 228 * 1024, 1024),
+    "100": (64, 32, 228 * 1024, 1024),
     "120": (48, 24, 100 * 1024, 1024),
 }
 REGS_PER_SM, REG_UNIT = 65536, 256  # registers are allocated per warp in units of 256
@@ -60,8 +65,11 @@ def ptxas(cu, archs):
     """{(mangled kernel, arch): dict(regs, smem, spill)} from nvcc -Xptxas -v."""
     gencode = [f"-gencode=arch=compute_{a},code=sm_{a}" for a in archs]
     with tempfile.TemporaryDirectory() as tmp:
-        res = subprocess.run([NVCC, "-O3", "-std=c++17", *gencode, "-Xptxas", "-v", "-c", str(cu), "-o",
-                              os.path.join(tmp, "k.o")], capture_output=True, text=True)
+        res = subprocess.run(
+            [NVCC, "-O3", "-std=c++17", *gencode, "-Xptxas", "-v", "-c", str(cu), "-o", os.path.join(tmp, "k.o")],
+            capture_output=True,
+            text=True,
+        )
     if res.returncode != 0:
         raise RuntimeError(f"nvcc failed on {cu.name}:\n{res.stderr[-3000:]}")
     out, cur = {}, None
@@ -88,8 +96,9 @@ def vector_loads(cu):
     """{mangled kernel: (vector global loads, scalar global loads)} in the sm_90 PTX."""
     with tempfile.TemporaryDirectory() as tmp:
         ptx = os.path.join(tmp, "k.ptx")
-        subprocess.run([NVCC, "-O3", "-std=c++17", "-arch=sm_90", "--ptx", str(cu), "-o", ptx], check=True,
-                       capture_output=True)
+        subprocess.run(
+            [NVCC, "-O3", "-std=c++17", "-arch=sm_90", "--ptx", str(cu), "-o", ptx], check=True, capture_output=True
+        )
         text = Path(ptx).read_text()
     out = {}
     for m in re.finditer(r"\.entry (\S+)\((.*?)\n}\n", text, re.S):
@@ -127,8 +136,12 @@ def audit(archs):
             if prev is None:
                 r["arch"][arch] = (s["regs"], s["smem"], occ, s["spill"])
             else:
-                r["arch"][arch] = (max(prev[0], s["regs"]), max(prev[1], s["smem"]), min(prev[2], occ),
-                                   max(prev[3], s["spill"]))
+                r["arch"][arch] = (
+                    max(prev[0], s["regs"]),
+                    max(prev[1], s["smem"]),
+                    min(prev[2], occ),
+                    max(prev[3], s["spill"]),
+                )
             r["spill"] = max(r["spill"], s["spill"])
         for k, (v, sc) in vl.items():
             r = rows[(cu.stem, base_name(names[k]))]
@@ -138,7 +151,11 @@ def audit(archs):
 
 
 def table(rows, archs):
-    head = "| family | kernel | " + " | ".join(f"sm_{a}" for a in archs) + " | most spilled (B) | global loads (sm_90 PTX) |"
+    head = (
+        "| family | kernel | "
+        + " | ".join(f"sm_{a}" for a in archs)
+        + " | most spilled (B) | global loads (sm_90 PTX) |"
+    )
     lines = [head, "|" + "---|" * (len(archs) + 4)]
     for (family, kernel), r in sorted(rows.items()):
         cells = []
@@ -153,9 +170,11 @@ def table(rows, archs):
         loads = f"{v[0]} vector / {v[1]} scalar" + (" (memory-bound)" if kernel in MEMORY_BOUND else "")
         lines.append(f"| {family} | {kernel} | " + " | ".join(cells) + f" | {r['spill']} | {loads} |")
     lines.append("")
-    lines.append(f"Cells: registers per thread, static shared memory per block, theoretical occupancy of a "
-                 f"{THREADS}-thread block (worst template instance; +dyn: plus the dynamic shared memory chosen "
-                 f"at launch, not in the occupancy). Regenerate: `python benchmarks/gpu_audit.py --write`.")
+    lines.append(
+        f"Cells: registers per thread, static shared memory per block, theoretical occupancy of a "
+        f"{THREADS}-thread block (worst template instance; +dyn: plus the dynamic shared memory chosen "
+        f"at launch, not in the occupancy). Regenerate: `python benchmarks/gpu_audit.py --write`."
+    )
     return "\n".join(lines)
 
 
@@ -164,7 +183,7 @@ def write_results(text):
     doc = path.read_text()
     block = f"{BEGIN}\n{text}\n{END}"
     if BEGIN in doc and END in doc:
-        doc = doc[: doc.index(BEGIN)] + block + doc[doc.index(END) + len(END):]
+        doc = doc[: doc.index(BEGIN)] + block + doc[doc.index(END) + len(END) :]
     else:
         doc = doc.rstrip("\n") + "\n\n## Static GPU audit (ptxas, no GPU)\n\n" + block + "\n"
     path.write_text(doc)
@@ -174,9 +193,13 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--write", action="store_true", help="regenerate the table in benchmarks/RESULTS.md")
     ap.add_argument("--arch", action="append", help="archs (e.g. 90); default: setup.py's list that nvcc supports")
-    ap.add_argument("--allow-spills", default="", help="comma-separated archs (100) or kernel@arch "
-                    "(ssim_adjoint_kernel@80) whose spills are reported, not failed (known findings; default: "
-                    "none, any spill fails)")
+    ap.add_argument(
+        "--allow-spills",
+        default="",
+        help="comma-separated archs (100) or kernel@arch "
+        "(ssim_adjoint_kernel@80) whose spills are reported, not failed (known findings; default: "
+        "none, any spill fails)",
+    )
     args = ap.parse_args(argv)
     if not Path(NVCC).exists() and shutil.which("nvcc") is None:
         print("gpu_audit: nvcc not found (set NVCC)")
@@ -196,8 +219,10 @@ def main(argv=None):
     if len(known) < len(spills):
         print(f"gpu_audit: FAIL, register spills in {[x for x in spills if x not in known]}")
         return 1
-    print(f"gpu_audit: {len(rows)} kernels x {len(archs)} archs, no spills"
-          + (f" beyond {len(known)} allowed (kernel, arch) pairs" if known else ""))
+    print(
+        f"gpu_audit: {len(rows)} kernels x {len(archs)} archs, no spills"
+        + (f" beyond {len(known)} allowed (kernel, arch) pairs" if known else "")
+    )
     return 0
 
 

@@ -28,7 +28,6 @@ import os
 import platform
 import time
 
-import pytest
 import torch
 
 import fastiqa

@@ -27,6 +27,7 @@ import fastiqa
 from fastiqa import eval_demo
 from fastiqa._imageio import read_image
 from fastiqa.evaluation.pairing import pair_folders
+
 from harness import SMOKE
 
 N, SIZE = (4, 64) if SMOKE else (100, 512)

@@ -13,6 +13,7 @@ the achieved GFLOP/s and its fraction of the ceiling (counted on the reference's
 fastiqa does fewer, so the fraction can exceed 1), and ratio_eager, the eager
 reference's mean over this one's, measured in the same run (eager runs first).
 """
+
 import os
 import time
 
@@ -77,8 +78,11 @@ def _fn(op, impl, smoke):
 
 
 CASES = [
-    ("gram", "fwd", ""), ("gram", "fwd_bwd", "x"),
-    ("style", "fwd", ""), ("style", "fwd_bwd", "x"), ("style", "fwd_bwd", "xy"),
+    ("gram", "fwd", ""),
+    ("gram", "fwd_bwd", "x"),
+    ("style", "fwd", ""),
+    ("style", "fwd_bwd", "x"),
+    ("style", "fwd_bwd", "xy"),
 ]
 
 
@@ -101,6 +105,7 @@ def test_bench_gram(benchmark, request, impl, op, mode, grads, shape_name, dtype
     y = torch.randn(n, c, h, w, generator=gen).to(device=device, dtype=dtype)
     fn = _fn(op, impl, smoke)
     if mode == "fwd":
+
         def step():
             with torch.no_grad():
                 out = fn(x, y)
@@ -124,10 +129,17 @@ def test_bench_gram(benchmark, request, impl, op, mode, grads, shape_name, dtype
     # reference: one bmm per Gram forward, two per input that requires grad backward
     flops = 2.0 * n * c * c * k * (grams + (2 * len(grads) if mode == "fwd_bwd" else 0))
     ceiling = matmul_ceiling(n, c, k, dtype, device)
-    benchmark.extra_info.update({
-        "impl": impl, "shape": [n, c, h, w], "dtype": dtype_name, "device": device_name,
-        "threads": torch.get_num_threads(), "reference_flops": flops, "matmul_ceiling_gflops": round(ceiling, 1),
-    })
+    benchmark.extra_info.update(
+        {
+            "impl": impl,
+            "shape": [n, c, h, w],
+            "dtype": dtype_name,
+            "device": device_name,
+            "threads": torch.get_num_threads(),
+            "reference_flops": flops,
+            "matmul_ceiling_gflops": round(ceiling, 1),
+        }
+    )
     benchmark.pedantic(step, rounds=3 if not smoke else 1, iterations=1, warmup_rounds=0)
     stats = getattr(benchmark, "stats", None)
     if stats is not None and getattr(stats, "stats", None) is not None:
@@ -136,8 +148,14 @@ def test_bench_gram(benchmark, request, impl, op, mode, grads, shape_name, dtype
             _EAGER[benchmark.group] = mean
         if mean > 0 and benchmark.group in _EAGER:
             benchmark.extra_info["ratio_eager"] = round(_EAGER[benchmark.group] / mean, 3)
-        record(benchmark.group, impl, device_name, stats.stats.median, benchmark.extra_info.get("ratio_eager", float("nan")),
-               rounds=3)
+        record(
+            benchmark.group,
+            impl,
+            device_name,
+            stats.stats.median,
+            benchmark.extra_info.get("ratio_eager", float("nan")),
+            rounds=3,
+        )
         if mean > 0:
             benchmark.extra_info["gflops_on_reference_flops"] = round(flops / mean / 1e9, 1)
             benchmark.extra_info["fraction_of_matmul_ceiling"] = round(flops / mean / 1e9 / ceiling, 3)

@@ -8,6 +8,7 @@ interpreter cannot see and reports shared memory per program.
 
 Prints one line per compiled kernel: [triton] <family> <kernel> sm_<arch> <dtype> <constexprs> (<s>, <smem> B).
 """
+
 import argparse
 import itertools
 import os
@@ -36,50 +37,132 @@ def _acc(dt):
 # Each variant: (family, kernel function, arch, dtype, types, constexprs, num_warps)
 def pixel_variants(full):
     out = []
-    fwd = (list(itertools.product((90, 80), ("fp32", "fp16", "bf16", "fp64"), range(3), range(4), (False, True),
-                                  (False, True))) if full else
-           [(90, "fp32", 0, 0, False, True), (90, "bf16", 1, 2, True, False), (90, "fp64", 2, 3, True, True),
-            (90, "fp16", 2, 1, False, False), (80, "bf16", 2, 2, True, True)])
+    fwd = (
+        list(
+            itertools.product(
+                (90, 80), ("fp32", "fp16", "bf16", "fp64"), range(3), range(4), (False, True), (False, True)
+            )
+        )
+        if full
+        else [
+            (90, "fp32", 0, 0, False, True),
+            (90, "bf16", 1, 2, True, False),
+            (90, "fp64", 2, 3, True, True),
+            (90, "fp16", 2, 1, False, False),
+            (80, "bf16", 2, 2, True, True),
+        ]
+    )
     for arch, dt, kind, wmode, wmap, wgrad in fwd:
         acc, part = _acc(dt)
-        types = dict(a_ptr=f"*{dt}", b_ptr=f"*{dt}", w_ptr=f"*{dt}", map_ptr=f"*{dt}", grad_ptr=f"*{dt}",
-                     part_ptr=f"*{part}", n="i64", channels="i64", inner="i64", c="fp32", gmul="fp32")
-        consts = dict(KIND=kind, WMODE=wmode, WRITE_MAP=wmap, WRITE_GRAD=wgrad, ACC=acc, IS_F64=dt == "fp64",
-                      BLOCK=P.BLOCK)
+        types = dict(
+            a_ptr=f"*{dt}",
+            b_ptr=f"*{dt}",
+            w_ptr=f"*{dt}",
+            map_ptr=f"*{dt}",
+            grad_ptr=f"*{dt}",
+            part_ptr=f"*{part}",
+            n="i64",
+            channels="i64",
+            inner="i64",
+            c="fp32",
+            gmul="fp32",
+        )
+        consts = dict(
+            KIND=kind, WMODE=wmode, WRITE_MAP=wmap, WRITE_GRAD=wgrad, ACC=acc, IS_F64=dt == "fp64", BLOCK=P.BLOCK
+        )
         out.append(("pixel", P._pixel_fwd_kernel, arch, dt, types, consts, P.NUM_WARPS))
-    bwd = itertools.product((90, 80), ("fp32", "fp16", "bf16", "fp64"), ((True, False), (False, True), (True, True))) \
-        if full else [(90, "fp32", (True, True)), (80, "bf16", (True, False))]
+    bwd = (
+        itertools.product((90, 80), ("fp32", "fp16", "bf16", "fp64"), ((True, False), (False, True), (True, True)))
+        if full
+        else [(90, "fp32", (True, True)), (80, "bf16", (True, False))]
+    )
     for arch, dt, (wp, wt) in bwd:
         acc, part = _acc(dt)
-        types = dict(g_ptr=f"*{dt}", gp_ptr=f"*{dt}", gt_ptr=f"*{dt}", go_ptr=f"*{part}", gscale_ptr=f"*{part}", n="i64")
-        out.append(("pixel", P._pixel_bwd_kernel, arch, dt, types, dict(WRITE_P=wp, WRITE_T=wt, ACC=acc, BLOCK=P.BLOCK),
-                    P.NUM_WARPS))
+        types = dict(
+            g_ptr=f"*{dt}", gp_ptr=f"*{dt}", gt_ptr=f"*{dt}", go_ptr=f"*{part}", gscale_ptr=f"*{part}", n="i64"
+        )
+        out.append(
+            (
+                "pixel",
+                P._pixel_bwd_kernel,
+                arch,
+                dt,
+                types,
+                dict(WRITE_P=wp, WRITE_T=wt, ACC=acc, BLOCK=P.BLOCK),
+                P.NUM_WARPS,
+            )
+        )
     return out
 
 
 def psnr_variants(full):
     out = []
-    fwd = (list(itertools.product((90, 80), ("fp32", "fp16", "bf16", "fp64"), (0, 1), (False, True), (False, True),
-                                  (False, True))) if full else
-           [(90, "fp32", 0, False, False, True), (90, "bf16", 1, True, True, False), (90, "fp64", 0, True, False, True),
-            (80, "fp16", 0, False, False, True)])
+    fwd = (
+        list(
+            itertools.product(
+                (90, 80), ("fp32", "fp16", "bf16", "fp64"), (0, 1), (False, True), (False, True), (False, True)
+            )
+        )
+        if full
+        else [
+            (90, "fp32", 0, False, False, True),
+            (90, "bf16", 1, True, True, False),
+            (90, "fp64", 0, True, False, True),
+            (80, "fp16", 0, False, False, True),
+        ]
+    )
     for arch, dt, kind, luma, quant, wgrad in fwd:
         if quant and wgrad:
             continue  # the op never asks for a gradient of the quantised statistic
         acc, part = _acc(dt)
-        types = dict(a_ptr=f"*{dt}", b_ptr=f"*{dt}", grad_ptr=f"*{dt}", part_ptr=f"*{part}", hh="i32", ww="i32",
-                     count="i32", sn="i64", sc="i64", sh="i64", sw="i64", crop="i32", qscale="fp32", gmul="fp32")
-        consts = dict(WR=Q.Y_WEIGHTS[0] / 255.0, WG=Q.Y_WEIGHTS[1] / 255.0, WB=Q.Y_WEIGHTS[2] / 255.0, KIND=kind,
-                      LUMA=luma, QUANT=quant, WRITE_GRAD=wgrad, ACC=acc,
-                      MAGIC=6755399441055744.0 if dt == "fp64" else 12582912.0, BLOCK=Q.BLOCK)
+        types = dict(
+            a_ptr=f"*{dt}",
+            b_ptr=f"*{dt}",
+            grad_ptr=f"*{dt}",
+            part_ptr=f"*{part}",
+            hh="i32",
+            ww="i32",
+            count="i32",
+            sn="i64",
+            sc="i64",
+            sh="i64",
+            sw="i64",
+            crop="i32",
+            qscale="fp32",
+            gmul="fp32",
+        )
+        consts = dict(
+            WR=Q.Y_WEIGHTS[0] / 255.0,
+            WG=Q.Y_WEIGHTS[1] / 255.0,
+            WB=Q.Y_WEIGHTS[2] / 255.0,
+            KIND=kind,
+            LUMA=luma,
+            QUANT=quant,
+            WRITE_GRAD=wgrad,
+            ACC=acc,
+            MAGIC=6755399441055744.0 if dt == "fp64" else 12582912.0,
+            BLOCK=Q.BLOCK,
+        )
         out.append(("psnr", Q._psnr_fwd_kernel, arch, dt, types, consts, Q.NUM_WARPS))
-    bwd = itertools.product((90, 80), ("fp32", "fp16", "bf16", "fp64"), ((True, False), (False, True), (True, True))) \
-        if full else [(90, "fp32", (True, True)), (80, "bf16", (True, False))]
+    bwd = (
+        itertools.product((90, 80), ("fp32", "fp16", "bf16", "fp64"), ((True, False), (False, True), (True, True)))
+        if full
+        else [(90, "fp32", (True, True)), (80, "bf16", (True, False))]
+    )
     for arch, dt, (wx, wy) in bwd:
         acc, part = _acc(dt)
         types = dict(g_ptr=f"*{dt}", gx_ptr=f"*{dt}", gy_ptr=f"*{dt}", go_ptr=f"*{part}", per="i64")
-        out.append(("psnr", Q._psnr_bwd_kernel, arch, dt, types, dict(WRITE_X=wx, WRITE_Y=wy, ACC=acc, BLOCK=Q.BLOCK),
-                    Q.NUM_WARPS))
+        out.append(
+            (
+                "psnr",
+                Q._psnr_bwd_kernel,
+                arch,
+                dt,
+                types,
+                dict(WRITE_X=wx, WRITE_Y=wy, ACC=acc, BLOCK=Q.BLOCK),
+                Q.NUM_WARPS,
+            )
+        )
     return out
 
 
@@ -88,22 +171,76 @@ def ssim_variants(full):
     ints = {name: "i32" for name in ("C", "H", "W", "Ho", "Wo")}
     ints.update({name: "i64" for name in ("sxn", "sxc", "sxh", "sxw", "syn", "syc", "syh", "syw")})
     # (arch, dtype, window, padding, flags); float16 and bfloat16 share the code (loads converted to float32)
-    configs = ([(a, dt, w, p, f) for a, cfgs in ((90, [(11, 0), (11, 1), (11, 2), (3, 2), (31, 2)]), (80, [(11, 2)]))
-                for dt in ("fp32", "bf16") for w, p in cfgs for f in (False, True)] if full else
-               [(90, "fp32", 11, 2, True), (90, "bf16", 31, 0, False), (80, "bf16", 11, 1, True)])
+    configs = (
+        [
+            (a, dt, w, p, f)
+            for a, cfgs in ((90, [(11, 0), (11, 1), (11, 2), (3, 2), (31, 2)]), (80, [(11, 2)]))
+            for dt in ("fp32", "bf16")
+            for w, p in cfgs
+            for f in (False, True)
+        ]
+        if full
+        else [(90, "fp32", 11, 2, True), (90, "bf16", 31, 0, False), (80, "bf16", 11, 1, True)]
+    )
     for arch, dt, win, padding, flag in configs:
         off = 0 if padding == 0 else win // 2
-        types = dict(ints, x_ptr=f"*{dt}", y_ptr=f"*{dt}", g_ptr="*fp32", k_ptr="*fp32", map_ptr=f"*{dt}",
-                     part_ptr="*fp32", smn="i64", smc="i64", smh="i64", smw="i64")
-        consts = dict(WIN=win, OFF=off, PADDING=padding, WANT_MAP=flag, WANT_L1=flag, ACC=tl.float32, IEEE=True,
-                      OUT=S.OUT, IN=S.IN)
+        types = dict(
+            ints,
+            x_ptr=f"*{dt}",
+            y_ptr=f"*{dt}",
+            g_ptr="*fp32",
+            k_ptr="*fp32",
+            map_ptr=f"*{dt}",
+            part_ptr="*fp32",
+            smn="i64",
+            smc="i64",
+            smh="i64",
+            smw="i64",
+        )
+        consts = dict(
+            WIN=win,
+            OFF=off,
+            PADDING=padding,
+            WANT_MAP=flag,
+            WANT_L1=flag,
+            ACC=tl.float32,
+            IEEE=True,
+            OUT=S.OUT,
+            IN=S.IN,
+        )
         out.append(("ssim", S._ssim_fwd_kernel, arch, dt, types, consts, 8))
         m, src = S._grad_tiles(win)
-        types = dict(ints, x_ptr=f"*{dt}", y_ptr=f"*{dt}", g_ptr="*fp32", k_ptr="*fp32", w_ptr="*fp32",
-                     dmap_ptr=f"*{dt}", gx_ptr=f"*{dt}", gy_ptr=f"*{dt}", sdn="i64", sdc="i64", sdh="i64",
-                     sdw="i64", sgn="i64", sgc="i64", sgh="i64", sgw="i64")
-        consts = dict(WIN=win, OFF=off, PADDING=padding, HAS_DMAP=flag, WRITE_X=True, WRITE_Y=True,
-                      ACC=tl.float32, IEEE=True, M=m, SRC=src)
+        types = dict(
+            ints,
+            x_ptr=f"*{dt}",
+            y_ptr=f"*{dt}",
+            g_ptr="*fp32",
+            k_ptr="*fp32",
+            w_ptr="*fp32",
+            dmap_ptr=f"*{dt}",
+            gx_ptr=f"*{dt}",
+            gy_ptr=f"*{dt}",
+            sdn="i64",
+            sdc="i64",
+            sdh="i64",
+            sdw="i64",
+            sgn="i64",
+            sgc="i64",
+            sgh="i64",
+            sgw="i64",
+        )
+        consts = dict(
+            WIN=win,
+            OFF=off,
+            PADDING=padding,
+            HAS_DMAP=flag,
+            WRITE_X=True,
+            WRITE_Y=True,
+            ACC=tl.float32,
+            IEEE=True,
+            M=m,
+            SRC=src,
+        )
         out.append(("ssim", S._ssim_grad_kernel, arch, dt, types, consts, 8))
     return out
 
@@ -111,24 +248,60 @@ def ssim_variants(full):
 def gram_variants(full):
     out = []
     base = dict(N="i32", C="i32", K="i32", sN="i64", sC="i32", sK="i32", ntri="i32", kper="i32")
-    tiles = list(itertools.product((90, 80), ("fp32", "fp16", "bf16"), (True, False))) if full else \
-        [(90, "fp32", True), (90, "bf16", False), (80, "fp16", True)]
+    tiles = (
+        list(itertools.product((90, 80), ("fp32", "fp16", "bf16"), (True, False)))
+        if full
+        else [(90, "fp32", True), (90, "bf16", False), (80, "fp16", True)]
+    )
     for arch, dt, has_y in tiles:
         t = dict(base, x_ptr=f"*{dt}", y_ptr=f"*{dt}", tab_ptr="*i32", part_ptr="*fp32")
-        out.append(("gram", G._tiles_kernel, arch, dt, t,
-                    dict(HAS_Y=has_y, ACC=tl.float32, IEEE=dt == "fp32", UP=False, BC=64, BK=64), 4))
+        out.append(
+            (
+                "gram",
+                G._tiles_kernel,
+                arch,
+                dt,
+                t,
+                dict(HAS_Y=has_y, ACC=tl.float32, IEEE=dt == "fp32", UP=False, BC=64, BK=64),
+                4,
+            )
+        )
     applies = list(itertools.product((90, 80), ("fp32", "fp16", "bf16"))) if full else [(90, "fp16"), (80, "fp32")]
     for arch, dt in applies:
-        t = dict(q_ptr="*fp32", f_ptr=f"*{dt}", o_ptr=f"*{dt}", C="i32", K="i32", sN="i64", sC="i32", sK="i32",
-                 qN="i32", alpha="fp32")
-        out.append(("gram", G._apply_kernel, arch, dt, t, dict(ACC=tl.float32, IEEE=dt == "fp32", UP=False, BC=64,
-                                                             BK=64), 4))
+        t = dict(
+            q_ptr="*fp32",
+            f_ptr=f"*{dt}",
+            o_ptr=f"*{dt}",
+            C="i32",
+            K="i32",
+            sN="i64",
+            sC="i32",
+            sK="i32",
+            qN="i32",
+            alpha="fp32",
+        )
+        out.append(
+            ("gram", G._apply_kernel, arch, dt, t, dict(ACC=tl.float32, IEEE=dt == "fp32", UP=False, BC=64, BK=64), 4)
+        )
     fins = list(itertools.product((90, 80), range(3), range(3))) if full else [(90, 0, 0), (90, 1, 1), (90, 2, 2)]
     for arch, mode, cr in fins:
-        t = dict(part_ptr="*fp32", tab_ptr="*i32", t_ptr="*fp32", out_ptr="*fp32", loss_ptr="*fp32", N="i32",
-                 C="i32", S="i32", ntri="i32", tN="i32", scale="fp32", gmul="fp32")
-        out.append(("gram", G._finalize_kernel, arch, "fp32", t,
-                    dict(MODE=mode, CR=cr, NEED_P=True, ACC=tl.float32, BC=64), 4))
+        t = dict(
+            part_ptr="*fp32",
+            tab_ptr="*i32",
+            t_ptr="*fp32",
+            out_ptr="*fp32",
+            loss_ptr="*fp32",
+            N="i32",
+            C="i32",
+            S="i32",
+            ntri="i32",
+            tN="i32",
+            scale="fp32",
+            gmul="fp32",
+        )
+        out.append(
+            ("gram", G._finalize_kernel, arch, "fp32", t, dict(MODE=mode, CR=cr, NEED_P=True, ACC=tl.float32, BC=64), 4)
+        )
     return out
 
 
@@ -137,8 +310,11 @@ FAMILIES = {"pixel": pixel_variants, "psnr": psnr_variants, "ssim": ssim_variant
 
 def compile_variant(fn, arch, types, consts, num_warps):
     sig = {name: ("constexpr" if name in consts else types[name]) for name in fn.arg_names}
-    k = triton.compile(ASTSource(fn=fn, signature=sig, constexprs=consts), target=GPUTarget("cuda", arch, 32),
-                       options={"num_warps": num_warps})
+    k = triton.compile(
+        ASTSource(fn=fn, signature=sig, constexprs=consts),
+        target=GPUTarget("cuda", arch, 32),
+        options={"num_warps": num_warps},
+    )
     return k.metadata.shared
 
 
@@ -164,8 +340,11 @@ def main(argv=None):
             except Exception as e:  # noqa: BLE001 - each compile failure is reported by name
                 ok, note = False, f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
             count += 1
-            print(f"[triton] {fam} {name} sm_{arch} {dt} {_short(consts)} ({time.time() - t:.1f}s, {note})"
-                  + ("" if ok else "  FAIL"), flush=True)
+            print(
+                f"[triton] {fam} {name} sm_{arch} {dt} {_short(consts)} ({time.time() - t:.1f}s, {note})"
+                + ("" if ok else "  FAIL"),
+                flush=True,
+            )
             if not ok:
                 failures.append(f"{fam} {name} sm_{arch} {dt}")
         print(f"[triton] {family}: {len(variants)} kernel variants done", flush=True)

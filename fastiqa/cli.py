@@ -13,9 +13,9 @@ import sys
 
 from . import demo as _demo
 from . import selftest as _selftest
+from ._version import __version__
 from .evaluation import cli as _eval
 from .human import cli as _human
-from ._version import __version__
 from .info import info as _info
 
 

@@ -1,5 +1,6 @@
 """`fastiqa demo`: every op built so far, on every available device, with values
 and timings against the plain PyTorch reference (forward + backward)."""
+
 import torch
 
 from . import functional as F
@@ -51,7 +52,8 @@ def run(args) -> int:
     shape = tuple(int(s) for s in args.shape.split(","))
     devices = args.device or (["cpu"] + (["cuda"] if torch.cuda.is_available() else []))
     print(f"\nforward+backward on random {shape} float32 images, {args.repeat} repetitions")
-    print(f"{'device':<6} {'op':<18} {'fastiqa':>12} {'reference':>12} {'|diff|':>9} {'fastiqa ms':>11} {'ref ms':>9} {'speed-up':>9}")
+    print(f"{'device':<6} {'op':<18} {'fastiqa':>12} {'reference':>12} {'|diff|':>9} "
+          f"{'fastiqa ms':>11} {'ref ms':>9} {'speed-up':>9}")
     for name in devices:
         device = torch.device(name)
         gen = torch.Generator(device="cpu").manual_seed(0)
@@ -62,6 +64,8 @@ def run(args) -> int:
             v_fast, t_fast = _time_fwd_bwd(fast, x, target, args.repeat, device)
             v_ref, t_ref = _time_fwd_bwd(ref, x, target, args.repeat, device)
             diff = abs(float(v_fast) - float(v_ref))
-            print(f"{name:<6} {op:<18} {float(v_fast):>12.6f} {float(v_ref):>12.6f} {diff:>9.1e} "
-                  f"{t_fast:>11.3f} {t_ref:>9.3f} {t_ref / t_fast:>8.1f}x")
+            print(
+                f"{name:<6} {op:<18} {float(v_fast):>12.6f} {float(v_ref):>12.6f} {diff:>9.1e} "
+                f"{t_fast:>11.3f} {t_ref:>9.3f} {t_ref / t_fast:>8.1f}x"
+            )
     return 0

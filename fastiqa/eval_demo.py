@@ -3,6 +3,7 @@
 noise sigma 10/255), both saved-as-PNG (rounded to 8 bits), then scored the
 published way (PSNR / SSIM on the Y channel, crop 4), with per-backend timings of
 the fused PSNR against the eager reference written the published way."""
+
 import os
 
 import numpy as np
@@ -40,8 +41,9 @@ def _png(x):
 
 def degrade(hr, seed=0):
     """{'bicubic_x4': ..., 'noise_10': ...}: each rounded to 8 bits as a saved PNG."""
-    lr = torch.nn.functional.interpolate(hr, scale_factor=1 / SCALE, mode="bicubic", antialias=True,
-                                         align_corners=False)
+    lr = torch.nn.functional.interpolate(
+        hr, scale_factor=1 / SCALE, mode="bicubic", antialias=True, align_corners=False
+    )
     up = torch.nn.functional.interpolate(lr, size=hr.shape[-2:], mode="bicubic", align_corners=False)
     gen = torch.Generator().manual_seed(seed)
     noisy = hr + torch.randn(hr.shape, generator=gen) * (10 / 255)
@@ -54,8 +56,10 @@ def _time(fn, repeat, device):
 
 def run(args) -> None:
     images = load_images()
-    print(f"\nevaluation on the {len(images)} photographs shipped with fastiqa "
-          f"(PSNR / SSIM on the Y channel, crop {SCALE}, 8-bit outputs; licences in fastiqa/data)")
+    print(
+        f"\nevaluation on the {len(images)} photographs shipped with fastiqa "
+        f"(PSNR / SSIM on the Y channel, crop {SCALE}, 8-bit outputs; licences in fastiqa/data)"
+    )
     print(f"{'image':<11} {'degradation':<12} {'size':>8} {'PSNR-Y dB':>10} {'SSIM-Y':>8}")
     per = {}
     batch_hr, batch_sr = [], []
@@ -69,14 +73,18 @@ def run(args) -> None:
                 batch_hr.append(hr)
                 batch_sr.append(sr)
     for deg, vals in per.items():
-        print(f"{'mean':<11} {deg:<12} {'':>8} {np.mean([v[0] for v in vals]):>10.4f} "
-              f"{np.mean([v[1] for v in vals]):>8.4f}")
+        print(
+            f"{'mean':<11} {deg:<12} {'':>8} {np.mean([v[0] for v in vals]):>10.4f} "
+            f"{np.mean([v[1] for v in vals]):>8.4f}"
+        )
 
     hr, sr = torch.cat(batch_hr), torch.cat(batch_sr)
     devices = getattr(args, "device", None) or (["cpu"] + (["cuda"] if torch.cuda.is_available() else []))
     repeat = max(1, getattr(args, "repeat", 10))
-    print(f"\nper-image PSNR (Y, crop {SCALE}, quantise) of the {hr.shape[0]}x3x{hr.shape[2]}x{hr.shape[3]} "
-          f"batch, {repeat} repetitions")
+    print(
+        f"\nper-image PSNR (Y, crop {SCALE}, quantise) of the {hr.shape[0]}x3x{hr.shape[2]}x{hr.shape[3]} "
+        f"batch, {repeat} repetitions"
+    )
     print(f"{'device':<6} {'backend':<24} {'ms':>9} {'speed-up':>9} {'max |diff| dB':>14}")
     for dev_name in devices:
         device = torch.device(dev_name)
@@ -89,7 +97,9 @@ def run(args) -> None:
                 continue
             if backend == "triton" and device.type == "cpu":
                 continue  # the Triton interpreter is a correctness tool, not a timing one
-            fn = lambda: F.psnr(x, y, reduction="none", y_channel=True, crop_border=SCALE, quantize=True, backend=backend)
+            fn = lambda: F.psnr(
+                x, y, reduction="none", y_channel=True, crop_border=SCALE, quantize=True, backend=backend
+            )
             t = _time(fn, repeat, device)
             diff = (fn().double() - want.double()).abs().max().item()
             print(f"{dev_name:<6} {'fastiqa ' + backend:<24} {t:>9.3f} {t_ref / t:>8.1f}x {diff:>14.2e}")

@@ -1,4 +1,5 @@
 """What was built and what runs: fastiqa.info() / `fastiqa info`."""
+
 import os
 import platform
 
@@ -65,11 +66,13 @@ def collect() -> dict:
         "families": {},
     }
     for family, kernel in FAMILIES.items():
+
         def pick(device):
             try:
                 return _dispatch.choose(device, kernel)
             except (RuntimeError, ValueError) as exc:
                 return f"error: {exc}"
+
         report["families"][family] = {
             "built_cpu": _ext.has_kernel(kernel, "CPU"),
             "built_cuda": _ext.has_kernel(kernel, "CUDA"),
@@ -83,20 +86,19 @@ def format_report(report: dict) -> str:
     lines = [
         f"fastiqa {report['fastiqa']}  python {report['python']}  torch {report['torch']}"
         f" (cuda {report['torch_cuda'] or 'none'})  triton {report['triton'] or 'not installed'}",
-        f"compiled kernels: {'loaded' if report['extension_loaded'] else 'NOT loaded: ' + str(report['extension_error'])}",
+        "compiled kernels: "
+        + ("loaded" if report["extension_loaded"] else f"NOT loaded: {report['extension_error']}"),
         f"cpu: {report['cpu_model']}   threads: {report['cpu_threads']}",
         f"cpu vector ISA: {report['cpu_isa']}   available: {', '.join(report['cpu_isa_available']) or 'none'}"
         + (f"   (FASTIQA_CPU_ISA={report['cpu_isa_env']})" if report["cpu_isa_env"] else ""),
-        f"gpu: {report['gpu'] or 'none visible'}"
-        + ("   TRITON_INTERPRET=1" if report["triton_interpret"] else ""),
+        f"gpu: {report['gpu'] or 'none visible'}" + ("   TRITON_INTERPRET=1" if report["triton_interpret"] else ""),
     ]
     if report["forced_backend"]:
         lines.append(f"FASTIQA_BACKEND={report['forced_backend']} (forced)")
     lines.append(f"{'family':<8} {'built cpu':<10} {'built cuda':<11} {'cpu tensors':<12} cuda tensors")
     for fam, r in report["families"].items():
-        lines.append(
-            f"{fam:<8} {str(r['built_cpu']):<10} {str(r['built_cuda']):<11} {r['on_cpu_tensors']:<12} {r['on_cuda_tensors']}"
-        )
+        built = f"{str(r['built_cpu']):<10} {str(r['built_cuda']):<11}"
+        lines.append(f"{fam:<8} {built} {r['on_cpu_tensors']:<12} {r['on_cuda_tensors']}")
     return "\n".join(lines)
 
 

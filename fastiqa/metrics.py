@@ -40,6 +40,7 @@ import torch
 
 from . import functional as F
 from .conventions import Y_OFFSET, Y_WEIGHTS, quantize8, rgb_to_y  # noqa: F401  (Y_*: re-exported)
+
 SSIM_WIN = 11  # BasicSR's 11x11 Gaussian window (sigma 1.5)
 
 INPUT_ORDERS = ("auto", "HWC", "CHW")

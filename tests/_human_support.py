@@ -9,6 +9,7 @@ from fastiqa.human.example import PHOTOS, write_example_folders
 from fastiqa.human.plan import make_plan
 from fastiqa.human.server import make_server
 
+
 def make_folders(root, size=(96, 72), methods=None, photos=PHOTOS, suffix=""):
     """root/ref and root/<method>/: the shipped photographs cropped to size (w, h) and degraded."""
     return write_example_folders(root, methods=methods, photos=photos, size=size, suffix=suffix)

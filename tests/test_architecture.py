@@ -1,5 +1,6 @@
 """The layer rules of the README's architecture section, checked on the source: no
 module imports a layer above it, and `import fastiqa` stays light."""
+
 import ast
 import subprocess
 import sys
@@ -61,12 +62,12 @@ def _imports(path: Path, name: str):
                 mod = ".".join(base + ([node.module] if node.module else []))
                 targets = [mod] if node.module else [".".join(base + [a.name]) for a in node.names]
             elif node.module and node.module.startswith("fastiqa"):
-                targets = [node.module[len("fastiqa."):]] if node.module != "fastiqa" else [a.name for a in node.names]
+                targets = [node.module[len("fastiqa.") :]] if node.module != "fastiqa" else [a.name for a in node.names]
             else:
                 continue
             out += [(t, node.lineno) for t in targets if t]
         elif isinstance(node, ast.Import):
-            out += [(a.name[len("fastiqa."):], node.lineno) for a in node.names if a.name.startswith("fastiqa.")]
+            out += [(a.name[len("fastiqa.") :], node.lineno) for a in node.names if a.name.startswith("fastiqa.")]
     return out
 
 
@@ -82,14 +83,16 @@ def test_no_module_imports_a_layer_above_it(path):
         tlayer = _layer(target)
         assert tlayer is not None, f"{name}:{line} imports {target}, which belongs to no layer"
         if tlayer == layer:
-            assert (name.split(".")[0], target.split(".")[0]) not in FORBIDDEN_WITHIN, \
+            assert (name.split(".")[0], target.split(".")[0]) not in FORBIDDEN_WITHIN, (
                 f"{name}:{line} imports {target} ({name.split('.')[0]} must not import {target.split('.')[0]})"
+            )
             continue
         assert tlayer in ALLOWED[layer], f"{name} ({layer}):{line} imports {target} ({tlayer})"
 
 
 def test_import_fastiqa_does_not_load_the_compiler_stack():
-    code = "import sys, fastiqa; print(sorted(m for m in sys.modules if m.startswith(('torch._dynamo', 'triton', 'scipy', 'matplotlib'))))"
+    heavy = ("torch._dynamo", "triton", "scipy", "matplotlib")
+    code = f"import sys, fastiqa; print(sorted(m for m in sys.modules if m.startswith({heavy!r})))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]", f"import fastiqa loaded {out.strip()}"
 

@@ -1,5 +1,6 @@
 """fastiqa.evaluate and the reading rules of a pair (grey vs colour, 8 vs 16 bits),
 the metrics it offers (fastiqa.metrics.SR_METRICS) and their conventions."""
+
 import importlib.util
 
 import numpy as np
@@ -13,8 +14,9 @@ import fastiqa.functional as F
 from fastiqa import metrics as M
 from fastiqa.evaluation import UsageError
 
-needs_cv2 = pytest.mark.skipif(importlib.util.find_spec("cv2") is None,
-                               reason="16-bit colour files need opencv-python-headless (fastiqa[eval])")
+needs_cv2 = pytest.mark.skipif(
+    importlib.util.find_spec("cv2") is None, reason="16-bit colour files need opencv-python-headless (fastiqa[eval])"
+)
 
 
 def _rgb(seed=0, h=30, w=34):
@@ -61,15 +63,18 @@ def test_evaluate_failures_are_rows(tmp_path):
     assert res.means["psnr"] == res.rows[0]["psnr"]
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"metrics": "psnr,lpips"}, "unknown metric 'lpips'"),
-    ({"metrics": ""}, "metrics is empty"),
-    ({"crop_border": -1}, "crop_border"),
-    ({"workers": 0}, "workers must be an integer >= 1"),
-    ({"prefetch": 0}, "prefetch must be an integer >= 1"),
-    ({"device": "cuda:0"}, "no CUDA device"),
-    ({"backend": "nope"}, "backend must be one of"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"metrics": "psnr,lpips"}, "unknown metric 'lpips'"),
+        ({"metrics": ""}, "metrics is empty"),
+        ({"crop_border": -1}, "crop_border"),
+        ({"workers": 0}, "workers must be an integer >= 1"),
+        ({"prefetch": 0}, "prefetch must be an integer >= 1"),
+        ({"device": "cuda:0"}, "no CUDA device"),
+        ({"backend": "nope"}, "backend must be one of"),
+    ],
+)
 def test_evaluate_bad_arguments_raise_value_errors(tmp_path, kwargs, message):
     if torch.cuda.is_available() and kwargs.get("device", "").startswith("cuda"):
         pytest.skip("a CUDA device is present: the device is valid here")
@@ -99,9 +104,15 @@ def test_8bit_file_and_its_16bit_copy_score_equal(tmp_path, channels):
     a = _rgb()[..., :channels] if channels == 3 else _rgb()[..., 0]
     b = _noisy(a)
     f8 = [_save(tmp_path / "a8.png", a), _save(tmp_path / "b8.png", b)]
-    f16 = [_save(tmp_path / "a16.png", a.astype(np.uint16) * 257), _save(tmp_path / "b16.png", b.astype(np.uint16) * 257)]
-    res = fastiqa.evaluate([(f8[0], f16[0]), (f8[0], f8[1]), (f16[0], f16[1]), (f8[0], f16[1])],
-                           metrics="psnr,ssim,mse,mae", y_channel=True)
+    f16 = [
+        _save(tmp_path / "a16.png", a.astype(np.uint16) * 257),
+        _save(tmp_path / "b16.png", b.astype(np.uint16) * 257),
+    ]
+    res = fastiqa.evaluate(
+        [(f8[0], f16[0]), (f8[0], f8[1]), (f16[0], f16[1]), (f8[0], f16[1])],
+        metrics="psnr,ssim,mse,mae",
+        y_channel=True,
+    )
     same, p8, p16, mixed = res.rows
     assert same["psnr"] == float("inf") and same["mse"] == 0.0
     for m in ("psnr", "ssim", "mse", "mae"):
@@ -140,8 +151,9 @@ def test_sr_ms_ssim_is_ms_ssim_of_the_y_channel_cropped():
 
 def test_sr_ssim_small_image_message_names_its_real_arguments():
     a = _rgb(h=14, w=14)
-    with pytest.raises(ValueError, match="sr_ssim needs images of at least 11x11 pixels after cropping crop_border=2") \
-            as info:
+    with pytest.raises(
+        ValueError, match="sr_ssim needs images of at least 11x11 pixels after cropping crop_border=2"
+    ) as info:
         M.sr_ssim(a, a, 2)
     assert "win_size" not in str(info.value)
 
@@ -153,7 +165,9 @@ def test_empty_images_are_called_empty(fn):
         fn(z, z, 0)
 
 
-@pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_available(), reason="torch.distributed with gloo unavailable")
+@pytest.mark.skipif(
+    not dist.is_available() or not dist.is_gloo_available(), reason="torch.distributed with gloo unavailable"
+)
 def test_evaluate_reuses_an_initialised_process_group(tmp_path):
     a = _rgb()
     pairs = [(_save(tmp_path / f"a{i}.png", a), _save(tmp_path / f"b{i}.png", _noisy(a, i))) for i in range(3)]

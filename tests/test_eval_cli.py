@@ -5,12 +5,12 @@ import json
 import subprocess
 import sys
 
+import _basicsr_metrics as B
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
-import _basicsr_metrics as B
 from fastiqa import cli
 
 

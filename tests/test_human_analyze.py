@@ -9,8 +9,8 @@ import sys
 
 import numpy as np
 import pytest
-
 from _human_support import make_folders, make_study, simulate_votes
+
 from fastiqa import cli
 from fastiqa.human import StudyError, analyze, export, init_study
 from fastiqa.human.analyze import compute_metrics
@@ -160,8 +160,8 @@ def test_export_csv_and_sureal(acr_study, tmp_path):
 def test_sureal_reads_the_export_and_agrees(acr_study, tmp_path):
     pytest.importorskip("sureal", reason="sureal is not installed (pip install sureal)")
     import contextlib
-    import io
     import importlib.util
+    import io
 
     from sureal.dataset_reader import RawDatasetReader
     from sureal.subjective_model import MosModel

@@ -17,7 +17,6 @@ import time
 import urllib.request
 
 import pytest
-
 from _human_support import make_study
 
 CHROMIUM = os.environ.get("FASTIQA_CHROMIUM", "/usr/bin/chromium")

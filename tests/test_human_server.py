@@ -7,7 +7,6 @@ import urllib.error
 import urllib.request
 
 import pytest
-
 from _human_support import LiveServer, make_study
 
 

@@ -1,5 +1,6 @@
 """Statistics of fastiqa.human against hand-computed cases, against SUREAL / choix
 when installed, and against synthetic raters with a known truth."""
+
 import contextlib
 import io
 import math
@@ -27,26 +28,32 @@ def test_mean_ci_single_vote_has_no_interval():
 
 
 def test_differential_scores_p910_by_hand():
-    recs = [{"rater": "a", "content": "c", "method": "reference", "value": 5},
-            {"rater": "a", "content": "c", "method": "x", "value": 3},
-            {"rater": "b", "content": "c", "method": "reference", "value": 4},
-            {"rater": "b", "content": "c", "method": "reference", "value": 5},
-            {"rater": "b", "content": "c", "method": "x", "value": 4},
-            {"rater": "c", "content": "c", "method": "x", "value": 2}]  # no reference vote: left out
+    recs = [
+        {"rater": "a", "content": "c", "method": "reference", "value": 5},
+        {"rater": "a", "content": "c", "method": "x", "value": 3},
+        {"rater": "b", "content": "c", "method": "reference", "value": 4},
+        {"rater": "b", "content": "c", "method": "reference", "value": 5},
+        {"rater": "b", "content": "c", "method": "x", "value": 4},
+        {"rater": "c", "content": "c", "method": "x", "value": 2},
+    ]  # no reference vote: left out
     dv = {r["rater"]: r["value"] for r in mos.differential_scores(recs, 5)}
     assert dv == {"a": 3 - 5 + 5, "b": 4 - 4.5 + 5}
 
 
 # --- BT.500 ---------------------------------------------------------------------------------
 HIGH = [2] * 4 + [3] * 8 + [4] * 4 + [5]  # mean 3.1176, S 0.8575, beta2 2.607: the last vote >= mean + 2S
-LOW = [2] * 4 + [3] * 8 + [4] * 4 + [1]   # mirror: the last vote <= mean - 2S
+LOW = [2] * 4 + [3] * 8 + [4] * 4 + [1]  # mirror: the last vote <= mean - 2S
 
 
-@pytest.mark.parametrize("rows, P, Q, rejected", [
-    ([HIGH, LOW, HIGH, LOW], 2, 2, True),     # 4 of 4 outside, balanced: rejected
-    ([HIGH, HIGH, HIGH, LOW], 3, 1, False),   # |P - Q| / (P + Q) = 0.5 >= 0.3: a biased rater, kept
-    ([HIGH, [3] * 17, [3] * 17, [3] * 17], 1, 0, False),  # 1 of 4 but one-sided
-], ids=["balanced", "one-sided", "single"])
+@pytest.mark.parametrize(
+    "rows, P, Q, rejected",
+    [
+        ([HIGH, LOW, HIGH, LOW], 2, 2, True),  # 4 of 4 outside, balanced: rejected
+        ([HIGH, HIGH, HIGH, LOW], 3, 1, False),  # |P - Q| / (P + Q) = 0.5 >= 0.3: a biased rater, kept
+        ([HIGH, [3] * 17, [3] * 17, [3] * 17], 1, 0, False),  # 1 of 4 but one-sided
+    ],
+    ids=["balanced", "one-sided", "single"],
+)
 def test_bt500_rule_by_hand(rows, P, Q, rejected):
     res = screening.bt500_screen(np.array(rows, float))
     last = res[-1]
@@ -113,7 +120,9 @@ def test_ml_model_matches_sureal():
 
     rng = np.random.default_rng(3)  # a case where one rater collapses to inconsistency 0 in both
     psi = rng.uniform(1, 5, 10)
-    u = np.clip(np.round(psi[:, None] + rng.normal(0, 0.2, 6)[None] + rng.uniform(0.3, 1.0, 6) * rng.normal(size=(10, 6))), 1, 5)
+    u = np.clip(
+        np.round(psi[:, None] + rng.normal(0, 0.2, 6)[None] + rng.uniform(0.3, 1.0, 6) * rng.normal(size=(10, 6))), 1, 5
+    )
 
     class Dataset:
         dataset_name = "t"
@@ -216,14 +225,14 @@ def test_lower_is_better_metric_flips_sign():
 
 def test_rmse_uses_n_minus_4_and_outlier_ratio_uses_2_sigma_over_sqrt_n():
     x = np.linspace(0, 1, 9)
-    y = x ** 3 + 0.5 * x  # a monotone cubic: the polynomial mapping is exact
+    y = x**3 + 0.5 * x  # a monotone cubic: the polynomial mapping is exact
     a = agreement.agreement(x, y, mos_std=np.full(9, 1e-6), mos_n=np.full(9, 4))
     assert a["rmse_poly3"] == pytest.approx(0.0, abs=1e-6)
     y2 = y.copy()
     y2[4] += 0.3
     b = agreement.agreement(x, y2)
     resid = y2 - agreement.poly3(x, b["poly3"])
-    assert b["rmse_poly3"] == pytest.approx(math.sqrt((resid ** 2).sum() / (9 - 4)))
+    assert b["rmse_poly3"] == pytest.approx(math.sqrt((resid**2).sum() / (9 - 4)))
     big = agreement.agreement(x, y2, mos_std=np.full(9, 10.0), mos_n=np.full(9, 4))
     assert big["outlier_ratio"] == 0.0 and a["outlier_ratio"] >= 0.0
 

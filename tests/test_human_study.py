@@ -1,14 +1,15 @@
 """`fastiqa human init`: pairing, stimuli and hashes, trial plans, the votes store,
 and one clear message per bad input."""
+
 import json
 import os
 import sqlite3
 
 import numpy as np
 import pytest
+from _human_support import make_folders, make_study
 from PIL import Image
 
-from _human_support import make_folders, make_study
 from fastiqa import cli
 from fastiqa.human import StudyError, open_study
 from fastiqa.human.plan import base_trials, make_plan, order_no_repeat
@@ -172,7 +173,12 @@ def test_store_is_wal_full_sync_and_append_only(tmp_path):
         assert store.create_rater("ann", []) is None
         with pytest.raises(StudyError, match="not in their plan"):
             store.add_vote(rid, 999, 3)
-        for sql in ("UPDATE votes SET value = 1", "DELETE FROM votes", "DELETE FROM events", "UPDATE raters SET name='x'"):
+        for sql in (
+            "UPDATE votes SET value = 1",
+            "DELETE FROM votes",
+            "DELETE FROM events",
+            "UPDATE raters SET name='x'",
+        ):
             with pytest.raises(sqlite3.IntegrityError, match="append-only"):
                 store._db.execute(sql)
         assert [v["value"] for v in store.votes()] == [3]
@@ -207,7 +213,7 @@ def test_tiff_stimuli_are_converted_for_the_browser(tmp_path):
     ref, dirs = make_folders(str(tmp_path / "src"), methods={"blur": ("blur", 1.0)})
     for f in os.listdir(dirs["blur"]):  # the method's images as 16-bit grey TIFF
         p = os.path.join(dirs["blur"], f)
-        a = (np.asarray(Image.open(p).convert("L"), dtype=np.uint16) * 257)
+        a = np.asarray(Image.open(p).convert("L"), dtype=np.uint16) * 257
         os.remove(p)
         Image.fromarray(a).save(p[:-4] + ".tif")
     for f in os.listdir(ref):

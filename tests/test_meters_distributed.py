@@ -1,4 +1,5 @@
 """The meters under torch.distributed: 2 CPU processes (gloo), uneven image counts."""
+
 import json
 import os
 
@@ -30,8 +31,8 @@ def _worker(rank, world, init_file, out_dir):
         meters = MeterCollection(psnr=PSNRMeter(2, True), ssim=SSIMMeter(2, True))
         lone = PSNRMeter(2, True)
         for i in range(a, b, 2):  # batches of 2 (and a last one of 1)
-            meters.update(sr[i:min(i + 2, b)], hr[i:min(i + 2, b)])
-            lone.update(sr[i:min(i + 2, b)], hr[i:min(i + 2, b)])
+            meters.update(sr[i : min(i + 2, b)], hr[i : min(i + 2, b)])
+            lone.update(sr[i : min(i + 2, b)], hr[i : min(i + 2, b)])
         result = meters.compute()
         result["lone_psnr"] = lone.compute()
         result["local_count"] = lone.count
@@ -41,7 +42,9 @@ def _worker(rank, world, init_file, out_dir):
         dist.destroy_process_group()
 
 
-@pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_available(), reason="torch.distributed with gloo unavailable")
+@pytest.mark.skipif(
+    not dist.is_available() or not dist.is_gloo_available(), reason="torch.distributed with gloo unavailable"
+)
 def test_meters_sum_across_two_gloo_ranks(tmp_path):
     mp.spawn(_worker, args=(2, str(tmp_path / "init"), str(tmp_path)), nprocs=2, join=True)
     sr, hr = _images()

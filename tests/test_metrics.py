@@ -1,11 +1,11 @@
 """fastiqa.metrics (BasicSR-exact sr_psnr / sr_ssim) and fastiqa.meters."""
 import math
 
+import _basicsr_metrics as B
 import numpy as np
 import pytest
 import torch
 
-import _basicsr_metrics as B
 from fastiqa import metrics as M
 from fastiqa.backends import reference as R
 from fastiqa.meters import MeterCollection, PSNRMeter, SSIMMeter

@@ -1,5 +1,6 @@
 """PerceptualLoss, GANLoss, FeatureMatchingLoss, CombinedLoss against transcriptions of
 BasicSR's formulas (basicsr/losses/basic_loss.py, gan_loss.py, archs/vgg_arch.py)."""
+
 import importlib.util
 
 import pytest
@@ -9,8 +10,15 @@ from torch import nn
 import fastiqa
 import fastiqa.nn as fnn
 from fastiqa.compat import basicsr as compat
-from fastiqa.nn import (CombinedLoss, FeatureMatchingLoss, GANLoss, PerceptualLoss,
-                                SequentialFeatureExtractor, VGGFeatureExtractor, vgg_layer_names)
+from fastiqa.nn import (
+    CombinedLoss,
+    FeatureMatchingLoss,
+    GANLoss,
+    PerceptualLoss,
+    SequentialFeatureExtractor,
+    VGGFeatureExtractor,
+    vgg_layer_names,
+)
 
 HAS_TORCHVISION = importlib.util.find_spec("torchvision") is not None
 MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
@@ -19,10 +27,16 @@ STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
 
 def small_layers():
     torch.manual_seed(1)
-    return [("conv1_1", nn.Conv2d(3, 8, 3, padding=1)), ("relu1_1", nn.ReLU(inplace=True)),
-            ("conv1_2", nn.Conv2d(8, 8, 3, padding=1)), ("relu1_2", nn.ReLU(inplace=True)),
-            ("pool1", nn.MaxPool2d(2)), ("conv2_1", nn.Conv2d(8, 16, 3, padding=1)),
-            ("relu2_1", nn.ReLU(inplace=True)), ("conv2_2", nn.Conv2d(16, 16, 3, padding=1))]
+    return [
+        ("conv1_1", nn.Conv2d(3, 8, 3, padding=1)),
+        ("relu1_1", nn.ReLU(inplace=True)),
+        ("conv1_2", nn.Conv2d(8, 8, 3, padding=1)),
+        ("relu1_2", nn.ReLU(inplace=True)),
+        ("pool1", nn.MaxPool2d(2)),
+        ("conv2_1", nn.Conv2d(8, 16, 3, padding=1)),
+        ("relu2_1", nn.ReLU(inplace=True)),
+        ("conv2_2", nn.Conv2d(16, 16, 3, padding=1)),
+    ]
 
 
 def basicsr_features(layers, names, x, use_input_norm, range_norm):
@@ -53,8 +67,9 @@ def basicsr_criterion(name):
     return None  # fro
 
 
-def basicsr_perceptual(layers, layer_weights, x, gt, use_input_norm, range_norm, perceptual_weight,
-                       style_weight, criterion_type):
+def basicsr_perceptual(
+    layers, layer_weights, x, gt, use_input_norm, range_norm, perceptual_weight, style_weight, criterion_type
+):
     crit = basicsr_criterion(criterion_type)
     x_features = basicsr_features(layers, layer_weights, x, use_input_norm, range_norm)
     gt_features = basicsr_features(layers, layer_weights, gt.detach(), use_input_norm, range_norm)
@@ -72,7 +87,9 @@ def basicsr_perceptual(layers, layer_weights, x, gt, use_input_norm, range_norm,
         style_loss = 0
         for k in x_features.keys():
             if criterion_type == "fro":
-                style_loss += torch.norm(basicsr_gram(x_features[k]) - basicsr_gram(gt_features[k]), p="fro") * layer_weights[k]
+                style_loss += (
+                    torch.norm(basicsr_gram(x_features[k]) - basicsr_gram(gt_features[k]), p="fro") * layer_weights[k]
+                )
             else:
                 style_loss += crit(basicsr_gram(x_features[k]), basicsr_gram(gt_features[k])) * layer_weights[k]
         style_loss *= style_weight
@@ -88,9 +105,15 @@ def test_perceptual_matches_basicsr(criterion, norms):
     layer_weights = {"relu1_2": 0.5, "conv2_2": 1.0, "conv1_1": 0.25}
     layers = [(n, m.double()) for n, m in small_layers()]
     ref_layers = [(n, (nn.ReLU() if isinstance(m, nn.ReLU) else m)) for n, m in layers]
-    ours = PerceptualLoss(layer_weights, use_input_norm=use_input_norm, range_norm=range_norm,
-                          perceptual_weight=0.7, style_weight=30.0, criterion=criterion,
-                          extractor=SequentialFeatureExtractor(layers, list(layer_weights), use_input_norm, range_norm))
+    ours = PerceptualLoss(
+        layer_weights,
+        use_input_norm=use_input_norm,
+        range_norm=range_norm,
+        perceptual_weight=0.7,
+        style_weight=30.0,
+        criterion=criterion,
+        extractor=SequentialFeatureExtractor(layers, list(layer_weights), use_input_norm, range_norm),
+    )
     x = torch.rand(2, 3, 19, 23, dtype=torch.float64, requires_grad=True)
     gt = torch.rand(2, 3, 19, 23, dtype=torch.float64)
     p, s = ours(x, gt)
@@ -236,8 +259,9 @@ def test_gan_loss_matches_basicsr(gan_type, target_is_real, is_disc):
 def test_gan_loss_default_labels_and_errors():
     x = torch.randn(3, 1, 4, 4, dtype=torch.float64)
     for real in (True, False):
-        torch.testing.assert_close(GANLoss("vanilla")(x, real, True),
-                                   basicsr_gan("vanilla", x, real, True, 1.0, 0.0, 1.0))
+        torch.testing.assert_close(
+            GANLoss("vanilla")(x, real, True), basicsr_gan("vanilla", x, real, True, 1.0, 0.0, 1.0)
+        )
     with pytest.raises(ValueError, match="gan_type"):
         GANLoss("wgan_gp")
     with pytest.raises(TypeError, match="input"):
@@ -302,11 +326,19 @@ def test_combined_from_basicsr_options():
     disc = nn.Sequential(nn.Conv2d(3, 1, 3))
     combined = CombinedLoss.from_options(
         pixel_opt={"type": "L1Loss", "loss_weight": 1.0, "reduction": "mean"},
-        perceptual_opt={"type": "PerceptualLoss", "layer_weights": {"relu1_2": 1.0, "conv2_2": 0.5},
-                        "vgg_type": "vgg19", "use_input_norm": True, "perceptual_weight": 1.0,
-                        "style_weight": 50.0, "criterion": "l1"},
+        perceptual_opt={
+            "type": "PerceptualLoss",
+            "layer_weights": {"relu1_2": 1.0, "conv2_2": 0.5},
+            "vgg_type": "vgg19",
+            "use_input_norm": True,
+            "perceptual_weight": 1.0,
+            "style_weight": 50.0,
+            "criterion": "l1",
+        },
         gan_opt={"type": "GANLoss", "gan_type": "vanilla", "loss_weight": 0.1},
-        discriminator=disc, extractor=ext)
+        discriminator=disc,
+        extractor=ext,
+    )
     pred = torch.rand(2, 3, 16, 16, requires_grad=True)
     target = torch.rand(2, 3, 16, 16)
     total, logs = combined(pred, target)
@@ -330,9 +362,14 @@ def test_combined_zero_weight_options_are_not_built():
     # a perceptual term with both weights 0 would need VGG weights if it were built
     combined = CombinedLoss.from_options(
         pixel_opt={"type": "CharbonnierLoss", "loss_weight": 1.0},
-        perceptual_opt={"type": "PerceptualLoss", "layer_weights": {"conv5_4": 1.0},
-                        "perceptual_weight": 0.0, "style_weight": 0.0},
-        gan_opt={"type": "GANLoss", "gan_type": "hinge", "loss_weight": 0.0})
+        perceptual_opt={
+            "type": "PerceptualLoss",
+            "layer_weights": {"conv5_4": 1.0},
+            "perceptual_weight": 0.0,
+            "style_weight": 0.0,
+        },
+        gan_opt={"type": "GANLoss", "gan_type": "hinge", "loss_weight": 0.0},
+    )
     assert list(combined.terms) == ["pix"]
     pred, target = torch.rand(1, 3, 8, 8), torch.rand(1, 3, 8, 8)
     total, logs = combined(pred, target)
@@ -355,6 +392,7 @@ def test_combined_bad_options_and_ssim_lookup():
 
 def test_style_and_gram_modules():
     x, y = torch.randn(2, 4, 5, 6), torch.randn(2, 4, 5, 6)
-    torch.testing.assert_close(fnn.StyleLoss("l2", loss_weight=3.0)(x, y),
-                               3.0 * fastiqa.functional.style_loss(x, y, "l2"))
+    torch.testing.assert_close(
+        fnn.StyleLoss("l2", loss_weight=3.0)(x, y), 3.0 * fastiqa.functional.style_loss(x, y, "l2")
+    )
     torch.testing.assert_close(fnn.GramMatrix()(x), fastiqa.functional.gram_matrix(x))

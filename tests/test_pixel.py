@@ -1,4 +1,5 @@
 """Pixel losses (L1, MSE, Charbonnier) on every backend against the float64 oracle."""
+
 import itertools
 
 import pytest
@@ -120,8 +121,10 @@ def test_weight_maps(backend, device, kind, wshape, layout):
 def test_layouts_and_strides(backend, device):
     base_p, base_t = on(device, *rand_pair((2, 4, 20, 26)))
     cases = {
-        "channels_last": (base_p.contiguous(memory_format=torch.channels_last),
-                          base_t.contiguous(memory_format=torch.channels_last)),
+        "channels_last": (
+            base_p.contiguous(memory_format=torch.channels_last),
+            base_t.contiguous(memory_format=torch.channels_last),
+        ),
         "mixed": (base_p.contiguous(memory_format=torch.channels_last), base_t),
         "sliced": (base_p[:, 1:3, 2:, ::2], base_t[:, 1:3, 2:, ::2]),
         "transposed": (base_p.transpose(2, 3), base_t.transpose(2, 3)),
@@ -235,9 +238,15 @@ def test_weight_requiring_grad_gets_its_gradient():
 
 def test_modules():
     pred, target = rand_pair((2, 3, 8, 9))
-    for module, kind in ((fnn.L1Loss(), "l1"), (fnn.MSELoss(reduction="sum"), "mse"), (fnn.CharbonnierLoss(eps=EPS), "charbonnier")):
+    for module, kind in (
+        (fnn.L1Loss(), "l1"),
+        (fnn.MSELoss(reduction="sum"), "mse"),
+        (fnn.CharbonnierLoss(eps=EPS), "charbonnier"),
+    ):
         red = module.reduction
-        torch.testing.assert_close(module(pred, target).double(), oracle(kind, pred.double(), target.double(), EPS * EPS, None, red))
+        torch.testing.assert_close(
+            module(pred, target).double(), oracle(kind, pred.double(), target.double(), EPS * EPS, None, red)
+        )
     assert "eps" in repr(fnn.CharbonnierLoss())
 
 
@@ -285,8 +294,7 @@ def test_opcheck():
         for args in (
             (pred, target, None, W.NO_WEIGHT, 1, 1, K.CHARBONNIER, 1e-6, Red.MEAN, 1.0, True, backend),
             (pred, target, None, W.NO_WEIGHT, 1, 1, K.L1, 0.0, Red.NONE, 1.0, True, backend),
-            (pred, target, torch.rand(2, 1, 5, 6), W.PLANE, 3, 30, K.MSE, 0.0, Red.WEIGHTED_MEAN, 1.0, True,
-             backend),
+            (pred, target, torch.rand(2, 1, 5, 6), W.PLANE, 3, 30, K.MSE, 0.0, Red.WEIGHTED_MEAN, 1.0, True, backend),
         ):
             torch.library.opcheck(torch.ops.fastiqa.pixel_fwd.default, args)
 

@@ -1,5 +1,6 @@
 """psnr family: fused per-image MSE / MAE / PSNR (Y channel, crop border, quantise)
 on every backend here, against the float64 reference (backends/reference.py)."""
+
 import math
 
 import pytest
@@ -41,25 +42,45 @@ def _images(shape, dtype, grid=False, layout="contiguous"):
 def _oracle(kind, x, y, **kw):
     x64, y64 = x.double(), y.double()
     fn = R.mse_per_image if kind == "mse" else R.mae_per_image
-    return fn(x64, y64, kw.get("data_range", 1.0), kw.get("y_channel", False), kw.get("crop_border", 0),
-              kw.get("quantize", False))
+    return fn(
+        x64,
+        y64,
+        kw.get("data_range", 1.0),
+        kw.get("y_channel", False),
+        kw.get("crop_border", 0),
+        kw.get("quantize", False),
+    )
 
 
 def _same_dtype_reference(kind, x, y, **kw):
     fn = R.mse_per_image if kind == "mse" else R.mae_per_image
-    return fn(x, y, kw.get("data_range", 1.0), kw.get("y_channel", False), kw.get("crop_border", 0),
-              kw.get("quantize", False))
+    return fn(
+        x, y, kw.get("data_range", 1.0), kw.get("y_channel", False), kw.get("crop_border", 0), kw.get("quantize", False)
+    )
 
 
 def _call(kind, x, y, backend, **kw):
     return {"mse": F.mse, "mae": F.mae}[kind](x, y, reduction="none", backend=backend, **kw)
 
 
-OPTIONS = [("plain", {}), ("y", {"y_channel": True}), ("crop3", {"crop_border": 3}), ("quant", {"quantize": True}),
-           ("y-crop4-quant", {"y_channel": True, "crop_border": 4, "quantize": True})]
-VALUE_CASES = [c for c in param_cases(named(BACKENDS), named(DTYPES, DTYPE_ID), named(["mse", "mae"]), OPTIONS,
-                                      [("x".join(map(str, s)), (s,)) for s in SHAPES])
-               if not (c.values[3].get("y_channel") and c.values[4][1] != 3)]  # Y needs RGB
+OPTIONS = [
+    ("plain", {}),
+    ("y", {"y_channel": True}),
+    ("crop3", {"crop_border": 3}),
+    ("quant", {"quantize": True}),
+    ("y-crop4-quant", {"y_channel": True, "crop_border": 4, "quantize": True}),
+]
+VALUE_CASES = [
+    c
+    for c in param_cases(
+        named(BACKENDS),
+        named(DTYPES, DTYPE_ID),
+        named(["mse", "mae"]),
+        OPTIONS,
+        [("x".join(map(str, s)), (s,)) for s in SHAPES],
+    )
+    if not (c.values[3].get("y_channel") and c.values[4][1] != 3)
+]  # Y needs RGB
 
 
 @pytest.mark.parametrize("backend,dtype,kind,opts,shape", VALUE_CASES)
@@ -97,7 +118,9 @@ def test_psnr_values_data_range_and_mean(backend):
         torch.testing.assert_close(mean.double(), want.mean(), rtol=1e-5, atol=1e-5)
     # the definition, written out for one image
     m = ((x[0].double() - y[0].double()) ** 2).mean().item()
-    assert F.psnr(x, y, backend=backend, reduction="none")[0].item() == pytest.approx(10 * math.log10(1.0 / m), rel=1e-5)
+    assert F.psnr(x, y, backend=backend, reduction="none")[0].item() == pytest.approx(
+        10 * math.log10(1.0 / m), rel=1e-5
+    )
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -180,15 +203,18 @@ def test_y_channel_matches_published_formula():
 
 def test_quantize_matches_png_rounding():
     """quantize rounds like saving to PNG: clamp, *255, round half to even, /255."""
-    vals = torch.tensor([-0.5, 0.0, 0.5 / 255, 1.5 / 255, 2.5 / 255, 0.49 / 255, 254.5 / 255, 1.0, 2.0],
-                        dtype=torch.float64)
+    vals = torch.tensor(
+        [-0.5, 0.0, 0.5 / 255, 1.5 / 255, 2.5 / 255, 0.49 / 255, 254.5 / 255, 1.0, 2.0], dtype=torch.float64
+    )
     want = torch.tensor([0, 0, 0, 2, 2, 0, 254, 255, 255], dtype=torch.float64) / 255
     torch.testing.assert_close(R.quantize8(vals), want)
     # the kernel's rounding, seen through MAE against a zero image
     x = vals.view(1, 1, 1, -1)
     for backend in BACKENDS:
         for k in range(vals.numel()):
-            got = F.mae(x[..., k:k + 1], torch.zeros_like(x[..., k:k + 1]), quantize=True, backend=backend, reduction="none")
+            got = F.mae(
+                x[..., k : k + 1], torch.zeros_like(x[..., k : k + 1]), quantize=True, backend=backend, reduction="none"
+            )
             assert got.item() == pytest.approx(want[k].item(), abs=1e-12), (backend, k)
 
 
@@ -229,8 +255,11 @@ def test_opcheck():
 
     x = torch.rand(2, 3, 9, 10, requires_grad=True)
     y = torch.rand(2, 3, 9, 10)
-    for args in [(0, 1, True, False, 1.0, True, "cpu"), (1, 0, False, False, 1.0, True, "cpu"),
-                 (0, 2, True, True, 255.0, False, "cpu")]:
+    for args in [
+        (0, 1, True, False, 1.0, True, "cpu"),
+        (1, 0, False, False, 1.0, True, "cpu"),
+        (0, 2, True, True, 255.0, False, "cpu"),
+    ]:
         torch.library.opcheck(P.psnr_fwd, (x, y, *args))
     torch.library.opcheck(P.psnr_bwd, (torch.rand(2, 3, 9, 10), torch.rand(2), True, True, "cpu"))
 
@@ -272,8 +301,12 @@ def test_cuda_tensors_match_reference(backend, dtype, layout):
         pytest.skip(why)
     rtol, atol = tol(dtype)
     for shape in SHAPES:
-        for opts in ({}, {"crop_border": 3}, {"y_channel": True, "crop_border": 4, "quantize": True},
-                     {"y_channel": True}):
+        for opts in (
+            {},
+            {"crop_border": 3},
+            {"y_channel": True, "crop_border": 4, "quantize": True},
+            {"y_channel": True},
+        ):
             if opts.get("y_channel") and shape[1] != 3:
                 continue
             x = _images(shape, dtype, True, layout)

@@ -1,5 +1,6 @@
 """SSIM family: every backend against the float64 reference, values and gradients of
 both inputs, every padding and reduction, dtypes, layouts, autograd machinery, bad input."""
+
 import math
 
 import pytest
@@ -22,9 +23,11 @@ BD_IDS = ids(BACKEND_DEVICES)
 PADDINGS = ("valid", "same_zero", "same_reflect")
 REDUCTIONS = ("mean", "none", "per_channel", "map")
 # the Triton interpreter is slow: small shapes only there
-SHAPES = {"reference": [(1, 1, 11, 11), (3, 3, 37, 53), (2, 5, 64, 97), (8, 1, 19, 23)],
-          "cpu": [(1, 1, 11, 11), (3, 3, 37, 53), (2, 5, 64, 97), (8, 1, 19, 23), (1, 2, 150, 70)],
-          "triton": [(1, 1, 11, 11), (1, 2, 37, 53)]}
+SHAPES = {
+    "reference": [(1, 1, 11, 11), (3, 3, 37, 53), (2, 5, 64, 97), (8, 1, 19, 23)],
+    "cpu": [(1, 1, 11, 11), (3, 3, 37, 53), (2, 5, 64, 97), (8, 1, 19, 23), (1, 2, 150, 70)],
+    "triton": [(1, 1, 11, 11), (1, 2, 37, 53)],
+}
 # (backend, device) pairs: on a GPU machine the cuda / triton / reference backends on CUDA tensors too
 BD = BACKEND_DEVICES
 BD_AXIS = [(f"{b}-{d}", (b, d)) for b, d in BD]
@@ -76,8 +79,6 @@ def assert_grad_close(g, ref, rtol):
     assert err <= rtol * scale + 1e-12, f"gradient error {err:.3e} vs max {scale:.3e}"
 
 
-
-
 def _value_cases():
     out = []
     for bid, (backend, device) in BD_AXIS:
@@ -85,9 +86,14 @@ def _value_cases():
             for shape in shapes(backend, device):
                 # float64 on the Triton interpreter runs the reference path: one small shape by default
                 slow = (backend, device) == INTERPRETED and dtype == torch.float64 and shape != (1, 1, 11, 11)
-                out += param_cases([(bid, (backend, device))], [(DTYPE_ID(dtype), dtype)],
-                                   [("x".join(map(str, shape)), (shape,))], named(PADDINGS), named(REDUCTIONS),
-                                   slow=lambda *values, slow=slow: slow)
+                out += param_cases(
+                    [(bid, (backend, device))],
+                    [(DTYPE_ID(dtype), dtype)],
+                    [("x".join(map(str, shape)), (shape,))],
+                    named(PADDINGS),
+                    named(REDUCTIONS),
+                    slow=lambda *values, slow=slow: slow,
+                )
     return out
 
 
@@ -95,8 +101,9 @@ def _value_cases():
 def test_ssim_values_and_grads(backend, device, dtype, shape, padding, reduction):
     x, y = pair(shape, device=device)
     ref, rgx, rgy, go = reference_value_and_grads(x, y, R.ssim, padding=padding, reduction=reduction)
-    out, gx, gy = fast_value_and_grads(x.to(dtype), y.to(dtype), F.ssim, go, padding=padding,
-                                       reduction=reduction, backend=backend)
+    out, gx, gy = fast_value_and_grads(
+        x.to(dtype), y.to(dtype), F.ssim, go, padding=padding, reduction=reduction, backend=backend
+    )
     rtol, atol = tol(dtype)
     if reduction == "map" and dtype == torch.float32:
         atol = 2e-5  # per-pixel float32 variance cancellation (E[x^2] - mu^2) in flat windows
@@ -107,9 +114,14 @@ def test_ssim_values_and_grads(backend, device, dtype, shape, padding, reduction
     assert_grad_close(gy, rgy, grtol)
 
 
-@pytest.mark.parametrize("backend,device,win_size,win_sigma", param_cases(
-    BD_AXIS, [("3-0.5", (3, 0.5)), ("7-1.0", (7, 1.0)), ("31-4.0", (31, 4.0))],
-    slow=lambda b, d, win, sigma: (b, d) == INTERPRETED and win > 21))  # hundreds of interpreted programs
+@pytest.mark.parametrize(
+    "backend,device,win_size,win_sigma",
+    param_cases(
+        BD_AXIS,
+        [("3-0.5", (3, 0.5)), ("7-1.0", (7, 1.0)), ("31-4.0", (31, 4.0))],
+        slow=lambda b, d, win, sigma: (b, d) == INTERPRETED and win > 21,
+    ),
+)  # hundreds of interpreted programs
 def test_ssim_windows(backend, device, win_size, win_sigma):
     shape = (1, 2, 33, 35) if (backend, device) != INTERPRETED else (1, 1, 31, 31)
     paddings = PADDINGS
@@ -120,8 +132,15 @@ def test_ssim_windows(backend, device, win_size, win_sigma):
     dtype, vtol, gtol = precision(backend)
     for padding in paddings:
         x, y = pair(shape, dtype, device=device)
-        kw = dict(win_size=win_size, win_sigma=win_sigma, padding=padding, reduction="per_channel", k1=0.02, k2=0.05,
-                  data_range=1.5)
+        kw = dict(
+            win_size=win_size,
+            win_sigma=win_sigma,
+            padding=padding,
+            reduction="per_channel",
+            k1=0.02,
+            k2=0.05,
+            data_range=1.5,
+        )
         ref, rgx, rgy, go = reference_value_and_grads(x, y, R.ssim, **kw)
         out, gx, gy = fast_value_and_grads(x, y, F.ssim, go, backend=backend, **kw)
         torch.testing.assert_close(out.double(), ref, rtol=vtol[0], atol=vtol[1])
@@ -129,16 +148,23 @@ def test_ssim_windows(backend, device, win_size, win_sigma):
         assert_grad_close(gy, rgy, gtol)
 
 
-@pytest.mark.parametrize("backend,device,dtype", param_cases(
-    BD_AXIS, named([torch.float16, torch.bfloat16], DTYPE_ID),
-    slow=lambda b, d, dtype: (b, d) == INTERPRETED and dtype == torch.bfloat16))
+@pytest.mark.parametrize(
+    "backend,device,dtype",
+    param_cases(
+        BD_AXIS,
+        named([torch.float16, torch.bfloat16], DTYPE_ID),
+        slow=lambda b, d, dtype: (b, d) == INTERPRETED and dtype == torch.bfloat16,
+    ),
+)
 def test_ssim_low_precision(backend, device, dtype):
     x, y = pair((2, 3, 24, 29), device=device)
     for padding in PADDINGS:
-        ref, rgx, rgy, go = reference_value_and_grads(x.to(dtype), y.to(dtype), R.ssim, padding=padding,
-                                                      reduction="none")
-        out, gx, gy = fast_value_and_grads(x.to(dtype), y.to(dtype), F.ssim, go, padding=padding,
-                                           reduction="none", backend=backend)
+        ref, rgx, rgy, go = reference_value_and_grads(
+            x.to(dtype), y.to(dtype), R.ssim, padding=padding, reduction="none"
+        )
+        out, gx, gy = fast_value_and_grads(
+            x.to(dtype), y.to(dtype), F.ssim, go, padding=padding, reduction="none", backend=backend
+        )
         assert out.dtype == torch.float32 and gx.dtype == dtype and gy.dtype == dtype
         torch.testing.assert_close(out.double(), ref, rtol=1e-2, atol=1e-2)
         assert_grad_close(gx, rgx, 2e-2)
@@ -163,10 +189,12 @@ def test_ssim_channels_last_and_strided(backend, device):
             assert gx.is_contiguous(memory_format=torch.channels_last)
         # a non-dense view (every other column) and mixed layouts are read correctly
         xs, ys = pair((2, 3, 21, 52), torch.float32, device=device)
-        v = F.ssim(xs[..., ::2], ys[..., ::2].contiguous(memory_format=torch.channels_last), padding=padding,
-                   backend=backend)
-        torch.testing.assert_close(v.double(), R.ssim(xs[..., ::2].double(), ys[..., ::2].double(), padding=padding),
-                                   rtol=1e-5, atol=1e-6)
+        v = F.ssim(
+            xs[..., ::2], ys[..., ::2].contiguous(memory_format=torch.channels_last), padding=padding, backend=backend
+        )
+        torch.testing.assert_close(
+            v.double(), R.ssim(xs[..., ::2].double(), ys[..., ::2].double(), padding=padding), rtol=1e-5, atol=1e-6
+        )
 
 
 @pytest.mark.parametrize("backend,device", BD, ids=BD_IDS)
@@ -192,11 +220,17 @@ def test_same_modes_at_borders(backend, device):
 GRADCHECK_BACKENDS = [b for b in BACKENDS if b != "triton"]  # Triton: gradients vs the reference above
 
 
-@pytest.mark.parametrize("backend,padding,reduction,shape,win", param_cases(
-    named(GRADCHECK_BACKENDS), named(PADDINGS), named(("mean", "none", "map")),
-    [("small", ((1, 1, 7, 8), 3)), ("large", ((1, 2, 12, 13), 5))],
-    # the large size, and the reference's map (one backward per map pixel), only in the slow run
-    slow=lambda b, p, r, shape, win: win > 3 or (b == "reference" and r == "map")))
+@pytest.mark.parametrize(
+    "backend,padding,reduction,shape,win",
+    param_cases(
+        named(GRADCHECK_BACKENDS),
+        named(PADDINGS),
+        named(("mean", "none", "map")),
+        [("small", ((1, 1, 7, 8), 3)), ("large", ((1, 2, 12, 13), 5))],
+        # the large size, and the reference's map (one backward per map pixel), only in the slow run
+        slow=lambda b, p, r, shape, win: win > 3 or (b == "reference" and r == "map"),
+    ),
+)
 def test_gradcheck(backend, padding, reduction, shape, win):
     x, y = pair(shape)
     fn = lambda a, b: F.ssim(a, b, win_size=win, padding=padding, reduction=reduction, backend=backend)
@@ -216,12 +250,27 @@ def test_opcheck():
         if backend == "triton":
             continue
         for reduction in (Reduction.MEAN, Reduction.NONE, Reduction.PER_CHANNEL, Reduction.MAP):
-            args = (x.clone().requires_grad_(), y.clone(), 5, 1.5, 1e-4, 9e-4, Padding.SAME_REFLECT, reduction,
-                    SsimOutput.SSIM, 0.0, True, False, backend)
+            args = (
+                x.clone().requires_grad_(),
+                y.clone(),
+                5,
+                1.5,
+                1e-4,
+                9e-4,
+                Padding.SAME_REFLECT,
+                reduction,
+                SsimOutput.SSIM,
+                0.0,
+                True,
+                False,
+                backend,
+            )
             torch.library.opcheck(ops_ssim.ssim_fwd, args)
         w = torch.rand(1, 2, 3)
-        torch.library.opcheck(ops_ssim.ssim_bwd, (x, y, 5, 1.5, 1e-4, 9e-4, Padding.SAME_ZERO, w, torch.rand(1, 2, 12, 13), True,
-                                                  True, backend))
+        torch.library.opcheck(
+            ops_ssim.ssim_bwd,
+            (x, y, 5, 1.5, 1e-4, 9e-4, Padding.SAME_ZERO, w, torch.rand(1, 2, 12, 13), True, True, backend),
+        )
 
 
 def test_compile_fullgraph():
@@ -308,12 +357,15 @@ def test_l1_ssim_loss(backend, device):
             assert_grad_close(gx, rgx, gtol)
             assert_grad_close(gy, rgy, gtol)
     # the 3DGS default: alpha 0.2, zero same padding
-    torch.testing.assert_close(F.l1_ssim_loss(x, y, backend=backend),
-                               0.8 * (x - y).abs().mean() + 0.2 * (1 - R.ssim(x, y, padding="same_zero")))
+    torch.testing.assert_close(
+        F.l1_ssim_loss(x, y, backend=backend),
+        0.8 * (x - y).abs().mean() + 0.2 * (1 - R.ssim(x, y, padding="same_zero")),
+    )
 
 
-@pytest.mark.parametrize("backend,device", [bd for bd in BD if bd != INTERPRETED],
-                         ids=[i for bd, i in zip(BD, BD_IDS) if bd != INTERPRETED])
+@pytest.mark.parametrize(
+    "backend,device", [bd for bd in BD if bd != INTERPRETED], ids=[i for bd, i in zip(BD, BD_IDS) if bd != INTERPRETED]
+)
 def test_ms_ssim(backend, device):
     need = F.ms_ssim_min_size()
     assert need == 161
@@ -358,8 +410,10 @@ def test_nn_modules():
     x, y = pair((2, 3, 170, 170), torch.float32)
     torch.testing.assert_close(FN.SSIMLoss()(x, y), 1 - F.ssim(x, y))
     torch.testing.assert_close(F.ssim_loss(x, y, reduction="none"), 1 - F.ssim(x, y, reduction="none"))
-    torch.testing.assert_close(FN.SSIMLoss(padding="same_zero", reduction="none")(x, y),
-                               1 - F.ssim(x, y, padding="same_zero", reduction="none"))
+    torch.testing.assert_close(
+        FN.SSIMLoss(padding="same_zero", reduction="none")(x, y),
+        1 - F.ssim(x, y, padding="same_zero", reduction="none"),
+    )
     torch.testing.assert_close(FN.MSSSIMLoss()(x, y), 1 - F.ms_ssim(x, y))
     torch.testing.assert_close(FN.L1SSIMLoss(alpha=0.4)(x, y), F.l1_ssim_loss(x, y, alpha=0.4))
     with pytest.raises(ValueError, match="reduction"):

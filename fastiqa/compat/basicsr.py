@@ -11,6 +11,7 @@ BasicSR's conventions kept here:
 import torch
 
 from .. import _checks
+
 # BasicSR's PerceptualLoss (style term on the fused Gram op) and GANLoss: the same
 # constructor arguments and forward signatures as basicsr.losses.basic_loss / gan_loss.
 from ..nn import GANLoss, PerceptualLoss  # noqa: F401

@@ -7,6 +7,7 @@ clamped to 0.
 Differences: 4-d (N, C, H, W) input only (pytorch_msssim's 5-d volumes raise ValueError), and
 `win` may only be the Gaussian that win_size and win_sigma describe (other windows raise).
 """
+
 from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
@@ -34,55 +35,112 @@ def _check_window(win, win_size, win_sigma):
     if win is None:
         return
     coords = torch.arange(win_size, dtype=torch.float64) - win_size // 2
-    g = torch.exp(-(coords ** 2) / (2 * win_sigma ** 2))
+    g = torch.exp(-(coords**2) / (2 * win_sigma**2))
     g = g / g.sum()
     w = win.detach().to("cpu", torch.float64).reshape(-1, win_size)
     if not torch.allclose(w, g.expand_as(w), rtol=1e-5, atol=1e-7):
-        raise ValueError("fastiqa.compat.pytorch_msssim supports only the Gaussian window of win_size and "
-                         "win_sigma; pass those instead of a custom win")
+        raise ValueError(
+            "fastiqa.compat.pytorch_msssim supports only the Gaussian window of win_size and "
+            "win_sigma; pass those instead of a custom win"
+        )
 
 
-def ssim(X: Tensor, Y: Tensor, data_range: float = 255, size_average: bool = True, win_size: int = 11,
-         win_sigma: float = 1.5, win: Optional[Tensor] = None,
-         K: Union[Tuple[float, float], List[float]] = (0.01, 0.03), nonnegative_ssim: bool = False) -> Tensor:
+def ssim(
+    X: Tensor,
+    Y: Tensor,
+    data_range: float = 255,
+    size_average: bool = True,
+    win_size: int = 11,
+    win_sigma: float = 1.5,
+    win: Optional[Tensor] = None,
+    K: Union[Tuple[float, float], List[float]] = (0.01, 0.03),
+    nonnegative_ssim: bool = False,
+) -> Tensor:
     X, Y, win_size = _prepare(X, Y, win_size, win)
     _check_window(win, win_size, win_sigma)
-    v = F.ssim(X, Y, data_range, "per_channel", win_size=win_size, win_sigma=win_sigma, k1=K[0], k2=K[1],
-               padding="valid")
+    v = F.ssim(
+        X, Y, data_range, "per_channel", win_size=win_size, win_sigma=win_sigma, k1=K[0], k2=K[1], padding="valid"
+    )
     if nonnegative_ssim:
         v = torch.relu(v)
     return v.mean() if size_average else v.mean(1)
 
 
-def ms_ssim(X: Tensor, Y: Tensor, data_range: float = 255, size_average: bool = True, win_size: int = 11,
-            win_sigma: float = 1.5, win: Optional[Tensor] = None, weights: Optional[Sequence[float]] = None,
-            K: Union[Tuple[float, float], List[float]] = (0.01, 0.03)) -> Tensor:
+def ms_ssim(
+    X: Tensor,
+    Y: Tensor,
+    data_range: float = 255,
+    size_average: bool = True,
+    win_size: int = 11,
+    win_sigma: float = 1.5,
+    win: Optional[Tensor] = None,
+    weights: Optional[Sequence[float]] = None,
+    K: Union[Tuple[float, float], List[float]] = (0.01, 0.03),
+) -> Tensor:
     X, Y, win_size = _prepare(X, Y, win_size, win)
     _check_window(win, win_size, win_sigma)
-    return F.ms_ssim(X, Y, data_range, "mean" if size_average else "none", win_size=win_size,
-                     win_sigma=win_sigma, k1=K[0], k2=K[1], weights=weights, padding="valid")
+    return F.ms_ssim(
+        X,
+        Y,
+        data_range,
+        "mean" if size_average else "none",
+        win_size=win_size,
+        win_sigma=win_sigma,
+        k1=K[0],
+        k2=K[1],
+        weights=weights,
+        padding="valid",
+    )
 
 
 class SSIM(torch.nn.Module):
-    def __init__(self, data_range: float = 255, size_average: bool = True, win_size: int = 11,
-                 win_sigma: float = 1.5, channel: int = 3, spatial_dims: int = 2,
-                 K: Union[Tuple[float, float], List[float]] = (0.01, 0.03), nonnegative_ssim: bool = False) -> None:
+    def __init__(
+        self,
+        data_range: float = 255,
+        size_average: bool = True,
+        win_size: int = 11,
+        win_sigma: float = 1.5,
+        channel: int = 3,
+        spatial_dims: int = 2,
+        K: Union[Tuple[float, float], List[float]] = (0.01, 0.03),
+        nonnegative_ssim: bool = False,
+    ) -> None:
         super().__init__()
         if spatial_dims != 2:
             raise ValueError("fastiqa.compat.pytorch_msssim supports spatial_dims=2 only")
         self.win_size, self.win_sigma, self.channel = win_size, win_sigma, channel
-        self.size_average, self.data_range, self.K, self.nonnegative_ssim = size_average, data_range, K, nonnegative_ssim
+        self.size_average, self.data_range, self.K, self.nonnegative_ssim = (
+            size_average,
+            data_range,
+            K,
+            nonnegative_ssim,
+        )
 
     def forward(self, X: Tensor, Y: Tensor) -> Tensor:
-        return ssim(X, Y, data_range=self.data_range, size_average=self.size_average, win_size=self.win_size,
-                    win_sigma=self.win_sigma, K=self.K, nonnegative_ssim=self.nonnegative_ssim)
+        return ssim(
+            X,
+            Y,
+            data_range=self.data_range,
+            size_average=self.size_average,
+            win_size=self.win_size,
+            win_sigma=self.win_sigma,
+            K=self.K,
+            nonnegative_ssim=self.nonnegative_ssim,
+        )
 
 
 class MS_SSIM(torch.nn.Module):
-    def __init__(self, data_range: float = 255, size_average: bool = True, win_size: int = 11,
-                 win_sigma: float = 1.5, channel: int = 3, spatial_dims: int = 2,
-                 weights: Optional[List[float]] = None,
-                 K: Union[Tuple[float, float], List[float]] = (0.01, 0.03)) -> None:
+    def __init__(
+        self,
+        data_range: float = 255,
+        size_average: bool = True,
+        win_size: int = 11,
+        win_sigma: float = 1.5,
+        channel: int = 3,
+        spatial_dims: int = 2,
+        weights: Optional[List[float]] = None,
+        K: Union[Tuple[float, float], List[float]] = (0.01, 0.03),
+    ) -> None:
         super().__init__()
         if spatial_dims != 2:
             raise ValueError("fastiqa.compat.pytorch_msssim supports spatial_dims=2 only")
@@ -90,5 +148,13 @@ class MS_SSIM(torch.nn.Module):
         self.size_average, self.data_range, self.weights, self.K = size_average, data_range, weights, K
 
     def forward(self, X: Tensor, Y: Tensor) -> Tensor:
-        return ms_ssim(X, Y, data_range=self.data_range, size_average=self.size_average, win_size=self.win_size,
-                       win_sigma=self.win_sigma, weights=self.weights, K=self.K)
+        return ms_ssim(
+            X,
+            Y,
+            data_range=self.data_range,
+            size_average=self.size_average,
+            win_size=self.win_size,
+            win_sigma=self.win_sigma,
+            weights=self.weights,
+            K=self.K,
+        )

@@ -10,6 +10,7 @@ bootstrap-over-raters CIs and the significance matrix. Then, for every metric
 subjective scores, and Fisher-z tests between the metrics' correlations.
 Training trials are never analysed; gold trials only in the per-rater gold check.
 """
+
 import csv
 import json
 import math
@@ -18,8 +19,8 @@ import os
 import numpy as np
 
 from .records import records as _records
-from .study import REFERENCE, StudyError, open_study
 from .stats import require
+from .study import REFERENCE, StudyError, open_study
 
 
 def _stats():
@@ -46,11 +47,12 @@ def load_metric_files(study, specs):
         if method is None:
             method = by_dir.get(os.path.realpath(str(doc.get("pred", ""))))
             if method is None:
-                raise StudyError(f"--metrics {spec}: its prediction folder {doc.get('pred')!r} is not a method of "
-                                 f"the study; write METHOD=FILE")
+                raise StudyError(
+                    f"--metrics {spec}: its prediction folder {doc.get('pred')!r} is not a method of "
+                    f"the study; write METHOD=FILE"
+                )
         if method not in study.methods:
-            raise StudyError(f"--metrics {spec}: {method!r} is not a method of the study "
-                             f"({', '.join(study.methods)})")
+            raise StudyError(f"--metrics {spec}: {method!r} is not a method of the study ({', '.join(study.methods)})")
         for row in images:
             vals = {k: float(v) for k, v in row.items() if k not in ("name", "height", "width")}
             table.setdefault((row["name"], method), {}).update(vals)
@@ -63,8 +65,10 @@ def compute_metrics(study, metrics=("psnr", "ssim")):
 
     table = {}
     for method in study.methods:
-        pairs = [(c, study.stimulus_path(study.stimulus(c, REFERENCE)), study.stimulus_path(study.stimulus(c, method)))
-                 for c in study.contents]
+        pairs = [
+            (c, study.stimulus_path(study.stimulus(c, REFERENCE)), study.stimulus_path(study.stimulus(c, method)))
+            for c in study.contents
+        ]
         res = evaluate(pairs, metrics=list(metrics), device="cpu")
         if res.errors:
             raise StudyError("computing the metrics failed: " + "; ".join(res.errors))
@@ -122,13 +126,25 @@ def analyze_ratings(study, recs):
     for k, name in enumerate(raters):
         reasons = [bt[k]["reason"]] if bt[k]["rejected"] else []
         if ml["flagged"][k]:
-            reasons.append(f"P.913 ML model: inconsistency {ml['inconsistency'][k]:.2f} > "
-                           f"{screening.INCONSISTENT_FACTOR:g} x median {float(np.median(ml['inconsistency'])):.2f}")
-        rater_rows.append({"rater": name, "votes": bt[k]["n"], "bt500_P": bt[k]["P"], "bt500_Q": bt[k]["Q"],
-                           "bt500_rejected": bt[k]["rejected"], "ml_bias": float(ml["bias"][k]),
-                           "ml_bias_ci": float(ml["bias_ci"][k]), "ml_inconsistency": float(ml["inconsistency"][k]),
-                           "ml_flagged": bool(ml["flagged"][k]), "rejected": bool(reasons),
-                           "reason": "; ".join(reasons)})
+            reasons.append(
+                f"P.913 ML model: inconsistency {ml['inconsistency'][k]:.2f} > "
+                f"{screening.INCONSISTENT_FACTOR:g} x median {float(np.median(ml['inconsistency'])):.2f}"
+            )
+        rater_rows.append(
+            {
+                "rater": name,
+                "votes": bt[k]["n"],
+                "bt500_P": bt[k]["P"],
+                "bt500_Q": bt[k]["Q"],
+                "bt500_rejected": bt[k]["rejected"],
+                "ml_bias": float(ml["bias"][k]),
+                "ml_bias_ci": float(ml["bias_ci"][k]),
+                "ml_inconsistency": float(ml["inconsistency"][k]),
+                "ml_flagged": bool(ml["flagged"][k]),
+                "rejected": bool(reasons),
+                "reason": "; ".join(reasons),
+            }
+        )
     rejected = {r["rater"] for r in rater_rows if r["rejected"]}
     kept = [r for r in scores if r["rater"] not in rejected]
     if not kept:  # never leave the report empty: say so and keep everyone
@@ -136,16 +152,25 @@ def analyze_ratings(study, recs):
     per_stim = mos.group_mos(kept, lambda r: (r["content"], r["method"]))
     per_method = mos.group_mos(kept, lambda r: r["method"])
     ml_by_key = {k: (float(ml["psi"][n]), float(ml["psi_ci"][n])) for n, k in enumerate(keys)}
-    stimuli = [{"content": c, "method": m, **per_stim[(c, m)], "ml_score": ml_by_key[(c, m)][0],
-                "ml_ci": ml_by_key[(c, m)][1]} for (c, m) in keys if (c, m) in per_stim]
+    stimuli = [
+        {"content": c, "method": m, **per_stim[(c, m)], "ml_score": ml_by_key[(c, m)][0], "ml_ci": ml_by_key[(c, m)][1]}
+        for (c, m) in keys
+        if (c, m) in per_stim
+    ]
     methods = [{"method": m, **per_method[m]} for m in study.rated_methods() if m in per_method]
     gold = _gold_report(study, recs)
     for row in rater_rows:
         g = gold.get(row["rater"], {})
         row["gold_hidden_ref"] = "%d/%d" % tuple(g.get("hidden_ref", (0, 0)))
         row["gold_repeat"] = "%d/%d" % tuple(g.get("repeat", (0, 0)))
-    return {"score": "DMOS" if study.protocol == "acr-hr" else "MOS", "stimuli": stimuli, "methods": methods,
-            "raters": rater_rows, "rejected": sorted(rejected), "ml_iterations": int(ml["iterations"])}
+    return {
+        "score": "DMOS" if study.protocol == "acr-hr" else "MOS",
+        "stimuli": stimuli,
+        "methods": methods,
+        "raters": rater_rows,
+        "rejected": sorted(rejected),
+        "ml_iterations": int(ml["iterations"]),
+    }
 
 
 # --- pairwise -----------------------------------------------------------------------------
@@ -160,17 +185,29 @@ def analyze_pairs(study, recs, samples=500, seed=0, alpha=0.01):
     out = {"anchor": study.methods[0], "raters": []}
     for model, unit in (("thurstone", "JOD"), ("bt", "log-strength")):
         b = pairwise.bootstrap(comps, n, model, alpha, anchor=0, samples=samples, seed=seed)
-        out[model] = {"unit": unit, "methods": [
-            {"method": m, "score": float(b["scores"][k]), "ci_low": float(b["ci_low"][k]),
-             "ci_high": float(b["ci_high"][k])} for m, k in idx.items()],
-            "p": b["p"].tolist(), "significant": b["significant"].tolist()}
+        out[model] = {
+            "unit": unit,
+            "methods": [
+                {
+                    "method": m,
+                    "score": float(b["scores"][k]),
+                    "ci_low": float(b["ci_low"][k]),
+                    "ci_high": float(b["ci_high"][k]),
+                }
+                for m, k in idx.items()
+            ],
+            "p": b["p"].tolist(),
+            "significant": b["significant"].tolist(),
+        }
     per_content = []
     for c in study.contents:
         cc = pairwise.count_matrix([(idx[r["winner"]], idx[r["loser"]]) for r in test if r["content"] == c], n)
         if cc.sum():
             q = pairwise.fit(cc, "thurstone", alpha, anchor=0)
-            per_content += [{"content": c, "method": m, "jod": float(q[k]), "comparisons": int(cc[k].sum() + cc[:, k].sum())}
-                            for m, k in idx.items()]
+            per_content += [
+                {"content": c, "method": m, "jod": float(q[k]), "comparisons": int(cc[k].sum() + cc[:, k].sum())}
+                for m, k in idx.items()
+            ]
     out["stimuli"] = per_content
     gold = {}
     firsts = {}
@@ -197,8 +234,11 @@ def metric_agreement(study, subjective, metric_table):
     if study.protocol == "pc":
         rows = [(s["content"], s["method"], s["jod"], None, None) for s in subjective["stimuli"]]
     else:
-        rows = [(s["content"], s["method"], s["mean"], s["std"], s["n"]) for s in subjective["stimuli"]
-                if s["method"] != REFERENCE]
+        rows = [
+            (s["content"], s["method"], s["mean"], s["std"], s["n"])
+            for s in subjective["stimuli"]
+            if s["method"] != REFERENCE
+        ]
     names = sorted({m for v in metric_table.values() for m in v})
     out, fits = [], {}
     for name in names:
@@ -220,8 +260,9 @@ def metric_agreement(study, subjective, metric_table):
     for i in range(len(ok)):
         for j in range(i + 1, len(ok)):
             r1, r2 = ok[i], ok[j]
-            z, p = agreement.fisher_z(min(r1["plcc_logistic"], 0.9999), r1["n"], min(r2["plcc_logistic"], 0.9999),
-                                      r2["n"])
+            z, p = agreement.fisher_z(
+                min(r1["plcc_logistic"], 0.9999), r1["n"], min(r2["plcc_logistic"], 0.9999), r2["n"]
+            )
             tests.append({"metric_1": r1["metric"], "metric_2": r2["metric"], "z": z, "p": p, "significant": p < 0.05})
     return out, tests, fits
 
@@ -250,8 +291,10 @@ def _clean(obj):
 
 
 def summary_text(study, report):
-    lines = [f"Study {study.doc['title']}: {study.protocol.upper()}, {len(study.methods)} method(s), "
-             f"{len(study.contents)} image(s), {report['votes']} vote(s) from {report['raters']} rater(s)"]
+    lines = [
+        f"Study {study.doc['title']}: {study.protocol.upper()}, {len(study.methods)} method(s), "
+        f"{len(study.contents)} image(s), {report['votes']} vote(s) from {report['raters']} rater(s)"
+    ]
     sub = report["subjective"]
     if study.protocol == "pc":
         lines.append("Thurstone Case V scores (JOD, 0 = %s; 95%% bootstrap CI over raters):" % sub["anchor"])
@@ -269,12 +312,16 @@ def summary_text(study, report):
         if "error" in a:
             lines.append(f"{a['metric']}: {a['error']}")
         else:
-            lines.append(f"{a['metric']:<8} PLCC {a['plcc_logistic']:.3f} (logistic) {a['plcc_poly3']:.3f} (poly3)  "
-                         f"SROCC {a['srocc']:.3f}  KROCC {a['krocc']:.3f}  RMSE {a['rmse_logistic']:.3f}"
-                         + (f"  outliers {a['outlier_ratio']:.2f}" if "outlier_ratio" in a else ""))
+            lines.append(
+                f"{a['metric']:<8} PLCC {a['plcc_logistic']:.3f} (logistic) {a['plcc_poly3']:.3f} (poly3)  "
+                f"SROCC {a['srocc']:.3f}  KROCC {a['krocc']:.3f}  RMSE {a['rmse_logistic']:.3f}"
+                + (f"  outliers {a['outlier_ratio']:.2f}" if "outlier_ratio" in a else "")
+            )
     for t in report["fisher_z"]:
-        lines.append(f"Fisher z {t['metric_1']} vs {t['metric_2']}: z = {t['z']:+.2f}, p = {t['p']:.3f}"
-                     + (" (significant)" if t["significant"] else ""))
+        lines.append(
+            f"Fisher z {t['metric_1']} vs {t['metric_2']}: z = {t['z']:+.2f}, p = {t['p']:.3f}"
+            + (" (significant)" if t["significant"] else "")
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -292,17 +339,26 @@ def analyze(study_dir, out_dir, metrics=None, compute=True, bootstrap=500, seed=
         sub = analyze_ratings(study, recs)
     table = load_metric_files(study, metrics) if metrics else (compute_metrics(study) if compute else {})
     agree, ztests, fits = metric_agreement(study, sub, table)
-    report = {"study": study.doc["title"], "protocol": study.protocol, "votes": len(recs),
-              "raters": len({r["rater"] for r in recs}), "subjective": sub, "agreement": agree, "fisher_z": ztests,
-              "metrics": [{"content": c, "method": m, **v} for (c, m), v in sorted(table.items())]}
+    report = {
+        "study": study.doc["title"],
+        "protocol": study.protocol,
+        "votes": len(recs),
+        "raters": len({r["rater"] for r in recs}),
+        "subjective": sub,
+        "agreement": agree,
+        "fisher_z": ztests,
+        "metrics": [{"content": c, "method": m, **v} for (c, m), v in sorted(table.items())],
+    }
     with open(os.path.join(out_dir, "report.json"), "w") as f:
         json.dump(_clean(report), f, indent=1)
     _csv(os.path.join(out_dir, "stimuli.csv"), sub["stimuli"])
     _csv(os.path.join(out_dir, "raters.csv"), sub["raters"])
     _csv(os.path.join(out_dir, "agreement.csv"), agree)
     if study.protocol == "pc":
-        _csv(os.path.join(out_dir, "methods.csv"), [dict(m, model=k) for k in ("thurstone", "bt")
-                                                    for m in sub[k]["methods"]])
+        _csv(
+            os.path.join(out_dir, "methods.csv"),
+            [dict(m, model=k) for k in ("thurstone", "bt") for m in sub[k]["methods"]],
+        )
     else:
         _csv(os.path.join(out_dir, "methods.csv"), sub["methods"])
     text = summary_text(study, report)

@@ -14,8 +14,8 @@ import sqlite3
 import threading
 import time
 
-from .study import StudyError
 from .._version import __version__
+from .study import StudyError
 
 SCHEMA_VERSION = 1
 

@@ -17,10 +17,10 @@ import shutil
 import numpy as np
 from PIL import Image
 
+from .._imageio import ImageReadError, read_image
 from .._version import __version__
 from ..evaluation import UsageError
 from ..evaluation.pairing import pair_files
-from .._imageio import ImageReadError, read_image
 
 PROTOCOLS = ("acr", "acr-hr", "dcr", "pc")
 SCALES = {"acr": (5, 9, 11), "acr-hr": (5, 9, 11), "dcr": (5,), "pc": (2,)}

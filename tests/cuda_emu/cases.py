@@ -5,6 +5,7 @@ of fastiqa.testing (k x the same-precision reference's error), as `fastiqa selft
 cases(family, level) -> [Case]; level "fast" (a representative subset), "full" (every
 dtype x code path x emulated GPU), "sanitize" (small subset for TSan / ASan).
 """
+
 import functools
 import itertools
 import math
@@ -12,14 +13,17 @@ from dataclasses import dataclass
 from typing import Callable
 
 import torch
+from emu import DTYPES, GPUS
 
 import fastiqa.backends.reference as R
 from fastiqa.selftest import check
 
-from emu import DTYPES, GPUS
-
-TORCH_DTYPES = {"float32": torch.float32, "float64": torch.float64, "float16": torch.float16,
-                "bfloat16": torch.bfloat16}
+TORCH_DTYPES = {
+    "float32": torch.float32,
+    "float64": torch.float64,
+    "float16": torch.float16,
+    "bfloat16": torch.bfloat16,
+}
 
 
 @dataclass
@@ -72,11 +76,26 @@ def _pixel_fwd(dt, shape, kind, reduction, wmode, need_grad):
             w = _inputs((shape[0], 1) + shape[2:], dtype, 2)[0]
             channels, inner = shape[1], math.prod(shape[2:])
         acc = _acc(dtype)
-        arrays = {"a": a, "b": b, "w": w, "map": _nan(None, dtype, a) if reduction == 0 else None,
-                  "grad": _nan(None, dtype, a) if need_grad else None,
-                  "out": _nan((), acc), "gscale": _nan((), acc)}
-        nums = dict(dtype=DTYPES[dt], n=n, wmode=wmode, channels=channels, inner=inner, kind=kind, c=1e-6,
-                    reduction=reduction, norm_scale=1.0)
+        arrays = {
+            "a": a,
+            "b": b,
+            "w": w,
+            "map": _nan(None, dtype, a) if reduction == 0 else None,
+            "grad": _nan(None, dtype, a) if need_grad else None,
+            "out": _nan((), acc),
+            "gscale": _nan((), acc),
+        }
+        nums = dict(
+            dtype=DTYPES[dt],
+            n=n,
+            wmode=wmode,
+            channels=channels,
+            inner=inner,
+            kind=kind,
+            c=1e-6,
+            reduction=reduction,
+            norm_scale=1.0,
+        )
         got = drv.call("pixel_fwd", gpu, nums, arrays)
         args = (wmode, channels, inner, kind, 1e-6, reduction, 1.0, need_grad)
         o64, s64, g64 = R.pixel_fwd(a.double(), b.double(), None if w is None else w.double(), *args)
@@ -85,6 +104,7 @@ def _pixel_fwd(dt, shape, kind, reduction, wmode, need_grad):
         _check(got["gscale"], s64, s, "pixel gscale")
         if need_grad:
             _check(got["grad"], g64, gr, "pixel grad")
+
     return run
 
 
@@ -94,12 +114,17 @@ def _pixel_bwd(dt, shape):
         g, _ = _inputs(shape, dtype, 3)
         acc = _acc(dtype)
         go, gs = torch.tensor(0.7, dtype=acc), torch.tensor(1.3, dtype=acc)
-        got = drv.call("pixel_bwd", gpu, dict(dtype=DTYPES[dt], n=g.numel()),
-                       {"g": g, "gp": _nan(None, dtype, g), "gt": _nan(None, dtype, g), "grad_out": go, "gscale": gs})
+        got = drv.call(
+            "pixel_bwd",
+            gpu,
+            dict(dtype=DTYPES[dt], n=g.numel()),
+            {"g": g, "gp": _nan(None, dtype, g), "gt": _nan(None, dtype, g), "grad_out": go, "gscale": gs},
+        )
         p64, t64 = R.pixel_bwd(g.double(), go.double(), gs.double(), True, True)
         p, t = R.pixel_bwd(g, go, gs, True, True)
         _check(got["gp"], p64, p, "pixel grad_pred")
         _check(got["gt"], t64, t, "pixel grad_target")
+
     return run
 
 
@@ -109,14 +134,25 @@ def pixel_cases(level):
     if level == "full":
         combos = itertools.product(DTYPES, (0, 1, 2), (0, 1, 2, 3), (0, 1, 2, 3), (False, True), shapes)
     else:
-        base = [("float32", 2, 2, 2, True), ("float64", 1, 3, 1, True), ("float16", 0, 0, 3, True),
-                ("bfloat16", 2, 1, 0, False), ("float32", 0, 3, 3, True)]
+        base = [
+            ("float32", 2, 2, 2, True),
+            ("float64", 1, 3, 1, True),
+            ("float16", 0, 0, 3, True),
+            ("bfloat16", 2, 1, 0, False),
+            ("float32", 0, 3, 3, True),
+        ]
         if level == "sanitize":
             base = base[:2]
         combos = [c + (s,) for c in base for s in shapes[: 1 if level == "sanitize" else 2]]
     for dt, kind, red, wm, ng, shape in combos:
-        out.append(Case("pixel", f"fwd-{dt}-k{kind}-r{red}-w{wm}-g{int(ng)}-{'x'.join(map(str, shape))}", "sm_80",
-                        _pixel_fwd(dt, shape, kind, red, wm, ng)))
+        out.append(
+            Case(
+                "pixel",
+                f"fwd-{dt}-k{kind}-r{red}-w{wm}-g{int(ng)}-{'x'.join(map(str, shape))}",
+                "sm_80",
+                _pixel_fwd(dt, shape, kind, red, wm, ng),
+            )
+        )
     for dt in DTYPES if level != "sanitize" else ("float32",):
         out.append(Case("pixel", f"bwd-{dt}", "sm_80", _pixel_bwd(dt, (3, 2, 19, 23))))
     return out
@@ -131,8 +167,22 @@ def _psnr_fwd(dt, shape, kind, crop, luma, quantize, cl, data_range=1.0):
         need_grad = not quantize
         grad = torch.zeros_like(x) if need_grad else None
         st = x.stride()
-        nums = dict(dtype=DTYPES[dt], n=n, c=c, hh=h - 2 * crop, ww=w - 2 * crop, sn=st[0], sc=st[1], sh=st[2],
-                    sw=st[3], crop=crop, kind=kind, luma=int(luma), quantize=int(quantize), data_range=data_range)
+        nums = dict(
+            dtype=DTYPES[dt],
+            n=n,
+            c=c,
+            hh=h - 2 * crop,
+            ww=w - 2 * crop,
+            sn=st[0],
+            sc=st[1],
+            sh=st[2],
+            sw=st[3],
+            crop=crop,
+            kind=kind,
+            luma=int(luma),
+            quantize=int(quantize),
+            data_range=data_range,
+        )
         got = drv.call("psnr_fwd", gpu, nums, {"x": x, "y": y, "grad": grad, "stat": _nan((n,), _acc(dtype))})
         args = (kind, crop, luma, quantize, data_range, need_grad)
         s64, g64 = R.psnr_fwd(x.double(), y.double(), *args)
@@ -140,6 +190,7 @@ def _psnr_fwd(dt, shape, kind, crop, luma, quantize, cl, data_range=1.0):
         _check(got["stat"], s64, s, "psnr stat")
         if need_grad:
             _check(got["grad"], g64, g, "psnr grad")
+
     return run
 
 
@@ -149,12 +200,17 @@ def _psnr_bwd(dt, shape):
         g, _ = _inputs(shape, dtype, 5)
         go = torch.linspace(0.5, 1.5, shape[0], dtype=_acc(dtype))
         per = math.prod(shape[1:])
-        got = drv.call("psnr_bwd", gpu, dict(dtype=DTYPES[dt], n=shape[0], per=per),
-                       {"g": g, "gx": _nan(None, dtype, g), "gy": _nan(None, dtype, g), "grad_out": go})
+        got = drv.call(
+            "psnr_bwd",
+            gpu,
+            dict(dtype=DTYPES[dt], n=shape[0], per=per),
+            {"g": g, "gx": _nan(None, dtype, g), "gy": _nan(None, dtype, g), "grad_out": go},
+        )
         x64, y64 = R.psnr_bwd(g.double(), go.double(), True, True)
         xs, ys = R.psnr_bwd(g, go, True, True)
         _check(got["gx"], x64, xs, "psnr grad_x")
         _check(got["gy"], y64, ys, "psnr grad_y")
+
     return run
 
 
@@ -163,15 +219,25 @@ def psnr_cases(level):
     if level == "full":
         combos = itertools.product(DTYPES, (0, 1), (0, 2), (False, True), (False, True), (False, True))
     else:
-        combos = [("float32", 0, 2, True, False, True), ("float64", 1, 0, False, True, False),
-                  ("float16", 0, 0, False, False, True), ("bfloat16", 1, 2, True, True, False),
-                  ("float32", 1, 0, False, False, False)]
+        combos = [
+            ("float32", 0, 2, True, False, True),
+            ("float64", 1, 0, False, True, False),
+            ("float16", 0, 0, False, False, True),
+            ("bfloat16", 1, 2, True, True, False),
+            ("float32", 1, 0, False, False, False),
+        ]
         if level == "sanitize":
             combos = combos[:2]
     for dt, kind, crop, luma, q, cl in combos:
         shape = (2, 3, 13, 17) if level != "full" else (2, 3, 45, 61)
-        out.append(Case("psnr", f"fwd-{dt}-k{kind}-c{crop}-y{int(luma)}-q{int(q)}-cl{int(cl)}", "sm_80",
-                        _psnr_fwd(dt, shape, kind, crop, luma, q, cl, 255.0 if q else 1.0)))
+        out.append(
+            Case(
+                "psnr",
+                f"fwd-{dt}-k{kind}-c{crop}-y{int(luma)}-q{int(q)}-cl{int(cl)}",
+                "sm_80",
+                _psnr_fwd(dt, shape, kind, crop, luma, q, cl, 255.0 if q else 1.0),
+            )
+        )
     for dt in DTYPES if level != "sanitize" else ("float32",):
         out.append(Case("psnr", f"bwd-{dt}", "sm_80", _psnr_bwd(dt, (2, 3, 9, 11))))
     return out
@@ -185,8 +251,9 @@ def _ssim_geometry(x, win, padding):
     n, c, h, w = x.shape
     off = 0 if padding == 0 else win // 2
     ho, wo = (h - win + 1, w - win + 1) if padding == 0 else (h, w)
-    nums = dict(N=n, C=c, H=h, W=w, Ho=ho, Wo=wo, win=win, off=off, padding=padding, sigma=1.5,
-                c1=SSIM_C[0], c2=SSIM_C[1])
+    nums = dict(
+        N=n, C=c, H=h, W=w, Ho=ho, Wo=wo, win=win, off=off, padding=padding, sigma=1.5, c1=SSIM_C[0], c2=SSIM_C[1]
+    )
     for k in range(4):
         nums[f"sx{k}"] = nums[f"sy{k}"] = x.stride(k)
     return nums, ho, wo
@@ -208,8 +275,11 @@ def _ssim_grad_inputs(dt, shape, win, padding, cl, with_dmap):
     _, ho, wo = _ssim_geometry(x, win, padding)
     n, c = shape[:2]
     weights = torch.rand((n, c, 3), generator=torch.Generator().manual_seed(8), dtype=torch.float64).to(_acc(dtype))
-    dmap = (torch.rand((n, c, ho, wo), generator=torch.Generator().manual_seed(9), dtype=torch.float64)
-            .to(dtype)) if with_dmap else None
+    dmap = (
+        (torch.rand((n, c, ho, wo), generator=torch.Generator().manual_seed(9), dtype=torch.float64).to(dtype))
+        if with_dmap
+        else None
+    )
     return x, y, weights, dmap
 
 
@@ -217,8 +287,9 @@ def _ssim_grad_inputs(dt, shape, win, padding, cl, with_dmap):
 def _ssim_grad_refs(dt, shape, win, padding, cl, with_dmap):
     x, y, weights, dmap = _ssim_grad_inputs(dt, shape, win, padding, cl, with_dmap)
     args = (win, 1.5, SSIM_C[0], SSIM_C[1], padding)
-    x64, y64 = R.ssim_bwd(x.double(), y.double(), *args, weights.double(),
-                          None if dmap is None else dmap.double(), True, True)
+    x64, y64 = R.ssim_bwd(
+        x.double(), y.double(), *args, weights.double(), None if dmap is None else dmap.double(), True, True
+    )
     xs, ys = R.ssim_bwd(x, y, *args, weights, dmap, True, True)
     return x64, y64, xs, ys
 
@@ -235,14 +306,19 @@ def _ssim_fwd(dt, shape, win, padding, cl, want_map):
         for k in range(4):
             nums[f"sm{k}"] = mp.stride(k)
         nums.update(dtype=DTYPES[dt], want_l1=1)
-        got = drv.call("ssim_fwd", gpu, nums, {"x": x, "y": y, "map": mp if want_map else None,
-                                               "partials": _nan((n * c, tiles, 3), acc)})
+        got = drv.call(
+            "ssim_fwd",
+            gpu,
+            nums,
+            {"x": x, "y": y, "map": mp if want_map else None, "partials": _nan((n * c, tiles, 3), acc)},
+        )
         counts = torch.tensor([ho * wo, ho * wo, h * w], dtype=acc)
         planes = (got["partials"].sum(1) / counts).view(n, c, 3)
         p64, m64, p, m = _ssim_fwd_refs(dt, shape, win, padding, cl, want_map)
         _check(planes, p64, p, "ssim planes")
         if want_map:
             _check(got["map"], m64, m, "ssim map")
+
     return run
 
 
@@ -260,6 +336,7 @@ def _ssim_grad(dt, shape, win, padding, cl, with_dmap):
         x64, y64, xs, ys = _ssim_grad_refs(dt, shape, win, padding, cl, with_dmap)
         _check(got["gx"], x64, xs, "ssim grad_x")
         _check(got["gy"], y64, ys, "ssim grad_y")
+
     return run
 
 
@@ -269,23 +346,54 @@ def ssim_cases(level):
         # every window on every emulated GPU in every dtype: no launch error anywhere
         for dt, win, gpu in itertools.product(DTYPES, range(3, 32, 2), GPUS):
             shape = (1, 2, win + 4, win + 7)
-            out.append(Case("ssim", f"fwd-{dt}-w{win}-p{win % 3}", gpu, _ssim_fwd(dt, shape, win, win % 3, False, True)))
-            out.append(Case("ssim", f"grad-{dt}-w{win}-p{win % 3}", gpu,
-                            _ssim_grad(dt, shape, win, win % 3, False, win % 4 == 1)))
+            out.append(
+                Case("ssim", f"fwd-{dt}-w{win}-p{win % 3}", gpu, _ssim_fwd(dt, shape, win, win % 3, False, True))
+            )
+            out.append(
+                Case(
+                    "ssim",
+                    f"grad-{dt}-w{win}-p{win % 3}",
+                    gpu,
+                    _ssim_grad(dt, shape, win, win % 3, False, win % 4 == 1),
+                )
+            )
         for dt, pad, cl in itertools.product(DTYPES, (0, 1, 2), (False, True)):
-            out.append(Case("ssim", f"fwd-{dt}-p{pad}-cl{int(cl)}-multitile", "sm_80",
-                            _ssim_fwd(dt, (2, 1, 40, 70), 11, pad, cl, True)))
-            out.append(Case("ssim", f"grad-{dt}-p{pad}-cl{int(cl)}-multitile", "sm_80",
-                            _ssim_grad(dt, (2, 1, 40, 70), 11, pad, cl, pad == 1)))
+            out.append(
+                Case(
+                    "ssim",
+                    f"fwd-{dt}-p{pad}-cl{int(cl)}-multitile",
+                    "sm_80",
+                    _ssim_fwd(dt, (2, 1, 40, 70), 11, pad, cl, True),
+                )
+            )
+            out.append(
+                Case(
+                    "ssim",
+                    f"grad-{dt}-p{pad}-cl{int(cl)}-multitile",
+                    "sm_80",
+                    _ssim_grad(dt, (2, 1, 40, 70), 11, pad, cl, pad == 1),
+                )
+            )
         return out
-    combos = [("float32", 11, 2, False, True, "sm_80", (2, 1, 40, 37)), ("float64", 31, 0, True, False, "sm_86", (1, 1, 35, 38)),
-              ("float16", 7, 1, False, True, "sm_75", (1, 2, 19, 21)), ("bfloat16", 3, 2, True, False, "sm_90", (1, 1, 9, 12)),
-              ("float64", 27, 1, False, True, "sm_75", (1, 1, 29, 30))]
+    combos = [
+        ("float32", 11, 2, False, True, "sm_80", (2, 1, 40, 37)),
+        ("float64", 31, 0, True, False, "sm_86", (1, 1, 35, 38)),
+        ("float16", 7, 1, False, True, "sm_75", (1, 2, 19, 21)),
+        ("bfloat16", 3, 2, True, False, "sm_90", (1, 1, 9, 12)),
+        ("float64", 27, 1, False, True, "sm_75", (1, 1, 29, 30)),
+    ]
     if level == "sanitize":
-        combos = [("float32", 5, 2, False, True, "sm_80", (1, 1, 12, 11)), ("float64", 31, 0, False, False, "sm_86", (1, 1, 32, 33))]
+        combos = [
+            ("float32", 5, 2, False, True, "sm_80", (1, 1, 12, 11)),
+            ("float64", 31, 0, False, False, "sm_86", (1, 1, 32, 33)),
+        ]
     for dt, win, pad, cl, dm, gpu, shape in combos:
         out.append(Case("ssim", f"fwd-{dt}-w{win}-p{pad}-cl{int(cl)}", gpu, _ssim_fwd(dt, shape, win, pad, cl, True)))
-        out.append(Case("ssim", f"grad-{dt}-w{win}-p{pad}-cl{int(cl)}-d{int(dm)}", gpu, _ssim_grad(dt, shape, win, pad, cl, dm)))
+        out.append(
+            Case(
+                "ssim", f"grad-{dt}-w{win}-p{pad}-cl{int(cl)}-d{int(dm)}", gpu, _ssim_grad(dt, shape, win, pad, cl, dm)
+            )
+        )
     return out
 
 
@@ -309,8 +417,11 @@ def _gram_fwd(dt, shape, cl):
         f, _ = _feat(shape, dtype, 10, cl)
         n, c, k = f.shape
         scale = 1.0 / (c * k)
-        got = drv.call("gram_fwd", gpu, dict(_gram_nums(f, dt), scale=scale), {"f": f, "g": _nan((n, c, c), _acc(dtype))})
+        got = drv.call(
+            "gram_fwd", gpu, dict(_gram_nums(f, dt), scale=scale), {"f": f, "g": _nan((n, c, c), _acc(dtype))}
+        )
         _check(got["g"], R.gram_fwd(f.double(), scale), R.gram_fwd(f, scale), "gram G")
+
     return run
 
 
@@ -323,14 +434,31 @@ def _style_fwd(dt, shape, cl, criterion, with_target):
         scale = 1.0 / (c * k)
         target = R.gram_fwd(fy, scale)[:1].contiguous() if with_target else None
         nums = dict(_gram_nums(fx, dt), scale=scale, criterion=criterion, tN=1)
-        got = drv.call("style_fwd", gpu, nums, {"x": fx, "y": None if with_target else fy, "target": target,
-                                                "p": _nan((n, c, c), acc), "loss": _nan((), acc)})
+        got = drv.call(
+            "style_fwd",
+            gpu,
+            nums,
+            {
+                "x": fx,
+                "y": None if with_target else fy,
+                "target": target,
+                "p": _nan((n, c, c), acc),
+                "loss": _nan((), acc),
+            },
+        )
         yy = None if with_target else fy
-        l64, p64 = R.style_fwd(fx.double(), None if yy is None else yy.double(),
-                               None if target is None else target.double(), scale, criterion, True)
+        l64, p64 = R.style_fwd(
+            fx.double(),
+            None if yy is None else yy.double(),
+            None if target is None else target.double(),
+            scale,
+            criterion,
+            True,
+        )
         l, p = R.style_fwd(fx, yy, target, scale, criterion, True)
         _check(got["loss"], l64, l, "style loss")
         _check(got["p"], p64, p, "style dloss/dD")
+
     return run
 
 
@@ -339,12 +467,16 @@ def _gram_apply(dt, shape, cl, qn):
         dtype = TORCH_DTYPES[dt]
         f, _ = _feat(shape, dtype, 12, cl)
         n, c, k = f.shape
-        q = torch.rand((qn, c, c), generator=torch.Generator().manual_seed(13), dtype=torch.float64).to(_acc(dtype)) - 0.5
+        q = (
+            torch.rand((qn, c, c), generator=torch.Generator().manual_seed(13), dtype=torch.float64).to(_acc(dtype))
+            - 0.5
+        )
         out = torch.empty_like(f).fill_(float("nan"))
         got = drv.call("gram_apply", gpu, dict(_gram_nums(f, dt), qN=qn, alpha=0.75), {"q": q, "f": f, "out": out})
         # tensor cores take Q rounded to the feature dtype (gram.cu): the oracle gets the same Q
         qr = q.to(dtype).to(q.dtype) if dtype in (torch.float16, torch.bfloat16) else q
         _check(got["out"], R.gram_apply(qr.double(), f.double(), 0.75), R.gram_apply(qr, f, 0.75), "gram apply")
+
     return run
 
 
@@ -355,8 +487,12 @@ def gram_cases(level):
         gpus_dt = [(g, dt) for g in ("sm_75", "sm_80", "sm_90") for dt in DTYPES]
         combos = [(g, dt, s, cl) for g, dt in gpus_dt for s in shapes for cl in (False, True)]
     else:
-        combos = [("sm_80", "float32", shapes[0], False), ("sm_75", "bfloat16", shapes[1], True),
-                  ("sm_90", "float16", shapes[0], True), ("sm_80", "float64", shapes[1], False)]
+        combos = [
+            ("sm_80", "float32", shapes[0], False),
+            ("sm_75", "bfloat16", shapes[1], True),
+            ("sm_90", "float16", shapes[0], True),
+            ("sm_80", "float64", shapes[1], False),
+        ]
         if level == "sanitize":
             combos = [("sm_80", "float32", (1, 70, 3, 5), False), ("sm_80", "float16", (1, 40, 4, 9), True)]
     for i, (gpu, dt, shape, cl) in enumerate(combos):
@@ -364,7 +500,9 @@ def gram_cases(level):
         out.append(Case("gram", f"fwd-{sid}", gpu, _gram_fwd(dt, shape, cl)))
         crit = i % 3
         out.append(Case("gram", f"style-y-c{crit}-{sid}", gpu, _style_fwd(dt, shape, cl, crit, False)))
-        out.append(Case("gram", f"style-t-c{(crit + 1) % 3}-{sid}", gpu, _style_fwd(dt, shape, cl, (crit + 1) % 3, True)))
+        out.append(
+            Case("gram", f"style-t-c{(crit + 1) % 3}-{sid}", gpu, _style_fwd(dt, shape, cl, (crit + 1) % 3, True))
+        )
         qn = shape[0] if i % 2 else 1
         out.append(Case("gram", f"apply-q{qn}-{sid}", gpu, _gram_apply(dt, shape, cl, qn)))
     return out

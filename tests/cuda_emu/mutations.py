@@ -1,6 +1,7 @@
 """Proof that the harness can fail: each mutation injects one fault class into a copy of
 the sources; the harness must catch it (functional mismatch, emulator assertion,
 ThreadSanitizer or AddressSanitizer report)."""
+
 import shutil
 from pathlib import Path
 
@@ -8,27 +9,78 @@ from emu import ROOT
 
 # (name, file under csrc/, text, replacement, family, mode, level)
 MUTATIONS = [
-    ("removed-syncthreads", "cuda/ssim.cu",
-     "    load_source(x, y, P, n, c, s0r, s0c, S, sx, sy);\n    __syncthreads();",
-     "    load_source(x, y, P, n, c, s0r, s0c, S, sx, sy);", "ssim", "plain", "sanitize"),
-    ("wrong-shuffle-offset", "cuda/cuda_types.cuh",
-     "v += __shfl_down_sync(0xffffffffu, v, off);", "v += __shfl_down_sync(0xffffffffu, v, off + 1);",
-     "pixel", "plain", "sanitize"),
-    ("off-by-one-index", "cuda/psnr.cu",
-     "i < total; i += stride) {\n    const A v", "i <= total; i += stride) {\n    const A v", "psnr", "asan", "sanitize"),
-    ("undersized-dynamic-smem", "cuda/ssim.cu",
-     "  return 2 * S * S + 5 * S * M;", "  return 2 * S * S + 5 * S * M - 1;", "ssim", "asan", "sanitize"),
-    ("divergent-barrier", "cuda/cuda_types.cuh",
-     "  if (lane == 0) shared[warp] = v;\n  __syncthreads();",
-     "  if (lane == 0) shared[warp] = v;\n  if (warp != 1) __syncthreads();", "pixel", "plain", "sanitize"),
-    ("wrong-wmma-layout", "cuda/gram.cu",
-     "wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::col_major> b;",
-     "wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::row_major> b;", "gram", "plain", "sanitize"),
-    ("wrong-wmma-ldm", "cuda/gram.cu",
-     "wmma::load_matrix_sync(a, sa + fr * 16 * kLdA + kk, kLdA);",
-     "wmma::load_matrix_sync(a, sa + fr * 16 * kLdA + kk, kLdA - 4);", "gram", "plain", "sanitize"),
-    ("gram-diagonal-double-write", "cuda/gram.cu",
-     "      if (!diag) on[j * C + i] = g;", "      on[j * C + i] = g;", "gram", "tsan", "sanitize"),
+    (
+        "removed-syncthreads",
+        "cuda/ssim.cu",
+        "    load_source(x, y, P, n, c, s0r, s0c, S, sx, sy);\n    __syncthreads();",
+        "    load_source(x, y, P, n, c, s0r, s0c, S, sx, sy);",
+        "ssim",
+        "plain",
+        "sanitize",
+    ),
+    (
+        "wrong-shuffle-offset",
+        "cuda/cuda_types.cuh",
+        "v += __shfl_down_sync(0xffffffffu, v, off);",
+        "v += __shfl_down_sync(0xffffffffu, v, off + 1);",
+        "pixel",
+        "plain",
+        "sanitize",
+    ),
+    (
+        "off-by-one-index",
+        "cuda/psnr.cu",
+        "i < total; i += stride) {\n    const A v",
+        "i <= total; i += stride) {\n    const A v",
+        "psnr",
+        "asan",
+        "sanitize",
+    ),
+    (
+        "undersized-dynamic-smem",
+        "cuda/ssim.cu",
+        "  return 2 * S * S + 5 * S * M;",
+        "  return 2 * S * S + 5 * S * M - 1;",
+        "ssim",
+        "asan",
+        "sanitize",
+    ),
+    (
+        "divergent-barrier",
+        "cuda/cuda_types.cuh",
+        "  if (lane == 0) shared[warp] = v;\n  __syncthreads();",
+        "  if (lane == 0) shared[warp] = v;\n  if (warp != 1) __syncthreads();",
+        "pixel",
+        "plain",
+        "sanitize",
+    ),
+    (
+        "wrong-wmma-layout",
+        "cuda/gram.cu",
+        "wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::col_major> b;",
+        "wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::row_major> b;",
+        "gram",
+        "plain",
+        "sanitize",
+    ),
+    (
+        "wrong-wmma-ldm",
+        "cuda/gram.cu",
+        "wmma::load_matrix_sync(a, sa + fr * 16 * kLdA + kk, kLdA);",
+        "wmma::load_matrix_sync(a, sa + fr * 16 * kLdA + kk, kLdA - 4);",
+        "gram",
+        "plain",
+        "sanitize",
+    ),
+    (
+        "gram-diagonal-double-write",
+        "cuda/gram.cu",
+        "      if (!diag) on[j * C + i] = g;",
+        "      on[j * C + i] = g;",
+        "gram",
+        "tsan",
+        "sanitize",
+    ),
 ]
 
 

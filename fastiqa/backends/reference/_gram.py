@@ -5,7 +5,6 @@ import torch
 from ..._codes import Criterion
 from ...conventions import acc_dtype
 
-
 # formulas
 
 GRAM_CRITERIA = ("l1", "l2", "fro")

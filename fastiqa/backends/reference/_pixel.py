@@ -5,7 +5,6 @@ import torch
 from ..._codes import LossKind, Reduction
 from ...conventions import acc_dtype
 
-
 # formulas
 
 

@@ -1,12 +1,13 @@
 """Reference of the PSNR family (the published SR convention, written the plain way):
 the formulas, and the op contract of fastiqa_C::psnr_fwd / psnr_bwd."""
+
 import torch
 
 from ..._codes import LossKind
 from ...conventions import Y_WEIGHTS, acc_dtype, quantize8, rgb_to_y
 
-
 # formulas
+
 
 def psnr_prepare(x, y, data_range=1.0, y_channel=False, crop_border=0, quantize=False):
     """The published preparation, one step after the other: round, Y, crop."""
@@ -35,7 +36,7 @@ def psnr(x, y, data_range=1.0, reduction="none", eps=None, y_channel=False, crop
     mse = mse_per_image(x, y, data_range, y_channel, crop_border, quantize)
     if eps is not None:
         mse = mse + eps
-    out = 10.0 * torch.log10(data_range ** 2 / mse)
+    out = 10.0 * torch.log10(data_range**2 / mse)
     return out.mean() if reduction == "mean" else out
 
 
@@ -48,10 +49,13 @@ def psnr_fwd(x, y, kind, crop, y_channel, quantize, data_range, need_grad):
     acc = acc_dtype(x.dtype)
     xa, ya = x.to(acc), y.to(acc)
     if quantize:
-        xa, ya = torch.round((xa * (255.0 / data_range)).clamp(0, 255)), torch.round((ya * (255.0 / data_range)).clamp(0, 255))
+        xa, ya = (
+            torch.round((xa * (255.0 / data_range)).clamp(0, 255)),
+            torch.round((ya * (255.0 / data_range)).clamp(0, 255)),
+        )
     n, c, h, w = x.shape
     k = crop
-    xa, ya = xa[:, :, k:h - k, k:w - k], ya[:, :, k:h - k, k:w - k]
+    xa, ya = xa[:, :, k : h - k, k : w - k], ya[:, :, k : h - k, k : w - k]
     if y_channel:
         wts = torch.tensor([v / 255.0 for v in Y_WEIGHTS], dtype=acc, device=x.device).view(1, 3, 1, 1)
         d = ((xa - ya) * wts).sum(1, keepdim=True)
@@ -72,7 +76,7 @@ def psnr_fwd(x, y, kind, crop, y_channel, quantize, data_range, need_grad):
         if y_channel:
             g = g * wts
         grad = torch.zeros_like(x, memory_format=torch.preserve_format)
-        grad[:, :, k:h - k, k:w - k] = g.to(x.dtype)
+        grad[:, :, k : h - k, k : w - k] = g.to(x.dtype)
     return stat, grad
 
 

@@ -5,7 +5,6 @@ import torch
 from ..._codes import Padding
 from ...conventions import MS_SSIM_WEIGHTS, acc_dtype
 
-
 # formulas
 
 SSIM_PADDINGS = ("valid", "same_zero", "same_reflect")

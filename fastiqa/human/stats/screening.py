@@ -19,9 +19,10 @@ invariant to moving a constant between psi and Delta). 95% CIs: psi_j +- 1.96 /
 sqrt(sum_i upsilon_i^-2), Delta_i +- 1.96 upsilon_i / sqrt(n_i). Without repeats the likelihood is unbounded when one
 rater's votes explain psi exactly (upsilon_i -> 0; SUREAL's solvers go there too):
 upsilon is floored at `floor` (the analysis uses the quantisation noise of the
-scale, 1 / sqrt(12) of a step). A rater is flagged inconsistent when upsilon_i > 2 x the median upsilon (a random clicker's votes do
-not follow psi, so its upsilon is the spread of the whole scale).
+scale, 1 / sqrt(12) of a step). A rater is flagged inconsistent when upsilon_i > 2 x
+the median upsilon (a random clicker's votes do not follow psi, so its upsilon is the spread of the whole scale).
 """
+
 import math
 
 import numpy as np
@@ -43,7 +44,7 @@ def bt500_screen(matrix):
         v = row[ok]
         mean, s = v.mean(), v.std(ddof=1)
         m2, m4 = ((v - mean) ** 2).mean(), ((v - mean) ** 4).mean()
-        beta2 = m4 / m2 ** 2 if m2 > 0 else 3.0  # all votes equal: nobody is out
+        beta2 = m4 / m2**2 if m2 > 0 else 3.0  # all votes equal: nobody is out
         k = 2.0 if 2.0 <= beta2 <= 4.0 else math.sqrt(20.0)
         n += ok
         P += ok & (row >= mean + k * s) & (s > 0)
@@ -52,8 +53,14 @@ def bt500_screen(matrix):
     for i in range(n_raters):
         pq = P[i] + Q[i]
         rejected = bool(n[i] > 0 and pq / n[i] > 0.05 and abs(P[i] - Q[i]) / pq < 0.3) if pq else False
-        reason = (f"BT.500: {pq} of {n[i]} votes outside the 2S/sqrt(20)S band (> 5%), balanced "
-                  f"(|P-Q|/(P+Q) = {abs(P[i] - Q[i]) / pq:.2f} < 0.3)") if rejected else ""
+        reason = (
+            (
+                f"BT.500: {pq} of {n[i]} votes outside the 2S/sqrt(20)S band (> 5%), balanced "
+                f"(|P-Q|/(P+Q) = {abs(P[i] - Q[i]) / pq:.2f} < 0.3)"
+            )
+            if rejected
+            else ""
+        )
         out.append({"P": int(P[i]), "Q": int(Q[i]), "n": int(n[i]), "rejected": rejected, "reason": reason})
     return out
 
@@ -79,7 +86,7 @@ def ml_subject_model(matrix, tol=1e-8, max_iter=10000, floor=1e-3):
         res = np.where(ok, u - psi[:, None, None], 0.0)
         bias = res.sum(axis=(0, 2)) / n_i
         e = np.where(ok, u - psi[:, None, None] - bias[None, :, None], 0.0)
-        ups = np.maximum(np.sqrt((e ** 2).sum(axis=(0, 2)) / n_i), floor)
+        ups = np.maximum(np.sqrt((e**2).sum(axis=(0, 2)) / n_i), floor)
         prec = w / ups[None, :, None] ** 2
         new = (prec * np.where(ok, u - bias[None, :, None], 0.0)).sum(axis=(1, 2)) / prec.sum(axis=(1, 2))
         shift = bias.mean()
@@ -90,5 +97,12 @@ def ml_subject_model(matrix, tol=1e-8, max_iter=10000, floor=1e-3):
             break
     prec_j = (w / ups[None, :, None] ** 2).sum(axis=(1, 2))
     median = float(np.median(ups))
-    return {"psi": psi, "psi_ci": 1.96 / np.sqrt(prec_j), "bias": bias, "bias_ci": 1.96 * ups / np.sqrt(n_i),
-            "inconsistency": ups, "flagged": ups > INCONSISTENT_FACTOR * median, "iterations": it}
+    return {
+        "psi": psi,
+        "psi_ci": 1.96 / np.sqrt(prec_j),
+        "bias": bias,
+        "bias_ci": 1.96 * ups / np.sqrt(n_i),
+        "inconsistency": ups,
+        "flagged": ups > INCONSISTENT_FACTOR * median,
+        "iterations": it,
+    }

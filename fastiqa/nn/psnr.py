@@ -24,4 +24,5 @@ class PSNRLoss(torch.nn.Module):
                        crop_border=self.crop_border, backend=self.backend)
 
     def extra_repr(self) -> str:
-        return f"data_range={self.data_range}, eps={self.eps}, y_channel={self.y_channel}, crop_border={self.crop_border}"
+        return (f"data_range={self.data_range}, eps={self.eps}, y_channel={self.y_channel}, "
+                f"crop_border={self.crop_border}")

@@ -21,8 +21,8 @@ from typing import Optional, Tuple
 import torch
 from torch import Tensor
 
-from ..backends import reference
 from .._codes import Criterion, code
+from ..backends import reference
 from ..conventions import acc_dtype
 from . import _dispatch
 from ._layout import dense_format, same_dense_layout

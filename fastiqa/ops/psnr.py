@@ -73,7 +73,7 @@ def _psnr_bwd_fake(grad, grad_out, need_x, need_y, backend):
 
 
 def _setup_context(ctx, inputs, output):
-    x, y = inputs[0], inputs[1]
+    x = inputs[0]
     quantize, need_grad, backend = inputs[5], inputs[7], inputs[8]
     _, grad = output
     ctx.quantize, ctx.need_grad, ctx.backend = quantize, need_grad, backend

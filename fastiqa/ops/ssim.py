@@ -190,7 +190,8 @@ def ssim(x: Tensor, y: Tensor, win_size: int, win_sigma: float, c1: float, c2: f
     recomputes it with the weights autograd brings to out and cs."""
     name = _dispatch.choose(x.device, KERNEL, backend)
     grad = grad_in_forward and torch.is_grad_enabled()
-    out, cs, _, _ = ssim_fwd(x, y, int(win_size), float(win_sigma), float(c1), float(c2), code(Padding, padding, "padding"),
-                             code(Reduction, reduction, "reduction"), code(SsimOutput, kind, "kind"), float(alpha), grad and x.requires_grad,
-                             grad and y.requires_grad, name)
+    codes = (code(Padding, padding, "padding"), code(Reduction, reduction, "reduction"),
+             code(SsimOutput, kind, "kind"))
+    out, cs, _, _ = ssim_fwd(x, y, int(win_size), float(win_sigma), float(c1), float(c2), *codes, float(alpha),
+                             grad and x.requires_grad, grad and y.requires_grad, name)
     return out, cs

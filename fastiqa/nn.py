@@ -48,9 +48,9 @@ class _SSIMBase(torch.nn.Module):
     def __init__(self, data_range: float = 1.0, win_size: int = 11, win_sigma: float = 1.5, k1: float = 0.01,
                  k2: float = 0.03, padding: str = "valid", reduction: str = "mean", backend: Optional[str] = None):
         super().__init__()
+        data_range, win_size, win_sigma, k1, k2 = _checks.ssim_options(data_range, win_size, win_sigma, k1, k2, padding)
         self.data_range, self.win_size, self.win_sigma = data_range, win_size, win_sigma
         self.k1, self.k2, self.padding, self.reduction, self.backend = k1, k2, padding, reduction, backend
-        _checks.choice(padding, "padding", F.SSIM_PADDINGS)
 
     def _kwargs(self):
         return dict(data_range=self.data_range, win_size=self.win_size, win_sigma=self.win_sigma, k1=self.k1,
@@ -82,7 +82,7 @@ class MSSSIMLoss(_SSIMBase):
                  backend: Optional[str] = None):
         _checks.choice(reduction, "reduction", ("mean", "none"))
         super().__init__(data_range, win_size, win_sigma, k1, k2, padding, reduction, backend)
-        self.weights = weights
+        self.weights = None if weights is None else _checks.scale_weights(weights)
 
     def forward(self, pred, target):
         return 1 - F.ms_ssim(pred, target, weights=self.weights, **self._kwargs())
@@ -96,7 +96,7 @@ class L1SSIMLoss(_SSIMBase):
                  backend: Optional[str] = None):
         _checks.choice(reduction, "reduction", ("mean", "none"))
         super().__init__(data_range, win_size, win_sigma, k1, k2, padding, reduction, backend)
-        self.alpha = alpha
+        self.alpha = _checks.in_unit_interval(alpha, "alpha")
 
     def forward(self, pred, target):
         return F.l1_ssim_loss(pred, target, alpha=self.alpha, **self._kwargs())
@@ -115,7 +115,10 @@ class PSNRLoss(torch.nn.Module):
         super().__init__()
         self.data_range = _checks.positive(data_range, "data_range")
         self.eps = _checks.positive(eps, "eps")
-        self.y_channel, self.crop_border, self.backend = y_channel, crop_border, backend
+        self.y_channel, self.backend = _checks.flag(y_channel, "y_channel"), backend
+        self.crop_border = _checks.integer(crop_border, "crop_border", "an integer >= 0")
+        if self.crop_border < 0:
+            raise ValueError(f"crop_border must be an integer >= 0, got {crop_border!r}")
 
     def forward(self, pred, target):
         return -F.psnr(pred, target, self.data_range, "mean", eps=self.eps, y_channel=self.y_channel,
@@ -129,7 +132,7 @@ class GramMatrix(torch.nn.Module):
 
     def __init__(self, normalize: bool = True, backend: Optional[str] = None):
         super().__init__()
-        self.normalize = normalize
+        self.normalize = _checks.flag(normalize, "normalize")
         self.backend = backend
 
     def forward(self, feat):

@@ -1,0 +1,130 @@
+"""Property-based fuzzing of the autograd patterns training code uses, over every op
+and backend: retain_graph with repeated autograd.grad, create_graph (a gradient
+penalty), in-place edits after forward, two threads calling one op, gradients
+accumulated across calls. The reference in float64 is the oracle."""
+import threading
+
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+from _fuzz_cases import fuzz_settings
+from _op_matrix import OPS
+from fastiqa.testing import assert_close
+from support import BACKENDS
+
+PATTERNS = ("retain_graph", "create_graph", "inplace_after_forward", "threads", "accumulate")
+FAST = [b for b in BACKENDS if b != "triton"]
+
+
+@st.composite
+def pattern_cases(draw, backends):
+    name = draw(st.sampled_from(sorted(OPS)))
+    op = OPS[name]
+    side = draw(st.integers(max(op.min_side, 5), max(op.min_side, 5) + 4))
+    return dict(name=name, backend=draw(st.sampled_from(backends)), pattern=draw(st.sampled_from(PATTERNS)),
+                dtype=draw(st.sampled_from((torch.float32, torch.float64))),
+                reduction=draw(st.sampled_from([r for r in op.reductions if r != "map"] or ["mean"])),
+                shape=(draw(st.integers(1, 2)), draw(st.integers(1, 3)), side, side),
+                seed=draw(st.integers(0, 2 ** 31 - 1)))
+
+
+def _scalar(op, x, y, case):
+    out = op.run(x, y, case["reduction"], case["backend"], {})
+    return out.sum() if out.dim() else out
+
+
+def _oracle_grad(op, x, y, case, create_graph=False):
+    xo = x.detach().double().requires_grad_()
+    out = op.ref(xo, y.detach().double(), case["reduction"], {})
+    (g,) = torch.autograd.grad(out.sum(), xo, create_graph=create_graph)
+    return xo, g
+
+
+def _inputs(case):
+    gen = torch.Generator().manual_seed(case["seed"])
+    x = torch.rand(case["shape"], generator=gen, dtype=torch.float64) * 0.5 + 0.25
+    y = (x + 0.1 * torch.randn(case["shape"], generator=gen, dtype=torch.float64)).clamp(0, 1)
+    return x.to(case["dtype"]).requires_grad_(), y.to(case["dtype"])
+
+
+def _same_precision_grad(op, x, y, case):
+    xs = x.detach().clone().requires_grad_()
+    (g,) = torch.autograd.grad(op.ref(xs, y, case["reduction"], {}).sum(), xs)
+    return g
+
+
+def check_pattern(case):
+    op = OPS[case["name"]]
+    x, y = _inputs(case)
+    _, want = _oracle_grad(op, x, y, case)
+    same = _same_precision_grad(op, x, y, case)
+    pattern = case["pattern"]
+    if pattern == "retain_graph":
+        loss = _scalar(op, x, y, case)
+        (g1,) = torch.autograd.grad(loss, x, retain_graph=True)
+        g1.mul_(-3.0)  # a caller editing its gradient in place must not change the next one
+        (g2,) = torch.autograd.grad(loss, x, retain_graph=True)
+        (g3,) = torch.autograd.grad(loss, x)
+        assert len({g1.data_ptr(), g2.data_ptr(), g3.data_ptr()}) == 3
+        assert_close(g2, want, same, what="second autograd.grad")
+        assert_close(g3, want, same, what="third autograd.grad")
+    elif pattern == "create_graph":
+        (g,) = torch.autograd.grad(_scalar(op, x, y, case), x, create_graph=True)
+        assert g.grad_fn is not None, "create_graph=True gave a gradient without graph"
+        assert_close(g, want, same, what="first derivative under create_graph")
+        v = torch.rand_like(g)
+        (h,) = torch.autograd.grad((g * v).sum(), x)
+        xo, go = _oracle_grad(op, x, y, case, create_graph=True)
+        (ho,) = torch.autograd.grad((go * v.double()).sum(), xo)
+        xs = x.detach().clone().requires_grad_()
+        (gs,) = torch.autograd.grad(op.ref(xs, y, case["reduction"], {}).sum(), xs, create_graph=True)
+        (hs,) = torch.autograd.grad((gs * v).sum(), xs)
+        assert_close(h, ho, hs, what="second derivative")
+    elif pattern == "inplace_after_forward":
+        y = y.clone()
+        loss = _scalar(op, x, y, case)
+        value = float(loss)
+        y.add_(0.5)  # edited after forward: backward raises like PyTorch or uses the forward's values
+        try:
+            (g,) = torch.autograd.grad(loss, x)
+        except RuntimeError as e:
+            assert "inplace" in str(e) or "in-place" in str(e), e
+        else:
+            assert_close(g, want, same, what="gradient after an in-place edit of target")
+        assert float(loss) == value
+    elif pattern == "threads":
+        results = [None, None]
+
+        def work(i):
+            xi = x.detach().clone().requires_grad_()
+            _scalar(op, xi, y, case).backward()
+            results[i] = xi.grad
+
+        threads = [threading.Thread(target=work, args=(i,)) for i in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        for g in results:
+            assert_close(g, want, same, what="gradient from a thread")
+    else:  # accumulate: x.grad keeps the sum over calls
+        _scalar(op, x, y, case).backward()
+        first = x.grad.clone()
+        _scalar(op, x, y, case).backward()
+        assert_close(x.grad, 2 * want, 2 * same, what="gradient accumulated over two calls")
+        assert_close(first, want, same, what="gradient of the first call")
+
+
+@fuzz_settings(default=40)
+@given(case=pattern_cases(FAST))
+def test_fuzz_autograd_patterns(case):
+    check_pattern(case)
+
+
+@pytest.mark.slow
+@fuzz_settings(default=300, large_share=0.15)
+@given(case=pattern_cases(BACKENDS))
+def test_fuzz_autograd_patterns_large(case):
+    check_pattern(case)

@@ -23,8 +23,8 @@ def _psnr_args(x, y, data_range, reduction, y_channel, crop_border, quantize):
     crop_border = _checks.integer(crop_border, "crop_border", "an integer >= 0")
     if crop_border < 0:
         raise ValueError(f"crop_border must be an integer >= 0, got {crop_border}")
-    if x.numel() == 0:
-        raise ValueError(f"pred and target must be non-empty images, got shape {tuple(x.shape)}")
+    if x.shape[-2] == 0 or x.shape[-1] == 0:
+        raise ValueError(f"pred and target must be non-empty images (H, W > 0), got shape {tuple(x.shape)}")
     h, w = x.shape[-2:]
     if 2 * crop_border >= h or 2 * crop_border >= w:
         raise ValueError(f"crop_border={crop_border} removes the whole {h}x{w} image; "

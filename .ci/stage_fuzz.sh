@@ -2,7 +2,7 @@
 # stage_fuzz: the large property-based fuzz run of the op matrix and the autograd
 # patterns (tests/test_fuzz_*.py) against the float64 reference.
 # Expected duration on the 2-core CI machine: about 5 minutes (FASTIQA_FUZZ_EXAMPLES=2500:
-# ~2,000 op-matrix cases on reference/cpu, ~250 interpreted-Triton cases, ~375 autograd
+# ~2,000 op-matrix cases on reference/cpu, ~100 interpreted-Triton cases, ~375 autograd
 # pattern cases). Hypothesis prints the seed and a @reproduce_failure blob on failure.
 set -euo pipefail
 cd "$(git rev-parse --show-toplevel)"

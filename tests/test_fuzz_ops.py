@@ -37,7 +37,7 @@ def test_fuzz_op_matrix_large(case):
 
 @pytest.mark.slow
 @pytest.mark.skipif(not TRITON, reason="triton not installed (TRITON_INTERPRET=1 runs it on CPU tensors)")
-@fuzz_settings(default=60, large_share=0.1)
+@fuzz_settings(default=60, large_share=0.04)
 @given(case=cases(backends=TRITON))
 def test_fuzz_op_matrix_triton_large(case):
     check_case(case)

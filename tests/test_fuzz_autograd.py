@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from _fuzz_cases import float64_same, fuzz_settings, same_dtype
 from _op_matrix import OPS
 from fastiqa.testing import assert_close
-from support import BACKENDS  # noqa: F401  (FAST below)
+from support import BACKENDS
 
 PATTERNS = ("retain_graph", "create_graph", "inplace_after_forward", "threads", "accumulate")
 FAST = [b for b in BACKENDS if b != "triton"]

@@ -15,7 +15,7 @@ FAST = [b for b in BACKENDS if b != "triton"]
 TRITON = [b for b in BACKENDS if b == "triton"]
 
 
-@fuzz_settings(default=200)
+@fuzz_settings(default=150)
 @given(case=cases(backends=FAST))
 def test_fuzz_op_matrix(case):
     check_case(case)

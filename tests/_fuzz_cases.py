@@ -142,7 +142,10 @@ def _compare(what, result, oracle, same, finite_case: bool, k: float = DEFAULT_K
     assert r.shape == o.shape, f"{what}: shape {tuple(r.shape)} != {tuple(o.shape)}"
     o_bad, r_bad = ~torch.isfinite(o), ~torch.isfinite(r)
     if finite_case:
-        assert torch.equal(o_bad, r_bad), f"{what}: NaN/Inf positions differ from the oracle's"
+        # at the edge of the dtype's range (|value| > max / 2) rounding decides overflow
+        edge = torch.finfo(result.dtype).max / 2
+        allowed = (r_bad & (o.abs() > edge)) | (o_bad & (r.abs() > edge))
+        assert not ((o_bad ^ r_bad) & ~allowed).any(), f"{what}: NaN/Inf positions differ from the oracle's"
     else:
         assert not (o_bad & ~r_bad).any(), f"{what}: the oracle is NaN/Inf where the result is finite"
         assert not (r_bad & ~o_bad & torch.isfinite(s)).any(), f"{what}: non-finite where the oracle is finite"
@@ -204,7 +207,8 @@ def check_case(case):
     same_t, xt, yt = _run(case, x0, y0, same_dtype(dtype), lambda x, y: _untranspose(
         op.ref(x.transpose(2, 3), y.transpose(2, 3), red, opts)))
     finite = case["special"] in FINITE_SPECIALS
-    k = DEFAULT_K if case["special"] == "none" else DEGENERATE_K
+    # float64's same-precision error is only emulated (float64_same): the wider k there too
+    k = DEFAULT_K if case["special"] == "none" and dtype != torch.float64 else DEGENERATE_K
     same = _worse(oracle, same, same_t)
     same_v = float64_same(oracle, same) if dtype == torch.float64 else same
     _compare("value", out, oracle.to(out.dtype), same_v, finite, k)

@@ -78,8 +78,13 @@ def test_create_graph_gradient_has_graph(name, backend):
     torch.testing.assert_close(gg, ggr)
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("name", OP_NAMES)
+def _gradgrad_params():
+    """(name, backend); the interpreted Triton MS-SSIM takes a minute: slow."""
+    return [pytest.param(n, b, marks=[pytest.mark.slow] if (b, n) == ("triton", "ms_ssim") else [])
+            for b in BACKENDS for n in OP_NAMES]
+
+
+@pytest.mark.parametrize("name, backend", _gradgrad_params())
 def test_gradgradcheck(name, backend):
     op = OPS[name]
     x, y = _inputs(op, side=9 if op.min_side > 3 else 5)

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # stage_fuzz: the large property-based fuzz run of the op matrix and the autograd
 # patterns (tests/test_fuzz_*.py) against the float64 reference.
-# Expected duration on the 2-core CI machine: about 5 minutes (FASTIQA_FUZZ_EXAMPLES=2500:
-# ~2,000 op-matrix cases on reference/cpu, ~100 interpreted-Triton cases, ~375 autograd
+# Expected duration on the 2-core CI machine: about 5-6 minutes (6 min measured on the loaded machine at 2500) (FASTIQA_FUZZ_EXAMPLES=2200:
+# ~1,760 op-matrix cases on reference/cpu, ~88 interpreted-Triton cases, ~330 autograd
 # pattern cases). Hypothesis prints the seed and a @reproduce_failure blob on failure.
 set -euo pipefail
 cd "$(git rev-parse --show-toplevel)"
 export TRITON_INTERPRET=1
-export FASTIQA_FUZZ_EXAMPLES="${FASTIQA_FUZZ_EXAMPLES:-2500}"
+export FASTIQA_FUZZ_EXAMPLES="${FASTIQA_FUZZ_EXAMPLES:-2200}"
 echo "stage_fuzz: FASTIQA_FUZZ_EXAMPLES=${FASTIQA_FUZZ_EXAMPLES}"
 log="$(mktemp)"
 status=0

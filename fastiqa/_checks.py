@@ -3,7 +3,9 @@
 Every error names the argument and says what would be accepted.
 """
 import math
+import numbers
 
+import numpy as np
 import torch
 
 FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
@@ -38,12 +40,86 @@ def choice(value, name: str, allowed):
     return value
 
 
-def positive(value, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a positive number, got {type(value).__name__}")
-    if not (value > 0) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+def as_number(value, name: str, rule: str) -> float:
+    """value as a float: a Python or numpy real number or a 0-d real tensor (bool is not a
+    number); TypeError naming the argument and the rule otherwise."""
+    if isinstance(value, torch.Tensor) and value.dim() == 0 and value.dtype != torch.bool \
+            and not value.is_complex():
+        return float(value.item())
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be {rule}, got {value!r} ({type(value).__name__})")
     return float(value)
+
+
+def positive(value, name: str) -> float:
+    v = as_number(value, name, "a finite number > 0")
+    if not (v > 0) or not math.isfinite(v):
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+    return v
+
+
+def non_negative(value, name: str) -> float:
+    v = as_number(value, name, "a finite number >= 0")
+    if not (v >= 0) or not math.isfinite(v):
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    return v
+
+
+def in_unit_interval(value, name: str) -> float:
+    v = as_number(value, name, "a number in [0, 1]")
+    if not 0 <= v <= 1:  # False for NaN
+        raise ValueError(f"{name} must be a number in [0, 1], got {value!r}")
+    return v
+
+
+def integer(value, name: str, rule: str) -> int:
+    """value as an int: a Python or numpy integer or a 0-d integer tensor (not bool)."""
+    if isinstance(value, torch.Tensor) and value.dim() == 0 and not value.is_floating_point() \
+            and not value.is_complex() and value.dtype != torch.bool:
+        return int(value.item())
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be {rule}, got {value!r} ({type(value).__name__})")
+    return int(value)
+
+
+def flag(value, name: str) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r} ({type(value).__name__})")
+    return bool(value)
+
+
+MIN_WIN, MAX_WIN = 3, 31
+SSIM_PADDINGS = ("valid", "same_zero", "same_reflect")
+
+
+def ssim_options(data_range, win_size, win_sigma, k1, k2, padding) -> tuple:
+    """The SSIM family's options, validated (functional calls and module constructors):
+    (data_range, win_size, win_sigma, k1, k2) as numbers."""
+    rule = f"an odd integer in [{MIN_WIN}, {MAX_WIN}]"
+    win_size = integer(win_size, "win_size", rule)
+    if win_size % 2 == 0 or not MIN_WIN <= win_size <= MAX_WIN:
+        raise ValueError(f"win_size must be {rule}, got {win_size}")
+    win_sigma = positive(win_sigma, "win_sigma")
+    data_range = positive(data_range, "data_range")
+    k1 = non_negative(k1, "k1")
+    k2 = non_negative(k2, "k2")
+    if k2 == 0:
+        raise ValueError("k2 must be > 0 (C2 = (k2 * data_range)^2 keeps the contrast term finite), got 0")
+    choice(padding, "padding", SSIM_PADDINGS)
+    return data_range, win_size, win_sigma, k1, k2
+
+
+def scale_weights(weights) -> tuple:
+    """MS-SSIM scale weights: a non-empty sequence of finite numbers >= 0."""
+    if isinstance(weights, torch.Tensor):
+        weights = weights.tolist() if weights.dim() == 1 else [weights]
+    try:
+        items = list(weights)
+    except TypeError:
+        raise TypeError(f"weights must be a sequence of numbers >= 0 (one per scale), got {weights!r}") from None
+    if not items:
+        raise ValueError("weights must hold at least one scale weight, got an empty sequence")
+    return tuple(non_negative(w, f"weights[{i}]") for i, w in enumerate(items))
 
 
 def weight_map(weight, like: torch.Tensor, name: str = "weight"):

@@ -34,6 +34,10 @@ def cpu_backends(family: str):
     return [b for b, d in backend_devices(family) if d == "cpu"]
 
 
+# the backends that run every family on CPU tensors here: for suites that cover all families
+BACKENDS = [b for b in cpu_backends("pixel") if all(b in cpu_backends(f) for f in FAMILIES)]
+
+
 def ids(pairs):
     return [f"{b}-{d}" for b, d in pairs]
 

@@ -61,10 +61,13 @@ template <typename A>
 FASTIQA_HD void ssim_value_grad(A mx, A my, A exx, A eyy, A exy, A c1, A c2, A ws, A wc, A& s,
                                 A& cs, A& dax, A& day, A& db, A& dc) {
   const A mxy = mx * my, mxx = mx * mx, myy = my * my;
-  const A inv_b1 = A(1) / (mxx + myy + c1);
-  const A inv_b2 = A(1) / ((exx - mxx) + (eyy - myy) + c2);
-  const A l = (A(2) * mxy + c1) * inv_b1;
-  cs = (A(2) * (exy - mxy) + c2) * inv_b2;
+  const A b1 = mxx + myy + c1, b2 = (exx - mxx) + (eyy - myy) + c2;
+  const A inv_b1 = A(1) / b1;
+  const A inv_b2 = A(1) / b2;
+  // the value with ssim_value's arithmetic (divisions, not products with 1/B): the same
+  // value whether or not a gradient is computed, also where 1/B overflows
+  const A l = (A(2) * mxy + c1) / b1;
+  cs = (A(2) * (exy - mxy) + c2) / b2;
   s = l * cs;
   const A tx = A(2) * (mx * cs - my) * inv_b2;  // dcs/dmx
   const A ty = A(2) * (my * cs - mx) * inv_b2;  // dcs/dmy

@@ -344,10 +344,13 @@ void run_band(const Job<T, A>& J, int64_t plane, int64_t band, Scratch<A>& S,
         ssim_value_grad(mx[j], my[j], exx[j], eyy[j], exy[j], J.c1, J.c2, S.w[j], wcl, sv, cv, a0, a1, b, cc);
         S.srow[j] = sv;
         S.csrow[j] = cv;
-        dax[j] = a0;
-        day[j] = a1;
-        db[j] = b;
-        dc[j] = cc;
+        // lanes past the output row (j >= Wo) may hold inf/NaN (k1 = 0: 0/0): they must
+        // never reach the adjoint blur that spreads them onto real columns
+        const bool real = j < Wo;
+        dax[j] = real ? a0 : A(0);
+        day[j] = real ? a1 : A(0);
+        db[j] = real ? b : A(0);
+        dc[j] = real ? cc : A(0);
       }
       finalize_row(J, S, p, pa, p, s_a, s_b);  // padded row p: no later output row reads it
     }

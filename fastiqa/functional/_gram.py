@@ -19,8 +19,7 @@ def _features(feat, name):
 
 
 def _gram_scale(feat, normalize):
-    if not isinstance(normalize, bool):
-        raise TypeError(f"normalize must be True or False, got {type(normalize).__name__}")
+    _checks.flag(normalize, "normalize")
     _, c, h, w = feat.shape
     return 1.0 / max(c * h * w, 1) if normalize else 1.0
 

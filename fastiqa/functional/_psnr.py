@@ -18,18 +18,20 @@ def _psnr_args(x, y, data_range, reduction, y_channel, crop_border, quantize):
                          "add a batch dimension with x[None] for a single image")
     data_range = _checks.positive(data_range, "data_range")
     _checks.choice(reduction, "reduction", PSNR_REDUCTIONS)
-    for value, name in ((y_channel, "y_channel"), (quantize, "quantize")):
-        if not isinstance(value, bool):
-            raise TypeError(f"{name} must be True or False, got {value!r}")
-    if isinstance(crop_border, bool) or not isinstance(crop_border, int) or crop_border < 0:
-        raise ValueError(f"crop_border must be an integer >= 0, got {crop_border!r}")
+    _checks.flag(y_channel, "y_channel")
+    _checks.flag(quantize, "quantize")
+    crop_border = _checks.integer(crop_border, "crop_border", "an integer >= 0")
+    if crop_border < 0:
+        raise ValueError(f"crop_border must be an integer >= 0, got {crop_border}")
+    if x.shape[-2] == 0 or x.shape[-1] == 0:
+        raise ValueError(f"pred and target must be non-empty images (H, W > 0), got shape {tuple(x.shape)}")
     h, w = x.shape[-2:]
     if 2 * crop_border >= h or 2 * crop_border >= w:
         raise ValueError(f"crop_border={crop_border} removes the whole {h}x{w} image; "
                          f"it must be less than half of the smaller side ({(min(h, w) - 1) // 2} at most)")
     if y_channel and x.shape[1] != 3:
         raise ValueError(f"y_channel=True needs RGB images with 3 channels, got {x.shape[1]} channels")
-    return x, y, data_range
+    return x, y, data_range, crop_border
 
 
 def mse(pred: Tensor, target: Tensor, data_range: float = 1.0, reduction: str = "mean", *, y_channel: bool = False,
@@ -42,7 +44,7 @@ def mse(pred: Tensor, target: Tensor, data_range: float = 1.0, reduction: str = 
     (clamp to [0, data_range], as saving to PNG; zero gradient). Float32 result
     (float64 for float64 inputs); differentiable w.r.t. x and y.
     """
-    x, y, data_range = _psnr_args(pred, target, data_range, reduction, y_channel, crop_border, quantize)
+    x, y, data_range, crop_border = _psnr_args(pred, target, data_range, reduction, y_channel, crop_border, quantize)
     out = _psnr.per_image_stat(x, y, "mse", data_range, y_channel, crop_border, quantize, backend)
     return out.mean() if reduction == "mean" else out
 
@@ -50,7 +52,7 @@ def mse(pred: Tensor, target: Tensor, data_range: float = 1.0, reduction: str = 
 def mae(pred: Tensor, target: Tensor, data_range: float = 1.0, reduction: str = "mean", *, y_channel: bool = False,
         crop_border: int = 0, quantize: bool = False, backend: Optional[str] = None) -> Tensor:
     """Per-image mean absolute error; same options as fastiqa.functional.mse."""
-    x, y, data_range = _psnr_args(pred, target, data_range, reduction, y_channel, crop_border, quantize)
+    x, y, data_range, crop_border = _psnr_args(pred, target, data_range, reduction, y_channel, crop_border, quantize)
     out = _psnr.per_image_stat(x, y, "mae", data_range, y_channel, crop_border, quantize, backend)
     return out.mean() if reduction == "mean" else out
 
@@ -66,7 +68,7 @@ def psnr(pred: Tensor, target: Tensor, data_range: float = 1.0, reduction: str =
     psnr(sr, hr, y_channel=True, crop_border=scale, quantize=True) on RGB images.
     Differentiable (PSNR as a loss) unless quantize=True (zero gradient).
     """
-    x, y, data_range = _psnr_args(pred, target, data_range, reduction, y_channel, crop_border, quantize)
+    x, y, data_range, crop_border = _psnr_args(pred, target, data_range, reduction, y_channel, crop_border, quantize)
     if eps is not None:
         eps = _checks.positive(eps, "eps")
     m = _psnr.per_image_stat(x, y, "mse", data_range, y_channel, crop_border, quantize, backend)

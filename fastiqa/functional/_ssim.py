@@ -5,6 +5,7 @@ sigma > 0; gradients for both inputs. padding: "valid" (Wang's MATLAB, BasicSR,
 pytorch_msssim, published tables), "same_zero" (fused-ssim, 3DGS) or
 "same_reflect" (kornia, torchmetrics >= 1.4.2).
 """
+
 from typing import Optional
 
 import torch
@@ -14,9 +15,9 @@ from .. import _checks
 from ..conventions import MS_SSIM_WEIGHTS, acc_dtype
 from ..ops import ssim as _ssim
 
-SSIM_PADDINGS = ("valid", "same_zero", "same_reflect")
+SSIM_PADDINGS = _checks.SSIM_PADDINGS
 SSIM_REDUCTIONS = ("mean", "none", "per_channel", "map")
-MIN_WIN, MAX_WIN = 3, 31
+MIN_WIN, MAX_WIN = _checks.MIN_WIN, _checks.MAX_WIN
 
 
 def _ssim_args(x, y, data_range, win_size, win_sigma, k1, k2, padding, reduction, reductions=SSIM_REDUCTIONS):
@@ -24,30 +25,31 @@ def _ssim_args(x, y, data_range, win_size, win_sigma, k1, k2, padding, reduction
     x, y = _checks.pair(x, y, "pred", "target")
     if x.dim() != 4:
         raise ValueError(f"pred and target must be (N, C, H, W) images, got shape {tuple(x.shape)}")
-    if isinstance(win_size, bool) or not isinstance(win_size, int):
-        raise TypeError(f"win_size must be an odd integer in [{MIN_WIN}, {MAX_WIN}], got {win_size!r}")
-    if win_size % 2 == 0 or not MIN_WIN <= win_size <= MAX_WIN:
-        raise ValueError(f"win_size must be an odd integer in [{MIN_WIN}, {MAX_WIN}], got {win_size}")
-    _checks.positive(win_sigma, "win_sigma")
-    data_range = _checks.positive(data_range, "data_range")
-    for name, k in (("k1", k1), ("k2", k2)):
-        if isinstance(k, bool) or not isinstance(k, (int, float)) or not k >= 0:
-            raise ValueError(f"{name} must be a number >= 0, got {k!r}")
-    if k2 == 0:
-        raise ValueError("k2 must be > 0 (C2 = (k2 * data_range)^2 keeps the contrast term finite)")
-    _checks.choice(padding, "padding", SSIM_PADDINGS)
+    data_range, win_size, win_sigma, k1, k2 = _checks.ssim_options(data_range, win_size, win_sigma, k1, k2, padding)
     _checks.choice(reduction, "reduction", reductions)
     if min(x.shape[-2:]) < win_size:
-        raise ValueError(f"images of size {tuple(x.shape[-2:])} are smaller than the {win_size}x{win_size} "
-                         f"window; use a smaller win_size or larger images")
+        raise ValueError(
+            f"images of size {tuple(x.shape[-2:])} are smaller than the {win_size}x{win_size} "
+            f"window; use a smaller win_size or larger images"
+        )
     if x.shape[0] == 0 or x.shape[1] == 0:
         raise ValueError(f"pred and target must hold at least one image and one channel, got shape {tuple(x.shape)}")
-    return x, y, (k1 * data_range) ** 2, (k2 * data_range) ** 2
+    return x, y, win_size, win_sigma, (k1 * data_range) ** 2, (k2 * data_range) ** 2
 
 
-def ssim(pred: Tensor, target: Tensor, data_range: float = 1.0, reduction: str = "mean", *, win_size: int = 11,
-         win_sigma: float = 1.5, k1: float = 0.01, k2: float = 0.03, padding: str = "valid",
-         backend: Optional[str] = None) -> Tensor:
+def ssim(
+    pred: Tensor,
+    target: Tensor,
+    data_range: float = 1.0,
+    reduction: str = "mean",
+    *,
+    win_size: int = 11,
+    win_sigma: float = 1.5,
+    k1: float = 0.01,
+    k2: float = 0.03,
+    padding: str = "valid",
+    backend: Optional[str] = None,
+) -> Tensor:
     """Structural similarity of x and y, (N, C, H, W) images in [0, data_range].
 
     padding: "valid" (Wang's MATLAB, BasicSR, pytorch_msssim, published tables),
@@ -56,18 +58,31 @@ def ssim(pred: Tensor, target: Tensor, data_range: float = 1.0, reduction: str =
     SSIM map, in the input dtype). Reduced values are float32 (float64 for float64 input).
     Gaussian window of odd size 3..31 and any sigma > 0; gradients for both inputs.
     """
-    x, y, c1, c2 = _ssim_args(pred, target, data_range, win_size, win_sigma, k1, k2, padding, reduction)
+    x, y, win_size, win_sigma, c1, c2 = _ssim_args(
+        pred, target, data_range, win_size, win_sigma, k1, k2, padding, reduction
+    )
     return _ssim.ssim(x, y, win_size, win_sigma, c1, c2, padding, reduction, backend=backend)[0]
 
 
-def ssim_loss(pred: Tensor, target: Tensor, data_range: float = 1.0, reduction: str = "mean", *,
-              win_size: int = 11, win_sigma: float = 1.5, k1: float = 0.01, k2: float = 0.03,
-              padding: str = "valid", backend: Optional[str] = None) -> Tensor:
+def ssim_loss(
+    pred: Tensor,
+    target: Tensor,
+    data_range: float = 1.0,
+    reduction: str = "mean",
+    *,
+    win_size: int = 11,
+    win_sigma: float = 1.5,
+    k1: float = 0.01,
+    k2: float = 0.03,
+    padding: str = "valid",
+    backend: Optional[str] = None,
+) -> Tensor:
     """1 - SSIM(x, y), fused: the gradient is computed in the forward pass and backward hands
     it over (no pass, no buffer) when the loss is backpropagated as is. reduction: "mean" or
     "none" (one value per image); the other arguments as in ssim()."""
-    x, y, c1, c2 = _ssim_args(pred, target, data_range, win_size, win_sigma, k1, k2, padding, reduction,
-                              ("mean", "none"))
+    x, y, win_size, win_sigma, c1, c2 = _ssim_args(
+        pred, target, data_range, win_size, win_sigma, k1, k2, padding, reduction, ("mean", "none")
+    )
     return _ssim.ssim(x, y, win_size, win_sigma, c1, c2, padding, reduction, "ssim_loss", backend=backend)[0]
 
 
@@ -76,9 +91,20 @@ def ms_ssim_min_size(win_size: int = 11, levels: int = 5) -> int:
     return (win_size - 1) * 2 ** (levels - 1) + 1
 
 
-def ms_ssim(pred: Tensor, target: Tensor, data_range: float = 1.0, reduction: str = "mean", *,
-            win_size: int = 11, win_sigma: float = 1.5, k1: float = 0.01, k2: float = 0.03, weights=None,
-            padding: str = "valid", backend: Optional[str] = None) -> Tensor:
+def ms_ssim(
+    pred: Tensor,
+    target: Tensor,
+    data_range: float = 1.0,
+    reduction: str = "mean",
+    *,
+    win_size: int = 11,
+    win_sigma: float = 1.5,
+    k1: float = 0.01,
+    k2: float = 0.03,
+    weights=None,
+    padding: str = "valid",
+    backend: Optional[str] = None,
+) -> Tensor:
     """Multi-scale SSIM (Wang et al. 2003), pytorch_msssim-compatible values.
 
     weights: one per scale (default 5 scales: 0.0448 0.2856 0.3001 0.2363 0.1333). Each scale
@@ -87,47 +113,63 @@ def ms_ssim(pred: Tensor, target: Tensor, data_range: float = 1.0, reduction: st
     H % 2, W % 2). reduction: "mean", "none" (N,) or "per_channel" (N, C). A term clamped to 0
     gives the value 0 and a zero (never NaN) gradient.
     """
-    x, y, c1, c2 = _ssim_args(pred, target, data_range, win_size, win_sigma, k1, k2, padding, reduction,
-                              ("mean", "none", "per_channel"))
-    weights = MS_SSIM_WEIGHTS if weights is None else tuple(float(w) for w in weights)
-    if len(weights) < 1:
-        raise ValueError("weights must hold at least one scale weight")
+    x, y, win_size, win_sigma, c1, c2 = _ssim_args(
+        pred, target, data_range, win_size, win_sigma, k1, k2, padding, reduction, ("mean", "none", "per_channel")
+    )
+    weights = MS_SSIM_WEIGHTS if weights is None else _checks.scale_weights(weights)
     need = ms_ssim_min_size(win_size, len(weights))
     if min(x.shape[-2:]) < need:
-        raise ValueError(f"MS-SSIM with {len(weights)} scales and win_size={win_size} needs images of at least "
-                         f"{need}x{need} pixels (the coarsest scale must hold one window), got "
-                         f"{tuple(x.shape[-2:])}")
+        raise ValueError(
+            f"MS-SSIM with {len(weights)} scales and win_size={win_size} needs images of at least "
+            f"{need}x{need} pixels (the coarsest scale must hold one window), got "
+            f"{tuple(x.shape[-2:])}"
+        )
     w = torch.tensor(weights, dtype=acc_dtype(x.dtype), device=x.device)
     terms = []
     for level in range(len(weights)):
         last = level == len(weights) - 1
-        s, cs = _ssim.ssim(x, y, win_size, win_sigma, c1, c2, padding, "per_channel", backend=backend,
-                           grad_in_forward=False)
+        s, cs = _ssim.ssim(
+            x, y, win_size, win_sigma, c1, c2, padding, "per_channel", backend=backend, grad_in_forward=False
+        )
         terms.append(torch.relu(s if last else cs))
         if not last:
             pad = (x.shape[2] % 2, x.shape[3] % 2)
             x = torch.nn.functional.avg_pool2d(x, kernel_size=2, padding=pad)
             y = torch.nn.functional.avg_pool2d(y, kernel_size=2, padding=pad)
     v = torch.stack(terms, 0)
-    positive = v > 0
-    # v ** w with a finite gradient where v == 0 (relu already gives it a zero gradient there)
-    powered = torch.where(positive, torch.where(positive, v, torch.ones_like(v)) ** w.view(-1, 1, 1),
-                          torch.zeros_like(v))
+    # v ** w with a finite gradient where v == 0 (relu already gives it a zero gradient there);
+    # a NaN term stays NaN (NaN in, NaN out: relu(NaN) is NaN, NaN > 0 is False)
+    powered_lanes = (v > 0) | torch.isnan(v)
+    powered = torch.where(
+        powered_lanes, torch.where(powered_lanes, v, torch.ones_like(v)) ** w.view(-1, 1, 1), torch.zeros_like(v)
+    )
     per_channel = torch.prod(powered, dim=0)
     if reduction == "per_channel":
         return per_channel
     return per_channel.mean(1) if reduction == "none" else per_channel.mean()
 
 
-def l1_ssim_loss(pred: Tensor, target: Tensor, data_range: float = 1.0, reduction: str = "mean", *,
-                 alpha: float = 0.2, win_size: int = 11, win_sigma: float = 1.5, k1: float = 0.01,
-                 k2: float = 0.03, padding: str = "same_zero", backend: Optional[str] = None) -> Tensor:
+def l1_ssim_loss(
+    pred: Tensor,
+    target: Tensor,
+    data_range: float = 1.0,
+    reduction: str = "mean",
+    *,
+    alpha: float = 0.2,
+    win_size: int = 11,
+    win_sigma: float = 1.5,
+    k1: float = 0.01,
+    k2: float = 0.03,
+    padding: str = "same_zero",
+    backend: Optional[str] = None,
+) -> Tensor:
     """(1 - alpha) * mean|x - y| + alpha * (1 - SSIM(x, y)) in one fused pass: the 3D Gaussian
     splatting photometric loss (alpha = lambda_dssim = 0.2, zero "same" padding as 3DGS and
     fused-ssim). reduction: "mean" or "none" (one value per image)."""
-    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 <= alpha <= 1:
-        raise ValueError(f"alpha must be a number in [0, 1], got {alpha!r}")
-    x, y, c1, c2 = _ssim_args(pred, target, data_range, win_size, win_sigma, k1, k2, padding, reduction,
-                              ("mean", "none"))
-    return _ssim.ssim(x, y, win_size, win_sigma, c1, c2, padding, reduction, "l1_ssim", float(alpha),
-                      backend=backend)[0]
+    alpha = _checks.in_unit_interval(alpha, "alpha")
+    x, y, win_size, win_sigma, c1, c2 = _ssim_args(
+        pred, target, data_range, win_size, win_sigma, k1, k2, padding, reduction, ("mean", "none")
+    )
+    return _ssim.ssim(x, y, win_size, win_sigma, c1, c2, padding, reduction, "l1_ssim", float(alpha), backend=backend)[
+        0
+    ]

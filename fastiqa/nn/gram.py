@@ -12,7 +12,7 @@ class GramMatrix(torch.nn.Module):
 
     def __init__(self, normalize: bool = True, backend: Optional[str] = None):
         super().__init__()
-        self.normalize = normalize
+        self.normalize = _checks.flag(normalize, "normalize")
         self.backend = backend
 
     def forward(self, feat):

@@ -17,7 +17,10 @@ class PSNRLoss(torch.nn.Module):
         super().__init__()
         self.data_range = _checks.positive(data_range, "data_range")
         self.eps = _checks.positive(eps, "eps")
-        self.y_channel, self.crop_border, self.backend = y_channel, crop_border, backend
+        self.y_channel, self.backend = _checks.flag(y_channel, "y_channel"), backend
+        self.crop_border = _checks.integer(crop_border, "crop_border", "an integer >= 0")
+        if self.crop_border < 0:
+            raise ValueError(f"crop_border must be an integer >= 0, got {crop_border!r}")
 
     def forward(self, pred, target):
         return -F.psnr(pred, target, self.data_range, "mean", eps=self.eps, y_channel=self.y_channel,

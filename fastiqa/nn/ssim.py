@@ -11,9 +11,9 @@ class _SSIMBase(torch.nn.Module):
     def __init__(self, data_range: float = 1.0, win_size: int = 11, win_sigma: float = 1.5, k1: float = 0.01,
                  k2: float = 0.03, padding: str = "valid", reduction: str = "mean", backend: Optional[str] = None):
         super().__init__()
+        data_range, win_size, win_sigma, k1, k2 = _checks.ssim_options(data_range, win_size, win_sigma, k1, k2, padding)
         self.data_range, self.win_size, self.win_sigma = data_range, win_size, win_sigma
         self.k1, self.k2, self.padding, self.reduction, self.backend = k1, k2, padding, reduction, backend
-        _checks.choice(padding, "padding", F.SSIM_PADDINGS)
 
     def _kwargs(self):
         return dict(data_range=self.data_range, win_size=self.win_size, win_sigma=self.win_sigma, k1=self.k1,
@@ -45,7 +45,7 @@ class MSSSIMLoss(_SSIMBase):
                  backend: Optional[str] = None):
         _checks.choice(reduction, "reduction", ("mean", "none"))
         super().__init__(data_range, win_size, win_sigma, k1, k2, padding, reduction, backend)
-        self.weights = weights
+        self.weights = None if weights is None else _checks.scale_weights(weights)
 
     def forward(self, pred, target):
         return 1 - F.ms_ssim(pred, target, weights=self.weights, **self._kwargs())
@@ -59,7 +59,7 @@ class L1SSIMLoss(_SSIMBase):
                  backend: Optional[str] = None):
         _checks.choice(reduction, "reduction", ("mean", "none"))
         super().__init__(data_range, win_size, win_sigma, k1, k2, padding, reduction, backend)
-        self.alpha = alpha
+        self.alpha = _checks.in_unit_interval(alpha, "alpha")
 
     def forward(self, pred, target):
         return F.l1_ssim_loss(pred, target, alpha=self.alpha, **self._kwargs())

@@ -24,7 +24,7 @@ from torch import Tensor
 from .._codes import Criterion, code
 from ..backends import reference
 from ..conventions import acc_dtype
-from . import _dispatch
+from . import _autograd, _dispatch
 from ._layout import dense_format, same_dense_layout
 
 KERNEL = "style_fwd"  # the compiled op whose presence makes the cpu/cuda backends usable
@@ -53,12 +53,16 @@ def _exact(t: Tensor):
 # ---------------------------------------------------------------------------- Gram
 
 
-@torch.library.custom_op("fastiqa::gram_fwd", mutates_args=())
-def gram_fwd(feat: Tensor, scale: float, backend: str) -> Tensor:
+def _gram_impl(feat, scale, backend):
     if _empty(feat):
         backend = "reference"
     with _exact(feat):
         return _impl(backend).gram_fwd(feat, scale)
+
+
+@torch.library.custom_op("fastiqa::gram_fwd", mutates_args=())
+def gram_fwd(feat: Tensor, scale: float, backend: str) -> Tensor:
+    return _gram_impl(feat, scale, backend)
 
 
 @gram_fwd.register_fake
@@ -90,24 +94,32 @@ def _gram_backward(ctx, d_g):
     (feat,) = ctx.saved_tensors
     if d_g is None or not ctx.needs_input_grad[0]:
         return None, None, None
+    if _autograd.create_graph():
+        (g,) = _autograd.reference_grads(lambda f: (reference.gram_fwd(f, ctx.scale),), (feat,), (True,), (d_g,))
+        return g, None, None
     d_g = d_g.to(acc_dtype(feat.dtype))
     q = (d_g + d_g.transpose(1, 2)).contiguous()
     return gram_bwd(q, feat, ctx.scale, ctx.backend), None, None
 
 
 gram_fwd.register_autograd(_gram_backward, setup_context=_gram_setup)
+_EagerGram = _autograd.eager_function("_EagerGram", _gram_impl, _gram_setup, _gram_backward)
 
 
 # ---------------------------------------------------------------------------- style loss
 
 
-@torch.library.custom_op("fastiqa::style_fwd", mutates_args=())
-def style_fwd(x: Tensor, y: Optional[Tensor], target_gram: Optional[Tensor], scale: float,
-              criterion: int, need_grad: bool, backend: str) -> Tuple[Tensor, Tensor]:
+def _style_impl(x, y, target_gram, scale, criterion, need_grad, backend):
     if _empty(x):
         backend = "reference"
     with _exact(x):
         return _impl(backend).style_fwd(x, y, target_gram, scale, criterion, need_grad)
+
+
+@torch.library.custom_op("fastiqa::style_fwd", mutates_args=())
+def style_fwd(x: Tensor, y: Optional[Tensor], target_gram: Optional[Tensor], scale: float,
+              criterion: int, need_grad: bool, backend: str) -> Tuple[Tensor, Tensor]:
+    return _style_impl(x, y, target_gram, scale, criterion, need_grad, backend)
 
 
 @style_fwd.register_fake
@@ -137,12 +149,12 @@ def _style_bwd_fake(x, y, p, grad_out, scale, need_x, need_y, backend):
 def _style_setup(ctx, inputs, output):
     x, y, target_gram, scale, _, need_grad, backend = inputs
     _, p = output
-    ctx.scale, ctx.backend, ctx.need_grad = scale, backend, need_grad
+    ctx.scale, ctx.backend, ctx.need_grad, ctx.criterion = scale, backend, need_grad, inputs[4]
     ctx.has_y = y is not None
     ctx.target_batch = None if target_gram is None else target_gram.shape[0]
     ctx.mark_non_differentiable(p)
     ctx.set_materialize_grads(False)
-    ctx.save_for_backward(x, y if y is not None else x, p)
+    ctx.save_for_backward(x, y if y is not None else x, p, target_gram)
 
 
 def _style_backward(ctx, d_loss, d_p):
@@ -154,7 +166,12 @@ def _style_backward(ctx, d_loss, d_p):
         return None, None, None, *none
     if not ctx.need_grad:
         raise RuntimeError("fastiqa style loss: forward ran without need_grad; cannot differentiate")
-    x, y, p = ctx.saved_tensors
+    x, y, p, target_gram = ctx.saved_tensors
+    if _autograd.create_graph():
+        ref = lambda a, b, t: (reference.style_fwd(a, b if ctx.has_y else None, t, ctx.scale, ctx.criterion,  # noqa: E731
+                                                   False)[0],)
+        gx, gy, gt = _autograd.reference_grads(ref, (x, y, target_gram), (need_x, need_y, need_t), (d_loss,))
+        return gx, gy, gt, *none
     gx = gy = gt = None
     if need_x or need_y:
         gx, gy = style_bwd(x, y, p, d_loss, ctx.scale, need_x, need_y, ctx.backend)
@@ -166,6 +183,7 @@ def _style_backward(ctx, d_loss, d_p):
 
 
 style_fwd.register_autograd(_style_backward, setup_context=_style_setup)
+_EagerStyle = _autograd.eager_function("_EagerStyle", _style_impl, _style_setup, _style_backward)
 
 
 # ---------------------------------------------------------------------------- entry points
@@ -189,7 +207,8 @@ def features(feat: Tensor) -> Tensor:
 def gram(feat: Tensor, scale: float, backend: Optional[str] = None) -> Tensor:
     """Validated (N, C, H, W) features in, (N, C, C) accumulator-dtype Gram out."""
     name = _choose(feat.device.type, backend)
-    return gram_fwd(features(feat), float(scale), name)
+    f3 = features(feat)
+    return (_EagerGram.apply if _autograd.eager(f3) else gram_fwd)(f3, float(scale), name)
 
 
 def style(x: Tensor, y: Optional[Tensor], target_gram: Optional[Tensor], scale: float,
@@ -210,7 +229,8 @@ def style(x: Tensor, y: Optional[Tensor], target_gram: Optional[Tensor], scale: 
         target_gram = target_gram.contiguous()
         grads = x.requires_grad or target_gram.requires_grad
     need_grad = torch.is_grad_enabled() and grads
-    loss, _ = style_fwd(x3, y3, target_gram, float(scale), code(Criterion, criterion, "criterion"), need_grad, name)
+    args = (x3, y3, target_gram, float(scale), code(Criterion, criterion, "criterion"), need_grad, name)
+    loss, _ = (_EagerStyle.apply if _autograd.eager(x3, y3, target_gram) else style_fwd)(*args)
     return loss
 
 

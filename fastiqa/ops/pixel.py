@@ -12,8 +12,11 @@ fastiqa::pixel_bwd(grad, grad_out, gscale, ...) -> (grad_pred, grad_target)
 
 Backward on the CPU in eager mode hands the stored gradient over untouched when
 grad_out * gscale == 1 (loss.backward() on a sum/mean loss): no pass, no
-allocation. That is safe: with retain_graph=True autograd still holds the saved
-buffer and accumulates a copy; without it the buffer is no longer saved.
+allocation. The buffer lives on ctx, not among the saved tensors: the first
+backward takes it, a later one of a retained graph recomputes it from the saved
+inputs (fastiqa/ops/_autograd.py). float16 mean losses store the sum's gradient
+and apply 1/numel with grad_out in float32 (no underflow). create_graph=True
+differentiates the reference formulas (double backward).
 
 Both are torch.library custom ops with fake kernels and an autograd formula, so
 they run under torch.compile(fullgraph=True), gradcheck and opcheck.
@@ -22,12 +25,11 @@ from typing import Optional, Tuple
 
 import torch
 from torch import Tensor
-from torch.utils._python_dispatch import _get_current_dispatch_mode
 
 from .._codes import LossKind, Reduction, WeightMode, code
 from ..backends import reference
 from ..conventions import acc_dtype
-from . import _dispatch
+from . import _autograd, _dispatch
 from ._layout import same_dense_layout
 
 KERNEL = "pixel_fwd"  # the compiled op whose presence makes the cpu/cuda backends usable
@@ -48,6 +50,12 @@ def _fwd_impl(pred, target, weight, weight_mode, channels, inner, kind, c, reduc
     if pred.numel() == 0:
         backend = "reference"
     fwd = _impl(backend)[0]
+    if need_grad and reduction == Reduction.MEAN and pred.dtype == torch.float16:
+        # d(mean)/d(pred) = l'/numel underflows float16 for large tensors: store the sum's
+        # gradient l' and let backward apply grad_out / numel in float32 (gscale)
+        out, gscale, grad = fwd(pred, target, weight, weight_mode, channels, inner, kind, c, Reduction.SUM,
+                                norm_scale, need_grad)
+        return out / pred.numel(), gscale / pred.numel(), grad
     return fwd(pred, target, weight, weight_mode, channels, inner, kind, c, reduction, norm_scale, need_grad)
 
 
@@ -88,22 +96,36 @@ def _pixel_bwd_fake(grad, grad_out, gscale, need_pred, need_target, backend):
 
 
 def _setup_context(ctx, inputs, output):
+    pred, target, weight = inputs[:3]
     reduction, need_grad, backend = inputs[8], inputs[10], inputs[11]
     _, gscale, grad = output
+    ctx.args = inputs[3:]
     ctx.reduction, ctx.need_grad, ctx.backend = reduction, need_grad, backend
     ctx.mark_non_differentiable(gscale, grad)
     ctx.set_materialize_grads(False)
-    ctx.save_for_backward(grad, gscale)
+    if _autograd.is_eager(ctx):  # the buffer goes to the first backward (op contract, _autograd.py)
+        _autograd.keep(ctx, grad, gscale)
+        ctx.save_for_backward(pred, target, weight)
+    else:
+        ctx.save_for_backward(pred, target, weight, grad, gscale)
 
 
-def _eager(*tensors) -> bool:
-    """Plain tensors outside any tracing (torch.compile, make_fx, fake tensors)."""
-    return (not torch.compiler.is_compiling() and _get_current_dispatch_mode() is None
-            and all(type(t) is torch.Tensor for t in tensors))
+def _reference_out(pred, target, weight, *args):
+    """The op's loss from the reference formulas (differentiable torch ops)."""
+    return (reference.pixel_fwd(pred, target, weight, *args[:-2], False)[0],)
 
 
-def _eager_cpu(*tensors) -> bool:
-    return _eager(*tensors) and all(t.device.type == "cpu" for t in tensors)
+def _stored_grad(ctx):
+    """(grad, gscale, owned): the forward's buffer (owned: this backward may hand it over),
+    or for a retained graph's later backward a recomputed one."""
+    if not _autograd.is_eager(ctx):
+        return (*ctx.saved_tensors[3:], False)
+    kept = _autograd.take(ctx)
+    if kept is not None:
+        return (*kept, True)
+    pred, target, weight = ctx.saved_tensors
+    _, gscale, grad = _fwd_impl(pred, target, weight, *ctx.args[:-2], True, ctx.backend)
+    return grad, gscale, True
 
 
 def _backward(ctx, d_out, d_gscale, d_grad):
@@ -113,35 +135,29 @@ def _backward(ctx, d_out, d_gscale, d_grad):
         return None, None, *none
     if not ctx.need_grad:
         raise RuntimeError("fastiqa pixel loss: forward ran without need_grad; cannot differentiate")
-    grad, gscale = ctx.saved_tensors
-    if ctx.reduction == 0:  # loss map: the incoming gradient is a map too
+    if _autograd.create_graph():
+        pred, target, weight = ctx.saved_tensors[:3]
+        gp, gt = _autograd.reference_grads(lambda p, t: _reference_out(p, t, weight, *ctx.args), (pred, target),
+                                           (need_pred, need_target), (d_out,))
+        return gp, gt, *none
+    grad, gscale, owned = _stored_grad(ctx)
+    if ctx.reduction == Reduction.NONE:  # loss map: the incoming gradient is a map too
         gp = d_out * grad
         return (gp if need_pred else None), (-gp if need_target else None), *none
-    bwd = _bwd_impl if _eager(grad, d_out) else pixel_bwd
-    if need_pred and _eager_cpu(grad, d_out) and float(d_out) * float(gscale) == 1.0:
+    eager = _autograd.eager(grad, d_out)
+    bwd = _bwd_impl if eager else pixel_bwd
+    if owned and need_pred and _autograd.handover_allowed(d_out, grad) and float(d_out) * float(gscale) == 1.0:
         gt = bwd(grad, d_out, gscale, False, True, ctx.backend)[1] if need_target else None
-        return grad, gt, *none
+        return grad, gt, *none  # handed over: ctx no longer holds it
     gp, gt = bwd(grad, d_out, gscale, need_pred, need_target, ctx.backend)
     return (gp if need_pred else None), (gt if need_target else None), *none
 
 
 pixel_fwd.register_autograd(_backward, setup_context=_setup_context)
 
-
-class _EagerPixelLoss(torch.autograd.Function):
-    """Eager mode: the same kernels and backward as the registered op, without the
-    custom-op Python wrapper (tens of microseconds a call). Traced code (compile,
-    make_fx, opcheck) always goes through fastiqa::pixel_fwd."""
-
-    @staticmethod
-    def forward(ctx, *args):
-        out = _fwd_impl(*args)
-        _setup_context(ctx, args, out)
-        return out
-
-    @staticmethod
-    def backward(ctx, d_out, d_gscale, d_grad):
-        return _backward(ctx, d_out, d_gscale, d_grad)
+# Eager mode: the same kernels and backward as the registered op, without the custom-op
+# wrapper. Traced code (compile, make_fx, opcheck) always goes through fastiqa::pixel_fwd.
+_EagerPixelLoss = _autograd.eager_function("_EagerPixelLoss", _fwd_impl, _setup_context, _backward)
 
 
 def _prepare_weight(weight: Tensor, pred: Tensor):
@@ -188,6 +204,6 @@ def pixel_loss(pred: Tensor, target: Tensor, weight: Optional[Tensor], kind: str
     need_grad = torch.is_grad_enabled() and (pred.requires_grad or target.requires_grad)
     args = (pred, target, weight, mode, channels, inner, code(LossKind, kind, "kind"), float(c),
             code(Reduction, reduction, "reduction"), float(norm_scale), need_grad, name)
-    if _eager(pred, target):
+    if _autograd.eager(pred, target, weight):
         return _EagerPixelLoss.apply(*args)[0]
     return pixel_fwd(*args)[0]

@@ -18,6 +18,7 @@ of torch.round gives), returned without a kernel pass.
 PSNR itself (10 log10(R^2 / mse)) is a few scalar torch ops on the (N,) result,
 so autograd, torch.compile and autocast see one custom op per call.
 """
+import functools
 from typing import Tuple
 
 import torch
@@ -26,7 +27,7 @@ from torch import Tensor
 from .._codes import LossKind
 from ..backends import reference
 from ..conventions import acc_dtype
-from . import _dispatch
+from . import _autograd, _dispatch
 from ._layout import same_dense_layout
 
 KINDS = {"mse": LossKind.MSE, "mae": LossKind.L1}  # per-image MSE / MAE (MAE is the L1 code)
@@ -43,12 +44,16 @@ def _impl(backend: str):
     return triton_psnr.psnr_fwd, triton_psnr.psnr_bwd
 
 
-@torch.library.custom_op("fastiqa::psnr_fwd", mutates_args=())
-def psnr_fwd(x: Tensor, y: Tensor, kind: int, crop: int, y_channel: bool, quantize: bool,
-             data_range: float, need_grad: bool, backend: str) -> Tuple[Tensor, Tensor]:
+def _fwd_impl(x, y, kind, crop, y_channel, quantize, data_range, need_grad, backend):
     if x.numel() == 0:
         backend = "reference"
     return _impl(backend)[0](x, y, kind, crop, y_channel, quantize, data_range, need_grad)
+
+
+@torch.library.custom_op("fastiqa::psnr_fwd", mutates_args=())
+def psnr_fwd(x: Tensor, y: Tensor, kind: int, crop: int, y_channel: bool, quantize: bool,
+             data_range: float, need_grad: bool, backend: str) -> Tuple[Tensor, Tensor]:
+    return _fwd_impl(x, y, kind, crop, y_channel, quantize, data_range, need_grad, backend)
 
 
 @psnr_fwd.register_fake
@@ -58,11 +63,15 @@ def _psnr_fwd_fake(x, y, kind, crop, y_channel, quantize, data_range, need_grad,
     return stat, grad
 
 
-@torch.library.custom_op("fastiqa::psnr_bwd", mutates_args=())
-def psnr_bwd(grad: Tensor, grad_out: Tensor, need_x: bool, need_y: bool, backend: str) -> Tuple[Tensor, Tensor]:
+def _bwd_impl(grad, grad_out, need_x, need_y, backend):
     if grad.numel() == 0:
         backend = "reference"
     return _impl(backend)[1](grad, grad_out.to(acc_dtype(grad.dtype)).contiguous(), need_x, need_y)
+
+
+@torch.library.custom_op("fastiqa::psnr_bwd", mutates_args=())
+def psnr_bwd(grad: Tensor, grad_out: Tensor, need_x: bool, need_y: bool, backend: str) -> Tuple[Tensor, Tensor]:
+    return _bwd_impl(grad, grad_out, need_x, need_y, backend)
 
 
 @psnr_bwd.register_fake
@@ -73,16 +82,20 @@ def _psnr_bwd_fake(grad, grad_out, need_x, need_y, backend):
 
 
 def _setup_context(ctx, inputs, output):
-    x = inputs[0]
+    x, y = inputs[0], inputs[1]
     quantize, need_grad, backend = inputs[5], inputs[7], inputs[8]
     _, grad = output
+    ctx.args = inputs[2:]
     ctx.quantize, ctx.need_grad, ctx.backend = quantize, need_grad, backend
     ctx.mark_non_differentiable(grad)
     ctx.set_materialize_grads(False)
-    if quantize:  # zero gradient: only the shapes are needed
-        ctx.x_meta = (x.shape, x.dtype, x.device, x.stride())
-    else:
-        ctx.save_for_backward(grad)
+    # grad is only read by backward (psnr_bwd writes new tensors): saving it is safe
+    ctx.save_for_backward(x, y, grad)
+
+
+def _reference_stat(x, y, *args):
+    """The op's statistic from the reference formulas (differentiable torch ops)."""
+    return (reference.psnr_fwd(x, y, *args[:-2], False)[0],)
 
 
 def _backward(ctx, d_stat, d_grad):
@@ -90,18 +103,22 @@ def _backward(ctx, d_stat, d_grad):
     need_x, need_y = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
     if d_stat is None or not (need_x or need_y):
         return None, None, *none
-    if ctx.quantize:
-        shape, dtype, device, stride = ctx.x_meta
-        z = torch.empty_strided(shape, stride, dtype=dtype, device=device).zero_()
-        return (z if need_x else None), (z.clone() if need_y else None), *none
+    x, y, grad = ctx.saved_tensors
+    if ctx.quantize:  # piecewise constant: zero gradient, no pass
+        return (torch.zeros_like(x) if need_x else None), (torch.zeros_like(y) if need_y else None), *none
     if not ctx.need_grad:
         raise RuntimeError("fastiqa psnr: forward ran without need_grad; cannot differentiate")
-    (grad,) = ctx.saved_tensors
-    gx, gy = psnr_bwd(grad, d_stat, need_x, need_y, ctx.backend)
+    if _autograd.create_graph():
+        gx, gy = _autograd.reference_grads(lambda a, b: _reference_stat(a, b, *ctx.args), (x, y),
+                                           (need_x, need_y), (d_stat,))
+        return gx, gy, *none
+    bwd = functools.partial(_bwd_impl if _autograd.eager(grad, d_stat) else psnr_bwd, backend=ctx.backend)
+    gx, gy = bwd(grad, d_stat, need_x, need_y)
     return (gx if need_x else None), (gy if need_y else None), *none
 
 
 psnr_fwd.register_autograd(_backward, setup_context=_setup_context)
+_EagerPsnr = _autograd.eager_function("_EagerPsnr", _fwd_impl, _setup_context, _backward)
 
 
 def per_image_stat(x: Tensor, y: Tensor, kind: str, data_range: float, y_channel: bool,
@@ -110,6 +127,10 @@ def per_image_stat(x: Tensor, y: Tensor, kind: str, data_range: float, y_channel
     name = _dispatch.choose(x.device, KERNEL, backend)
     x, y = same_dense_layout(x, y)
     need_grad = torch.is_grad_enabled() and (x.requires_grad or y.requires_grad) and not quantize
-    stat, _ = psnr_fwd(x, y, int(KINDS[kind]), int(crop), bool(y_channel), bool(quantize), float(data_range),
-                       need_grad, name)
+    if need_grad and x.dtype == torch.float16:
+        # the stored d(stat_n)/dx = l'/count underflows float16 for large images: differentiate
+        # float32 copies (autograd rounds the gradient to float16 once, after grad_out)
+        x, y = x.float(), y.float()
+    args = (x, y, int(KINDS[kind]), int(crop), bool(y_channel), bool(quantize), float(data_range), need_grad, name)
+    stat, _ = (_EagerPsnr.apply if _autograd.eager(x, y) else psnr_fwd)(*args)
     return stat

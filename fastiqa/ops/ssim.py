@@ -18,10 +18,14 @@ cs the per-plane mean contrast-structure term (MS-SSIM's intermediate scales).
 For the scalar reductions, when an input requires grad, the forward computes the
 gradient of out in the same pass (need_gx / need_gy); backward then only scales it
 by grad_out (per image or per channel for none / per_channel), or hands it over
-untouched on the CPU when grad_out is 1. Otherwise (map reduction, a gradient
+untouched on the CPU when grad_out is 1 (the first backward only: the buffers live on
+ctx, fastiqa/ops/_autograd.py; float16 ones are stored times a power of two and
+scaled in float32). Otherwise (map reduction, a gradient
 through cs) backward recomputes from x and y: nothing image-sized is saved but
 the inputs themselves.
 """
+import functools
+import math
 from typing import Optional, Tuple
 
 import torch
@@ -30,7 +34,7 @@ from torch import Tensor
 from .._codes import Padding, Reduction, SsimOutput, code
 from ..backends import reference
 from ..conventions import acc_dtype
-from . import _dispatch
+from . import _autograd, _dispatch
 
 MEAN, NONE, PER_CHANNEL, MAP = Reduction.MEAN, Reduction.NONE, Reduction.PER_CHANNEL, Reduction.MAP
 SSIM, L1_SSIM, SSIM_LOSS = SsimOutput.SSIM, SsimOutput.L1_SSIM, SsimOutput.SSIM_LOSS
@@ -94,17 +98,32 @@ def _reduce(planes: Tensor, kind: int, alpha: float, reduction: int) -> Tensor:
     return value.clone(memory_format=torch.contiguous_format)
 
 
-@torch.library.custom_op("fastiqa::ssim_fwd", mutates_args=())
-def ssim_fwd(x: Tensor, y: Tensor, win_size: int, win_sigma: float, c1: float, c2: float, padding: int,
-             reduction: int, kind: int, alpha: float, need_gx: bool, need_gy: bool,
-             backend: str) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+def _stored_gain(x: Tensor, reduction: int) -> float:
+    """The power of two float16 forward gradients are stored times: d out/dx of a mean over
+    many pixels underflows float16, K * d out/dx (about d(sum of the map)/dx) does not;
+    backward applies grad_out / K in float32. 1 for the other dtypes."""
+    if x.dtype != torch.float16 or reduction == MAP:
+        return 1.0
+    n, c, h, w = x.shape
+    count = h * w * (n * c if reduction == MEAN else c if reduction == NONE else 1)
+    return 2.0 ** math.floor(math.log2(max(count, 1)))
+
+
+def _fwd_impl(x, y, win_size, win_sigma, c1, c2, padding, reduction, kind, alpha, need_gx, need_gy, backend):
     fwd = _impl(backend)[0]
     grad = (need_gx or need_gy) and reduction != MAP
-    weights = _plane_weights(x, kind, alpha, reduction, 1.0) if grad else None
+    weights = _plane_weights(x, kind, alpha, reduction, _stored_gain(x, reduction)) if grad else None
     planes, s_map, gx, gy = fwd(x, y, win_size, win_sigma, c1, c2, padding, reduction == MAP, kind == L1_SSIM,
                                 weights, need_gx and grad, need_gy and grad)
     out = s_map if reduction == MAP else _reduce(planes, kind, alpha, reduction)
     return out, planes[..., 1].clone(memory_format=torch.contiguous_format), gx, gy
+
+
+@torch.library.custom_op("fastiqa::ssim_fwd", mutates_args=())
+def ssim_fwd(x: Tensor, y: Tensor, win_size: int, win_sigma: float, c1: float, c2: float, padding: int,
+             reduction: int, kind: int, alpha: float, need_gx: bool, need_gy: bool,
+             backend: str) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+    return _fwd_impl(x, y, win_size, win_sigma, c1, c2, padding, reduction, kind, alpha, need_gx, need_gy, backend)
 
 
 @ssim_fwd.register_fake
@@ -142,14 +161,37 @@ def _setup_context(ctx, inputs, output):
     ctx.reduction, ctx.kind, ctx.alpha, ctx.backend = reduction, kind, alpha, backend
     ctx.mark_non_differentiable(gx, gy)
     ctx.set_materialize_grads(False)
-    ctx.save_for_backward(x, y, gx, gy)
+    if _autograd.is_eager(ctx):  # the buffers go to the first backward (op contract, _autograd.py)
+        _autograd.keep(ctx, gx, gy)
+        ctx.save_for_backward(x, y)
+    else:
+        ctx.save_for_backward(x, y, gx, gy)
 
 
-def _scale(grad: Tensor, d_out: Tensor, reduction: int) -> Tensor:
-    if reduction == MEAN:
-        return grad * d_out.to(grad.dtype)
-    f = d_out.to(grad.dtype)
-    return grad * (f.view(-1, 1, 1, 1) if reduction == NONE else f.view(*f.shape, 1, 1))
+def _scale(grad: Tensor, factor: Tensor, reduction: int, inplace: bool) -> Tensor:
+    """grad * factor (0-dim, (N,) or (N, C)) in float32, rounded once to grad's dtype."""
+    if reduction == NONE:
+        factor = factor.view(-1, 1, 1, 1)
+    elif reduction == PER_CHANNEL:
+        factor = factor.view(*factor.shape, 1, 1)
+    return _autograd.scaled(grad, factor, inplace)
+
+
+def _reference_outputs(x, y, win_size, win_sigma, c1, c2, padding, reduction, kind, alpha):
+    """(out, cs) of the op from the reference formulas (differentiable torch ops)."""
+    planes, s_map, _, _ = reference.ssim_fwd(x, y, win_size, win_sigma, c1, c2, padding, reduction == MAP,
+                                             kind == L1_SSIM, None, False, False)
+    out = s_map if reduction == MAP else _reduce(planes, kind, alpha, reduction)
+    return out, planes[..., 1]
+
+
+def _stored_grads(ctx):
+    """(gx, gy, owned): the forward's gradients of out (owned: this backward may hand them
+    over or scale them in place), or (empty, empty, False) when backward must recompute."""
+    if not _autograd.is_eager(ctx):
+        return (*ctx.saved_tensors[2:], False)
+    kept = _autograd.take(ctx)
+    return (*kept, True) if kept is not None else (ctx.saved_tensors[0].new_empty((0,)),) * 2 + (False,)
 
 
 def _backward(ctx, d_out, d_cs, d_gx, d_gy):
@@ -157,15 +199,22 @@ def _backward(ctx, d_out, d_cs, d_gx, d_gy):
     need_x, need_y = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
     if (d_out is None and d_cs is None) or not (need_x or need_y):
         return None, None, *none
-    x, y, gx, gy = ctx.saved_tensors
+    x, y = ctx.saved_tensors[:2]
+    if _autograd.create_graph():
+        ref = lambda a, b: _reference_outputs(a, b, *ctx.args, ctx.reduction, ctx.kind, ctx.alpha)  # noqa: E731
+        gx, gy = _autograd.reference_grads(ref, (x, y), (need_x, need_y), (d_out, d_cs))
+        return gx, gy, *none
+    gx, gy, owned = _stored_grads(ctx)
     have = (gx.numel() > 0 or not need_x) and (gy.numel() > 0 or not need_y)
     if have and d_cs is None and ctx.reduction != MAP:
-        # the forward computed the gradient of out: scale it by grad_out
-        if (ctx.reduction == MEAN and x.device.type == "cpu" and not torch.compiler.is_compiling()
-                and float(d_out) == 1.0):
-            return (gx if need_x else None), (gy if need_y else None), *none
-        return ((_scale(gx, d_out, ctx.reduction) if need_x else None),
-                (_scale(gy, d_out, ctx.reduction) if need_y else None), *none)
+        # the forward computed gain * d out/dx: scale it by grad_out / gain
+        gain = _stored_gain(x, ctx.reduction)
+        if owned and gain == 1.0 and ctx.reduction == MEAN and _autograd.handover_allowed(d_out, x) \
+                and float(d_out) == 1.0:
+            return (gx if need_x else None), (gy if need_y else None), *none  # handed over
+        factor = d_out.to(acc_dtype(x.dtype)) / gain
+        return ((_scale(gx, factor, ctx.reduction, owned) if need_x else None),
+                (_scale(gy, factor, ctx.reduction, owned) if need_y else None), *none)
     dmap = None
     factor = None
     if d_out is not None:
@@ -174,11 +223,14 @@ def _backward(ctx, d_out, d_cs, d_gx, d_gy):
         else:
             factor = d_out
     weights = _plane_weights(x, ctx.kind, ctx.alpha, ctx.reduction, factor, d_cs)
-    rx, ry = ssim_bwd(x, y, *ctx.args, weights, dmap, need_x, need_y, ctx.backend)
+    bwd = _impl(ctx.backend)[1] if _autograd.eager(x, y, weights, dmap) else \
+        functools.partial(ssim_bwd, backend=ctx.backend)
+    rx, ry = bwd(x, y, *ctx.args, weights, dmap, need_x, need_y)
     return (rx if need_x else None), (ry if need_y else None), *none
 
 
 ssim_fwd.register_autograd(_backward, setup_context=_setup_context)
+_EagerSsim = _autograd.eager_function("_EagerSsim", _fwd_impl, _setup_context, _backward)
 
 
 def ssim(x: Tensor, y: Tensor, win_size: int, win_sigma: float, c1: float, c2: float, padding: str,
@@ -190,8 +242,9 @@ def ssim(x: Tensor, y: Tensor, win_size: int, win_sigma: float, c1: float, c2: f
     recomputes it with the weights autograd brings to out and cs."""
     name = _dispatch.choose(x.device, KERNEL, backend)
     grad = grad_in_forward and torch.is_grad_enabled()
-    codes = (code(Padding, padding, "padding"), code(Reduction, reduction, "reduction"),
-             code(SsimOutput, kind, "kind"))
-    out, cs, _, _ = ssim_fwd(x, y, int(win_size), float(win_sigma), float(c1), float(c2), *codes, float(alpha),
-                             grad and x.requires_grad, grad and y.requires_grad, name)
+    args = (x, y, int(win_size), float(win_sigma), float(c1), float(c2), code(Padding, padding, "padding"),
+            code(Reduction, reduction, "reduction"), code(SsimOutput, kind, "kind"), float(alpha),
+            grad and x.requires_grad, grad and y.requires_grad, name)
+    op = _EagerSsim.apply if _autograd.eager(x, y) else ssim_fwd
+    out, cs, _, _ = op(*args)
     return out, cs

@@ -1,6 +1,6 @@
 """SSIM family (SSIM, MS-SSIM scales, L1+SSIM): the registered ops and backend choice.
 
-Backend contract (fastiqa_C::ssim_fwd / ssim_bwd, backends/reference.py, backends/triton/ssim.py):
+Backend contract (fastiqa_C::ssim_fwd / ssim_bwd, backends/reference/_ssim.py, backends/triton/ssim.py):
     fwd(x, y, win_size, win_sigma, c1, c2, padding, want_map, want_l1, weights, need_gx, need_gy)
         -> planes (N, C, 3): per-plane means of S, cs and |x - y| (accumulator dtype),
            map (the SSIM map when want_map, else empty),

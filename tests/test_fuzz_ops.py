@@ -3,7 +3,7 @@
 
 Default run: a bounded, derandomized number of examples per test (fast). CI's
 large run: `FASTIQA_FUZZ_EXAMPLES=N pytest -m slow -k fuzz` (.ci/stage_fuzz.sh),
-random seeds, the failing seed and @reproduce_failure blob printed by hypothesis.
+one seed per run (FASTIQA_FUZZ_SEED, fixed by default), the @reproduce_failure blob printed by hypothesis.
 """
 import pytest
 from _fuzz_cases import cases, check_case, fuzz_settings

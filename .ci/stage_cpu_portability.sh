@@ -59,8 +59,11 @@ file "$SCRATCH/variant_baseline.cpp.aarch64.o" | grep -q aarch64
 end
 
 begin "4/4 sdist -> wheel -> clean venv -> tests"
-"$PY" -c "import build" 2> /dev/null || "$PY" -m pip install -q build
-"$PY" -m build --sdist --no-isolation --outdir "$SCRATCH/dist" . > "$SCRATCH/sdist.log" 2>&1 || { tail -30 "$SCRATCH/sdist.log"; exit 1; }
+# run from outside the checkout: its build/ folder (setuptools' build dir) would shadow the `build` package
+ROOT=$(pwd)
+(cd "$SCRATCH" && "$PY" -c "import build.__main__") 2> /dev/null || "$PY" -m pip install -q build
+(cd "$SCRATCH" && "$PY" -m build --sdist --no-isolation --outdir "$SCRATCH/dist" "$ROOT") > "$SCRATCH/sdist.log" 2>&1 \
+  || { tail -30 "$SCRATCH/sdist.log"; exit 1; }
 SDIST=$(ls "$SCRATCH"/dist/fastiqa-*.tar.gz)
 missing=$(comm -23 <(git ls-files 'csrc/*' | sort) <(tar tzf "$SDIST" | sed 's|^[^/]*/||' | sort))
 [ -z "$missing" ] || { log "FAIL: not in the sdist: $missing"; exit 1; }

@@ -62,20 +62,16 @@ FASTIQA_HD void ssim_value_grad(A mx, A my, A exx, A eyy, A exy, A c1, A c2, A w
                                 A& cs, A& dax, A& day, A& db, A& dc) {
   const A mxy = mx * my, mxx = mx * mx, myy = my * my;
   const A b1 = mxx + myy + c1, b2 = (exx - mxx) + (eyy - myy) + c2;
-  const A inv_b1 = A(1) / b1;
-  const A inv_b2 = A(1) / b2;
-  // the value with ssim_value's arithmetic (divisions, not products with 1/B): the same
-  // value whether or not a gradient is computed, also where 1/B overflows
+  // every term by division, as ssim_value: the same value whether or not a gradient is
+  // computed (also where 1/B overflows), and no reciprocal kept alive beside B (registers)
   const A l = (A(2) * mxy + c1) / b1;
   cs = (A(2) * (exy - mxy) + c2) / b2;
   s = l * cs;
-  const A tx = A(2) * (mx * cs - my) * inv_b2;  // dcs/dmx
-  const A ty = A(2) * (my * cs - mx) * inv_b2;  // dcs/dmy
   const A wl = ws * l + wc;
-  dax = ws * (A(2) * cs * (my - mx * l) * inv_b1) + wl * tx;
-  day = ws * (A(2) * cs * (mx - my * l) * inv_b1) + wl * ty;
-  db = -(ws * s + wc * cs) * inv_b2;
-  dc = A(2) * wl * inv_b2;
+  dax = ws * (A(2) * cs * (my - mx * l) / b1) + wl * (A(2) * (mx * cs - my) / b2);  // dcs/dmx
+  day = ws * (A(2) * cs * (mx - my * l) / b1) + wl * (A(2) * (my * cs - mx) / b2);  // dcs/dmy
+  db = -(ws * s + wc * cs) / b2;
+  dc = A(2) * wl / b2;
 }
 
 // Normalised 1-D Gaussian, computed in double as fastiqa.backends.reference.gaussian_window.

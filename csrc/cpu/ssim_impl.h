@@ -45,6 +45,7 @@ FASTIQA_ISA_BEGIN
 namespace fastiqa {
 namespace cpu {
 namespace FASTIQA_ISA_NS {
+#include "simd.h"
 namespace ssim_impl {
 namespace {
 
@@ -131,81 +132,87 @@ FASTIQA_INLINE void row_products(A* const* r, int64_t len) {
 }
 
 // Horizontal blur of x, y, x^2, y^2, xy: h[q * P + j] = sum_k g[k] r[q][j + k], j < LW.
-// kLanes x 5 accumulators stay in registers over the win taps (2 x 5 ymm on AVX2).
-template <typename A>
-FASTIQA_INLINE void hblur5(A* const* r, const A* g, int win, int64_t LW, int64_t P, A* __restrict__ h) {
-  const A* __restrict__ r0 = r[0];
-  const A* __restrict__ r1 = r[1];
-  const A* __restrict__ r2 = r[2];
-  const A* __restrict__ r3 = r[3];
-  const A* __restrict__ r4 = r[4];
-  for (int64_t j = 0; j < LW; j += kLanes) {
-    A a0[kLanes] = {}, a1[kLanes] = {}, a2[kLanes] = {}, a3[kLanes] = {}, a4[kLanes] = {};
-    for (int k = 0; k < win; ++k) {
-      const A gk = g[k];
-      const int64_t o = j + k;
-#pragma omp simd
-      for (int l = 0; l < kLanes; ++l) {
-        a0[l] += gk * r0[o + l];
-        a1[l] += gk * r1[o + l];
-        a2[l] += gk * r2[o + l];
-        a3[l] += gk * r3[o + l];
-        a4[l] += gk * r4[o + l];
-      }
-    }
-#pragma omp simd
-    for (int l = 0; l < kLanes; ++l) {
-      h[j + l] = a0[l];
-      h[P + j + l] = a1[l];
-      h[2 * P + j + l] = a2[l];
-      h[3 * P + j + l] = a3[l];
-      h[4 * P + j + l] = a4[l];
-    }
+// U vectors x 5 quantities of accumulators stay in registers over the win taps.
+template <int U, typename A>
+FASTIQA_INLINE void hblur5_at(const A* const* r, const A* g, int win, int64_t j, int64_t P, A* h) {
+  using V = Vec<A>;
+  constexpr int NV = vec_lanes<A>();
+  V a[5][U];
+  for (int q = 0; q < 5; ++q)
+    for (int u = 0; u < U; ++u) a[q][u] = V{};
+  for (int k = 0; k < win; ++k) {
+    const V gk = vsplat(g[k]);
+    for (int q = 0; q < 5; ++q)
+      for (int u = 0; u < U; ++u) a[q][u] += gk * vload(r[q] + j + k + u * NV);
   }
+  for (int q = 0; q < 5; ++q)
+    for (int u = 0; u < U; ++u) vstore(h + q * P + j + u * NV, a[q][u]);
 }
 
-// Vertical blur of the ring: st[q * P + j] = sum_k g[k] ring[(first + k) % win][q][j].
 template <typename A>
-FASTIQA_INLINE void vblur5(const A* ring, int64_t first, const A* g, int win, int64_t LW, int64_t P,
-                           A* __restrict__ st) {
-  const int64_t slot = 5 * P;
-  for (int64_t j = 0; j < LW; j += kLanes) {
-    A a[5][kLanes] = {};
-    for (int k = 0; k < win; ++k) {
-      const A gk = g[k];
-      const A* r = ring + ((first + k) % win) * slot + j;
-      for (int q = 0; q < 5; ++q) {
-#pragma omp simd
-        for (int l = 0; l < kLanes; ++l) a[q][l] += gk * r[q * P + l];
-      }
-    }
-    for (int q = 0; q < 5; ++q) {
-#pragma omp simd
-      for (int l = 0; l < kLanes; ++l) st[q * P + j + l] = a[q][l];
-    }
+FASTIQA_INLINE void hblur5(A* const* rows, const A* g, int win, int64_t LW, int64_t P, A* h) {
+  constexpr int NV = vec_lanes<A>();
+  const A* r[5] = {rows[0], rows[1], rows[2], rows[3], rows[4]};
+  int64_t j = 0;
+  for (; j + 2 * NV <= LW; j += 2 * NV) hblur5_at<2>(r, g, win, j, P, h);
+  for (; j < LW; j += NV) hblur5_at<1>(r, g, win, j, P, h);
+}
+
+// Vertical blur: st[q * P + j] = sum_k g[k] rows[k][q * P + j] for the nq quantities
+// (5: the statistics from the ring of horizontal blurs; 4: the gradient's vertical adjoint
+// from the ring of coefficient rows, taps k_lo .. k_hi only).
+template <int NQ, int U, typename A>
+FASTIQA_INLINE void vblur_at(const A* const* rows, const A* g, int k_lo, int k_hi, int64_t j, int64_t P,
+                             A* out, int64_t out_stride) {
+  using V = Vec<A>;
+  constexpr int NV = vec_lanes<A>();
+  V a[NQ][U];
+  for (int q = 0; q < NQ; ++q)
+    for (int u = 0; u < U; ++u) a[q][u] = V{};
+  for (int k = k_lo; k <= k_hi; ++k) {
+    const V gk = vsplat(g[k]);
+    const A* r = rows[k] + j;
+    for (int q = 0; q < NQ; ++q)
+      for (int u = 0; u < U; ++u) a[q][u] += gk * vload(r + q * P + u * NV);
   }
+  for (int q = 0; q < NQ; ++q)
+    for (int u = 0; u < U; ++u) vstore(out + q * out_stride + j + u * NV, a[q][u]);
+}
+
+template <int NQ, typename A>
+FASTIQA_INLINE void vblur(const A* const* rows, const A* g, int k_lo, int k_hi, int64_t LW, int64_t P,
+                          A* out, int64_t out_stride) {
+  constexpr int NV = vec_lanes<A>();
+  int64_t j = 0;
+  for (; j + 2 * NV <= LW; j += 2 * NV) vblur_at<NQ, 2>(rows, g, k_lo, k_hi, j, P, out, out_stride);
+  for (; j < LW; j += NV) vblur_at<NQ, 1>(rows, g, k_lo, k_hi, j, P, out, out_stride);
 }
 
 // Transposed horizontal blur of 4 zero-margined rows (the window is symmetric,
 // so the adjoint is the same correlation on rows padded by win-1 zeros).
-template <typename A>
-FASTIQA_INLINE void hblur4(const A* __restrict__ in, int64_t in_stride, const A* g, int win,
-                           int64_t LWp, A* __restrict__ out) {
-  for (int64_t j = 0; j < LWp; j += kLanes) {
-    A a[4][kLanes] = {};
-    for (int k = 0; k < win; ++k) {
-      const A gk = g[k];
-      for (int q = 0; q < 4; ++q) {
-        const A* s = in + q * in_stride + j + k;
-#pragma omp simd
-        for (int l = 0; l < kLanes; ++l) a[q][l] += gk * s[l];
-      }
-    }
-    for (int q = 0; q < 4; ++q) {
-#pragma omp simd
-      for (int l = 0; l < kLanes; ++l) out[q * LWp + j + l] = a[q][l];
-    }
+template <int U, typename A>
+FASTIQA_INLINE void hblur4_at(const A* in, int64_t in_stride, const A* g, int win, int64_t j, int64_t LWp,
+                              A* out) {
+  using V = Vec<A>;
+  constexpr int NV = vec_lanes<A>();
+  V a[4][U];
+  for (int q = 0; q < 4; ++q)
+    for (int u = 0; u < U; ++u) a[q][u] = V{};
+  for (int k = 0; k < win; ++k) {
+    const V gk = vsplat(g[k]);
+    for (int q = 0; q < 4; ++q)
+      for (int u = 0; u < U; ++u) a[q][u] += gk * vload(in + q * in_stride + j + k + u * NV);
   }
+  for (int q = 0; q < 4; ++q)
+    for (int u = 0; u < U; ++u) vstore(out + q * LWp + j + u * NV, a[q][u]);
+}
+
+template <typename A>
+FASTIQA_INLINE void hblur4(const A* in, int64_t in_stride, const A* g, int win, int64_t LWp, A* out) {
+  constexpr int NV = vec_lanes<A>();
+  int64_t j = 0;
+  for (; j + 2 * NV <= LWp; j += 2 * NV) hblur4_at<2>(in, in_stride, g, win, j, LWp, out);
+  for (; j < LWp; j += NV) hblur4_at<1>(in, in_stride, g, win, j, LWp, out);
 }
 
 template <typename A> struct Scratch {
@@ -247,22 +254,9 @@ FASTIQA_INLINE void finalize_row(const Job<T, A>& J, Scratch<A>& S, int64_t u, i
   const int win = J.win;
   const int k_lo = static_cast<int>(std::max<int64_t>(0, u - p_last));
   const int k_hi = static_cast<int>(std::min<int64_t>(win - 1, u - pa));
-  for (int64_t j = 0; j < J.LW; j += kLanes) {
-    A a[4][kLanes] = {};
-    for (int k = k_lo; k <= k_hi; ++k) {
-      const A gk = J.g[k];
-      const A* r = S.mring + ((u - k) % win) * 4 * P + j;
-      for (int q = 0; q < 4; ++q) {
-#pragma omp simd
-        for (int l = 0; l < kLanes; ++l) a[q][l] += gk * r[q * P + l];
-      }
-    }
-    for (int q = 0; q < 4; ++q) {
-      A* o = S.vt + q * S.vt_len + (win - 1) + j;
-#pragma omp simd
-      for (int l = 0; l < kLanes; ++l) o[l] = a[q][l];
-    }
-  }
+  const A* rows[kMaxWin];
+  for (int k = k_lo; k <= k_hi; ++k) rows[k] = S.mring + ((u - k) % win) * 4 * P;
+  vblur<4>(rows, J.g, k_lo, k_hi, J.LW, P, S.vt + (win - 1), S.vt_len);
   hblur4(S.vt, S.vt_len, J.g, win, J.LWp, S.t);
   for (int q = 0; q < 4; ++q) {
     A* a = S.acc + ((s - s_a) * 4 + q) * J.AP;
@@ -316,7 +310,9 @@ void run_band(const Job<T, A>& J, int64_t plane, int64_t band, Scratch<A>& S,
     }
     if (u < pa + win - 1) continue;
     const int64_t p = u - win + 1;
-    vblur5(S.ring, p - pa, J.g, win, LW, P, S.st);
+    const A* rows[kMaxWin];
+    for (int k = 0; k < win; ++k) rows[k] = S.ring + ((p - pa + k) % win) * slot5;
+    vblur<5>(rows, J.g, 0, win - 1, LW, P, S.st, P);
     const A *mx = S.st, *my = S.st + P, *exx = S.st + 2 * P, *eyy = S.st + 3 * P, *exy = S.st + 4 * P;
     const bool owned = p >= own_a && p < own_b;
     if (!J.grad) {

@@ -1,0 +1,35 @@
+// The native SIMD vector of a variant's ISA level (GCC / clang vector extensions):
+// 64 bytes for avx512, 32 for avx2, 16 for the baseline (SSE2, NEON). Loops written
+// with Vec<A> keep their accumulators in registers by construction (the lane-blocked
+// scalar arrays of the other loops are left to the vectoriser, which spilled them
+// to the stack in the SSIM blurs). Each lane is one output column: nothing is
+// reassociated, so the results do not depend on the vector width.
+//
+// Include between FASTIQA_ISA_BEGIN and FASTIQA_ISA_END, inside the namespace
+// fastiqa::cpu::FASTIQA_ISA_NS: the helpers are then compiled for the variant's level.
+// No includes here on purpose (a header included inside a target region would be
+// compiled for that target).
+#pragma once
+
+#if FASTIQA_ISA_LEVEL == 2
+constexpr int kVecBytes = 64;
+#elif FASTIQA_ISA_LEVEL == 1
+constexpr int kVecBytes = 32;
+#else
+constexpr int kVecBytes = 16;
+#endif
+
+template <typename A> struct VecOf;
+template <> struct VecOf<float> { typedef float type __attribute__((vector_size(kVecBytes))); };
+template <> struct VecOf<double> { typedef double type __attribute__((vector_size(kVecBytes))); };
+template <typename A> using Vec = typename VecOf<A>::type;
+// lanes of Vec<A>; every scratch row length is a multiple of kLanes, itself a multiple of this
+template <typename A> constexpr int vec_lanes() { return kVecBytes / static_cast<int>(sizeof(A)); }
+
+template <typename A> FASTIQA_INLINE Vec<A> vload(const A* p) {  // unaligned
+  Vec<A> v;
+  __builtin_memcpy(&v, p, sizeof(v));
+  return v;
+}
+template <typename A> FASTIQA_INLINE void vstore(A* p, Vec<A> v) { __builtin_memcpy(p, &v, sizeof(v)); }
+template <typename A> FASTIQA_INLINE Vec<A> vsplat(A a) { return Vec<A>{} + a; }

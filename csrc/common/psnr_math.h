@@ -36,6 +36,11 @@ constexpr double kYOffset = 16.0;
 
 template <typename A> FASTIQA_HD A round_half_even(A v);
 
+// m = 1.5 * 2^(significand bits): (v + m) - m is v rounded to an integer, ties to even.
+template <typename A> struct RoundMagic;
+template <> struct RoundMagic<float> { static constexpr float value = 12582912.0f; };
+template <> struct RoundMagic<double> { static constexpr double value = 6755399441055744.0; };
+
 // v + 1.5 * 2^23 - 1.5 * 2^23 rounds to the nearest integer, ties to even, in the
 // default rounding mode for |v| < 2^22 (quantised values are in [0, 255]). Written
 // with additions so that the host loops vectorise on every ISA clone; nvcc and
@@ -44,7 +49,7 @@ template <> FASTIQA_HD float round_half_even<float>(float v) {
 #if defined(__CUDA_ARCH__)
   return rintf(v);
 #else
-  const float m = 12582912.0f;
+  const float m = RoundMagic<float>::value;
   return (v + m) - m;
 #endif
 }
@@ -52,7 +57,7 @@ template <> FASTIQA_HD double round_half_even<double>(double v) {
 #if defined(__CUDA_ARCH__)
   return rint(v);
 #else
-  const double m = 6755399441055744.0;
+  const double m = RoundMagic<double>::value;
   return (v + m) - m;
 #endif
 }

@@ -25,6 +25,9 @@
 #include <string>
 #include <utility>
 #include <vector>
+#if defined(__x86_64__) || defined(_M_X64)
+#include <immintrin.h>  // used by simd.h inside the variants' target regions
+#endif
 
 #if (defined(__x86_64__) || defined(_M_X64)) && defined(__GNUC__)
 #define FASTIQA_X86_VARIANTS 1  // avx512 / avx2 / baseline variants are built

@@ -20,6 +20,7 @@
 #include <torch/library.h>
 
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "../common/psnr_math.h"
@@ -33,6 +34,7 @@ FASTIQA_ISA_BEGIN
 namespace fastiqa {
 namespace cpu {
 namespace FASTIQA_ISA_NS {
+#include "simd.h"
 namespace psnr_impl {
 namespace {
 
@@ -108,6 +110,103 @@ A run_luma(const T* __restrict__ a, const T* __restrict__ b, T* __restrict__ g,
   return s;
 }
 
+// Vector forms of the two loops above for float / double storage (no conversion) with
+// unit sample stride: U = kLanes / lanes vectors of accumulators hold exactly the kLanes
+// partial sums of the scalar form (same lanes, same order), in registers.
+
+// quant8 of psnr_math.h plus the rounding constant m: rint(clamp(v, 0, 255)) + m, exact.
+// The difference of two such values is the difference of the quantised samples, exactly
+// (both lie in [m, m + 255]), so the "- m" of the rounding is never computed.
+template <typename A> FASTIQA_INLINE Vec<A> vquant8_plus_m(Vec<A> v) {
+  using V = Vec<A>;
+  return vclamp(v, V{}, vsplat(A(255))) + RoundMagic<A>::value;
+}
+
+template <int K, typename A> FASTIQA_INLINE void vstat_and_grad(Vec<A> d, Vec<A>& value, Vec<A>& deriv) {
+  using V = Vec<A>;
+  const V zero = V{};
+  if (K == kMSE) {
+    value = d * d;
+    deriv = A(2) * d;
+  } else {
+    value = d < zero ? -d : d;
+    const V one = vsplat(A(1));
+    deriv = d > zero ? one : (d < zero ? -one : zero);
+  }
+}
+
+// Sample(i) -> (value vector, derivative vector) of the NV samples i .. i + NV - 1.
+template <typename A, typename Body>
+FASTIQA_INLINE A sum_lanes_vec(int64_t len, Body body, int64_t& done) {
+  using V = Vec<A>;
+  constexpr int NV = vec_lanes<A>();
+  constexpr int U = kLanes / NV;
+  V acc[U];
+  for (int u = 0; u < U; ++u) acc[u] = V{};
+  int64_t i = 0;
+  for (; i + kLanes <= len; i += kLanes)
+    for (int u = 0; u < U; ++u) acc[u] += body(i + u * NV);
+  done = i;
+  A lanes[kLanes];
+  for (int u = 0; u < U; ++u) vstore(lanes + u * NV, acc[u]);
+  A s = 0;
+  for (int j = 0; j < kLanes; ++j) s += lanes[j];
+  return s;
+}
+
+template <typename A, int K, bool Q, bool GRAD>
+A run_plain_vec(const A* __restrict__ a, const A* __restrict__ b, A* __restrict__ g, int64_t len, A qscale,
+                A gmul) {
+  using V = Vec<A>;
+  int64_t done = 0;
+  A s = sum_lanes_vec<A>(len, [&](int64_t o) {
+    V va = vload(a + o), vb = vload(b + o);
+    if (Q) {
+      va = vquant8_plus_m<A>(va * qscale);
+      vb = vquant8_plus_m<A>(vb * qscale);
+    }
+    V v, dv;
+    vstat_and_grad<K, A>(va - vb, v, dv);
+    if (GRAD) vstore(g + o, dv * gmul);
+    return v;
+  }, done);
+  // the last len % kLanes samples by the scalar loop
+  return s + run_plain<A, A, K, Q, GRAD>(a + done, b + done, GRAD ? g + done : g, len - done, qscale, gmul);
+}
+
+template <typename A, int K, bool Q, bool GRAD>
+A run_luma_vec(const A* __restrict__ a, const A* __restrict__ b, A* __restrict__ g, int64_t len, int64_t sc,
+               A qscale, A gmul) {
+  using V = Vec<A>;
+  const A wr = static_cast<A>(kYR / 255.0), wg = static_cast<A>(kYG / 255.0),
+          wb = static_cast<A>(kYB / 255.0);
+  int64_t done = 0;
+  A s = sum_lanes_vec<A>(len, [&](int64_t o) {
+    V xr = vload(a + o), xg = vload(a + o + sc), xb = vload(a + o + 2 * sc);
+    V yr = vload(b + o), yg = vload(b + o + sc), yb = vload(b + o + 2 * sc);
+    if (Q) {
+      xr = vquant8_plus_m<A>(xr * qscale);
+      xg = vquant8_plus_m<A>(xg * qscale);
+      xb = vquant8_plus_m<A>(xb * qscale);
+      yr = vquant8_plus_m<A>(yr * qscale);
+      yg = vquant8_plus_m<A>(yg * qscale);
+      yb = vquant8_plus_m<A>(yb * qscale);
+    }
+    const V d = wr * (xr - yr) + wg * (xg - yg) + wb * (xb - yb);
+    V v, dv;
+    vstat_and_grad<K, A>(d, v, dv);
+    if (GRAD) {
+      dv *= gmul;
+      vstore(g + o, dv * wr);
+      vstore(g + o + sc, dv * wg);
+      vstore(g + o + 2 * sc, dv * wb);
+    }
+    return v;
+  }, done);
+  return s + run_luma<A, A, K, Q, GRAD, true>(a + done, b + done, GRAD ? g + done : g, len - done, sc, 1,
+                                             qscale, gmul);
+}
+
 struct Geometry {
   int64_t n, c, h, w, sn, sc, sh, sw, crop;
   bool luma, channels_last;
@@ -159,12 +258,20 @@ void forward_typed(const T* a, const T* b, T* g, const Geometry& G, double data_
       T* gp = GRAD ? g + o : nullptr;
       A s;
       if (G.luma) {
-        if (G.sw == 1)
+        if constexpr (std::is_same<T, A>::value) {
+          if (G.sw == 1)
+            s = run_luma_vec<A, K, Q, GRAD>(a + o, b + o, gp, G.len, G.sc, qscale, gmul);
+          else
+            s = run_luma<T, A, K, Q, GRAD, false>(a + o, b + o, gp, G.len, G.sc, G.sw, qscale, gmul);
+        } else if (G.sw == 1)
           s = run_luma<T, A, K, Q, GRAD, true>(a + o, b + o, gp, G.len, G.sc, 1, qscale, gmul);
         else
           s = run_luma<T, A, K, Q, GRAD, false>(a + o, b + o, gp, G.len, G.sc, G.sw, qscale, gmul);
       } else {
-        s = run_plain<T, A, K, Q, GRAD>(a + o, b + o, gp, G.len, qscale, gmul);
+        if constexpr (std::is_same<T, A>::value)
+          s = run_plain_vec<A, K, Q, GRAD>(a + o, b + o, gp, G.len, qscale, gmul);
+        else
+          s = run_plain<T, A, K, Q, GRAD>(a + o, b + o, gp, G.len, qscale, gmul);
       }
       partial[rr] = s;
     }

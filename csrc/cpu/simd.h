@@ -33,3 +33,34 @@ template <typename A> FASTIQA_INLINE Vec<A> vload(const A* p) {  // unaligned
 }
 template <typename A> FASTIQA_INLINE void vstore(A* p, Vec<A> v) { __builtin_memcpy(p, &v, sizeof(v)); }
 template <typename A> FASTIQA_INLINE Vec<A> vsplat(A a) { return Vec<A>{} + a; }
+
+// clamp(v, lo, hi) elementwise with a NaN passed through, as the scalar
+// v < lo ? lo : (v > hi ? hi : v). x86 max/min return their second operand when one
+// is NaN (one instruction each; GCC turns the ternary form into compare + blend).
+#if FASTIQA_ISA_LEVEL == 2
+FASTIQA_INLINE Vec<float> vclamp(Vec<float> v, Vec<float> lo, Vec<float> hi) {
+  return _mm512_min_ps(hi, _mm512_max_ps(lo, v));
+}
+FASTIQA_INLINE Vec<double> vclamp(Vec<double> v, Vec<double> lo, Vec<double> hi) {
+  return _mm512_min_pd(hi, _mm512_max_pd(lo, v));
+}
+#elif FASTIQA_ISA_LEVEL == 1
+FASTIQA_INLINE Vec<float> vclamp(Vec<float> v, Vec<float> lo, Vec<float> hi) {
+  return _mm256_min_ps(hi, _mm256_max_ps(lo, v));
+}
+FASTIQA_INLINE Vec<double> vclamp(Vec<double> v, Vec<double> lo, Vec<double> hi) {
+  return _mm256_min_pd(hi, _mm256_max_pd(lo, v));
+}
+#elif defined(__SSE2__)
+FASTIQA_INLINE Vec<float> vclamp(Vec<float> v, Vec<float> lo, Vec<float> hi) {
+  return _mm_min_ps(hi, _mm_max_ps(lo, v));
+}
+FASTIQA_INLINE Vec<double> vclamp(Vec<double> v, Vec<double> lo, Vec<double> hi) {
+  return _mm_min_pd(hi, _mm_max_pd(lo, v));
+}
+#else
+template <typename V> FASTIQA_INLINE V vclamp(V v, V lo, V hi) {
+  v = v < lo ? lo : v;
+  return v > hi ? hi : v;
+}
+#endif

@@ -55,6 +55,17 @@ constexpr int64_t kBand = 64;
 
 int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 
+// Pitch (elements) of a block of scratch rows of at least n elements: an odd number of
+// 64-byte lines, so that row q of the block starts in another L1 set than row 0 for every
+// q < 64. The blurs stream up to 5 x win rows at once; with a pitch of a multiple of 4 KiB
+// (e.g. 512 doubles: 504-pixel images in float64) they all fall in one set and thrash it.
+template <typename A> int64_t row_pitch(int64_t n) {
+  constexpr int64_t line = 64 / static_cast<int64_t>(sizeof(A));
+  int64_t p = round_up(n, line);
+  if ((p / line) % 2 == 0) p += line;
+  return p;
+}
+
 template <typename T> struct View {
   T* p = nullptr;
   int64_t sn = 0, sc = 0, sh = 0, sw = 0;
@@ -70,8 +81,8 @@ template <typename T, typename A> struct Job {
   View<T> map, gx, gy;
   const A* weights = nullptr;  // (planes, 3) or null
   int64_t C = 0, H = 0, W = 0, Ho = 0, Wo = 0, off = 0, Wp = 0, LW = 0, LWp = 0, nbands = 0;
-  // row pitches of the scratch rows: LW (resp. W) plus one vector, so that the many row
-  // streams of the blurs never sit a multiple of 4 KiB apart (L1 set aliasing at W = 512, 1024...)
+  // row pitches of the scratch rows (>= LW, resp. W): row_pitch, so that the many row
+  // streams of the blurs never sit a multiple of 4 KiB apart (L1 set aliasing)
   int64_t P = 0, AP = 0;
   int win = 0, padding = 0;
   A g[kMaxWin] = {};
@@ -221,7 +232,7 @@ template <typename A> struct Scratch {
   int64_t vt_len = 0;
   template <typename T> void init(const Job<T, A>& J) {
     const int64_t in_len = J.LW + J.win;            // padded source row
-    vt_len = J.LWp + J.win;                          // map row with win-1 zero margins
+    vt_len = row_pitch<A>(J.LWp + J.win);            // map row with win-1 zero margins
     const int64_t accn = J.grad ? kBand * 4 * J.AP : 0;
     const int64_t need = 5 * in_len + J.win * 5 * J.P + 5 * J.P + 3 * J.LW +
                          (J.grad ? J.win * 4 * J.P + 4 * vt_len + 4 * J.LWp : 0) + accn + 2 * J.W + 64;
@@ -444,8 +455,8 @@ void setup_job(Job<T, A>& J, const at::Tensor& x, const at::Tensor& y, int64_t w
   J.Wp = J.Wo + win - 1;
   J.LW = round_up(std::max<int64_t>(J.Wo, 1), kLanes);
   J.LWp = round_up(J.Wp, kLanes);
-  J.P = J.LW + kLanes;
-  J.AP = round_up(J.W, kLanes) + kLanes;
+  J.P = row_pitch<A>(J.LW);
+  J.AP = row_pitch<A>(round_up(J.W, kLanes));
   J.nbands = (J.H + kBand - 1) / kBand;
   double g[kMaxWin];
   gaussian_window(J.win, sigma, g);

@@ -221,3 +221,27 @@ def test_gpu_jpeg_plumbing_with_a_stand_in_decoder(tmp_path, monkeypatch):
     rows, _ = pipeline.run([item], opts)
     want = fastiqa.evaluate([(str(tmp_path / "a.jpg"), str(tmp_path / "b.jpg"))], metrics="psnr").rows[0]["psnr"]
     assert rows[0]["psnr"] == pytest.approx(want, abs=0.05)  # Pillow vs OpenCV JPEG decoding may differ by 1 level
+
+
+def test_scoring_threads_leave_cores_to_the_decoders_and_are_restored(monkeypatch):
+    """While scoring on the CPU, torch's intra-op threads are the cores the decoding
+    workers leave (at least 1); the caller's setting comes back afterwards, also on error."""
+    from fastiqa.evaluation import pipeline
+    from fastiqa.evaluation.options import Options
+
+    before = torch.get_num_threads()
+    monkeypatch.setattr(pipeline, "_cores", lambda: 4)
+    torch.set_num_threads(4)
+    try:
+        seen = []
+        with pipeline.metric_threads(Options(("psnr",), workers=1)):
+            seen.append(torch.get_num_threads())
+        with pipeline.metric_threads(Options(("psnr",), workers=8)):
+            seen.append(torch.get_num_threads())
+        assert seen == [3, 1] and torch.get_num_threads() == 4
+        with pytest.raises(RuntimeError):
+            with pipeline.metric_threads(Options(("psnr",), workers=2)):
+                raise RuntimeError("boom")
+        assert torch.get_num_threads() == 4
+    finally:
+        torch.set_num_threads(before)

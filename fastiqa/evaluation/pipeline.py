@@ -1,9 +1,11 @@
 """Decode and score a list of items on this process's device.
 
-Decoding (and the conversion to float64, once per pair for all metrics) runs in
-`workers` threads (OpenCV, tifffile, Pillow and torch release the GIL), at most
-`prefetch` decoded pairs wait in memory, and the metric kernels run in the calling
-thread meanwhile: throughput is bound by decoding.
+Decoding runs in `workers` threads (OpenCV, tifffile, Pillow and torch release the
+GIL), at most `prefetch` decoded pairs wait in memory, and the scoring thread puts
+each pair on its common scale and runs the metric kernels meanwhile: throughput is
+bound by decoding. The decoded pixels stay in their integer type until the scoring
+thread converts them, once per pair for all metrics: with y_channel, straight to the
+cropped BT.601 Y planes in float64 (one buffer per image, no 3-channel float copy).
 
 How a pair is put on a common scale (the reading rules of fastiqa._imageio apply
 to each file first):
@@ -16,9 +18,15 @@ to each file first):
                 so an 8-bit file and its 16-bit copy (v * 257) score equal (inf).
   mse / mae     reported on the [0, 1] scale whatever the bit depths.
 
+CPU threads: the decoding threads and the metric kernels share the machine's cores,
+so while `run` scores on the CPU, torch's intra-op threads are lowered to the cores
+the decoders leave (at least 1) and restored afterwards: more threads than cores
+makes OpenMP's spinning workers and the decoders take turns on the same cores.
+
 Every failure of one pair (unreadable file, size mismatch, crop too large, a
 metric's error) becomes that pair's error row; the others' results are kept.
 """
+import contextlib
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -27,6 +35,7 @@ import torch
 
 from .. import metrics as M
 from .._imageio import ImageReadError, read_image
+from ..conventions import Y_OFFSET, Y_WEIGHTS
 
 JPEG = (".jpg", ".jpeg")
 ERROR_KINDS = ("pair", "read", "size", "crop", "metric")
@@ -54,10 +63,9 @@ def _decode_on_gpu(t, device):
 
 
 def load(item, opts):
-    """Runs in a worker thread: (item, loaded, error row or None, seconds). loaded is
-    the pair on its common scale (x, y, data_range) as float64 tensors, converted here
-    once for all metrics and off the scoring thread; or, with JPEG left for the GPU
-    to decode, the raw [(pred, full), (ref, full)]."""
+    """Runs in a worker thread: (item, raw, error row or None, seconds). raw is the
+    decoded pair [(pred, full white), (ref, full white)], pixels in their file's integer
+    type (or, with JPEG left for the GPU to decode, the JPEG bytes)."""
     if item.error is not None:
         return item, None, error_row(item, "pair", item.error), 0.0
     t0 = time.perf_counter()
@@ -69,56 +77,108 @@ def load(item, opts):
             return item, None, error_row(item, "read", f"{os.path.basename(path)}: {exc}"), 0.0
         except Exception as exc:  # never lose the other files' results
             return item, None, error_row(item, "read", f"{os.path.basename(path)}: {type(exc).__name__}: {exc}"), 0.0
-    if any(t.dim() == 1 for t, _ in raw):
-        return item, raw, None, time.perf_counter() - t0
-    try:
-        loaded = common_scale(raw[0], raw[1], item.name)
-    except ValueError as exc:
-        return item, None, error_row(item, "size", str(exc)), 0.0
-    return item, loaded, None, time.perf_counter() - t0
+    return item, raw, None, time.perf_counter() - t0
 
 
-def common_scale(pred, ref, name):
-    """(x, y, data_range) of a decoded pair by the rules of the module doc, float64
-    (what fastiqa.metrics computes in), or ValueError."""
+def common_scale(pred, ref, name, y_channel=False, crop=0):
+    """(x, y, data_range, done) of a decoded pair by the rules of the module doc, float64
+    (what fastiqa.metrics computes in), or ValueError. With y_channel and colour images,
+    x and y are already the BT.601 Y planes cropped by `crop` (done = True: the metrics
+    get neither crop nor y_channel again); else the full images (done = False)."""
     (x, fx), (y, fy) = pred, ref
     if x.shape[-2:] != y.shape[-2:]:
         raise ValueError(f"{name}: size mismatch, reference {y.shape[-1]}x{y.shape[-2]} vs prediction "
                          f"{x.shape[-1]}x{x.shape[-2]} (W x H)")
     if x.shape[1] != y.shape[1]:  # grey vs colour: grey as R = G = B
         x, y = (x.repeat(1, 3, 1, 1) if x.shape[1] == 1 else x), (y.repeat(1, 3, 1, 1) if y.shape[1] == 1 else y)
-    if fx == fy == 255:  # 8-bit pairs on 0..255, as BasicSR reads them
-        return x.to(torch.float64), y.to(torch.float64), 255.0
-    return x.to(torch.float64) / fx, y.to(torch.float64) / fy, 1.0
+    eight_bit = fx == fy == 255  # 8-bit pairs on 0..255, as BasicSR reads them
+    r = 255.0 if eight_bit else 1.0
+    div_x, div_y = (1.0, 1.0) if eight_bit else (float(fx), float(fy))
+    if y_channel and x.shape[1] == 3:
+        return _y_plane(x, div_x, r, crop), _y_plane(y, div_y, r, crop), r, True
+    return _scaled(x, div_x), _scaled(y, div_y), r, False
 
 
-def score(item, loaded, opts):
+def _scaled(t, div):
+    t = t.to(torch.float64)
+    return t if div == 1.0 else t.div_(div)
+
+
+def _y_plane(t, div, r, k):
+    """BT.601 Y (fastiqa.conventions.rgb_to_y in data_range r units) of the RGB pixels t / div,
+    cropped by k: Y = 16 r / 255 + sum_c (w_c / 255) (t_c / div), float64. Each channel is
+    divided by div before it is weighted, so that an 8-bit file and its 16-bit copy (div 255
+    and 65535, pixels v and 257 v) give bitwise the same Y."""
+    h, w = t.shape[-2:]
+    c = t[..., k:h - k, k:w - k]
+    shape = (t.shape[0], 1, h - 2 * k, w - 2 * k)
+    out = torch.empty(shape, dtype=torch.float64, device=t.device)
+    tmp = None if div == 1.0 else torch.empty(shape, dtype=torch.float64, device=t.device)
+    for ch in range(3):
+        if tmp is None:
+            plane = c[:, ch:ch + 1]
+        else:
+            plane = tmp.copy_(c[:, ch:ch + 1]).div_(div)
+        if ch == 0:
+            out.copy_(plane).mul_(Y_WEIGHTS[0] / 255.0)
+        else:
+            out.add_(plane, alpha=Y_WEIGHTS[ch] / 255.0)
+    return out.add_(Y_OFFSET * r / 255.0)
+
+
+def score(item, raw, opts):
     """One pair's result row: {index, name, width, height, metric: value...} or an error row."""
-    if isinstance(loaded, list):  # JPEG bytes: decoded on the GPU here
-        try:
-            loaded = common_scale(*[(_decode_on_gpu(t, opts.device), full) for t, full in loaded], item.name)
-        except ValueError as exc:
-            return error_row(item, "size", str(exc))
-        except RuntimeError as exc:
-            return error_row(item, "read", f"{item.name}: GPU JPEG decoding failed ({exc})")
-    x, y, r = loaded
-    h, w = int(x.shape[2]), int(x.shape[3])
+    try:
+        raw = [(_decode_on_gpu(t, opts.device), full) for t, full in raw]  # JPEG bytes: decoded here
+    except RuntimeError as exc:
+        return error_row(item, "read", f"{item.name}: GPU JPEG decoding failed ({exc})")
+    x, y = raw[0][0], raw[1][0]
+    h, w = int(y.shape[2]), int(y.shape[3])
     k = opts.crop_border
-    if 2 * k >= min(h, w):
+    if x.shape[-2:] == y.shape[-2:] and 2 * k >= min(h, w):
         return error_row(item, "crop", f"{item.name}: crop border {k} removes the whole {w}x{h} image "
                                        f"(at most {(min(h, w) - 1) // 2} for this size)")
-    x, y = x.to(opts.device), y.to(opts.device)
+    try:
+        x, y, r, done = common_scale(*[(t.to(opts.device), full) for t, full in raw], item.name,
+                                     opts.y_channel, k)
+    except ValueError as exc:
+        return error_row(item, "size", str(exc))
+    crop, y_channel = (0, False) if done else (k, opts.y_channel)
     row = {"index": item.index, "name": item.name, "height": h, "width": w}
     try:
         for m in opts.metrics:
             spec = M.SR_METRICS[m]
-            v = spec.fn(x, y, k, test_y_channel=opts.y_channel, data_range=r, backend=opts.backend)
+            v = spec.fn(x, y, crop, test_y_channel=y_channel, data_range=r, backend=opts.backend)
             row[m] = float(v) / r ** spec.range_power
     except (ValueError, TypeError) as exc:
         return error_row(item, "metric", f"{item.name}: {exc}")
     except Exception as exc:  # one bad pair never loses the others' results
         return error_row(item, "metric", f"{item.name}: {type(exc).__name__}: {exc}")
     return row
+
+
+def _cores():
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+@contextlib.contextmanager
+def metric_threads(opts):
+    """torch's intra-op threads lowered to the cores left by `opts.workers` decoders
+    while scoring on the CPU (see the module doc); restored on exit."""
+    before = torch.get_num_threads()
+    device = torch.device(opts.device) if opts.device is not None else torch.device("cpu")
+    want = max(1, min(before, _cores() - opts.workers))
+    if device.type != "cpu" or want == before:
+        yield
+        return
+    torch.set_num_threads(want)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def run(items, opts, progress=None):
@@ -128,17 +188,17 @@ def run(items, opts, progress=None):
     stats = {"decode_s": 0.0, "metric_s": 0.0}
     if not items:
         return rows, stats
-    with ThreadPoolExecutor(max_workers=opts.workers) as pool:
+    with metric_threads(opts), ThreadPoolExecutor(max_workers=opts.workers) as pool:
         window = opts.prefetch
         pending = [pool.submit(load, it, opts) for it in items[:window]]
         for k in range(len(items)):
-            item, loaded, err, decode_s = pending[k].result()
+            item, raw, err, decode_s = pending[k].result()
             pending[k] = None  # frees the decoded pair once scored
             if k + window < len(items):
                 pending.append(pool.submit(load, items[k + window], opts))
             stats["decode_s"] += decode_s
             t0 = time.perf_counter()
-            rows.append(err if err is not None else score(item, loaded, opts))
+            rows.append(err if err is not None else score(item, raw, opts))
             stats["metric_s"] += time.perf_counter() - t0
             if progress is not None:
                 progress(1)

@@ -3,7 +3,9 @@
 Decoding runs in `workers` threads (OpenCV, tifffile, Pillow and torch release the
 GIL), at most `prefetch` decoded pairs wait in memory, and the scoring thread puts
 each pair on its common scale and runs the metric kernels meanwhile: throughput is
-bound by decoding. The decoded pixels stay in their integer type until the scoring
+bound by decoding. When the workers take every core of a CPU run, each worker scores
+the pairs it decodes instead (scores_in_workers): no third thread takes turns with
+them, and the pair is still in that core's cache. The decoded pixels stay in their integer type until the scoring
 thread converts them, once per pair for all metrics: with y_channel, straight to the
 cropped BT.601 Y planes in float64 (one buffer per image, no 3-channel float copy).
 
@@ -106,24 +108,18 @@ def _scaled(t, div):
 
 def _y_plane(t, div, r, k):
     """BT.601 Y (fastiqa.conventions.rgb_to_y in data_range r units) of the RGB pixels t / div,
-    cropped by k: Y = 16 r / 255 + sum_c (w_c / 255) (t_c / div), float64. Each channel is
-    divided by div before it is weighted, so that an 8-bit file and its 16-bit copy (div 255
-    and 65535, pixels v and 257 v) give bitwise the same Y."""
-    h, w = t.shape[-2:]
-    c = t[..., k:h - k, k:w - k]
-    shape = (t.shape[0], 1, h - 2 * k, w - 2 * k)
-    out = torch.empty(shape, dtype=torch.float64, device=t.device)
-    tmp = None if div == 1.0 else torch.empty(shape, dtype=torch.float64, device=t.device)
-    for ch in range(3):
-        if tmp is None:
-            plane = c[:, ch:ch + 1]
-        else:
-            plane = tmp.copy_(c[:, ch:ch + 1]).div_(div)
-        if ch == 0:
-            out.copy_(plane).mul_(Y_WEIGHTS[0] / 255.0)
-        else:
-            out.add_(plane, alpha=Y_WEIGHTS[ch] / 255.0)
-    return out.add_(Y_OFFSET * r / 255.0)
+    cropped by k: Y = 16 r / 255 + sum_c (w_c / 255) (t_c / div), float64, as one conversion
+    pass over the cropped pixels and one matrix-vector product (the decoded images are
+    channels-last: a pixel's 3 samples are adjacent). The pixels are divided by div before
+    they are weighted, so an 8-bit file and its 16-bit copy (div 255 and 65535, pixels v
+    and 257 v) give bitwise the same Y."""
+    n, _, h, w = t.shape
+    c = t[..., k:h - k, k:w - k].permute(0, 2, 3, 1).to(torch.float64, memory_format=torch.contiguous_format)
+    if div != 1.0:
+        c.div_(div)
+    weights = torch.tensor(Y_WEIGHTS, dtype=torch.float64, device=t.device) / 255.0
+    out = torch.mv(c.view(-1, 3), weights).add_(Y_OFFSET * r / 255.0)
+    return out.view(n, 1, h - 2 * k, w - 2 * k)
 
 
 def score(item, raw, opts):
@@ -181,6 +177,26 @@ def metric_threads(opts):
         torch.set_num_threads(before)
 
 
+def _load_and_score(item, opts):
+    """A worker's whole job for one pair (scoring in the workers, see `run`):
+    (row, decode seconds, metric seconds)."""
+    item, raw, err, decode_s = load(item, opts)
+    if err is not None:
+        return err, decode_s, 0.0
+    t0 = time.perf_counter()
+    row = score(item, raw, opts)
+    return row, decode_s, time.perf_counter() - t0
+
+
+def scores_in_workers(opts):
+    """Whether the workers score the pairs they decode: on the CPU when they take every
+    core (the calling thread would only take turns with them on a core, and scoring
+    where the pair was decoded finds it in that core's cache); else the calling thread
+    scores (a GPU, or a core left over to overlap with decoding)."""
+    device = torch.device(opts.device) if opts.device is not None else torch.device("cpu")
+    return device.type == "cpu" and opts.workers >= _cores()
+
+
 def run(items, opts, progress=None):
     """(rows in the order of items, stats {'decode_s', 'metric_s'}). progress: a
     callable taking the number of items just finished, or None."""
@@ -188,18 +204,26 @@ def run(items, opts, progress=None):
     stats = {"decode_s": 0.0, "metric_s": 0.0}
     if not items:
         return rows, stats
+    in_workers = scores_in_workers(opts)
+    job = _load_and_score if in_workers else load
     with metric_threads(opts), ThreadPoolExecutor(max_workers=opts.workers) as pool:
         window = opts.prefetch
-        pending = [pool.submit(load, it, opts) for it in items[:window]]
+        pending = [pool.submit(job, it, opts) for it in items[:window]]
         for k in range(len(items)):
-            item, raw, err, decode_s = pending[k].result()
+            done = pending[k].result()
             pending[k] = None  # frees the decoded pair once scored
             if k + window < len(items):
-                pending.append(pool.submit(load, items[k + window], opts))
+                pending.append(pool.submit(job, items[k + window], opts))
+            if in_workers:
+                row, decode_s, metric_s = done
+            else:
+                item, raw, err, decode_s = done
+                t0 = time.perf_counter()
+                row = err if err is not None else score(item, raw, opts)
+                metric_s = time.perf_counter() - t0
+            rows.append(row)
             stats["decode_s"] += decode_s
-            t0 = time.perf_counter()
-            rows.append(err if err is not None else score(item, raw, opts))
-            stats["metric_s"] += time.perf_counter() - t0
+            stats["metric_s"] += metric_s
             if progress is not None:
                 progress(1)
     return rows, stats

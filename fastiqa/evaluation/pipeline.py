@@ -3,9 +3,7 @@
 Decoding runs in `workers` threads (OpenCV, tifffile, Pillow and torch release the
 GIL), at most `prefetch` decoded pairs wait in memory, and the scoring thread puts
 each pair on its common scale and runs the metric kernels meanwhile: throughput is
-bound by decoding. When the workers take every core of a CPU run, each worker scores
-the pairs it decodes instead (scores_in_workers): no third thread takes turns with
-them, and the pair is still in that core's cache. The decoded pixels stay in their integer type until the scoring
+bound by decoding. The decoded pixels stay in their integer type until the scoring
 thread converts them, once per pair for all metrics: with y_channel, straight to the
 cropped BT.601 Y planes in float64 (one buffer per image, no 3-channel float copy).
 
@@ -177,26 +175,6 @@ def metric_threads(opts):
         torch.set_num_threads(before)
 
 
-def _load_and_score(item, opts):
-    """A worker's whole job for one pair (scoring in the workers, see `run`):
-    (row, decode seconds, metric seconds)."""
-    item, raw, err, decode_s = load(item, opts)
-    if err is not None:
-        return err, decode_s, 0.0
-    t0 = time.perf_counter()
-    row = score(item, raw, opts)
-    return row, decode_s, time.perf_counter() - t0
-
-
-def scores_in_workers(opts):
-    """Whether the workers score the pairs they decode: on the CPU when they take every
-    core (the calling thread would only take turns with them on a core, and scoring
-    where the pair was decoded finds it in that core's cache); else the calling thread
-    scores (a GPU, or a core left over to overlap with decoding)."""
-    device = torch.device(opts.device) if opts.device is not None else torch.device("cpu")
-    return device.type == "cpu" and opts.workers >= _cores()
-
-
 def run(items, opts, progress=None):
     """(rows in the order of items, stats {'decode_s', 'metric_s'}). progress: a
     callable taking the number of items just finished, or None."""
@@ -204,26 +182,18 @@ def run(items, opts, progress=None):
     stats = {"decode_s": 0.0, "metric_s": 0.0}
     if not items:
         return rows, stats
-    in_workers = scores_in_workers(opts)
-    job = _load_and_score if in_workers else load
     with metric_threads(opts), ThreadPoolExecutor(max_workers=opts.workers) as pool:
         window = opts.prefetch
-        pending = [pool.submit(job, it, opts) for it in items[:window]]
+        pending = [pool.submit(load, it, opts) for it in items[:window]]
         for k in range(len(items)):
-            done = pending[k].result()
+            item, raw, err, decode_s = pending[k].result()
             pending[k] = None  # frees the decoded pair once scored
             if k + window < len(items):
-                pending.append(pool.submit(job, items[k + window], opts))
-            if in_workers:
-                row, decode_s, metric_s = done
-            else:
-                item, raw, err, decode_s = done
-                t0 = time.perf_counter()
-                row = err if err is not None else score(item, raw, opts)
-                metric_s = time.perf_counter() - t0
-            rows.append(row)
+                pending.append(pool.submit(load, items[k + window], opts))
             stats["decode_s"] += decode_s
-            stats["metric_s"] += metric_s
+            t0 = time.perf_counter()
+            rows.append(err if err is not None else score(item, raw, opts))
+            stats["metric_s"] += time.perf_counter() - t0
             if progress is not None:
                 progress(1)
     return rows, stats

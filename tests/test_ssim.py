@@ -9,6 +9,7 @@ import torch
 import fastiqa
 import fastiqa.functional as F
 import fastiqa.nn as FN
+from fastiqa import cpu_isa
 from fastiqa._codes import Padding, Reduction, SsimOutput
 from fastiqa.backends import reference as R
 from fastiqa.backends.reference import _ssim as R_ssim
@@ -470,3 +471,28 @@ def test_reference_adjoint_is_the_transpose():
         lhs = (R_ssim._blur(a, g, padding) * b).sum()
         rhs = (a * R.blur_adjoint(b, g, padding)).sum()
         assert math.isclose(lhs.item(), rhs.item(), rel_tol=1e-12, abs_tol=1e-12)
+
+
+@pytest.mark.skipif("cpu" not in cpu_backends("ssim"), reason="compiled CPU kernels not built")
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=str)
+@pytest.mark.parametrize("padding", ["valid", "same_zero", "same_reflect"])
+@pytest.mark.parametrize("layout", ["contiguous", "channels_last"])
+@pytest.mark.parametrize("level", cpu_isa.available())
+def test_cpu_forward_across_column_strips(level, dtype, padding, layout):
+    """Without a gradient the CPU kernel works in column strips (csrc/cpu/ssim_impl.h
+    values_band: 96 output columns in float32, 48 in float64 for an 11x11 window): widths of
+    several strips and a ragged last one, every padding, the map and the per-image values."""
+    g = torch.Generator().manual_seed(11)
+    x = torch.rand(2, 2, 29, 203, generator=g, dtype=torch.float64)
+    y = (x + 0.1 * torch.randn(x.shape, generator=g, dtype=torch.float64)).clamp(0, 1)
+    want_map = F.ssim(x, y, reduction="map", padding=padding, backend="reference")
+    want = F.ssim(x, y, reduction="none", padding=padding, backend="reference")
+    xs, ys = x.to(dtype), y.to(dtype)
+    if layout == "channels_last":
+        xs, ys = xs.to(memory_format=torch.channels_last), ys.to(memory_format=torch.channels_last)
+    rtol, atol = tol(dtype)
+    with cpu_isa.using(level):
+        got_map = F.ssim(xs, ys, reduction="map", padding=padding, backend="cpu")
+        got = F.ssim(xs, ys, reduction="none", padding=padding, backend="cpu")
+    torch.testing.assert_close(got_map.double(), want_map, rtol=rtol * 10, atol=atol * 10)
+    torch.testing.assert_close(got.double(), want, rtol=rtol, atol=atol)

@@ -91,6 +91,8 @@ template <typename T, typename A> struct Job {
   // row pitches of the scratch rows (>= LW, resp. W): row_pitch, so that the many row
   // streams of the blurs never sit a multiple of 4 KiB apart (L1 set aliasing)
   int64_t P = 0, AP = 0;
+  // forward without gradient: output columns per strip and the strip's row pitch (values_band)
+  int64_t SW = 0, PS = 0;
   int win = 0, padding = 0;
   A g[kMaxWin] = {};
   A c1 = 0, c2 = 0;
@@ -120,6 +122,19 @@ FASTIQA_INLINE void gather_padded(const T* row, int64_t sw, const Job<T, A>& J, 
   load_row(row, sw, J.W, out + J.off);
   for (int64_t j = J.off + J.W; j < J.Wp; ++j) out[j] = J.colsrc[j] < 0 ? A(0) : to_acc<A>(row[J.colsrc[j] * sw]);
   for (int64_t j = J.Wp; j < len; ++j) out[j] = A(0);
+}
+
+// out[t] = x(row, colsrc[c0 + t]) for t < n_in (padded columns c0 .. c0 + n_in - 1), zero up to len.
+template <typename T, typename A>
+FASTIQA_INLINE void gather_cols(const T* row, int64_t sw, const Job<T, A>& J, int64_t c0, int64_t n_in, A* out,
+                                int64_t len) {
+  // padded column pc is source column pc - off for off <= pc < off + W
+  const int64_t t_a = std::min(n_in, std::max<int64_t>(0, J.off - c0));
+  const int64_t t_b = std::max(t_a, std::min(n_in, J.off + J.W - c0));
+  for (int64_t t = 0; t < t_a; ++t) out[t] = J.colsrc[c0 + t] < 0 ? A(0) : to_acc<A>(row[J.colsrc[c0 + t] * sw]);
+  load_row(row + (c0 + t_a - J.off) * sw, sw, t_b - t_a, out + t_a);
+  for (int64_t t = t_b; t < n_in; ++t) out[t] = J.colsrc[c0 + t] < 0 ? A(0) : to_acc<A>(row[J.colsrc[c0 + t] * sw]);
+  for (int64_t t = n_in; t < len; ++t) out[t] = A(0);
 }
 
 template <typename T, typename A>
@@ -289,6 +304,68 @@ FASTIQA_INLINE void finalize_row(const Job<T, A>& J, Scratch<A>& S, int64_t u, i
   }
 }
 
+// Forward without a gradient: output rows own_a .. own_b - 1 of plane (n, c) in column
+// strips of J.SW output columns, so that a strip's ring of horizontal blurs (win x 5 rows
+// of J.PS) stays in L1: the vertical blur is bound by its loads, and the ring of a whole
+// row is 220 KiB for a 504-pixel float64 row. A strip gathers its SW + win - 1 padded
+// columns (the halo is gathered again, never blurred again). Sums in strip, then row order.
+template <typename T, typename A>
+void values_band(const Job<T, A>& J, int64_t n, int64_t c, int64_t own_a, int64_t own_b, Scratch<A>& S,
+                 double& sum_s, double& sum_cs) {
+  if (own_b <= own_a) return;  // a band may own no output row (valid padding)
+  const int win = J.win;
+  const int64_t PS = J.PS, slot5 = 5 * PS;
+  for (int64_t c0 = 0; c0 < J.Wo; c0 += J.SW) {
+    const int64_t cols = std::min(J.SW, J.Wo - c0);  // output columns of this strip
+    const int64_t lw = round_up(cols, kLanes);
+    for (int64_t u = own_a; u < own_b + win - 1; ++u) {
+      const int64_t s = source_index(u, J.H, J.off, J.padding);
+      A* h = S.ring + ((u - own_a) % win) * slot5;
+      if (s < 0) {
+        std::fill(h, h + slot5, A(0));
+      } else {
+        gather_cols(J.x.row(n, c, s), J.x.sw, J, c0, cols + win - 1, S.rin[0], lw + win);
+        gather_cols(J.y.row(n, c, s), J.y.sw, J, c0, cols + win - 1, S.rin[1], lw + win);
+        row_products(S.rin, lw + win);
+        hblur5(S.rin, J.g, win, lw, PS, h);
+      }
+      if (u < own_a + win - 1) continue;
+      const int64_t p = u - win + 1;
+      const A* rows[kMaxWin];
+      for (int k = 0; k < win; ++k) rows[k] = S.ring + ((p - own_a + k) % win) * slot5;
+      vblur<5>(rows, J.g, 0, win - 1, lw, PS, S.st, PS);
+      const A *mx = S.st, *my = S.st + PS, *exx = S.st + 2 * PS, *eyy = S.st + 3 * PS, *exy = S.st + 4 * PS;
+#pragma omp simd
+      for (int64_t j = 0; j < lw; ++j) {
+        A sv, cv;
+        ssim_value(mx[j], my[j], exx[j], eyy[j], exy[j], J.c1, J.c2, sv, cv);
+        S.srow[j] = sv;
+        S.csrow[j] = cv;
+      }
+      if (J.values) {
+        A ls[kLanes] = {}, lc[kLanes] = {};
+        int64_t j = 0;
+        for (; j + kLanes <= cols; j += kLanes) {
+#pragma omp simd
+          for (int l = 0; l < kLanes; ++l) {
+            ls[l] += S.srow[j + l];
+            lc[l] += S.csrow[j + l];
+          }
+        }
+        for (int l = 0; j < cols; ++j, ++l) {
+          ls[l] += S.srow[j];
+          lc[l] += S.csrow[j];
+        }
+        for (int l = 0; l < kLanes; ++l) {
+          sum_s += ls[l];
+          sum_cs += lc[l];
+        }
+      }
+      if (J.want_map) store_row(J.map.row(n, c, p) + c0 * J.map.sw, J.map.sw, cols, S.srow);
+    }
+  }
+}
+
 // One band of one plane. sums: S, cs, |x-y| sums of the band (owned rows only).
 template <typename T, typename A>
 void run_band(const Job<T, A>& J, int64_t plane, int64_t band, Scratch<A>& S,
@@ -314,6 +391,11 @@ void run_band(const Job<T, A>& J, int64_t plane, int64_t band, Scratch<A>& S,
     std::fill(S.acc, S.acc + (s_b - s_a) * 4 * J.AP, A(0));
   }
   const int64_t P = J.P, slot5 = 5 * P;
+  // without a gradient the band goes through values_band (column strips); pb = pa skips the row loop
+  if (!J.grad) {
+    values_band(J, n, c, own_a, own_b, S, sum_s, sum_cs);
+    pb = pa;
+  }
   const int64_t u_end = pb > pa ? pb + win - 1 : pa;  // a band may own no output row (valid)
   for (int64_t u = pa; u < u_end; ++u) {
     const int64_t s = source_index(u, J.H, J.off, J.padding);
@@ -464,6 +546,10 @@ void setup_job(Job<T, A>& J, const at::Tensor& x, const at::Tensor& y, int64_t w
   J.LWp = round_up(J.Wp, kLanes);
   J.P = row_pitch<A>(J.LW);
   J.AP = row_pitch<A>(round_up(J.W, kLanes));
+  // strips of values_band: the ring (win x 5 rows of PS) within 24 KiB of the 32 KiB L1
+  const int64_t fit = 24576 / (static_cast<int64_t>(win) * 5 * static_cast<int64_t>(sizeof(A)));
+  J.SW = std::min(J.LW, std::max<int64_t>(2 * kLanes, fit / kLanes * kLanes));
+  J.PS = row_pitch<A>(round_up(J.SW, kLanes));
   double g[kMaxWin];
   gaussian_window(J.win, sigma, g);
   for (int k = 0; k < J.win; ++k) J.g[k] = static_cast<A>(g[k]);

@@ -62,22 +62,16 @@ FASTIQA_HD void ssim_value_grad(A mx, A my, A exx, A eyy, A exy, A c1, A c2, A w
                                 A& cs, A& dax, A& day, A& db, A& dc) {
   const A mxy = mx * my, mxx = mx * mx, myy = my * my;
   const A b1 = mxx + myy + c1, b2 = (exx - mxx) + (eyy - myy) + c2;
-  // l and cs by division exactly as ssim_value: the value does not depend on whether a
-  // gradient is computed. The gradient divides the weights, r1 = ws / B1, r2 = wl / B2:
-  // four divisions in all, and no 1/B (which overflows for tiny data ranges) is formed.
-  // With s = l cs:  ws S + wc cs = cs wl,  so db = -cs r2 and dc = 2 r2.
-  // (Statement order matters on the GPU: this one keeps ssim_grad_kernel spill-free
-  // on sm_80/86/89, where r1 first spilled 36-40 B; benchmarks/gpu_audit.py checks it.)
+  // every term by division, as ssim_value: the same value whether or not a gradient is
+  // computed (also where 1/B overflows), and no reciprocal kept alive beside B (registers)
   const A l = (A(2) * mxy + c1) / b1;
   cs = (A(2) * (exy - mxy) + c2) / b2;
   s = l * cs;
   const A wl = ws * l + wc;
-  const A r2 = wl / b2;
-  db = -cs * r2;
-  dc = A(2) * r2;
-  const A r1 = ws / b1;
-  dax = A(2) * (r1 * (cs * (my - mx * l)) + r2 * (mx * cs - my));  // ws dS/dmx + wc dcs/dmx
-  day = A(2) * (r1 * (cs * (mx - my * l)) + r2 * (my * cs - mx));
+  dax = ws * (A(2) * cs * (my - mx * l) / b1) + wl * (A(2) * (mx * cs - my) / b2);  // dcs/dmx
+  day = ws * (A(2) * cs * (mx - my * l) / b1) + wl * (A(2) * (my * cs - mx) / b2);  // dcs/dmy
+  db = -(ws * s + wc * cs) / b2;
+  dc = A(2) * wl / b2;
 }
 
 // Normalised 1-D Gaussian, computed in double as fastiqa.backends.reference.gaussian_window.

@@ -135,7 +135,9 @@ template <int K, typename A> FASTIQA_INLINE void vstat_and_grad(Vec<A> d, Vec<A>
   }
 }
 
-// Sample(i) -> (value vector, derivative vector) of the NV samples i .. i + NV - 1.
+// Sum over the whole kLanes blocks of a row of body(o), the statistic's vector of samples
+// o .. o + lanes - 1 (body stores their derivatives itself when asked); `done` gets the
+// number of samples covered, the caller adds the rest with the scalar loop.
 template <typename A, typename Body>
 FASTIQA_INLINE A sum_lanes_vec(int64_t len, Body body, int64_t& done) {
   using V = Vec<A>;
@@ -258,15 +260,12 @@ void forward_typed(const T* a, const T* b, T* g, const Geometry& G, double data_
       T* gp = GRAD ? g + o : nullptr;
       A s;
       if (G.luma) {
-        if constexpr (std::is_same<T, A>::value) {
-          if (G.sw == 1)
-            s = run_luma_vec<A, K, Q, GRAD>(a + o, b + o, gp, G.len, G.sc, qscale, gmul);
-          else
-            s = run_luma<T, A, K, Q, GRAD, false>(a + o, b + o, gp, G.len, G.sc, G.sw, qscale, gmul);
-        } else if (G.sw == 1)
-          s = run_luma<T, A, K, Q, GRAD, true>(a + o, b + o, gp, G.len, G.sc, 1, qscale, gmul);
-        else
+        if (G.sw != 1)
           s = run_luma<T, A, K, Q, GRAD, false>(a + o, b + o, gp, G.len, G.sc, G.sw, qscale, gmul);
+        else if constexpr (std::is_same<T, A>::value)
+          s = run_luma_vec<A, K, Q, GRAD>(a + o, b + o, gp, G.len, G.sc, qscale, gmul);
+        else
+          s = run_luma<T, A, K, Q, GRAD, true>(a + o, b + o, gp, G.len, G.sc, 1, qscale, gmul);
       } else {
         if constexpr (std::is_same<T, A>::value)
           s = run_plain_vec<A, K, Q, GRAD>(a + o, b + o, gp, G.len, qscale, gmul);

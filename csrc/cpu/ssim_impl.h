@@ -1,6 +1,6 @@
 // Fused CPU kernels of the SSIM family (SSIM, MS-SSIM scales, L1+SSIM).
 //
-// Work unit: one band of `band` source rows of one (n, c) plane (see band_rows). A band streams
+// Work unit: one band of `band` source rows of one (n, c) plane (see set_bands). A band streams
 // the padded rows it needs once: each row is gathered (any strides, zero or
 // reflect padding) into a cache-resident buffer, blurred horizontally for the
 // five quantities x, y, x^2, y^2, xy into a ring of win rows, and every
@@ -304,6 +304,34 @@ FASTIQA_INLINE void finalize_row(const Job<T, A>& J, Scratch<A>& S, int64_t u, i
   }
 }
 
+// rows[k] = the ring slot of ring row first + k (k < win): slots of `slot` elements, win of them.
+template <typename A>
+FASTIQA_INLINE void ring_rows(const A* ring, int64_t first, int win, int64_t slot, const A** rows) {
+  for (int k = 0; k < win; ++k) rows[k] = ring + ((first + k) % win) * slot;
+}
+
+// Adds the first `cols` values of S.srow / S.csrow to the band's sums, in kLanes partial sums.
+template <typename A>
+FASTIQA_INLINE void add_row_sums(const Scratch<A>& S, int64_t cols, double& sum_s, double& sum_cs) {
+  A ls[kLanes] = {}, lc[kLanes] = {};
+  int64_t j = 0;
+  for (; j + kLanes <= cols; j += kLanes) {
+#pragma omp simd
+    for (int l = 0; l < kLanes; ++l) {
+      ls[l] += S.srow[j + l];
+      lc[l] += S.csrow[j + l];
+    }
+  }
+  for (int l = 0; j < cols; ++j, ++l) {
+    ls[l] += S.srow[j];
+    lc[l] += S.csrow[j];
+  }
+  for (int l = 0; l < kLanes; ++l) {
+    sum_s += ls[l];
+    sum_cs += lc[l];
+  }
+}
+
 // Forward without a gradient: output rows own_a .. own_b - 1 of plane (n, c) in column
 // strips of J.SW output columns, so that a strip's ring of horizontal blurs (win x 5 rows
 // of J.PS) stays in L1: the vertical blur is bound by its loads, and the ring of a whole
@@ -332,7 +360,7 @@ void values_band(const Job<T, A>& J, int64_t n, int64_t c, int64_t own_a, int64_
       if (u < own_a + win - 1) continue;
       const int64_t p = u - win + 1;
       const A* rows[kMaxWin];
-      for (int k = 0; k < win; ++k) rows[k] = S.ring + ((p - own_a + k) % win) * slot5;
+      ring_rows<A>(S.ring, p - own_a, win, slot5, rows);
       vblur<5>(rows, J.g, 0, win - 1, lw, PS, S.st, PS);
       const A *mx = S.st, *my = S.st + PS, *exx = S.st + 2 * PS, *eyy = S.st + 3 * PS, *exy = S.st + 4 * PS;
 #pragma omp simd
@@ -342,25 +370,7 @@ void values_band(const Job<T, A>& J, int64_t n, int64_t c, int64_t own_a, int64_
         S.srow[j] = sv;
         S.csrow[j] = cv;
       }
-      if (J.values) {
-        A ls[kLanes] = {}, lc[kLanes] = {};
-        int64_t j = 0;
-        for (; j + kLanes <= cols; j += kLanes) {
-#pragma omp simd
-          for (int l = 0; l < kLanes; ++l) {
-            ls[l] += S.srow[j + l];
-            lc[l] += S.csrow[j + l];
-          }
-        }
-        for (int l = 0; j < cols; ++j, ++l) {
-          ls[l] += S.srow[j];
-          lc[l] += S.csrow[j];
-        }
-        for (int l = 0; l < kLanes; ++l) {
-          sum_s += ls[l];
-          sum_cs += lc[l];
-        }
-      }
+      if (J.values) add_row_sums(S, cols, sum_s, sum_cs);
       if (J.want_map) store_row(J.map.row(n, c, p) + c0 * J.map.sw, J.map.sw, cols, S.srow);
     }
   }
@@ -391,12 +401,11 @@ void run_band(const Job<T, A>& J, int64_t plane, int64_t band, Scratch<A>& S,
     std::fill(S.acc, S.acc + (s_b - s_a) * 4 * J.AP, A(0));
   }
   const int64_t P = J.P, slot5 = 5 * P;
-  // without a gradient the band goes through values_band (column strips); pb = pa skips the row loop
-  if (!J.grad) {
-    values_band(J, n, c, own_a, own_b, S, sum_s, sum_cs);
-    pb = pa;
-  }
-  const int64_t u_end = pb > pa ? pb + win - 1 : pa;  // a band may own no output row (valid)
+  // Without a gradient the rows go through values_band (column strips); the row loop
+  // below is the forward with gradient and the backward.
+  if (!J.grad) values_band(J, n, c, own_a, own_b, S, sum_s, sum_cs);
+  // a band may own no output row (valid padding)
+  const int64_t u_end = J.grad && pb > pa ? pb + win - 1 : pa;
   for (int64_t u = pa; u < u_end; ++u) {
     const int64_t s = source_index(u, J.H, J.off, J.padding);
     A* h = S.ring + ((u - pa) % win) * slot5;
@@ -411,64 +420,36 @@ void run_band(const Job<T, A>& J, int64_t plane, int64_t band, Scratch<A>& S,
     if (u < pa + win - 1) continue;
     const int64_t p = u - win + 1;
     const A* rows[kMaxWin];
-    for (int k = 0; k < win; ++k) rows[k] = S.ring + ((p - pa + k) % win) * slot5;
+    ring_rows<A>(S.ring, p - pa, win, slot5, rows);
     vblur<5>(rows, J.g, 0, win - 1, LW, P, S.st, P);
     const A *mx = S.st, *my = S.st + P, *exx = S.st + 2 * P, *eyy = S.st + 3 * P, *exy = S.st + 4 * P;
     const bool owned = p >= own_a && p < own_b;
-    if (!J.grad) {
-#pragma omp simd
-      for (int64_t j = 0; j < LW; ++j) {
-        A sv, cv;
-        ssim_value(mx[j], my[j], exx[j], eyy[j], exy[j], J.c1, J.c2, sv, cv);
-        S.srow[j] = sv;
-        S.csrow[j] = cv;
-      }
+    if (J.dmap.p) {
+      load_row(J.dmap.row(n, c, p), J.dmap.sw, Wo, S.w);
+      for (int64_t j = 0; j < Wo; ++j) S.w[j] += ws;
     } else {
-      if (J.dmap.p) {
-        load_row(J.dmap.row(n, c, p), J.dmap.sw, Wo, S.w);
-        for (int64_t j = 0; j < Wo; ++j) S.w[j] += ws;
-      } else {
-        std::fill(S.w, S.w + Wo, ws);
-      }
-      std::fill(S.w + Wo, S.w + LW, A(0));
-      A* m = S.mring + (p % win) * 4 * P;
-      A *dax = m, *day = m + P, *db = m + 2 * P, *dc = m + 3 * P;
-#pragma omp simd
-      for (int64_t j = 0; j < LW; ++j) {
-        A sv, cv, a0, a1, b, cc;
-        const A wcl = j < Wo ? wc : A(0);
-        ssim_value_grad(mx[j], my[j], exx[j], eyy[j], exy[j], J.c1, J.c2, S.w[j], wcl, sv, cv, a0, a1, b, cc);
-        S.srow[j] = sv;
-        S.csrow[j] = cv;
-        // lanes past the output row (j >= Wo) may hold inf/NaN (k1 = 0: 0/0): they must
-        // never reach the adjoint blur that spreads them onto real columns
-        const bool real = j < Wo;
-        dax[j] = real ? a0 : A(0);
-        day[j] = real ? a1 : A(0);
-        db[j] = real ? b : A(0);
-        dc[j] = real ? cc : A(0);
-      }
-      finalize_row(J, S, p, pa, p, s_a, s_b);  // padded row p: no later output row reads it
+      std::fill(S.w, S.w + Wo, ws);
     }
-    if (owned && J.values) {
-      A ls[kLanes] = {}, lc[kLanes] = {};
-      int64_t j = 0;
-      for (; j + kLanes <= Wo; j += kLanes) {
+    std::fill(S.w + Wo, S.w + LW, A(0));
+    A* m = S.mring + (p % win) * 4 * P;
+    A *dax = m, *day = m + P, *db = m + 2 * P, *dc = m + 3 * P;
 #pragma omp simd
-        for (int l = 0; l < kLanes; ++l) {
-          ls[l] += S.srow[j + l];
-          lc[l] += S.csrow[j + l];
-        }
-      }
-      for (int l = 0; j < Wo; ++j, ++l) {
-        ls[l] += S.srow[j];
-        lc[l] += S.csrow[j];
-      }
-      for (int l = 0; l < kLanes; ++l) {
-        sum_s += ls[l];
-        sum_cs += lc[l];
-      }
+    for (int64_t j = 0; j < LW; ++j) {
+      A sv, cv, a0, a1, b, cc;
+      const A wcl = j < Wo ? wc : A(0);
+      ssim_value_grad(mx[j], my[j], exx[j], eyy[j], exy[j], J.c1, J.c2, S.w[j], wcl, sv, cv, a0, a1, b, cc);
+      S.srow[j] = sv;
+      S.csrow[j] = cv;
+      // lanes past the output row (j >= Wo) may hold inf/NaN (k1 = 0: 0/0): they must
+      // never reach the adjoint blur that spreads them onto real columns
+      const bool real = j < Wo;
+      dax[j] = real ? a0 : A(0);
+      day[j] = real ? a1 : A(0);
+      db[j] = real ? b : A(0);
+      dc[j] = real ? cc : A(0);
     }
+    finalize_row(J, S, p, pa, p, s_a, s_b);  // padded row p: no later output row reads it
+    if (owned && J.values) add_row_sums(S, Wo, sum_s, sum_cs);
     if (owned && J.want_map) store_row(J.map.row(n, c, p), J.map.sw, Wo, S.srow);
   }
   if (J.grad) {

@@ -163,9 +163,8 @@ def metric_threads(opts):
     """torch's intra-op threads lowered to the cores left by `opts.workers` decoders
     while scoring on the CPU (see the module doc); restored on exit."""
     before = torch.get_num_threads()
-    device = torch.device(opts.device) if opts.device is not None else torch.device("cpu")
     want = max(1, min(before, _cores() - opts.workers))
-    if device.type != "cpu" or want == before:
+    if torch.device(opts.device).type != "cpu" or want == before:
         yield
         return
     torch.set_num_threads(want)

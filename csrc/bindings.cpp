@@ -34,6 +34,10 @@ TORCH_LIBRARY(fastiqa_C, m) {
       "psnr_fwd(Tensor x, Tensor y, int kind, int crop, bool y_channel, bool quantize, "
       "float data_range, bool need_grad) -> (Tensor, Tensor)");
   m.def("psnr_bwd(Tensor grad, Tensor grad_out, bool need_x, bool need_y) -> (Tensor, Tensor)");
+  // the evaluation's Y planes: (N, 3, H, W) RGB samples (uint8, uint16, float32, float64, any
+  // strides) / divisor -> (N, 1, H - 2 crop, W - 2 crop) float64 BT.601 Y in data_range units
+  // (CPU only: csrc/cpu/y_plane_impl.h)
+  m.def("y_plane(Tensor img, float divisor, float data_range, int crop) -> Tensor");
   // gram family: see csrc/common/gram_math.h (criterion codes, formulas).
   m.def("gram_fwd(Tensor feat, float scale) -> Tensor");
   m.def("gram_apply(Tensor q, Tensor feat, float alpha) -> Tensor");

@@ -30,6 +30,7 @@ struct PsnrKernels {
   Tensor2 (*fwd)(const at::Tensor& x, const at::Tensor& y, int64_t kind, int64_t crop, bool y_channel,
                  bool quantize, double data_range, bool need_grad);
   Tensor2 (*bwd)(const at::Tensor& grad, const at::Tensor& grad_out, bool need_x, bool need_y);
+  at::Tensor (*y_plane)(const at::Tensor& img, double divisor, double data_range, int64_t crop);
 };
 
 struct SsimKernels {

@@ -19,6 +19,7 @@
 #include <ATen/ops/empty.h>
 #include <torch/library.h>
 
+#include <algorithm>
 #include <cstring>
 #include <type_traits>
 #include <vector>
@@ -383,10 +384,12 @@ std::tuple<at::Tensor, at::Tensor> psnr_bwd(const at::Tensor& grad, const at::Te
 }  // namespace
 }  // namespace psnr_impl
 
+#include "y_plane_impl.h"
+
 void psnr_kernels(PsnrKernels* t) {
-  using namespace psnr_impl;
-  t->fwd = &psnr_fwd;
-  t->bwd = &psnr_bwd;
+  t->fwd = &psnr_impl::psnr_fwd;
+  t->bwd = &psnr_impl::psnr_bwd;
+  t->y_plane = &y_plane_impl::y_plane;
 }
 
 }  // namespace FASTIQA_ISA_NS

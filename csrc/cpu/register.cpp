@@ -12,6 +12,7 @@ TORCH_LIBRARY_IMPL(fastiqa_C, CPU, m) {
   m.impl("pixel_bwd", FASTIQA_CPU_OP(PixelKernels, pixel_kernels, bwd));
   m.impl("psnr_fwd", FASTIQA_CPU_OP(PsnrKernels, psnr_kernels, fwd));
   m.impl("psnr_bwd", FASTIQA_CPU_OP(PsnrKernels, psnr_kernels, bwd));
+  m.impl("y_plane", FASTIQA_CPU_OP(PsnrKernels, psnr_kernels, y_plane));
   m.impl("ssim_fwd", FASTIQA_CPU_OP(SsimKernels, ssim_kernels, fwd));
   m.impl("ssim_bwd", FASTIQA_CPU_OP(SsimKernels, ssim_kernels, bwd));
   m.impl("gram_fwd", FASTIQA_CPU_OP(GramKernels, gram_kernels, gram_fwd));

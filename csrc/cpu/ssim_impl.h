@@ -3,9 +3,11 @@
 // Work unit: one band of `band` source rows of one (n, c) plane (see set_bands). A band streams
 // the padded rows it needs once: each row is gathered (any strides, zero or
 // reflect padding) into a cache-resident buffer, blurred horizontally for the
-// five quantities x, y, x^2, y^2, xy into a ring of win rows, and every
-// completed ring gives one output row of the five statistics by the vertical
-// blur. Nothing image-sized is written besides what is asked for (the SSIM map,
+// four quantities x, y, x^2 + y^2, xy into a ring of win rows, and every
+// completed ring gives one output row of the four statistics by the vertical
+// blur. Four, not five: SSIM and its gradient need sigma_x^2 and sigma_y^2 only as
+// their sum, sigma_x^2 + sigma_y^2 = G*(x^2 + y^2) - mu_x^2 - mu_y^2 (Wang et al.
+// 2004, eq. 13: the denominator of cs), so G*(x^2) and G*(y^2) are never needed apart. Nothing image-sized is written besides what is asked for (the SSIM map,
 // the gradients).
 //
 // Gradient (csrc/common/ssim_math.h): each output row's four coefficient rows go
@@ -57,6 +59,7 @@ using namespace fastiqa::ssim;
 // at 64 rows and an 11x11 window, 4% at 256). Never from the thread count: results must
 // not depend on it.
 constexpr int64_t kBand = 64;
+constexpr int kStats = 4;  // blurred quantities: x, y, x^2 + y^2, xy
 constexpr int64_t kBandValues = 256;
 constexpr int64_t kMinTasks = 4;
 
@@ -64,7 +67,7 @@ int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 
 // Pitch (elements) of a block of scratch rows of at least n elements: an odd number of
 // 64-byte lines, so that row q of the block starts in another L1 set than row 0 for every
-// q < 64. The blurs stream up to 5 x win rows at once; with a pitch of a multiple of 4 KiB
+// q < 64. The blurs stream up to 4 x win rows at once; with a pitch of a multiple of 4 KiB
 // (e.g. 512 doubles: 504-pixel images in float64) they all fall in one set and thrash it.
 template <typename A> int64_t row_pitch(int64_t n) {
   constexpr int64_t line = 64 / static_cast<int64_t>(sizeof(A));
@@ -147,52 +150,58 @@ FASTIQA_INLINE void store_row(T* row, int64_t sw, int64_t n, const A* in) {
   }
 }
 
-// Products of one padded row pair: r[2] = x^2, r[3] = y^2, r[4] = xy (r[0] = x, r[1] = y),
+// Products of one padded row pair: r[2] = x^2 + y^2, r[3] = xy (r[0] = x, r[1] = y),
 // once per sample, so that the blur below is one FMA per tap and quantity.
 template <typename A>
 FASTIQA_INLINE void row_products(A* const* r, int64_t len) {
   const A* __restrict__ x = r[0];
   const A* __restrict__ y = r[1];
-  A* __restrict__ xx = r[2];
-  A* __restrict__ yy = r[3];
-  A* __restrict__ xy = r[4];
+  A* __restrict__ ss = r[2];
+  A* __restrict__ xy = r[3];
 #pragma omp simd
   for (int64_t j = 0; j < len; ++j) {
-    xx[j] = x[j] * x[j];
-    yy[j] = y[j] * y[j];
+    ss[j] = x[j] * x[j] + y[j] * y[j];
     xy[j] = x[j] * y[j];
   }
 }
 
-// Horizontal blur of x, y, x^2, y^2, xy: h[q * P + j] = sum_k g[k] r[q][j + k], j < LW.
-// U vectors x 5 quantities of accumulators stay in registers over the win taps.
+// Horizontal blur of the kStats quantities: h[q * P + j] = sum_k g[k] r[q][j + k], j < LW.
+// U vectors x kStats quantities of accumulators stay in registers over the win taps.
 template <int U, typename A>
-FASTIQA_INLINE void hblur5_at(const A* const* r, const A* g, int win, int64_t j, int64_t P, A* h) {
+FASTIQA_INLINE void hblur_stats_at(const A* const* r, const A* g, int win, int64_t j, int64_t P, A* h) {
   using V = Vec<A>;
   constexpr int NV = vec_lanes<A>();
-  V a[5][U];
-  for (int q = 0; q < 5; ++q)
+  V a[kStats][U];
+  for (int q = 0; q < kStats; ++q)
     for (int u = 0; u < U; ++u) a[q][u] = V{};
   for (int k = 0; k < win; ++k) {
     const V gk = vsplat(g[k]);
-    for (int q = 0; q < 5; ++q)
+    for (int q = 0; q < kStats; ++q)
       for (int u = 0; u < U; ++u) a[q][u] += gk * vload(r[q] + j + k + u * NV);
   }
-  for (int q = 0; q < 5; ++q)
+  for (int q = 0; q < kStats; ++q)
     for (int u = 0; u < U; ++u) vstore(h + q * P + j + u * NV, a[q][u]);
 }
 
 template <typename A>
-FASTIQA_INLINE void hblur5(A* const* rows, const A* g, int win, int64_t LW, int64_t P, A* h) {
+FASTIQA_INLINE void hblur_stats(A* const* rows, const A* g, int win, int64_t LW, int64_t P, A* h) {
   constexpr int NV = vec_lanes<A>();
-  const A* r[5] = {rows[0], rows[1], rows[2], rows[3], rows[4]};
+  const A* r[kStats];
+  for (int q = 0; q < kStats; ++q) r[q] = rows[q];
   int64_t j = 0;
-  for (; j + 2 * NV <= LW; j += 2 * NV) hblur5_at<2>(r, g, win, j, P, h);
-  for (; j < LW; j += NV) hblur5_at<1>(r, g, win, j, P, h);
+  for (; j + 2 * NV <= LW; j += 2 * NV) hblur_stats_at<2>(r, g, win, j, P, h);
+  for (; j < LW; j += NV) hblur_stats_at<1>(r, g, win, j, P, h);
+}
+
+// SSIM and cs of one output pixel from its statistics mx, my, G*(x^2 + y^2), G*(xy): the
+// shared formula with exx + eyy given as one sum (ssim_math.h subtracts mx^2 and my^2 from it).
+template <typename A>
+FASTIQA_INLINE void value_of_stats(A mx, A my, A ess, A exy, A c1, A c2, A& s, A& cs) {
+  ssim_value(mx, my, ess, A(0), exy, c1, c2, s, cs);
 }
 
 // Vertical blur: st[q * P + j] = sum_k g[k] rows[k][q * P + j] for the nq quantities
-// (5: the statistics from the ring of horizontal blurs; 4: the gradient's vertical adjoint
+// (kStats: the statistics from the ring of horizontal blurs; 4: the gradient's vertical adjoint
 // from the ring of coefficient rows, taps k_lo .. k_hi only).
 template <int NQ, int U, typename A>
 FASTIQA_INLINE void vblur_at(const A* const* rows, const A* g, int k_lo, int k_hi, int64_t j, int64_t P,
@@ -250,20 +259,20 @@ FASTIQA_INLINE void hblur4(const A* in, int64_t in_stride, const A* g, int win, 
 
 template <typename A> struct Scratch {
   std::vector<A> buf;
-  A *rin[5], *ring, *st, *srow, *csrow, *w, *mring, *vt, *t, *acc, *xr, *yr;
+  A *rin[kStats], *ring, *st, *srow, *csrow, *w, *mring, *vt, *t, *acc, *xr, *yr;
   int64_t vt_len = 0;
   template <typename T> void init(const Job<T, A>& J) {
     const int64_t in_len = J.LW + J.win;            // padded source row
     vt_len = row_pitch<A>(J.LWp + J.win);            // map row with win-1 zero margins
     const int64_t accn = J.grad ? J.band * 4 * J.AP : 0;
-    const int64_t need = 5 * in_len + J.win * 5 * J.P + 5 * J.P + 3 * J.LW +
+    const int64_t need = kStats * in_len + J.win * kStats * J.P + kStats * J.P + 3 * J.LW +
                          (J.grad ? J.win * 4 * J.P + 4 * vt_len + 4 * J.LWp : 0) + accn + 2 * J.W + 64;
     buf.assign(need, A(0));
     A* p = buf.data();
     auto take = [&](int64_t n) { A* r = p; p += n; return r; };
-    for (auto& r : rin) r = take(in_len);  // x, y, x^2, y^2, xy
-    ring = take(J.win * 5 * J.P);
-    st = take(5 * J.P);
+    for (auto& r : rin) r = take(in_len);  // x, y, x^2 + y^2, xy
+    ring = take(J.win * kStats * J.P);
+    st = take(kStats * J.P);
     srow = take(J.LW); csrow = take(J.LW); w = take(J.LW);
     mring = J.grad ? take(J.win * 4 * J.P) : nullptr;  // coefficient rows of the last win outputs
     vt = J.grad ? take(4 * vt_len) : nullptr;          // their vertical adjoint, zero margins
@@ -333,40 +342,40 @@ FASTIQA_INLINE void add_row_sums(const Scratch<A>& S, int64_t cols, double& sum_
 }
 
 // Forward without a gradient: output rows own_a .. own_b - 1 of plane (n, c) in column
-// strips of J.SW output columns, so that a strip's ring of horizontal blurs (win x 5 rows
+// strips of J.SW output columns, so that a strip's ring of horizontal blurs (win x kStats rows
 // of J.PS) stays in L1: the vertical blur is bound by its loads, and the ring of a whole
-// row is 220 KiB for a 504-pixel float64 row. A strip gathers its SW + win - 1 padded
+// row is 176 KiB for a 504-pixel float64 row. A strip gathers its SW + win - 1 padded
 // columns (the halo is gathered again, never blurred again). Sums in strip, then row order.
 template <typename T, typename A>
 void values_band(const Job<T, A>& J, int64_t n, int64_t c, int64_t own_a, int64_t own_b, Scratch<A>& S,
                  double& sum_s, double& sum_cs) {
   if (own_b <= own_a) return;  // a band may own no output row (valid padding)
   const int win = J.win;
-  const int64_t PS = J.PS, slot5 = 5 * PS;
+  const int64_t PS = J.PS, slot = kStats * PS;
   for (int64_t c0 = 0; c0 < J.Wo; c0 += J.SW) {
     const int64_t cols = std::min(J.SW, J.Wo - c0);  // output columns of this strip
     const int64_t lw = round_up(cols, kLanes);
     for (int64_t u = own_a; u < own_b + win - 1; ++u) {
       const int64_t s = source_index(u, J.H, J.off, J.padding);
-      A* h = S.ring + ((u - own_a) % win) * slot5;
+      A* h = S.ring + ((u - own_a) % win) * slot;
       if (s < 0) {
-        std::fill(h, h + slot5, A(0));
+        std::fill(h, h + slot, A(0));
       } else {
         gather_cols(J.x.row(n, c, s), J.x.sw, J, c0, cols + win - 1, S.rin[0], lw + win);
         gather_cols(J.y.row(n, c, s), J.y.sw, J, c0, cols + win - 1, S.rin[1], lw + win);
         row_products(S.rin, lw + win);
-        hblur5(S.rin, J.g, win, lw, PS, h);
+        hblur_stats(S.rin, J.g, win, lw, PS, h);
       }
       if (u < own_a + win - 1) continue;
       const int64_t p = u - win + 1;
       const A* rows[kMaxWin];
-      ring_rows<A>(S.ring, p - own_a, win, slot5, rows);
-      vblur<5>(rows, J.g, 0, win - 1, lw, PS, S.st, PS);
-      const A *mx = S.st, *my = S.st + PS, *exx = S.st + 2 * PS, *eyy = S.st + 3 * PS, *exy = S.st + 4 * PS;
+      ring_rows<A>(S.ring, p - own_a, win, slot, rows);
+      vblur<kStats>(rows, J.g, 0, win - 1, lw, PS, S.st, PS);
+      const A *mx = S.st, *my = S.st + PS, *ess = S.st + 2 * PS, *exy = S.st + 3 * PS;
 #pragma omp simd
       for (int64_t j = 0; j < lw; ++j) {
         A sv, cv;
-        ssim_value(mx[j], my[j], exx[j], eyy[j], exy[j], J.c1, J.c2, sv, cv);
+        value_of_stats(mx[j], my[j], ess[j], exy[j], J.c1, J.c2, sv, cv);
         S.srow[j] = sv;
         S.csrow[j] = cv;
       }
@@ -400,7 +409,7 @@ void run_band(const Job<T, A>& J, int64_t plane, int64_t band, Scratch<A>& S,
     std::fill(S.vt, S.vt + 4 * S.vt_len, A(0));
     std::fill(S.acc, S.acc + (s_b - s_a) * 4 * J.AP, A(0));
   }
-  const int64_t P = J.P, slot5 = 5 * P;
+  const int64_t P = J.P, slot = kStats * P;
   // Without a gradient the rows go through values_band (column strips); the row loop
   // below is the forward with gradient and the backward.
   if (!J.grad) values_band(J, n, c, own_a, own_b, S, sum_s, sum_cs);
@@ -408,21 +417,21 @@ void run_band(const Job<T, A>& J, int64_t plane, int64_t band, Scratch<A>& S,
   const int64_t u_end = J.grad && pb > pa ? pb + win - 1 : pa;
   for (int64_t u = pa; u < u_end; ++u) {
     const int64_t s = source_index(u, J.H, J.off, J.padding);
-    A* h = S.ring + ((u - pa) % win) * slot5;
+    A* h = S.ring + ((u - pa) % win) * slot;
     if (s < 0) {
-      std::fill(h, h + slot5, A(0));
+      std::fill(h, h + slot, A(0));
     } else {
       gather_padded(J.x.row(n, c, s), J.x.sw, J, S.rin[0], LW + win);
       gather_padded(J.y.row(n, c, s), J.y.sw, J, S.rin[1], LW + win);
       row_products(S.rin, LW + win);
-      hblur5(S.rin, J.g, win, LW, P, h);
+      hblur_stats(S.rin, J.g, win, LW, P, h);
     }
     if (u < pa + win - 1) continue;
     const int64_t p = u - win + 1;
     const A* rows[kMaxWin];
-    ring_rows<A>(S.ring, p - pa, win, slot5, rows);
-    vblur<5>(rows, J.g, 0, win - 1, LW, P, S.st, P);
-    const A *mx = S.st, *my = S.st + P, *exx = S.st + 2 * P, *eyy = S.st + 3 * P, *exy = S.st + 4 * P;
+    ring_rows<A>(S.ring, p - pa, win, slot, rows);
+    vblur<kStats>(rows, J.g, 0, win - 1, LW, P, S.st, P);
+    const A *mx = S.st, *my = S.st + P, *ess = S.st + 2 * P, *exy = S.st + 3 * P;
     const bool owned = p >= own_a && p < own_b;
     if (J.dmap.p) {
       load_row(J.dmap.row(n, c, p), J.dmap.sw, Wo, S.w);
@@ -437,7 +446,8 @@ void run_band(const Job<T, A>& J, int64_t plane, int64_t band, Scratch<A>& S,
     for (int64_t j = 0; j < LW; ++j) {
       A sv, cv, a0, a1, b, cc;
       const A wcl = j < Wo ? wc : A(0);
-      ssim_value_grad(mx[j], my[j], exx[j], eyy[j], exy[j], J.c1, J.c2, S.w[j], wcl, sv, cv, a0, a1, b, cc);
+      // exx + eyy as one sum (see value_of_stats)
+      ssim_value_grad(mx[j], my[j], ess[j], A(0), exy[j], J.c1, J.c2, S.w[j], wcl, sv, cv, a0, a1, b, cc);
       S.srow[j] = sv;
       S.csrow[j] = cv;
       // lanes past the output row (j >= Wo) may hold inf/NaN (k1 = 0: 0/0): they must
@@ -527,8 +537,8 @@ void setup_job(Job<T, A>& J, const at::Tensor& x, const at::Tensor& y, int64_t w
   J.LWp = round_up(J.Wp, kLanes);
   J.P = row_pitch<A>(J.LW);
   J.AP = row_pitch<A>(round_up(J.W, kLanes));
-  // strips of values_band: the ring (win x 5 rows of PS) within 24 KiB of the 32 KiB L1
-  const int64_t fit = 24576 / (static_cast<int64_t>(win) * 5 * static_cast<int64_t>(sizeof(A)));
+  // strips of values_band: the ring (win x kStats rows of PS) within 24 KiB of the 32 KiB L1
+  const int64_t fit = 24576 / (static_cast<int64_t>(win) * kStats * static_cast<int64_t>(sizeof(A)));
   J.SW = std::min(J.LW, std::max<int64_t>(2 * kLanes, fit / kLanes * kLanes));
   J.PS = row_pitch<A>(round_up(J.SW, kLanes));
   double g[kMaxWin];

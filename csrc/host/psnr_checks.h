@@ -40,5 +40,17 @@ inline void check_psnr_bwd(const at::Tensor& grad, const at::Tensor& grad_out) {
               "fastiqa_C::psnr_bwd: grad_out must be a contiguous (N,) accumulator tensor on the device");
 }
 
+inline void check_y_plane(const at::Tensor& img, double divisor, double data_range, int64_t crop) {
+  TORCH_CHECK(img.dim() == 4 && img.size(1) == 3, "fastiqa_C::y_plane: img must be (N, 3, H, W) RGB, got ",
+              img.sizes());
+  const auto t = img.scalar_type();
+  TORCH_CHECK(t == at::kByte || t == at::kUInt16 || t == at::kFloat || t == at::kDouble,
+              "fastiqa_C::y_plane: img must be uint8, uint16, float32 or float64, got ", t);
+  TORCH_CHECK(divisor > 0, "fastiqa_C::y_plane: divisor must be > 0");
+  TORCH_CHECK(data_range > 0, "fastiqa_C::y_plane: data_range must be > 0");
+  TORCH_CHECK(crop >= 0 && (img.numel() == 0 || (2 * crop < img.size(2) && 2 * crop < img.size(3))),
+              "fastiqa_C::y_plane: crop leaves no pixels");
+}
+
 }  // namespace host
 }  // namespace fastiqa

@@ -5,7 +5,7 @@ GIL), at most `prefetch` decoded pairs wait in memory, and the scoring thread pu
 each pair on its common scale and runs the metric kernels meanwhile: throughput is
 bound by decoding. The decoded pixels stay in their integer type until the scoring
 thread converts them, once per pair for all metrics: with y_channel, straight to the
-cropped BT.601 Y planes in float64 (one buffer per image, no 3-channel float copy).
+cropped BT.601 Y planes in float64 (one pass per image, no 3-channel float copy).
 
 How a pair is put on a common scale (the reading rules of fastiqa._imageio apply
 to each file first):
@@ -35,7 +35,7 @@ import torch
 
 from .. import metrics as M
 from .._imageio import ImageReadError, read_image
-from ..conventions import Y_OFFSET, Y_WEIGHTS
+from ..ops.psnr import y_plane
 
 JPEG = (".jpg", ".jpeg")
 ERROR_KINDS = ("pair", "read", "size", "crop", "metric")
@@ -106,18 +106,10 @@ def _scaled(t, div):
 
 def _y_plane(t, div, r, k):
     """BT.601 Y (fastiqa.conventions.rgb_to_y in data_range r units) of the RGB pixels t / div,
-    cropped by k: Y = 16 r / 255 + sum_c (w_c / 255) (t_c / div), float64, as one conversion
-    pass over the cropped pixels and one matrix-vector product (the decoded images are
-    channels-last: a pixel's 3 samples are adjacent). The pixels are divided by div before
-    they are weighted, so an 8-bit file and its 16-bit copy (div 255 and 65535, pixels v
-    and 257 v) give bitwise the same Y."""
-    n, _, h, w = t.shape
-    c = t[..., k:h - k, k:w - k].permute(0, 2, 3, 1).to(torch.float64, memory_format=torch.contiguous_format)
-    if div != 1.0:
-        c.div_(div)
-    weights = torch.tensor(Y_WEIGHTS, dtype=torch.float64, device=t.device) / 255.0
-    out = torch.mv(c.view(-1, 3), weights).add_(Y_OFFSET * r / 255.0)
-    return out.view(n, 1, h - 2 * k, w - 2 * k)
+    cropped by k, float64: one pass over the decoded integers on the CPU (fastiqa.ops.psnr.y_plane).
+    The pixels are divided by div before they are weighted, so an 8-bit file and its 16-bit
+    copy (div 255 and 65535, pixels v and 257 v) give bitwise the same Y."""
+    return y_plane(t, div, r, k)
 
 
 def score(item, raw, opts):

@@ -4,7 +4,7 @@ the formulas, and the op contract of fastiqa_C::psnr_fwd / psnr_bwd."""
 import torch
 
 from ..._codes import LossKind
-from ...conventions import Y_WEIGHTS, acc_dtype, quantize8, rgb_to_y
+from ...conventions import Y_OFFSET, Y_WEIGHTS, acc_dtype, quantize8, rgb_to_y
 
 # formulas
 
@@ -84,3 +84,17 @@ def psnr_bwd(grad, grad_out, need_x, need_y):
     acc = grad_out.dtype
     gx = torch.empty_like(grad).copy_(grad.to(acc) * grad_out.view(-1, 1, 1, 1))
     return (gx if need_x else grad.new_empty((0,))), (-gx if need_y else grad.new_empty((0,)))
+
+
+def y_plane(img, divisor, data_range, crop):
+    """The op contract of fastiqa_C::y_plane: (N, 3, H, W) RGB samples of any dtype -> the
+    (N, 1, H - 2 crop, W - 2 crop) float64 BT.601 Y of img / divisor in data_range units,
+    Y = 16 r / 255 + sum_c (w_c / 255) (t_c / divisor). The samples are divided before
+    they are weighted (no division when divisor == 1), so v / 255 and 257 v / 65535 give
+    bitwise the same Y. Differentiable for float inputs."""
+    n, _, h, w = img.shape
+    t = img[..., crop:h - crop, crop:w - crop].to(torch.float64)
+    if divisor != 1.0:
+        t = t / divisor
+    wr, wg, wb = (c / 255.0 for c in Y_WEIGHTS)
+    return (wr * t[:, 0:1] + wg * t[:, 1:2] + wb * t[:, 2:3]) + Y_OFFSET * data_range / 255.0

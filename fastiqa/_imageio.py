@@ -98,8 +98,9 @@ def _read_cv2(cv2, data, head):
     ihdr = _png_ihdr(head)
     if ihdr is not None and ihdr[1] == 4 and arr.ndim == 3:  # grey+alpha PNG, which OpenCV expands to BGRA
         return arr[..., :1]
-    arr = _channels_last(arr)
-    return arr[..., ::-1] if arr.shape[2] == 3 else arr  # BGR -> RGB
+    if arr.ndim == 3 and arr.shape[2] in (3, 4):  # BGR(A) -> RGB, alpha dropped: OpenCV's vectorised
+        return cv2.cvtColor(arr, cv2.COLOR_BGR2RGB if arr.shape[2] == 3 else cv2.COLOR_BGRA2RGB)  # copy
+    return _channels_last(arr)
 
 
 def _read_tifffile(tifffile, path):

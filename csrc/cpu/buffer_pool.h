@@ -20,6 +20,8 @@ namespace cpu {
 
 // An uninitialised tensor with the shape, strides and dtype of `like` (dense).
 at::Tensor pooled_empty_like(const at::Tensor& like);
+// An uninitialised contiguous CPU tensor of `sizes` and `dtype`.
+at::Tensor pooled_empty(at::IntArrayRef sizes, at::ScalarType dtype);
 void release_buffers();
 
 }  // namespace cpu

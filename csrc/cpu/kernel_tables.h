@@ -31,6 +31,8 @@ struct PsnrKernels {
                  bool quantize, double data_range, bool need_grad);
   Tensor2 (*bwd)(const at::Tensor& grad, const at::Tensor& grad_out, bool need_x, bool need_y);
   at::Tensor (*y_plane)(const at::Tensor& img, double divisor, double data_range, int64_t crop);
+  at::Tensor (*y_mse)(const at::Tensor& x, const at::Tensor& y, double div_x, double div_y, double data_range,
+                      int64_t crop);
 };
 
 struct SsimKernels {
@@ -40,6 +42,8 @@ struct SsimKernels {
   Tensor2 (*bwd)(const at::Tensor& x, const at::Tensor& y, int64_t win, double sigma, double c1,
                  double c2, int64_t padding, const at::Tensor& weights, const OptTensor& dmap,
                  bool need_gx, bool need_gy);
+  at::Tensor (*y_values)(const at::Tensor& x, const at::Tensor& y, double div_x, double div_y, double data_range,
+                         int64_t crop, int64_t win, double sigma, double c1, double c2);
 };
 
 struct GramKernels {

@@ -390,6 +390,7 @@ void psnr_kernels(PsnrKernels* t) {
   t->fwd = &psnr_impl::psnr_fwd;
   t->bwd = &psnr_impl::psnr_bwd;
   t->y_plane = &y_plane_impl::y_plane;
+  t->y_mse = &y_plane_impl::y_mse;
 }
 
 }  // namespace FASTIQA_ISA_NS

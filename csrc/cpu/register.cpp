@@ -13,8 +13,10 @@ TORCH_LIBRARY_IMPL(fastiqa_C, CPU, m) {
   m.impl("psnr_fwd", FASTIQA_CPU_OP(PsnrKernels, psnr_kernels, fwd));
   m.impl("psnr_bwd", FASTIQA_CPU_OP(PsnrKernels, psnr_kernels, bwd));
   m.impl("y_plane", FASTIQA_CPU_OP(PsnrKernels, psnr_kernels, y_plane));
+  m.impl("y_mse", FASTIQA_CPU_OP(PsnrKernels, psnr_kernels, y_mse));
   m.impl("ssim_fwd", FASTIQA_CPU_OP(SsimKernels, ssim_kernels, fwd));
   m.impl("ssim_bwd", FASTIQA_CPU_OP(SsimKernels, ssim_kernels, bwd));
+  m.impl("ssim_y", FASTIQA_CPU_OP(SsimKernels, ssim_kernels, y_values));
   m.impl("gram_fwd", FASTIQA_CPU_OP(GramKernels, gram_kernels, gram_fwd));
   m.impl("gram_apply", FASTIQA_CPU_OP(GramKernels, gram_kernels, gram_apply));
   m.impl("style_fwd", FASTIQA_CPU_OP(GramKernels, gram_kernels, style_fwd));

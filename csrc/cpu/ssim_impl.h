@@ -34,9 +34,12 @@
 #include <torch/library.h>
 
 #include <algorithm>
+#include <type_traits>
 #include <vector>
 
+#include "../common/psnr_math.h"
 #include "../common/ssim_math.h"
+#include "../host/psnr_checks.h"
 #include "../host/ssim_checks.h"
 #include "buffer_pool.h"
 #include "convert.h"
@@ -48,6 +51,7 @@ namespace fastiqa {
 namespace cpu {
 namespace FASTIQA_ISA_NS {
 #include "simd.h"
+#include "luma_row.h"
 namespace ssim_impl {
 namespace {
 
@@ -100,6 +104,9 @@ template <typename T, typename A> struct Job {
   A g[kMaxWin] = {};
   A c1 = 0, c2 = 0;
   bool values = false, l1 = false, want_map = false, grad = false;
+  // values_band<.., LUMA = true>: x and y are RGB samples, each row gathered as its BT.601 Y
+  // (luma_row) of samples / ydiv_x (ydiv_y), offset yoff; valid padding only
+  double ydiv_x = 1, ydiv_y = 1, yoff = 0;
   std::vector<int64_t> colsrc;  // padded column -> source column or -1, size Wp
 };
 
@@ -262,17 +269,19 @@ template <typename A> struct Scratch {
   A *rin[kStats], *ring, *st, *srow, *csrow, *w, *mring, *vt, *t, *acc, *xr, *yr;
   int64_t vt_len = 0;
   template <typename T> void init(const Job<T, A>& J) {
-    const int64_t in_len = J.LW + J.win;            // padded source row
+    // without a gradient the rows are column strips of J.SW (values_band): pitch J.PS
+    const int64_t P = J.grad ? J.P : J.PS;
+    const int64_t in_len = (J.grad ? J.LW : round_up(J.SW, kLanes)) + J.win;  // padded source row
     vt_len = row_pitch<A>(J.LWp + J.win);            // map row with win-1 zero margins
     const int64_t accn = J.grad ? J.band * 4 * J.AP : 0;
-    const int64_t need = kStats * in_len + J.win * kStats * J.P + kStats * J.P + 3 * J.LW +
+    const int64_t need = kStats * in_len + J.win * kStats * P + kStats * P + 3 * J.LW +
                          (J.grad ? J.win * 4 * J.P + 4 * vt_len + 4 * J.LWp : 0) + accn + 2 * J.W + 64;
     buf.assign(need, A(0));
     A* p = buf.data();
     auto take = [&](int64_t n) { A* r = p; p += n; return r; };
     for (auto& r : rin) r = take(in_len);  // x, y, x^2 + y^2, xy
-    ring = take(J.win * kStats * J.P);
-    st = take(kStats * J.P);
+    ring = take(J.win * kStats * P);
+    st = take(kStats * P);
     srow = take(J.LW); csrow = take(J.LW); w = take(J.LW);
     mring = J.grad ? take(J.win * 4 * J.P) : nullptr;  // coefficient rows of the last win outputs
     vt = J.grad ? take(4 * vt_len) : nullptr;          // their vertical adjoint, zero margins
@@ -346,7 +355,7 @@ FASTIQA_INLINE void add_row_sums(const Scratch<A>& S, int64_t cols, double& sum_
 // of J.PS) stays in L1: the vertical blur is bound by its loads, and the ring of a whole
 // row is 176 KiB for a 504-pixel float64 row. A strip gathers its SW + win - 1 padded
 // columns (the halo is gathered again, never blurred again). Sums in strip, then row order.
-template <typename T, typename A>
+template <typename T, typename A, bool LUMA = false>
 void values_band(const Job<T, A>& J, int64_t n, int64_t c, int64_t own_a, int64_t own_b, Scratch<A>& S,
                  double& sum_s, double& sum_cs) {
   if (own_b <= own_a) return;  // a band may own no output row (valid padding)
@@ -361,8 +370,18 @@ void values_band(const Job<T, A>& J, int64_t n, int64_t c, int64_t own_a, int64_
       if (s < 0) {
         std::fill(h, h + slot, A(0));
       } else {
-        gather_cols(J.x.row(n, c, s), J.x.sw, J, c0, cols + win - 1, S.rin[0], lw + win);
-        gather_cols(J.y.row(n, c, s), J.y.sw, J, c0, cols + win - 1, S.rin[1], lw + win);
+        if constexpr (LUMA) {  // valid padding: padded column c0 + t is source column c0 + t
+          static_assert(std::is_same_v<A, double>, "the Y channel is computed in float64");
+          luma_row_any<T>(J.x.row(n, 0, s) + c0 * J.x.sw, J.x.sc, J.x.sw, cols + win - 1, J.ydiv_x, J.yoff,
+                          S.rin[0]);
+          luma_row_any<T>(J.y.row(n, 0, s) + c0 * J.y.sw, J.y.sc, J.y.sw, cols + win - 1, J.ydiv_y, J.yoff,
+                          S.rin[1]);
+          std::fill(S.rin[0] + cols + win - 1, S.rin[0] + lw + win, A(0));
+          std::fill(S.rin[1] + cols + win - 1, S.rin[1] + lw + win, A(0));
+        } else {
+          gather_cols(J.x.row(n, c, s), J.x.sw, J, c0, cols + win - 1, S.rin[0], lw + win);
+          gather_cols(J.y.row(n, c, s), J.y.sw, J, c0, cols + win - 1, S.rin[1], lw + win);
+        }
         row_products(S.rin, lw + win);
         hblur_stats(S.rin, J.g, win, lw, PS, h);
       }
@@ -380,7 +399,9 @@ void values_band(const Job<T, A>& J, int64_t n, int64_t c, int64_t own_a, int64_
         S.csrow[j] = cv;
       }
       if (J.values) add_row_sums(S, cols, sum_s, sum_cs);
-      if (J.want_map) store_row(J.map.row(n, c, p) + c0 * J.map.sw, J.map.sw, cols, S.srow);
+      if constexpr (!LUMA) {
+        if (J.want_map) store_row(J.map.row(n, c, p) + c0 * J.map.sw, J.map.sw, cols, S.srow);
+      }
     }
   }
 }
@@ -647,6 +668,60 @@ std::tuple<at::Tensor, at::Tensor> ssim_bwd(const at::Tensor& x, const at::Tenso
   return {gx, gy};
 }
 
+// fastiqa_C::ssim_y: per-image mean SSIM (valid window) of the BT.601 Y channel of two
+// decoded RGB images (samples / div_x, / div_y), cropped by `crop`, float64: the rows are
+// gathered as Y (luma_row) straight from the samples, so no Y plane is ever written.
+// Bands and strips as ssim_fwd without a gradient: the same sums in the same order.
+template <typename T>
+void ssim_y_run(const at::Tensor& xc, const at::Tensor& yc, int64_t win, double sigma, double c1, double c2,
+                double div_x, double div_y, double off, double* out) {
+  Job<T, double> J;
+  setup_job(J, xc, yc, win, sigma, c1, c2, kValid);
+  J.C = 1;  // one Y plane per image; J.x.sc steps between the R, G, B samples
+  J.values = true;
+  J.ydiv_x = div_x;
+  J.ydiv_y = div_y;
+  J.yoff = off;
+  const int64_t N = xc.size(0);
+  set_bands(J, N);
+  const int64_t tasks = N * J.nbands;
+  std::vector<double> band_sums(tasks, 0.0);
+  at::parallel_for(0, tasks, 1, [&](int64_t tb, int64_t te) {
+    Scratch<double> S;
+    S.init(J);
+    for (int64_t t = tb; t < te; ++t) {
+      const int64_t own_a = (t % J.nbands) * J.band, own_b = std::min(J.Ho, own_a + J.band);
+      double sum_cs = 0;
+      values_band<T, double, true>(J, t / J.nbands, 0, own_a, own_b, S, band_sums[t], sum_cs);
+    }
+  });
+  for (int64_t n = 0; n < N; ++n) {
+    double s = 0;
+    for (int64_t b = 0; b < J.nbands; ++b) s += band_sums[n * J.nbands + b];
+    out[n] = s / static_cast<double>(J.Ho * J.Wo);
+  }
+}
+
+at::Tensor ssim_y(const at::Tensor& x, const at::Tensor& y, double div_x, double div_y, double data_range,
+                  int64_t crop, int64_t win, double sigma, double c1, double c2) {
+  host::check_y_pair(x, y, div_x, div_y, data_range, crop);
+  host::check_ssim_window(win, sigma);
+  const int64_t H = x.size(2) - 2 * crop, W = x.size(3) - 2 * crop;
+  TORCH_CHECK(x.numel() == 0 || (H >= win && W >= win), "fastiqa_C::ssim_y: the cropped images (", W, "x", H,
+              ") are smaller than the window (", win, ")");
+  at::Tensor out = at::empty({x.size(0)}, x.options().dtype(at::kDouble));
+  if (x.numel() == 0) return out;
+  const at::Tensor xc = x.narrow(2, crop, H).narrow(3, crop, W), yc = y.narrow(2, crop, H).narrow(3, crop, W);
+  const double off = ::fastiqa::psnr::kYOffset * data_range / 255.0;
+  double* o = out.data_ptr<double>();
+  AT_DISPATCH_SWITCH(x.scalar_type(), "fastiqa_C::ssim_y",
+      AT_DISPATCH_CASE(at::kByte, [&] { ssim_y_run<scalar_t>(xc, yc, win, sigma, c1, c2, div_x, div_y, off, o); })
+      AT_DISPATCH_CASE(at::kUInt16, [&] { ssim_y_run<scalar_t>(xc, yc, win, sigma, c1, c2, div_x, div_y, off, o); })
+      AT_DISPATCH_CASE(at::kFloat, [&] { ssim_y_run<scalar_t>(xc, yc, win, sigma, c1, c2, div_x, div_y, off, o); })
+      AT_DISPATCH_CASE(at::kDouble, [&] { ssim_y_run<scalar_t>(xc, yc, win, sigma, c1, c2, div_x, div_y, off, o); }));
+  return out;
+}
+
 }  // namespace
 }  // namespace ssim_impl
 
@@ -654,6 +729,7 @@ void ssim_kernels(SsimKernels* t) {
   using namespace ssim_impl;
   t->fwd = &ssim_fwd;
   t->bwd = &ssim_bwd;
+  t->y_values = &ssim_y;
 }
 
 }  // namespace FASTIQA_ISA_NS

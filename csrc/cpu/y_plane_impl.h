@@ -1,42 +1,19 @@
-// CPU kernel of fastiqa_C::y_plane: the cropped BT.601 Y plane of decoded RGB pixels,
-// in float64, straight from the file's integer samples (uint8 / uint16) or from float
-// ones, in one pass: no 3-channel float copy, no cropped copy.
-//
-//   Y = 16 r / 255 + sum_c (w_c / 255) (t_c / div),  w = (65.481, 128.553, 24.966)
-//
-// (csrc/common/psnr_math.h; r = data_range). The samples are divided by div before
-// they are weighted, so an 8-bit file (div 255) and its 16-bit copy (div 65535,
-// samples 257 v) give bitwise the same Y; with div == 1 no division is made.
+// CPU kernels of the evaluation's Y-channel statistics of decoded RGB pairs, straight
+// from the file's integer samples (uint8 / uint16) or float ones, the Y of each pixel
+// by luma_row (luma_row.h: the formula, and why 8-bit and 16-bit copies agree bitwise):
+//   y_plane  the cropped Y plane in float64, one pass (no 3-channel float copy, no
+//            cropped copy);
+//   y_mse    per-image mean of (Y(x) - Y(y))^2 over the cropped pixels, no plane at all:
+//            each row's two Y rows live in a scratch row; row sums in row order.
 // Included by psnr_impl.h inside the ISA variant's namespace.
 #pragma once
+
+#include "luma_row.h"
 
 namespace y_plane_impl {
 namespace {
 
 using namespace fastiqa::psnr;
-
-// One output row: n pixels whose channel c sample is p[c * sc + j * sw].
-template <typename T, bool DIV>
-FASTIQA_INLINE void y_row(const T* __restrict__ p, int64_t sc, int64_t sw, int64_t n, double div, double off,
-                          double* __restrict__ out) {
-  constexpr double wr = kYR / 255.0, wg = kYG / 255.0, wb = kYB / 255.0;
-  const T *r = p, *g = p + sc, *b = p + 2 * sc;
-  if (sw == 1) {
-#pragma omp simd
-    for (int64_t j = 0; j < n; ++j) {
-      double vr = static_cast<double>(r[j]), vg = static_cast<double>(g[j]), vb = static_cast<double>(b[j]);
-      if (DIV) vr /= div, vg /= div, vb /= div;
-      out[j] = (wr * vr + wg * vg + wb * vb) + off;
-    }
-  } else {
-    for (int64_t j = 0; j < n; ++j) {
-      double vr = static_cast<double>(r[j * sw]), vg = static_cast<double>(g[j * sw]),
-             vb = static_cast<double>(b[j * sw]);
-      if (DIV) vr /= div, vg /= div, vb /= div;
-      out[j] = (wr * vr + wg * vg + wb * vb) + off;
-    }
-  }
-}
 
 template <typename T>
 void y_rows(const at::Tensor& img, double* out, int64_t N, int64_t Ho, int64_t Wo, int64_t sn, int64_t sc,
@@ -47,18 +24,78 @@ void y_rows(const at::Tensor& img, double* out, int64_t N, int64_t Ho, int64_t W
     for (int64_t r = b; r < e; ++r) {
       const T* p = base + (r / Ho) * sn + (r % Ho) * sh;
       if (div == 1.0)
-        y_row<T, false>(p, sc, sw, Wo, div, off, out + r * Wo);
+        luma_row<T, false>(p, sc, sw, Wo, div, off, out + r * Wo);
       else
-        y_row<T, true>(p, sc, sw, Wo, div, off, out + r * Wo);
+        luma_row<T, true>(p, sc, sw, Wo, div, off, out + r * Wo);
     }
   });
+}
+
+// Sum over one row of (a[j] - b[j])^2 in kLanes partial sums (a fixed order: the shape's).
+FASTIQA_INLINE double sq_diff_sum(const double* __restrict__ a, const double* __restrict__ b, int64_t n) {
+  double lanes[kLanes] = {};
+  int64_t j = 0;
+  for (; j + kLanes <= n; j += kLanes) {
+#pragma omp simd
+    for (int l = 0; l < kLanes; ++l) {
+      const double d = a[j + l] - b[j + l];
+      lanes[l] += d * d;
+    }
+  }
+  for (int l = 0; j < n; ++j, ++l) {
+    const double d = a[j] - b[j];
+    lanes[l] += d * d;
+  }
+  double s = 0;
+  for (int l = 0; l < kLanes; ++l) s += lanes[l];
+  return s;
+}
+
+template <typename T>
+void y_mse_rows(const at::Tensor& x, const at::Tensor& y, double* out, int64_t N, int64_t Ho, int64_t Wo,
+                int64_t crop, double div_x, double div_y, double off) {
+  const T* bx = x.data_ptr<T>() + crop * (x.stride(2) + x.stride(3));
+  const T* by = y.data_ptr<T>() + crop * (y.stride(2) + y.stride(3));
+  std::vector<double> row_sums(N * Ho);
+  const int64_t grain = std::max<int64_t>(1, (1 << 15) / std::max<int64_t>(1, Wo));
+  at::parallel_for(0, N * Ho, grain, [&](int64_t b, int64_t e) {
+    std::vector<double> yx(Wo), yy(Wo);
+    for (int64_t r = b; r < e; ++r) {
+      const int64_t n = r / Ho, i = r % Ho;
+      luma_row_any<T>(bx + n * x.stride(0) + i * x.stride(2), x.stride(1), x.stride(3), Wo, div_x, off, yx.data());
+      luma_row_any<T>(by + n * y.stride(0) + i * y.stride(2), y.stride(1), y.stride(3), Wo, div_y, off, yy.data());
+      row_sums[r] = sq_diff_sum(yx.data(), yy.data(), Wo);
+    }
+  });
+  for (int64_t n = 0; n < N; ++n) {
+    double s = 0;
+    for (int64_t i = 0; i < Ho; ++i) s += row_sums[n * Ho + i];
+    out[n] = s / static_cast<double>(Ho * Wo);
+  }
+}
+
+at::Tensor y_mse(const at::Tensor& x, const at::Tensor& y, double div_x, double div_y, double data_range,
+                 int64_t crop) {
+  fastiqa::host::check_y_pair(x, y, div_x, div_y, data_range, crop);
+  const int64_t N = x.size(0), Ho = x.size(2) - 2 * crop, Wo = x.size(3) - 2 * crop;
+  at::Tensor out = at::empty({N}, x.options().dtype(at::kDouble));
+  if (N == 0) return out;
+  const double off = kYOffset * data_range / 255.0;
+  double* o = out.data_ptr<double>();
+  AT_DISPATCH_SWITCH(x.scalar_type(), "fastiqa_C::y_mse",
+      AT_DISPATCH_CASE(at::kByte, [&] { y_mse_rows<scalar_t>(x, y, o, N, Ho, Wo, crop, div_x, div_y, off); })
+      AT_DISPATCH_CASE(at::kUInt16, [&] { y_mse_rows<scalar_t>(x, y, o, N, Ho, Wo, crop, div_x, div_y, off); })
+      AT_DISPATCH_CASE(at::kFloat, [&] { y_mse_rows<scalar_t>(x, y, o, N, Ho, Wo, crop, div_x, div_y, off); })
+      AT_DISPATCH_CASE(at::kDouble, [&] { y_mse_rows<scalar_t>(x, y, o, N, Ho, Wo, crop, div_x, div_y, off); }));
+  return out;
 }
 
 at::Tensor y_plane(const at::Tensor& img, double divisor, double data_range, int64_t crop) {
   fastiqa::host::check_y_plane(img, divisor, data_range, crop);
   const int64_t N = img.size(0), H = img.size(2), W = img.size(3);
   const int64_t Ho = H - 2 * crop, Wo = W - 2 * crop;
-  at::Tensor out = at::empty({N, 1, Ho, Wo}, img.options().dtype(at::kDouble));
+  // pooled: the evaluation drops each pair's planes before the next pair's are made
+  at::Tensor out = pooled_empty({N, 1, Ho, Wo}, at::kDouble);
   if (out.numel() == 0) return out;
   const int64_t sn = img.stride(0), sc = img.stride(1), sh = img.stride(2), sw = img.stride(3);
   const double off = kYOffset * data_range / 255.0;

@@ -52,5 +52,15 @@ inline void check_y_plane(const at::Tensor& img, double divisor, double data_ran
               "fastiqa_C::y_plane: crop leaves no pixels");
 }
 
+// x, y: a decoded pair for the fused Y-channel statistics (y_mse, ssim_y).
+inline void check_y_pair(const at::Tensor& x, const at::Tensor& y, double div_x, double div_y, double data_range,
+                         int64_t crop) {
+  check_y_plane(x, div_x, data_range, crop);
+  check_y_plane(y, div_y, data_range, crop);
+  TORCH_CHECK(x.sizes() == y.sizes(), "fastiqa_C: x and y must have the same shape, got ", x.sizes(), " and ",
+              y.sizes());
+  TORCH_CHECK(x.scalar_type() == y.scalar_type(), "fastiqa_C: x and y must share a dtype");
+}
+
 }  // namespace host
 }  // namespace fastiqa

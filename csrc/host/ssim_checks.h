@@ -25,6 +25,12 @@ inline void check_ssim_inputs(const at::Tensor& x, const at::Tensor& y, int64_t 
   TORCH_CHECK(x.size(2) >= win && x.size(3) >= win, "fastiqa_C::ssim: images must hold one window");
 }
 
+inline void check_ssim_window(int64_t win, double sigma) {
+  using namespace fastiqa::ssim;
+  TORCH_CHECK(win >= kMinWin && win <= kMaxWin && win % 2 == 1, "fastiqa_C::ssim: win_size must be odd in [3, 31]");
+  TORCH_CHECK(sigma > 0, "fastiqa_C::ssim: win_sigma must be > 0");
+}
+
 inline void check_ssim_weights(const at::Tensor& w, const at::Tensor& x) {
   TORCH_CHECK(w.scalar_type() == acc_dtype(x) && w.is_contiguous() && w.device() == x.device() &&
                   w.numel() == x.size(0) * x.size(1) * fastiqa::ssim::kNumWeights,

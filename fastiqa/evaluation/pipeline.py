@@ -35,7 +35,7 @@ import torch
 
 from .. import metrics as M
 from .._imageio import ImageReadError, read_image
-from ..ops.psnr import y_plane
+from ..ops import y_channel as Y
 
 JPEG = (".jpg", ".jpeg")
 ERROR_KINDS = ("pair", "read", "size", "crop", "metric")
@@ -80,11 +80,10 @@ def load(item, opts):
     return item, raw, None, time.perf_counter() - t0
 
 
-def common_scale(pred, ref, name, y_channel=False, crop=0):
-    """(x, y, data_range, done) of a decoded pair by the rules of the module doc, float64
-    (what fastiqa.metrics computes in), or ValueError. With y_channel and colour images,
-    x and y are already the BT.601 Y planes cropped by `crop` (done = True: the metrics
-    get neither crop nor y_channel again); else the full images (done = False)."""
+def common_scale(pred, ref, name):
+    """(x, y, div_x, div_y, r) of a decoded pair by the rules of the module doc, or
+    ValueError: the samples with a common channel count, each image's divisor (its full
+    white, or 1 for two 8-bit files) and the data range r the metrics see."""
     (x, fx), (y, fy) = pred, ref
     if x.shape[-2:] != y.shape[-2:]:
         raise ValueError(f"{name}: size mismatch, reference {y.shape[-1]}x{y.shape[-2]} vs prediction "
@@ -94,9 +93,16 @@ def common_scale(pred, ref, name, y_channel=False, crop=0):
     eight_bit = fx == fy == 255  # 8-bit pairs on 0..255, as BasicSR reads them
     r = 255.0 if eight_bit else 1.0
     div_x, div_y = (1.0, 1.0) if eight_bit else (float(fx), float(fy))
+    return x, y, div_x, div_y, r
+
+
+def planes(x, y, div_x, div_y, r, y_channel, crop):
+    """(x, y, done): float64 images for fastiqa.metrics. With y_channel and colour images
+    the BT.601 Y planes cropped by `crop` (done = True: the metrics get neither crop nor
+    y_channel again); else the full images divided by their divisors (done = False)."""
     if y_channel and x.shape[1] == 3:
-        return _y_plane(x, div_x, r, crop), _y_plane(y, div_y, r, crop), r, True
-    return _scaled(x, div_x), _scaled(y, div_y), r, False
+        return Y.y_plane(x, div_x, r, crop), Y.y_plane(y, div_y, r, crop), True
+    return _scaled(x, div_x), _scaled(y, div_y), False
 
 
 def _scaled(t, div):
@@ -104,12 +110,17 @@ def _scaled(t, div):
     return t if div == 1.0 else t.div_(div)
 
 
-def _y_plane(t, div, r, k):
-    """BT.601 Y (fastiqa.conventions.rgb_to_y in data_range r units) of the RGB pixels t / div,
-    cropped by k, float64: one pass over the decoded integers on the CPU (fastiqa.ops.psnr.y_plane).
-    The pixels are divided by div before they are weighted, so an 8-bit file and its 16-bit
-    copy (div 255 and 65535, pixels v and 257 v) give bitwise the same Y."""
-    return y_plane(t, div, r, k)
+def _psnr_y(x, y, div_x, div_y, r, crop, backend):
+    return 10.0 * torch.log10((r * r) / Y.y_mse(x, y, div_x, div_y, r, crop, backend=backend))
+
+
+# Metrics of the Y channel computed straight from the decoded samples (fastiqa.ops.y_channel:
+# no Y plane is written), by the same conventions as fastiqa.metrics on the planes.
+FROM_SAMPLES = {
+    "psnr": _psnr_y,
+    "ssim": lambda x, y, div_x, div_y, r, crop, backend: Y.ssim_y(x, y, div_x, div_y, r, crop, backend=backend),
+    "mse": lambda x, y, div_x, div_y, r, crop, backend: Y.y_mse(x, y, div_x, div_y, r, crop, backend=backend),
+}
 
 
 def score(item, raw, opts):
@@ -125,16 +136,25 @@ def score(item, raw, opts):
         return error_row(item, "crop", f"{item.name}: crop border {k} removes the whole {w}x{h} image "
                                        f"(at most {(min(h, w) - 1) // 2} for this size)")
     try:
-        x, y, r, done = common_scale(*[(t.to(opts.device), full) for t, full in raw], item.name,
-                                     opts.y_channel, k)
+        x, y, div_x, div_y, r = common_scale(*[(t.to(opts.device), full) for t, full in raw], item.name)
     except ValueError as exc:
         return error_row(item, "size", str(exc))
-    crop, y_channel = (0, False) if done else (k, opts.y_channel)
+    # the compiled CPU kernels read the samples (one dtype for both images); else Y planes
+    from_samples = (opts.y_channel and x.shape[1] == 3 and x.dtype == y.dtype
+                    and Y.runs_compiled("ssim_y", opts.backend, x, y))
     row = {"index": item.index, "name": item.name, "height": h, "width": w}
+    converted = None
     try:
         for m in opts.metrics:
             spec = M.SR_METRICS[m]
-            v = spec.fn(x, y, crop, test_y_channel=y_channel, data_range=r, backend=opts.backend)
+            if from_samples and m in FROM_SAMPLES:
+                v = FROM_SAMPLES[m](x, y, div_x, div_y, r, k, opts.backend)
+            else:
+                if converted is None:
+                    converted = planes(x, y, div_x, div_y, r, opts.y_channel, k)
+                px, py, done = converted
+                crop, y_channel = (0, False) if done else (k, opts.y_channel)
+                v = spec.fn(px, py, crop, test_y_channel=y_channel, data_range=r, backend=opts.backend)
             row[m] = float(v) / r ** spec.range_power
     except (ValueError, TypeError) as exc:
         return error_row(item, "metric", f"{item.name}: {exc}")

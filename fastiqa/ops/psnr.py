@@ -19,13 +19,11 @@ PSNR itself (10 log10(R^2 / mse)) is a few scalar torch ops on the (N,) result,
 so autograd, torch.compile and autocast see one custom op per call.
 """
 import functools
-import os
 from typing import Tuple
 
 import torch
 from torch import Tensor
 
-from .. import _ext
 from .._codes import LossKind
 from ..backends import reference
 from ..conventions import acc_dtype
@@ -137,28 +135,3 @@ def per_image_stat(x: Tensor, y: Tensor, kind: str, data_range: float, y_channel
     stat, _ = (_EagerPsnr.apply if _autograd.eager(x, y) else psnr_fwd)(*args)
     return stat
 
-
-Y_PLANE_DTYPES = (torch.uint8, torch.uint16, torch.float32, torch.float64)
-
-
-def y_plane(img: Tensor, divisor: float, data_range: float, crop: int, backend=None) -> Tensor:
-    """The evaluation's Y planes (fastiqa_C::y_plane, reference.y_plane): (N, 3, H, W) RGB
-    samples (uint8, uint16, float32, float64; any strides, e.g. a decoder's channels-last
-    view) / divisor -> (N, 1, H - 2 crop, W - 2 crop) float64 BT.601 Y in data_range units.
-    The compiled kernel (one pass, no float or cropped copy) runs on CPU tensors that need
-    no gradient; else the reference formula, which autograd can differentiate. backend
-    (or FASTIQA_BACKEND) other than cpu selects the reference: there is no GPU kernel."""
-    if img.dim() != 4 or img.shape[1] != 3:
-        raise ValueError(f"img must be (N, 3, H, W) RGB samples, got shape {tuple(img.shape)}")
-    if img.dtype not in Y_PLANE_DTYPES:
-        raise TypeError(f"img must be one of {[str(d) for d in Y_PLANE_DTYPES]}, got {img.dtype}")
-    if not divisor > 0 or not data_range > 0:
-        raise ValueError(f"divisor and data_range must be > 0, got {divisor} and {data_range}")
-    h, w = img.shape[-2:]
-    if crop < 0 or (img.numel() and 2 * crop >= min(h, w)):
-        raise ValueError(f"crop must be >= 0 and leave pixels of the {w}x{h} (W x H) image, got {crop}")
-    requested = backend if backend is not None else os.environ.get("FASTIQA_BACKEND") or None
-    compiled = img.device.type == "cpu" and requested in (None, "cpu") and _ext.has_kernel("y_plane", "CPU")
-    if compiled and not (img.requires_grad and torch.is_grad_enabled()):
-        return torch.ops.fastiqa_C.y_plane(img, float(divisor), float(data_range), int(crop))
-    return reference.y_plane(img, float(divisor), float(data_range), int(crop))

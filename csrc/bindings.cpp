@@ -40,11 +40,12 @@ TORCH_LIBRARY(fastiqa_C, m) {
   m.def("y_plane(Tensor img, float divisor, float data_range, int crop) -> Tensor");
   // the same Y of a decoded pair (one dtype, one shape; divisors per image), no plane written:
   // y_mse: (N,) mean of (Y(x) - Y(y))^2 over the cropped pixels (csrc/cpu/y_plane_impl.h);
-  // ssim_y: (N,) mean SSIM with a valid win_size window (csrc/cpu/ssim_impl.h). CPU only.
+  // ssim_y: (ssim, mse), (N,) each: mean SSIM with a valid win_size window, and bitwise
+  // y_mse's MSE from the same pass (csrc/cpu/ssim_impl.h). CPU only.
   m.def("y_mse(Tensor x, Tensor y, float div_x, float div_y, float data_range, int crop) -> Tensor");
   m.def(
       "ssim_y(Tensor x, Tensor y, float div_x, float div_y, float data_range, int crop, int win_size, "
-      "float win_sigma, float c1, float c2) -> Tensor");
+      "float win_sigma, float c1, float c2) -> (Tensor, Tensor)");
   // gram family: see csrc/common/gram_math.h (criterion codes, formulas).
   m.def("gram_fwd(Tensor feat, float scale) -> Tensor");
   m.def("gram_apply(Tensor q, Tensor feat, float alpha) -> Tensor");

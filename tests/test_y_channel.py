@@ -109,9 +109,11 @@ def test_y_mse_and_ssim_y_match_oracle(dtype, layout, level):
         full = FULL[dtype]
         for div_x, div_y, r in ((full, full, 1.0), (1.0, 1.0, full)):
             with cpu_isa.using(level):
-                mse, ssim = y_mse(x, y, div_x, div_y, r, crop), ssim_y(x, y, div_x, div_y, r, crop)
+                mse = y_mse(x, y, div_x, div_y, r, crop)
+                ssim, mse_of_ssim_pass = ssim_y(x, y, div_x, div_y, r, crop)
             want_mse, want_ssim = _oracle_stats(x, y, div_x, div_y, r, crop)
             assert mse.dtype == ssim.dtype == torch.float64 and mse.shape == ssim.shape == (shape[0],)
+            assert torch.equal(mse_of_ssim_pass, mse)  # one definition of the MSE, two kernels
             torch.testing.assert_close(mse, want_mse, rtol=1e-12, atol=0)
             torch.testing.assert_close(ssim, want_ssim, rtol=0, atol=1e-12)
 
@@ -125,7 +127,7 @@ def test_stats_of_a_mixed_pair_use_each_images_divisor():
     want_mse, want_ssim = _oracle_stats(v, u, 255.0, 255.0, 1.0, 2)
     # one dtype per call: the 8-bit image as uint16 samples keeps its divisor 255
     mse = y_mse(v.to(torch.uint16), u16, 255.0, 65535.0, 1.0, 2)
-    ssim = ssim_y(v.to(torch.uint16), u16, 255.0, 65535.0, 1.0, 2)
+    ssim, _ = ssim_y(v.to(torch.uint16), u16, 255.0, 65535.0, 1.0, 2)
     assert torch.equal(mse, y_mse(v, u, 255.0, 255.0, 1.0, 2))  # bitwise: the same Y
     torch.testing.assert_close(mse, want_mse, rtol=1e-12, atol=0)
     torch.testing.assert_close(ssim, want_ssim, rtol=0, atol=1e-12)
@@ -135,8 +137,9 @@ def test_stats_of_a_mixed_pair_use_each_images_divisor():
 def test_identical_images_give_zero_mse_and_unit_ssim():
     x = _rgb((2, 3, 30, 31), torch.uint8, "channels_last", 5)
     assert torch.equal(y_mse(x, x.clone(), 1.0, 1.0, 255.0, 1), torch.zeros(2, dtype=torch.float64))
-    torch.testing.assert_close(ssim_y(x, x.clone(), 1.0, 1.0, 255.0, 1), torch.ones(2, dtype=torch.float64),
-                               rtol=0, atol=1e-14)
+    ssim, mse = ssim_y(x, x.clone(), 1.0, 1.0, 255.0, 1)
+    torch.testing.assert_close(ssim, torch.ones(2, dtype=torch.float64), rtol=0, atol=1e-14)
+    assert torch.equal(mse, torch.zeros(2, dtype=torch.float64))
 
 
 def test_reference_backend_gives_the_same_stats():
@@ -145,13 +148,15 @@ def test_reference_backend_gives_the_same_stats():
     for fn in (y_mse, ssim_y):
         torch.testing.assert_close(fn(x, y, 1.0, 1.0, 255.0, 2, backend="reference"),
                                    fn(x, y, 1.0, 1.0, 255.0, 2), rtol=1e-12, atol=1e-12)
+    assert isinstance(ssim_y(x, y, 1.0, 1.0, 255.0, 2, backend="reference"), tuple)
 
 
 def test_nan_samples_give_nan_stats():
     x = torch.rand(1, 3, 20, 20, dtype=torch.float64)
     y = x.clone()
     y[0, 1, 10, 10] = float("nan")
-    assert torch.isnan(y_mse(x, y, 1.0, 1.0, 1.0, 0)).all() and torch.isnan(ssim_y(x, y, 1.0, 1.0, 1.0, 0)).all()
+    assert torch.isnan(y_mse(x, y, 1.0, 1.0, 1.0, 0)).all()
+    assert all(torch.isnan(v).all() for v in ssim_y(x, y, 1.0, 1.0, 1.0, 0))
 
 
 @pytest.mark.parametrize("fn, args, err, match", [

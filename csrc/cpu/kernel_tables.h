@@ -42,7 +42,7 @@ struct SsimKernels {
   Tensor2 (*bwd)(const at::Tensor& x, const at::Tensor& y, int64_t win, double sigma, double c1,
                  double c2, int64_t padding, const at::Tensor& weights, const OptTensor& dmap,
                  bool need_gx, bool need_gy);
-  at::Tensor (*y_values)(const at::Tensor& x, const at::Tensor& y, double div_x, double div_y, double data_range,
+  Tensor2 (*y_values)(const at::Tensor& x, const at::Tensor& y, double div_x, double div_y, double data_range,
                          int64_t crop, int64_t win, double sigma, double c1, double c2);
 };
 

@@ -52,3 +52,29 @@ FASTIQA_INLINE void luma_row_any(const T* p, int64_t sc, int64_t sw, int64_t n, 
   else
     luma_row<T, true>(p, sc, sw, n, div, off, out);
 }
+
+// The Y MSE's partial sums: lanes[j % kLanes] += (a[t] - b[t])^2 for the columns j = j0 + t,
+// t < n, in increasing j (j0 a multiple of kLanes). A row's sum is then the sum of its lanes
+// in lane order, whether the row came in one call (y_mse) or in column strips (ssim_y):
+// bitwise the same MSE from both kernels.
+FASTIQA_INLINE void add_sq_diffs(const double* __restrict__ a, const double* __restrict__ b, int64_t n,
+                                 double* __restrict__ lanes) {
+  int64_t t = 0;
+  for (; t + kLanes <= n; t += kLanes) {
+#pragma omp simd
+    for (int l = 0; l < kLanes; ++l) {
+      const double d = a[t + l] - b[t + l];
+      lanes[l] += d * d;
+    }
+  }
+  for (int l = 0; t < n; ++t, ++l) {
+    const double d = a[t] - b[t];
+    lanes[l] += d * d;
+  }
+}
+
+FASTIQA_INLINE double sum_lanes(const double* lanes) {
+  double s = 0;
+  for (int l = 0; l < kLanes; ++l) s += lanes[l];
+  return s;
+}

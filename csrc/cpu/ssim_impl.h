@@ -105,8 +105,10 @@ template <typename T, typename A> struct Job {
   A c1 = 0, c2 = 0;
   bool values = false, l1 = false, want_map = false, grad = false;
   // values_band<.., LUMA = true>: x and y are RGB samples, each row gathered as its BT.601 Y
-  // (luma_row) of samples / ydiv_x (ydiv_y), offset yoff; valid padding only
+  // (luma_row) of samples / ydiv_x (ydiv_y), offset yoff; valid padding only. sq_lanes: the
+  // Y MSE's lane sums per source row (add_sq_diffs), (N * H, kLanes)
   double ydiv_x = 1, ydiv_y = 1, yoff = 0;
+  double* sq_lanes = nullptr;
   std::vector<int64_t> colsrc;  // padded column -> source column or -1, size Wp
 };
 
@@ -378,6 +380,12 @@ void values_band(const Job<T, A>& J, int64_t n, int64_t c, int64_t own_a, int64_
                           S.rin[1]);
           std::fill(S.rin[0] + cols + win - 1, S.rin[0] + lw + win, A(0));
           std::fill(S.rin[1] + cols + win - 1, S.rin[1] + lw + win, A(0));
+          // the MSE takes each pixel once: the strip's own columns (the last strip also the
+          // win - 1 after Wo), the band's own rows (the band ending at Ho also the rows after)
+          if (u < own_b || own_b == J.Ho) {
+            const int64_t n_own = c0 + cols == J.Wo ? cols + win - 1 : cols;
+            add_sq_diffs(S.rin[0], S.rin[1], n_own, J.sq_lanes + (n * J.H + s) * kLanes);
+          }
         } else {
           gather_cols(J.x.row(n, c, s), J.x.sw, J, c0, cols + win - 1, S.rin[0], lw + win);
           gather_cols(J.y.row(n, c, s), J.y.sw, J, c0, cols + win - 1, S.rin[1], lw + win);
@@ -391,12 +399,22 @@ void values_band(const Job<T, A>& J, int64_t n, int64_t c, int64_t own_a, int64_
       ring_rows<A>(S.ring, p - own_a, win, slot, rows);
       vblur<kStats>(rows, J.g, 0, win - 1, lw, PS, S.st, PS);
       const A *mx = S.st, *my = S.st + PS, *ess = S.st + 2 * PS, *exy = S.st + 3 * PS;
+      if constexpr (LUMA) {  // SSIM only (no cs): one division, l * cs as one quotient
 #pragma omp simd
-      for (int64_t j = 0; j < lw; ++j) {
-        A sv, cv;
-        value_of_stats(mx[j], my[j], ess[j], exy[j], J.c1, J.c2, sv, cv);
-        S.srow[j] = sv;
-        S.csrow[j] = cv;
+        for (int64_t j = 0; j < lw; ++j) {
+          const A mxy = mx[j] * my[j], msq = mx[j] * mx[j] + my[j] * my[j];
+          S.srow[j] = ((A(2) * mxy + J.c1) * (A(2) * (exy[j] - mxy) + J.c2)) /
+                      ((msq + J.c1) * ((ess[j] - msq) + J.c2));
+          S.csrow[j] = A(0);
+        }
+      } else {
+#pragma omp simd
+        for (int64_t j = 0; j < lw; ++j) {
+          A sv, cv;
+          value_of_stats(mx[j], my[j], ess[j], exy[j], J.c1, J.c2, sv, cv);
+          S.srow[j] = sv;
+          S.csrow[j] = cv;
+        }
       }
       if (J.values) add_row_sums(S, cols, sum_s, sum_cs);
       if constexpr (!LUMA) {
@@ -668,13 +686,14 @@ std::tuple<at::Tensor, at::Tensor> ssim_bwd(const at::Tensor& x, const at::Tenso
   return {gx, gy};
 }
 
-// fastiqa_C::ssim_y: per-image mean SSIM (valid window) of the BT.601 Y channel of two
-// decoded RGB images (samples / div_x, / div_y), cropped by `crop`, float64: the rows are
-// gathered as Y (luma_row) straight from the samples, so no Y plane is ever written.
-// Bands and strips as ssim_fwd without a gradient: the same sums in the same order.
+// fastiqa_C::ssim_y: per-image mean SSIM (valid window) and MSE of the BT.601 Y channel of
+// two decoded RGB images (samples / div_x, / div_y), cropped by `crop`, float64: the rows
+// are gathered as Y (luma_row) straight from the samples, so no Y plane is ever written.
+// Bands and strips as ssim_fwd without a gradient; the SSIM of a pixel as one quotient
+// (S = l cs, no cs asked). The MSE is bitwise y_mse's (add_sq_diffs).
 template <typename T>
 void ssim_y_run(const at::Tensor& xc, const at::Tensor& yc, int64_t win, double sigma, double c1, double c2,
-                double div_x, double div_y, double off, double* out) {
+                double div_x, double div_y, double off, double* out, double* mse) {
   Job<T, double> J;
   setup_job(J, xc, yc, win, sigma, c1, c2, kValid);
   J.C = 1;  // one Y plane per image; J.x.sc steps between the R, G, B samples
@@ -683,6 +702,8 @@ void ssim_y_run(const at::Tensor& xc, const at::Tensor& yc, int64_t win, double 
   J.ydiv_y = div_y;
   J.yoff = off;
   const int64_t N = xc.size(0);
+  std::vector<double> sq_lanes(N * J.H * kLanes, 0.0);
+  J.sq_lanes = sq_lanes.data();
   set_bands(J, N);
   const int64_t tasks = N * J.nbands;
   std::vector<double> band_sums(tasks, 0.0);
@@ -699,10 +720,13 @@ void ssim_y_run(const at::Tensor& xc, const at::Tensor& yc, int64_t win, double 
     double s = 0;
     for (int64_t b = 0; b < J.nbands; ++b) s += band_sums[n * J.nbands + b];
     out[n] = s / static_cast<double>(J.Ho * J.Wo);
+    double q = 0;
+    for (int64_t u = 0; u < J.H; ++u) q += sum_lanes(J.sq_lanes + (n * J.H + u) * kLanes);
+    mse[n] = q / static_cast<double>(J.H * J.W);
   }
 }
 
-at::Tensor ssim_y(const at::Tensor& x, const at::Tensor& y, double div_x, double div_y, double data_range,
+std::tuple<at::Tensor, at::Tensor> ssim_y(const at::Tensor& x, const at::Tensor& y, double div_x, double div_y, double data_range,
                   int64_t crop, int64_t win, double sigma, double c1, double c2) {
   host::check_y_pair(x, y, div_x, div_y, data_range, crop);
   host::check_ssim_window(win, sigma);
@@ -710,16 +734,17 @@ at::Tensor ssim_y(const at::Tensor& x, const at::Tensor& y, double div_x, double
   TORCH_CHECK(x.numel() == 0 || (H >= win && W >= win), "fastiqa_C::ssim_y: the cropped images (", W, "x", H,
               ") are smaller than the window (", win, ")");
   at::Tensor out = at::empty({x.size(0)}, x.options().dtype(at::kDouble));
-  if (x.numel() == 0) return out;
+  at::Tensor mse = at::empty({x.size(0)}, x.options().dtype(at::kDouble));
+  if (x.numel() == 0) return {out, mse};
   const at::Tensor xc = x.narrow(2, crop, H).narrow(3, crop, W), yc = y.narrow(2, crop, H).narrow(3, crop, W);
   const double off = ::fastiqa::psnr::kYOffset * data_range / 255.0;
-  double* o = out.data_ptr<double>();
+  double *o = out.data_ptr<double>(), *m = mse.data_ptr<double>();
   AT_DISPATCH_SWITCH(x.scalar_type(), "fastiqa_C::ssim_y",
-      AT_DISPATCH_CASE(at::kByte, [&] { ssim_y_run<scalar_t>(xc, yc, win, sigma, c1, c2, div_x, div_y, off, o); })
-      AT_DISPATCH_CASE(at::kUInt16, [&] { ssim_y_run<scalar_t>(xc, yc, win, sigma, c1, c2, div_x, div_y, off, o); })
-      AT_DISPATCH_CASE(at::kFloat, [&] { ssim_y_run<scalar_t>(xc, yc, win, sigma, c1, c2, div_x, div_y, off, o); })
-      AT_DISPATCH_CASE(at::kDouble, [&] { ssim_y_run<scalar_t>(xc, yc, win, sigma, c1, c2, div_x, div_y, off, o); }));
-  return out;
+      AT_DISPATCH_CASE(at::kByte, [&] { ssim_y_run<scalar_t>(xc, yc, win, sigma, c1, c2, div_x, div_y, off, o, m); })
+      AT_DISPATCH_CASE(at::kUInt16, [&] { ssim_y_run<scalar_t>(xc, yc, win, sigma, c1, c2, div_x, div_y, off, o, m); })
+      AT_DISPATCH_CASE(at::kFloat, [&] { ssim_y_run<scalar_t>(xc, yc, win, sigma, c1, c2, div_x, div_y, off, o, m); })
+      AT_DISPATCH_CASE(at::kDouble, [&] { ssim_y_run<scalar_t>(xc, yc, win, sigma, c1, c2, div_x, div_y, off, o, m); }));
+  return {out, mse};
 }
 
 }  // namespace

@@ -4,7 +4,8 @@
 //   y_plane  the cropped Y plane in float64, one pass (no 3-channel float copy, no
 //            cropped copy);
 //   y_mse    per-image mean of (Y(x) - Y(y))^2 over the cropped pixels, no plane at all:
-//            each row's two Y rows live in a scratch row; row sums in row order.
+//            each row's two Y rows live in a scratch row; lane sums per row (add_sq_diffs),
+//            rows in order: bitwise what ssim_y returns beside the SSIM.
 // Included by psnr_impl.h inside the ISA variant's namespace.
 #pragma once
 
@@ -31,26 +32,6 @@ void y_rows(const at::Tensor& img, double* out, int64_t N, int64_t Ho, int64_t W
   });
 }
 
-// Sum over one row of (a[j] - b[j])^2 in kLanes partial sums (a fixed order: the shape's).
-FASTIQA_INLINE double sq_diff_sum(const double* __restrict__ a, const double* __restrict__ b, int64_t n) {
-  double lanes[kLanes] = {};
-  int64_t j = 0;
-  for (; j + kLanes <= n; j += kLanes) {
-#pragma omp simd
-    for (int l = 0; l < kLanes; ++l) {
-      const double d = a[j + l] - b[j + l];
-      lanes[l] += d * d;
-    }
-  }
-  for (int l = 0; j < n; ++j, ++l) {
-    const double d = a[j] - b[j];
-    lanes[l] += d * d;
-  }
-  double s = 0;
-  for (int l = 0; l < kLanes; ++l) s += lanes[l];
-  return s;
-}
-
 template <typename T>
 void y_mse_rows(const at::Tensor& x, const at::Tensor& y, double* out, int64_t N, int64_t Ho, int64_t Wo,
                 int64_t crop, double div_x, double div_y, double off) {
@@ -64,7 +45,9 @@ void y_mse_rows(const at::Tensor& x, const at::Tensor& y, double* out, int64_t N
       const int64_t n = r / Ho, i = r % Ho;
       luma_row_any<T>(bx + n * x.stride(0) + i * x.stride(2), x.stride(1), x.stride(3), Wo, div_x, off, yx.data());
       luma_row_any<T>(by + n * y.stride(0) + i * y.stride(2), y.stride(1), y.stride(3), Wo, div_y, off, yy.data());
-      row_sums[r] = sq_diff_sum(yx.data(), yy.data(), Wo);
+      double lanes[kLanes] = {};
+      add_sq_diffs(yx.data(), yy.data(), Wo, lanes);
+      row_sums[r] = sum_lanes(lanes);
     }
   });
   for (int64_t n = 0; n < N; ++n) {

@@ -110,17 +110,26 @@ def _scaled(t, div):
     return t if div == 1.0 else t.div_(div)
 
 
-def _psnr_y(x, y, div_x, div_y, r, crop, backend):
-    return 10.0 * torch.log10((r * r) / Y.y_mse(x, y, div_x, div_y, r, crop, backend=backend))
+class _SampleStats:
+    """The Y-channel statistics of one decoded pair straight from its samples (compiled CPU
+    kernels of fastiqa.ops.y_channel, no Y plane written), by the conventions fastiqa.metrics
+    applies to the planes: the SSIM and the MSE come from one pass when SSIM is asked,
+    the MSE alone (bitwise the same) otherwise."""
 
+    METRICS = ("psnr", "ssim", "mse")
 
-# Metrics of the Y channel computed straight from the decoded samples (fastiqa.ops.y_channel:
-# no Y plane is written), by the same conventions as fastiqa.metrics on the planes.
-FROM_SAMPLES = {
-    "psnr": _psnr_y,
-    "ssim": lambda x, y, div_x, div_y, r, crop, backend: Y.ssim_y(x, y, div_x, div_y, r, crop, backend=backend),
-    "mse": lambda x, y, div_x, div_y, r, crop, backend: Y.y_mse(x, y, div_x, div_y, r, crop, backend=backend),
-}
+    def __init__(self, x, y, div_x, div_y, r, crop, backend, want_ssim):
+        args = (x, y, div_x, div_y, r, crop)
+        if want_ssim:
+            self.ssim, self.mse = Y.ssim_y(*args, backend=backend)
+        else:
+            self.ssim, self.mse = None, Y.y_mse(*args, backend=backend)
+        self.r = r
+
+    def value(self, metric):
+        if metric == "psnr":
+            return 10.0 * torch.log10((self.r * self.r) / self.mse)  # as fastiqa.functional.psnr
+        return self.ssim if metric == "ssim" else self.mse
 
 
 def score(item, raw, opts):
@@ -143,12 +152,14 @@ def score(item, raw, opts):
     from_samples = (opts.y_channel and x.shape[1] == 3 and x.dtype == y.dtype
                     and Y.runs_compiled("ssim_y", opts.backend, x, y))
     row = {"index": item.index, "name": item.name, "height": h, "width": w}
-    converted = None
+    converted = stats = None
     try:
         for m in opts.metrics:
             spec = M.SR_METRICS[m]
-            if from_samples and m in FROM_SAMPLES:
-                v = FROM_SAMPLES[m](x, y, div_x, div_y, r, k, opts.backend)
+            if from_samples and m in _SampleStats.METRICS:
+                if stats is None:
+                    stats = _SampleStats(x, y, div_x, div_y, r, k, opts.backend, "ssim" in opts.metrics)
+                v = stats.value(m)
             else:
                 if converted is None:
                     converted = planes(x, y, div_x, div_y, r, opts.y_channel, k)

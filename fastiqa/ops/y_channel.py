@@ -5,7 +5,8 @@ straight from the decoder's samples, without a float copy of the images.
 y_plane(img, divisor, data_range, crop)          (N, 1, H - 2 crop, W - 2 crop) float64 Y
 y_mse(x, y, div_x, div_y, data_range, crop)      (N,) mean of (Y(x) - Y(y))^2
 ssim_y(x, y, div_x, div_y, data_range, crop, win_size=11, win_sigma=1.5, k1=0.01, k2=0.03)
-                                                 (N,) mean SSIM (valid window) of the Y planes
+                                                 (ssim, mse): (N,) mean SSIM (valid window) of
+                                                 the Y planes, and y_mse from the same pass
 
 img, x, y: (N, 3, H, W) RGB samples, uint8, uint16, float32 or float64, any strides (a
 decoder's (H, W, 3) array permuted is read in place). Y = 16 r / 255 + sum_c (w_c / 255)
@@ -21,6 +22,7 @@ backend= (or FASTIQA_BACKEND) other than cpu selects the reference. No gradient 
 through the compiled kernels: they serve evaluation.
 """
 import os
+from typing import Tuple
 
 import torch
 from torch import Tensor
@@ -80,7 +82,7 @@ def y_mse(x: Tensor, y: Tensor, div_x: float, div_y: float, data_range: float, c
 
 
 def ssim_y(x: Tensor, y: Tensor, div_x: float, div_y: float, data_range: float, crop: int, win_size: int = 11,
-           win_sigma: float = 1.5, k1: float = 0.01, k2: float = 0.03, backend=None) -> Tensor:
+           win_sigma: float = 1.5, k1: float = 0.01, k2: float = 0.03, backend=None) -> Tuple[Tensor, Tensor]:
     _check_pair(x, y, div_x, div_y, data_range, crop)
     h, w = x.shape[-2] - 2 * crop, x.shape[-1] - 2 * crop
     if x.numel() and min(h, w) < win_size:
@@ -91,4 +93,5 @@ def ssim_y(x: Tensor, y: Tensor, div_x: float, div_y: float, data_range: float, 
         return torch.ops.fastiqa_C.ssim_y(x, y, float(div_x), float(div_y), float(data_range), int(crop),
                                           int(win_size), float(win_sigma), float(c1), float(c2))
     yx, yy = reference.y_plane(x, div_x, data_range, crop), reference.y_plane(y, div_y, data_range, crop)
-    return reference.ssim(yx, yy, data_range, win_size, win_sigma, k1, k2, padding="valid", reduction="none")
+    ssim = reference.ssim(yx, yy, data_range, win_size, win_sigma, k1, k2, padding="valid", reduction="none")
+    return ssim, ((yx - yy) ** 2).mean(dim=(1, 2, 3))

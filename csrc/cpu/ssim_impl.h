@@ -308,7 +308,13 @@ FASTIQA_INLINE void finalize_row(const Job<T, A>& J, Scratch<A>& S, int64_t u, i
   const int k_lo = static_cast<int>(std::max<int64_t>(0, u - p_last));
   const int k_hi = static_cast<int>(std::min<int64_t>(win - 1, u - pa));
   const A* rows[kMaxWin];
-  for (int k = k_lo; k <= k_hi; ++k) rows[k] = S.mring + ((u - k) % win) * 4 * P;
+  // slot of row u - k: one division per row, then a wrap (an integer division per tap costs
+  // as much as a vector of the blur)
+  int64_t slot = (u - k_lo) % win;
+  for (int k = k_lo; k <= k_hi; ++k) {
+    rows[k] = S.mring + slot * 4 * P;
+    slot = slot == 0 ? win - 1 : slot - 1;
+  }
   vblur<4>(rows, J.g, k_lo, k_hi, J.LW, P, S.vt + (win - 1), S.vt_len);
   hblur4(S.vt, S.vt_len, J.g, win, J.LWp, S.t);
   for (int q = 0; q < 4; ++q) {
@@ -327,7 +333,11 @@ FASTIQA_INLINE void finalize_row(const Job<T, A>& J, Scratch<A>& S, int64_t u, i
 // rows[k] = the ring slot of ring row first + k (k < win): slots of `slot` elements, win of them.
 template <typename A>
 FASTIQA_INLINE void ring_rows(const A* ring, int64_t first, int win, int64_t slot, const A** rows) {
-  for (int k = 0; k < win; ++k) rows[k] = ring + ((first + k) % win) * slot;
+  int64_t r = first % win;  // one division per row, then a wrap
+  for (int k = 0; k < win; ++k) {
+    rows[k] = ring + r * slot;
+    r = r + 1 == win ? 0 : r + 1;
+  }
 }
 
 // Adds the first `cols` values of S.srow / S.csrow to the band's sums, in kLanes partial sums.

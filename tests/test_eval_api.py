@@ -120,6 +120,34 @@ def test_8bit_file_and_its_16bit_copy_score_equal(tmp_path, channels):
         assert mixed[m] == pytest.approx(p8[m], rel=1e-9, abs=1e-12), m
 
 
+@pytest.mark.parametrize("bits", [8, pytest.param(16, marks=needs_cv2)])
+def test_metrics_from_samples_agree_with_metrics_on_y_planes(tmp_path, monkeypatch, bits):
+    """On the CPU, PSNR / SSIM / MSE of the Y channel come from the decoded samples
+    (fastiqa.ops.y_channel, one kernel call per pair); backend='reference' takes the Y
+    planes and fastiqa.metrics: the same numbers."""
+    from fastiqa.evaluation import pipeline
+    from fastiqa.ops import y_channel
+
+    calls = []
+    monkeypatch.setattr(y_channel, "ssim_y", lambda *a, _f=y_channel.ssim_y, **k: calls.append(k) or _f(*a, **k))
+    pairs = []
+    for i in range(3):
+        a = _rgb(i, h=170 + i, w=171)  # MS-SSIM needs 161 pixels after the crop
+        b = _noisy(a, i)
+        if bits == 16:
+            a, b = a.astype(np.uint16) * 257 + i, b.astype(np.uint16) * 257
+        pairs.append((_save(tmp_path / f"a{i}.png", a), _save(tmp_path / f"b{i}.png", b)))
+    kw = dict(metrics="psnr,ssim,mse,mae,ms_ssim", crop_border=3, y_channel=True)
+    fused = fastiqa.evaluate(pairs, **kw)
+    assert len(calls) == 3 and all(k["backend"] is None for k in calls)  # one call per pair
+    planes = fastiqa.evaluate(pairs, backend="reference", **kw)
+    assert len(calls) == 3 and fused.errors == planes.errors == []
+    for got, want in zip(fused.images, planes.images):
+        for m in ("psnr", "ssim", "mse", "mae", "ms_ssim"):
+            assert got[m] == pytest.approx(want[m], rel=1e-12, abs=1e-14), m
+    assert "psnr" in pipeline._SampleStats.METRICS
+
+
 def test_backend_applies_to_every_metric(tmp_path, monkeypatch):
     seen = []
     for name in ("psnr", "mse", "mae", "ssim", "ms_ssim"):

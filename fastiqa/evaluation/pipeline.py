@@ -3,9 +3,13 @@
 Decoding runs in `workers` threads (OpenCV, tifffile, Pillow and torch release the
 GIL), at most `prefetch` decoded pairs wait in memory, and the scoring thread puts
 each pair on its common scale and runs the metric kernels meanwhile: throughput is
-bound by decoding. The decoded pixels stay in their integer type until the scoring
-thread converts them, once per pair for all metrics: with y_channel, straight to the
-cropped BT.601 Y planes in float64 (one pass per image, no 3-channel float copy).
+bound by decoding. The decoded pixels stay in their integer type (a channels-last
+view of the decoder's array): with y_channel on the CPU, PSNR, SSIM and MSE are computed
+straight from them by the compiled kernels of fastiqa.ops.y_channel (one pass over the
+pair for all three, the Y of each pixel computed where it is read, no Y plane written);
+the other metrics, devices and backends get the cropped float64 Y planes (y_plane, one
+pass per image), made once per pair, and fastiqa.metrics on them. Both routes compute
+Y, PSNR and SSIM by the same formulas (the values agree to ~1e-15).
 
 How a pair is put on a common scale (the reading rules of fastiqa._imageio apply
 to each file first):

@@ -3,11 +3,12 @@
 // Work unit: one band of `band` source rows of one (n, c) plane (see set_bands). A band streams
 // the padded rows it needs once: each row is gathered (any strides, zero or
 // reflect padding) into a cache-resident buffer, blurred horizontally for the
-// four quantities x, y, x^2 + y^2, xy into a ring of win rows, and every
-// completed ring gives one output row of the four statistics by the vertical
-// blur. Four, not five: SSIM and its gradient need sigma_x^2 and sigma_y^2 only as
+// quantities x, y, x^2, y^2, xy into a ring of win rows, and every completed ring
+// gives one output row of the statistics by the vertical blur. In float64 four
+// quantities, not five: SSIM and its gradient need sigma_x^2 and sigma_y^2 only as
 // their sum, sigma_x^2 + sigma_y^2 = G*(x^2 + y^2) - mu_x^2 - mu_y^2 (Wang et al.
-// 2004, eq. 13: the denominator of cs), so G*(x^2) and G*(y^2) are never needed apart. Nothing image-sized is written besides what is asked for (the SSIM map,
+// 2004, eq. 13: the denominator of cs), so G*(x^2) and G*(y^2) are never needed apart
+// (20% fewer FMAs; float32 keeps five, see stats_of). Nothing image-sized is written besides what is asked for (the SSIM map,
 // the gradients).
 //
 // Gradient (csrc/common/ssim_math.h): each output row's four coefficient rows go
@@ -64,7 +65,13 @@ using namespace fastiqa::ssim;
 // at 64 rows and an 11x11 window, 4% at 256). Never from the thread count: results must
 // not depend on it.
 constexpr int64_t kBand = 64;
-constexpr int kStats = 4;  // blurred quantities: x, y, x^2 + y^2, xy
+// Blurred quantities: float64 x, y, x^2 + y^2, xy (see the header comment); float32
+// x, y, x^2, y^2, xy. In float32 the sum loses what the separate terms keep where the
+// variance is ~0: for constants like 0.5 and 0.25, G*(x^2) and mu_x^2 round alike (power-of-two
+// scaling) and sigma^2 comes out exact, G*(x^2 + y^2) does not, and 1/C2 amplifies the
+// difference (SSIM off by 2.6e-5 in the fuzz suite). In float64 that error is ~1e-13.
+template <typename A> constexpr int stats_of() { return std::is_same_v<A, double> ? 4 : 5; }
+constexpr int kMaxStats = 5;
 constexpr int64_t kBandValues = 256;
 constexpr int64_t kMinTasks = 4;
 
@@ -160,24 +167,37 @@ FASTIQA_INLINE void store_row(T* row, int64_t sw, int64_t n, const A* in) {
   }
 }
 
-// Products of one padded row pair: r[2] = x^2 + y^2, r[3] = xy (r[0] = x, r[1] = y),
-// once per sample, so that the blur below is one FMA per tap and quantity.
+// Products of one padded row pair (r[0] = x, r[1] = y): float64 r[2] = x^2 + y^2, r[3] = xy;
+// float32 r[2] = x^2, r[3] = y^2, r[4] = xy; once per sample, so that the blur below is one
+// FMA per tap and quantity.
 template <typename A>
 FASTIQA_INLINE void row_products(A* const* r, int64_t len) {
   const A* __restrict__ x = r[0];
   const A* __restrict__ y = r[1];
-  A* __restrict__ ss = r[2];
-  A* __restrict__ xy = r[3];
+  if constexpr (stats_of<A>() == 4) {
+    A* __restrict__ ss = r[2];
+    A* __restrict__ xy = r[3];
 #pragma omp simd
-  for (int64_t j = 0; j < len; ++j) {
-    ss[j] = x[j] * x[j] + y[j] * y[j];
-    xy[j] = x[j] * y[j];
+    for (int64_t j = 0; j < len; ++j) {
+      ss[j] = x[j] * x[j] + y[j] * y[j];
+      xy[j] = x[j] * y[j];
+    }
+  } else {
+    A* __restrict__ xx = r[2];
+    A* __restrict__ yy = r[3];
+    A* __restrict__ xy = r[4];
+#pragma omp simd
+    for (int64_t j = 0; j < len; ++j) {
+      xx[j] = x[j] * x[j];
+      yy[j] = y[j] * y[j];
+      xy[j] = x[j] * y[j];
+    }
   }
 }
 
-// Horizontal blur of the kStats quantities: h[q * P + j] = sum_k g[k] r[q][j + k], j < LW.
-// U vectors x kStats quantities of accumulators stay in registers over the win taps.
-template <int U, typename A>
+// Horizontal blur of the NS = stats_of<A>() quantities: h[q * P + j] = sum_k g[k] r[q][j + k],
+// j < LW. U vectors x NS quantities of accumulators stay in registers over the win taps.
+template <int U, typename A, int kStats = stats_of<A>()>
 FASTIQA_INLINE void hblur_stats_at(const A* const* r, const A* g, int win, int64_t j, int64_t P, A* h) {
   using V = Vec<A>;
   constexpr int NV = vec_lanes<A>();
@@ -196,6 +216,7 @@ FASTIQA_INLINE void hblur_stats_at(const A* const* r, const A* g, int win, int64
 template <typename A>
 FASTIQA_INLINE void hblur_stats(A* const* rows, const A* g, int win, int64_t LW, int64_t P, A* h) {
   constexpr int NV = vec_lanes<A>();
+  constexpr int kStats = stats_of<A>();
   const A* r[kStats];
   for (int q = 0; q < kStats; ++q) r[q] = rows[q];
   int64_t j = 0;
@@ -203,15 +224,25 @@ FASTIQA_INLINE void hblur_stats(A* const* rows, const A* g, int win, int64_t LW,
   for (; j < LW; j += NV) hblur_stats_at<1>(r, g, win, j, P, h);
 }
 
-// SSIM and cs of one output pixel from its statistics mx, my, G*(x^2 + y^2), G*(xy): the
-// shared formula with exx + eyy given as one sum (ssim_math.h subtracts mx^2 and my^2 from it).
+// The statistics of output column j from the vertical blur's rows st (pitch P): mx, my,
+// exx, eyy, exy for ssim_math.h; in float64 exx carries G*(x^2 + y^2) and eyy is 0 (the
+// shared formulas subtract mx^2 and my^2 from their sum).
 template <typename A>
-FASTIQA_INLINE void value_of_stats(A mx, A my, A ess, A exy, A c1, A c2, A& s, A& cs) {
-  ssim_value(mx, my, ess, A(0), exy, c1, c2, s, cs);
+FASTIQA_INLINE void stats_at(const A* st, int64_t P, int64_t j, A& mx, A& my, A& exx, A& eyy, A& exy) {
+  mx = st[j];
+  my = st[P + j];
+  exx = st[2 * P + j];
+  if constexpr (stats_of<A>() == 4) {
+    eyy = A(0);
+    exy = st[3 * P + j];
+  } else {
+    eyy = st[3 * P + j];
+    exy = st[4 * P + j];
+  }
 }
 
 // Vertical blur: st[q * P + j] = sum_k g[k] rows[k][q * P + j] for the nq quantities
-// (kStats: the statistics from the ring of horizontal blurs; 4: the gradient's vertical adjoint
+// (stats_of<A>(): the statistics from the ring of horizontal blurs; 4: the gradient's vertical adjoint
 // from the ring of coefficient rows, taps k_lo .. k_hi only).
 template <int NQ, int U, typename A>
 FASTIQA_INLINE void vblur_at(const A* const* rows, const A* g, int k_lo, int k_hi, int64_t j, int64_t P,
@@ -269,7 +300,7 @@ FASTIQA_INLINE void hblur4(const A* in, int64_t in_stride, const A* g, int win, 
 
 template <typename A> struct Scratch {
   std::vector<A> buf;
-  A *rin[kStats], *ring, *st, *srow, *csrow, *w, *mring, *vt, *t, *acc, *xr, *yr;
+  A *rin[kMaxStats], *ring, *st, *srow, *csrow, *w, *mring, *vt, *t, *acc, *xr, *yr;
   int64_t vt_len = 0;
   template <typename T> void init(const Job<T, A>& J) {
     // without a gradient the rows are column strips of J.SW (values_band): pitch J.PS
@@ -277,12 +308,14 @@ template <typename A> struct Scratch {
     const int64_t in_len = (J.grad ? J.LW : round_up(J.SW, kLanes)) + J.win;  // padded source row
     vt_len = row_pitch<A>(J.LWp + J.win);            // map row with win-1 zero margins
     const int64_t accn = J.grad ? J.band * 4 * J.AP : 0;
+    constexpr int kStats = stats_of<A>();
     const int64_t need = kStats * in_len + J.win * kStats * P + kStats * P + 3 * J.LW +
                          (J.grad ? J.win * 4 * J.P + 4 * vt_len + 4 * J.LWp : 0) + accn + 2 * J.W + 64;
     buf.assign(need, A(0));
     A* p = buf.data();
     auto take = [&](int64_t n) { A* r = p; p += n; return r; };
-    for (auto& r : rin) r = take(in_len);  // x, y, x^2 + y^2, xy
+    for (auto& r : rin) r = nullptr;
+    for (int q = 0; q < kStats; ++q) rin[q] = take(in_len);  // x, y, products (row_products)
     ring = take(J.win * kStats * P);
     st = take(kStats * P);
     srow = take(J.LW); csrow = take(J.LW); w = take(J.LW);
@@ -364,7 +397,7 @@ FASTIQA_INLINE void add_row_sums(const Scratch<A>& S, int64_t cols, double& sum_
 }
 
 // Forward without a gradient: output rows own_a .. own_b - 1 of plane (n, c) in column
-// strips of J.SW output columns, so that a strip's ring of horizontal blurs (win x kStats rows
+// strips of J.SW output columns, so that a strip's ring of horizontal blurs (win x stats_of rows
 // of J.PS) stays in L1: the vertical blur is bound by its loads, and the ring of a whole
 // row is 176 KiB for a 504-pixel float64 row. A strip gathers its SW + win - 1 padded
 // columns (the halo is gathered again, never blurred again). Sums in strip, then row order.
@@ -373,6 +406,7 @@ void values_band(const Job<T, A>& J, int64_t n, int64_t c, int64_t own_a, int64_
                  double& sum_s, double& sum_cs) {
   if (own_b <= own_a) return;  // a band may own no output row (valid padding)
   const int win = J.win;
+  constexpr int kStats = stats_of<A>();
   const int64_t PS = J.PS, slot = kStats * PS;
   for (int64_t c0 = 0; c0 < J.Wo; c0 += J.SW) {
     const int64_t cols = std::min(J.SW, J.Wo - c0);  // output columns of this strip
@@ -409,8 +443,8 @@ void values_band(const Job<T, A>& J, int64_t n, int64_t c, int64_t own_a, int64_
       const A* rows[kMaxWin];
       ring_rows<A>(S.ring, p - own_a, win, slot, rows);
       vblur<kStats>(rows, J.g, 0, win - 1, lw, PS, S.st, PS);
-      const A *mx = S.st, *my = S.st + PS, *ess = S.st + 2 * PS, *exy = S.st + 3 * PS;
-      if constexpr (LUMA) {  // SSIM only (no cs): one division, l * cs as one quotient
+      if constexpr (LUMA) {  // float64, SSIM only (no cs): one division, l * cs as one quotient
+        const A *mx = S.st, *my = S.st + PS, *ess = S.st + 2 * PS, *exy = S.st + 3 * PS;
 #pragma omp simd
         for (int64_t j = 0; j < lw; ++j) {
           const A mxy = mx[j] * my[j], msq = mx[j] * mx[j] + my[j] * my[j];
@@ -421,8 +455,9 @@ void values_band(const Job<T, A>& J, int64_t n, int64_t c, int64_t own_a, int64_
       } else {
 #pragma omp simd
         for (int64_t j = 0; j < lw; ++j) {
-          A sv, cv;
-          value_of_stats(mx[j], my[j], ess[j], exy[j], J.c1, J.c2, sv, cv);
+          A mx, my, exx, eyy, exy, sv, cv;
+          stats_at(S.st, PS, j, mx, my, exx, eyy, exy);
+          ssim_value(mx, my, exx, eyy, exy, J.c1, J.c2, sv, cv);
           S.srow[j] = sv;
           S.csrow[j] = cv;
         }
@@ -459,6 +494,7 @@ void run_band(const Job<T, A>& J, int64_t plane, int64_t band, Scratch<A>& S,
     std::fill(S.vt, S.vt + 4 * S.vt_len, A(0));
     std::fill(S.acc, S.acc + (s_b - s_a) * 4 * J.AP, A(0));
   }
+  constexpr int kStats = stats_of<A>();
   const int64_t P = J.P, slot = kStats * P;
   // Without a gradient the rows go through values_band (column strips); the row loop
   // below is the forward with gradient and the backward.
@@ -481,7 +517,6 @@ void run_band(const Job<T, A>& J, int64_t plane, int64_t band, Scratch<A>& S,
     const A* rows[kMaxWin];
     ring_rows<A>(S.ring, p - pa, win, slot, rows);
     vblur<kStats>(rows, J.g, 0, win - 1, LW, P, S.st, P);
-    const A *mx = S.st, *my = S.st + P, *ess = S.st + 2 * P, *exy = S.st + 3 * P;
     const bool owned = p >= own_a && p < own_b;
     if (J.dmap.p) {
       load_row(J.dmap.row(n, c, p), J.dmap.sw, Wo, S.w);
@@ -496,8 +531,9 @@ void run_band(const Job<T, A>& J, int64_t plane, int64_t band, Scratch<A>& S,
     for (int64_t j = 0; j < LW; ++j) {
       A sv, cv, a0, a1, b, cc;
       const A wcl = j < Wo ? wc : A(0);
-      // exx + eyy as one sum (see value_of_stats)
-      ssim_value_grad(mx[j], my[j], ess[j], A(0), exy[j], J.c1, J.c2, S.w[j], wcl, sv, cv, a0, a1, b, cc);
+      A mx, my, exx, eyy, exy;
+      stats_at(S.st, P, j, mx, my, exx, eyy, exy);
+      ssim_value_grad(mx, my, exx, eyy, exy, J.c1, J.c2, S.w[j], wcl, sv, cv, a0, a1, b, cc);
       S.srow[j] = sv;
       S.csrow[j] = cv;
       // lanes past the output row (j >= Wo) may hold inf/NaN (k1 = 0: 0/0): they must
@@ -587,8 +623,8 @@ void setup_job(Job<T, A>& J, const at::Tensor& x, const at::Tensor& y, int64_t w
   J.LWp = round_up(J.Wp, kLanes);
   J.P = row_pitch<A>(J.LW);
   J.AP = row_pitch<A>(round_up(J.W, kLanes));
-  // strips of values_band: the ring (win x kStats rows of PS) within 24 KiB of the 32 KiB L1
-  const int64_t fit = 24576 / (static_cast<int64_t>(win) * kStats * static_cast<int64_t>(sizeof(A)));
+  // strips of values_band: the ring (win x stats_of rows of PS) within 24 KiB of the 32 KiB L1
+  const int64_t fit = 24576 / (static_cast<int64_t>(win) * stats_of<A>() * static_cast<int64_t>(sizeof(A)));
   J.SW = std::min(J.LW, std::max<int64_t>(2 * kLanes, fit / kLanes * kLanes));
   J.PS = row_pitch<A>(round_up(J.SW, kLanes));
   double g[kMaxWin];

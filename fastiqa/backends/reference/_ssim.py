@@ -143,16 +143,19 @@ def _ssim_grads(xa, ya, stats, c1, c2, g, padding, weights, dmap, need_gx, need_
     if dmap is not None:
         ws = ws + dmap.to(xa.dtype)
     mxy, mxx, myy = mx * my, mx * mx, my * my
-    inv_b1 = 1 / (mxx + myy + c1)
-    inv_b2 = 1 / ((exx - mxx) + (eyy - myy) + c2)
-    lum = (2 * mxy + c1) * inv_b1
-    cs = (2 * (exy - mxy) + c2) * inv_b2
+    b1 = mxx + myy + c1
+    b2 = (exx - mxx) + (eyy - myy) + c2
+    # every term by division, as csrc/common/ssim_math.h: with zero variance (b2 = C2, small)
+    # the three terms of the gradient below are ~1/C2 and cancel to ~1e-3 of that, so a
+    # reciprocal's extra rounding shows (float32)
+    lum = (2 * mxy + c1) / b1
+    cs = (2 * (exy - mxy) + c2) / b2
     s = lum * cs
     wlum = ws * lum + wc
-    dax = ws * (2 * cs * (my - mx * lum) * inv_b1) + wlum * 2 * (mx * cs - my) * inv_b2
-    day = ws * (2 * cs * (mx - my * lum) * inv_b1) + wlum * 2 * (my * cs - mx) * inv_b2
-    db = blur_adjoint(-(ws * s + wc * cs) * inv_b2, g, padding)
-    dc = blur_adjoint(2 * wlum * inv_b2, g, padding)
+    dax = ws * (2 * cs * (my - mx * lum) / b1) + wlum * (2 * (mx * cs - my) / b2)
+    day = ws * (2 * cs * (mx - my * lum) / b1) + wlum * (2 * (my * cs - mx) / b2)
+    db = blur_adjoint(-(ws * s + wc * cs) / b2, g, padding)
+    dc = blur_adjoint(2 * wlum / b2, g, padding)
     sign = torch.sign(xa - ya) * wl
     gx = (blur_adjoint(dax, g, padding) + 2 * xa * db + ya * dc + sign).to(dtype) if need_gx \
         else xa.new_empty((0,), dtype=dtype)

@@ -171,3 +171,18 @@ def test_nan_samples_give_nan_stats():
 def test_pair_bad_arguments(fn, args, err, match):
     with pytest.raises(err, match=match):
         fn(*args, 1.0, 1.0, 255.0, 1)
+
+
+@needs_kernel
+@pytest.mark.parametrize("level", cpu_isa.available())
+def test_ssim_y_is_bitwise_ssim_fwd_on_the_y_planes(level):
+    """One SSIM formula and one summation order: the samples route and the planes route of
+    `fastiqa eval` agree bitwise on SSIM (several bands and column strips)."""
+    x = _rgb((2, 3, 90, 301), torch.uint8, "channels_last", 7)
+    y = _noisy(x, 7)
+    c1, c2 = (0.01 * 255.0) ** 2, (0.03 * 255.0) ** 2
+    with cpu_isa.using(level):
+        ssim, _ = ssim_y(x, y, 1.0, 1.0, 255.0, 4)
+        px, py = y_plane(x, 1.0, 255.0, 4), y_plane(y, 1.0, 255.0, 4)
+        planes = torch.ops.fastiqa_C.ssim_fwd(px, py, 11, 1.5, c1, c2, 0, False, False, None, False, False)[0]
+    assert torch.equal(ssim, planes[:, 0, 0])

@@ -11,6 +11,12 @@
 // namespace (like simd.h); the including file provides <cstdint> and <type_traits>.
 #pragma once
 
+// The sample types of the Y-channel kernels (host::check_y_plane admits the same four):
+// FN runs with scalar_t = uint8_t, uint16_t, float or double.
+#define FASTIQA_DISPATCH_SAMPLES(TYPE, NAME, FN)                                    \
+  AT_DISPATCH_SWITCH(TYPE, NAME, AT_DISPATCH_CASE(at::kByte, FN) AT_DISPATCH_CASE(at::kUInt16, FN) \
+                                     AT_DISPATCH_CASE(at::kFloat, FN) AT_DISPATCH_CASE(at::kDouble, FN))
+
 // BT.601 weights x 1000 as integers (65481, 128553, 24966): exact, see luma_px.
 constexpr int32_t kYR1000 = static_cast<int32_t>(::fastiqa::psnr::kYR * 1000 + 0.5);
 constexpr int32_t kYG1000 = static_cast<int32_t>(::fastiqa::psnr::kYG * 1000 + 0.5);

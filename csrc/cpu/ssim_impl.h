@@ -8,8 +8,8 @@
 // quantities, not five: SSIM and its gradient need sigma_x^2 and sigma_y^2 only as
 // their sum, sigma_x^2 + sigma_y^2 = G*(x^2 + y^2) - mu_x^2 - mu_y^2 (Wang et al.
 // 2004, eq. 13: the denominator of cs), so G*(x^2) and G*(y^2) are never needed apart
-// (20% fewer FMAs; float32 keeps five, see stats_of). Nothing image-sized is written besides what is asked for (the SSIM map,
-// the gradients).
+// (20% fewer FMAs; float32 keeps five, see stats_of). Nothing image-sized is written
+// besides what is asked for (the SSIM map, the gradients).
 //
 // Gradient (csrc/common/ssim_math.h): each output row's four coefficient rows go
 // into a ring of win rows; a padded row is complete as soon as the last output row
@@ -79,7 +79,7 @@ int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 
 // Pitch (elements) of a block of scratch rows of at least n elements: an odd number of
 // 64-byte lines, so that row q of the block starts in another L1 set than row 0 for every
-// q < 64. The blurs stream up to 4 x win rows at once; with a pitch of a multiple of 4 KiB
+// q < 64. The blurs stream up to 5 x win rows at once; with a pitch of a multiple of 4 KiB
 // (e.g. 512 doubles: 504-pixel images in float64) they all fall in one set and thrash it.
 template <typename A> int64_t row_pitch(int64_t n) {
   constexpr int64_t line = 64 / static_cast<int64_t>(sizeof(A));
@@ -374,6 +374,16 @@ FASTIQA_INLINE void ring_rows(const A* ring, int64_t first, int win, int64_t slo
   }
 }
 
+// One output row of the statistics (stats_of<A>() rows of pitch P in st): the vertical blur
+// of the ring's win rows starting at ring row `first`.
+template <typename A>
+FASTIQA_INLINE void ring_stats(const A* ring, int64_t first, int win, int64_t slot, const A* g, int64_t len,
+                               int64_t P, A* st) {
+  const A* rows[kMaxWin];
+  ring_rows<A>(ring, first, win, slot, rows);
+  vblur<stats_of<A>()>(rows, g, 0, win - 1, len, P, st, P);
+}
+
 // Adds the first `cols` values of S.srow / S.csrow to the band's sums, in kLanes partial sums.
 template <typename A>
 FASTIQA_INLINE void add_row_sums(const Scratch<A>& S, int64_t cols, double& sum_s, double& sum_cs) {
@@ -406,8 +416,7 @@ void values_band(const Job<T, A>& J, int64_t n, int64_t c, int64_t own_a, int64_
                  double& sum_s, double& sum_cs) {
   if (own_b <= own_a) return;  // a band may own no output row (valid padding)
   const int win = J.win;
-  constexpr int kStats = stats_of<A>();
-  const int64_t PS = J.PS, slot = kStats * PS;
+  const int64_t PS = J.PS, slot = stats_of<A>() * PS;
   for (int64_t c0 = 0; c0 < J.Wo; c0 += J.SW) {
     const int64_t cols = std::min(J.SW, J.Wo - c0);  // output columns of this strip
     const int64_t lw = round_up(cols, kLanes);
@@ -440,27 +449,14 @@ void values_band(const Job<T, A>& J, int64_t n, int64_t c, int64_t own_a, int64_
       }
       if (u < own_a + win - 1) continue;
       const int64_t p = u - win + 1;
-      const A* rows[kMaxWin];
-      ring_rows<A>(S.ring, p - own_a, win, slot, rows);
-      vblur<kStats>(rows, J.g, 0, win - 1, lw, PS, S.st, PS);
-      if constexpr (LUMA) {  // float64, SSIM only (no cs): one division, l * cs as one quotient
-        const A *mx = S.st, *my = S.st + PS, *ess = S.st + 2 * PS, *exy = S.st + 3 * PS;
+      ring_stats(S.ring, p - own_a, win, slot, J.g, lw, PS, S.st);
 #pragma omp simd
-        for (int64_t j = 0; j < lw; ++j) {
-          const A mxy = mx[j] * my[j], msq = mx[j] * mx[j] + my[j] * my[j];
-          S.srow[j] = ((A(2) * mxy + J.c1) * (A(2) * (exy[j] - mxy) + J.c2)) /
-                      ((msq + J.c1) * ((ess[j] - msq) + J.c2));
-          S.csrow[j] = A(0);
-        }
-      } else {
-#pragma omp simd
-        for (int64_t j = 0; j < lw; ++j) {
-          A mx, my, exx, eyy, exy, sv, cv;
-          stats_at(S.st, PS, j, mx, my, exx, eyy, exy);
-          ssim_value(mx, my, exx, eyy, exy, J.c1, J.c2, sv, cv);
-          S.srow[j] = sv;
-          S.csrow[j] = cv;
-        }
+      for (int64_t j = 0; j < lw; ++j) {
+        A mx, my, exx, eyy, exy, sv, cv;
+        stats_at(S.st, PS, j, mx, my, exx, eyy, exy);
+        ssim_value(mx, my, exx, eyy, exy, J.c1, J.c2, sv, cv);
+        S.srow[j] = sv;
+        S.csrow[j] = cv;
       }
       if (J.values) add_row_sums(S, cols, sum_s, sum_cs);
       if constexpr (!LUMA) {
@@ -494,8 +490,7 @@ void run_band(const Job<T, A>& J, int64_t plane, int64_t band, Scratch<A>& S,
     std::fill(S.vt, S.vt + 4 * S.vt_len, A(0));
     std::fill(S.acc, S.acc + (s_b - s_a) * 4 * J.AP, A(0));
   }
-  constexpr int kStats = stats_of<A>();
-  const int64_t P = J.P, slot = kStats * P;
+  const int64_t P = J.P, slot = stats_of<A>() * P;
   // Without a gradient the rows go through values_band (column strips); the row loop
   // below is the forward with gradient and the backward.
   if (!J.grad) values_band(J, n, c, own_a, own_b, S, sum_s, sum_cs);
@@ -514,9 +509,7 @@ void run_band(const Job<T, A>& J, int64_t plane, int64_t band, Scratch<A>& S,
     }
     if (u < pa + win - 1) continue;
     const int64_t p = u - win + 1;
-    const A* rows[kMaxWin];
-    ring_rows<A>(S.ring, p - pa, win, slot, rows);
-    vblur<kStats>(rows, J.g, 0, win - 1, LW, P, S.st, P);
+    ring_stats(S.ring, p - pa, win, slot, J.g, LW, P, S.st);
     const bool owned = p >= own_a && p < own_b;
     if (J.dmap.p) {
       load_row(J.dmap.row(n, c, p), J.dmap.sw, Wo, S.w);
@@ -736,8 +729,8 @@ std::tuple<at::Tensor, at::Tensor> ssim_bwd(const at::Tensor& x, const at::Tenso
 // fastiqa_C::ssim_y: per-image mean SSIM (valid window) and MSE of the BT.601 Y channel of
 // two decoded RGB images (samples / div_x, / div_y), cropped by `crop`, float64: the rows
 // are gathered as Y (luma_row) straight from the samples, so no Y plane is ever written.
-// Bands and strips as ssim_fwd without a gradient; the SSIM of a pixel as one quotient
-// (S = l cs, no cs asked). The MSE is bitwise y_mse's (add_sq_diffs).
+// Bands and strips as ssim_fwd without a gradient: the SSIM is bitwise ssim_fwd's on the
+// Y planes (y_plane); the MSE is bitwise y_mse's (add_sq_diffs).
 template <typename T>
 void ssim_y_run(const at::Tensor& xc, const at::Tensor& yc, int64_t win, double sigma, double c1, double c2,
                 double div_x, double div_y, double off, double* out, double* mse) {
@@ -786,11 +779,8 @@ std::tuple<at::Tensor, at::Tensor> ssim_y(const at::Tensor& x, const at::Tensor&
   const at::Tensor xc = x.narrow(2, crop, H).narrow(3, crop, W), yc = y.narrow(2, crop, H).narrow(3, crop, W);
   const double off = ::fastiqa::psnr::kYOffset * data_range / 255.0;
   double *o = out.data_ptr<double>(), *m = mse.data_ptr<double>();
-  AT_DISPATCH_SWITCH(x.scalar_type(), "fastiqa_C::ssim_y",
-      AT_DISPATCH_CASE(at::kByte, [&] { ssim_y_run<scalar_t>(xc, yc, win, sigma, c1, c2, div_x, div_y, off, o, m); })
-      AT_DISPATCH_CASE(at::kUInt16, [&] { ssim_y_run<scalar_t>(xc, yc, win, sigma, c1, c2, div_x, div_y, off, o, m); })
-      AT_DISPATCH_CASE(at::kFloat, [&] { ssim_y_run<scalar_t>(xc, yc, win, sigma, c1, c2, div_x, div_y, off, o, m); })
-      AT_DISPATCH_CASE(at::kDouble, [&] { ssim_y_run<scalar_t>(xc, yc, win, sigma, c1, c2, div_x, div_y, off, o, m); }));
+  FASTIQA_DISPATCH_SAMPLES(x.scalar_type(), "fastiqa_C::ssim_y",
+                           [&] { ssim_y_run<scalar_t>(xc, yc, win, sigma, c1, c2, div_x, div_y, off, o, m); });
   return {out, mse};
 }
 

@@ -65,11 +65,8 @@ at::Tensor y_mse(const at::Tensor& x, const at::Tensor& y, double div_x, double 
   if (N == 0) return out;
   const double off = kYOffset * data_range / 255.0;
   double* o = out.data_ptr<double>();
-  AT_DISPATCH_SWITCH(x.scalar_type(), "fastiqa_C::y_mse",
-      AT_DISPATCH_CASE(at::kByte, [&] { y_mse_rows<scalar_t>(x, y, o, N, Ho, Wo, crop, div_x, div_y, off); })
-      AT_DISPATCH_CASE(at::kUInt16, [&] { y_mse_rows<scalar_t>(x, y, o, N, Ho, Wo, crop, div_x, div_y, off); })
-      AT_DISPATCH_CASE(at::kFloat, [&] { y_mse_rows<scalar_t>(x, y, o, N, Ho, Wo, crop, div_x, div_y, off); })
-      AT_DISPATCH_CASE(at::kDouble, [&] { y_mse_rows<scalar_t>(x, y, o, N, Ho, Wo, crop, div_x, div_y, off); }));
+  FASTIQA_DISPATCH_SAMPLES(x.scalar_type(), "fastiqa_C::y_mse",
+                           [&] { y_mse_rows<scalar_t>(x, y, o, N, Ho, Wo, crop, div_x, div_y, off); });
   return out;
 }
 
@@ -83,11 +80,8 @@ at::Tensor y_plane(const at::Tensor& img, double divisor, double data_range, int
   const int64_t sn = img.stride(0), sc = img.stride(1), sh = img.stride(2), sw = img.stride(3);
   const double off = kYOffset * data_range / 255.0;
   double* o = out.data_ptr<double>();
-  AT_DISPATCH_SWITCH(img.scalar_type(), "fastiqa_C::y_plane",
-      AT_DISPATCH_CASE(at::kByte, [&] { y_rows<scalar_t>(img, o, N, Ho, Wo, sn, sc, sh, sw, crop, divisor, off); })
-      AT_DISPATCH_CASE(at::kUInt16, [&] { y_rows<scalar_t>(img, o, N, Ho, Wo, sn, sc, sh, sw, crop, divisor, off); })
-      AT_DISPATCH_CASE(at::kFloat, [&] { y_rows<scalar_t>(img, o, N, Ho, Wo, sn, sc, sh, sw, crop, divisor, off); })
-      AT_DISPATCH_CASE(at::kDouble, [&] { y_rows<scalar_t>(img, o, N, Ho, Wo, sn, sc, sh, sw, crop, divisor, off); }));
+  FASTIQA_DISPATCH_SAMPLES(img.scalar_type(), "fastiqa_C::y_plane",
+                           [&] { y_rows<scalar_t>(img, o, N, Ho, Wo, sn, sc, sh, sw, crop, divisor, off); });
   return out;
 }
 

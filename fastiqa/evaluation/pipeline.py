@@ -9,7 +9,8 @@ straight from them by the compiled kernels of fastiqa.ops.y_channel (one pass ov
 pair for all three, the Y of each pixel computed where it is read, no Y plane written);
 the other metrics, devices and backends get the cropped float64 Y planes (y_plane, one
 pass per image), made once per pair, and fastiqa.metrics on them. Both routes compute
-Y, PSNR and SSIM by the same formulas (the values agree to ~1e-15).
+Y, PSNR and SSIM by the same formulas: the SSIM agrees bitwise, PSNR and MSE to ~1e-15
+(their sums run in another order).
 
 How a pair is put on a common scale (the reading rules of fastiqa._imageio apply
 to each file first):

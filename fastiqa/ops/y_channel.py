@@ -65,6 +65,11 @@ def runs_compiled(op: str, backend, *tensors) -> bool:
             and _ext.has_kernel(op, "CPU"))
 
 
+def _planes_mse(yx: Tensor, yy: Tensor) -> Tensor:
+    d = yx - yy
+    return (d * d).mean(dim=(1, 2, 3))
+
+
 def y_plane(img: Tensor, divisor: float, data_range: float, crop: int, backend=None) -> Tensor:
     _check(img, "img", crop)
     _check_scales(divisor, data_range)
@@ -77,8 +82,7 @@ def y_mse(x: Tensor, y: Tensor, div_x: float, div_y: float, data_range: float, c
     _check_pair(x, y, div_x, div_y, data_range, crop)
     if runs_compiled("y_mse", backend, x, y):
         return torch.ops.fastiqa_C.y_mse(x, y, float(div_x), float(div_y), float(data_range), int(crop))
-    d = reference.y_plane(x, div_x, data_range, crop) - reference.y_plane(y, div_y, data_range, crop)
-    return (d * d).mean(dim=(1, 2, 3))
+    return _planes_mse(reference.y_plane(x, div_x, data_range, crop), reference.y_plane(y, div_y, data_range, crop))
 
 
 def ssim_y(x: Tensor, y: Tensor, div_x: float, div_y: float, data_range: float, crop: int, win_size: int = 11,
@@ -94,4 +98,4 @@ def ssim_y(x: Tensor, y: Tensor, div_x: float, div_y: float, data_range: float, 
                                           int(win_size), float(win_sigma), float(c1), float(c2))
     yx, yy = reference.y_plane(x, div_x, data_range, crop), reference.y_plane(y, div_y, data_range, crop)
     ssim = reference.ssim(yx, yy, data_range, win_size, win_sigma, k1, k2, padding="valid", reduction="none")
-    return ssim, ((yx - yy) ** 2).mean(dim=(1, 2, 3))
+    return ssim, _planes_mse(yx, yy)

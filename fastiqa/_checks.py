@@ -53,14 +53,14 @@ def as_number(value, name: str, rule: str) -> float:
 
 def positive(value, name: str) -> float:
     v = as_number(value, name, "a finite number > 0")
-    if not (v > 0) or not math.isfinite(v):
+    if not 0 < v < math.inf:  # False for NaN; a comparison, not math.isfinite: v may be symbolic
         raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
     return v
 
 
 def non_negative(value, name: str) -> float:
     v = as_number(value, name, "a finite number >= 0")
-    if not (v >= 0) or not math.isfinite(v):
+    if not 0 <= v < math.inf:  # False for NaN (symbolic-friendly, as positive)
         raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
     return v
 

@@ -2,13 +2,17 @@
 feature maps' Gram matrices, fused (one GEMM for both Grams' difference)."""
 from typing import Optional
 
+import torch
 from torch import Tensor
 
 from .. import _checks
 from .._codes import Criterion, names
+from ..conventions import acc_dtype
 from ..ops import gram as _gram
 
 GRAM_CRITERIA = names(Criterion)
+# criterion(s a, s b) = s^p criterion(a, b): the power p of the Gram scale s in each criterion
+_SCALE_POWER = {"l1": 1, "l2": 2, "fro": 1}
 
 
 def _features(feat, name):
@@ -24,6 +28,14 @@ def _gram_scale(feat, normalize):
     return 1.0 / max(c * h * w, 1) if normalize else 1.0
 
 
+def _traced_scale(scale) -> bool:
+    """True under torch.compile when the Gram scale depends on the shape: the ops take it as
+    a float argument, which would specialise the graph on every feature size (one recompile
+    per size under dynamic shapes). Then the op runs unscaled and the scale is applied to its
+    float32 (float64) result, outside the op; eager calls keep the scale in the op."""
+    return torch.compiler.is_compiling() and scale != 1.0
+
+
 def gram_matrix(feat: Tensor, normalize: bool = True, *, out_dtype=None,
                 backend: Optional[str] = None) -> Tensor:
     """Gram matrix of (N, C, H, W) features: (N, C, C), F F^T / (C*H*W) (BasicSR, the
@@ -35,7 +47,10 @@ def gram_matrix(feat: Tensor, normalize: bool = True, *, out_dtype=None,
     """
     feat = _features(feat, "feat")
     scale = _gram_scale(feat, normalize)
-    g = _gram.gram(feat, scale, backend)
+    if _traced_scale(scale):
+        g = _gram.gram(feat, 1.0, backend) * scale
+    else:
+        g = _gram.gram(feat, scale, backend)
     return g.to(out_dtype or feat.dtype)
 
 
@@ -57,8 +72,11 @@ def style_loss(pred: Tensor, target: Optional[Tensor] = None, criterion: str = "
     scale = _gram_scale(pred, normalize)
     if (target is None) == (target_gram is None):
         raise ValueError("give exactly one of target and target_gram")
+    traced = _traced_scale(scale)
     if target is not None:
         pred, target = _checks.pair(pred, target, "pred", "target")
+        if traced:
+            return _gram.style(pred, target, None, 1.0, criterion, backend) * scale ** _SCALE_POWER[criterion]
         return _gram.style(pred, target, None, scale, criterion, backend)
     _checks.tensor(target_gram, "target_gram")
     n, c = pred.shape[:2]
@@ -69,4 +87,7 @@ def style_loss(pred: Tensor, target: Optional[Tensor] = None, criterion: str = "
         )
     if target_gram.device != pred.device:
         raise ValueError(f"target_gram must be on pred's device {pred.device}, got {target_gram.device}")
+    if traced:  # criterion(s G, T) = s^p criterion(G, T / s)
+        unscaled = target_gram.to(acc_dtype(pred.dtype)) / scale
+        return _gram.style(pred, None, unscaled, 1.0, criterion, backend) * scale ** _SCALE_POWER[criterion]
     return _gram.style(pred, None, target_gram, scale, criterion, backend)

@@ -86,6 +86,15 @@ def ssim_loss(
     return _ssim.ssim(x, y, win_size, win_sigma, c1, c2, padding, reduction, "ssim_loss", backend=backend)[0]
 
 
+def _pool(t: Tensor) -> Tensor:
+    """MS-SSIM's 2x2 average pooling with zero padding H % 2, W % 2 on each side
+    (pytorch_msssim's avg_pool2d(padding=...), count_include_pad): the padding by F.pad,
+    which takes symbolic sizes, so torch.compile(dynamic=True) keeps one graph for odd
+    and even sides instead of specialising on their parity."""
+    ph, pw = t.shape[2] % 2, t.shape[3] % 2
+    return torch.nn.functional.avg_pool2d(torch.nn.functional.pad(t, (pw, pw, ph, ph)), kernel_size=2)
+
+
 def ms_ssim_min_size(win_size: int = 11, levels: int = 5) -> int:
     """Smallest image side MS-SSIM accepts: the coarsest scale must hold one window."""
     return (win_size - 1) * 2 ** (levels - 1) + 1
@@ -133,9 +142,7 @@ def ms_ssim(
         )
         terms.append(torch.relu(s if last else cs))
         if not last:
-            pad = (x.shape[2] % 2, x.shape[3] % 2)
-            x = torch.nn.functional.avg_pool2d(x, kernel_size=2, padding=pad)
-            y = torch.nn.functional.avg_pool2d(y, kernel_size=2, padding=pad)
+            x, y = _pool(x), _pool(y)
     v = torch.stack(terms, 0)
     # v ** w with a finite gradient where v == 0 (relu already gives it a zero gradient there);
     # a NaN term stays NaN (NaN in, NaN out: relu(NaN) is NaN, NaN > 0 is False)

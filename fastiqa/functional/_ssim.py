@@ -90,7 +90,11 @@ def _pool(t: Tensor) -> Tensor:
     """MS-SSIM's 2x2 average pooling with zero padding H % 2, W % 2 on each side
     (pytorch_msssim's avg_pool2d(padding=...), count_include_pad): the padding by F.pad,
     which takes symbolic sizes, so torch.compile(dynamic=True) keeps one graph for odd
-    and even sides instead of specialising on their parity."""
+    and even sides instead of specialising on their parity.
+
+    In the accumulator dtype: float16/bfloat16 images are pooled in float32 and the
+    coarser scales stay float32 (values, and the gradients summed over the scales)."""
+    t = t.to(acc_dtype(t.dtype))
     ph, pw = t.shape[2] % 2, t.shape[3] % 2
     return torch.nn.functional.avg_pool2d(torch.nn.functional.pad(t, (pw, pw, ph, ph)), kernel_size=2)
 

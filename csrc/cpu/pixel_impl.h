@@ -1,8 +1,9 @@
 // Fused CPU kernels of the pixel-loss family (L1, MSE, Charbonnier).
 // Forward: one read of pred, target (and weight); writes the loss map only for
 // reduction="none" and the elementwise gradient only when asked; the reduction
-// is per fixed-size chunk (independent of the thread count) then summed in chunk
-// order, so the result is bitwise reproducible.
+// is per fixed-size chunk (independent of the thread count; compensated lane sums
+// within a chunk, pairwise across lanes and chunks: as accurate as torch.sum at any size),
+// so the result is bitwise reproducible.
 // The stored gradient is that of the reduced loss for sum and mean (1/n folded in)
 // and of the weighted sum for weighted_mean, whose divisor is known only at the
 // end: gscale = 1 / divisor then, else 1.
@@ -36,28 +37,64 @@ using namespace fastiqa::pixel;
 
 constexpr int64_t kChunk = 1 << 15;
 
+// Sum of v[0], v[stride], ..., v[(n - 1) stride] by pairwise halving (error ~ log2(n) u);
+// the order depends on n only, so the result is reproducible.
+template <typename A>
+A pairwise_sum(const A* v, int64_t n, int64_t stride) {
+  if (n <= 8) {
+    A s = 0;
+    for (int64_t k = 0; k < n; ++k) s += v[k * stride];
+    return s;
+  }
+  const int64_t half = n / 2;
+  return pairwise_sum(v, half, stride) + pairwise_sum(v + half * stride, n - half, stride);
+}
+
+// Per-lane sums with Kahan compensation (Higham, Accuracy and Stability, 4.3): a lane
+// sums kChunk / kLanes = 2048 terms of a chunk with error ~2u instead of ~2048u; the
+// lane totals (s - comp) and the chunk partials are then summed pairwise. The loop is
+// memory-bound, the three extra adds per element cost nothing measurable.
+template <typename A>
+struct LaneSums {
+  A s[kLanes] = {};
+  A comp[kLanes] = {};
+  A total() const {
+    A t[kLanes];
+    for (int j = 0; j < kLanes; ++j) t[j] = s[j] - comp[j];
+    return pairwise_sum(t, kLanes, 1);
+  }
+};
+
+template <typename A>
+FASTIQA_INLINE void kahan_add(A* __restrict__ s, A* __restrict__ comp, int j, A v) {
+  const A y = v - comp[j];
+  const A t = s[j] + y;
+  comp[j] = (t - s[j]) - y;
+  s[j] = t;
+}
+
 // Element i with weight ww (1 when unweighted): adds to lane j's sums, stores map and gradient.
 template <typename T, typename A, int K, bool HAS_W, bool MAP, bool GRAD>
 FASTIQA_INLINE void pixel_element(const T* __restrict__ a, const T* __restrict__ b, A ww, T* __restrict__ map,
-                                  T* __restrict__ grad, int64_t i, int j, A c, A gmul, A* __restrict__ acc,
-                                  A* __restrict__ accw) {
+                                  T* __restrict__ grad, int64_t i, int j, A c, A gmul, LaneSums<A>& acc,
+                                  LaneSums<A>& accw) {
   const A d = to_acc<A>(a[i]) - to_acc<A>(b[i]);
   A v, g;
   loss_and_grad<K, A>(d, c, v, g);
   if (HAS_W) {
     v *= ww;
     g *= ww;
-    accw[j] += ww;
+    kahan_add(accw.s, accw.comp, j, ww);
   }
-  acc[j] += v;
+  kahan_add(acc.s, acc.comp, j, v);
   if (MAP) map[i] = from_acc<T>(v);
   if (GRAD) grad[i] = from_acc<T>(g * gmul);
 }
 
-// A contiguous run of `len` elements. acc/accw hold kLanes partial sums each.
+// A contiguous run of `len` elements into the lane sums acc (loss) and accw (weight).
 template <typename T, typename A, int K, bool HAS_W, bool MAP, bool GRAD>
 void run_segment(const T* __restrict__ a, const T* __restrict__ b, const T* __restrict__ w, T* __restrict__ map,
-                 T* __restrict__ grad, int64_t len, A c, A gmul, A* __restrict__ acc, A* __restrict__ accw) {
+                 T* __restrict__ grad, int64_t len, A c, A gmul, LaneSums<A>& acc, LaneSums<A>& accw) {
   int64_t i = 0;
   for (; i + kLanes <= len; i += kLanes) {
 #pragma omp simd
@@ -74,8 +111,8 @@ void run_segment(const T* __restrict__ a, const T* __restrict__ b, const T* __re
 // one weight value. Rare layout; plain loop.
 template <typename T, typename A, int K, bool MAP, bool GRAD>
 void run_pixel_weighted(const T* a, const T* b, const T* w, T* map, T* grad,
-                        int64_t begin, int64_t end, int64_t channels, A c, A gmul, A* acc,
-                        A* accw) {
+                        int64_t begin, int64_t end, int64_t channels, A c, A gmul, LaneSums<A>& acc,
+                        LaneSums<A>& accw) {
   for (int64_t i = begin; i < end; ++i)
     pixel_element<T, A, K, true, MAP, GRAD>(a, b, to_acc<A>(w[i / channels]), map, grad, i,
                                             static_cast<int>((i - begin) % kLanes), c, gmul, acc, accw);
@@ -92,8 +129,7 @@ void forward_typed(const T* a, const T* b, const T* w, T* map, T* grad, int64_t 
     for (int64_t ch = cb; ch < ce; ++ch) {
       const int64_t begin = ch * kChunk;
       const int64_t end = begin + kChunk < n ? begin + kChunk : n;
-      A acc[kLanes] = {};
-      A accw[kLanes] = {};
+      LaneSums<A> acc, accw;
       T* m = MAP ? map + begin : nullptr;
       T* g = GRAD ? grad + begin : nullptr;
       if (wmode == kNoWeight) {
@@ -118,13 +154,8 @@ void forward_typed(const T* a, const T* b, const T* w, T* map, T* grad, int64_t 
         run_pixel_weighted<T, A, K, MAP, GRAD>(a, b, w, map, grad, begin, end, channels, c, gmul,
                                                acc, accw);
       }
-      A s = 0, sw = 0;
-      for (int j = 0; j < kLanes; ++j) {
-        s += acc[j];
-        sw += accw[j];
-      }
-      partial[2 * ch] = s;
-      partial[2 * ch + 1] = sw;
+      partial[2 * ch] = acc.total();
+      partial[2 * ch + 1] = accw.total();
     }
   });
 }
@@ -174,11 +205,9 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> pixel_fwd(
       forward_kind<scalar_t, kMSE>(a, b, w, m, g, n, wm, channels, inner, cc, gmul, partial);
     else
       forward_kind<scalar_t, kCharbonnier>(a, b, w, m, g, n, wm, channels, inner, cc, gmul, partial);
-    A total = 0, wtotal = 0;
-    for (size_t k = 0; k < partial.size(); k += 2) {
-      total += partial[k];
-      wtotal += partial[k + 1];
-    }
+    const int64_t nchunks = static_cast<int64_t>(partial.size() / 2);
+    const A total = pairwise_sum(partial.data(), nchunks, 2);
+    const A wtotal = pairwise_sum(partial.data() + 1, nchunks, 2);
     A denom = 1;
     if (reduction == kMean) denom = static_cast<A>(n);
     // weighted mean without a weight map: every weight 1, the divisor is n (the op contract)

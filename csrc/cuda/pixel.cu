@@ -17,7 +17,10 @@ namespace {
 using namespace fastiqa::pixel;
 
 constexpr int kThreads = 256;
-constexpr int64_t kMaxBlocks = 4096;
+// Up to 65536 blocks: a thread's sequential grid-stride sum then spans at most
+// n / (kMaxBlocks * kThreads) terms (128 at 2^31 elements), the rest of the sum is a
+// tree (block_sum) and a compensated finalize: float32 sums as accurate as torch.sum.
+constexpr int64_t kMaxBlocks = 65536;
 constexpr int kItemsPerThread = 4;
 
 // Weight element of flat input element i (see WeightMode). 64-bit integer
@@ -85,15 +88,25 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
+// s + v with Kahan compensation in comp (Higham, Accuracy and Stability, 4.3): the
+// finalize's threads each sum up to kMaxBlocks / kThreads = 256 partials.
+template <typename A>
+__device__ __forceinline__ void kahan_add(A& s, A& comp, A v) {
+  const A y = v - comp;
+  const A t = s + y;
+  comp = (t - s) - y;
+  s = t;
+}
+
 template <typename A>
 __global__ void __launch_bounds__(kThreads)
     pixel_finalize_kernel(const A* __restrict__ partials, int64_t blocks, A* out, A* gscale,
                           int64_t n, int reduction, double norm_scale, bool weighted) {
   __shared__ A shared[kThreads / 32];
-  A s = 0, sw = 0;
+  A s = 0, sw = 0, comp = 0, compw = 0;
   for (int64_t k = threadIdx.x; k < blocks; k += kThreads) {
-    s += partials[2 * k];
-    sw += partials[2 * k + 1];
+    kahan_add(s, comp, partials[2 * k]);
+    kahan_add(sw, compw, partials[2 * k + 1]);
   }
   s = block_sum<kThreads>(s, shared);
   sw = block_sum<kThreads>(sw, shared);

@@ -1,4 +1,4 @@
-"""Triton kernels of the pixel-loss family: same contract as csrc/cpu/pixel.cpp.
+"""Triton kernels of the pixel-loss family: same contract as csrc/cpu/pixel_impl.h.
 
 Forward: one program per BLOCK elements reads pred, target (and weight), writes
 the loss map (reduction none) and/or the elementwise gradient, and one pair of

@@ -75,6 +75,8 @@ class Rater:
         self.page.goto(url + query)
         self.page.fill("#name", name)
         self.page.keyboard.press("Enter")
+        self.page.wait_for_selector("#resume-box", state="visible")  # a new session shows its resume link once
+        self.page.click("#close-resume")
         self.total = None
         self.by_key = {"key": 0, "mouse": 0}
 

@@ -3,6 +3,7 @@ and one clear message per bad input."""
 
 import json
 import os
+import re
 import sqlite3
 
 import numpy as np
@@ -11,7 +12,7 @@ from _human_support import make_folders, make_study
 from PIL import Image
 
 from fastiqa import cli
-from fastiqa.human import StudyError, open_study
+from fastiqa.human import StudyError, init_study, open_study
 from fastiqa.human.plan import base_trials, make_plan, order_no_repeat
 from fastiqa.human.store import SCHEMA_VERSION
 
@@ -197,16 +198,88 @@ def test_newer_schema_is_a_clear_error(tmp_path):
         study.store()
 
 
-def test_example_folders_then_init(tmp_path, capsys):
+def test_example_folders_then_the_readme_commands(tmp_path, capsys):
     rc, out, err = _cli(capsys, "example", tmp_path / "demo")
     assert rc == 0, err
-    init_line = out.strip().splitlines()[-1].split("fastiqa ", 1)[1].split()
-    rc, out, err = _cli(capsys, *init_line[1:])
+    steps = [line.strip() for line in out.splitlines()[1:]]
+    # the printed next steps are the README's worked example, with the folder given
+    readme = open(os.path.join(os.path.dirname(__file__), "..", "README.md")).read().replace("\\\n    ", "")
+    demo = str(tmp_path / "demo")
+    for step in steps:
+        assert step.replace(demo, "demo") in readme, step
+    assert steps[0].split()[:3] == ["fastiqa", "human", "init"] and "--protocol pc" in steps[0]
+    rc, out, err = _cli(capsys, *steps[0].split()[2:])
     assert rc == 0, err
     study = open_study(str(tmp_path / "demo" / "study"))
-    assert study.methods == ["blur", "noise", "jpeg"] and study.stimuli["s0000"]["width"] == 256
+    assert study.methods == ["blur", "noise", "jpeg"] and study.doc["show_ref"]
+    assert {s["width"] for s in study.stimuli.values()} == {256}
     rc, _, err = _cli(capsys, "example", tmp_path / "demo")
     assert rc == 1 and "not empty" in err
+
+
+def test_stimulus_ids_are_random_per_build_and_say_nothing(tmp_path):
+    ref, dirs = make_folders(str(tmp_path / "src"))
+    a = init_study(str(tmp_path / "a"), ref, dirs, "acr")
+    b = init_study(str(tmp_path / "b"), ref, dirs, "acr")
+    for study in (a, b):
+        ids = list(study.stimuli)
+        assert all(re.fullmatch(r"[0-9a-f]{16}", sid) for sid in ids) and ids == sorted(ids)
+        assert all(study.stimulus_url(sid) == f"/img/{sid}" for sid in ids)
+        assert all(os.path.basename(s["file"]).startswith(sid) for sid, s in study.stimuli.items())
+        # nothing in the id or its order follows the content or the method
+        order = [(s["content"], s["method"]) for s in study.stimuli.values()]
+        assert order != sorted(order)
+    assert not set(a.stimuli) & set(b.stimuli) and a.study_id != b.study_id
+    assert a.public()["study_id"] == a.study_id
+
+
+def test_format_1_studies_are_served_under_hashed_ids(tmp_path):
+    study = make_study(tmp_path, "acr")
+    path = os.path.join(study.folder, "study.json")
+    doc = json.load(open(path))
+    doc["format"] = 1
+    del doc["study_id"]
+    doc["stimuli"] = {f"s{k:04d}": s for k, s in enumerate(doc["stimuli"].values())}
+    json.dump(doc, open(path, "w"))
+    old = open_study(study.folder)
+    urls = [old.stimulus_url(sid) for sid in old.stimuli]
+    assert all(re.fullmatch(r"/img/[0-9a-f]{16}", u) for u in urls) and "s0000" not in "".join(urls)
+    assert old.stimulus_at_url(urls[0].rsplit("/", 1)[1]) == "s0000" and old.stimulus_at_url("s0000") is None
+
+
+def test_show_ref_with_acr_is_an_error_and_the_title_has_a_default(tmp_path, capsys):
+    ref, dirs = make_folders(str(tmp_path / "src"))
+    args = ["init", tmp_path / "s", "--ref", ref, "--protocol", "acr", "--show-ref"]
+    rc, _, err = _cli(capsys, *args, *[a for n, d in dirs.items() for a in ("--method", f"{n}={d}")])
+    assert rc == 1 and "--show-ref is for pc" in err
+    study = init_study(str(tmp_path / "study"), ref, dirs, "acr")
+    assert study.public()["title"] == "Image quality study"
+    assert init_study(str(tmp_path / "t"), ref, dirs, "pc", title="SR x4").public()["title"] == "SR x4"
+
+
+@pytest.mark.parametrize("protocol, shows, hides", [
+    ("acr", ["number keys", "F switches"], ["flicker", "together", "= for 10"]),
+    ("dcr", ["flicker between the reference and the processed image", "together"], []),
+    ("pc", ["\u2190 / \u2192", "flicker between A and B", "together"], ["number keys"]),
+])
+def test_key_hints_match_what_the_protocol_shows(tmp_path, protocol, shows, hides):
+    hint = make_study(tmp_path, protocol).public()["keys_help"]
+    assert all(s in hint for s in shows) and not any(h in hint for h in hides), hint
+
+
+def test_study_and_store_do_not_import_each_other():
+    import ast
+
+    import fastiqa.human as human
+
+    root = os.path.dirname(human.__file__)
+
+    def imports(name):
+        tree = ast.parse(open(os.path.join(root, name + ".py")).read())
+        return {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.level == 1}
+
+    assert "study" not in imports("store") and "errors" in imports("store")
+    assert "store" in imports("study")
 
 
 def test_tiff_stimuli_are_converted_for_the_browser(tmp_path):
@@ -219,8 +292,6 @@ def test_tiff_stimuli_are_converted_for_the_browser(tmp_path):
     for f in os.listdir(ref):
         p = os.path.join(ref, f)
         Image.open(p).convert("L").save(p)
-    from fastiqa.human import init_study
-
     study = init_study(str(tmp_path / "study"), ref, dirs, "acr")
     s = study.stimuli[study.stimulus("coffee", "blur")]
     assert s["file"].endswith(".png") and s["source"].endswith(".tif") and s["sha256"] != s["file_sha256"]

@@ -1,8 +1,9 @@
 """`fastiqa human`: init / serve / analyze / export (a thin layer over fastiqa.human).
 
     fastiqa human init STUDY --ref HR/ --method a=A/ --method b=B/ --protocol acr [--scale 5]
-                       [--repeats 1] [--gold N] [--training N] [--seed S] [--suffix _x4]
-    fastiqa human serve STUDY [--host 127.0.0.1] [--port 8765]
+                       [--repeats 1] [--gold N] [--training N] [--seed S] [--suffix _x4] [--show-ref]
+                       [--title T] [--instructions TEXT]
+    fastiqa human serve STUDY [--host 127.0.0.1] [--port 8765] [--max-raters 200]
     fastiqa human analyze STUDY [--metrics eval.json ...] --out REPORT/
     fastiqa human export STUDY --format {csv,sureal,pwcmp} [--out FILE]
     fastiqa human example OUT   (the shipped photographs, degraded: folders for a first study)
@@ -13,7 +14,8 @@ problem), 2 bad arguments.
 import os
 import sys
 
-from .study import PROTOCOLS, StudyError
+from .errors import StudyError
+from .study import DEFAULT_TITLE, PROTOCOLS
 
 EXPORT_NAMES = {"csv": "votes.csv", "sureal": "sureal_dataset.py", "pwcmp": "pwcmp.csv"}
 
@@ -34,14 +36,17 @@ def add_arguments(p):
     q.add_argument("--training", type=int, default=0, help="training trials per rater, shown first, not analysed")
     q.add_argument("--seed", type=int, default=0, help="seed of the per-rater random orders (default 0)")
     q.add_argument("--suffix", default="", help="method image name = reference name + suffix, as in fastiqa eval")
-    q.add_argument("--show-ref", action="store_true", help="pc: show the reference next to the two images")
-    q.add_argument("--title", help="title shown to the raters (default: the folder name)")
+    q.add_argument("--show-ref", action="store_true",
+                   help="pc: show the reference next to the two images (dcr always shows it; an error with acr)")
+    q.add_argument("--title", help=f"title shown to the raters (default: {DEFAULT_TITLE!r})")
     q.add_argument("--instructions", help="instructions shown to the raters (default: the protocol's)")
     q.set_defaults(human_func=_init)
     q = sub.add_parser("serve", help="serve the study to raters in the browser")
     q.add_argument("study")
     q.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     q.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 picks a free one)")
+    q.add_argument("--max-raters", type=int, default=None,
+                   help="most rater sessions the study accepts (default 200); more are refused")
     q.set_defaults(human_func=_serve)
     q = sub.add_parser("analyze", help="MOS / JOD, rater screening, metric agreement: JSON, CSV, plots")
     q.add_argument("study")
@@ -88,9 +93,10 @@ def _init(args):
 
 
 def _serve(args):
-    from .server import serve
+    from .server import MAX_RATERS, serve
 
-    return serve(args.study, args.host, args.port)
+    max_raters = MAX_RATERS if args.max_raters is None else args.max_raters
+    return serve(args.study, args.host, args.port, max_raters=max_raters)
 
 
 def _analyze(args):
@@ -112,10 +118,12 @@ def _example(args):
     if os.path.exists(args.out) and os.listdir(args.out):
         _err(f"{args.out!r} already exists and is not empty; give a new folder")
         return 1
+    from .example import next_steps
+
     ref, dirs = write_example_folders(args.out)
-    methods = " ".join(f"--method {n}={d}" for n, d in dirs.items())
-    print(f"wrote {ref} and {', '.join(dirs.values())}; next:\n"
-          f"  fastiqa human init {os.path.join(args.out, 'study')} --ref {ref} {methods} --protocol acr")
+    print(f"wrote {ref} and {', '.join(dirs.values())}; next:")
+    for line in next_steps(args.out):
+        print("  " + line)
     return 0
 
 

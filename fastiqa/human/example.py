@@ -28,6 +28,18 @@ def degrade(img, kind, level, rng):
     raise ValueError(f"kind must be blur, noise or jpeg, got {kind!r}")
 
 
+def next_steps(out_dir):
+    """The worked example's commands after `fastiqa human example OUT` (the README's, with OUT)."""
+    j = os.path.join
+    methods = " ".join(f"--method {n}={j(out_dir, n)}" for n in METHODS)
+    study = j(out_dir, "study")
+    return [f"fastiqa human init {study} --ref {j(out_dir, 'ref')} {methods} --protocol pc --show-ref --gold 2 "
+            "--training 1",
+            f"fastiqa human serve {study}",
+            f"fastiqa human analyze {study} --out {j(out_dir, 'report')}",
+            f"fastiqa human export {study} --format pwcmp"]
+
+
 def write_example_folders(out_dir, methods=None, photos=PHOTOS, size=None, suffix="", seed=0):
     """(ref_dir, {method: dir}) written under out_dir; size (w, h) crops the photographs."""
     methods = METHODS if methods is None else methods

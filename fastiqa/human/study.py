@@ -4,6 +4,12 @@ The study folder is the whole state: study.json (protocol, scale, labels,
 instructions, stimuli with content hashes), stimuli/ (copies of the images, so
 the folder can be moved or archived) and votes.sqlite (fastiqa.human.store).
 
+Stimulus ids are random (16 hex digits drawn at init), so the image URLs
+(/img/<id>) differ from one build of a study to the next, even in the same folder
+on the same port (a browser's cache never shows another study's image), and an
+id says nothing about the image's content or method. Studies of format 1
+(sequential ids s0000...) are served under ids derived from a hash of the study.
+
 Images are paired by name exactly as `fastiqa eval` pairs them
 (fastiqa.evaluation.pairing.pair_files: reference NAME.ext with NAME<suffix>.ext2).
 """
@@ -12,6 +18,7 @@ import hashlib
 import json
 import os
 import re
+import secrets
 import shutil
 
 import numpy as np
@@ -21,13 +28,16 @@ from .._imageio import ImageReadError, read_image
 from .._version import __version__
 from ..evaluation import UsageError
 from ..evaluation.pairing import pair_files
+from .errors import StudyError
+from .store import Store
 
 PROTOCOLS = ("acr", "acr-hr", "dcr", "pc")
 SCALES = {"acr": (5, 9, 11), "acr-hr": (5, 9, 11), "dcr": (5,), "pc": (2,)}
 REFERENCE = "reference"  # method name of the hidden reference (ACR-HR) and of gold hidden-reference trials
 STUDY_FILE = "study.json"
 BROWSER_FORMATS = (".png", ".jpg", ".jpeg", ".bmp")  # served as they are; others are converted to PNG
-STUDY_FORMAT = 1
+STUDY_FORMAT = 2  # 2: random stimulus ids and a study id; 1: sequential ids
+DEFAULT_TITLE = "Image quality study"
 
 ACR5 = ["Bad", "Poor", "Fair", "Good", "Excellent"]  # values 1..5 (ITU-T P.910 / BT.500)
 DCR5 = ["Very annoying", "Annoying", "Slightly annoying", "Perceptible but not annoying", "Imperceptible"]
@@ -40,12 +50,21 @@ INSTRUCTIONS = {
     "pc": "You will see two versions of the same image side by side. Choose the one of better quality. "
           "If they look the same to you, pick the one you would rather keep.",
 }
-KEYS_HELP = ("Keys: the numbers answer; hold Space to flicker between the images; "
-             "mouse wheel zooms, drag pans (all panels together), R resets the view.")
 
 
-class StudyError(Exception):
-    """A study that cannot be built, opened or used; the message says why."""
+def keys_help(protocol, scale, show_ref=False):
+    """The key hints of the rating page: only what works with what the protocol shows."""
+    if protocol == "pc":
+        keys, n = "\u2190 / \u2192 (or 1 / 2) choose A / B", 3 if show_ref else 2
+        flicker = "hold Space to flicker between A and B"
+    else:
+        top = max(v for v, _ in scale_labels(protocol, scale))
+        keys = "the number keys answer" + (" (= for 10)" if top == 10 else "")
+        n = 2 if protocol == "dcr" else 1
+        flicker = "hold Space to flicker between the reference and the processed image" if n == 2 else ""
+    view = ("mouse wheel zooms, drag pans" + (" (all images together)" if n > 1 else "")
+            + ", F switches between the whole image and native size, R resets the view")
+    return "Keys: " + " \u00b7 ".join(x for x in (keys, flicker, view) if x) + "."
 
 
 def scale_labels(protocol, scale):
@@ -84,7 +103,7 @@ def _copy_for_browser(src, dst_base):
     return f"stimuli/{os.path.basename(dst_base)}{ext}"
 
 
-def _check_args(protocol, scale, methods, repeats, gold, training):
+def _check_args(protocol, scale, methods, repeats, gold, training, show_ref=False):
     if protocol not in PROTOCOLS:
         raise StudyError(f"unknown protocol {protocol!r}; choose from {', '.join(PROTOCOLS)}")
     if protocol == "pc":
@@ -100,6 +119,9 @@ def _check_args(protocol, scale, methods, repeats, gold, training):
     for name in methods:
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.+-]*", name) or name == REFERENCE:
             raise StudyError(f"method name {name!r} must be letters, digits, _ . + - and not {REFERENCE!r}")
+    if show_ref and protocol in ("acr", "acr-hr"):
+        raise StudyError(f"--show-ref is for pc (the reference next to the two images); {protocol} shows one "
+                         "image at a time and dcr always shows the reference")
     if protocol == "pc" and len(methods) < 2:
         raise StudyError(f"protocol pc compares methods two by two: it needs at least two --method, got {len(methods)}")
     for what, v in (("repeats", repeats), ("gold", gold), ("training", training)):
@@ -158,7 +180,7 @@ def init_study(study_dir, ref_dir, methods, protocol="acr", scale=None, repeats=
     """Build a study in the new folder study_dir; returns the Study. methods: {name: folder}.
     Raises StudyError listing every problem (nothing is written then)."""
     methods = dict(methods)
-    scale = _check_args(protocol, scale, methods, repeats, gold, training)
+    scale = _check_args(protocol, scale, methods, repeats, gold, training, show_ref)
     if os.path.exists(study_dir) and (not os.path.isdir(study_dir) or os.listdir(study_dir)):
         raise StudyError(f"{study_dir!r} already exists and is not empty; a study goes into a new folder")
     table, errors = _pair_all(ref_dir, methods, suffix)
@@ -169,23 +191,23 @@ def init_study(study_dir, ref_dir, methods, protocol="acr", scale=None, repeats=
     if errors:
         raise StudyError("\n".join(errors))
     os.makedirs(os.path.join(study_dir, "stimuli"), exist_ok=True)
-    stimuli, k = {}, 0
+    stimuli = {}
     for stem in sorted(table):
         for method in [REFERENCE, *methods]:
             src = table[stem][method]
-            sid = f"s{k:04d}"
-            k += 1
+            sid = _new_id(stimuli)  # random: the URL /img/<id> is new with every build and tells nothing
             rel = _copy_for_browser(src, os.path.join(study_dir, "stimuli", sid))
             stimuli[sid] = {"content": stem, "method": method, "file": rel, "sha256": _sha256(src),
                             "file_sha256": _sha256(os.path.join(study_dir, rel)),
                             "source": os.path.abspath(src), "width": sizes[stem][0], "height": sizes[stem][1]}
+    stimuli = dict(sorted(stimuli.items()))  # nor does the order in study.json
     doc = {
-        "format": STUDY_FORMAT, "fastiqa_version": __version__,
+        "format": STUDY_FORMAT, "fastiqa_version": __version__, "study_id": secrets.token_hex(8),
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "title": title or os.path.basename(os.path.abspath(study_dir)),
+        "title": title or DEFAULT_TITLE,
         "protocol": protocol, "scale": scale, "labels": scale_labels(protocol, scale),
         "instructions": instructions or INSTRUCTIONS["acr" if protocol == "acr-hr" else protocol],
-        "keys_help": KEYS_HELP, "seed": int(seed), "repeats": repeats, "gold": gold, "training": training,
+        "seed": int(seed), "repeats": repeats, "gold": gold, "training": training,
         "show_ref": bool(show_ref or protocol == "dcr"), "suffix": suffix,
         "reference_dir": os.path.abspath(ref_dir),
         "methods": [{"name": n, "dir": os.path.abspath(d)} for n, d in methods.items()],
@@ -196,6 +218,13 @@ def init_study(study_dir, ref_dir, methods, protocol="acr", scale=None, repeats=
     study = open_study(study_dir)
     study.store().close()  # creates votes.sqlite with its schema
     return study
+
+
+def _new_id(taken):
+    while True:
+        sid = secrets.token_hex(8)
+        if sid not in taken:
+            return sid
 
 
 def open_study(study_dir, verify=True):
@@ -226,6 +255,16 @@ class Study:
         self.methods = [m["name"] for m in doc["methods"]]
         self.contents = doc["contents"]
         self._by = {(s["content"], s["method"]): sid for sid, s in self.stimuli.items()}
+        if "study_id" in doc:
+            self.study_id = doc["study_id"]
+            self.url_ids = {sid: sid for sid in self.stimuli}
+        else:  # format 1: sequential ids, served under ids hashed from this build of the study
+            build = json.dumps([doc.get("created"), doc.get("seed"), sorted(
+                (sid, s["file_sha256"] if "file_sha256" in s else s["sha256"]) for sid, s in self.stimuli.items())])
+            self.study_id = hashlib.sha256(build.encode()).hexdigest()[:16]
+            self.url_ids = {sid: hashlib.sha256(f"{self.study_id}/{sid}".encode()).hexdigest()[:16]
+                            for sid in self.stimuli}
+        self._by_url = {u: sid for sid, u in self.url_ids.items()}
 
     def stimulus(self, content, method):
         return self._by[(content, method)]
@@ -234,6 +273,14 @@ class Study:
         """Path of stimulus sid (a key of study.json, never a path from a request) or None."""
         s = self.stimuli.get(sid) if isinstance(sid, str) else None
         return None if s is None else os.path.join(self.folder, s["file"])
+
+    def stimulus_url(self, sid):
+        """The URL path the rating page loads stimulus sid from."""
+        return f"/img/{self.url_ids[sid]}"
+
+    def stimulus_at_url(self, url_id):
+        """The stimulus id served as /img/<url_id>, or None (a dictionary key lookup)."""
+        return self._by_url.get(url_id) if isinstance(url_id, str) else None
 
     def verify(self):
         """Every stimulus file is there with its recorded content hash."""
@@ -246,8 +293,6 @@ class Study:
                                  "(content hash differs); rebuild the study")
 
     def store(self):
-        from .store import Store
-
         return Store(os.path.join(self.folder, "votes.sqlite"))
 
     def rated_methods(self):
@@ -257,4 +302,5 @@ class Study:
     def public(self):
         """What the rating page needs to know (no paths, no hashes)."""
         d = self.doc
-        return {k: d[k] for k in ("title", "protocol", "scale", "labels", "instructions", "keys_help", "show_ref")}
+        out = {k: d[k] for k in ("title", "protocol", "scale", "labels", "instructions", "show_ref")}
+        return dict(out, study_id=self.study_id, keys_help=keys_help(self.protocol, self.scale, d["show_ref"]))

@@ -11,6 +11,7 @@
 Exit status: 0 done, 1 a problem with the study or its files (one message per
 problem), 2 bad arguments.
 """
+import argparse
 import os
 import sys
 
@@ -20,12 +21,20 @@ from .study import DEFAULT_TITLE, PROTOCOLS
 EXPORT_NAMES = {"csv": "votes.csv", "sureal": "sureal_dataset.py", "pwcmp": "pwcmp.csv"}
 
 
+def _command(sub, name, help, example):
+    """A subcommand with its help line as description and an example as epilog."""
+    return sub.add_parser(name, help=help, description=help[0].upper() + help[1:] + ".",
+                          epilog=f"example:\n  {example}", formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
 def add_arguments(p):
-    sub = p.add_subparsers(dest="human_command", required=True)
-    q = sub.add_parser("init", help="build a rating study from a reference folder and method folders")
+    sub = p.add_subparsers(dest="human_command", metavar="COMMAND", title="commands")
+    q = _command(sub, "init", "build a rating study from a reference folder and method folders",
+                 "fastiqa human init demo/study --ref demo/ref --method blur=demo/blur --method jpeg=demo/jpeg "
+                 "--protocol acr")
     q.add_argument("study", help="new folder for the study")
     q.add_argument("--ref", required=True, help="folder of reference images")
-    q.add_argument("--method", action="append", default=[], metavar="NAME=DIR",
+    q.add_argument("--method", action="append", required=True, metavar="NAME=DIR",
                    help="a method's output folder (repeat for each method)")
     q.add_argument("--protocol", required=True, choices=PROTOCOLS,
                    help="acr: absolute rating; acr-hr: with hidden reference (DMOS); dcr: degradation vs the "
@@ -41,14 +50,15 @@ def add_arguments(p):
     q.add_argument("--title", help=f"title shown to the raters (default: {DEFAULT_TITLE!r})")
     q.add_argument("--instructions", help="instructions shown to the raters (default: the protocol's)")
     q.set_defaults(human_func=_init)
-    q = sub.add_parser("serve", help="serve the study to raters in the browser")
+    q = _command(sub, "serve", "serve the study to raters in the browser", "fastiqa human serve demo/study --port 8765")
     q.add_argument("study")
     q.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     q.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 picks a free one)")
     q.add_argument("--max-raters", type=int, default=None,
                    help="most rater sessions the study accepts (default 200); more are refused")
     q.set_defaults(human_func=_serve)
-    q = sub.add_parser("analyze", help="MOS / JOD, rater screening, metric agreement: JSON, CSV, plots")
+    q = _command(sub, "analyze", "MOS / JOD, rater screening, metric agreement: JSON, CSV, plots",
+                 "fastiqa human analyze demo/study --out demo/report")
     q.add_argument("study")
     q.add_argument("--out", required=True, help="folder for the report")
     q.add_argument("--metrics", nargs="+", metavar="[METHOD=]EVAL_JSON",
@@ -57,10 +67,12 @@ def add_arguments(p):
     q.add_argument("--bootstrap", type=int, default=500, help="bootstrap samples for pairwise CIs (default 500)")
     q.add_argument("--no-plots", action="store_true", help="no PNG plots")
     q.set_defaults(human_func=_analyze)
-    q = sub.add_parser("example", help="folders for a worked example: the shipped photographs, degraded three ways")
+    q = _command(sub, "example", "folders for a worked example: the shipped photographs, degraded three ways",
+                 "fastiqa human example demo/")
     q.add_argument("out", help="folder to write OUT/ref, OUT/blur, OUT/noise, OUT/jpeg into")
     q.set_defaults(human_func=_example)
-    q = sub.add_parser("export", help="the votes as csv, a SUREAL dataset or pwcmp's long CSV")
+    q = _command(sub, "export", "the votes as csv, a SUREAL dataset or pwcmp's long CSV",
+                 "fastiqa human export demo/study --format pwcmp")
     q.add_argument("study")
     q.add_argument("--format", required=True, choices=sorted(EXPORT_NAMES))
     q.add_argument("--out", help="output file (default: STUDY/votes.csv, sureal_dataset.py or pwcmp.csv)")
@@ -83,8 +95,20 @@ def _init(args):
             _err(f"--method {name} is given twice")
             return 2
         methods[name] = folder
-    from .study import init_study
+    from .study import _check_args, init_study
 
+    try:  # bad arguments: exit 2 as in `fastiqa eval`; problems with the images' files: 1
+        _check_args(args.protocol, args.scale, methods, args.repeats, args.gold, args.training, args.show_ref)
+        if os.path.exists(args.study) and (not os.path.isdir(args.study) or os.listdir(args.study)):
+            raise StudyError(f"{args.study!r} already exists and is not empty; a study goes into a new folder")
+        if not os.path.isdir(args.ref):
+            raise StudyError(f"--ref {args.ref!r} is not a folder")
+        for name, folder in methods.items():
+            if not os.path.isdir(folder):
+                raise StudyError(f"--method {name}={folder}: not a folder")
+    except StudyError as exc:
+        _err(exc)
+        return 2
     study = init_study(args.study, args.ref, methods, args.protocol, args.scale, args.repeats, args.gold,
                        args.training, args.seed, args.suffix, args.show_ref, args.instructions, args.title)
     print(f"study {args.study}: {study.protocol}, {len(study.methods)} method(s), {len(study.contents)} image(s), "
@@ -95,6 +119,12 @@ def _init(args):
 def _serve(args):
     from .server import MAX_RATERS, serve
 
+    if not 0 <= args.port <= 65535:
+        _err(f"--port must be 0..65535 (0 picks a free one), got {args.port}")
+        return 2
+    if args.max_raters is not None and args.max_raters < 1:
+        _err(f"--max-raters must be an integer >= 1, got {args.max_raters}")
+        return 2
     max_raters = MAX_RATERS if args.max_raters is None else args.max_raters
     return serve(args.study, args.host, args.port, max_raters=max_raters)
 
@@ -117,7 +147,7 @@ def _example(args):
 
     if os.path.exists(args.out) and os.listdir(args.out):
         _err(f"{args.out!r} already exists and is not empty; give a new folder")
-        return 1
+        return 2
     from .example import next_steps
 
     ref, dirs = write_example_folders(args.out)
@@ -136,6 +166,9 @@ def _export(args):
 
 
 def run(args):
+    if getattr(args, "human_func", None) is None:
+        _err("give a command: init, serve, analyze, export or example (fastiqa human COMMAND --help)")
+        return 2
     try:
         return args.human_func(args)
     except StudyError as exc:

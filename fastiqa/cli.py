@@ -7,30 +7,45 @@
                      (torchrun -m fastiqa eval: across processes / GPUs)
     fastiqa human    human rating studies: init, serve, analyze, export
     fastiqa selftest every op on every backend and device vs the float64 oracle (exit 1 on a mismatch)
+
+Exit status of every command: 0 done, 1 a failure it reports (a selftest row, an
+eval pair, a study's files), 2 a bad argument or a device / backend that cannot run
+here (one message on stderr, never a traceback).
+
+`fastiqa --version` answers without importing torch: this module imports a
+command's module only when the parser is built, and fastiqa/__init__.py skips its
+imports for that one call.
 """
 import argparse
 import sys
 
-from . import demo as _demo
-from . import selftest as _selftest
 from ._version import __version__
-from .evaluation import cli as _eval
-from .human import cli as _human
-from .info import info as _info
+
+COMMANDS = ("info", "demo", "eval", "human", "selftest")
 
 
 def _cmd_info(args) -> int:
-    print(_info())
+    from .info import info
+
+    print(info())
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="fastiqa", description="Fused image-restoration losses and metrics")
+    from . import demo as _demo
+    from . import selftest as _selftest
+    from .evaluation import cli as _eval
+    from .human import cli as _human
+
+    parser = argparse.ArgumentParser(prog="fastiqa", description="Fused image-restoration losses and metrics",
+                                     epilog="Exit status: 0 done, 1 a failure the command reports, 2 bad arguments "
+                                            "or a device / backend that cannot run here.")
     parser.add_argument("--version", action="version", version=f"fastiqa {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
     p = sub.add_parser("info", help="versions, built backends, backend choice per family")
     p.set_defaults(func=_cmd_info)
-    p = sub.add_parser("demo", help="run the ops on the available devices, timed against the reference")
+    p = sub.add_parser("demo", help="run the ops on the available devices, timed against the reference",
+                       description=_demo.__doc__.split("\n\n")[0])
     _demo.add_arguments(p)
     p.set_defaults(func=_demo.run)
     p = sub.add_parser("eval", help="PSNR / SSIM of a folder of predictions against references")
@@ -39,14 +54,22 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("human", help="human rating studies: init, serve, analyze, export")
     _human.add_arguments(p)
     p.set_defaults(func=_human.run)
-    p = sub.add_parser("selftest", help="every op, backend and device against the float64 oracle")
+    p = sub.add_parser("selftest", help="every op, backend and device against the float64 oracle",
+                       **_selftest.PARSER_TEXT)
     _selftest.add_arguments(p)
     p.set_defaults(func=_selftest.run)
     return parser
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv == ["--version"]:  # without building the parser: that imports every command (and torch)
+        print(f"fastiqa {__version__}")
+        return 0
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.error(f"give a command: {', '.join(COMMANDS)} (fastiqa COMMAND --help for its options)")
     return args.func(args)
 
 

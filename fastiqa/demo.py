@@ -1,5 +1,8 @@
 """`fastiqa demo`: every op built so far, on every available device, with values
-and timings against the plain PyTorch reference (forward + backward)."""
+and timings against the plain PyTorch reference (forward + backward).
+
+Exit status: 0 done, 2 a bad argument or a device that cannot run here (one message)."""
+import sys
 
 import torch
 
@@ -13,6 +16,27 @@ def add_arguments(p):
     p.add_argument("--shape", default="8,3,256,256", help="N,C,H,W of the random images (default 8,3,256,256)")
     p.add_argument("--repeat", type=int, default=10, help="timed repetitions per op (default 10)")
     p.add_argument("--device", action="append", choices=["cpu", "cuda"], help="device(s); default: all available")
+
+
+MIN_SIDE = 11  # ssim_loss / l1_ssim_loss: the image must hold one 11x11 window
+
+
+def check_arguments(args):
+    """(shape, devices) from the arguments, or ValueError naming the bad one."""
+    try:
+        shape = tuple(int(s) for s in args.shape.split(","))
+    except ValueError:
+        shape = ()
+    if len(shape) != 4 or min(shape) < 1:
+        raise ValueError(f"--shape {args.shape!r}: give N,C,H,W as four positive integers, e.g. 8,3,256,256")
+    if min(shape[2:]) < MIN_SIDE:
+        raise ValueError(f"--shape {args.shape}: H and W must be >= {MIN_SIDE} (the SSIM losses' 11x11 window)")
+    if args.repeat < 1:
+        raise ValueError(f"--repeat must be >= 1, got {args.repeat}")
+    if "cuda" in (args.device or ()) and not torch.cuda.is_available():
+        why = "this torch was built without CUDA" if torch.version.cuda is None else "no GPU is visible"
+        raise ValueError(f"--device cuda: no CUDA device is available ({why}; torch {torch.__version__})")
+    return shape, args.device or (["cpu"] + (["cuda"] if torch.cuda.is_available() else []))
 
 
 def _time_fwd_bwd(fn, x, y, repeat, device):
@@ -45,12 +69,15 @@ def gram_cases():
 
 
 def run(args) -> int:
+    try:
+        shape, devices = check_arguments(args)
+    except ValueError as exc:
+        print(f"fastiqa demo: {exc}", file=sys.stderr)
+        return 2
     print(format_report(collect()))
     from . import eval_demo  # the published SR evaluation on the shipped photographs
 
     eval_demo.run(args)
-    shape = tuple(int(s) for s in args.shape.split(","))
-    devices = args.device or (["cpu"] + (["cuda"] if torch.cuda.is_available() else []))
     print(f"\nforward+backward on random {shape} float32 images, {args.repeat} repetitions")
     print(f"{'device':<6} {'op':<18} {'fastiqa':>12} {'reference':>12} {'|diff|':>9} "
           f"{'fastiqa ms':>11} {'ref ms':>9} {'speed-up':>9}")

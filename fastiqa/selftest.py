@@ -2,7 +2,9 @@
 machine or GPU. Every op family on every available backend on every visible device
 against the float64 oracle (the reference backend run in float64), values and
 gradients, a few shapes (odd ones included), each dtype; a quick timing against the
-eager reference; one verdict per row. Exit code 1 on any mismatch or error.
+eager reference; one verdict per row. Exit status: 0 every row passes, 1 a row fails
+or errs, 2 a bad argument, a device or backend that cannot run here, or no row to run
+(one message, never a traceback: a gate that ran nothing must not pass).
 
 Accuracy rule: fastiqa.testing (k x the error of the same-precision reference + eps).
 For float64 results that rule leaves only eps(float64) * max|oracle| (the
@@ -150,13 +152,49 @@ def _format(rows):
     return "\n".join(lines)
 
 
+class UsageError(ValueError):
+    """A bad argument or a device / backend that cannot run here: one message, exit 2."""
+
+
 def _devices(requested):
-    if requested:
-        return [torch.device(d) for d in requested]
-    devs = [torch.device("cpu")]
-    if torch.cuda.is_available():
-        devs += [torch.device("cuda", i) for i in range(torch.cuda.device_count())]
-    return devs
+    if not requested:
+        devs = [torch.device("cpu")]
+        if torch.cuda.is_available():
+            devs += [torch.device("cuda", i) for i in range(torch.cuda.device_count())]
+        return devs
+    out = []
+    for name in requested:
+        try:
+            dev = torch.device(name)
+        except (RuntimeError, ValueError):
+            raise UsageError(f"--device {name!r} is not a device; use e.g. cpu, cuda, cuda:1") from None
+        if dev.type == "cuda":
+            if not torch.cuda.is_available():
+                why = "this torch was built without CUDA" if torch.version.cuda is None else "no GPU is visible"
+                raise UsageError(f"--device {name}: no CUDA device is available ({why}; torch {torch.__version__})")
+            if dev.index is not None and dev.index >= torch.cuda.device_count():
+                raise UsageError(f"--device {name}: only {torch.cuda.device_count()} CUDA device(s) are visible")
+        elif dev.type != "cpu":
+            raise UsageError(f"--device {name}: selftest runs on cpu and cuda devices")
+        out.append(dev)
+    return out
+
+
+def _check_backends(devices, backends, families):
+    """Every backend asked for by name must run some family on some device asked for."""
+    for b in backends or ():
+        found = [(dev, _dispatch.available(b, dev, KERNEL[fam])) for dev in devices for fam in families or KERNEL]
+        if not any(ok for _, (ok, _) in found):
+            why = "; ".join(dict.fromkeys(f"{dev}: {reason}" for dev, (_, reason) in found))
+            raise UsageError(f"--backend {b} cannot run here, so it would check nothing ({why})")
+
+
+PARSER_TEXT = dict(
+    description="Every op family on every available backend and device against the float64 oracle "
+                "(values and gradients, every dtype); one verdict per row.",
+    epilog="Exit status: 0 every row passes; 1 a row fails or errs (the gate of a new machine or GPU); 2 a bad "
+           "argument, a device or a backend that cannot run here, or no row to run.",
+)
 
 
 def add_arguments(p):
@@ -167,10 +205,22 @@ def add_arguments(p):
     p.add_argument("--quick", action="store_true", help="one shape, no timing")
 
 
+def _usage(msg) -> int:
+    print(f"fastiqa selftest: {msg}", file=sys.stderr)
+    return 2
+
+
 def run(args) -> int:
     shapes = SHAPES[:1] if args.quick else SHAPES
+    try:
+        devices = _devices(args.device)
+        _check_backends(devices, args.backend, args.family)
+    except UsageError as exc:
+        return _usage(exc)
     # Triton interpreted on the CPU is slow: its rows use the smallest shape only
-    rows = run_rows(_devices(args.device), args.backend, args.family, shapes, repeat=0 if args.quick else 3)
+    rows = run_rows(devices, args.backend, args.family, shapes, repeat=0 if args.quick else 3)
+    if not rows:  # not reached with the checks above; a gate that ran nothing must not pass
+        return _usage("no row ran: no backend can run the chosen families on the chosen devices")
     if args.json:
         print(json.dumps({"torch": torch.__version__, "triton_interpret": os.environ.get("TRITON_INTERPRET", "0"),
                           "rows": rows}, indent=1))
@@ -182,7 +232,7 @@ def run(args) -> int:
 def main(argv=None) -> int:
     import argparse
 
-    p = argparse.ArgumentParser(prog="fastiqa selftest", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="fastiqa selftest", **PARSER_TEXT)
     add_arguments(p)
     return run(p.parse_args(argv))
 

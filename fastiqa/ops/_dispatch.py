@@ -4,6 +4,8 @@ Order: compiled CUDA kernel for CUDA tensors, else Triton on CUDA tensors, else
 the compiled CPU kernel for CPU tensors, else the reference. FASTIQA_BACKEND or
 a backend= argument forces one; forcing one that cannot run is a clear error.
 """
+import functools
+import importlib.metadata
 import importlib.util
 import os
 
@@ -16,6 +18,22 @@ BACKENDS = ("reference", "cpu", "cuda", "triton")
 
 def triton_installed() -> bool:
     return importlib.util.find_spec("triton") is not None
+
+
+# oldest triton that runs fastiqa's Triton kernels correctly: 3.0's interpreter returns wrong
+# values (2.711e-312 for 0.00784); 3.2 is what torch 2.6, the oldest supported torch, pins
+TRITON_MIN = (3, 2)
+
+
+@functools.lru_cache(maxsize=None)
+def triton_too_old() -> str:
+    """The installed triton's version when it is older than TRITON_MIN, else ''."""
+    try:
+        version = importlib.metadata.version("triton")
+    except importlib.metadata.PackageNotFoundError:  # another distribution (pytorch-triton): no claim
+        return ""
+    parts = [int(p) if p.isdigit() else 0 for p in version.split("+")[0].split(".")[:2]]
+    return version if tuple(parts) < TRITON_MIN else ""
 
 
 def triton_interpreted() -> bool:
@@ -41,6 +59,9 @@ def available(backend: str, device: torch.device, kernel: str) -> tuple:
     if backend == "triton":
         if not triton_installed():
             return False, "triton is not installed (pip install triton)"
+        if triton_too_old():
+            return False, (f"triton {triton_too_old()} is too old: fastiqa's Triton kernels need triton >= 3.2 "
+                           "(older interpreters return wrong values; torch >= 2.6 brings a triton that fits)")
         if device.type == "cuda" or (device.type == "cpu" and triton_interpreted()):
             return True, ""
         return False, f"Triton runs on CUDA tensors (or CPU tensors with TRITON_INTERPRET=1), got {device.type}"

@@ -232,3 +232,76 @@ def test_import_fastiqa_does_not_import_the_analysis_deps():
             "print([m for m in ('scipy', 'matplotlib') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=os.path.dirname(__file__))
     assert out.returncode == 0 and out.stdout.strip() == "[]", out.stderr
+
+
+# --- screening of pairwise and small studies, the summary, PLCC reasons, extras -----------------------
+def test_pairwise_screening_flags_random_clickers_and_no_careful_rater(tmp_path):
+    study = make_study(tmp_path, "pc", repeats=2, gold=2, training=1)
+    truth = {(c, m): q for c in study.contents for m, q in zip(study.methods, (1.5, 0.5, -1.0))}
+    careful = {f"r{i}": (0.0, 1.0) for i in range(12)}
+    simulate_votes(study, {**careful, "clicker1": "random", "clicker2": "random"}, truth, np.random.default_rng(6))
+    report = analyze(study.folder, str(tmp_path / "report"), bootstrap=40, compute=False, plots=False)
+    sub = report["subjective"]
+    raters = {r["rater"]: r for r in sub["raters"]}
+    assert sub["rejected"] == ["clicker1", "clicker2"]
+    assert "less than random clicking would" in raters["clicker1"]["reason"]
+    assert all(raters[n]["consensus_agreement"] > 0.6 and raters[n]["consensus_llr"] > 0 for n in careful)
+    assert report["votes_analysed"] == 12 * 18  # the clickers' votes are left out of the scaling
+    summary = (tmp_path / "report" / "summary.txt").read_text()
+    assert "Rater screening: 2 of 14 rejected (left out of the scaling)" in summary
+
+
+def test_pairwise_screening_flags_nobody_when_the_conditions_look_alike(tmp_path):
+    study = make_study(tmp_path, "pc", repeats=2, gold=2)
+    truth = {(c, m): 0.0 for c in study.contents for m in study.methods}
+    simulate_votes(study, {f"r{i}": (0.0, 1.0) for i in range(8)}, truth, np.random.default_rng(7))
+    report = analyze(study.folder, str(tmp_path / "report"), bootstrap=20, compute=False, plots=False)
+    assert report["subjective"]["rejected"] == []  # their choices are coin flips too: nothing to tell
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_random_clicker_among_three_dcr_raters_is_flagged(tmp_path, seed):
+    study = make_study(tmp_path, "dcr")
+    rng = np.random.default_rng(10 + seed)
+    truth = {(c, m): float(rng.uniform(1.5, 4.5)) for c in study.contents for m in ["reference", *study.methods]}
+    simulate_votes(study, {"ann": (0.0, 0.4), "bob": (0.3, 0.5), "clicker": "random"}, truth, rng)
+    report = analyze(study.folder, str(tmp_path / "report"), compute=False, plots=False)
+    raters = {r["rater"]: r for r in report["subjective"]["raters"]}
+    assert report["subjective"]["rejected"] == ["clicker"], raters
+    assert "spread of random votes" in raters["clicker"]["reason"] or "median" in raters["clicker"]["reason"]
+
+
+def test_summary_separates_analysed_training_and_gold_votes(acr_study):
+    _, _, report, tmp = acr_study
+    # 14 raters x (18 test + 2 gold + 1 training); the two clickers' 36 test votes are not analysed
+    assert report["votes"] == 14 * 21 and report["votes_by_kind"] == {"test": 14 * 18, "training": 14, "gold": 28}
+    first = (tmp / "report" / "summary.txt").read_text().splitlines()[0]
+    assert first.endswith("294 vote(s) from 14 rater(s): 216 analysed, 36 from rejected raters, 14 training, "
+                          "28 gold (rater checks)")
+
+
+def test_a_metric_without_plcc_says_why(acr_study):
+    from fastiqa.human.analyze import metric_agreement, summary_text
+
+    study, _, report, _ = acr_study
+    keys = [(s["content"], s["method"]) for s in report["subjective"]["stimuli"]]
+    mos = {k: s["mean"] for k, s in zip(keys, report["subjective"]["stimuli"])}
+    table = {k: {"two_levels": float(k[1] == "blur"), "backwards": -mos[k]} for k in keys}
+    rows, _, _ = metric_agreement(study, report["subjective"], table)
+    rows = {r["metric"]: r for r in rows}
+    assert rows["two_levels"]["no_plcc"].startswith("no PLCC: 2 distinct metric value(s)")
+    assert "flat" in rows["backwards"]["no_plcc"] and rows["backwards"]["srocc"] < -0.9
+    text = summary_text(study, dict(report, agreement=list(rows.values()), fisher_z=[]))
+    assert "PLCC nan" not in text and "two_levels no PLCC: 2 distinct" in text
+
+
+def test_analyze_checks_matplotlib_before_writing(tmp_path, capsys, monkeypatch):
+    study = make_study(tmp_path, "acr")
+    simulate_votes(study, {"a": (0, 0.5), "b": (0, 0.5)}, {(c, m): 3.0 for c in study.contents for m in study.methods},
+                   np.random.default_rng(8))
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    rc, _, err = _cli(capsys, "analyze", study.folder, "--out", tmp_path / "r")
+    assert rc == 1 and "matplotlib" in err and "--no-plots" in err
+    assert not (tmp_path / "r").exists()  # nothing half-written
+    rc, _, err = _cli(capsys, "analyze", study.folder, "--out", tmp_path / "r", "--no-plots", "--no-metrics")
+    assert rc == 0 and (tmp_path / "r" / "summary.txt").exists()

@@ -2,9 +2,13 @@
 and summary.txt.
 
 Rating protocols: rater screening (BT.500 kurtosis rule and the P.910 / P.913 ML
-subject model; raters rejected by either are left out of the MOS), MOS (DMOS for
+subject model, whose inconsistency is compared with the median rater's and with a
+random clicker's; raters rejected by any rule are left out of the MOS), MOS (DMOS for
 ACR-HR) per stimulus and per method with Student-t 95% CIs, the ML model's
-recovered scores. Pairwise: Thurstone Case V (JOD) and Bradley-Terry scores with
+recovered scores. Pairwise: rater screening (each rater's choices against the
+Thurstone scores of the other raters, a likelihood ratio against random clicking,
+and their agreement with their own repeats; rejected raters are left out of the
+scaling), Thurstone Case V (JOD) and Bradley-Terry scores with
 bootstrap-over-raters CIs and the significance matrix. Then, for every metric
 (from `fastiqa eval --json` files or computed here), the P.1401 agreement with the
 subjective scores, and Fisher-z tests between the metrics' correlations.
@@ -18,9 +22,10 @@ import os
 
 import numpy as np
 
+from .errors import StudyError
 from .records import records as _records
 from .stats import require
-from .study import REFERENCE, StudyError, open_study
+from .study import REFERENCE, open_study
 
 
 def _stats():
@@ -28,6 +33,14 @@ def _stats():
     from .stats import agreement, mos, pairwise, screening
 
     return agreement, mos, pairwise, screening
+
+
+def _require_plots():
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise ImportError('the report plots need matplotlib: pip install "fastiqa[human]" '
+                          "(or --no-plots); nothing was written") from None
 
 
 # --- metrics ---------------------------------------------------------------------------
@@ -121,14 +134,23 @@ def analyze_ratings(study, recs):
     raters = sorted({r["rater"] for r in scores})
     keys = sorted({(r["content"], r["method"]) for r in scores})
     bt = screening.bt500_screen(_matrix(scores, raters, keys, False))
-    ml = screening.ml_subject_model(_matrix(scores, raters, keys, True), floor=1 / math.sqrt(12))  # scale step 1
+    random_sd = screening.random_spread([v for v, _ in study.doc["labels"]])
+    if study.protocol == "acr-hr":  # differential scores: the difference of two random votes
+        random_sd *= math.sqrt(2)
+    ml = screening.ml_subject_model(_matrix(scores, raters, keys, True), floor=1 / math.sqrt(12),
+                                    random_sd=random_sd)  # floor: the quantisation noise of a scale step
     rater_rows = []
     for k, name in enumerate(raters):
         reasons = [bt[k]["reason"]] if bt[k]["rejected"] else []
-        if ml["flagged"][k]:
+        if ml["flagged_median"][k]:
             reasons.append(
                 f"P.913 ML model: inconsistency {ml['inconsistency'][k]:.2f} > "
                 f"{screening.INCONSISTENT_FACTOR:g} x median {float(np.median(ml['inconsistency'])):.2f}"
+            )
+        elif ml["flagged_random"][k]:
+            reasons.append(
+                f"P.913 ML model: inconsistency {ml['inconsistency'][k]:.2f} > {screening.RANDOM_FRACTION:g} x "
+                f"{random_sd:.2f}, the spread of random votes on this scale"
             )
         rater_rows.append(
             {
@@ -174,15 +196,55 @@ def analyze_ratings(study, recs):
 
 
 # --- pairwise -----------------------------------------------------------------------------
+def _pc_screen(study, recs, idx, screening):
+    """Per rater: choices against the other raters' consensus (test and gold votes), repeats."""
+    judged = [r for r in recs if r["kind"] in ("test", "gold")]
+    con = screening.consensus_pairs([(r["rater"], idx[r["winner"]], idx[r["loser"]]) for r in judged], len(idx))
+    firsts, gold = {}, {}
+    for r in recs:
+        if r["kind"] == "test":
+            firsts.setdefault((r["rater"], r["content"], frozenset((r["a"], r["b"]))), r["winner"])
+    for r in recs:
+        if r["kind"] == "gold":
+            first = firsts.get((r["rater"], r["content"], frozenset((r["a"], r["b"]))))
+            if first is not None:
+                g = gold.setdefault(r["rater"], [0, 0])
+                g[0] += first == r["winner"]
+                g[1] += 1
+    rows = []
+    for k, name in enumerate(con["raters"]):
+        flagged = bool(con["flagged"][k])
+        rows.append({
+            "rater": name,
+            "votes": sum(r["rater"] == name and r["kind"] == "test" for r in recs),
+            "gold_repeat": "%d/%d" % tuple(gold.get(name, (0, 0))),
+            "consensus_agreement": float(con["agreement"][k]),
+            "consensus_llr": float(con["llr"][k]),
+            "consensus_llr_expected": float(con["expected_llr"][k]),
+            "consensus_z": float(con["z"][k]),
+            "rejected": flagged,
+            "reason": (f"choices follow the other raters' consensus less than random clicking would "
+                       f"(log-likelihood ratio {con['llr'][k]:+.1f}, expected {con['expected_llr'][k]:+.1f} "
+                       f"for a consistent rater, z = {con['z'][k]:+.1f}; agrees on "
+                       f"{100 * con['agreement'][k]:.0f}% of choices)") if flagged else "",
+        })
+    return rows
+
+
 def analyze_pairs(study, recs, samples=500, seed=0, alpha=0.01):
     agreement, mos, pairwise, screening = _stats()
-    test = [r for r in recs if r["kind"] == "test"]
-    if not test:
+    if not any(r["kind"] == "test" for r in recs):
         raise StudyError("no test votes yet (training and gold trials are not analysed)")
     idx = {m: k for k, m in enumerate(study.methods)}
-    comps = [(r["rater"], idx[r["winner"]], idx[r["loser"]]) for r in test]
     n = len(study.methods)
-    out = {"anchor": study.methods[0], "raters": []}
+    raters = _pc_screen(study, recs, idx, screening)
+    rejected = {r["rater"] for r in raters if r["rejected"]}
+    test = [r for r in recs if r["kind"] == "test" and r["rater"] not in rejected]
+    if not test:  # never leave the report empty: say so and keep everyone
+        rejected = set()
+        test = [r for r in recs if r["kind"] == "test"]
+    comps = [(r["rater"], idx[r["winner"]], idx[r["loser"]]) for r in test]
+    out = {"anchor": study.methods[0], "raters": raters, "rejected": sorted(rejected)}
     for model, unit in (("thurstone", "JOD"), ("bt", "log-strength")):
         b = pairwise.bootstrap(comps, n, model, alpha, anchor=0, samples=samples, seed=seed)
         out[model] = {
@@ -209,21 +271,6 @@ def analyze_pairs(study, recs, samples=500, seed=0, alpha=0.01):
                 for m, k in idx.items()
             ]
     out["stimuli"] = per_content
-    gold = {}
-    firsts = {}
-    for r in test:
-        firsts.setdefault((r["rater"], r["content"], frozenset((r["a"], r["b"]))), r["winner"])
-    for r in recs:
-        if r["kind"] == "gold":
-            g = gold.setdefault(r["rater"], [0, 0])
-            first = firsts.get((r["rater"], r["content"], frozenset((r["a"], r["b"]))))
-            if first is not None:
-                g[0] += first == r["winner"]
-                g[1] += 1
-    for name in sorted({r["rater"] for r in test}):
-        g = gold.get(name, [0, 0])
-        votes = sum(r["rater"] == name for r in test)
-        out["raters"].append({"rater": name, "votes": votes, "gold_repeat": "%d/%d" % tuple(g)})
     return out
 
 
@@ -253,6 +300,9 @@ def metric_agreement(study, subjective, metric_table):
         except ValueError as exc:
             out.append({"metric": name, "error": str(exc)})
             continue
+        why = _no_plcc_reason(x, y, a)
+        if why:
+            a.update(no_plcc=why, plcc_logistic=math.nan, plcc_poly3=math.nan)
         out.append({"metric": name, **a})
         fits[name] = (x, y, a)
     tests = []
@@ -265,6 +315,20 @@ def metric_agreement(study, subjective, metric_table):
             )
             tests.append({"metric_1": r1["metric"], "metric_2": r2["metric"], "z": z, "p": p, "significant": p < 0.05})
     return out, tests, fits
+
+
+def _no_plcc_reason(x, y, a):
+    """Why the metric gets no PLCC (None when it gets one): too few distinct values for the
+    4-parameter mapping, or a flat best increasing mapping."""
+    keep = np.isfinite(x) & np.isfinite(y)
+    nx, ny = len(np.unique(x[keep])), len(np.unique(y[keep]))
+    if nx < 4 or ny < 4:
+        return (f"no PLCC: {nx} distinct metric value(s) and {ny} distinct subjective score(s) among "
+                f"{int(keep.sum())} stimuli; the 4-parameter mapping needs at least 4 of each")
+    if not math.isfinite(a["plcc_logistic"]):
+        return (f"no PLCC: the best increasing mapping is flat (the scores do not rise with the metric; "
+                f"SROCC {a['srocc']:+.3f})")
+    return None
 
 
 # --- output ---------------------------------------------------------------------------------
@@ -291,15 +355,23 @@ def _clean(obj):
 
 
 def summary_text(study, report):
+    k = report["votes_by_kind"]
+    sub = report["subjective"]
+    analysed = report["votes_analysed"]
     lines = [
         f"Study {study.doc['title']}: {study.protocol.upper()}, {len(study.methods)} method(s), "
-        f"{len(study.contents)} image(s), {report['votes']} vote(s) from {report['raters']} rater(s)"
+        f"{len(study.contents)} image(s), {report['votes']} vote(s) from {report['raters']} rater(s): "
+        f"{analysed} analysed, {k.get('test', 0) - analysed} from rejected raters, "
+        f"{k.get('training', 0)} training, {k.get('gold', 0)} gold (rater checks)"
     ]
-    sub = report["subjective"]
     if study.protocol == "pc":
         lines.append("Thurstone Case V scores (JOD, 0 = %s; 95%% bootstrap CI over raters):" % sub["anchor"])
         for m in sorted(sub["thurstone"]["methods"], key=lambda m: -m["score"]):
             lines.append(f"  {m['method']:<16} {m['score']:+.2f}  [{m['ci_low']:+.2f}, {m['ci_high']:+.2f}]")
+        rej = [r for r in sub["raters"] if r["rejected"]]
+        lines.append(f"Rater screening: {len(rej)} of {len(sub['raters'])} rejected (left out of the scaling)")
+        for r in rej:
+            lines.append(f"  {r['rater']}: {r['reason']}")
     else:
         lines.append(f"{sub['score']} per method (95% CI, Student t):")
         for m in sorted(sub["methods"], key=lambda m: -m["mean"]):
@@ -311,6 +383,8 @@ def summary_text(study, report):
     for a in report["agreement"]:
         if "error" in a:
             lines.append(f"{a['metric']}: {a['error']}")
+        elif "no_plcc" in a:
+            lines.append(f"{a['metric']:<8} {a['no_plcc']}  SROCC {a['srocc']:.3f}  KROCC {a['krocc']:.3f}")
         else:
             lines.append(
                 f"{a['metric']:<8} PLCC {a['plcc_logistic']:.3f} (logistic) {a['plcc_poly3']:.3f} (poly3)  "
@@ -326,8 +400,11 @@ def summary_text(study, report):
 
 
 def analyze(study_dir, out_dir, metrics=None, compute=True, bootstrap=500, seed=0, plots=True):
-    """Analyse a study into out_dir; returns the report (also written as report.json)."""
+    """Analyse a study into out_dir; returns the report (also written as report.json).
+    Everything it needs (scipy; matplotlib for the plots) is checked before anything is written."""
     _stats()
+    if plots:
+        _require_plots()
     study = open_study(study_dir)
     recs = _records(study)
     if not recs:
@@ -343,6 +420,8 @@ def analyze(study_dir, out_dir, metrics=None, compute=True, bootstrap=500, seed=
         "study": study.doc["title"],
         "protocol": study.protocol,
         "votes": len(recs),
+        "votes_by_kind": {kind: sum(r["kind"] == kind for r in recs) for kind in ("test", "training", "gold")},
+        "votes_analysed": sum(r["kind"] == "test" and r["rater"] not in set(sub["rejected"]) for r in recs),
         "raters": len({r["rater"] for r in recs}),
         "subjective": sub,
         "agreement": agree,

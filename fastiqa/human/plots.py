@@ -89,12 +89,16 @@ def plot_metric(plt, name, x, y, a, score, out_dir):
     sx = x[keep] * (1 if a["higher_is_better"] else -1)
     fig, ax = plt.subplots(figsize=(5.2, 4))
     ax.scatter(sx, y[keep], s=22, color="#33658a", label="stimuli")
-    grid = np.linspace(sx.min(), sx.max(), 200)
-    ax.plot(grid, logistic4(grid, *a["logistic"]), color="#f26419", label="4-parameter logistic")
-    ax.plot(grid, poly3(grid, a["poly3"]), color="#2f4858", ls="--", label="monotonic cubic")
+    if "no_plcc" not in a:
+        grid = np.linspace(sx.min(), sx.max(), 200)
+        ax.plot(grid, logistic4(grid, *a["logistic"]), color="#f26419", label="4-parameter logistic")
+        ax.plot(grid, poly3(grid, a["poly3"]), color="#2f4858", ls="--", label="monotonic cubic")
+        ax.set_title(f"{name}: PLCC {a['plcc_logistic']:.3f}, SROCC {a['srocc']:.3f}")
+    else:  # no fitted lines, and the reason instead of "nan"
+        ax.set_title(f"{name}: SROCC {a['srocc']:.3f}, no PLCC", fontsize=10)
+        ax.text(0.02, 0.02, a["no_plcc"].replace("; ", ";\n"), transform=ax.transAxes, fontsize=7, va="bottom")
     ax.set_xlabel(name if a["higher_is_better"] else f"-{name}")
     ax.set_ylabel(score)
-    ax.set_title(f"{name}: PLCC {a['plcc_logistic']:.3f}, SROCC {a['srocc']:.3f}")
     ax.legend(fontsize=8)
     return _save(fig, out_dir, f"metric_{name}.png")
 

@@ -5,6 +5,12 @@ import torch
 from harness import ROWS, speedups, write_rows
 
 
+def pytest_configure(config):
+    # torch's own torch/utils/mkldnn.py (imported by torch.compile's inductor) still uses the
+    # deprecated torch.jit.script_method: expected, filtered here only (other warnings show)
+    config.addinivalue_line("filterwarnings", "ignore:`torch.jit.script_method` is deprecated:DeprecationWarning")
+
+
 def pytest_terminal_summary(terminalreporter):
     if not ROWS:
         return

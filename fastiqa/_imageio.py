@@ -24,11 +24,24 @@ Rules (the same whatever the decoder):
   grey          one channel; a grey+alpha file is grey.
   bit depth     8-bit files give uint8 with full white 255, 16-bit files uint16 with
                 65535; other depths (float, 32-bit) are refused.
-Every failure is an ImageReadError with a one-line reason (empty images included).
+Every failure is an ImageReadError with a one-line reason (empty images included);
+a path that is not a regular file (a directory, a broken symbolic link, a link loop,
+a FIFO) is reported as what it is before it is opened (file_problem).
+
+Large images: image_size(data) reads the width and height from the header (PNG
+IHDR, or Pillow's lazy open for the other formats) so that a caller can compare two
+files before decoding either. Pillow refuses images of more than twice
+PIL.Image.MAX_IMAGE_PIXELS (its decompression-bomb limit) with a message of ours; one
+between the limit and twice it is decoded and, when `notes` is given, gets a note
+(the caller silences Pillow's own DecompressionBombWarning, see
+fastiqa.evaluation.pipeline).
 """
+import errno
 import functools
 import importlib
+import io
 import os
+import stat
 import struct
 
 import numpy as np
@@ -37,7 +50,8 @@ SUPPORTED = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 TIFF = (".tif", ".tiff")
 INSTALL_HINT = "pip install opencv-python-headless tifffile (or fastiqa[eval])"
 
-__all__ = ["read_image", "ImageReadError", "SUPPORTED", "decoders"]
+__all__ = ["read_image", "read_file", "decode", "image_size", "file_problem", "ImageReadError", "SUPPORTED",
+           "decoders"]
 
 
 class ImageReadError(Exception):
@@ -125,7 +139,7 @@ def _tiff_is_plain(path):
         return None
 
 
-def _read_tiff(path, data, head, mods):
+def _read_tiff(path, data, head, mods, notes=None):
     """tifffile, then OpenCV for interleaved TIFF without alpha (OpenCV 5 misreads planar
     16-bit TIFF and libtiff's RGBA path premultiplies colours by alpha), then Pillow."""
     if mods["tifffile"] is not None:
@@ -139,16 +153,33 @@ def _read_tiff(path, data, head, mods):
         arr = _read_cv2(mods["cv2"], data, head)
         if arr is not None:
             return arr
-    return _read_pillow(path, head)
+    return _read_pillow(path, head, data, notes)
 
 
-def _read_pillow(path, head):
+def _open_pillow(path, data, notes):
+    """Image.open with Pillow's decompression-bomb limit reported in our words."""
     from PIL import Image
 
+    try:
+        im = Image.open(path)  # the path, not the bytes: Pillow's messages name the file
+    except Image.DecompressionBombError:
+        size = image_size(data) if data is not None else None
+        what = f"{size[0]}x{size[1]} pixels" if size else "the image"
+        raise ImageReadError(f"{what} is more than twice Pillow's decompression-bomb limit "
+                             f"(PIL.Image.MAX_IMAGE_PIXELS = {Image.MAX_IMAGE_PIXELS} pixels): Pillow refuses to "
+                             f"decode it (raise that limit, or {INSTALL_HINT})") from None
+    limit = Image.MAX_IMAGE_PIXELS
+    if notes is not None and limit and im.size[0] * im.size[1] > limit:
+        notes.append(f"{im.size[0]}x{im.size[1]} pixels is more than Pillow's decompression-bomb limit "
+                     f"(PIL.Image.MAX_IMAGE_PIXELS = {limit} pixels); decoded anyway (a file given to evaluate)")
+    return im
+
+
+def _read_pillow(path, head, data=None, notes=None):
     ihdr = _png_ihdr(head)
     if ihdr is not None and ihdr[0] == 16 and ihdr[1] in (2, 6):
         raise ImageReadError(f"16-bit colour PNG needs OpenCV (Pillow would truncate it to 8 bits): {INSTALL_HINT}")
-    with Image.open(path) as im:
+    with _open_pillow(path, data, notes) as im:
         im.load()
         mode = im.mode
         if im.format == "TIFF" and mode in ("RGB", "RGBA"):
@@ -171,9 +202,36 @@ def _read_pillow(path, head):
         return np.array(im.convert("RGB"))
 
 
-def read_image(path):
-    """(H, W, C) uint8/uint16 array (C = 1 grey or 3 RGB, alpha dropped) and its full
-    white value (255 or 65535). See the module doc for the decoders and the rules."""
+def file_problem(path):
+    """None when path opens as a regular file (through symbolic links), else a one-line
+    account of what it is: a directory, a broken symbolic link, a link loop, not a
+    regular file (a FIFO would block a reader), or why it cannot be examined."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        if os.path.islink(path):
+            try:
+                target = os.readlink(path)
+            except OSError:
+                return "a broken symbolic link"
+            return f"a broken symbolic link (to {target!r}, which does not exist)"
+        return "file not found"
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "a symbolic link loop (the link leads back to itself)"
+        return f"cannot open the file ({exc.strerror or exc})"
+    if stat.S_ISDIR(mode):
+        return "a directory, not an image file"
+    if not stat.S_ISREG(mode):
+        return "not a regular file (a FIFO, socket or device)"
+    return None
+
+
+def read_file(path) -> bytes:
+    """The bytes of an image file; ImageReadError saying what the path is otherwise."""
+    problem = file_problem(path)
+    if problem is not None:
+        raise ImageReadError(problem)
     try:
         with open(path, "rb") as f:
             data = f.read()
@@ -183,15 +241,43 @@ def read_image(path):
         raise ImageReadError(f"cannot open the file ({exc.strerror or exc})") from None
     if not data:
         raise ImageReadError("the file is empty (0 bytes)")
+    return data
+
+
+def image_size(data):
+    """(width, height) from an image file's header, without decoding it, or None when
+    the header does not say (an unknown or damaged format, or an image Pillow refuses)."""
+    head = data[:33]
+    if _png_ihdr(head) is not None:
+        return struct.unpack(">II", head[16:24])
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as im:  # lazy: reads the header only
+            return im.size
+    except Exception:
+        return None
+
+
+def decode(path, data, notes=None):
+    """read_image for bytes already read from path; notes: a list that gets a line for
+    what the caller should know (an image above Pillow's decompression-bomb limit)."""
     head = data[:33]
     is_tiff = os.path.splitext(str(path))[1].lower() in TIFF or head[:4] in (b"II*\x00", b"MM\x00*")
     mods = decoders()
     try:
         if is_tiff:
-            return _finish(_read_tiff(path, data, head, mods))
+            return _finish(_read_tiff(path, data, head, mods, notes))
         arr = _read_cv2(mods["cv2"], data, head) if mods["cv2"] is not None else None
-        return _finish(arr if arr is not None else _read_pillow(path, head))  # Pillow: also what OpenCV refused
+        # Pillow: also what OpenCV refused
+        return _finish(arr if arr is not None else _read_pillow(path, head, data, notes))
     except ImageReadError:
         raise
     except Exception as exc:  # Pillow's UnidentifiedImageError, tifffile's errors, truncated files, ...
         raise ImageReadError(f"cannot read image ({type(exc).__name__}: {exc})") from None
+
+
+def read_image(path, notes=None):
+    """(H, W, C) uint8/uint16 array (C = 1 grey or 3 RGB, alpha dropped) and its full
+    white value (255 or 65535). See the module doc for the decoders and the rules."""
+    return decode(path, read_file(path), notes)

@@ -244,7 +244,7 @@ def test_gpu_jpeg_plumbing_with_a_stand_in_decoder(tmp_path, monkeypatch):
     Image.fromarray(_noisy(a)).save(tmp_path / "b.jpg", quality=90)
     opts = Options(("psnr",), gpu_decode=True)
     item = Item(0, "x", str(tmp_path / "a.jpg"), str(tmp_path / "b.jpg"))
-    _, loaded, err, _ = pipeline.load(item, opts)
+    _, loaded, err, _, _ = pipeline.load(item, opts)
     assert err is None and all(t.dim() == 1 and t.dtype == torch.uint8 for t, _ in loaded)  # bytes, not pixels
     rows, _ = pipeline.run([item], opts)
     want = fastiqa.evaluate([(str(tmp_path / "a.jpg"), str(tmp_path / "b.jpg"))], metrics="psnr").rows[0]["psnr"]

@@ -22,21 +22,25 @@ from .pairing import items_from_pairs, pair_folders
 @dataclasses.dataclass
 class EvalResult:
     metrics: Tuple[str, ...]
-    # every item in order: {index, name, width, height, metric: value...} when scored, else
-    # {index, name, error, error_kind} with error_kind one of pipeline.ERROR_KINDS
+    # every item in order: {index, name, width, height, metric: value...} when scored (a
+    # metric that could not run on the pair is missing and named in metric_errors:
+    # {metric: {kind, message}}, kind one of pipeline.METRIC_ERROR_KINDS), else {index,
+    # name, error, error_kind} with error_kind one of pipeline.ERROR_KINDS; "notes" when
+    # there is something to know (an image above Pillow's decompression-bomb limit)
     rows: List[dict]
-    means: Dict[str, float]  # over the rows without error
+    means: Dict[str, float]  # per metric, over the rows that have it
     stats: Dict[str, float]  # decode_s, metric_s: summed over workers and ranks
 
     @property
     def images(self):
-        """The rows that were scored."""
-        return [r for r in self.rows if r.get("error") is None]
+        """The rows that were scored (some of their cells may have failed)."""
+        return report.scored(self.rows)
 
     @property
     def errors(self):
-        """The failed rows' messages, in order."""
-        return [r["error"] for r in self.rows if r.get("error") is not None]
+        """Every failure's message, in order: failed rows, then "name: metric: reason"
+        for each failed cell."""
+        return report.messages(self.rows)
 
 
 def _is_path(x):

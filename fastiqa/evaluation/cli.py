@@ -10,8 +10,12 @@ fastiqa.evaluation.pipeline. --scale K crops K pixels from each border (as
 --crop-border K). Prints a table and the mean; --csv / --json write them. A pair
 that is missing, unreadable or of another size is reported once (by rank 0 under
 torchrun), is a row with its reason in the CSV and JSON, and is left out of the
-mean; the exit status is then 1 (2 for bad arguments), 0 when every pair counted.
+mean; a metric that cannot run on a pair fails that cell only. The exit status is
+then 1 (2 for bad arguments, an output that cannot be written included: checked
+before the first pair is read), 0 when every pair and cell counted. File names that
+are not UTF-8 are written escaped (fastiqa.evaluation.report.text).
 """
+import contextlib
 import os
 import sys
 import time
@@ -44,8 +48,14 @@ def add_arguments(p):
     p.add_argument("--quiet", action="store_true", help="print only the mean")
 
 
+def _emit(line, stream):
+    """print that never fails on a character the stream cannot encode (\\x escapes)."""
+    enc = getattr(stream, "encoding", None) or "utf-8"
+    print(report.text(line).encode(enc, "backslashreplace").decode(enc), file=stream)
+
+
 def _err(msg):
-    print(f"fastiqa eval: {msg}", file=sys.stderr)
+    _emit(f"fastiqa eval: {msg}", sys.stderr)
 
 
 class _Progress:
@@ -75,11 +85,33 @@ class _Progress:
             print(file=sys.stderr)
 
 
+def _check_writable(out, option):
+    """UsageError unless `out` can be written: not a directory, its folder exists, and a
+    file can be opened there (an existing file is opened for appending, untouched; a
+    new one is created and removed)."""
+    if os.path.isdir(out):
+        raise UsageError(f"cannot write {option} {out!r}: it is a directory")
+    folder = os.path.dirname(os.path.abspath(out))
+    if not os.path.isdir(folder):
+        raise UsageError(f"cannot write {option} {out!r}: its folder does not exist")
+    existed = os.path.lexists(out)
+    try:
+        with open(out, "a", encoding="utf-8"):
+            pass
+    except OSError as exc:
+        raise UsageError(f"cannot write {option} {out!r}: {exc.strerror or exc}") from None
+    if not existed:
+        with contextlib.suppress(OSError):
+            os.remove(out)
+
+
 def _check_outputs(args):
-    for out in (args.csv, args.json):
-        folder = os.path.dirname(os.path.abspath(out)) if out else None
-        if folder and not os.path.isdir(folder):
-            raise UsageError(f"cannot write {out!r}: its folder does not exist")
+    """Before any pair is read: each output can be written, and they are two files."""
+    outs = [(out, option) for out, option in ((args.csv, "--csv"), (args.json, "--json")) if out]
+    for out, option in outs:
+        _check_writable(out, option)
+    if len(outs) == 2 and os.path.abspath(outs[0][0]) == os.path.abspath(outs[1][0]):
+        raise UsageError(f"--csv and --json name the same file {outs[0][0]!r}")
 
 
 def _work_list(args):
@@ -105,20 +137,24 @@ def _evaluate(args, ctx, device):
         return 0
     wall = time.perf_counter() - t0
     _print(args, opts, ctx, res, wall)
-    _write(args, opts, res)
+    written = _write(args, opts, res)
     if res.errors:
-        _err(f"{len(res.errors)} problem(s); {len(res.images)} of {len(res.rows)} counted in the mean")
-        return 1
-    return 0
+        cells = len(res.errors) - (len(res.rows) - len(res.images))
+        what = f", {cells} metric value(s) missing" if cells else ""
+        _err(f"{len(res.errors)} problem(s); {len(res.images)} of {len(res.rows)} pairs scored{what}")
+    return 0 if written and not res.errors else 1
 
 
 def _print(args, opts, ctx, res, wall):
-    for e in res.errors:
-        _err(e)
+    for r in res.rows:
+        for note in r.get("notes", ()):
+            _err(f"note: {note}")
+    for line in report.problems(res.rows, opts.crop_border):
+        _err(line)
     if args.quiet:
-        print(report.summary(opts.metrics, res.means))
+        _emit(report.summary(opts.metrics, res.means), sys.stdout)
         return
-    print(report.format_table(res.rows, opts.metrics, res.means))
+    _emit(report.format_table(res.rows, opts.metrics, res.means), sys.stdout)
     conv = f"crop {opts.crop_border}, {'Y channel' if opts.y_channel else 'RGB'}"
     where = opts.device.type if ctx.world == 1 else f"{ctx.world} ranks ({ctx.backend}, {opts.device.type})"
     rate = len(res.rows) / wall if wall > 0 else float("inf")
@@ -126,13 +162,25 @@ def _print(args, opts, ctx, res, wall):
           f"decoding {res.stats['decode_s']:.2f} s (thread time), metrics {res.stats['metric_s']:.2f} s")
 
 
-def _write(args, opts, res):
+def _write(args, opts, res) -> bool:
+    """Writes the CSV and the JSON, each whatever happens to the other; False (and a
+    message) when one could not be written."""
+    settings = {"ref": args.ref, "pred": args.pred, "suffix": args.suffix, "crop_border": opts.crop_border,
+                "y_channel": opts.y_channel}
+    jobs = []
     if args.csv:
-        report.write_csv(args.csv, res.rows, opts.metrics, res.means)
+        jobs.append(("--csv", args.csv, lambda: report.write_csv(args.csv, res.rows, opts.metrics, res.means)))
     if args.json:
-        settings = {"ref": args.ref, "pred": args.pred, "suffix": args.suffix, "crop_border": opts.crop_border,
-                    "y_channel": opts.y_channel}
-        report.write_json(args.json, report.json_document(res.rows, opts.metrics, res.means, settings))
+        jobs.append(("--json", args.json, lambda: report.write_json(
+            args.json, report.json_document(res.rows, opts.metrics, res.means, settings))))
+    ok = True
+    for option, path, write in jobs:
+        try:
+            write()
+        except (OSError, ValueError) as exc:
+            ok = False
+            _err(f"could not write {option} {path!r}: {type(exc).__name__}: {exc}")
+    return ok
 
 
 def run(args) -> int:

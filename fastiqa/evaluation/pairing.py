@@ -4,12 +4,14 @@ Pairs files by name: reference `NAME.ext` goes with prediction `NAME<suffix>.ext
 (any supported extension). The list is in one fixed order (references sorted by
 name, then predictions that have no reference), and a name that cannot be paired
 (no prediction, several candidates, no reference) is an item that carries its error,
-so that failures are rows of the results like the others.
+so that failures are rows of the results like the others. An entry with an image
+extension that is not a readable file (a directory named x.png, a broken symbolic
+link, a link loop, a FIFO) is paired like the others and reported as what it is.
 """
 import os
 from typing import NamedTuple, Optional
 
-from .._imageio import SUPPORTED
+from .._imageio import SUPPORTED, file_problem
 from .options import UsageError
 
 
@@ -22,13 +24,19 @@ class Item(NamedTuple):
 
 
 def list_images(folder, what):
+    """(names, problems): the sorted entries of folder with an image extension, and
+    {name: what it is} for those that are not readable files (fastiqa._imageio.file_problem)."""
     if not os.path.isdir(folder):
         raise UsageError(f"--{what} {folder!r} is not a folder")
-    names = sorted(f for f in os.listdir(folder)
-                   if os.path.splitext(f)[1].lower() in SUPPORTED and os.path.isfile(os.path.join(folder, f)))
+    names = sorted(f for f in os.listdir(folder) if os.path.splitext(f)[1].lower() in SUPPORTED)
     if not names:
         raise UsageError(f"--{what} {folder!r} holds no images ({', '.join(SUPPORTED)})")
-    return names
+    problems = {}
+    for f in names:
+        problem = file_problem(os.path.join(folder, f))
+        if problem is not None:
+            problems[f] = f"{f} in {folder}: {problem}"
+    return names, problems
 
 
 def _by_stem(names):
@@ -41,8 +49,8 @@ def _by_stem(names):
 def pair_folders(ref_dir, pred_dir, suffix=""):
     """[Item] for two folders, pairing by stem (+ suffix)."""
     ref_dir, pred_dir = os.fspath(ref_dir), os.fspath(pred_dir)
-    refs = list_images(ref_dir, "ref")
-    preds = list_images(pred_dir, "pred")
+    refs, ref_problems = list_images(ref_dir, "ref")
+    preds, pred_problems = list_images(pred_dir, "pred")
     pred_stems, ref_stems = _by_stem(preds), _by_stem(refs)
     items, used = [], set()
 
@@ -61,12 +69,16 @@ def pair_folders(ref_dir, pred_dir, suffix=""):
         elif len(cands) > 1:
             used.update(cands)
             add(stem, error=f"{f}: several predictions match ({', '.join(cands)}); keep one")
+        elif f in ref_problems or cands[0] in pred_problems:
+            used.add(cands[0])
+            add(stem, error="; ".join(p for p in (ref_problems.get(f), pred_problems.get(cands[0])) if p))
         else:
             used.add(cands[0])
             add(stem, os.path.join(ref_dir, f), os.path.join(pred_dir, cands[0]))
     for f in preds:
         if f not in used:
-            add(os.path.splitext(f)[0], error=f"{f}: no reference for this prediction in {ref_dir} (suffix {suffix!r})")
+            why = f"{f}: no reference for this prediction in {ref_dir} (suffix {suffix!r})"
+            add(os.path.splitext(f)[0], error=f"{pred_problems[f]}; {why}" if f in pred_problems else why)
     return items
 
 

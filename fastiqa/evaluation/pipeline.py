@@ -28,35 +28,54 @@ so while `run` scores on the CPU, torch's intra-op threads are lowered to the co
 the decoders leave (at least 1) and restored afterwards: more threads than cores
 makes OpenMP's spinning workers and the decoders take turns on the same cores.
 
-Every failure of one pair (unreadable file, size mismatch, crop too large, a
-metric's error) becomes that pair's error row; the others' results are kept.
+Every failure of one pair (a file that is not a readable image, a size mismatch, a
+crop that removes the whole image) becomes that pair's error row; a metric that
+cannot run on a pair (an image too small for its window once cropped, its own error)
+fails that cell only: the row keeps the other metrics (row["metric_errors"]
+{metric: {"kind", "message"}}, kind one of METRIC_ERROR_KINDS), and the means of the
+other metrics count it. The others' results are always kept.
+
+Before decoding, both files are read and their widths and heights taken from the
+headers (fastiqa._imageio.image_size): a size mismatch is reported without decoding
+either image. Pillow's DecompressionBombWarning is silenced while `run` decodes and
+becomes a note of the row (row["notes"], printed by the CLI); images over twice
+Pillow's limit are read errors in our words.
 """
 import contextlib
 import os
 import time
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 
 import torch
 
+from .. import functional as F
 from .. import metrics as M
-from .._imageio import ImageReadError, read_image
+from .._imageio import ImageReadError, decode, image_size, read_file
 from ..ops import y_channel as Y
 
 JPEG = (".jpg", ".jpeg")
-ERROR_KINDS = ("pair", "read", "size", "crop", "metric")
+ERROR_KINDS = ("pair", "read", "size", "crop")  # a failed row
+METRIC_ERROR_KINDS = ("too_small", "metric")  # a failed cell
+# the smallest side a metric accepts once cropped (the others take any size)
+MIN_SIDE = {"ssim": M.SSIM_WIN, "ms_ssim": F.ms_ssim_min_size(M.SSIM_WIN)}
 
 
 def error_row(item, kind, message):
     return {"index": item.index, "name": item.name, "error": message, "error_kind": kind}
 
 
-def _read(path, gpu_jpeg):
+def _decoded(path, data, gpu_jpeg, notes):
     """(tensor (1, C, H, W) or JPEG bytes (1-D uint8 tensor), full white)."""
     if gpu_jpeg and os.path.splitext(path)[1].lower() in JPEG:
-        with open(path, "rb") as f:
-            return torch.frombuffer(bytearray(f.read()), dtype=torch.uint8), 255
-    arr, full = read_image(path)
+        return torch.frombuffer(bytearray(data), dtype=torch.uint8), 255
+    arr, full = decode(path, data, notes)
     return torch.from_numpy(arr).permute(2, 0, 1)[None], full  # channels-last view, read in place
+
+
+def size_mismatch(name, ref_wh, pred_wh):
+    return (f"{name}: size mismatch, reference {ref_wh[0]}x{ref_wh[1]} vs prediction "
+            f"{pred_wh[0]}x{pred_wh[1]} (W x H)")
 
 
 def _decode_on_gpu(t, device):
@@ -68,21 +87,35 @@ def _decode_on_gpu(t, device):
 
 
 def load(item, opts):
-    """Runs in a worker thread: (item, raw, error row or None, seconds). raw is the
+    """Runs in a worker thread: (item, raw, error row or None, seconds, notes). raw is the
     decoded pair [(pred, full white), (ref, full white)], pixels in their file's integer
-    type (or, with JPEG left for the GPU to decode, the JPEG bytes)."""
+    type (or, with JPEG left for the GPU to decode, the JPEG bytes); notes: lines for
+    the row (an image above Pillow's decompression-bomb limit)."""
     if item.error is not None:
-        return item, None, error_row(item, "pair", item.error), 0.0
+        return item, None, error_row(item, "pair", item.error), 0.0, []
     t0 = time.perf_counter()
-    raw = []
-    for path in (item.pred, item.ref):
+    paths = (item.pred, item.ref)
+    data = []
+    for path in paths:
         try:
-            raw.append(_read(path, opts.gpu_decode))  # Options: gpu_decode only with a CUDA device
+            data.append(read_file(path))
         except ImageReadError as exc:
-            return item, None, error_row(item, "read", f"{os.path.basename(path)}: {exc}"), 0.0
+            return item, None, error_row(item, "read", f"{os.path.basename(path)}: {exc}"), 0.0, []
+    sizes = [image_size(d) for d in data]
+    if None not in sizes and sizes[0] != sizes[1]:  # from the headers: nothing decoded
+        return item, None, error_row(item, "size", size_mismatch(item.name, sizes[1], sizes[0])), 0.0, []
+    raw, notes = [], []
+    for path, d in zip(paths, data):
+        file_notes = []
+        try:
+            raw.append(_decoded(path, d, opts.gpu_decode, file_notes))  # Options: gpu_decode only with CUDA
+        except ImageReadError as exc:
+            return item, None, error_row(item, "read", f"{os.path.basename(path)}: {exc}"), 0.0, []
         except Exception as exc:  # never lose the other files' results
-            return item, None, error_row(item, "read", f"{os.path.basename(path)}: {type(exc).__name__}: {exc}"), 0.0
-    return item, raw, None, time.perf_counter() - t0
+            return item, None, error_row(item, "read", f"{os.path.basename(path)}: {type(exc).__name__}: {exc}"), \
+                0.0, []
+        notes += [f"{os.path.basename(path)}: {n}" for n in file_notes]
+    return item, raw, None, time.perf_counter() - t0, notes
 
 
 def common_scale(pred, ref, name):
@@ -91,8 +124,7 @@ def common_scale(pred, ref, name):
     white, or 1 for two 8-bit files) and the data range r the metrics see."""
     (x, fx), (y, fy) = pred, ref
     if x.shape[-2:] != y.shape[-2:]:
-        raise ValueError(f"{name}: size mismatch, reference {y.shape[-1]}x{y.shape[-2]} vs prediction "
-                         f"{x.shape[-1]}x{x.shape[-2]} (W x H)")
+        raise ValueError(size_mismatch(name, (y.shape[-1], y.shape[-2]), (x.shape[-1], x.shape[-2])))
     if x.shape[1] != y.shape[1]:  # grey vs colour: grey as R = G = B
         x, y = (x.repeat(1, 3, 1, 1) if x.shape[1] == 1 else x), (y.repeat(1, 3, 1, 1) if y.shape[1] == 1 else y)
     eight_bit = fx == fy == 255  # 8-bit pairs on 0..255, as BasicSR reads them
@@ -119,26 +151,45 @@ class _SampleStats:
     """The Y-channel statistics of one decoded pair straight from its samples (compiled CPU
     kernels of fastiqa.ops.y_channel, no Y plane written), by the conventions fastiqa.metrics
     applies to the planes: the SSIM and the MSE come from one pass when SSIM is asked,
-    the MSE alone (bitwise the same) otherwise."""
+    the MSE alone (bitwise the same) otherwise or when the SSIM pass fails (the SSIM
+    cell then fails alone)."""
 
     METRICS = ("psnr", "ssim", "mse")
 
     def __init__(self, x, y, div_x, div_y, r, crop, backend, want_ssim):
-        args = (x, y, div_x, div_y, r, crop)
+        self.args, self.backend, self.r = (x, y, div_x, div_y, r, crop), backend, r
+        self.ssim = self.mse = self.ssim_error = None
         if want_ssim:
-            self.ssim, self.mse = Y.ssim_y(*args, backend=backend)
-        else:
-            self.ssim, self.mse = None, Y.y_mse(*args, backend=backend)
-        self.r = r
+            try:
+                self.ssim, self.mse = Y.ssim_y(*self.args, backend=backend)
+            except Exception as exc:  # raised again for the SSIM cell only
+                self.ssim_error = exc
 
     def value(self, metric):
+        if metric == "ssim":
+            if self.ssim_error is not None:
+                raise self.ssim_error
+            return self.ssim
+        if self.mse is None:
+            self.mse = Y.y_mse(*self.args, backend=self.backend)
         if metric == "psnr":
             return 10.0 * torch.log10((self.r * self.r) / self.mse)  # as fastiqa.functional.psnr
-        return self.ssim if metric == "ssim" else self.mse
+        return self.mse
+
+
+def _too_small(metric, w, h, k):
+    """The message when the image, cropped by k, is smaller than the metric accepts."""
+    need = MIN_SIDE.get(metric, 1)
+    if min(w, h) - 2 * k >= need:
+        return None
+    after = f", which leaves {w - 2 * k}x{h - 2 * k}" if k else ""
+    return (f"needs images of at least {need}x{need} pixels" + (f" after cropping {k} from each border" if k else "")
+            + f"; the pair is {w}x{h}{after}")
 
 
 def score(item, raw, opts):
-    """One pair's result row: {index, name, width, height, metric: value...} or an error row."""
+    """One pair's result row: {index, name, width, height, metric: value...} (with
+    metric_errors for the cells that failed) or an error row."""
     try:
         raw = [(_decode_on_gpu(t, opts.device), full) for t, full in raw]  # JPEG bytes: decoded here
     except RuntimeError as exc:
@@ -157,13 +208,21 @@ def score(item, raw, opts):
     from_samples = (opts.y_channel and x.shape[1] == 3 and x.dtype == y.dtype
                     and Y.runs_compiled("ssim_y", opts.backend, x, y))
     row = {"index": item.index, "name": item.name, "height": h, "width": w}
+    failed = {}
+    runnable = []
+    for m in opts.metrics:
+        small = _too_small(m, w, h, k)
+        if small is not None:
+            failed[m] = {"kind": "too_small", "message": small}
+        else:
+            runnable.append(m)
     converted = stats = None
-    try:
-        for m in opts.metrics:
-            spec = M.SR_METRICS[m]
+    for m in runnable:
+        spec = M.SR_METRICS[m]
+        try:
             if from_samples and m in _SampleStats.METRICS:
                 if stats is None:
-                    stats = _SampleStats(x, y, div_x, div_y, r, k, opts.backend, "ssim" in opts.metrics)
+                    stats = _SampleStats(x, y, div_x, div_y, r, k, opts.backend, "ssim" in runnable)
                 v = stats.value(m)
             else:
                 if converted is None:
@@ -172,10 +231,12 @@ def score(item, raw, opts):
                 crop, y_channel = (0, False) if done else (k, opts.y_channel)
                 v = spec.fn(px, py, crop, test_y_channel=y_channel, data_range=r, backend=opts.backend)
             row[m] = float(v) / r ** spec.range_power
-    except (ValueError, TypeError) as exc:
-        return error_row(item, "metric", f"{item.name}: {exc}")
-    except Exception as exc:  # one bad pair never loses the others' results
-        return error_row(item, "metric", f"{item.name}: {type(exc).__name__}: {exc}")
+        except (ValueError, TypeError) as exc:  # this metric's cell only: the row keeps the others
+            failed[m] = {"kind": "metric", "message": str(exc)}
+        except Exception as exc:
+            failed[m] = {"kind": "metric", "message": f"{type(exc).__name__}: {exc}"}
+    if failed:
+        row["metric_errors"] = {m: failed[m] for m in opts.metrics if m in failed}
     return row
 
 
@@ -202,6 +263,18 @@ def metric_threads(opts):
         torch.set_num_threads(before)
 
 
+@contextlib.contextmanager
+def _pillow_warnings_as_notes():
+    """Pillow's DecompressionBombWarning silenced while the workers decode: fastiqa._imageio
+    notes such an image in its own words (row["notes"]). The warning filters are
+    process-wide: this applies to every thread until `run` returns."""
+    from PIL import Image
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        yield
+
+
 def run(items, opts, progress=None):
     """(rows in the order of items, stats {'decode_s', 'metric_s'}). progress: a
     callable taking the number of items just finished, or None."""
@@ -209,17 +282,20 @@ def run(items, opts, progress=None):
     stats = {"decode_s": 0.0, "metric_s": 0.0}
     if not items:
         return rows, stats
-    with metric_threads(opts), ThreadPoolExecutor(max_workers=opts.workers) as pool:
+    with metric_threads(opts), _pillow_warnings_as_notes(), ThreadPoolExecutor(max_workers=opts.workers) as pool:
         window = opts.prefetch
         pending = [pool.submit(load, it, opts) for it in items[:window]]
         for k in range(len(items)):
-            item, raw, err, decode_s = pending[k].result()
+            item, raw, err, decode_s, notes = pending[k].result()
             pending[k] = None  # frees the decoded pair once scored
             if k + window < len(items):
                 pending.append(pool.submit(load, items[k + window], opts))
             stats["decode_s"] += decode_s
             t0 = time.perf_counter()
-            rows.append(err if err is not None else score(item, raw, opts))
+            row = err if err is not None else score(item, raw, opts)
+            if notes:
+                row["notes"] = notes
+            rows.append(row)
             stats["metric_s"] += time.perf_counter() - t0
             if progress is not None:
                 progress(1)

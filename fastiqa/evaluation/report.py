@@ -1,9 +1,33 @@
 """The results as a table, CSV and JSON. Everything here depends only on the rows
 (sorted by item index) and the settings, never on the number of ranks or workers,
-so a distributed run writes the same bytes as a single process."""
+so a distributed run writes the same bytes as a single process.
+
+File names: any name the OS returns is written. On POSIX a name is bytes; Python
+gives the bytes that are not UTF-8 as surrogate escapes (os.fsdecode), which no
+UTF-8 file can hold. Every text written here (table, CSV, JSON, messages) passes
+through `text`: valid UTF-8 stays as it is, each other byte becomes the four
+characters \\xNN (Python's backslashreplace), e.g. the file b"caf\\xe9.png" is the
+name caf\\xe9. The rows of fastiqa.evaluate keep the OS's str (it opens the file).
+The CSV and JSON files are UTF-8 (JSON with ASCII escapes, json.dump's default).
+
+A row is either failed as a whole (its "error": the pair could not be read, paired,
+sized or cropped) or scored, possibly with cells that failed (its "metric_errors":
+{metric: {"kind", "message"}}): such a cell is empty in the CSV with "metric: reason"
+in the error column, absent from the row's JSON entry and listed in "failed", and
+the mean of each metric is over the rows that have it.
+"""
 import csv
 import json
 import math
+
+
+def text(s) -> str:
+    """s with the bytes of a file name that are not UTF-8 (surrogate escapes) written \\xNN."""
+    s = str(s)
+    try:
+        return s.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a lone surrogate of another origin (a Windows name): \\udNNN
+        return s.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _fmt(v):
@@ -14,59 +38,130 @@ def _json_value(v):
     return v if math.isfinite(v) else ("inf" if v > 0 else "-inf" if v < 0 else "nan")
 
 
+def scored(rows):
+    """The rows that were scored (some of their cells may have failed)."""
+    return [r for r in rows if r.get("error") is None]
+
+
+def cell_errors(row):
+    """{metric: message} of the row's failed cells."""
+    return {m: e["message"] for m, e in row.get("metric_errors", {}).items()}
+
+
+def messages(rows):
+    """Every failure, in row order: the failed rows' errors, then per row "name: metric:
+    reason" for each failed cell (unescaped: what fastiqa.evaluate returns)."""
+    out = []
+    for r in rows:
+        if r.get("error") is not None:
+            out.append(r["error"])
+        out += [f"{r['name']}: {m}: {msg}" for m, msg in cell_errors(r).items()]
+    return out
+
+
 def means(rows, metrics):
-    """{metric: mean over the rows without error} (nan when there are none)."""
-    ok = [r for r in rows if r.get("error") is None]
-    return {m: (math.fsum(r[m] for r in ok) / len(ok) if ok else float("nan")) for m in metrics}
+    """{metric: mean over the rows that have it} (nan when there are none)."""
+    out = {}
+    for m in metrics:
+        vals = [r[m] for r in scored(rows) if m in r]
+        out[m] = math.fsum(vals) / len(vals) if vals else float("nan")
+    return out
+
+
+def problems(rows, crop_border):
+    """The lines the CLI prints for the failures (escaped): one per failure, except that
+    a crop that removes whole images, and each metric that the crop leaves too little
+    image for, is one line however many pairs it hits."""
+    crop_rows = [r for r in rows if r.get("error_kind") == "crop"]
+    small = {}
+    for r in scored(rows):
+        for m, e in r.get("metric_errors", {}).items():
+            if e["kind"] == "too_small":
+                small.setdefault(m, []).append(r)
+    lines = []
+    for r in rows:
+        if r.get("error") is not None and not (len(crop_rows) > 1 and r.get("error_kind") == "crop"):
+            lines.append(text(r["error"]))
+        for m, e in r.get("metric_errors", {}).items():
+            if not (e["kind"] == "too_small" and len(small[m]) > 1):
+                lines.append(text(f"{r['name']}: {m}: {e['message']}"))
+    if len(crop_rows) > 1:
+        lines.append(text(f"crop border {crop_border} (--scale / --crop-border) removes the whole image of "
+                          f"{len(crop_rows)} pairs, e.g. {crop_rows[0]['error']}"))
+    for m, hit in small.items():
+        if len(hit) > 1:
+            first = hit[0]
+            lines.append(text(f"{m}: {len(hit)} pairs are too small for it (its cells are empty, the other metrics "
+                              f"are kept), e.g. {first['name']}: {first['metric_errors'][m]['message']}"))
+    return lines
 
 
 def format_table(rows, metrics, mean):
-    """One line per item (failed ones show '-'), then the mean of the counted ones."""
-    width = max([len("mean")] + [len(r["name"]) for r in rows])
+    """One line per item (failed ones, and failed cells, show 'failed'), then the mean."""
+    names = [text(r["name"]) for r in rows]
+    width = max([len("mean")] + [len(n) for n in names])
     head = f"{'image':<{width}}  {'size':>9}" + "".join(f"  {m:>9}" for m in metrics)
     lines = [head, "-" * len(head)]
-    for r in rows:
+    for r, name in zip(rows, names):
         if r.get("error") is None:
             size = f"{r['width']}x{r['height']}"
-            lines.append(f"{r['name']:<{width}}  {size:>9}" + "".join(f"  {_fmt(r[m]):>9}" for m in metrics))
+            lines.append(f"{name:<{width}}  {size:>9}"
+                         + "".join(f"  {_fmt(r[m]) if m in r else 'failed':>9}" for m in metrics))
         else:
-            lines.append(f"{r['name']:<{width}}  {'-':>9}" + "".join(f"  {'failed':>9}" for _ in metrics))
+            lines.append(f"{name:<{width}}  {'-':>9}" + "".join(f"  {'failed':>9}" for _ in metrics))
     lines.append("-" * len(head))
     lines.append(f"{'mean':<{width}}  {'':>9}" + "".join(f"  {_fmt(mean[m]):>9}" for m in metrics))
     return "\n".join(lines)
 
 
+def _csv_error(r):
+    if r.get("error") is not None:
+        return text(r["error"])
+    return text("; ".join(f"{m}: {msg}" for m, msg in cell_errors(r).items()))
+
+
 def write_csv(path, rows, metrics, mean):
     """name, width, height, the metrics (repr: full precision), error; failed items
-    have empty values and their reason; the last row is the mean."""
-    with open(path, "w", newline="") as f:
+    have empty values and their reason, failed cells are empty and named with their
+    reason in the error column; the last row is the mean. UTF-8, names escaped (text)."""
+    with open(path, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f, lineterminator="\n")
         w.writerow(["name", "width", "height", *metrics, "error"])
         for r in rows:
             if r.get("error") is None:
-                w.writerow([r["name"], r["width"], r["height"], *[repr(r[m]) for m in metrics], ""])
+                w.writerow([text(r["name"]), r["width"], r["height"], *[repr(r[m]) if m in r else "" for m in metrics],
+                            _csv_error(r)])
             else:
-                w.writerow([r["name"], "", "", *[""] * len(metrics), r["error"]])
+                w.writerow([text(r["name"]), "", "", *[""] * len(metrics), _csv_error(r)])
         w.writerow(["mean", "", "", *[repr(mean[m]) for m in metrics], ""])
 
 
 def json_document(rows, metrics, mean, settings):
-    """settings (ref, pred, suffix, crop_border, y_channel) first, then count, mean,
-    images (the counted rows), errors (messages) and failed ({name, error})."""
-    ok = [r for r in rows if r.get("error") is None]
-    bad = [r for r in rows if r.get("error") is not None]
+    """settings (ref, pred, suffix, crop_border, y_channel) first, then count (scored
+    rows), counts (per metric: the rows its mean is over), mean, images (the scored
+    rows, without their failed cells), errors (messages) and failed ({name, error} for
+    a failed row, {name, metric, error} for a failed cell). Strings escaped (text)."""
+    ok = scored(rows)
+    failed = []
+    for r in rows:
+        if r.get("error") is not None:
+            failed.append({"name": text(r["name"]), "error": text(r["error"])})
+        failed += [{"name": text(r["name"]), "metric": m, "error": text(f"{r['name']}: {m}: {msg}")}
+                   for m, msg in cell_errors(r).items()]
     return {
-        **settings, "metrics": list(metrics), "count": len(ok),
+        **{k: text(v) if isinstance(v, str) else v for k, v in settings.items()},
+        "metrics": list(metrics), "count": len(ok),
+        "counts": {m: sum(m in r for r in ok) for m in metrics},
         "mean": {m: _json_value(mean[m]) for m in metrics},
-        "images": [{"name": r["name"], "height": r["height"], "width": r["width"],
-                    **{m: _json_value(r[m]) for m in metrics}} for r in ok],
-        "errors": [r["error"] for r in bad],
-        "failed": [{"name": r["name"], "error": r["error"]} for r in bad],
+        "images": [{"name": text(r["name"]), "height": r["height"], "width": r["width"],
+                    **{m: _json_value(r[m]) for m in metrics if m in r}} for r in ok],
+        "errors": [f["error"] for f in failed],
+        "failed": failed,
     }
 
 
 def write_json(path, doc):
-    with open(path, "w") as f:
+    with open(path, "w", encoding="utf-8") as f:
         json.dump(doc, f, indent=2, allow_nan=False)
         f.write("\n")
 

@@ -5,8 +5,9 @@
 # (scipy, matplotlib, playwright; the browser is Debian's, never `playwright install`),
 # plus sureal and choix for the cross-checks when the index has them.
 # Runs from the repo root in the CI venv with fastiqa installed.
-# Expected duration on the 2-core CI machine: about 3-4 minutes (apt ~70 s,
-# pip ~30 s, tests ~2.5 min of which the browser test ~70 s).
+# Expected duration on the 2-core CI machine: about 5-6 minutes (apt ~70 s,
+# pip ~30 s, tests ~3.5 min of which the browser tests ~2 min, then the 60 s load
+# test: 20 raters voting at once, every vote stored once, p99 latency printed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 t0=$(date +%s)
@@ -26,4 +27,6 @@ pip install -q scipy matplotlib playwright
 pip install -q sureal choix || say "sureal / choix not installable: their cross-checks skip"
 say "tests"
 python -m pytest -q -rs tests/test_human*.py
+say "load test (60 s)"
+python -m pytest -q -rs -s -m slow tests/test_human_load.py
 say "done"

@@ -30,7 +30,8 @@ def _post(port, path, body, token=None):
 
 
 def _run(tmp_path, seconds):
-    study = make_study(tmp_path, "acr", repeats=100, training=1, gold=2, size=(48, 32))
+    # enough trials that nobody finishes early (about 20 votes per second per rater here)
+    study = make_study(tmp_path, "acr", repeats=max(10, int(4 * seconds)), training=1, gold=2, size=(48, 32))
     srv = LiveServer(study.folder)
     tokens = [_post(srv.port, "/api/session", {"name": f"load{k}"})[1]["token"] for k in range(RATERS)]
     latencies, stored, errors = [], {}, []
@@ -64,6 +65,7 @@ def _run(tmp_path, seconds):
         t.join()
     wall = time.monotonic() - t0
     srv.stop()
+    assert wall >= seconds and not any(s == 9 * max(10, int(4 * seconds)) + 3 for s in stored.values())
     assert not errors, errors[:3]
     store = study.store()
     try:

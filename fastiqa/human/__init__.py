@@ -17,11 +17,11 @@ Nothing here imports scipy or matplotlib until analysis needs them (the
 from .study import PROTOCOLS, Study, StudyError, init_study, open_study  # noqa: F401
 
 
-def serve(study_dir, host="127.0.0.1", port=8765, quiet=False):
-    """Serve the study to raters until interrupted (see fastiqa.human.server)."""
+def serve(study_dir, host="127.0.0.1", port=8765, quiet=False, max_raters=200):
+    """Serve the study to raters until interrupted (see fastiqa.human.server for its limits)."""
     from .server import serve as _serve
 
-    return _serve(study_dir, host=host, port=port, quiet=quiet)
+    return _serve(study_dir, host=host, port=port, quiet=quiet, max_raters=max_raters)
 
 
 def analyze(study_dir, out_dir, metrics=None, **kwargs):

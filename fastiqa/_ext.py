@@ -9,6 +9,8 @@ import warnings
 
 import torch
 
+from . import _kernel_schemas
+
 LOAD_ERROR = None
 LOADED = False
 
@@ -16,11 +18,17 @@ if os.environ.get("FASTIQA_DISABLE_EXT", "0") == "1":
     LOAD_ERROR = "disabled by FASTIQA_DISABLE_EXT=1"
 else:
     try:
-        from fastiqa import _C  # noqa: F401  (registers the fastiqa_C ops)
+        from fastiqa import _C  # noqa: F401  (registers the fastiqa_C kernels)
 
         LOADED = True
     except ImportError as exc:  # not built, or built against another torch
         LOAD_ERROR = f"{type(exc).__name__}: {exc}"
+
+# The kernels' schemas (fastiqa/_kernel_schemas.py), defined after the library is loaded:
+# the dispatcher checks every registered C++ kernel against them and raises on a mismatch.
+# Without the library the ops still exist (no kernels): has_kernel says so.
+_LIBRARY = torch.library.Library("fastiqa_C", "FRAGMENT")
+_kernel_schemas.define(_LIBRARY)
 
 if not LOADED:
     warnings.warn(

@@ -43,7 +43,7 @@ def ids(pairs):
 
 
 def tol(dtype):
-    """(rtol, atol) against the float64 reference (DESIGN.md section 4)."""
+    """(rtol, atol) against the float64 reference (fastiqa/testing.py states the rule)."""
     if dtype in (torch.float16, torch.bfloat16):
         return 1e-2, 1e-2
     if dtype == torch.float32:

@@ -13,12 +13,13 @@ PACKAGE = Path(__file__).resolve().parents[1] / "fastiqa"
 
 # layer of each module (dotted name under fastiqa, longest prefix wins), bottom first
 LAYERS = {
-    "base": ["_codes", "conventions", "_checks", "_ext", "_C", "_imageio", "testing", "_version", "cpu_isa", "_timing"],
+    "base": ["_codes", "conventions", "_checks", "_ext", "_C", "_kernel_schemas", "_imageio", "testing", "_version",
+             "cpu_isa", "_timing"],
     "backends": ["backends"],
     "ops": ["ops"],
     "functional": ["functional"],
     "modules": ["nn", "compat", "metrics", "meters", "evaluation"],
-    "app": ["cli", "__main__", "demo", "eval_demo", "eval_cli", "info", "selftest", "human"],
+    "app": ["cli", "__main__", "demo", "eval_demo", "info", "selftest", "human"],
 }
 ORDER = list(LAYERS)
 # what each layer may import besides its own layer (the layer diagram: data flows down,
@@ -88,6 +89,39 @@ def test_no_module_imports_a_layer_above_it(path):
             )
             continue
         assert tlayer in ALLOWED[layer], f"{name} ({layer}):{line} imports {target} ({tlayer})"
+
+
+def _resolve(target: str, modules: set):
+    """The module a target names: `a.b` itself, or its package when `b` is a name in it."""
+    while target and target not in modules:
+        target = target.rpartition(".")[0]
+    return target or None
+
+
+def test_no_import_cycle():
+    """No two modules import each other, directly or through others (deferred imports
+    inside functions included: a cycle is a design smell wherever the import sits)."""
+    modules = {_module_name(p): p for p in SOURCES}
+    graph = {name: {t for t in (_resolve(t, set(modules)) for t, _ in _imports(path, name))
+                    if t and t != name and not name.startswith(t + ".")}
+             for name, path in modules.items()}
+    state, stack, cycles = {}, [], []
+
+    def visit(node):
+        state[node] = 1
+        stack.append(node)
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == 1:
+                cycles.append(stack[stack.index(nxt):] + [nxt])
+            elif nxt not in state:
+                visit(nxt)
+        stack.pop()
+        state[node] = 2
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node)
+    assert not cycles, "import cycles: " + "; ".join(" -> ".join(c) for c in cycles)
 
 
 def test_import_fastiqa_does_not_load_the_compiler_stack():

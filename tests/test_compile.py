@@ -3,7 +3,7 @@ dynamic shapes), three image sizes each (odd and even sides, three batch sizes),
 and the gradients of both inputs equal to eager, and at most one graph per shape class:
 one under dynamic=True, two under the default (the static first compile, then one
 recompile with dynamic sizes). Nothing in the Python layer may branch on a symbolic
-size or option (DESIGN.md section 2, the op contract).
+size or option (README.md, "The op contract").
 
 The compile backend is aot_eager: it traces the fake kernels and the autograd formulas
 with symbolic sizes as inductor does, without inductor's C++ compile of each graph

@@ -1,5 +1,5 @@
-"""float16/bfloat16 MS-SSIM accumulates in float32 between the scales (README, DESIGN.md
-section 2): the images are pooled in float32 and the coarser scales run in float32, so
+"""float16/bfloat16 MS-SSIM accumulates in float32 between the scales (README,
+"Conventions"): the images are pooled in float32 and the coarser scales run in float32, so
 the value is as close to a float64 run on the same (rounded) inputs as the float32
 reference is, and the gradient within two units in the last place of the half dtype
 (of its largest entry). Pooled in the input dtype, bfloat16 gradients were 10-13%

@@ -1,7 +1,7 @@
 // Explicit CPU ISA dispatch of the hot loops.
 //
 // Every kernel family's code (csrc/cpu/<family>_impl.h) is compiled once per ISA
-// level by a variant translation unit (csrc/cpu/variants/<family>_<isa>.cpp) that
+// level by a variant translation unit (csrc/cpu/variant_<isa>.cpp) that
 // sets FASTIQA_ISA_LEVEL and includes it: the code then lives in the namespace
 // fastiqa::cpu::<isa> and, between FASTIQA_ISA_BEGIN and FASTIQA_ISA_END, every
 // function is compiled for that level's instruction set (a GCC / clang target

@@ -36,14 +36,14 @@ struct PsnrKernels {
 };
 
 struct SsimKernels {
-  Tensor4 (*fwd)(const at::Tensor& x, const at::Tensor& y, int64_t win, double sigma, double c1,
+  Tensor4 (*fwd)(const at::Tensor& x, const at::Tensor& y, int64_t win_size, double win_sigma, double c1,
                  double c2, int64_t padding, bool want_map, bool want_l1, const OptTensor& weights,
                  bool need_gx, bool need_gy);
-  Tensor2 (*bwd)(const at::Tensor& x, const at::Tensor& y, int64_t win, double sigma, double c1,
+  Tensor2 (*bwd)(const at::Tensor& x, const at::Tensor& y, int64_t win_size, double win_sigma, double c1,
                  double c2, int64_t padding, const at::Tensor& weights, const OptTensor& dmap,
                  bool need_gx, bool need_gy);
   Tensor2 (*y_values)(const at::Tensor& x, const at::Tensor& y, double div_x, double div_y, double data_range,
-                         int64_t crop, int64_t win, double sigma, double c1, double c2);
+                         int64_t crop, int64_t win_size, double win_sigma, double c1, double c2);
 };
 
 struct GramKernels {

@@ -1,6 +1,6 @@
 // Torch side of the CUDA gram-family kernels: checks, allocation, device guard,
 // current stream; the kernels themselves live in the torch-free gram.cu.
-// Same op contract as csrc/cpu/gram.cpp.
+// Same op contract as csrc/cpu/gram_impl.h.
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/add.h>
 #include <ATen/ops/empty.h>

@@ -64,13 +64,13 @@ std::tuple<at::Tensor, at::Tensor> grads(const at::Tensor& x, const at::Tensor& 
 }
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> ssim_fwd(
-    const at::Tensor& x, const at::Tensor& y, int64_t win, double sigma, double c1, double c2,
+    const at::Tensor& x, const at::Tensor& y, int64_t win_size, double win_sigma, double c1, double c2,
     int64_t padding, bool want_map, bool want_l1, const std::optional<at::Tensor>& weights,
     bool need_gx, bool need_gy) {
-  const SsimGeometry geo = geometry(x, y, win, padding);
+  const SsimGeometry geo = geometry(x, y, win_size, padding);
   c10::cuda::CUDAGuard guard(x.device());
   double window[fastiqa::ssim::kMaxWin];
-  fastiqa::ssim::gaussian_window(geo.win, sigma, window);
+  fastiqa::ssim::gaussian_window(geo.win, win_sigma, window);
   const double c[2] = {c1, c2};
   const auto acc = host::acc_dtype(x);
   at::Tensor map = want_map ? at::empty({geo.N, geo.C, geo.Ho, geo.Wo}, x.options(), x.suggest_memory_format())
@@ -92,15 +92,15 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> ssim_fwd(
   return {planes, map, gx, gy};
 }
 
-std::tuple<at::Tensor, at::Tensor> ssim_bwd(const at::Tensor& x, const at::Tensor& y, int64_t win,
-                                            double sigma, double c1, double c2, int64_t padding,
+std::tuple<at::Tensor, at::Tensor> ssim_bwd(const at::Tensor& x, const at::Tensor& y, int64_t win_size,
+                                            double win_sigma, double c1, double c2, int64_t padding,
                                             const at::Tensor& weights,
                                             const std::optional<at::Tensor>& dmap, bool need_gx,
                                             bool need_gy) {
-  const SsimGeometry geo = geometry(x, y, win, padding);
+  const SsimGeometry geo = geometry(x, y, win_size, padding);
   c10::cuda::CUDAGuard guard(x.device());
   double window[fastiqa::ssim::kMaxWin];
-  fastiqa::ssim::gaussian_window(geo.win, sigma, window);
+  fastiqa::ssim::gaussian_window(geo.win, win_sigma, window);
   const double c[2] = {c1, c2};
   return grads(x, y, geo, window, c, weights, dmap, need_gx, need_gy);
 }

@@ -1,4 +1,4 @@
-"""The autograd pattern every op family shares (the op contract: README_autograd_section.md).
+"""The autograd pattern every op family shares (README.md, "The op contract").
 
 Each family registers its forward as a torch.library custom op (fake kernel and
 autograd formula: torch.compile, make_fx, opcheck) and, for plain eager tensors,

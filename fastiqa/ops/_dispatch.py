@@ -1,4 +1,4 @@
-"""Backend choice shared by every op family (DESIGN.md section 2).
+"""Backend choice shared by every op family (README.md, "Backends").
 
 Order: compiled CUDA kernel for CUDA tensors, else Triton on CUDA tensors, else
 the compiled CPU kernel for CPU tensors, else the reference. FASTIQA_BACKEND or
@@ -71,7 +71,7 @@ def available(backend: str, device: torch.device, kernel: str) -> tuple:
 def constant_result(fn):
     """torch.compiler.assume_constant_result without its import of torch._dynamo (~1.5 s at
     `import fastiqa`): the decorator only sets this flag, which dynamo reads when it traces
-    a call of fn (evaluated once while tracing, not traced into). tests/test_import.py
+    a call of fn (evaluated once while tracing, not traced into). tests/test_architecture.py
     checks that the decorator still means exactly this flag."""
     fn._dynamo_marked_constant = True
     return fn

@@ -1,4 +1,4 @@
-"""Triton kernels of the gram family: same contract as csrc/cpu/gram.cpp.
+"""Triton kernels of the gram family: same contract as csrc/cpu/gram_impl.h.
 
 Forward: one program per (image, upper-triangle tile (ti <= tj), K split) computes
     acc = F_x[ti] F_x[tj]^T - F_y[ti] F_y[tj]^T          (style; the Gram alone: no y)

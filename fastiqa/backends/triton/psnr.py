@@ -1,4 +1,4 @@
-"""Triton kernels of the psnr family: same contract as csrc/cpu/psnr.cpp.
+"""Triton kernels of the psnr family: same contract as csrc/cpu/psnr_impl.h.
 
 Forward: program (n, b) reads BLOCK samples of image n's cropped region (any
 strides: NCHW and channels_last alike), applies the fused quantisation / BT.601

@@ -1,4 +1,4 @@
-"""Triton kernels of the SSIM family: same contract as csrc/cpu/ssim.cpp (see fastiqa/ops/ssim.py).
+"""Triton kernels of the SSIM family: same contract as csrc/cpu/ssim_impl.h (see fastiqa/ops/ssim.py).
 
 The separable Gaussian blur of a tile is two products with banded matrices,
     stats = E_r @ X @ E_c^T,    E[i, a] = sum_k g[k] [src(p0 + i + k) == s0 + a],

@@ -2,7 +2,7 @@
 // cuda_fp16.h, cuda_bf16.h from the CUDA toolkit, host code paths, bit-exact
 // conversions), the emulator (../cuda_emu.h) and the device built-ins on top of it.
 // Included instead of the toolkit's cuda_runtime.h by putting this folder first on the
-// include path (tests/cuda_emu/build.py).
+// include path (tests/cuda_emu/emu.py).
 #pragma once
 #define FASTIQA_CUDA_EMU 1
 

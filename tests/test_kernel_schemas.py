@@ -1,0 +1,110 @@
+"""Each compiled kernel's signature is written once (fastiqa/_kernel_schemas.py); every
+entry point that implements it must agree with it.
+
+Types of the C++ kernels are checked by the dispatcher itself when fastiqa/_ext.py
+defines the schemas (a mismatch raises at import; test_cpp_types_checked_by_dispatcher
+shows that it does). Argument names are checked here, by reading the entry points:
+the CPU kernel table that every ISA variant fills (csrc/cpu/kernel_tables.h, mapped to
+op names by csrc/cpu/register.cpp), the CUDA hosts (csrc/cuda/<family>_host.cpp) and
+the reference and Triton backends (fastiqa/backends/)."""
+import importlib
+import inspect
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from fastiqa import _ext, _kernel_schemas
+from fastiqa.backends import reference
+
+ROOT = Path(__file__).resolve().parents[1]
+OPS = [name for name in _kernel_schemas.SCHEMAS if name != "release_cpu_buffers"]
+
+
+def _param_names(params: str) -> list:
+    """Names of a C++ parameter list: the last identifier of each parameter."""
+    params = re.sub(r"<[^<>]*>", "", re.sub(r"<[^<>]*>", "", params))  # drop template arguments
+    return [re.findall(r"\w+", p)[-1] for p in params.split(",") if p.strip()]
+
+
+def _cpu_table():
+    """op name -> argument names of its entry in csrc/cpu/kernel_tables.h."""
+    tables = (ROOT / "csrc/cpu/kernel_tables.h").read_text()
+    fields = {}
+    for struct, body in re.findall(r"struct (\w+) \{(.*?)\n\};", tables, re.S):
+        for field, params in re.findall(r"\(\*(\w+)\)\((.*?)\);", body, re.S):
+            fields[(struct, field)] = _param_names(params)
+    register = (ROOT / "csrc/cpu/register.cpp").read_text()
+    return {op: fields[(struct, field)]
+            for op, struct, field in re.findall(r'm\.impl\("(\w+)", FASTIQA_CPU_OP\((\w+), \w+, (\w+)\)\)', register)}
+
+
+def _cuda_hosts():
+    """op name -> argument names of the function csrc/cuda/*_host.cpp registers for it."""
+    out = {}
+    for path in sorted((ROOT / "csrc/cuda").glob("*_host.cpp")):
+        text = path.read_text()
+        for op, fn in re.findall(r'm\.impl\("(\w+)", &[\w:]*::(\w+)\)', text):
+            m = re.search(rf"\b{fn}\(\s*(const at::Tensor&.*?)\)\s*\{{", text, re.S)
+            assert m, f"{path.name}: no definition of {fn} found"
+            out[op] = _param_names(m.group(1))
+    return out
+
+
+def test_schemas_parse_and_are_registered():
+    for name in _kernel_schemas.SCHEMAS:
+        schema = getattr(torch.ops.fastiqa_C, name).default._schema
+        assert [a.name for a in schema.arguments] == _kernel_schemas.argument_names(name), name
+
+
+def test_cpu_kernel_table_names_match_schemas():
+    table = _cpu_table()
+    assert set(table) == set(OPS) - {"release_cpu_buffers"}, "register.cpp must register every CPU kernel"
+    for op, names in table.items():
+        assert names == _kernel_schemas.argument_names(op), f"csrc/cpu/kernel_tables.h entry of {op}"
+
+
+def test_cuda_host_names_match_schemas():
+    hosts = _cuda_hosts()
+    assert hosts, "no CUDA host registrations found"
+    for op, names in hosts.items():
+        assert names == _kernel_schemas.argument_names(op), f"CUDA host of {op}"
+
+
+@pytest.mark.parametrize("op", OPS)
+def test_python_backend_names_match_schemas(op):
+    expected = _kernel_schemas.argument_names(op)
+    checked = 0
+    backends = [reference]
+    try:
+        backends += [importlib.import_module(f"fastiqa.backends.triton.{m}") for m in ("pixel", "ssim", "psnr", "gram")]
+    except ImportError:  # triton absent: the reference alone
+        pass
+    for module in backends:
+        fn = getattr(module, op, None)
+        if fn is None:
+            continue
+        assert list(inspect.signature(fn).parameters) == expected, f"{module.__name__}.{op}"
+        checked += 1
+    if op not in ("ssim_y", "y_mse"):  # CPU-only evaluation kernels: no Python twin
+        assert checked, f"no Python backend implements {op}"
+
+
+@pytest.mark.skipif(not _ext.LOADED, reason="compiled kernels not built")
+def test_cpp_types_checked_by_dispatcher():
+    """A schema whose types disagree with the registered C++ kernel is refused at import."""
+    source = str(ROOT / "fastiqa/_kernel_schemas.py")
+    code = (
+        "import importlib.util, sys\n"
+        f"spec = importlib.util.spec_from_file_location('fastiqa._kernel_schemas', {source!r})\n"
+        "m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m)\n"
+        "m.SCHEMAS['gram_fwd'] = '(Tensor feat, int scale) -> Tensor'\n"  # the C++ kernel takes a float
+        "sys.modules['fastiqa._kernel_schemas'] = m\n"
+        "import fastiqa\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode != 0, "a schema disagreeing with the C++ kernel was accepted"
+    assert "gram_fwd" in r.stderr and "schema" in r.stderr.lower(), r.stderr[-2000:]

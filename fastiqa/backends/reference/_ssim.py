@@ -22,7 +22,10 @@ def _blur(t, g, padding):
     c = t.shape[1]
     r = g.numel() // 2
     if padding == "same_reflect":
-        t = torch.nn.functional.pad(t, (r, r, r, r), mode="reflect")
+        # 16-bit floats padded in float32 and rounded back (exact: padding copies values);
+        # torch < 2.5 has no Half reflection_pad2d on the CPU
+        low = t.dtype in (torch.float16, torch.bfloat16)
+        t = torch.nn.functional.pad(t.float() if low else t, (r, r, r, r), mode="reflect").to(t.dtype)
         pad = 0
     else:
         pad = r if padding == "same_zero" else 0

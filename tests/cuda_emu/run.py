@@ -1,5 +1,5 @@
 """Runs the CUDA-on-CPU harness: python tests/cuda_emu/run.py [--mode plain|tsan|asan]
-[--level fast|full|sanitize] [--family pixel ...]. Prints one line per failure and a
+[--level fast|full|sanitize|large] [--family pixel ...]. Prints one line per failure and a
 summary per family; exits non-zero on any failure."""
 import argparse
 import concurrent.futures
@@ -10,7 +10,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from cases import cases  # noqa: E402
-from emu import FAMILIES, MODES, Driver, build  # noqa: E402
+from emu import FAMILIES, MODES, Driver, EmuError, build  # noqa: E402
 
 
 def run_family(family, mode, level, src_root=None, stop_first=False):
@@ -20,13 +20,24 @@ def run_family(family, mode, level, src_root=None, stop_first=False):
     for case in cases(family, level):
         try:
             case.run(drv, case.gpu)
-            passed += 1
         except (AssertionError, Exception) as e:  # noqa: BLE001 - every failure is reported
-            failures.append((case.id, f"{type(e).__name__}: {e}"))
             if isinstance(e, RuntimeError) and "driver died" in str(e):
+                failures.append((case.id, f"{type(e).__name__}: {e}"))
                 return passed, failures
+            if case.xfail and isinstance(e, EmuError):  # the launch refusal it documents (cases.py)
+                passed += 1
+                continue
+            failures.append((case.id, f"{type(e).__name__}: {e}"))
             if stop_first:
                 break
+        else:
+            if case.xfail:
+                failures.append((case.id, f"passed although marked as a known limitation ({case.xfail}): "
+                                          f"drop the mark in tests/cuda_emu/cases.py"))
+                if stop_first:
+                    break
+            else:
+                passed += 1
     try:
         drv.close()
     except RuntimeError as e:
@@ -37,7 +48,7 @@ def run_family(family, mode, level, src_root=None, stop_first=False):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--mode", choices=sorted(MODES), default="plain")
-    ap.add_argument("--level", choices=("fast", "full", "sanitize"), default="fast")
+    ap.add_argument("--level", choices=("fast", "full", "sanitize", "large"), default="fast")
     ap.add_argument("--family", nargs="*", default=list(FAMILIES))
     ap.add_argument("--jobs", type=int, default=2, help="families run in parallel (default 2)")
     args = ap.parse_args(argv)

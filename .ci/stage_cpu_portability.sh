@@ -9,8 +9,7 @@
 #      sdist, installed, a small test subset run from outside the source tree
 # Needs: the CI venv with fastiqa installed active; apt packages clang and
 # g++-aarch64-linux-gnu (installed here when missing); pip reaches the local mirror.
-# Expected duration on the 2-core CI machine (idle): about 9 minutes (two extension
-# builds of ~3 min each dominate); each part prints its time.
+# Each part prints its duration; .ci/run prints the stage's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)

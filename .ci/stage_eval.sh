@@ -4,11 +4,11 @@
 # including the torchrun runs on 2 and 3 CPU processes (gloo) compared byte for
 # byte with one process, and the eval benchmark in smoke mode.
 # Expects the CI venv with fastiqa installed (editable) to be active; runs from the
-# repository root. Expected duration on the 2-core machine: about 2 minutes
-# (pip install ~20 s from the local mirror, tests ~90 s, benchmark smoke ~10 s).
+# repository root. Each line prints the seconds since the stage began.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-say() { echo "[stage_eval] $*"; }
+t0=$(date +%s)
+say() { echo "[stage_eval] [$(( $(date +%s) - t0 ))s] $*"; }
 
 say "installing the eval extra's packages by name (the editable install has no deps of its own)"
 pip install -q "opencv-python-headless>=4.8" "tifffile>=2023.1" tqdm

@@ -1,5 +1,5 @@
 """Speed of the fused kernels on a GPU against the memory floor and the eager reference
-(run by gpu_check.sh; python benchmarks/gpu_check_speed.py). Correctness on the GPU is
+(run by tests/gpu/gpu_check.sh; python benchmarks/gpu_check_speed.py). Correctness on the GPU is
 `fastiqa selftest` (every family, backend, dtype, values and gradients vs float64).
 
 SSIM loss forward+backward at 5x3x1080x1920 float32: the memory floor (x and y read once,

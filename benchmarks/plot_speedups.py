@@ -1,35 +1,44 @@
 """Plots fastiqa's CPU speed-ups per ISA variant from the machine-readable benchmark
 rows (benchmarks/harness.py) as a PNG (needs matplotlib: pip install matplotlib).
 
-    python benchmarks/plot_speedups.py benchmarks/results/bench-*.json -o benchmarks/cpu_speedups.png
+    python benchmarks/plot_speedups.py benchmarks/results/cpu_bar_cases.csv -o benchmarks/cpu_speedups.png
 
-One panel per baseline implementation (eager reference, torch.compile of it, peers
-when measured); in each, one bar per ISA variant for every case; a row file holds
-one variant (FASTIQA_CPU_ISA of that run).
+(the rows of benchmarks/RESULTS.md's per-variant table; the rows of a run of your own
+are benchmarks/results/bench-<isa>-<time>.json or .csv). One panel per baseline
+implementation (eager reference, torch.compile of it, peers when measured); in each,
+one bar per ISA variant for every case.
 """
 import argparse
+import csv
 import json
 import sys
+
+
+def _rows(path):
+    if path.endswith(".csv"):
+        with open(path, newline="") as f:
+            return [dict(r, median_s=float(r["median_s"])) for r in csv.DictReader(f)]
+    with open(path) as f:
+        return json.load(f)
 
 
 def load(paths):
     """{(isa, cpu_model): {(case, impl): speed-up of fastiqa over impl}}"""
     out = {}
     for path in paths:
-        with open(path) as f:
-            rows = json.load(f)
-        med = {(r["case"], r["impl"]): r["median_s"] for r in rows if r["device"] == "cpu"}
+        rows = _rows(path)
+        med = {(r["isa"], r["case"], r["impl"]): r["median_s"] for r in rows if r["device"] == "cpu"}
         for r in rows:
-            if r["device"] != "cpu" or r["impl"] == "fastiqa" or (r["case"], "fastiqa") not in med:
+            if r["device"] != "cpu" or r["impl"] == "fastiqa" or (r["isa"], r["case"], "fastiqa") not in med:
                 continue
             key = (r["isa"], r["cpu_model"])
-            out.setdefault(key, {})[(r["case"], r["impl"])] = r["median_s"] / med[(r["case"], "fastiqa")]
+            out.setdefault(key, {})[(r["case"], r["impl"])] = r["median_s"] / med[(r["isa"], r["case"], "fastiqa")]
     return out
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("rows", nargs="+", help="JSON row files written by the benchmarks")
+    ap.add_argument("rows", nargs="+", help="row files (.json or .csv) written by the benchmarks")
     ap.add_argument("-o", "--out", default="benchmarks/cpu_speedups.png")
     ap.add_argument("--note", default="", help="added to the title (e.g. the machine's load)")
     ap.add_argument("--impls", default="eager,compiled,pytorch_msssim", help="baselines to plot, comma-separated")

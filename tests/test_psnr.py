@@ -291,7 +291,7 @@ GPU_BACKENDS = ["cuda", "triton"]
 @pytest.mark.parametrize("layout", ["contiguous", "channels_last"])
 def test_cuda_tensors_match_reference(backend, dtype, layout):
     """CUDA tensors on the CUDA and Triton kernels (runs where a GPU is present,
-    e.g. benchmarks/gpu_check.sh; skipped here)."""
+    e.g. tests/gpu/gpu_check.sh; skipped here)."""
     if not torch.cuda.is_available():
         pytest.skip("no CUDA device")
     if _dispatch.triton_interpreted() and backend == "triton":

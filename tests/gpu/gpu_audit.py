@@ -1,7 +1,7 @@
 """Static GPU audit of the CUDA kernels, no GPU needed:
 
-    python benchmarks/gpu_audit.py            print the table
-    python benchmarks/gpu_audit.py --write    also regenerate it in benchmarks/RESULTS.md (between markers)
+    python tests/gpu/gpu_audit.py            print the table
+    python tests/gpu/gpu_audit.py --write    also regenerate it in benchmarks/RESULTS.md (between markers)
 
 For every kernel of csrc/cuda/*.cu and every arch of setup.py's default list that the
 nvcc in use supports: registers, static shared memory and spills (nvcc -Xptxas -v), the
@@ -9,7 +9,8 @@ theoretical occupancy they allow (registers / shared memory / threads per block 
 the arch's per-SM limits, CUDA occupancy calculator rules), and for the memory-bound
 kernels whether their global loads are vectorised (ld.global.v2 / v4 in the sm_90 PTX).
 Template instances of a kernel are folded into one row (the worst instance shown).
-Exits 1 on any register spill.
+Exits 1 on any register spill not allowed by --allow-spills (and on an allowed kernel@arch
+that no longer spills: the list is stale).
 """
 
 import argparse
@@ -23,7 +24,7 @@ import tempfile
 from collections import defaultdict
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 NVCC = os.environ.get("NVCC", "/usr/local/cuda-13.0/bin/nvcc")
 THREADS = 256  # every kernel: __launch_bounds__(kThreads = 256)
 ARCHS = ("75", "80", "86", "89", "90", "100", "120")  # setup.py DEFAULT_ARCHS
@@ -173,7 +174,7 @@ def table(rows, archs):
     lines.append(
         f"Cells: registers per thread, static shared memory per block, theoretical occupancy of a "
         f"{THREADS}-thread block (worst template instance; +dyn: plus the dynamic shared memory chosen "
-        f"at launch, not in the occupancy). Regenerate: `python benchmarks/gpu_audit.py --write`."
+        f"at launch, not in the occupancy). Regenerate: `python tests/gpu/gpu_audit.py --write`."
     )
     return "\n".join(lines)
 
@@ -198,7 +199,7 @@ def main(argv=None):
         default="",
         help="comma-separated archs (100) or kernel@arch "
         "(ssim_adjoint_kernel@80) whose spills are reported, not failed (known findings; default: "
-        "none, any spill fails)",
+        "none, any spill fails); a listed kernel@arch that no longer spills fails too (a stale list)",
     )
     args = ap.parse_args(argv)
     if not Path(NVCC).exists() and shutil.which("nvcc") is None:
@@ -218,6 +219,13 @@ def main(argv=None):
         print(f"gpu_audit: register spills reported (allowed by --allow-spills): {known}")
     if len(known) < len(spills):
         print(f"gpu_audit: FAIL, register spills in {[x for x in spills if x not in known]}")
+        return 1
+    # a listed kernel@arch that no longer spills: the list (and what the README says) is stale
+    spilling = {f"{k[1]}@{a[3:]}" for k, a in spills}
+    stale = sorted(a for a in allowed if "@" in a and a.split("@")[1] in archs and a not in spilling)
+    if stale:
+        print(f"gpu_audit: FAIL, listed in --allow-spills but spill-free now: {stale} (update the list and "
+              "the README's Static GPU audit section)")
         return 1
     print(
         f"gpu_audit: {len(rows)} kernels x {len(archs)} archs, no spills"

@@ -8,12 +8,13 @@
 #      kernels (the selftest's CUDA rows: all four families, every dtype, values and gradients)
 #   5. speed against the memory floor and the eager reference; the CUDA benchmarks
 #   summary last.
-#   bash benchmarks/gpu_check.sh            (from the repository root)
-# Writes logs to ${OUT:-/tmp/fastiqa_gpu_check}/.
+#   bash tests/gpu/gpu_check.sh            (from anywhere in the checkout)
+# Writes logs to $OUT/ when set, else to a new folder made by mktemp (printed first).
 set -u
-cd "$(dirname "$0")/.."
-LOG=${OUT:-/tmp/fastiqa_gpu_check}
+cd "$(dirname "$0")/../.."
+LOG=${OUT:-$(mktemp -d /tmp/fastiqa_gpu_check.XXXXXX)}
 mkdir -p "$LOG"
+echo "logs: $LOG"
 PY=${PYTHON:-python3}
 start=$(date +%s)
 export TRITON_INTERPRET=0
@@ -67,7 +68,7 @@ speed_rc=$?
 tail -8 "$LOG/speed.log"
 
 step "benchmarks on CUDA tensors"
-timeout 200 $PY -m pytest -q benchmarks/ -k "cuda" -p no:cacheprovider \
+FASTIQA_BENCH_ROWS="$LOG/bench_rows" timeout 200 $PY -m pytest -q benchmarks/ -k "cuda" -p no:cacheprovider \
   --benchmark-columns=median,iqr --benchmark-sort=name >"$LOG/bench.log" 2>&1
 bench_rc=$?
 

@@ -2,9 +2,9 @@
 GPUs (sm_90, sm_80) without one: catches the GPU-only compile errors that the
 interpreter cannot see and reports shared memory per program.
 
-    python benchmarks/triton_compile_check.py            one variant per distinct code path (~2-3 min)
-    python benchmarks/triton_compile_check.py --full     every dtype x constexpr combination (~15 min)
-    python benchmarks/triton_compile_check.py --family ssim
+    python tests/gpu/triton_compile_check.py            one variant per distinct code path (~2-3 min)
+    python tests/gpu/triton_compile_check.py --full     every dtype x constexpr combination (~15 min)
+    python tests/gpu/triton_compile_check.py --family ssim
 
 Prints one line per compiled kernel: [triton] <family> <kernel> sm_<arch> <dtype> <constexprs> (<s>, <smem> B).
 """

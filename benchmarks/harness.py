@@ -15,8 +15,8 @@ FASTIQA_BENCH_SMOKE=1 (set by .ci/run, with --benchmark-disable) shrinks shapes
 so the suite only proves that every benchmark runs.
 
 Machine-readable rows: every measured case is also written, at the end of the
-session, as one row of benchmarks/results/bench-<isa>-<time>.csv and .json (a folder
-git ignores: a run leaves the clone clean; or FASTIQA_BENCH_ROWS=<path prefix>) with
+session, as one row of bench-<isa>-<time>.csv and .json in benchmarks/results/ (git
+ignores them: a run leaves the clone clean; or FASTIQA_BENCH_ROWS=<path prefix>) with
 the CPU ISA variant (FASTIQA_CPU_ISA, see fastiqa.cpu_isa), CPU model, cores,
 threads, versions and date, so that runs on several machines and variants can be
 compared and plotted (benchmarks/plot_speedups.py). Numbers worth keeping go into

@@ -3,8 +3,8 @@ rows (benchmarks/harness.py) as a PNG (needs matplotlib: pip install matplotlib)
 
     python benchmarks/plot_speedups.py benchmarks/results/cpu_bar_cases.csv -o benchmarks/cpu_speedups.png
 
-(the rows of benchmarks/RESULTS.md's per-variant table; the rows of a run of your own
-are benchmarks/results/bench-<isa>-<time>.json or .csv). One panel per baseline
+(the rows of benchmarks/RESULTS.md's per-variant table; a run of your own writes its
+rows as bench-<isa>-<time>.json and .csv into benchmarks/results/). One panel per baseline
 implementation (eager reference, torch.compile of it, peers when measured); in each,
 one bar per ISA variant for every case.
 """

@@ -17,7 +17,7 @@ Precision: float32 features use input_precision="ieee" (exact float32 products;
 tf32 would cost ~1e-3 relative error); float16/bfloat16 use their tensor-core dot
 with float32 accumulation, Q cast to the feature dtype in backward. float64
 features run the reference (plain torch) path: tl.dot has no float64 lowering
-for NVIDIA GPUs (checked with benchmarks/triton_compile_check.py).
+for NVIDIA GPUs (checked with tests/gpu/triton_compile_check.py).
 """
 import os
 

@@ -14,8 +14,8 @@ say "installing the eval extra's packages by name (the editable install has no d
 pip install -q "opencv-python-headless>=4.8" "tifffile>=2023.1" tqdm
 python -c "import cv2, tifffile; print('[stage_eval] OpenCV', cv2.__version__, '/ tifffile', tifffile.__version__)"
 
-say "eval and image-reading tests (torchrun with 2 and 3 gloo ranks included)"
-python -m pytest -q -p no:cacheprovider tests/test_eval_*.py tests/test_imageio_*.py
+say "eval and image-reading tests, slow ones included (torchrun with 2 and 3 gloo ranks)"
+python -m pytest -q -p no:cacheprovider -m "slow or not slow" tests/test_eval_*.py tests/test_imageio_*.py
 
 say "eval benchmark, smoke mode (proves it runs; numbers: benchmarks/RESULTS.md)"
 FASTIQA_BENCH_SMOKE=1 python -m pytest -q -p no:cacheprovider benchmarks/test_bench_eval.py --benchmark-disable

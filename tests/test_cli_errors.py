@@ -114,6 +114,7 @@ def test_selftest_help_states_the_exit_status(capsys):
     assert "1 a row fails" in capsys.readouterr().out.replace("\n", " ").replace("  ", " ")
 
 
+@pytest.mark.slow  # an interpreter of its own; the cases above run in this one
 @NO_CUDA
 def test_a_real_process_prints_one_line_and_exits_2():
     out = subprocess.run([sys.executable, "-m", "fastiqa", "selftest", "--device", "cuda", "--quick"],

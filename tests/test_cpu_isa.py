@@ -159,7 +159,9 @@ def _in_subprocess(env_value, code="from fastiqa import cpu_isa; print(cpu_isa.a
     return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
 
 
-@pytest.mark.parametrize("level", LEVELS)
+# one interpreter per level: the forced baseline in the fast suite, the others slow
+@pytest.mark.parametrize("level", [pytest.param(lv, marks=[] if lv == "baseline" else [pytest.mark.slow])
+                                   for lv in LEVELS])
 def test_env_variable_selects_level(level):
     r = _in_subprocess(level)
     assert r.returncode == 0, r.stderr

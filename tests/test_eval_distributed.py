@@ -12,8 +12,11 @@ import pytest
 import torch.distributed as dist
 from PIL import Image
 
-pytestmark = pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_available(),
-                                reason="torch.distributed with gloo unavailable")
+pytestmark = [
+    pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_available(),
+                       reason="torch.distributed with gloo unavailable"),
+    pytest.mark.slow,  # torchrun starts 2-3 interpreters per test: .ci/stage_eval.sh runs these
+]
 
 BROKEN = "im3.png: cannot read image"
 MISSING = "im5.png: no prediction"

@@ -19,6 +19,12 @@ from support import BACKENDS
 
 OP_NAMES = sorted(OPS)
 SIDE = 10  # >= ms_ssim's 9 with three scales and win_size 3
+SSIM_FAMILY = ("ssim", "ssim_loss", "l1_ssim_loss", "ms_ssim")
+
+
+def _params(names, backends, slow):
+    """(name, backend) params, marked slow where slow(name, backend) holds (.ci/run runs them)."""
+    return [pytest.param(n, b, marks=[pytest.mark.slow] if slow(n, b) else []) for b in backends for n in names]
 
 
 def _inputs(op, dtype=torch.float64, side=SIDE, grad_target=False):
@@ -35,8 +41,7 @@ def _scalar(op, x, y, backend):
 # ---------------------------------------------------------------------------- 1 retained graphs
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("name", OP_NAMES)
+@pytest.mark.parametrize("name, backend", _params(OP_NAMES, BACKENDS, lambda n, b: (n, b) == ("ms_ssim", "triton")))
 def test_retain_graph_gives_separate_buffers(name, backend):
     op = OPS[name]
     x, y = _inputs(op, torch.float32)
@@ -79,13 +84,9 @@ def test_create_graph_gradient_has_graph(name, backend):
     torch.testing.assert_close(gg, ggr)
 
 
-def _gradgrad_params():
-    """(name, backend); the interpreted Triton MS-SSIM takes a minute: slow."""
-    return [pytest.param(n, b, marks=[pytest.mark.slow] if (b, n) == ("triton", "ms_ssim") else [])
-            for b in BACKENDS for n in OP_NAMES]
-
-
-@pytest.mark.parametrize("name, backend", _gradgrad_params())
+# the SSIM family's float64 gradgradchecks take 2-50 s each: slow (create_graph itself is
+# checked for every op and backend by test_create_graph_gradient_has_graph above)
+@pytest.mark.parametrize("name, backend", _params(OP_NAMES, BACKENDS, lambda n, b: n in SSIM_FAMILY))
 def test_gradgradcheck(name, backend):
     op = OPS[name]
     x, y = _inputs(op, side=9 if op.min_side > 3 else 5)
@@ -105,8 +106,8 @@ def test_gradgradcheck_both_inputs(name, backend):
 # ---------------------------------------------------------------------------- 3 float16 + GradScaler
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("name", ["ssim_loss", "l1_ssim_loss", "ssim", "l1_loss", "mse_loss", "psnr"])
+@pytest.mark.parametrize("name, backend", _params(["ssim_loss", "l1_ssim_loss", "ssim", "l1_loss", "mse_loss", "psnr"],
+                                                 BACKENDS, lambda n, b: b == "triton" and n in SSIM_FAMILY))
 def test_float16_gradscaler_scale(name, backend):
     op = OPS[name]
     x32, y32 = _inputs(op, torch.float32, side=32)

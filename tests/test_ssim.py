@@ -34,6 +34,8 @@ BD = BACKEND_DEVICES
 BD_AXIS = [(f"{b}-{d}", (b, d)) for b, d in BD]
 DTYPE_ID = lambda dtype: str(dtype).replace("torch.", "")
 INTERPRETED = ("triton", "cpu")  # Triton under the interpreter: small shapes only
+# interpreted Triton cases beyond one per code path run in the slow suite (.ci/run runs it)
+BD_INTERPRETED_SLOW = param_cases(BD_AXIS, slow=lambda b, d: (b, d) == INTERPRETED)
 
 
 def shapes(backend, device):
@@ -87,13 +89,15 @@ def _value_cases():
             for shape in shapes(backend, device):
                 # float64 on the Triton interpreter runs the reference path: one small shape by default
                 slow = (backend, device) == INTERPRETED and dtype == torch.float64 and shape != (1, 1, 11, 11)
+                # interpreted: every padding with the mean, the map once; the other reductions slow
                 out += param_cases(
                     [(bid, (backend, device))],
                     [(DTYPE_ID(dtype), dtype)],
                     [("x".join(map(str, shape)), (shape,))],
                     named(PADDINGS),
                     named(REDUCTIONS),
-                    slow=lambda *values, slow=slow: slow,
+                    slow=lambda b, d, dt, sh, pad, red, slow=slow: slow or (
+                        (b, d) == INTERPRETED and red != "mean" and (red, pad) != ("map", "valid")),
                 )
     return out
 
@@ -154,7 +158,7 @@ def test_ssim_windows(backend, device, win_size, win_sigma):
     param_cases(
         BD_AXIS,
         named([torch.float16, torch.bfloat16], DTYPE_ID),
-        slow=lambda b, d, dtype: (b, d) == INTERPRETED and dtype == torch.bfloat16,
+        slow=lambda b, d, dtype: (b, d) == INTERPRETED,
     ),
 )
 def test_ssim_low_precision(backend, device, dtype):
@@ -174,7 +178,7 @@ def test_ssim_low_precision(backend, device, dtype):
         assert m.dtype == dtype
 
 
-@pytest.mark.parametrize("backend,device", BD, ids=BD_IDS)
+@pytest.mark.parametrize("backend,device", BD_INTERPRETED_SLOW)
 def test_ssim_channels_last_and_strided(backend, device):
     x, y = pair((2, 3, 21, 26), torch.float32, device=device)
     for padding in PADDINGS:
@@ -228,8 +232,9 @@ GRADCHECK_BACKENDS = [b for b in BACKENDS if b != "triton"]  # Triton: gradients
         named(PADDINGS),
         named(("mean", "none", "map")),
         [("small", ((1, 1, 7, 8), 3)), ("large", ((1, 2, 12, 13), 5))],
-        # the large size, and the reference's map (one backward per map pixel), only in the slow run
-        slow=lambda b, p, r, shape, win: win > 3 or (b == "reference" and r == "map"),
+        # the large size, and the reference beyond valid/mean (its gradcheck takes seconds), only in
+        # the slow run
+        slow=lambda b, p, r, shape, win: win > 3 or (b == "reference" and (p, r) != ("valid", "mean")),
     ),
 )
 def test_gradcheck(backend, padding, reduction, shape, win):
@@ -344,7 +349,7 @@ def test_autocast():
     torch.testing.assert_close(v, F.ssim(x, y))
 
 
-@pytest.mark.parametrize("backend,device", BD, ids=BD_IDS)
+@pytest.mark.parametrize("backend,device", BD_INTERPRETED_SLOW)
 def test_l1_ssim_loss(backend, device):
     shape = (2, 3, 37, 53) if (backend, device) != INTERPRETED else (1, 2, 23, 24)
     dtype, vtol, gtol = precision(backend)

@@ -23,7 +23,8 @@ class LiveServer:
     def __init__(self, study_dir, **limits):
         self.server = server_mod.make_server(study_dir, port=0, **limits)
         self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        # a short poll: shutdown() waits up to one poll interval (0.5 s by default, per test)
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
 
     def stop(self):
         self.server.shutdown()

@@ -14,6 +14,7 @@ another order; float64 rows are allowed F64_ULPS such roundings instead.
 import json
 import os
 import sys
+import time
 
 import torch
 
@@ -138,7 +139,7 @@ def _row(family, name, op, ref, backend, device, dtype, shape, seed, repeat):
     return row
 
 
-def _format(rows):
+def _format(rows, seconds=None):
     lines = [f"{'family':6} {'op':17} {'backend':9} {'device':7} {'dtype':8} {'shape':10} "
              f"{'value err/bound':>19} {'grad err/bound':>19} {'ms (ref ms)':>15}  verdict"]
     for r in rows:
@@ -148,7 +149,8 @@ def _format(rows):
         lines.append(f"{r['family']:6} {r['op']:17} {r['backend']:9} {r['device']:7} {r['dtype']:8} {r['shape']:10} "
                      f"{ve:>19} {ge:>19} {t:>15}  {r['verdict']}" + (f"  {r['why']}" if "why" in r else ""))
     bad = sum(r["verdict"] != "PASS" for r in rows)
-    lines.append(f"selftest: {len(rows) - bad} of {len(rows)} rows pass" + ("" if not bad else f", {bad} FAIL/ERROR"))
+    lines.append(f"selftest: {len(rows) - bad} of {len(rows)} rows pass" + ("" if not bad else f", {bad} FAIL/ERROR")
+                 + ("" if seconds is None else f" ({seconds:.0f} s)"))
     return "\n".join(lines)
 
 
@@ -218,14 +220,16 @@ def run(args) -> int:
     except UsageError as exc:
         return _usage(exc)
     # Triton interpreted on the CPU is slow: its rows use the smallest shape only
+    t0 = time.perf_counter()
     rows = run_rows(devices, args.backend, args.family, shapes, repeat=0 if args.quick else 3)
+    seconds = time.perf_counter() - t0
     if not rows:  # not reached with the checks above; a gate that ran nothing must not pass
         return _usage("no row ran: no backend can run the chosen families on the chosen devices")
     if args.json:
         print(json.dumps({"torch": torch.__version__, "triton_interpret": os.environ.get("TRITON_INTERPRET", "0"),
-                          "rows": rows}, indent=1))
+                          "seconds": round(seconds, 1), "rows": rows}, indent=1))
     else:
-        print(_format(rows))
+        print(_format(rows, seconds))
     return 0 if all(r["verdict"] == "PASS" for r in rows) else 1
 
 

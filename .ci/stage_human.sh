@@ -1,13 +1,12 @@
 #!/usr/bin/env bash
 # CI stage: the human assessment kit (`fastiqa human`), its statistics and the
 # real-browser end-to-end test. Installs what those tests need: Debian's chromium
-# (when /usr/bin/chromium is missing; about 70 s) and the `human-test` extra
+# (when /usr/bin/chromium is missing) and the `human-test` extra
 # (scipy, matplotlib, playwright; the browser is Debian's, never `playwright install`),
 # plus sureal and choix for the cross-checks when the index has them.
-# Runs from the repo root in the CI venv with fastiqa installed.
-# Expected duration on the 2-core CI machine: about 5-6 minutes (apt ~70 s,
-# pip ~30 s, tests ~3.5 min of which the browser tests ~2 min, then the 60 s load
-# test: 20 raters voting at once, every vote stored once, p99 latency printed).
+# Runs from the repo root in the CI venv with fastiqa installed. The tests end with
+# the 60 s load test (20 raters voting at once, every vote stored once, p99 latency
+# printed); each line prints the seconds since the stage began.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 t0=$(date +%s)

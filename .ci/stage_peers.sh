@@ -9,7 +9,7 @@
 # Then tests/test_ssim_peers.py and tests/test_metrics.py must pass with zero skips
 # (counted from pytest's JUnit XML), and torch must be the version it was.
 # Expects the CI venv with fastiqa installed (editable) to be active; runs from the
-# repository root. About 1 minute on the 2-core machine (pip ~20 s, tests ~20 s).
+# repository root; .ci/run prints how long it took.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 say() { echo "[stage_peers] $*"; }

@@ -100,11 +100,7 @@ def test_inductor_dynamic(name):
     assert counters["stats"]["unique_graphs"] == 1
 
 
-@pytest.mark.parametrize("dtype", [
-    pytest.param(torch.float16, marks=[pytest.mark.slow, pytest.mark.xfail(
-        strict=True, reason="fastiqa/ops/ssim.py _stored_gain takes math.log2 of the symbolic pixel count "
-        "in the traced backward: one graph per size for float16 (op layer, issue 22 note)")]),
-    torch.bfloat16])
+@pytest.mark.parametrize("dtype", [pytest.param(torch.float16, marks=pytest.mark.slow), torch.bfloat16])
 def test_half_inputs_dynamic(dtype):
     """Half inputs (the float16 forward gradient is stored times a power of two of the
     pixel count): one graph for three sizes, gradients as eager's."""

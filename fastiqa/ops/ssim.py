@@ -98,15 +98,22 @@ def _reduce(planes: Tensor, kind: int, alpha: float, reduction: int) -> Tensor:
     return value.clone(memory_format=torch.contiguous_format)
 
 
-def _stored_gain(x: Tensor, reduction: int) -> float:
+def _stored_gain(x: Tensor, reduction: int):
     """The power of two float16 forward gradients are stored times: d out/dx of a mean over
     many pixels underflows float16, K * d out/dx (about d(sum of the map)/dx) does not;
-    backward applies grad_out / K in float32. 1 for the other dtypes."""
+    backward applies grad_out / K in float32. 1 for the other dtypes.
+
+    A Python float, except for a symbolic pixel count (the backward traced by torch.compile
+    with dynamic shapes): then the same power of two as a float32 tensor computed in the
+    graph, so that one graph serves every size (math.log2 would specialise on it)."""
     if x.dtype != torch.float16 or reduction == MAP:
         return 1.0
     n, c, h, w = x.shape
     count = h * w * (n * c if reduction == MEAN else c if reduction == NONE else 1)
-    return 2.0 ** math.floor(math.log2(max(count, 1)))
+    if isinstance(count, int):
+        return 2.0 ** math.floor(math.log2(max(count, 1)))
+    t = torch.scalar_tensor(count, dtype=torch.float64, device=x.device).clamp_min(1)
+    return torch.exp2(torch.floor(torch.log2(t))).to(torch.float32)
 
 
 def _fwd_impl(x, y, win_size, win_sigma, c1, c2, padding, reduction, kind, alpha, need_gx, need_gy, backend):

@@ -80,7 +80,8 @@ def style_loss(pred: Tensor, target: Optional[Tensor] = None, criterion: str = "
         return _gram.style(pred, target, None, scale, criterion, backend)
     _checks.tensor(target_gram, "target_gram")
     n, c = pred.shape[:2]
-    if target_gram.shape not in ((n, c, c), (1, c, c), (c, c)):
+    g = tuple(target_gram.shape)  # (n, c, c), (1, c, c) or (c, c), compared without `in`: torch 2.6
+    if not (len(g) in (2, 3) and g[-2] == c and g[-1] == c and (len(g) == 2 or g[0] == n or g[0] == 1)):
         raise ValueError(
             f"target_gram must have shape ({n}, {c}, {c}), (1, {c}, {c}) or ({c}, {c}) for pred of "
             f"shape {tuple(pred.shape)}, got {tuple(target_gram.shape)}"

@@ -27,7 +27,7 @@ def _ssim_args(x, y, data_range, win_size, win_sigma, k1, k2, padding, reduction
         raise ValueError(f"pred and target must be (N, C, H, W) images, got shape {tuple(x.shape)}")
     data_range, win_size, win_sigma, k1, k2 = _checks.ssim_options(data_range, win_size, win_sigma, k1, k2, padding)
     _checks.choice(reduction, "reduction", reductions)
-    if min(x.shape[-2:]) < win_size:
+    if x.shape[-2] < win_size or x.shape[-1] < win_size:  # not min(): torch 2.6 guards on H vs W
         raise ValueError(
             f"images of size {tuple(x.shape[-2:])} are smaller than the {win_size}x{win_size} "
             f"window; use a smaller win_size or larger images"

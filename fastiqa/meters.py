@@ -33,6 +33,13 @@ def _dist_ready(group=None) -> bool:
     return dist.is_available() and dist.is_initialized()
 
 
+# one tensor per (device, length, group) that every reduction of that shape reuses, never
+# freed: on torch < 2.8 a gloo worker that drops the last reference to a tensor whose Python
+# object is gone waits for the GIL, and ProcessGroupGloo's destructor joins that worker with
+# the GIL held (destroy_process_group() after compute() hung in about 1 run of 3 on 2.6)
+_BUFFERS = {}
+
+
 def _all_reduce_sum(values, group=None):
     """Sums a list of float64 numbers over the ranks (one collective)."""
     import torch.distributed as dist
@@ -41,7 +48,11 @@ def _all_reduce_sum(values, group=None):
     device = torch.device("cpu")
     if backend == "nccl":
         device = torch.device("cuda", torch.cuda.current_device())
-    t = torch.tensor(values, dtype=torch.float64, device=device)
+    key = (device, len(values), id(group))
+    t = _BUFFERS.get(key)
+    if t is None:
+        t = _BUFFERS[key] = torch.empty(len(values), dtype=torch.float64, device=device)
+    t.copy_(torch.tensor(values, dtype=torch.float64))
     dist.all_reduce(t, op=dist.ReduceOp.SUM, group=group)
     return t.cpu().tolist()
 

@@ -10,8 +10,18 @@ CUDA (device cuda:LOCAL_RANK), gloo on CPU. An already-initialised process group
 (a training job calling fastiqa.evaluate) is used as it is and left initialised.
 Rank r scores items r, r + W, r + 2W, ... (strided by index: neighbouring files,
 often of similar size, spread over the ranks).
+
+Objects travel as pickled bytes in uint8 tensors that stay referenced here
+(_KEPT) as long as anything else references them, never through torch's
+*_object collectives: on torch < 2.8, ProcessGroupGloo's destructor joins its
+worker threads with the GIL held, and a worker that still holds the last
+reference to a tensor whose Python object is gone waits for the GIL to free it,
+so destroy_process_group() (ours, or the caller's after fastiqa.evaluate) hung
+in about 1 run of 3 (torch's fix: the GIL released in that destructor, 2.8).
+tests/test_dist_teardown.py repeats the teardown.
 """
 import os
+import pickle
 from typing import NamedTuple, Optional
 
 import torch
@@ -62,18 +72,48 @@ def shard(items, ctx: Context):
     return items[ctx.rank::ctx.world]
 
 
-def _global(ctx: Context, rank: int) -> int:
-    """The global rank of `rank` of the context's group (what src= / dst= take)."""
-    return rank if ctx.group is None else dist.get_global_rank(ctx.group, rank)
+# the tensors handed to collectives: a gloo worker may drop its reference after the
+# collective returned; while the one here lives, that drop never needs the GIL (module docstring)
+_KEPT = []
+
+
+def _release_kept():
+    """Drops the kept tensors that nothing else references any more (use count 1: ours)."""
+    _KEPT[:] = [t for t in _KEPT if getattr(t, "_use_count", lambda: 2)() > 1]
+
+
+def _comm_device(ctx: Context) -> torch.device:
+    return torch.device("cuda", torch.cuda.current_device()) if ctx.backend == "nccl" else torch.device("cpu")
+
+
+def _all_gather_object(obj, ctx: Context) -> list:
+    """[obj of rank 0, obj of rank 1, ...] on every rank: the sizes, then the pickles
+    padded to the largest, by two all_gather of tensors kept in _KEPT."""
+    _release_kept()
+    device = _comm_device(ctx)
+    data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    size = torch.tensor([len(data)], dtype=torch.int64, device=device)
+    sizes = [torch.zeros(1, dtype=torch.int64, device=device) for _ in range(ctx.world)]
+    _KEPT.extend([size, *sizes])
+    dist.all_gather(sizes, size, group=ctx.group)
+    lengths = [int(s.item()) for s in sizes]
+    mine = torch.zeros(max(lengths), dtype=torch.uint8)
+    mine[: len(data)] = torch.frombuffer(bytearray(data), dtype=torch.uint8)
+    mine = mine.to(device)
+    parts = [torch.empty_like(mine) for _ in range(ctx.world)]
+    _KEPT.extend([mine, *parts])
+    dist.all_gather(parts, mine, group=ctx.group)
+    out = [pickle.loads(p[:n].cpu().numpy().tobytes()) for p, n in zip(parts, lengths)]
+    for t in (mine, *parts):
+        t.set_()  # the bytes go now, the tensor objects stay in _KEPT
+    return out
 
 
 def broadcast(obj, ctx: Context):
     """rank 0's obj on every rank."""
     if ctx.world == 1:
         return obj
-    box = [obj]
-    dist.broadcast_object_list(box, src=_global(ctx, 0), group=ctx.group)
-    return box[0]
+    return _all_gather_object(obj if ctx.rank == 0 else None, ctx)[0]
 
 
 def gather(obj, ctx: Context, to_all: bool):
@@ -81,14 +121,12 @@ def gather(obj, ctx: Context, to_all: bool):
     on the other ranks."""
     if ctx.world == 1:
         return [obj]
-    out = [None] * ctx.world
-    if to_all:
-        dist.all_gather_object(out, obj, group=ctx.group)
-        return out
-    dist.gather_object(obj, out if ctx.rank == 0 else None, dst=_global(ctx, 0), group=ctx.group)
-    return out if ctx.rank == 0 else None
+    out = _all_gather_object(obj, ctx)
+    return out if to_all or ctx.rank == 0 else None
 
 
 def teardown(ctx: Context):
     if ctx.owned and dist.is_initialized():
         dist.destroy_process_group()
+    if ctx.owned:
+        _KEPT.clear()  # after the destructor joined gloo's workers

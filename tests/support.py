@@ -1,5 +1,6 @@
 """Helpers shared by the test modules (import as `from support import ...`;
 pytest puts tests/ on sys.path). conftest.py only sets the environment up."""
+import csv
 import itertools
 
 import pytest
@@ -68,3 +69,19 @@ def param_cases(*axes, slow=lambda *values: False):
 def named(values, name=str):
     """[(id, value)] for an axis of param_cases()."""
     return [(name(v), v) for v in values]
+
+
+def run_eval_cli(capsys, *argv):
+    """`fastiqa eval --no-progress ARGV` in-process: (exit code, stdout, stderr); never a traceback."""
+    from fastiqa import cli  # the app layer, imported only by the eval tests
+
+    rc = cli.main(["eval", "--no-progress", *map(str, argv)])
+    out = capsys.readouterr()
+    assert "Traceback" not in out.err and "Traceback" not in out.out
+    return rc, out.out, out.err
+
+
+def read_csv(path):
+    """The rows of a CSV the eval wrote (UTF-8, header first) as dicts."""
+    with open(path, encoding="utf-8") as f:
+        return list(csv.DictReader(f))

@@ -1,6 +1,5 @@
 """`fastiqa eval` end to end on generated image folders: BasicSR's numbers, the CSV
 and JSON (failures included), usage errors (exit 2, one message), the real process."""
-import csv
 import json
 import subprocess
 import sys
@@ -11,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from fastiqa import cli
+from support import read_csv, run_eval_cli
 
 
 def _make_folders(tmp_path, n=3, h=36, w=41, suffix="_x4_SR", seed=0):
@@ -29,25 +28,16 @@ def _make_folders(tmp_path, n=3, h=36, w=41, suffix="_x4_SR", seed=0):
     return ref, pred, arrays
 
 
-def _run(capsys, *argv):
-    rc = cli.main(["eval", "--no-progress", *map(str, argv)])
-    out = capsys.readouterr()
-    assert "Traceback" not in out.err and "Traceback" not in out.out
-    return rc, out.out, out.err
-
-
-def _csv(path):
-    with open(path) as f:
-        return list(csv.DictReader(f))
 
 
 def test_eval_matches_basicsr_and_writes_csv_json(tmp_path, capsys):
     ref, pred, arrays = _make_folders(tmp_path)
-    rc, out, err = _run(capsys, "--ref", ref, "--pred", pred, "--suffix", "_x4_SR", "--scale", "4", "--y-channel",
+    rc, out, err = run_eval_cli(capsys, "--ref", ref, "--pred", pred, "--suffix", "_x4_SR", "--scale", "4",
+                                "--y-channel",
                         "--csv", tmp_path / "r.csv", "--json", tmp_path / "r.json")
     assert rc == 0, err
     assert "mean" in out and "im2" in out
-    rows = _csv(tmp_path / "r.csv")
+    rows = read_csv(tmp_path / "r.csv")
     assert [r["name"] for r in rows] == ["im0", "im1", "im2", "mean"]
     assert all(r["error"] == "" for r in rows)
     doc = json.loads((tmp_path / "r.json").read_text())
@@ -68,7 +58,7 @@ def test_eval_matches_basicsr_and_writes_csv_json(tmp_path, capsys):
 
 def test_table_mean_row_has_no_count_in_the_size_column(tmp_path, capsys):
     ref, pred, _ = _make_folders(tmp_path, n=3, suffix="")
-    rc, out, _ = _run(capsys, "--ref", ref, "--pred", pred, "--metrics", "psnr")
+    rc, out, _ = run_eval_cli(capsys, "--ref", ref, "--pred", pred, "--metrics", "psnr")
     mean_line = next(line for line in out.splitlines() if line.startswith("mean"))
     assert rc == 0 and "im" not in mean_line.split()[1] and len(mean_line.split()) == 2
 
@@ -84,7 +74,8 @@ def test_eval_bad_files_are_rows_of_csv_and_json_and_the_rest_kept(tmp_path, cap
     Image.fromarray(np.zeros((10, 10, 3), np.uint8)).save(pred / "twice.png")
     (ref / "broken.png").write_bytes(b"not a png")  # unreadable
     (pred / "broken.png").write_bytes(b"not a png either")
-    rc, out, err = _run(capsys, "--ref", ref, "--pred", pred, "--crop-border", "2", "--json", tmp_path / "r.json",
+    rc, out, err = run_eval_cli(capsys, "--ref", ref, "--pred", pred, "--crop-border", "2", "--json",
+                                tmp_path / "r.json",
                         "--csv", tmp_path / "r.csv")
     assert rc == 1
     for message in ("im1.png: no prediction", "extra.png: no reference", "small: size mismatch",
@@ -93,7 +84,7 @@ def test_eval_bad_files_are_rows_of_csv_and_json_and_the_rest_kept(tmp_path, cap
     doc = json.loads((tmp_path / "r.json").read_text())
     assert [r["name"] for r in doc["images"]] == ["im0", "im2"]
     assert len(doc["errors"]) == 6 and [f["error"] for f in doc["failed"]] == doc["errors"]
-    rows = _csv(tmp_path / "r.csv")
+    rows = read_csv(tmp_path / "r.csv")
     assert [r["name"] for r in rows] == ["broken", "im0", "im1", "im2", "small", "twice", "twice", "extra", "mean"]
     by_name = {r["name"]: r for r in rows}
     assert "no prediction" in by_name["im1"]["error"] and by_name["im1"]["psnr"] == ""
@@ -121,7 +112,7 @@ def test_eval_usage_errors_are_one_message_and_exit_2(tmp_path, capsys, monkeypa
     monkeypatch.chdir(tmp_path)
     ref, pred, _ = _make_folders(tmp_path, n=3, suffix="")
     args = ["--ref", ref, "--pred", pred, *argv] if argv[0] != "--ref" else [*argv]
-    rc, out, err = _run(capsys, *args)
+    rc, out, err = run_eval_cli(capsys, *args)
     assert rc == 2 and message in err
     assert len(err.strip().splitlines()) == 1, err  # one message, not one per image
 
@@ -130,20 +121,20 @@ def test_crop_too_large_for_some_images_is_per_image(tmp_path, capsys):
     ref, pred, _ = _make_folders(tmp_path, n=2, suffix="")
     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(ref / "tiny.png")
     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(pred / "tiny.png")
-    rc, _, err = _run(capsys, "--ref", ref, "--pred", pred, "--scale", "4")
+    rc, _, err = run_eval_cli(capsys, "--ref", ref, "--pred", pred, "--scale", "4")
     assert rc == 1 and "tiny: crop border 4 removes the whole 8x8 image" in err
 
 
 def test_eval_empty_folder(tmp_path, capsys):
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
-    rc, _, err = _run(capsys, "--ref", tmp_path / "a", "--pred", tmp_path / "b")
+    rc, _, err = run_eval_cli(capsys, "--ref", tmp_path / "a", "--pred", tmp_path / "b")
     assert rc == 2 and "holds no images" in err
 
 
 def test_eval_all_metrics_and_backends(tmp_path, capsys):
     ref, pred, _ = _make_folders(tmp_path, n=1, h=170, w=172, suffix="")
-    rc, out, err = _run(capsys, "--ref", ref, "--pred", pred, "--metrics", "psnr,ssim,ms_ssim,mse,mae",
+    rc, out, err = run_eval_cli(capsys, "--ref", ref, "--pred", pred, "--metrics", "psnr,ssim,ms_ssim,mse,mae",
                         "--backend", "reference", "--json", tmp_path / "a.json")
     assert rc == 0, err
     got = json.loads((tmp_path / "a.json").read_text())["images"][0]
@@ -153,7 +144,7 @@ def test_eval_all_metrics_and_backends(tmp_path, capsys):
 
 def test_eval_quiet(tmp_path, capsys):
     ref, pred, _ = _make_folders(tmp_path, n=2, suffix="")
-    rc, out, _ = _run(capsys, "--ref", ref, "--pred", pred, "--quiet")
+    rc, out, _ = run_eval_cli(capsys, "--ref", ref, "--pred", pred, "--quiet")
     assert rc == 0 and out.startswith("psnr=") and "ssim=" in out and len(out.splitlines()) == 1
 
 

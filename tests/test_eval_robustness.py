@@ -4,7 +4,6 @@ usage error before the first pair is read; a metric that cannot run on a pair fa
 that cell only; a crop too large for many pairs is one message; links, loops,
 directories and FIFOs are reported as what they are; Pillow's decompression-bomb
 warning becomes a note of ours; size mismatches come from the headers, nothing decoded."""
-import csv
 import json
 import os
 import subprocess
@@ -16,8 +15,10 @@ import pytest
 from PIL import Image
 
 import fastiqa
-from fastiqa import _imageio, cli
+from fastiqa import _imageio
 from fastiqa.evaluation import pipeline, report
+
+from support import read_csv, run_eval_cli
 
 
 def _save(path, h, w, seed=0, noise=0):
@@ -41,16 +42,6 @@ def folders(tmp_path):
     return ref, pred
 
 
-def _run(capsys, *argv):
-    rc = cli.main(["eval", "--no-progress", *map(str, argv)])
-    out = capsys.readouterr()
-    assert "Traceback" not in out.err and "Traceback" not in out.out
-    return rc, out.out, out.err
-
-
-def _csv(path):
-    with open(path, encoding="utf-8") as f:
-        return list(csv.DictReader(f))
 
 
 def _messages(err):
@@ -68,11 +59,11 @@ def test_non_utf8_file_names_are_written_escaped(folders, tmp_path, capsys):
     for folder in (ref, pred):
         _save(os.path.join(os.fsencode(folder), bad), 20, 24, noise=0 if folder is ref else 4)
     _pair(ref, pred, "\u00e9t\u00e9.png")  # valid UTF-8 stays as it is
-    rc, out, err = _run(capsys, "--ref", ref, "--pred", pred, "--csv", tmp_path / "r.csv",
+    rc, out, err = run_eval_cli(capsys, "--ref", ref, "--pred", pred, "--csv", tmp_path / "r.csv",
                         "--json", tmp_path / "r.json")
     assert rc == 0, err
     assert "caf\\xe9" in out and "\u00e9t\u00e9" in out
-    assert [r["name"] for r in _csv(tmp_path / "r.csv")] == ["caf\\xe9", "\u00e9t\u00e9", "mean"]
+    assert [r["name"] for r in read_csv(tmp_path / "r.csv")] == ["caf\\xe9", "\u00e9t\u00e9", "mean"]
     doc = json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))
     assert [i["name"] for i in doc["images"]] == ["caf\\xe9", "\u00e9t\u00e9"] and doc["count"] == 2
     # the API keeps the OS's name: it opens the file
@@ -97,7 +88,7 @@ def test_non_utf8_names_on_an_ascii_terminal(folders, tmp_path):
     out, err = p.stdout.decode("ascii"), p.stderr.decode("ascii")  # nothing but ASCII was written
     assert p.returncode == 1 and "Traceback" not in err, err
     assert "x\\xff" in out and "\\xfcber" in out and "d\\xfe.png in " in err and "a directory" in err
-    rows = _csv(tmp_path / "r.csv")
+    rows = read_csv(tmp_path / "r.csv")
     assert [r["name"] for r in rows] == ["d\\xfe", "x\\xff", "\u00fcber", "mean"]
     assert json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))["count"] == 2
 
@@ -139,7 +130,7 @@ def test_outputs_are_checked_before_the_first_pair(folders, tmp_path, capsys, mo
         cases.append((["--csv", tmp_path / "good.csv", "--json", os.path.join(locked, "r.json")],
                       "cannot write --json"))
     for argv, message in cases:
-        rc, out, err = _run(capsys, "--ref", ref, "--pred", pred, *argv)
+        rc, out, err = run_eval_cli(capsys, "--ref", ref, "--pred", pred, *argv)
         assert rc == 2 and message in err and out == "", (argv, err)
         assert len(_messages(err)) == 1, err
     assert opened == []  # not one image read
@@ -150,7 +141,7 @@ def test_an_existing_output_is_untouched_by_the_check_and_then_replaced(folders,
     ref, pred = folders
     _pair(ref, pred, "a.png")
     (tmp_path / "r.csv").write_text("old\n")
-    rc, _, err = _run(capsys, "--ref", ref, "--pred", pred, "--csv", tmp_path / "r.csv")
+    rc, _, err = run_eval_cli(capsys, "--ref", ref, "--pred", pred, "--csv", tmp_path / "r.csv")
     assert rc == 0, err
     assert (tmp_path / "r.csv").read_text().startswith("name,width,height")
 
@@ -163,7 +154,8 @@ def test_one_output_failing_keeps_the_other(folders, tmp_path, capsys, monkeypat
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(report, "write_csv", disk_full)
-    rc, _, err = _run(capsys, "--ref", ref, "--pred", pred, "--csv", tmp_path / "r.csv", "--json", tmp_path / "r.json")
+    rc, _, err = run_eval_cli(capsys, "--ref", ref, "--pred", pred, "--csv", tmp_path / "r.csv", "--json",
+                              tmp_path / "r.json")
     assert rc == 1 and "could not write --csv" in err and "No space left on device" in err
     assert json.loads((tmp_path / "r.json").read_text())["count"] == 1
 
@@ -175,14 +167,14 @@ def test_metric_too_small_fails_its_cell_only(folders, tmp_path, capsys):
     ref, pred = folders
     for i in range(3):
         _pair(ref, pred, f"im{i}.png", h=40, w=48, seed=i)
-    rc, out, err = _run(capsys, "--ref", ref, "--pred", pred, "--metrics", "psnr,ms_ssim,ssim",
+    rc, out, err = run_eval_cli(capsys, "--ref", ref, "--pred", pred, "--metrics", "psnr,ms_ssim,ssim",
                         "--csv", tmp_path / "r.csv", "--json", tmp_path / "r.json")
     assert rc == 1
     res = fastiqa.evaluate(str(ref), str(pred), "psnr,ms_ssim,ssim")
     assert len(res.images) == 3 and all("psnr" in r and "ssim" in r and "ms_ssim" not in r for r in res.images)
     assert np.isfinite(res.means["psnr"]) and np.isfinite(res.means["ssim"]) and np.isnan(res.means["ms_ssim"])
     assert res.means["psnr"] == pytest.approx(np.mean([r["psnr"] for r in res.images]))
-    rows = _csv(tmp_path / "r.csv")
+    rows = read_csv(tmp_path / "r.csv")
     assert all(r["psnr"] and r["ssim"] and r["ms_ssim"] == "" for r in rows[:3])
     assert all(r["error"].startswith("ms_ssim: needs images of at least 161x161 pixels") for r in rows[:3])
     assert float(rows[3]["psnr"]) == pytest.approx(res.means["psnr"])
@@ -209,7 +201,7 @@ def test_metric_error_fails_its_cell_only(folders, capsys, monkeypatch, y_channe
     spec = pipeline.M.SR_METRICS["ssim"]
     monkeypatch.setitem(pipeline.M.SR_METRICS, "ssim", spec._replace(fn=broken))
     argv = ["--ref", ref, "--pred", pred, "--metrics", "psnr,ssim,mae"] + (["--y-channel"] if y_channel else [])
-    rc, _, err = _run(capsys, *argv)
+    rc, _, err = run_eval_cli(capsys, *argv)
     assert rc == 1 and "im0: ssim: RuntimeError: kernel exploded" in err
     res = fastiqa.evaluate(str(ref), str(pred), "psnr,ssim,mae", y_channel=y_channel)
     assert [sorted(r) for r in res.images] == [sorted(["index", "name", "height", "width", "psnr", "mae",
@@ -225,7 +217,7 @@ def test_scale_too_large_for_ssim_is_one_message(folders, capsys):
     ref, pred = folders
     for i in range(6):
         _pair(ref, pred, f"im{i}.png", h=32, w=32, seed=i)
-    rc, out, err = _run(capsys, "--ref", ref, "--pred", pred, "--scale", "15")
+    rc, out, err = run_eval_cli(capsys, "--ref", ref, "--pred", pred, "--scale", "15")
     msgs = _messages(err)
     assert rc == 1 and len(msgs) == 2, err  # the SSIM line and the summary
     assert "ssim: 6 pairs are too small" in msgs[0] and "after cropping 15 from each border" in msgs[0]
@@ -238,7 +230,7 @@ def test_crop_removing_many_images_is_one_message(folders, capsys):
     _pair(ref, pred, "big.png", h=40, w=40)
     for i in range(4):
         _pair(ref, pred, f"tiny{i}.png", h=8, w=8, seed=i)
-    rc, _, err = _run(capsys, "--ref", ref, "--pred", pred, "--scale", "4", "--metrics", "psnr")
+    rc, _, err = run_eval_cli(capsys, "--ref", ref, "--pred", pred, "--scale", "4", "--metrics", "psnr")
     msgs = _messages(err)
     assert rc == 1 and len(msgs) == 2, err
     assert "crop border 4 (--scale / --crop-border) removes the whole image of 4 pairs" in msgs[0]
@@ -260,7 +252,7 @@ def test_links_loops_and_directories_are_reported_as_what_they_are(folders, tmp_
         os.mkfifo(pred / "fifo.png")  # reading it would block: reported, never opened
     else:
         _save(pred / "fifo.png", 20, 20)
-    rc, _, err = _run(capsys, "--ref", ref, "--pred", pred, "--json", tmp_path / "r.json")
+    rc, _, err = run_eval_cli(capsys, "--ref", ref, "--pred", pred, "--json", tmp_path / "r.json")
     assert rc == 1
     assert f"loop.png in {pred}: a symbolic link loop" in err
     assert f"dangling.png in {pred}: a broken symbolic link (to 'nowhere.png'" in err
@@ -287,13 +279,14 @@ def test_decompression_bomb_warning_becomes_our_note(folders, tmp_path, capsys, 
     _pair(ref, pred, "refused.png", h=50, w=50)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        rc, _, err = _run(capsys, "--ref", ref, "--pred", pred, "--metrics", "psnr", "--csv", tmp_path / "r.csv")
+        rc, _, err = run_eval_cli(capsys, "--ref", ref, "--pred", pred, "--metrics", "psnr", "--csv",
+                                  tmp_path / "r.csv")
     assert not [w for w in caught if issubclass(w.category, Image.DecompressionBombWarning)]
     assert rc == 1 and "DecompressionBombWarning" not in err
     notes = [m for m in _messages(err) if "note:" in m]
     assert len(notes) == 2 and all("40x40 pixels is more than Pillow's decompression-bomb limit" in n for n in notes)
     assert "refused.png: 50x50 pixels is more than twice Pillow's decompression-bomb limit" in err
-    rows = {r["name"]: r for r in _csv(tmp_path / "r.csv")}
+    rows = {r["name"]: r for r in read_csv(tmp_path / "r.csv")}
     assert rows["warn"]["psnr"] != "" and "twice Pillow's" in rows["refused"]["error"]
 
 
@@ -307,7 +300,7 @@ def test_size_mismatch_found_before_decoding(folders, capsys, monkeypatch, ext):
     _save(pred / f"a{ext}", 30, 31)
     decoded = []
     monkeypatch.setattr(pipeline, "decode", lambda path, *a: decoded.append(path) or _imageio.decode(path, *a))
-    rc, _, err = _run(capsys, "--ref", ref, "--pred", pred, "--metrics", "psnr")
+    rc, _, err = run_eval_cli(capsys, "--ref", ref, "--pred", pred, "--metrics", "psnr")
     assert rc == 1 and "a: size mismatch, reference 30x30 vs prediction 31x30 (W x H)" in err
     assert decoded == []
 

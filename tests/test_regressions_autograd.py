@@ -41,7 +41,11 @@ def _scalar(op, x, y, backend):
 # ---------------------------------------------------------------------------- 1 retained graphs
 
 
-@pytest.mark.parametrize("name, backend", _params(OP_NAMES, BACKENDS, lambda n, b: (n, b) == ("ms_ssim", "triton")))
+# the interpreted Triton SSIM family: seconds per case, in the slow suite
+TRITON_SSIM = lambda n, b: b == "triton" and n in SSIM_FAMILY  # noqa: E731
+
+
+@pytest.mark.parametrize("name, backend", _params(OP_NAMES, BACKENDS, TRITON_SSIM))
 def test_retain_graph_gives_separate_buffers(name, backend):
     op = OPS[name]
     x, y = _inputs(op, torch.float32)
@@ -69,8 +73,7 @@ def test_gradients_kept_across_calls_accumulate(backend):
 # ---------------------------------------------------------------------------- 2 create_graph
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("name", OP_NAMES)
+@pytest.mark.parametrize("name, backend", _params(OP_NAMES, BACKENDS, TRITON_SSIM))
 def test_create_graph_gradient_has_graph(name, backend):
     op = OPS[name]
     x, y = _inputs(op)
@@ -107,7 +110,7 @@ def test_gradgradcheck_both_inputs(name, backend):
 
 
 @pytest.mark.parametrize("name, backend", _params(["ssim_loss", "l1_ssim_loss", "ssim", "l1_loss", "mse_loss", "psnr"],
-                                                 BACKENDS, lambda n, b: b == "triton" and n in SSIM_FAMILY))
+                                                 BACKENDS, TRITON_SSIM))
 def test_float16_gradscaler_scale(name, backend):
     op = OPS[name]
     x32, y32 = _inputs(op, torch.float32, side=32)

@@ -42,13 +42,16 @@ def build_parser() -> argparse.ArgumentParser:
                                             "or a device / backend that cannot run here.")
     parser.add_argument("--version", action="version", version=f"fastiqa {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
-    p = sub.add_parser("info", help="versions, built backends, backend choice per family")
+    p = sub.add_parser("info", help="versions, built backends, backend choice per family",
+                       description="Versions, what was built, the CPU vector ISA in use, and which backend each op "
+                                   "family uses for CPU and CUDA tensors.")
     p.set_defaults(func=_cmd_info)
     p = sub.add_parser("demo", help="run the ops on the available devices, timed against the reference",
                        description=_demo.__doc__.split("\n\n")[0])
     _demo.add_arguments(p)
     p.set_defaults(func=_demo.run)
-    p = sub.add_parser("eval", help="PSNR / SSIM of a folder of predictions against references")
+    p = sub.add_parser("eval", help="PSNR / SSIM of a folder of predictions against references",
+                       description=_eval.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     _eval.add_arguments(p)
     p.set_defaults(func=_eval.run)
     p = sub.add_parser("human", help="human rating studies: init, serve, analyze, export")

@@ -1,10 +1,9 @@
 // Fused CPU kernels of the pixel-loss family (L1, MSE, Charbonnier).
 // Forward: one read of pred, target (and weight); writes the loss map only for
 // reduction="none" and the elementwise gradient only when asked; the reduction
-// is per fixed-size chunk (independent of the thread count; lane sums compensated per
-// block within a chunk, pairwise across lanes and chunks: as accurate as torch.sum at
-// any size),
-// so the result is bitwise reproducible.
+// is per fixed-size chunk (independent of the thread count, so the result is bitwise
+// reproducible): lane sums compensated per block within a chunk, pairwise across
+// lanes and chunks, as accurate as torch.sum at any size.
 // The stored gradient is that of the reduced loss for sum and mean (1/n folded in)
 // and of the weighted sum for weighted_mean, whose divisor is known only at the
 // end: gscale = 1 / divisor then, else 1.

@@ -1,5 +1,5 @@
 """psnr family: fused per-image MSE / MAE / PSNR (Y channel, crop border, quantise)
-on every backend here, against the float64 reference (backends/reference.py)."""
+on every backend here, against the float64 reference (fastiqa/backends/reference/_psnr.py)."""
 
 import math
 

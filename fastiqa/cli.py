@@ -7,6 +7,7 @@
                      (torchrun -m fastiqa eval: across processes / GPUs)
     fastiqa human    human rating studies: init, serve, analyze, export
     fastiqa selftest every op on every backend and device vs the float64 oracle (exit 1 on a mismatch)
+    fastiqa weights  the ImageNet backbones of LPIPS / DISTS / PerceptualLoss: list, fetch NAME
 
 Exit status of every command: 0 done, 1 a failure it reports (a selftest row, an
 eval pair, a study's files), 2 a bad argument or a device / backend that cannot run
@@ -21,7 +22,7 @@ import sys
 
 from ._version import __version__
 
-COMMANDS = ("info", "demo", "eval", "human", "selftest")
+COMMANDS = ("info", "demo", "eval", "human", "selftest", "weights")
 
 
 def _cmd_info(args) -> int:
@@ -29,6 +30,31 @@ def _cmd_info(args) -> int:
 
     print(info())
     return 0
+
+
+def _cmd_weights(args) -> int:
+    from . import weights
+
+    if args.action == "list":
+        for r in weights.status():
+            where = f"{r['path']} ({r['source']})" if r["path"] else "absent"
+            print(f"{r['name']:<14} {r['file']:<28} {where}")
+        return 0
+    unknown = [n for n in args.names if n not in weights.BACKBONES]
+    if not args.names or unknown:
+        print(f"fastiqa weights fetch: give backbone names from {', '.join(weights.BACKBONES)}"
+              + (f"; unknown: {', '.join(unknown)}" if unknown else ""), file=sys.stderr)
+        return 2
+    rc = 0
+    for name in args.names:
+        try:
+            r = weights.fetch(name, args.dir)
+        except (weights.WeightsNotFoundError, weights.WeightsMismatchError) as exc:
+            print(f"fastiqa weights fetch: {exc}", file=sys.stderr)
+            rc = 1
+            continue
+        print(f"{name}: {r.path} (sha256 {r.sha256})")
+    return rc
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -61,6 +87,15 @@ def build_parser() -> argparse.ArgumentParser:
                        **_selftest.PARSER_TEXT)
     _selftest.add_arguments(p)
     p.set_defaults(func=_selftest.run)
+    p = sub.add_parser("weights", help="ImageNet backbone weights of LPIPS / DISTS / PerceptualLoss: list, fetch",
+                       description="list: where each backbone's published file is (FASTIQA_WEIGHTS_DIR, then "
+                                   "torchvision's cache). fetch NAME...: download the published files (into "
+                                   "--dir, else FASTIQA_WEIGHTS_DIR, else torchvision's cache) and check their "
+                                   "SHA-256. fastiqa downloads nothing unless asked.")
+    p.add_argument("action", choices=["list", "fetch"])
+    p.add_argument("names", nargs="*", metavar="NAME", help="backbones to fetch (alexnet, vgg16, squeezenet1_1, ...)")
+    p.add_argument("--dir", help="folder to download into")
+    p.set_defaults(func=_cmd_weights)
     return parser
 
 

@@ -6,6 +6,7 @@ import platform
 import torch
 
 from . import _ext, cpu_isa
+from . import weights as _weights
 from ._version import __version__
 from .ops import _dispatch
 
@@ -64,6 +65,7 @@ def collect() -> dict:
         "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
         "forced_backend": os.environ.get("FASTIQA_BACKEND") or None,
         "families": {},
+        "weights": _weights.status(),  # ImageNet backbones found on this machine (LPIPS, DISTS, PerceptualLoss)
     }
     for family, kernel in FAMILIES.items():
 
@@ -99,7 +101,19 @@ def format_report(report: dict) -> str:
     for fam, r in report["families"].items():
         built = f"{str(r['built_cpu']):<10} {str(r['built_cuda']):<11}"
         lines.append(f"{fam:<8} {built} {r['on_cpu_tensors']:<12} {r['on_cuda_tensors']}")
+    lines += _weights_lines(report.get("weights", []))
     return "\n".join(lines)
+
+
+def _weights_lines(rows):
+    """Which backbone weights are present (by published file name), and where."""
+    present = [r for r in rows if r["path"]]
+    absent = [r["name"] for r in rows if not r["path"]]
+    lines = ["backbone weights (fastiqa.weights; `fastiqa weights fetch NAME` downloads one):"]
+    lines += [f"  {r['name']:<14} {r['path']} ({r['source']})" for r in present]
+    if absent:
+        lines.append(f"  absent: {', '.join(absent)}")
+    return lines
 
 
 class Report(dict):

@@ -14,7 +14,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "fastiqa"
 # layer of each module (dotted name under fastiqa, longest prefix wins), bottom first
 LAYERS = {
     "base": ["_codes", "conventions", "_checks", "_ext", "_C", "_kernel_schemas", "_imageio", "testing", "_version",
-             "cpu_isa", "_timing"],
+             "cpu_isa", "_timing", "weights"],
     "backends": ["backends"],
     "ops": ["ops"],
     "functional": ["functional"],

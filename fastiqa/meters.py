@@ -6,10 +6,14 @@ summed across ranks under torch.distributed.
                              ssim=SSIMMeter(crop_border=4, test_y_channel=True))
     for lr, hr in loader:
         meters.update(model(lr).clamp(0, 1), hr)      # batches, any size
-    print(meters.compute())                           # {'psnr': ..., 'ssim': ...}
+    print(meters.compute())                           # {'psnr': ..., 'psnr_pooled': ..., 'ssim': ...}
 
 Each meter keeps the sum of its per-image values and the number of images, so the
 mean is the per-image average of the published tables whatever the batch sizes.
+PSNRMeter also keeps the set's squared errors and sample count: compute_pooled() is
+the PSNR of everything seen as one signal (fastiqa.metrics.pooled_psnr: torchmetrics'
+PSNR with dim=None; ffmpeg's psnr "average" for frames of one size), and a
+MeterCollection reports it as '<name>_pooled' beside the mean ('psnr_pooled').
 compute() sums (sum, count) over all ranks of the process group when
 torch.distributed is initialised: ranks may see different numbers of images
 (uneven last batches, DistributedSampler without padding) and the mean is still
@@ -17,6 +21,7 @@ that of all images. Every rank must call compute() (it is a collective).
 Images are read as fastiqa.metrics reads them (see its doc for input order,
 channel order and value range); extra options go to sr_psnr / sr_ssim.
 """
+import math
 from typing import Dict, Optional
 
 import numpy as np
@@ -88,14 +93,24 @@ class Meter:
         return v
 
     def _state(self):
+        """The numbers summed across ranks (the first two: total, count)."""
         return [self.total, float(self.count)]
+
+    def _synced_state(self):
+        state = self._state()
+        if self.sync and _dist_ready():
+            state = _all_reduce_sum(state, self.process_group)
+        return state
+
+    @staticmethod
+    def _results(state) -> Dict[str, float]:
+        """{name suffix: value} from a (summed) state: '' is the mean."""
+        total, count = state[0], state[1]
+        return {"": total / count if count else float("nan")}
 
     def compute(self) -> float:
         """Mean over all images seen (on all ranks when distributed); nan when none."""
-        total, count = self._state()
-        if self.sync and _dist_ready():
-            total, count = _all_reduce_sum([total, count], self.process_group)
-        return total / count if count else float("nan")
+        return self._results(self._synced_state())[""]
 
     def __repr__(self) -> str:
         opts = ", ".join(f"{k}={v!r}" for k, v in self.options.items())
@@ -114,9 +129,40 @@ class _SRMeter(Meter):
 
 
 class PSNRMeter(_SRMeter):
-    """Mean per-image PSNR (fastiqa.metrics.sr_psnr) over a stream of batches."""
+    """Mean per-image PSNR (fastiqa.metrics.sr_psnr) over a stream of batches, and the
+    pooled PSNR of the whole set (compute_pooled)."""
 
     sr_metric = staticmethod(_metrics.sr_psnr)
+
+    def reset(self) -> None:
+        super().reset()
+        self.sq_err = 0.0  # squared errors on the [0, 1] scale (each batch's / its data_range**2)
+        self.samples = 0  # compared samples (channels, 1 on the Y channel, x cropped H x W)
+
+    def update(self, pred, target):
+        parts = _metrics.sr_psnr_parts(pred, target, **self.options)
+        v = _metrics._result(parts.psnr, parts.batched, parts.numpy_input)  # what sr_psnr returns
+        arr = parts.psnr.cpu().numpy()
+        self.total += float(arr.sum())
+        self.count += int(arr.size)
+        self.sq_err += math.fsum((parts.mse01.cpu() * parts.samples).tolist())
+        self.samples += parts.samples * int(arr.size)
+        if self.keep_values:
+            self.values.extend(arr.tolist())
+        return v
+
+    def _state(self):
+        return [self.total, float(self.count), self.sq_err, float(self.samples)]
+
+    @staticmethod
+    def _results(state) -> Dict[str, float]:
+        return {"": Meter._results(state)[""], "_pooled": _metrics.pooled_psnr(state[2], state[3])}
+
+    def compute_pooled(self) -> float:
+        """PSNR (dB) of all images seen as one set (on all ranks when distributed):
+        10 log10(1 / (total squared error / total sample count)) on the [0, 1] scale;
+        inf when every image matched exactly, nan when none was seen. A collective."""
+        return self._results(self._synced_state())["_pooled"]
 
 
 class SSIMMeter(_SRMeter):
@@ -153,14 +199,18 @@ class MeterCollection:
             m.reset()
 
     def compute(self) -> Dict[str, float]:
+        """{name: mean}, and {name}_pooled for a PSNRMeter (its pooled PSNR)."""
         names = list(self.meters)
-        state = [v for name in names for v in self.meters[name]._state()]
+        states = [self.meters[name]._state() for name in names]
+        state = [v for st in states for v in st]
         if _dist_ready() and any(m.sync for m in self.meters.values()):
             state = _all_reduce_sum(state, self.process_group)
         out = {}
-        for i, name in enumerate(names):
-            total, count = state[2 * i], state[2 * i + 1]
-            out[name] = total / count if count else float("nan")
+        at = 0
+        for name, st in zip(names, states):
+            for suffix, value in self.meters[name]._results(state[at: at + len(st)]).items():
+                out[name + suffix] = value
+            at += len(st)
         return out
 
     def __getitem__(self, name: str) -> Meter:

@@ -33,6 +33,7 @@ float64. On RGB the values are BasicSR's to ~1e-12 dB; on the Y channel to ~1e-6
 PSNR and ~1e-8 SSIM, because BasicSR rounds its Y channel to float32 and we do not
 (published tables print two to four decimals).
 """
+import math
 from typing import NamedTuple, Optional
 
 import numpy as np
@@ -46,8 +47,8 @@ SSIM_WIN = 11  # BasicSR's 11x11 Gaussian window (sigma 1.5)
 INPUT_ORDERS = ("auto", "HWC", "CHW")
 CHANNEL_ORDERS = ("auto", "rgb", "bgr")
 
-__all__ = ["sr_psnr", "sr_ssim", "sr_ms_ssim", "sr_mse", "sr_mae", "to_y_channel", "prepare", "SR_METRICS",
-           "SRMetric"]
+__all__ = ["sr_psnr", "sr_ssim", "sr_ms_ssim", "sr_mse", "sr_mae", "sr_psnr_parts", "pooled_psnr", "to_y_channel",
+           "prepare", "SR_METRICS", "SRMetric", "PSNRParts"]
 
 
 def _check_kwargs(kwargs, fn):
@@ -144,14 +145,55 @@ def _per_image_stat(fn, img, img2, crop_border, input_order, test_y_channel, cha
     return _result(values, batched, numpy_input)
 
 
+class PSNRParts(NamedTuple):
+    """sr_psnr's per-image values with what pooling them needs: psnr (float64 (N,)),
+    mse01 (the per-image MSE divided by data_range**2, float64 (N,)), samples (the
+    compared samples per image: channels, 1 on the Y channel, x the cropped H x W)."""
+    psnr: torch.Tensor
+    mse01: torch.Tensor
+    samples: int
+    batched: bool
+    numpy_input: bool
+
+
+def sr_psnr_parts(img, img2, crop_border: int, input_order: str = "auto", test_y_channel: bool = False, *,
+                  channel_order: str = "auto", data_range: Optional[float] = None, quantize: bool = False,
+                  backend: Optional[str] = None, **kwargs) -> PSNRParts:
+    """sr_psnr and the parts of a pooled PSNR (PSNRParts), one fused MSE pass: the psnr
+    is 10 log10(R^2 / mse) computed as fastiqa.functional.psnr computes it (bitwise)."""
+    _check_kwargs(kwargs, "sr_psnr")
+    crop_border = _crop_arg(crop_border)
+    x, y, r, batched, numpy_input = _pair(img, img2, input_order, channel_order, data_range)
+    yc = bool(test_y_channel) and x.shape[1] == 3
+    m = F.mse(x, y, r, "none", y_channel=yc, crop_border=crop_border, quantize=bool(quantize), backend=backend)
+    psnr = 10.0 * torch.log10((r * r) / m)  # fastiqa.functional.psnr's expression
+    h, w = x.shape[-2] - 2 * crop_border, x.shape[-1] - 2 * crop_border
+    return PSNRParts(psnr.detach(), (m / (r * r)).detach(), (1 if yc else x.shape[1]) * h * w, batched, numpy_input)
+
+
+def pooled_psnr(sq_err: float, samples: float) -> float:
+    """The PSNR of a set as one signal: 10 log10(1 / (sq_err / samples)), sq_err the sum
+    of the squared errors of all its samples on the [0, 1] scale (each pair's divided by
+    its data_range**2, so pairs of any bit depth pool), samples their count; images of
+    different sizes weigh by their sample counts. inf when sq_err == 0, nan when samples == 0
+    (and NaN in, NaN out)."""
+    if not samples:
+        return float("nan")
+    if sq_err == 0:
+        return float("inf")
+    ratio = samples / sq_err  # 0 for an infinite error, nan for a NaN one
+    return 10.0 * math.log10(ratio) if ratio > 0 else (float("-inf") if ratio == 0 else float("nan"))
+
+
 def sr_psnr(img, img2, crop_border: int, input_order: str = "auto", test_y_channel: bool = False, *,
             channel_order: str = "auto", data_range: Optional[float] = None, quantize: bool = False,
             backend: Optional[str] = None, **kwargs):
     """PSNR (dB) as BasicSR's calculate_psnr: crop `crop_border` pixels from each
     side, optionally compare the Y channel, 10 log10(R^2 / mse), inf when identical.
     One fused pass (no cropped or converted copy). See the module doc for inputs."""
-    return _per_image_stat(F.psnr, img, img2, crop_border, input_order, test_y_channel, channel_order, data_range,
-                           quantize, backend, kwargs, "sr_psnr")
+    parts = sr_psnr_parts(img, img2, crop_border, input_order, test_y_channel, channel_order=channel_order,
+                          data_range=data_range, quantize=quantize, backend=backend, **kwargs)
+    return _result(parts.psnr, parts.batched, parts.numpy_input)
 
 
 def sr_mse(img, img2, crop_border: int, input_order: str = "auto", test_y_channel: bool = False, *,

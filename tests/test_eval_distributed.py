@@ -2,7 +2,9 @@
 and JSON bytes as one process, with 2 ranks and with 3 ranks over 7 items (not
 divisible by 3), including a pair that fails on one rank and one that cannot be
 paired: each reported once, the other results kept; a usage error is one message;
-fastiqa.evaluate in a 2-rank group gives every rank the whole result."""
+fastiqa.evaluate in a 2-rank group gives every rank the whole result; the pooled PSNR
+(psnr_pooled) sums the squared errors of every rank's pairs."""
+import json
 import os
 import subprocess
 import sys
@@ -43,6 +45,19 @@ def folders(tmp_path_factory):
 TORCHRUN = ["-m", "torch.distributed.run", "--standalone"]
 
 
+def _pooled_oracle(folders):
+    """10 log10(255^2 / (total squared error / total samples)) of the Y planes cropped by 2
+    of the pairs that score (not im3, im5), float64, written out here."""
+    ref, pred = folders
+    sse, n = 0.0, 0
+    for i in (0, 1, 2, 4, 6):
+        a, b = (np.asarray(Image.open(f / f"im{i}.png"), dtype=np.float64) for f in (ref, pred))
+        ya, yb = (16 + (65.481 * t[..., 0] + 128.553 * t[..., 1] + 24.966 * t[..., 2]) / 255 for t in (a, b))
+        d = (ya - yb)[2:-2, 2:-2]
+        sse, n = sse + float((d * d).sum()), n + d.size
+    return 10 * np.log10(255.0 ** 2 / (sse / n))
+
+
 def _eval(folders, out, launcher, metrics="psnr,ssim,mae"):
     ref, pred = folders
     args = ["eval", "--no-progress", "--ref", str(ref), "--pred", str(pred), "--scale", "2", "--y-channel",
@@ -72,6 +87,10 @@ def test_torchrun_writes_the_single_process_bytes(folders, single, tmp_path, npr
         assert (tmp_path / name).read_bytes() == (single / name).read_bytes(), name
     text = (tmp_path / "r.csv").read_text()
     assert text.count("\nim") == 7 and BROKEN in text and MISSING in text
+    # the pooled PSNR sums every rank's squared errors: pairs of different heights (24 + i)
+    # weigh by their sample counts, as in the single process (same bytes above)
+    doc = json.loads((tmp_path / "r.json").read_text())
+    assert abs(doc["mean"]["psnr_pooled"] - _pooled_oracle(folders)) < 1e-9
 
 
 def test_torchrun_usage_error_is_reported_once(folders, tmp_path):

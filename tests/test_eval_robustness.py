@@ -205,7 +205,7 @@ def test_metric_error_fails_its_cell_only(folders, capsys, monkeypatch, y_channe
     assert rc == 1 and "im0: ssim: RuntimeError: kernel exploded" in err
     res = fastiqa.evaluate(str(ref), str(pred), "psnr,ssim,mae", y_channel=y_channel)
     assert [sorted(r) for r in res.images] == [sorted(["index", "name", "height", "width", "psnr", "mae",
-                                                       "metric_errors"])] * 2
+                                                       "sq_err", "samples", "metric_errors"])] * 2
     assert res.images[0]["metric_errors"]["ssim"]["kind"] == "metric"
     assert np.isfinite(res.means["psnr"]) and np.isfinite(res.means["mae"]) and len(res.errors) == 2
 

@@ -1,4 +1,5 @@
-"""The meters under torch.distributed: 2 CPU processes (gloo), uneven image counts."""
+"""The meters under torch.distributed: 2 CPU processes (gloo), uneven image counts; the
+mean and the pooled PSNR (summed squared errors and sample counts) of all images."""
 
 import json
 import os
@@ -35,6 +36,7 @@ def _worker(rank, world, init_file, out_dir):
             lone.update(sr[i : min(i + 2, b)], hr[i : min(i + 2, b)])
         result = meters.compute()
         result["lone_psnr"] = lone.compute()
+        result["lone_psnr_pooled"] = lone.compute_pooled()
         result["local_count"] = lone.count
         with open(os.path.join(out_dir, f"rank{rank}.json"), "w") as f:
             json.dump(result, f)
@@ -51,6 +53,8 @@ def test_meters_sum_across_two_gloo_ranks(tmp_path):
     sr, hr = _images()
     want_psnr = M.sr_psnr(sr, hr, 2, test_y_channel=True).mean()
     want_ssim = M.sr_ssim(sr, hr, 2, test_y_channel=True).mean()
+    # the pooled PSNR of all 7 images: their summed squared errors, not a sum of per-rank PSNRs
+    want_pooled = 10 * np.log10(1 / M.sr_psnr_parts(sr, hr, 2, test_y_channel=True).mse01.mean().item())
     for rank in range(2):
         with open(tmp_path / f"rank{rank}.json") as f:
             got = json.load(f)
@@ -58,3 +62,5 @@ def test_meters_sum_across_two_gloo_ranks(tmp_path):
         assert got["psnr"] == pytest.approx(want_psnr, abs=1e-9)
         assert got["lone_psnr"] == pytest.approx(want_psnr, abs=1e-9)
         assert got["ssim"] == pytest.approx(want_ssim, abs=1e-12)
+        assert got["psnr_pooled"] == pytest.approx(want_pooled, abs=1e-9)
+        assert got["lone_psnr_pooled"] == pytest.approx(want_pooled, abs=1e-9)

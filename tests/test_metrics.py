@@ -167,3 +167,27 @@ def test_sixteen_bit_inputs_use_their_full_range():
     assert M.sr_psnr(a, b, 2) == pytest.approx(want, abs=1e-10)
     ta, tb = torch.from_numpy(a).permute(2, 0, 1), torch.from_numpy(b).permute(2, 0, 1)
     assert M.sr_psnr(ta, tb, 2) == pytest.approx(want, abs=1e-10)
+
+
+def test_pooled_psnr_matches_torchmetrics_dim_none():
+    """psnr(reduction="pooled") and PSNRMeter's pooled PSNR are torchmetrics' PSNR with
+    dim=None (one sum of squared errors and one element count over every update), batches
+    of different sizes included; to 1e-5 dB: torchmetrics keeps its sum in float32."""
+    tm = pytest.importorskip("torchmetrics.image", reason="torchmetrics not installed (the peers CI stage has it)")
+    import fastiqa.functional as F
+
+    g = torch.Generator().manual_seed(11)
+    batches = []
+    for shape, sigma in [((2, 3, 21, 30), 0.01), ((1, 3, 40, 17), 0.1), ((3, 3, 25, 25), 0.04)]:
+        x = torch.rand(shape, generator=g, dtype=torch.float64)
+        batches.append(((x + sigma * torch.randn(shape, generator=g, dtype=torch.float64)).clamp(0, 1), x))
+    peer = tm.PeakSignalNoiseRatio(data_range=1.0).double()
+    meter = PSNRMeter(0)
+    for p, t in batches:
+        peer.update(p, t)
+        meter.update(p, t)
+        one = tm.PeakSignalNoiseRatio(data_range=1.0).double()
+        one.update(p, t)
+        assert F.psnr(p, t, reduction="pooled").item() == pytest.approx(one.compute().item(), abs=1e-5)
+    assert meter.compute_pooled() == pytest.approx(peer.compute().item(), abs=1e-5)
+    assert abs(meter.compute() - peer.compute().item()) > 1  # dB: the mean of per-image values is another number

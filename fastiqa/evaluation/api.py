@@ -3,7 +3,7 @@ in one process or across the ranks of a torch.distributed process group.
 
     import fastiqa
     res = fastiqa.evaluate("HR/", "SR/", ["psnr", "ssim"], crop_border=4, y_channel=True)
-    res.means            # {'psnr': ..., 'ssim': ...} over the pairs that could be scored
+    res.means            # {'psnr': ..., 'psnr_pooled': ..., 'ssim': ...} over the pairs that could be scored
     res.rows             # one dict per pair, in name order; failed ones carry 'error'
 
 Inside a job whose process group is initialised (a validation loop under
@@ -26,9 +26,12 @@ class EvalResult:
     # metric that could not run on the pair is missing and named in metric_errors:
     # {metric: {kind, message}}, kind one of pipeline.METRIC_ERROR_KINDS), else {index,
     # name, error, error_kind} with error_kind one of pipeline.ERROR_KINDS; "notes" when
-    # there is something to know (an image above Pillow's decompression-bomb limit)
+    # there is something to know (an image above Pillow's decompression-bomb limit); a row
+    # with a psnr value also has sq_err and samples, what the pooled PSNR sums (pipeline's doc)
     rows: List[dict]
-    means: Dict[str, float]  # per metric, over the rows that have it
+    # per metric, over the rows that have it; with psnr also psnr_pooled, the PSNR of those
+    # rows as one set (total squared error / total sample count: report.pooled_psnr)
+    means: Dict[str, float]
     stats: Dict[str, float]  # decode_s, metric_s: summed over workers and ranks
 
     @property

@@ -22,6 +22,11 @@ to each file first):
                 each file is scaled to [0, 1] by its own full white (255 or 65535),
                 so an 8-bit file and its 16-bit copy (v * 257) score equal (inf).
   mse / mae     reported on the [0, 1] scale whatever the bit depths.
+  psnr_pooled   the PSNR of all pairs as one signal: each scored psnr cell's row carries
+                "sq_err" (its squared errors summed on the [0, 1] scale) and "samples"
+                (the samples compared: channels, 1 on the Y channel, x cropped H x W);
+                report.means pools them (fastiqa.metrics.pooled_psnr), so pairs of
+                different sizes weigh by their sample counts and bit depths mix.
 
 CPU threads: the decoding threads and the metric kernels share the machine's cores,
 so while `run` scores on the CPU, torch's intra-op threads are lowered to the cores
@@ -220,17 +225,27 @@ def score(item, raw, opts):
     for m in runnable:
         spec = M.SR_METRICS[m]
         try:
+            pool = None  # psnr: (MSE on the [0, 1] scale, compared samples) for the pooled PSNR
             if from_samples and m in _SampleStats.METRICS:
                 if stats is None:
                     stats = _SampleStats(x, y, div_x, div_y, r, k, opts.backend, "ssim" in runnable)
                 v = stats.value(m)
+                if m == "psnr":
+                    pool = float(stats.mse) / (r * r), (h - 2 * k) * (w - 2 * k)  # one Y plane
             else:
                 if converted is None:
                     converted = planes(x, y, div_x, div_y, r, opts.y_channel, k)
                 px, py, done = converted
                 crop, y_channel = (0, False) if done else (k, opts.y_channel)
-                v = spec.fn(px, py, crop, test_y_channel=y_channel, data_range=r, backend=opts.backend)
+                if m == "psnr":  # sr_psnr's value (bitwise) and its pooling parts
+                    parts = M.sr_psnr_parts(px, py, crop, test_y_channel=y_channel, data_range=r,
+                                            backend=opts.backend)
+                    v, pool = parts.psnr[0], (float(parts.mse01[0]), parts.samples)
+                else:
+                    v = spec.fn(px, py, crop, test_y_channel=y_channel, data_range=r, backend=opts.backend)
             row[m] = float(v) / r ** spec.range_power
+            if pool is not None:
+                row["sq_err"], row["samples"] = pool[0] * pool[1], pool[1]
         except (ValueError, TypeError) as exc:  # this metric's cell only: the row keeps the others
             failed[m] = {"kind": "metric", "message": str(exc)}
         except Exception as exc:

@@ -15,10 +15,17 @@ sized or cropped) or scored, possibly with cells that failed (its "metric_errors
 {metric: {"kind", "message"}}): such a cell is empty in the CSV with "metric: reason"
 in the error column, absent from the row's JSON entry and listed in "failed", and
 the mean of each metric is over the rows that have it.
+
+Beside the mean of the per-image PSNRs, psnr_pooled is the PSNR of the set as one
+signal (pooled_psnr: total squared error over total sample count, [0, 1] scale): the
+table's "pooled" line, a CSV column filled on the mean row, a key of the JSON "mean"
+and of EvalResult.means; what torchmetrics' PSNR gives with dim=None.
 """
 import csv
 import json
 import math
+
+from .. import metrics as M
 
 
 def text(s) -> str:
@@ -59,12 +66,31 @@ def messages(rows):
     return out
 
 
+# the set statistics reported beside the per-image means: {metric: its column}
+POOLED = {"psnr": "psnr_pooled"}
+
+
+def pooled_columns(metrics):
+    """The pooled columns of these metrics, in their order (psnr -> psnr_pooled)."""
+    return [POOLED[m] for m in metrics if m in POOLED]
+
+
+def pooled_psnr(rows):
+    """The PSNR of the rows with a psnr value as one set (fastiqa.metrics.pooled_psnr of
+    their summed "sq_err" and "samples"): pairs weigh by their sample counts."""
+    cells = [r for r in scored(rows) if "psnr" in r]
+    return M.pooled_psnr(math.fsum(r["sq_err"] for r in cells), sum(r["samples"] for r in cells))
+
+
 def means(rows, metrics):
-    """{metric: mean over the rows that have it} (nan when there are none)."""
+    """{metric: mean over the rows that have it} (nan when there are none), and beside
+    psnr its pooled value psnr_pooled (pooled_psnr)."""
     out = {}
     for m in metrics:
         vals = [r[m] for r in scored(rows) if m in r]
         out[m] = math.fsum(vals) / len(vals) if vals else float("nan")
+        if m == "psnr":
+            out[POOLED[m]] = pooled_psnr(rows)
     return out
 
 
@@ -97,9 +123,10 @@ def problems(rows, crop_border):
 
 
 def format_table(rows, metrics, mean):
-    """One line per item (failed ones, and failed cells, show 'failed'), then the mean."""
+    """One line per item (failed ones, and failed cells, show 'failed'), then the mean
+    and, when psnr is asked, the pooled line (psnr_pooled under psnr)."""
     names = [text(r["name"]) for r in rows]
-    width = max([len("mean")] + [len(n) for n in names])
+    width = max([len("pooled" if pooled_columns(metrics) else "mean")] + [len(n) for n in names])
     head = f"{'image':<{width}}  {'size':>9}" + "".join(f"  {m:>9}" for m in metrics)
     lines = [head, "-" * len(head)]
     for r, name in zip(rows, names):
@@ -111,6 +138,9 @@ def format_table(rows, metrics, mean):
             lines.append(f"{name:<{width}}  {'-':>9}" + "".join(f"  {'failed':>9}" for _ in metrics))
     lines.append("-" * len(head))
     lines.append(f"{'mean':<{width}}  {'':>9}" + "".join(f"  {_fmt(mean[m]):>9}" for m in metrics))
+    if pooled_columns(metrics):  # the set as one signal, under its metric's column
+        lines.append(f"{'pooled':<{width}}  {'':>9}"
+                     + "".join(f"  {_fmt(mean[POOLED[m]]) if m in POOLED else '':>9}" for m in metrics))
     return "\n".join(lines)
 
 
@@ -121,24 +151,28 @@ def _csv_error(r):
 
 
 def write_csv(path, rows, metrics, mean):
-    """name, width, height, the metrics (repr: full precision), error; failed items
+    """name, width, height, the metrics (repr: full precision), the pooled columns
+    (psnr_pooled when psnr is asked: empty on the images' rows), error; failed items
     have empty values and their reason, failed cells are empty and named with their
-    reason in the error column; the last row is the mean. UTF-8, names escaped (text)."""
+    reason in the error column; the last row is the mean, with the pooled values.
+    UTF-8, names escaped (text)."""
+    pooled = pooled_columns(metrics)
     with open(path, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f, lineterminator="\n")
-        w.writerow(["name", "width", "height", *metrics, "error"])
+        w.writerow(["name", "width", "height", *metrics, *pooled, "error"])
         for r in rows:
             if r.get("error") is None:
                 w.writerow([text(r["name"]), r["width"], r["height"], *[repr(r[m]) if m in r else "" for m in metrics],
-                            _csv_error(r)])
+                            *[""] * len(pooled), _csv_error(r)])
             else:
-                w.writerow([text(r["name"]), "", "", *[""] * len(metrics), _csv_error(r)])
-        w.writerow(["mean", "", "", *[repr(mean[m]) for m in metrics], ""])
+                w.writerow([text(r["name"]), "", "", *[""] * (len(metrics) + len(pooled)), _csv_error(r)])
+        w.writerow(["mean", "", "", *[repr(mean[m]) for m in (*metrics, *pooled)], ""])
 
 
 def json_document(rows, metrics, mean, settings):
     """settings (ref, pred, suffix, crop_border, y_channel) first, then count (scored
-    rows), counts (per metric: the rows its mean is over), mean, images (the scored
+    rows), counts (per metric: the rows its mean is over), mean (and psnr_pooled beside
+    psnr: over the same rows as psnr's mean), images (the scored
     rows, without their failed cells), errors (messages) and failed ({name, error} for
     a failed row, {name, metric, error} for a failed cell). Strings escaped (text)."""
     ok = scored(rows)
@@ -152,7 +186,7 @@ def json_document(rows, metrics, mean, settings):
         **{k: text(v) if isinstance(v, str) else v for k, v in settings.items()},
         "metrics": list(metrics), "count": len(ok),
         "counts": {m: sum(m in r for r in ok) for m in metrics},
-        "mean": {m: _json_value(mean[m]) for m in metrics},
+        "mean": {m: _json_value(mean[m]) for m in (*metrics, *pooled_columns(metrics))},
         "images": [{"name": text(r["name"]), "height": r["height"], "width": r["width"],
                     **{m: _json_value(r[m]) for m in metrics if m in r}} for r in ok],
         "errors": [f["error"] for f in failed],
@@ -167,5 +201,6 @@ def write_json(path, doc):
 
 
 def summary(metrics, mean):
-    """The --quiet line: metric=mean ..."""
-    return " ".join(f"{m}={_fmt(mean[m])}" for m in metrics)
+    """The --quiet line: metric=mean ... (psnr_pooled=... after psnr)."""
+    return " ".join(f"{m}={_fmt(mean[m])}" + (f" {POOLED[m]}={_fmt(mean[POOLED[m]])}" if m in POOLED else "")
+                    for m in metrics)

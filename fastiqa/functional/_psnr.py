@@ -8,16 +8,17 @@ from torch import Tensor
 from .. import _checks
 from ..ops import psnr as _psnr
 
-PSNR_REDUCTIONS = ("mean", "none")
+PSNR_REDUCTIONS = ("mean", "none", "pooled")
+STAT_REDUCTIONS = ("mean", "none")  # mse / mae: "pooled" would equal "mean" (one image size per batch)
 
 
-def _psnr_args(x, y, data_range, reduction, y_channel, crop_border, quantize):
+def _psnr_args(x, y, data_range, reduction, y_channel, crop_border, quantize, reductions=STAT_REDUCTIONS):
     x, y = _checks.pair(x, y, "pred", "target")
     if x.dim() != 4:
         raise ValueError(f"pred and target must be (N, C, H, W) images, got shape {tuple(x.shape)}; "
                          "add a batch dimension with x[None] for a single image")
     data_range = _checks.positive(data_range, "data_range")
-    _checks.choice(reduction, "reduction", PSNR_REDUCTIONS)
+    _checks.choice(reduction, "reduction", reductions)
     _checks.flag(y_channel, "y_channel")
     _checks.flag(quantize, "quantize")
     crop_border = _checks.integer(crop_border, "crop_border", "an integer >= 0")
@@ -63,15 +64,22 @@ def psnr(pred: Tensor, target: Tensor, data_range: float = 1.0, reduction: str =
     """Per-image PSNR 10 log10(data_range^2 / mse) in dB of (N, C, H, W) images in [0, data_range].
 
     reduction "none" gives (N,), "mean" the mean of the per-image values (the
-    published convention). Identical images give inf unless eps > 0 is given:
-    then 10 log10(data_range^2 / (mse + eps)). The published SR convention is
+    published convention), "pooled" the PSNR of the batch as one set:
+    10 log10(data_range^2 / (total squared error / total element count)), i.e. of the
+    mean of the per-image MSEs (every image of a batch has the same element count);
+    torchmetrics' PSNR with dim=None and ffmpeg's psnr "average" give this value.
+    Identical images give inf unless eps > 0 is given: then 10 log10(data_range^2 /
+    (mse + eps)), mse the per-image (or, pooled, the batch's) MSE. The published SR convention is
     psnr(sr, hr, y_channel=True, crop_border=scale, quantize=True) on RGB images.
     Differentiable (PSNR as a loss) unless quantize=True (zero gradient).
     """
-    x, y, data_range, crop_border = _psnr_args(pred, target, data_range, reduction, y_channel, crop_border, quantize)
+    x, y, data_range, crop_border = _psnr_args(pred, target, data_range, reduction, y_channel, crop_border, quantize,
+                                               PSNR_REDUCTIONS)
     if eps is not None:
         eps = _checks.positive(eps, "eps")
     m = _psnr.per_image_stat(x, y, "mse", data_range, y_channel, crop_border, quantize, backend)
+    if reduction == "pooled":
+        m = m.mean()  # the pooled MSE: equal element counts per image (a mean of an empty batch is nan)
     if eps is not None:
         m = m + eps
     out = 10.0 * torch.log10((data_range * data_range) / m)

@@ -8,6 +8,11 @@
 # builds that do not load against the CPU torch here (no parity test uses piq).
 # Then tests/test_ssim_peers.py and tests/test_metrics.py must pass with zero skips
 # (counted from pytest's JUnit XML), and torch must be the version it was.
+# LPIPS / DISTS: lpips and DISTS_pytorch import torchvision, so the three go (--no-deps)
+# into a folder of their own that only tests/test_lpips_peers.py sees (PYTHONPATH): with
+# torchvision importable, `import torchmetrics.functional.image` fails ("operator
+# torchvision::nms does not exist"). tests/_perceptual_peers.py defines the two op names
+# torchvision's import needs (torch.library schemas, no kernel); its models are plain Python.
 # Expects the CI venv with fastiqa installed (editable) to be active; runs from the
 # repository root; .ci/run prints how long it took.
 set -euo pipefail
@@ -31,10 +36,15 @@ for name in ("pytorch_msssim", "kornia", "torchmetrics.functional.image", "skima
     print(f"[stage_peers] {name} {getattr(top, '__version__', '?')} imports")
 PYEOF
 
-say "parity tests (pytorch_msssim, kornia, torchmetrics, scikit-image): none may skip"
-report=$(mktemp /tmp/fastiqa_peers_XXXX.xml)
-python -m pytest -q -rs -p no:cacheprovider tests/test_ssim_peers.py tests/test_metrics.py --junitxml="$report"
-python - "$report" <<'PYEOF'
+peer_dir=$(mktemp -d /tmp/fastiqa_tv_XXXX)
+say "installing torchvision, lpips, DISTS_pytorch into $peer_dir (--no-deps, only for the LPIPS/DISTS tests)"
+pip install -q --no-deps --target "$peer_dir" torchvision==0.29.1 lpips==0.1.4 DISTS_pytorch==0.1
+
+# runs pytest on the files given, then fails if any test skipped (JUnit XML)
+parity() {
+  local report; report=$(mktemp /tmp/fastiqa_peers_XXXX.xml)
+  python -m pytest -q -rs -p no:cacheprovider "$@" --junitxml="$report"
+  python - "$report" <<'PYEOF'
 import sys
 import xml.etree.ElementTree as ET
 
@@ -46,5 +56,12 @@ if tests == 0 or skipped:
     sys.exit(f"[stage_peers] FAILED: {skipped} of {tests} parity tests skipped (every peer must be importable)")
 print(f"[stage_peers] {tests} parity tests, none skipped")
 PYEOF
-rm -f "$report"
+  rm -f "$report"
+}
+
+say "parity tests (pytorch_msssim, kornia, torchmetrics, scikit-image): none may skip"
+parity tests/test_ssim_peers.py tests/test_metrics.py
+say "parity tests (lpips, DISTS_pytorch; torchvision from $peer_dir): none may skip"
+PYTHONPATH="$peer_dir" parity tests/test_lpips_peers.py
+rm -rf "$peer_dir"
 say "ok"

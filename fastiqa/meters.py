@@ -29,7 +29,7 @@ import torch
 
 from . import metrics as _metrics
 
-__all__ = ["Meter", "PSNRMeter", "SSIMMeter", "MSSSIMMeter", "MeterCollection"]
+__all__ = ["Meter", "PSNRMeter", "SSIMMeter", "MSSSIMMeter", "LPIPSMeter", "DISTSMeter", "MeterCollection"]
 
 
 def _dist_ready(group=None) -> bool:
@@ -175,6 +175,19 @@ class MSSSIMMeter(_SRMeter):
     """Mean per-image MS-SSIM (fastiqa.metrics.sr_ms_ssim) over a stream of batches."""
 
     sr_metric = staticmethod(_metrics.sr_ms_ssim)
+
+
+class LPIPSMeter(_SRMeter):
+    """Mean per-image LPIPS (fastiqa.metrics.sr_lpips; net="alex" by default, net="vgg" as
+    option) over a stream of batches; lower is better. The network is built once."""
+
+    sr_metric = staticmethod(_metrics.sr_lpips)
+
+
+class DISTSMeter(_SRMeter):
+    """Mean per-image DISTS (fastiqa.metrics.sr_dists) over a stream of batches; lower is better."""
+
+    sr_metric = staticmethod(_metrics.sr_dists)
 
 
 class MeterCollection:

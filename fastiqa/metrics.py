@@ -47,8 +47,8 @@ SSIM_WIN = 11  # BasicSR's 11x11 Gaussian window (sigma 1.5)
 INPUT_ORDERS = ("auto", "HWC", "CHW")
 CHANNEL_ORDERS = ("auto", "rgb", "bgr")
 
-__all__ = ["sr_psnr", "sr_ssim", "sr_ms_ssim", "sr_mse", "sr_mae", "sr_psnr_parts", "pooled_psnr", "to_y_channel",
-           "prepare", "SR_METRICS", "SRMetric", "PSNRParts"]
+__all__ = ["sr_psnr", "sr_ssim", "sr_ms_ssim", "sr_mse", "sr_mae", "sr_psnr_parts", "pooled_psnr", "sr_lpips",
+           "sr_lpips_vgg", "sr_dists", "to_y_channel", "prepare", "SR_METRICS", "SRMetric", "PSNRParts"]
 
 
 def _check_kwargs(kwargs, fn):
@@ -265,13 +265,71 @@ def sr_ms_ssim(img, img2, crop_border: int, input_order: str = "auto", test_y_ch
     return _result(values, batched, numpy_input)
 
 
+def _perceptual_inputs(img, img2, crop_border, input_order, channel_order, data_range, quantize):
+    """(x, y, batched, numpy_input): the pair quantised, cropped, in [0, 1], float32 RGB
+    (a grey image as R = G = B): what LPIPS / DISTS read."""
+    crop_border = _crop_arg(crop_border)
+    x, y, r, batched, numpy_input = _pair(img, img2, input_order, channel_order, data_range)
+    if quantize:
+        x, y = quantize8(x, r), quantize8(y, r)
+    if x.shape[1] == 1:
+        x, y = x.expand(-1, 3, -1, -1), y.expand(-1, 3, -1, -1)
+    h, w = x.shape[-2:]
+    if 2 * crop_border >= min(h, w):
+        raise ValueError(f"crop_border={crop_border} removes the whole {w}x{h} (W x H) image; it must be less "
+                         f"than half of the smaller side ({(min(h, w) - 1) // 2} at most)")
+    if crop_border:
+        k = crop_border
+        x, y = x[..., k:-k, k:-k], y[..., k:-k, k:-k]
+    return (x / r).to(torch.float32), (y / r).to(torch.float32), batched, numpy_input
+
+
+def sr_lpips(img, img2, crop_border: int = 0, input_order: str = "auto", test_y_channel: bool = False, *,
+             channel_order: str = "auto", data_range: Optional[float] = None, quantize: bool = False,
+             net: str = "alex", backbone_weights: Optional[str] = None, backend: Optional[str] = None, **kwargs):
+    """LPIPS v0.1 (fastiqa.functional.lpips, net "alex" by default) per image with sr_psnr's
+    input conventions (crop, quantise, data_range), on the RGB images scaled to [0, 1] in
+    float32: test_y_channel does not apply (the network reads colour; a grey image is read
+    as R = G = B). backend is accepted for a common signature and unused (no fused head yet).
+    Lower is better."""
+    _check_kwargs(kwargs, "sr_lpips")
+    x, y, batched, numpy_input = _perceptual_inputs(img, img2, crop_border, input_order, channel_order, data_range,
+                                                    quantize)
+    with torch.no_grad():
+        values = F.lpips(x, y, "none", net=net, backbone_weights=backbone_weights)
+    return _result(values, batched, numpy_input)
+
+
+def sr_lpips_vgg(img, img2, crop_border: int = 0, input_order: str = "auto", test_y_channel: bool = False, **kwargs):
+    """sr_lpips with net="vgg" (the LPIPS of many SR and 3DGS tables)."""
+    return sr_lpips(img, img2, crop_border, input_order, test_y_channel, net="vgg", **kwargs)
+
+
+def sr_dists(img, img2, crop_border: int = 0, input_order: str = "auto", test_y_channel: bool = False, *,
+             channel_order: str = "auto", data_range: Optional[float] = None, quantize: bool = False,
+             backbone_weights: Optional[str] = None, backend: Optional[str] = None, **kwargs):
+    """DISTS (fastiqa.functional.dists) per image with sr_lpips's conventions (RGB, [0, 1],
+    float32; test_y_channel does not apply). Lower is better."""
+    _check_kwargs(kwargs, "sr_dists")
+    x, y, batched, numpy_input = _perceptual_inputs(img, img2, crop_border, input_order, channel_order, data_range,
+                                                    quantize)
+    with torch.no_grad():
+        values = F.dists(x, y, "none", backbone_weights=backbone_weights)
+    return _result(values, batched, numpy_input)
+
+
 class SRMetric(NamedTuple):
     """A per-image metric with the SR conventions. range_power: the value scales as
     data_range ** range_power (mse 2, mae 1, the others 0), so value / data_range **
-    range_power puts every pair on the [0, 1] scale whatever its bit depth."""
+    range_power puts every pair on the [0, 1] scale whatever its bit depth. kernel: the
+    compiled op whose backends it runs on (None: no registered op, backend= unused).
+    rgb: always scored on the colour images (the Y channel does not apply). backbone: the
+    ImageNet weights it needs (fastiqa.weights), checked before any image is read."""
     fn: object
-    kernel: str
+    kernel: Optional[str]
     range_power: int
+    rgb: bool = False
+    backbone: Optional[str] = None
 
 
 # the metrics `fastiqa eval` and fastiqa.evaluate offer, by name
@@ -281,4 +339,7 @@ SR_METRICS = {
     "ms_ssim": SRMetric(sr_ms_ssim, "ssim_fwd", 0),
     "mse": SRMetric(sr_mse, "psnr_fwd", 2),
     "mae": SRMetric(sr_mae, "psnr_fwd", 1),
+    "lpips": SRMetric(sr_lpips, None, 0, rgb=True, backbone="alexnet"),
+    "lpips_vgg": SRMetric(sr_lpips_vgg, None, 0, rgb=True, backbone="vgg16"),
+    "dists": SRMetric(sr_dists, None, 0, rgb=True, backbone="vgg16"),
 }

@@ -42,7 +42,7 @@ BAD = [
     (["eval", "--ref", "{d}/ref", "--pred", "{d}/pred", "--backend", "cuda"], "backend 'cuda' cannot run"),
     (["eval", "--ref", "{d}/ref", "--pred", "{d}/pred", "--workers", "0"], "workers must be"),
     (["eval", "--ref", "{d}/ref", "--pred", "{d}/pred", "--prefetch", "0"], "prefetch must be"),
-    (["eval", "--ref", "{d}/ref", "--pred", "{d}/pred", "--metrics", "lpips"], "unknown metric"),
+    (["eval", "--ref", "{d}/ref", "--pred", "{d}/pred", "--metrics", "vif"], "unknown metric"),
     (["eval", "--ref", "{d}/ref", "--pred", "{d}/pred", "--scale", "-1"], "must be an integer >= 0"),
     (["eval", "--ref", "{d}/ref", "--pred", "{d}/pred", "--scale", "100"], "removes the whole image"),
     (["eval", "--ref", "{d}/ref", "--pred", "{d}/pred", "--csv", "{d}/nowhere/x.csv"], "folder does not exist"),

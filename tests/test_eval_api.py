@@ -66,7 +66,7 @@ def test_evaluate_failures_are_rows(tmp_path):
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"metrics": "psnr,lpips"}, "unknown metric 'lpips'"),
+        ({"metrics": "psnr,vif"}, "unknown metric 'vif'"),
         ({"metrics": ""}, "metrics is empty"),
         ({"crop_border": -1}, "crop_border"),
         ({"workers": 0}, "workers must be an integer >= 1"),

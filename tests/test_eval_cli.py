@@ -95,7 +95,7 @@ def test_eval_bad_files_are_rows_of_csv_and_json_and_the_rest_kept(tmp_path, cap
 
 @pytest.mark.parametrize("argv, message", [
     (["--ref", "NOPE", "--pred", "NOPE"], "is not a folder"),
-    (["--metrics", "psnr,lpips"], "unknown metric 'lpips'"),
+    (["--metrics", "psnr,vif"], "unknown metric 'vif'"),
     (["--device", "cuda"], "no CUDA device"),
     (["--scale", "-1"], ">= 0"),
     (["--workers", "0"], "workers must be an integer >= 1"),

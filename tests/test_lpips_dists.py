@@ -131,7 +131,8 @@ def test_functional_caches_the_network(files):
 
 
 def test_min_sizes_match_the_layers():
-    for net, side in (("alex", 31), ("squeeze", 17), ("vgg", 16)):
+    assert F.LPIPS_MIN_SIDE == {"alex": 31, "squeeze": 17, "vgg": 16}
+    for net, side in F.LPIPS_MIN_SIDE.items():
         name, taps = P.LPIPS_NETS[net]
         layers = _backbones.features(name)
         assert P.min_side(layers, taps) == side

@@ -1,8 +1,6 @@
 """PerceptualLoss, GANLoss, FeatureMatchingLoss, CombinedLoss against transcriptions of
 BasicSR's formulas (basicsr/losses/basic_loss.py, gan_loss.py, archs/vgg_arch.py)."""
 
-import importlib.util
-
 import pytest
 import torch
 from torch import nn
@@ -16,11 +14,9 @@ from fastiqa.nn import (
     GANLoss,
     PerceptualLoss,
     SequentialFeatureExtractor,
-    VGGFeatureExtractor,
     vgg_layer_names,
 )
 
-HAS_TORCHVISION = importlib.util.find_spec("torchvision") is not None
 MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
 STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
 
@@ -199,21 +195,8 @@ def test_vgg_layer_names():
         vgg_layer_names("vgg12")
 
 
-@pytest.mark.skipif(HAS_TORCHVISION, reason="checks the error raised when torchvision is absent")
-def test_vgg_without_torchvision_is_a_clear_error():
-    with pytest.raises(ImportError, match="torchvision"):
-        VGGFeatureExtractor(["relu1_1"])
-    with pytest.raises(ImportError, match="extractor"):
-        PerceptualLoss({"relu1_1": 1.0})
-
-
-@pytest.mark.skipif(not HAS_TORCHVISION, reason="torchvision (optional extra) is not installed")
-def test_vgg_with_torchvision():
-    ext = VGGFeatureExtractor(["relu1_1", "relu2_1"], "vgg11", weights="random")
-    out = ext(torch.rand(1, 3, 16, 16))
-    assert set(out) == {"relu1_1", "relu2_1"} and out["relu2_1"].shape == (1, 128, 8, 8)
-    with pytest.raises(FileNotFoundError, match="weights"):
-        VGGFeatureExtractor(["relu1_1"], "vgg11", weights="/nonexistent/vgg11.pth")
+# VGGFeatureExtractor / PerceptualLoss on a (random) VGG19 file against BasicSR, and the
+# weights handling of that path: tests/test_perceptual_vgg.py
 
 
 # ---------------------------------------------------------------------------- GAN

@@ -56,9 +56,25 @@ def _check_backend(backend, device, metrics):
     if backend not in _dispatch.BACKENDS:
         raise UsageError(f"backend must be one of {', '.join(_dispatch.BACKENDS)}, got {backend!r}")
     for m in metrics:
+        if M.SR_METRICS[m].kernel is None:  # no registered op (lpips, dists): backend does not apply
+            continue
         ok, why = _dispatch.available(backend, device, M.SR_METRICS[m].kernel)
         if not ok:
             raise UsageError(f"backend {backend!r} cannot run {m} on {device.type} here: {why}")
+
+
+def _check_weights(metrics):
+    """The ImageNet backbones the metrics need are on this machine (fastiqa.weights: never
+    downloaded here; the error names the file and `fastiqa weights fetch NAME`)."""
+    from .. import weights
+
+    for m in metrics:
+        name = M.SR_METRICS[m].backbone
+        if name is not None:
+            try:
+                weights.find(name)
+            except (weights.WeightsNotFoundError, weights.WeightsMismatchError) as exc:
+                raise UsageError(f"metric {m}: {exc}") from None
 
 
 def _check_gpu_decode(gpu_decode, device):
@@ -84,5 +100,6 @@ def make_options(metrics=("psnr", "ssim"), crop_border=0, y_channel=False, devic
         raise UsageError(f"prefetch must be an integer >= 1, got {prefetch!r}")
     device = default_device(device)
     _check_backend(backend, device, ms)
+    _check_weights(ms)
     _check_gpu_decode(gpu_decode, device)
     return Options(ms, crop_border, bool(y_channel), device, backend, workers, prefetch, bool(gpu_decode))

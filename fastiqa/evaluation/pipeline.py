@@ -22,6 +22,8 @@ to each file first):
                 each file is scaled to [0, 1] by its own full white (255 or 65535),
                 so an 8-bit file and its 16-bit copy (v * 257) score equal (inf).
   mse / mae     reported on the [0, 1] scale whatever the bit depths.
+  lpips / dists scored on the colour images (scaled to [0, 1], cropped) whatever
+                y_channel says: the networks read RGB (fastiqa.metrics.sr_lpips).
   psnr_pooled   the PSNR of all pairs as one signal: each scored psnr cell's row carries
                 "sq_err" (its squared errors summed on the [0, 1] scale) and "samples"
                 (the samples compared: channels, 1 on the Y channel, x cropped H x W);
@@ -63,7 +65,8 @@ JPEG = (".jpg", ".jpeg")
 ERROR_KINDS = ("pair", "read", "size", "crop")  # a failed row
 METRIC_ERROR_KINDS = ("too_small", "metric")  # a failed cell
 # the smallest side a metric accepts once cropped (the others take any size)
-MIN_SIDE = {"ssim": M.SSIM_WIN, "ms_ssim": F.ms_ssim_min_size(M.SSIM_WIN)}
+MIN_SIDE = {"ssim": M.SSIM_WIN, "ms_ssim": F.ms_ssim_min_size(M.SSIM_WIN), "lpips": F.LPIPS_MIN_SIDE["alex"],
+            "lpips_vgg": F.LPIPS_MIN_SIDE["vgg"]}
 
 
 def error_row(item, kind, message):
@@ -221,7 +224,7 @@ def score(item, raw, opts):
             failed[m] = {"kind": "too_small", "message": small}
         else:
             runnable.append(m)
-    converted = stats = None
+    converted = stats = rgb = None
     for m in runnable:
         spec = M.SR_METRICS[m]
         try:
@@ -232,6 +235,10 @@ def score(item, raw, opts):
                 v = stats.value(m)
                 if m == "psnr":
                     pool = float(stats.mse) / (r * r), (h - 2 * k) * (w - 2 * k)  # one Y plane
+            elif spec.rgb:  # the colour images, cropped by the metric (lpips, dists)
+                if rgb is None:
+                    rgb = _scaled(x, div_x), _scaled(y, div_y)
+                v = spec.fn(*rgb, k, data_range=r, backend=opts.backend)
             else:
                 if converted is None:
                     converted = planes(x, y, div_x, div_y, r, opts.y_channel, k)

@@ -35,6 +35,9 @@ LPIPS_HEAD_FILES = {net: os.path.join(_DATA, f"lpips_v0.1_{net}.pth") for net in
 DISTS_HEAD_FILE = os.path.join(_DATA, "dists_alpha_beta.pt")
 DISTS_POOLS = {4: 64, 9: 128, 16: 256, 23: 512}  # VGG16 max pools DISTS replaces by L2 pooling
 DISTS_TAPS = (3, 8, 15, 22, 29)
+# the smallest square image each network accepts (min_side of its layers; tests check it)
+LPIPS_MIN_SIDE = {"alex": 31, "vgg": 16, "squeeze": 17}
+DISTS_MIN_SIDE = 1
 INPUT_RANGES = ((0, 1), (-1, 1))
 REDUCTIONS = ("mean", "sum", "none")
 

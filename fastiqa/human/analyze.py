@@ -72,10 +72,28 @@ def load_metric_files(study, specs):
     return table
 
 
-def compute_metrics(study, metrics=("psnr", "ssim")):
-    """{(content, method): {metric: value}} computed with fastiqa on the study's stimuli (CPU)."""
+def default_metrics():
+    """What analyze computes when no eval JSON is given: psnr and ssim, and lpips and dists
+    when their ImageNet backbones are on this machine (fastiqa.weights; never downloaded)."""
+    from .. import metrics as M
+    from .. import weights
+
+    out = ["psnr", "ssim"]
+    for m in ("lpips", "dists"):
+        try:
+            weights.find(M.SR_METRICS[m].backbone)
+        except (weights.WeightsNotFoundError, weights.WeightsMismatchError):
+            continue
+        out.append(m)
+    return tuple(out)
+
+
+def compute_metrics(study, metrics=None):
+    """{(content, method): {metric: value}} computed with fastiqa on the study's stimuli (CPU);
+    metrics: names of fastiqa.metrics.SR_METRICS, default default_metrics()."""
     from ..evaluation import evaluate
 
+    metrics = default_metrics() if metrics is None else tuple(metrics)
     table = {}
     for method in study.methods:
         pairs = [

@@ -62,7 +62,8 @@ def add_arguments(p):
     q.add_argument("study")
     q.add_argument("--out", required=True, help="folder for the report")
     q.add_argument("--metrics", nargs="+", metavar="[METHOD=]EVAL_JSON",
-                   help="`fastiqa eval --json` files, one per method (default: computed here, PSNR and SSIM)")
+                   help="`fastiqa eval --json` files, one per method (default: computed here, PSNR and SSIM, "
+                        "and LPIPS and DISTS when their backbone weights are present)")
     q.add_argument("--no-metrics", action="store_true", help="no metric agreement")
     q.add_argument("--bootstrap", type=int, default=500, help="bootstrap samples for pairwise CIs (default 500)")
     q.add_argument("--no-plots", action="store_true", help="no PNG plots")

@@ -4,10 +4,9 @@ A feature extractor is any module whose forward(x) returns a mapping from layer
 name to feature tensor; if it has a `layer_names` attribute, requested names are
 checked against it at construction.
 
-    VGGFeatureExtractor         VGG11/13/16/19(_bn) from torchvision (optional), BasicSR layer names
+    VGGFeatureExtractor         VGG11/13/16/19(_bn) (torchvision's layers, no torchvision), BasicSR layer names
     SequentialFeatureExtractor  any nn.Sequential (or named layers) as a feature extractor
 """
-import os
 from collections import OrderedDict
 from typing import Dict, Mapping, Optional, Sequence
 
@@ -15,6 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from .. import _checks
+from ..functional import _backbones
 
 _VGG_BLOCKS = {"vgg11": (1, 1, 2, 2, 2), "vgg13": (2, 2, 2, 2, 2), "vgg16": (2, 2, 3, 3, 3),
                "vgg19": (2, 2, 4, 4, 4)}
@@ -98,54 +98,34 @@ class SequentialFeatureExtractor(nn.Module):
         return out
 
 
-def _vgg_weights_file(vgg_type: str) -> str:
-    import torchvision
-
-    enum_name = {"vgg11": "VGG11", "vgg13": "VGG13", "vgg16": "VGG16", "vgg19": "VGG19"}[vgg_type.replace("_bn", "")]
-    enum_name += "_BN_Weights" if vgg_type.endswith("_bn") else "_Weights"
-    url = getattr(torchvision.models, enum_name).IMAGENET1K_V1.url
-    return os.path.join(torch.hub.get_dir(), "checkpoints", os.path.basename(url))
-
-
-def load_vgg_features(vgg_type: str = "vgg19", weights: Optional[str] = None) -> nn.Sequential:
-    """torchvision's vgg.features with ImageNet weights from `weights` (a local .pth of
-    the full VGG state dict), else from torchvision's cache (torch.hub.get_dir()/checkpoints).
-    weights="random" keeps the random initialisation. Never downloads: a clear error
-    says where to put the file when none is found."""
+def load_vgg_features(vgg_type: str = "vgg19", weights: Optional[str] = None, download: bool = False) -> nn.Sequential:
+    """torchvision's vgg.features (built in plain torch.nn: fastiqa.functional._backbones, the
+    same layers at the same indices) with ImageNet weights found by fastiqa.weights: the file
+    `weights` (a torchvision-format state dict of the whole VGG, used as given; a warning when
+    it is not the published file), else $FASTIQA_WEIGHTS_DIR, else torchvision's cache, both
+    checked by SHA-256. weights="random" keeps a random initialisation. Never downloads
+    unless download=True; a missing file is one error naming it and `fastiqa weights fetch`."""
     _checks.choice(vgg_type, "vgg_type", VGG_TYPES)
-    try:
-        import torchvision
-    except ImportError as exc:
-        raise ImportError(
-            "VGG feature extraction needs torchvision (pip install torchvision), or pass your own "
-            "feature extractor with extractor=..."
-        ) from exc
-    model = getattr(torchvision.models, vgg_type)(weights=None)
-    if weights != "random":
-        path = weights if weights is not None else _vgg_weights_file(vgg_type)
-        if not os.path.isfile(path):
-            raise FileNotFoundError(
-                f"no {vgg_type} weights at {path!r}: download them once (e.g. "
-                f"torchvision.models.{vgg_type}(weights='DEFAULT') on a machine with network access, "
-                f"which fills {os.path.dirname(path)}), or pass weights='/path/to/{vgg_type}.pth', "
-                "or weights='random'"
-            )
-        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-    return model.features
+    if weights == "random":
+        return _backbones.features(vgg_type)
+    features = _backbones.load_features(vgg_type, weights, download, arg="weights")[0]
+    for p in features.parameters():  # as torchvision returns it: trainable, train mode (the
+        p.requires_grad_(True)       # extractor freezes it unless requires_grad=True)
+    return features.train()
 
 
 class VGGFeatureExtractor(SequentialFeatureExtractor):
-    """BasicSR's VGGFeatureExtractor on torchvision's VGG (optional dependency):
-    {layer name: feature} for layer_name_list (names from vgg_layer_names)."""
+    """BasicSR's VGGFeatureExtractor on torchvision's VGG (load_vgg_features: weights found by
+    fastiqa.weights): {layer name: feature} for layer_name_list (names from vgg_layer_names)."""
 
     def __init__(self, layer_name_list: Sequence[str], vgg_type: str = "vgg19", use_input_norm: bool = True,
                  range_norm: bool = False, requires_grad: bool = False, remove_pooling: bool = False,
-                 pooling_stride: int = 2, weights: Optional[str] = None):
+                 pooling_stride: int = 2, weights: Optional[str] = None, download: bool = False):
         names = vgg_layer_names(vgg_type)
         missing = [n for n in layer_name_list if n not in names]
         if missing:
             raise ValueError(f"layer names {missing} are not {vgg_type} layers; valid names: {names}")
-        features = load_vgg_features(vgg_type, weights)
+        features = load_vgg_features(vgg_type, weights, download)
         layers = []
         for name, layer in zip(names, features.children()):
             if name.startswith("pool"):

@@ -28,8 +28,10 @@ class PerceptualLoss(nn.Module):
     (mean squared) or "fro" (Frobenius norm). A term whose weight is 0 is None and is
     not computed. The target branch runs without grad; features are not cloned.
 
-    extractor: any module returning {name: feature}; default: VGGFeatureExtractor
-    (torchvision) of vgg_type with weights from `weights` or torchvision's cache.
+    extractor: any module returning {name: feature}; default: VGGFeatureExtractor of
+    vgg_type (torchvision's VGG layers in plain torch.nn) with ImageNet weights found by
+    fastiqa.weights: the file `weights` (used as given), else $FASTIQA_WEIGHTS_DIR, else
+    torchvision's cache; download=True fetches the published file when it is nowhere.
     vgg_type, use_input_norm and range_norm configure that default extractor only; a
     given extractor does its own input normalisation (SequentialFeatureExtractor
     takes the same two flags).
@@ -38,7 +40,7 @@ class PerceptualLoss(nn.Module):
     def __init__(self, layer_weights: Mapping[str, float], vgg_type: str = "vgg19", use_input_norm: bool = True,
                  range_norm: bool = False, perceptual_weight: float = 1.0, style_weight: float = 0.0,
                  criterion: str = "l1", *, extractor: Optional[nn.Module] = None, weights: Optional[str] = None,
-                 backend: Optional[str] = None):
+                 download: bool = False, backend: Optional[str] = None):
         super().__init__()
         if not isinstance(layer_weights, Mapping) or not layer_weights:
             raise ValueError("layer_weights must be a non-empty dict {layer name: weight}")
@@ -49,7 +51,7 @@ class PerceptualLoss(nn.Module):
         self.backend = backend
         if extractor is None:
             extractor = VGGFeatureExtractor(list(layer_weights), vgg_type, use_input_norm, range_norm,
-                                            weights=weights)
+                                            weights=weights, download=download)
         else:
             available = getattr(extractor, "layer_names", None)
             if available is not None:

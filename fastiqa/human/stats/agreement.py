@@ -22,7 +22,7 @@ from scipy import optimize, stats
 
 # direction of the metrics fastiqa computes (True: higher is better)
 HIGHER_IS_BETTER = {"psnr": True, "ssim": True, "ms_ssim": True, "mse": False, "mae": False, "l1": False,
-                    "lpips": False, "dists": False, "charbonnier": False}
+                    "lpips": False, "lpips_vgg": False, "dists": False, "charbonnier": False}
 
 
 def logistic4(x, b1, b2, b3, b4):

@@ -94,6 +94,11 @@ class _Net(nn.Module):
                              f"got pred and target of {w}x{h} (W x H)")
         return pred, target
 
+    @property
+    def dtype(self) -> torch.dtype:
+        """The dtype it computes in (its buffers' and parameters')."""
+        return self.head_weights()[0].dtype
+
     def _both(self, pred: Tensor, target: Tensor):
         """Features of both images; the target's without a graph unless it requires grad."""
         f0 = self._features(pred)
@@ -209,12 +214,11 @@ def cached_net(kind: str, device, dtype, backbone_weights=None, download: bool =
 
 
 def _prepared(pred, target, net_module, input_range, reduction, to_unit: bool):
-    """pred and target checked, in the compute dtype, on the network's range."""
+    """pred and target checked, in the network's dtype, on the network's range."""
     _checks.choice(reduction, "reduction", REDUCTIONS)
     lo, _ = check_input_range(input_range)
     pred, target = net_module.check(pred, target)
-    dtype = compute_dtype(pred.dtype)
-    pred, target = pred.to(dtype), target.to(dtype)
+    pred, target = pred.to(net_module.dtype), target.to(net_module.dtype)
     if to_unit and lo == -1:  # DISTS reads [0, 1]
         pred, target = (pred + 1) / 2, (target + 1) / 2
     if not to_unit and lo == 0:  # LPIPS reads [-1, 1]: the lpips package's 2x - 1

@@ -37,9 +37,7 @@ class LPIPS(_PerceptualMetric):
         self.net = P.LPIPSNet(net, backbone_weights, download)
 
     def forward(self, pred: Tensor, target: Tensor) -> Tensor:
-        dtype = self.net.shift.dtype
-        pred, target = self.net.check(pred, target)
-        return P.lpips_with(self.net, pred.to(dtype), target.to(dtype), self.reduction, self.input_range)
+        return P.lpips_with(self.net, pred, target, self.reduction, self.input_range)
 
 
 class DISTS(_PerceptualMetric):
@@ -52,6 +50,4 @@ class DISTS(_PerceptualMetric):
         self.net = P.DISTSNet(backbone_weights, download)
 
     def forward(self, pred: Tensor, target: Tensor) -> Tensor:
-        dtype = self.net.mean.dtype
-        pred, target = self.net.check(pred, target)
-        return P.dists_with(self.net, pred.to(dtype), target.to(dtype), self.reduction, self.input_range)
+        return P.dists_with(self.net, pred, target, self.reduction, self.input_range)

@@ -61,7 +61,7 @@ PYEOF
 
 say "parity tests (pytorch_msssim, kornia, torchmetrics, scikit-image): none may skip"
 parity tests/test_ssim_peers.py tests/test_metrics.py
-say "parity tests (lpips, DISTS_pytorch; torchvision from $peer_dir): none may skip"
-PYTHONPATH="$peer_dir" parity tests/test_lpips_peers.py
+say "parity tests (lpips, DISTS_pytorch; torchvision from $peer_dir), the 256x256 (slow) cases too: none may skip"
+PYTHONPATH="$peer_dir" parity -m "slow or not slow" tests/test_lpips_peers.py
 rm -rf "$peer_dir"
 say "ok"

@@ -153,6 +153,11 @@ def test_bad_input_names_the_argument(files, dists_module):
 
     with pytest.raises(ValueError, match="net must be one of"):
         lp(x, x, net="resnet")
+    for fn in (F.lpips, F.dists):  # arguments before the weights: no file is looked for
+        with pytest.raises(ValueError, match="reduction must be one of"):
+            fn(x, x, "max", backbone_weights="/no/such/file.pth")
+        with pytest.raises(ValueError, match="input_range must be"):
+            fn(x, x, input_range=(0, 255), backbone_weights="/no/such/file.pth")
     with pytest.raises(ValueError, match="reduction must be one of"):
         lp(x, x, "max")
     with pytest.raises(ValueError, match=r"input_range must be \(0, 1\).*got \(0, 255\)"):

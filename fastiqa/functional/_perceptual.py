@@ -23,6 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from .. import _checks
+from .. import weights as _weights
 from ._backbones import L2Pool, Taps, load_features
 from ._heads import dists_head, lpips_head
 
@@ -194,9 +195,8 @@ _CACHE: Dict[tuple, nn.Module] = {}
 
 
 def cached_net(kind: str, device, dtype, backbone_weights=None, download: bool = False, net: str = "alex"):
-    """The LPIPSNet / DISTSNet for these weights on (device, dtype), built once per process."""
-    from .. import weights as _weights
-
+    """The LPIPSNet / DISTSNet for these weights on (device, dtype), built once per process
+    (kept for the process's life: a VGG16 is about 60 MB per device and dtype)."""
     backbone = LPIPS_NETS[net][0] if kind == "lpips" else "vgg16"
     resolved = _weights.find(backbone, backbone_weights, download)  # checked (and warned) every call
     key = (kind, net if kind == "lpips" else "", resolved.path, resolved.sha256)
@@ -226,6 +226,13 @@ def _prepared(pred, target, net_module, input_range, reduction, to_unit: bool):
     return pred, target
 
 
+def _check_call(pred, reduction, input_range):
+    """The arguments checked before any network is looked for (pred and target fully later)."""
+    _checks.tensor(pred, "pred")
+    _checks.choice(reduction, "reduction", REDUCTIONS)
+    check_input_range(input_range)
+
+
 def lpips_with(module: LPIPSNet, pred, target, reduction="mean", input_range=(0, 1)) -> Tensor:
     pred, target = _prepared(pred, target, module, input_range, reduction, to_unit=False)
     return reduce(module(pred, target), reduction)
@@ -247,7 +254,7 @@ def lpips(pred: Tensor, target: Tensor, reduction: str = "mean", *, net: str = "
     when it is nowhere on this machine. Gradients flow to pred, and to target when it requires grad.
     """
     _checks.choice(net, "net", tuple(LPIPS_NETS))
-    _checks.tensor(pred, "pred")
+    _check_call(pred, reduction, input_range)
     module = cached_net("lpips", pred.device, compute_dtype(pred.dtype), backbone_weights, download, net)
     return lpips_with(module, pred, target, reduction, input_range)
 
@@ -261,6 +268,6 @@ def dists(pred: Tensor, target: Tensor, reduction: str = "mean", *, input_range=
     (download=True fetches it when absent). Gradients flow to pred, and to target when it
     requires grad.
     """
-    _checks.tensor(pred, "pred")
+    _check_call(pred, reduction, input_range)
     module = cached_net("dists", pred.device, compute_dtype(pred.dtype), backbone_weights, download)
     return dists_with(module, pred, target, reduction, input_range)

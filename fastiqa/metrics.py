@@ -214,6 +214,18 @@ def sr_mae(img, img2, crop_border: int, input_order: str = "auto", test_y_channe
                            quantize, backend, kwargs, "sr_mae")
 
 
+def _cropped(x, y, crop_border: int):
+    """x and y without crop_border pixels on each side (ValueError when nothing is left)."""
+    h, w = x.shape[-2:]
+    if 2 * crop_border >= min(h, w):
+        raise ValueError(f"crop_border={crop_border} removes the whole {w}x{h} (W x H) image; it must be less "
+                         f"than half of the smaller side ({(min(h, w) - 1) // 2} at most)")
+    if crop_border:
+        k = crop_border
+        x, y = x[..., k:-k, k:-k], y[..., k:-k, k:-k]
+    return x, y
+
+
 def _ssim_inputs(img, img2, crop_border, input_order, test_y_channel, channel_order, data_range, quantize, min_side,
                  name):
     """(x, y, r, batched, numpy_input): the pair quantised, converted to Y and cropped as
@@ -224,13 +236,7 @@ def _ssim_inputs(img, img2, crop_border, input_order, test_y_channel, channel_or
         x, y = quantize8(x, r), quantize8(y, r)
     if test_y_channel and x.shape[1] == 3:
         x, y = to_y_channel(x, r), to_y_channel(y, r)
-    h, w = x.shape[-2:]
-    if 2 * crop_border >= min(h, w):
-        raise ValueError(f"crop_border={crop_border} removes the whole {w}x{h} (W x H) image; it must be less "
-                         f"than half of the smaller side ({(min(h, w) - 1) // 2} at most)")
-    if crop_border:
-        k = crop_border
-        x, y = x[..., k:-k, k:-k], y[..., k:-k, k:-k]
+    x, y = _cropped(x, y, crop_border)
     if min(x.shape[-2:]) < min_side:
         raise ValueError(f"{name} needs images of at least {min_side}x{min_side} pixels after cropping "
                          f"crop_border={crop_border} from each side, got {x.shape[-1]}x{x.shape[-2]} (W x H), "
@@ -274,13 +280,7 @@ def _perceptual_inputs(img, img2, crop_border, input_order, channel_order, data_
         x, y = quantize8(x, r), quantize8(y, r)
     if x.shape[1] == 1:
         x, y = x.expand(-1, 3, -1, -1), y.expand(-1, 3, -1, -1)
-    h, w = x.shape[-2:]
-    if 2 * crop_border >= min(h, w):
-        raise ValueError(f"crop_border={crop_border} removes the whole {w}x{h} (W x H) image; it must be less "
-                         f"than half of the smaller side ({(min(h, w) - 1) // 2} at most)")
-    if crop_border:
-        k = crop_border
-        x, y = x[..., k:-k, k:-k], y[..., k:-k, k:-k]
+    x, y = _cropped(x, y, crop_border)
     return (x / r).to(torch.float32), (y / r).to(torch.float32), batched, numpy_input
 
 

@@ -14,22 +14,27 @@ from torch import Tensor
 from .. import _checks
 from ..conventions import MS_SSIM_WEIGHTS, acc_dtype
 from ..ops import ssim as _ssim
+from . import _downsample
 
 SSIM_PADDINGS = _checks.SSIM_PADDINGS
 SSIM_REDUCTIONS = ("mean", "none", "per_channel", "map")
 MIN_WIN, MAX_WIN = _checks.MIN_WIN, _checks.MAX_WIN
 
 
-def _ssim_args(x, y, data_range, win_size, win_sigma, k1, k2, padding, reduction, reductions=SSIM_REDUCTIONS):
-    """Validates the SSIM arguments; returns (x, y, c1, c2) with x, y in one dtype."""
+def _ssim_args(x, y, data_range, win_size, win_sigma, k1, k2, padding, reduction, reductions=SSIM_REDUCTIONS,
+               downsample=None):
+    """Validates the SSIM arguments; returns (x, y, c1, c2) with x, y in one dtype, downsampled
+    as ssim.m does when downsample asks for it (fastiqa/functional/_downsample.py)."""
     x, y = _checks.pair(x, y, "pred", "target")
     if x.dim() != 4:
         raise ValueError(f"pred and target must be (N, C, H, W) images, got shape {tuple(x.shape)}")
     data_range, win_size, win_sigma, k1, k2 = _checks.ssim_options(data_range, win_size, win_sigma, k1, k2, padding)
     _checks.choice(reduction, "reduction", reductions)
+    x, y, f = _downsample.apply(x, y, downsample)
     if x.shape[-2] < win_size or x.shape[-1] < win_size:  # not min(): torch 2.6 guards on H vs W
+        after = f" after downsampling by {f} (downsample={downsample!r})" if f > 1 else ""
         raise ValueError(
-            f"images of size {tuple(x.shape[-2:])} are smaller than the {win_size}x{win_size} "
+            f"images of size {tuple(x.shape[-2:])}{after} are smaller than the {win_size}x{win_size} "
             f"window; use a smaller win_size or larger images"
         )
     if x.shape[0] == 0 or x.shape[1] == 0:
@@ -48,6 +53,7 @@ def ssim(
     k1: float = 0.01,
     k2: float = 0.03,
     padding: str = "valid",
+    downsample=None,
     backend: Optional[str] = None,
 ) -> Tensor:
     """Structural similarity of x and y, (N, C, H, W) images in [0, data_range].
@@ -57,9 +63,13 @@ def ssim(
     reduction: "mean", "none" (one value per image), "per_channel" (N, C), "map" (the
     SSIM map, in the input dtype). Reduced values are float32 (float64 for float64 input).
     Gaussian window of odd size 3..31 and any sigma > 0; gradients for both inputs.
+    downsample: None (off), "auto" (Wang's ssim.m: f = max(1, round(min(H, W) / 256)))
+    or an integer f: both images are first box-filtered f x f ('symmetric' padding,
+    'same' size) and every f-th row and column from the first is kept, as ssim.m does
+    (differentiable; the map is then of the downsampled size).
     """
     x, y, win_size, win_sigma, c1, c2 = _ssim_args(
-        pred, target, data_range, win_size, win_sigma, k1, k2, padding, reduction
+        pred, target, data_range, win_size, win_sigma, k1, k2, padding, reduction, downsample=downsample
     )
     return _ssim.ssim(x, y, win_size, win_sigma, c1, c2, padding, reduction, backend=backend)[0]
 
@@ -75,13 +85,14 @@ def ssim_loss(
     k1: float = 0.01,
     k2: float = 0.03,
     padding: str = "valid",
+    downsample=None,
     backend: Optional[str] = None,
 ) -> Tensor:
     """1 - SSIM(x, y), fused: the gradient is computed in the forward pass and backward hands
     it over (no pass, no buffer) when the loss is backpropagated as is. reduction: "mean" or
-    "none" (one value per image); the other arguments as in ssim()."""
+    "none" (one value per image); the other arguments (downsample too) as in ssim()."""
     x, y, win_size, win_sigma, c1, c2 = _ssim_args(
-        pred, target, data_range, win_size, win_sigma, k1, k2, padding, reduction, ("mean", "none")
+        pred, target, data_range, win_size, win_sigma, k1, k2, padding, reduction, ("mean", "none"), downsample
     )
     return _ssim.ssim(x, y, win_size, win_sigma, c1, c2, padding, reduction, "ssim_loss", backend=backend)[0]
 
@@ -116,6 +127,7 @@ def ms_ssim(
     k2: float = 0.03,
     weights=None,
     padding: str = "valid",
+    downsample=None,
     backend: Optional[str] = None,
 ) -> Tensor:
     """Multi-scale SSIM (Wang et al. 2003), pytorch_msssim-compatible values.
@@ -124,10 +136,13 @@ def ms_ssim(
     but the last contributes its per-channel contrast-structure term, the last its SSIM, each
     clamped at 0 and raised to its weight; between scales 2x2 average pooling (padding
     H % 2, W % 2). reduction: "mean", "none" (N,) or "per_channel" (N, C). A term clamped to 0
-    gives the value 0 and a zero (never NaN) gradient.
+    gives the value 0 and a zero (never NaN) gradient. downsample: ssim.m's pre-pass (as in
+    ssim()) applied once to the input images, before the first scale (Wang's msssim.m has none;
+    pyiqa's repeats avg_pool2d at every scale); the size rule then holds for the downsampled images.
     """
     x, y, win_size, win_sigma, c1, c2 = _ssim_args(
-        pred, target, data_range, win_size, win_sigma, k1, k2, padding, reduction, ("mean", "none", "per_channel")
+        pred, target, data_range, win_size, win_sigma, k1, k2, padding, reduction, ("mean", "none", "per_channel"),
+        downsample,
     )
     weights = MS_SSIM_WEIGHTS if weights is None else _checks.scale_weights(weights)
     need = ms_ssim_min_size(win_size, len(weights))

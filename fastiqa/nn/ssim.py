@@ -5,6 +5,7 @@ import torch
 
 from .. import _checks
 from .. import functional as F
+from ..functional import _downsample
 
 
 class _SSIMBase(torch.nn.Module):
@@ -26,29 +27,40 @@ class _SSIMBase(torch.nn.Module):
 
 class SSIMLoss(_SSIMBase):
     """1 - SSIM(pred, target); reduction "mean" or "none" (per image). The gradient is
-    computed in the forward pass (fused), backward only scales it."""
+    computed in the forward pass (fused), backward only scales it. downsample: None,
+    "auto" or an integer, ssim.m's pre-pass (fastiqa.functional.ssim)."""
 
     def __init__(self, data_range: float = 1.0, win_size: int = 11, win_sigma: float = 1.5, k1: float = 0.01,
-                 k2: float = 0.03, padding: str = "valid", reduction: str = "mean", backend: Optional[str] = None):
+                 k2: float = 0.03, padding: str = "valid", reduction: str = "mean", backend: Optional[str] = None,
+                 downsample=None):
         _checks.choice(reduction, "reduction", ("mean", "none"))
         super().__init__(data_range, win_size, win_sigma, k1, k2, padding, reduction, backend)
+        self.downsample = _downsample.check(downsample)
 
     def forward(self, pred, target):
-        return F.ssim_loss(pred, target, **self._kwargs())
+        return F.ssim_loss(pred, target, downsample=self.downsample, **self._kwargs())
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + (f", downsample={self.downsample!r}" if self.downsample is not None else "")
 
 
 class MSSSIMLoss(_SSIMBase):
-    """1 - MS-SSIM(pred, target) (5 scales, Wang 2003 weights unless given)."""
+    """1 - MS-SSIM(pred, target) (5 scales, Wang 2003 weights unless given); downsample:
+    ssim.m's pre-pass once before the first scale (fastiqa.functional.ms_ssim)."""
 
     def __init__(self, data_range: float = 1.0, win_size: int = 11, win_sigma: float = 1.5, k1: float = 0.01,
                  k2: float = 0.03, weights=None, padding: str = "valid", reduction: str = "mean",
-                 backend: Optional[str] = None):
+                 backend: Optional[str] = None, downsample=None):
         _checks.choice(reduction, "reduction", ("mean", "none"))
         super().__init__(data_range, win_size, win_sigma, k1, k2, padding, reduction, backend)
         self.weights = None if weights is None else _checks.scale_weights(weights)
+        self.downsample = _downsample.check(downsample)
 
     def forward(self, pred, target):
-        return 1 - F.ms_ssim(pred, target, weights=self.weights, **self._kwargs())
+        return 1 - F.ms_ssim(pred, target, weights=self.weights, downsample=self.downsample, **self._kwargs())
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + (f", downsample={self.downsample!r}" if self.downsample is not None else "")
 
 
 class L1SSIMLoss(_SSIMBase):

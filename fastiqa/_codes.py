@@ -46,8 +46,7 @@ class Criterion(enum.IntEnum):
 
 
 class SsimOutput(enum.IntEnum):
-    """What the fused SSIM op returns (Python-side only: the kernels return the
-    plane statistics, fastiqa/ops/ssim.py combines them)."""
+    """What the fused SSIM op returns: the SSIM, the L1 + SSIM loss or 1 - SSIM."""
     SSIM = 0
     L1_SSIM = 1
     SSIM_LOSS = 2
@@ -55,7 +54,7 @@ class SsimOutput(enum.IntEnum):
 
 # The C++ enumerator name of each Python member (codes.h spells Criterion's with a prefix).
 CPP_PREFIX = {Criterion: "kCriterion"}
-SHARED_WITH_CPP = (LossKind, Reduction, WeightMode, Padding, Criterion)
+SHARED_WITH_CPP = (LossKind, Reduction, WeightMode, Padding, Criterion, SsimOutput)
 
 
 def names(enum_cls) -> tuple:

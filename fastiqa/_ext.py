@@ -24,11 +24,15 @@ else:
     except ImportError as exc:  # not built, or built against another torch
         LOAD_ERROR = f"{type(exc).__name__}: {exc}"
 
-# The kernels' schemas (fastiqa/_kernel_schemas.py), defined after the library is loaded:
-# the dispatcher checks every registered C++ kernel against them and raises on a mismatch.
-# Without the library the ops still exist (no kernels): has_kernel says so.
-_LIBRARY = torch.library.Library("fastiqa_C", "FRAGMENT")
-_kernel_schemas.define(_LIBRARY)
+# The ops' schemas (fastiqa/_kernel_schemas.py), defined after the library is loaded: the
+# dispatcher checks every registered C++ kernel against them and raises on a mismatch.
+# Without the library the ops still exist; fastiqa/ops/_registry.py gives them the Python
+# backends. COMPILED records which ops have a compiled kernel, before that happens.
+LIBRARY = torch.library.Library("fastiqa_C", "FRAGMENT")
+_kernel_schemas.define(LIBRARY)
+COMPILED = frozenset(
+    (op, key) for op in _kernel_schemas.SCHEMAS for key in ("CPU", "CUDA")
+    if LOADED and torch._C._dispatch_has_kernel_for_dispatch_key(f"fastiqa_C::{op}", key))
 
 if not LOADED:
     warnings.warn(
@@ -41,9 +45,7 @@ if not LOADED:
 
 def has_kernel(op: str, dispatch_key: str) -> bool:
     """True when fastiqa_C::<op> has a compiled kernel for 'CPU' or 'CUDA'."""
-    if not LOADED:
-        return False
-    return torch._C._dispatch_has_kernel_for_dispatch_key(f"fastiqa_C::{op}", dispatch_key)
+    return (op, dispatch_key) in COMPILED
 
 
 def cpu_isa() -> str:

@@ -39,6 +39,12 @@ def cpu_backends(family: str):
 BACKENDS = [b for b in cpu_backends("pixel") if all(b in cpu_backends(f) for f in FAMILIES)]
 
 
+def overload(op: str, backend: str):
+    """The overload of fastiqa_C::<op> that `backend` runs (the compiled kernels: the default)."""
+    packet = getattr(torch.ops.fastiqa_C, op)
+    return packet.default if backend in ("cpu", "cuda") else getattr(packet, backend)
+
+
 def ids(pairs):
     return [f"{b}-{d}" for b, d in pairs]
 

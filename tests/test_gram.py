@@ -8,7 +8,7 @@ from fastiqa import _ext
 from fastiqa.backends import reference as R
 from fastiqa.ops import gram as G
 
-from support import cpu_backends, tol
+from support import cpu_backends, overload, tol
 
 BACKENDS = cpu_backends("gram")
 
@@ -233,16 +233,14 @@ def test_opcheck(backend):
     x = torch.randn(2, 5, 63, requires_grad=True)
     y = torch.randn(2, 5, 63, requires_grad=True)
     scale = 1.0 / (5 * 63)
-    torch.library.opcheck(torch.ops.fastiqa.gram_fwd.default, (x, scale, backend))
-    torch.library.opcheck(torch.ops.fastiqa.style_fwd.default, (x, y, None, scale, 1, True, backend))
+    torch.library.opcheck(overload("gram_fwd", backend), (x, scale))
+    torch.library.opcheck(overload("style_fwd", backend), (x, y, None, scale, 1, True))
     t = torch.randn(1, 5, 5, requires_grad=True)
-    torch.library.opcheck(torch.ops.fastiqa.style_fwd.default, (x, None, t, scale, 2, True, backend))
+    torch.library.opcheck(overload("style_fwd", backend), (x, None, t, scale, 2, True))
     p = torch.randn(2, 5, 5)
-    torch.library.opcheck(torch.ops.fastiqa.style_bwd.default,
-                          (x.detach(), y.detach(), p, torch.tensor(1.0), scale, True, True, backend),
-                          test_utils=("test_schema", "test_faketensor"))
-    torch.library.opcheck(torch.ops.fastiqa.gram_bwd.default, (p, x.detach(), scale, backend),
-                          test_utils=("test_schema", "test_faketensor"))
+    torch.library.opcheck(overload("style_bwd", backend),
+                          (x.detach(), y.detach(), p, torch.tensor(1.0), scale, True, True))
+    torch.library.opcheck(overload("gram_apply", backend), (p, x.detach(), scale))
 
 
 @pytest.mark.skipif(not HAS_CPU, reason="compiled CPU kernels not built")

@@ -1,12 +1,14 @@
-"""Each compiled kernel's signature is written once (fastiqa/_kernel_schemas.py); every
-entry point that implements it must agree with it.
+"""Each op's signature is written once (fastiqa/_kernel_schemas.py); every entry point that
+implements it must agree with it.
 
 Types of the C++ kernels are checked by the dispatcher itself when fastiqa/_ext.py
 defines the schemas (a mismatch raises at import; test_cpp_types_checked_by_dispatcher
 shows that it does). Argument names are checked here, by reading the entry points:
-the CPU kernel table that every ISA variant fills (csrc/cpu/kernel_tables.h, mapped to
-op names by csrc/cpu/register.cpp), the CUDA hosts (csrc/cuda/<family>_host.cpp) and
-the reference and Triton backends (fastiqa/backends/)."""
+the CPU kernels (csrc/cpu/register.cpp: an entry of the table every ISA variant fills,
+csrc/cpu/kernel_tables.h, or a function defined there), the CUDA hosts
+(csrc/cuda/<family>_host.cpp), the reference and Triton backends (fastiqa/backends/) and
+the fake kernels (fastiqa/ops/<family>.py); every overload carries the fake kernel and,
+for the forward ops, the autograd formula."""
 import importlib
 import inspect
 import re
@@ -30,16 +32,27 @@ def _param_names(params: str) -> list:
     return [re.findall(r"\w+", p)[-1] for p in params.split(",") if p.strip()]
 
 
+def _definition(text: str, fn: str, where: str) -> list:
+    """Argument names of the C++ function `fn` defined in `text`."""
+    m = re.search(rf"\b{fn}\(\s*(const at::Tensor&.*?)\)\s*\{{", text, re.S)
+    assert m, f"{where}: no definition of {fn} found"
+    return _param_names(m.group(1))
+
+
 def _cpu_table():
-    """op name -> argument names of its entry in csrc/cpu/kernel_tables.h."""
+    """op name -> argument names of what csrc/cpu/register.cpp registers for it: an entry of
+    csrc/cpu/kernel_tables.h or a function of register.cpp."""
     tables = (ROOT / "csrc/cpu/kernel_tables.h").read_text()
     fields = {}
     for struct, body in re.findall(r"struct (\w+) \{(.*?)\n\};", tables, re.S):
         for field, params in re.findall(r"\(\*(\w+)\)\((.*?)\);", body, re.S):
             fields[(struct, field)] = _param_names(params)
     register = (ROOT / "csrc/cpu/register.cpp").read_text()
-    return {op: fields[(struct, field)]
-            for op, struct, field in re.findall(r'm\.impl\("(\w+)", FASTIQA_CPU_OP\((\w+), \w+, (\w+)\)\)', register)}
+    out = {op: fields[(struct, field)]
+           for op, struct, field in re.findall(r'm\.impl\("(\w+)", FASTIQA_CPU_OP\((\w+), \w+, (\w+)\)\)', register)}
+    for op, fn in re.findall(r'm\.impl\("(\w+)", &(\w+)\)', register):
+        out[op] = _definition(register, fn, "register.cpp")
+    return out
 
 
 def _cuda_hosts():
@@ -48,16 +61,37 @@ def _cuda_hosts():
     for path in sorted((ROOT / "csrc/cuda").glob("*_host.cpp")):
         text = path.read_text()
         for op, fn in re.findall(r'm\.impl\("(\w+)", &[\w:]*::(\w+)\)', text):
-            m = re.search(rf"\b{fn}\(\s*(const at::Tensor&.*?)\)\s*\{{", text, re.S)
-            assert m, f"{path.name}: no definition of {fn} found"
-            out[op] = _param_names(m.group(1))
+            out[op] = _definition(text, fn, path.name)
     return out
 
 
 def test_schemas_parse_and_are_registered():
     for name in _kernel_schemas.SCHEMAS:
-        schema = getattr(torch.ops.fastiqa_C, name).default._schema
-        assert [a.name for a in schema.arguments] == _kernel_schemas.argument_names(name), name
+        packet = getattr(torch.ops.fastiqa_C, name)
+        overloads = ["default"]
+        if name in _kernel_schemas.WITH_PYTHON_BACKENDS:
+            overloads += list(_kernel_schemas.PYTHON_BACKENDS)
+        assert sorted(packet.overloads()) == sorted(overloads), name
+        for overload in overloads:
+            schema = getattr(packet, overload)._schema
+            assert [a.name for a in schema.arguments] == _kernel_schemas.argument_names(name), (name, overload)
+
+
+@pytest.mark.parametrize("op", _kernel_schemas.WITH_PYTHON_BACKENDS)
+def test_fakes_and_autograd_on_every_overload(op):
+    """The fake kernel's argument names are the schema's; every overload has the fake kernel, a
+    kernel for CPU and CUDA tensors (compiled or Python) and, for forward ops, the autograd formula."""
+    import fastiqa.ops  # noqa: F401  (registers the families)
+    from fastiqa.ops import _registry
+
+    assert list(inspect.signature(_registry.FAKES[op]).parameters) == _kernel_schemas.argument_names(op)
+    has_autograd = op in _registry.AUTOGRAD
+    for overload in _registry.OVERLOADS:
+        qualname = f"fastiqa_C::{op}" + ("" if overload == "default" else f".{overload}")
+        assert torch._library.simple_registry.singleton.find(qualname).fake_impl.kernel is not None, qualname
+        for key in ("CPU", "CUDA") if overload == "default" else ("CompositeExplicitAutograd",):
+            assert torch._C._dispatch_has_kernel_for_dispatch_key(qualname, key), (qualname, key)
+        assert torch._C._dispatch_has_kernel_for_dispatch_key(qualname, "Autograd") == has_autograd, qualname
 
 
 def test_cpu_kernel_table_names_match_schemas():

@@ -10,7 +10,7 @@ import fastiqa.functional as F
 from fastiqa import nn as fnn
 from fastiqa.testing import assert_close
 
-from support import backend_devices, cpu_backends, ids
+from support import backend_devices, cpu_backends, ids, overload
 
 BACKEND_DEVICES = backend_devices("pixel")
 BACKENDS = cpu_backends("pixel")
@@ -292,11 +292,13 @@ def test_opcheck():
     pred.requires_grad_(True)
     for backend in [b for b in BACKENDS if b != "triton"]:
         for args in (
-            (pred, target, None, W.NO_WEIGHT, 1, 1, K.CHARBONNIER, 1e-6, Red.MEAN, 1.0, True, backend),
-            (pred, target, None, W.NO_WEIGHT, 1, 1, K.L1, 0.0, Red.NONE, 1.0, True, backend),
-            (pred, target, torch.rand(2, 1, 5, 6), W.PLANE, 3, 30, K.MSE, 0.0, Red.WEIGHTED_MEAN, 1.0, True, backend),
+            (pred, target, None, W.NO_WEIGHT, 1, 1, K.CHARBONNIER, 1e-6, Red.MEAN, 1.0, True),
+            (pred, target, None, W.NO_WEIGHT, 1, 1, K.L1, 0.0, Red.NONE, 1.0, True),
+            (pred, target, torch.rand(2, 1, 5, 6), W.PLANE, 3, 30, K.MSE, 0.0, Red.WEIGHTED_MEAN, 1.0, True),
         ):
-            torch.library.opcheck(torch.ops.fastiqa.pixel_fwd.default, args)
+            torch.library.opcheck(overload("pixel_fwd", backend), args)
+        torch.library.opcheck(overload("pixel_bwd", backend),
+                              (torch.rand(2, 3, 5, 6), torch.tensor(2.0), torch.tensor(0.5), True, True))
 
 
 def test_torch_compile_fullgraph():

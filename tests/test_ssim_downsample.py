@@ -155,6 +155,17 @@ def test_prepass_dtypes_and_strides(dtype, layout):
         torch.testing.assert_close(got.double(), oracle(x.double(), f), rtol=rtol, atol=atol)
 
 
+def test_avg_pool_equals_ssim_m_only_for_f2_on_even_sides():
+    # what pyiqa and piq call downsample: avg_pool2d(kernel_size=f)
+    x = torch.rand(1, 2, 24, 36, dtype=torch.float64)  # sides divisible by 2, 3 and 4
+    pool = torch.nn.functional.avg_pool2d
+    torch.testing.assert_close(D.ssim_m_downsample(x, 2), pool(x, 2), rtol=1e-14, atol=1e-15)
+    for f in (3, 4):
+        assert not torch.allclose(D.ssim_m_downsample(x, f), pool(x, f))  # shifted blocks
+    odd = torch.rand(1, 1, 25, 31, dtype=torch.float64)
+    assert D.ssim_m_downsample(odd, 2).shape[-2:] == (13, 16) != pool(odd, 2).shape[-2:]
+
+
 def test_prepass_gradcheck_float64():
     for f, shape in ((2, (1, 2, 7, 9)), (3, (2, 1, 8, 10)), (4, (1, 1, 5, 11))):
         x = torch.rand(shape, dtype=torch.float64, requires_grad=True)

@@ -23,36 +23,38 @@ struct PixelKernels {
                  int64_t weight_mode, int64_t channels, int64_t inner, int64_t kind, double c,
                  int64_t reduction, double norm_scale, bool need_grad);
   Tensor2 (*bwd)(const at::Tensor& grad, const at::Tensor& grad_out, const at::Tensor& gscale,
-                 bool need_pred, bool need_target);
+                 bool need_grad_pred, bool need_grad_target);
 };
 
 struct PsnrKernels {
-  Tensor2 (*fwd)(const at::Tensor& x, const at::Tensor& y, int64_t kind, int64_t crop, bool y_channel,
+  Tensor2 (*fwd)(const at::Tensor& pred, const at::Tensor& target, int64_t kind, int64_t crop, bool y_channel,
                  bool quantize, double data_range, bool need_grad);
-  Tensor2 (*bwd)(const at::Tensor& grad, const at::Tensor& grad_out, bool need_x, bool need_y);
+  Tensor2 (*bwd)(const at::Tensor& grad, const at::Tensor& grad_out, bool need_grad_pred, bool need_grad_target);
   at::Tensor (*y_plane)(const at::Tensor& img, double divisor, double data_range, int64_t crop);
-  at::Tensor (*y_mse)(const at::Tensor& x, const at::Tensor& y, double div_x, double div_y, double data_range,
-                      int64_t crop);
+  at::Tensor (*y_mse)(const at::Tensor& pred, const at::Tensor& target, double div_pred, double div_target,
+                      double data_range, int64_t crop);
 };
 
+// The SSIM plane kernels (contract: csrc/host/ssim_op.h, which builds the ssim_fwd / ssim_bwd
+// ops on them) and the evaluation's fused Y-channel SSIM.
 struct SsimKernels {
-  Tensor4 (*fwd)(const at::Tensor& x, const at::Tensor& y, int64_t win_size, double win_sigma, double c1,
-                 double c2, int64_t padding, bool want_map, bool want_l1, const OptTensor& weights,
-                 bool need_gx, bool need_gy);
-  Tensor2 (*bwd)(const at::Tensor& x, const at::Tensor& y, int64_t win_size, double win_sigma, double c1,
-                 double c2, int64_t padding, const at::Tensor& weights, const OptTensor& dmap,
-                 bool need_gx, bool need_gy);
-  Tensor2 (*y_values)(const at::Tensor& x, const at::Tensor& y, double div_x, double div_y, double data_range,
-                         int64_t crop, int64_t win_size, double win_sigma, double c1, double c2);
+  Tensor4 (*planes_fwd)(const at::Tensor& pred, const at::Tensor& target, int64_t win_size, double win_sigma,
+                        double c1, double c2, int64_t padding, bool want_map, bool want_l1,
+                        const OptTensor& d_planes, bool need_grad_pred, bool need_grad_target);
+  Tensor2 (*planes_bwd)(const at::Tensor& pred, const at::Tensor& target, int64_t win_size, double win_sigma,
+                        double c1, double c2, int64_t padding, const at::Tensor& d_planes,
+                        const OptTensor& d_map, bool need_grad_pred, bool need_grad_target);
+  Tensor2 (*y_values)(const at::Tensor& pred, const at::Tensor& target, double div_pred, double div_target,
+                      double data_range, int64_t crop, int64_t win_size, double win_sigma, double c1, double c2);
 };
 
 struct GramKernels {
   at::Tensor (*gram_fwd)(const at::Tensor& feat, double scale);
   at::Tensor (*gram_apply)(const at::Tensor& q, const at::Tensor& feat, double alpha);
-  Tensor2 (*style_fwd)(const at::Tensor& x, const OptTensor& y, const OptTensor& target_gram,
+  Tensor2 (*style_fwd)(const at::Tensor& pred, const OptTensor& target, const OptTensor& target_gram,
                        double scale, int64_t criterion, bool need_grad);
-  Tensor2 (*style_bwd)(const at::Tensor& x, const at::Tensor& y, const at::Tensor& p,
-                       const at::Tensor& grad_out, double scale, bool need_x, bool need_y);
+  Tensor2 (*style_bwd)(const at::Tensor& pred, const at::Tensor& target, const at::Tensor& p,
+                       const at::Tensor& grad_out, double scale, bool need_grad_pred, bool need_grad_target);
 };
 
 FASTIQA_CPU_VARIANTS(PixelKernels, pixel_kernels)

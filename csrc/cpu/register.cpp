@@ -1,11 +1,32 @@
 // CPU implementations of the fastiqa_C ops: each forwards to the kernel of the
-// active ISA variant (isa.h, kernel_tables.h).
+// active ISA variant (isa.h, kernel_tables.h); the SSIM ops build their output from
+// the variant's plane kernels (csrc/host/ssim_op.h).
 #include <torch/library.h>
 
+#include "../host/ssim_op.h"
 #include "kernel_tables.h"
 
 namespace fastiqa {
 namespace cpu {
+namespace {
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> ssim_fwd(
+    const at::Tensor& pred, const at::Tensor& target, int64_t win_size, double win_sigma, double c1, double c2,
+    int64_t padding, int64_t reduction, int64_t kind, double alpha, bool need_grad_pred, bool need_grad_target) {
+  return host::ssim_forward(FASTIQA_CPU_OP(SsimKernels, ssim_kernels, planes_fwd), pred, target, win_size,
+                            win_sigma, c1, c2, padding, reduction, kind, alpha, need_grad_pred, need_grad_target);
+}
+
+std::tuple<at::Tensor, at::Tensor> ssim_bwd(
+    const at::Tensor& pred, const at::Tensor& target, int64_t win_size, double win_sigma, double c1, double c2,
+    int64_t padding, int64_t reduction, int64_t kind, double alpha, const std::optional<at::Tensor>& grad_out,
+    const std::optional<at::Tensor>& grad_cs, bool need_grad_pred, bool need_grad_target) {
+  return host::ssim_backward(FASTIQA_CPU_OP(SsimKernels, ssim_kernels, planes_bwd), pred, target, win_size,
+                             win_sigma, c1, c2, padding, reduction, kind, alpha, grad_out, grad_cs,
+                             need_grad_pred, need_grad_target);
+}
+
+}  // namespace
 
 TORCH_LIBRARY_IMPL(fastiqa_C, CPU, m) {
   m.impl("pixel_fwd", FASTIQA_CPU_OP(PixelKernels, pixel_kernels, fwd));
@@ -14,8 +35,8 @@ TORCH_LIBRARY_IMPL(fastiqa_C, CPU, m) {
   m.impl("psnr_bwd", FASTIQA_CPU_OP(PsnrKernels, psnr_kernels, bwd));
   m.impl("y_plane", FASTIQA_CPU_OP(PsnrKernels, psnr_kernels, y_plane));
   m.impl("y_mse", FASTIQA_CPU_OP(PsnrKernels, psnr_kernels, y_mse));
-  m.impl("ssim_fwd", FASTIQA_CPU_OP(SsimKernels, ssim_kernels, fwd));
-  m.impl("ssim_bwd", FASTIQA_CPU_OP(SsimKernels, ssim_kernels, bwd));
+  m.impl("ssim_fwd", &ssim_fwd);
+  m.impl("ssim_bwd", &ssim_bwd);
   m.impl("ssim_y", FASTIQA_CPU_OP(SsimKernels, ssim_kernels, y_values));
   m.impl("gram_fwd", FASTIQA_CPU_OP(GramKernels, gram_kernels, gram_fwd));
   m.impl("gram_apply", FASTIQA_CPU_OP(GramKernels, gram_kernels, gram_apply));

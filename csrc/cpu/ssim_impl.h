@@ -602,10 +602,10 @@ Geometry geometry(const at::Tensor& x, int64_t win, int64_t padding) {
   return g;
 }
 
+// geo: the caller's geometry(x, win, padding), computed once per call
 template <typename T, typename A>
-void setup_job(Job<T, A>& J, const at::Tensor& x, const at::Tensor& y, int64_t win, double sigma,
-               double c1, double c2, int64_t padding) {
-  const Geometry geo = geometry(x, win, padding);
+void setup_job(Job<T, A>& J, const at::Tensor& x, const at::Tensor& y, const Geometry& geo, int64_t win,
+               double sigma, double c1, double c2, int64_t padding) {
   J.x = View<const T>(x);
   J.y = View<const T>(y);
   J.C = geo.C; J.H = geo.H; J.W = geo.W; J.Ho = geo.Ho; J.Wo = geo.Wo; J.off = geo.off;
@@ -656,7 +656,7 @@ std::vector<double> run_all(const Job<T, A>& J, int64_t planes) {
   return plane_sums;
 }
 
-std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> ssim_fwd(
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> ssim_planes_fwd(
     const at::Tensor& x, const at::Tensor& y, int64_t win, double sigma, double c1, double c2,
     int64_t padding, bool want_map, bool want_l1, const std::optional<at::Tensor>& weights,
     bool need_gx, bool need_gy) {
@@ -674,7 +674,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> ssim_fwd(
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "ssim_fwd", [&] {
     using A = typename AccOf<scalar_t>::type;
     Job<scalar_t, A> J;
-    setup_job(J, x, y, win, sigma, c1, c2, padding);
+    setup_job(J, x, y, geo, win, sigma, c1, c2, padding);
     J.values = true;
     J.l1 = want_l1;
     J.want_map = want_map;
@@ -698,7 +698,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> ssim_fwd(
   return {planes, map, gx, gy};
 }
 
-std::tuple<at::Tensor, at::Tensor> ssim_bwd(const at::Tensor& x, const at::Tensor& y, int64_t win,
+std::tuple<at::Tensor, at::Tensor> ssim_planes_bwd(const at::Tensor& x, const at::Tensor& y, int64_t win,
                                             double sigma, double c1, double c2, int64_t padding,
                                             const at::Tensor& weights,
                                             const std::optional<at::Tensor>& dmap, bool need_gx,
@@ -714,7 +714,7 @@ std::tuple<at::Tensor, at::Tensor> ssim_bwd(const at::Tensor& x, const at::Tenso
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "ssim_bwd", [&] {
     using A = typename AccOf<scalar_t>::type;
     Job<scalar_t, A> J;
-    setup_job(J, x, y, win, sigma, c1, c2, padding);
+    setup_job(J, x, y, geo, win, sigma, c1, c2, padding);
     J.grad = true;
     set_bands(J, geo.N * geo.C);
     J.weights = w.data_ptr<A>();
@@ -735,7 +735,7 @@ template <typename T>
 void ssim_y_run(const at::Tensor& xc, const at::Tensor& yc, int64_t win, double sigma, double c1, double c2,
                 double div_x, double div_y, double off, double* out, double* mse) {
   Job<T, double> J;
-  setup_job(J, xc, yc, win, sigma, c1, c2, kValid);
+  setup_job(J, xc, yc, geometry(xc, win, kValid), win, sigma, c1, c2, kValid);
   J.C = 1;  // one Y plane per image; J.x.sc steps between the R, G, B samples
   J.values = true;
   J.ydiv_x = div_x;
@@ -789,8 +789,8 @@ std::tuple<at::Tensor, at::Tensor> ssim_y(const at::Tensor& x, const at::Tensor&
 
 void ssim_kernels(SsimKernels* t) {
   using namespace ssim_impl;
-  t->fwd = &ssim_fwd;
-  t->bwd = &ssim_bwd;
+  t->planes_fwd = &ssim_planes_fwd;
+  t->planes_bwd = &ssim_planes_bwd;
   t->y_values = &ssim_y;
 }
 

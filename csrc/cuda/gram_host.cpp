@@ -60,22 +60,22 @@ at::Tensor gram_apply(const at::Tensor& q, const at::Tensor& feat, double alpha)
   return out;
 }
 
-std::tuple<at::Tensor, at::Tensor> style_fwd(const at::Tensor& x, const std::optional<at::Tensor>& y,
+std::tuple<at::Tensor, at::Tensor> style_fwd(const at::Tensor& pred, const std::optional<at::Tensor>& target,
                                              const std::optional<at::Tensor>& target_gram, double scale,
                                              int64_t criterion, bool need_grad) {
-  host::check_style_fwd(x, y, target_gram, criterion);
-  const Feat f = describe(x, "style_fwd");
-  const auto acc = host::acc_dtype(x);
+  host::check_style_fwd(pred, target, target_gram, criterion);
+  const Feat f = describe(pred, "style_fwd");
+  const auto acc = host::acc_dtype(pred);
   TORCH_CHECK(f.N > 0 && f.C > 0, "fastiqa_C::style_fwd: empty features");
-  c10::cuda::CUDAGuard guard(x.device());
-  const auto opts = x.options().dtype(acc);
+  c10::cuda::CUDAGuard guard(pred.device());
+  const auto opts = pred.options().dtype(acc);
   const int64_t splits = gram_splits(f.N, f.C, f.K);
   at::Tensor part = at::empty({splits * f.N * f.C * f.C}, opts);
   at::Tensor loss_part = at::empty({f.N * gram_triangle_tiles(f.C) + 1}, opts);
   at::Tensor loss = at::empty({}, opts);
   at::Tensor p = need_grad ? at::empty({f.N, f.C, f.C}, opts) : at::empty({0}, opts);
-  auto stream = c10::cuda::getCurrentCUDAStream(x.device().index()).stream();
-  check_launch(style_fwd_launch(dtype_code(x.scalar_type()), x.data_ptr(), y.has_value() ? y->data_ptr() : nullptr,
+  auto stream = c10::cuda::getCurrentCUDAStream(pred.device().index()).stream();
+  check_launch(style_fwd_launch(dtype_code(pred.scalar_type()), pred.data_ptr(), target.has_value() ? target->data_ptr() : nullptr,
                          target_gram.has_value() ? target_gram->data_ptr() : nullptr,
                          target_gram.has_value() ? target_gram->size(0) : 1, part.data_ptr(),
                          need_grad ? p.data_ptr() : nullptr, loss_part.data_ptr(), loss.data_ptr(), f.N, f.C,
@@ -83,17 +83,17 @@ std::tuple<at::Tensor, at::Tensor> style_fwd(const at::Tensor& x, const std::opt
   return {loss, p};
 }
 
-std::tuple<at::Tensor, at::Tensor> style_bwd(const at::Tensor& x, const at::Tensor& y, const at::Tensor& p,
-                                             const at::Tensor& grad_out, double scale, bool need_x,
-                                             bool need_y) {
-  describe(x, "style_bwd");
-  host::check_style_bwd(x, y, p, grad_out, need_y);
-  const auto acc = host::acc_dtype(x);
-  c10::cuda::CUDAGuard guard(x.device());
+std::tuple<at::Tensor, at::Tensor> style_bwd(const at::Tensor& pred, const at::Tensor& target, const at::Tensor& p,
+                                             const at::Tensor& grad_out, double scale, bool need_grad_pred,
+                                             bool need_grad_target) {
+  describe(pred, "style_bwd");
+  host::check_style_bwd(pred, target, p, grad_out, need_grad_target);
+  const auto acc = host::acc_dtype(pred);
+  c10::cuda::CUDAGuard guard(pred.device());
   // Q = scale * grad_out * (P + P^T), read on the device (no host sync)
   at::Tensor q = at::mul(at::add(p, p.transpose(1, 2)), at::mul(grad_out.to(acc).reshape({}), scale));
-  at::Tensor gx = need_x ? gram_apply(q, x, 1.0) : at::empty({0}, x.options());
-  at::Tensor gy = need_y ? gram_apply(q, y, -1.0) : at::empty({0}, x.options());
+  at::Tensor gx = need_grad_pred ? gram_apply(q, pred, 1.0) : at::empty({0}, pred.options());
+  at::Tensor gy = need_grad_target ? gram_apply(q, target, -1.0) : at::empty({0}, pred.options());
   return {gx, gy};
 }
 

@@ -42,16 +42,16 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> pixel_fwd(
 }
 
 std::tuple<at::Tensor, at::Tensor> pixel_bwd(const at::Tensor& grad, const at::Tensor& grad_out,
-                                             const at::Tensor& gscale, bool need_pred,
-                                             bool need_target) {
+                                             const at::Tensor& gscale, bool need_grad_pred,
+                                             bool need_grad_target) {
   host::check_pixel_bwd(grad, grad_out, gscale);
   c10::cuda::CUDAGuard guard(grad.device());
-  at::Tensor gp = need_pred ? at::empty_like(grad) : at::empty({0}, grad.options());
-  at::Tensor gt = need_target ? at::empty_like(grad) : at::empty({0}, grad.options());
+  at::Tensor gp = need_grad_pred ? at::empty_like(grad) : at::empty({0}, grad.options());
+  at::Tensor gt = need_grad_target ? at::empty_like(grad) : at::empty({0}, grad.options());
   auto stream = c10::cuda::getCurrentCUDAStream(grad.device().index()).stream();
   check_launch(pixel_bwd_launch(dtype_code(grad.scalar_type()), grad.data_ptr(),
-                                need_pred ? gp.data_ptr() : nullptr,
-                                need_target ? gt.data_ptr() : nullptr, grad_out.data_ptr(),
+                                need_grad_pred ? gp.data_ptr() : nullptr,
+                                need_grad_target ? gt.data_ptr() : nullptr, grad_out.data_ptr(),
                                 gscale.data_ptr(), grad.numel(), stream));
   return {gp, gt};
 }

@@ -17,41 +17,41 @@ namespace fastiqa {
 namespace cuda {
 namespace {
 
-std::tuple<at::Tensor, at::Tensor> psnr_fwd(const at::Tensor& x, const at::Tensor& y, int64_t kind,
+std::tuple<at::Tensor, at::Tensor> psnr_fwd(const at::Tensor& pred, const at::Tensor& target, int64_t kind,
                                             int64_t crop, bool y_channel, bool quantize,
                                             double data_range, bool need_grad) {
   using namespace fastiqa::psnr;
-  host::check_psnr_fwd(x, y, kind, crop, y_channel, quantize, data_range, need_grad);
-  c10::cuda::CUDAGuard guard(x.device());
-  const int64_t n = x.size(0), c = x.size(1);
-  const int64_t hh = x.size(2) - 2 * crop, ww = x.size(3) - 2 * crop;
+  host::check_psnr_fwd(pred, target, kind, crop, y_channel, quantize, data_range, need_grad);
+  c10::cuda::CUDAGuard guard(pred.device());
+  const int64_t n = pred.size(0), c = pred.size(1);
+  const int64_t hh = pred.size(2) - 2 * crop, ww = pred.size(3) - 2 * crop;
   const int64_t count = (y_channel ? 1 : c) * hh * ww;
-  const auto acc_opts = x.options().dtype(host::acc_dtype(x));
+  const auto acc_opts = pred.options().dtype(host::acc_dtype(pred));
   at::Tensor stat = at::empty({n}, acc_opts);
-  at::Tensor grad = !need_grad ? at::empty({0}, x.options())
-                    : crop > 0 ? at::zeros_like(x)  // the border is not written
-                               : at::empty_like(x);
+  at::Tensor grad = !need_grad ? at::empty({0}, pred.options())
+                    : crop > 0 ? at::zeros_like(pred)  // the border is not written
+                               : at::empty_like(pred);
   at::Tensor partials = at::empty({n * psnr_fwd_blocks(n, count)}, acc_opts);
-  auto stream = c10::cuda::getCurrentCUDAStream(x.device().index()).stream();
-  check_launch(psnr_fwd_launch(dtype_code(x.scalar_type()), x.data_ptr(), y.data_ptr(),
+  auto stream = c10::cuda::getCurrentCUDAStream(pred.device().index()).stream();
+  check_launch(psnr_fwd_launch(dtype_code(pred.scalar_type()), pred.data_ptr(), target.data_ptr(),
                                     need_grad ? grad.data_ptr() : nullptr, partials.data_ptr(),
-                                    stat.data_ptr(), n, c, hh, ww, x.stride(0), x.stride(1), x.stride(2),
-                                    x.stride(3), crop, static_cast<int>(kind), y_channel, quantize,
+                                    stat.data_ptr(), n, c, hh, ww, pred.stride(0), pred.stride(1), pred.stride(2),
+                                    pred.stride(3), crop, static_cast<int>(kind), y_channel, quantize,
                                     data_range, stream));
   return {stat, grad};
 }
 
 std::tuple<at::Tensor, at::Tensor> psnr_bwd(const at::Tensor& grad, const at::Tensor& grad_out,
-                                            bool need_x, bool need_y) {
+                                            bool need_grad_pred, bool need_grad_target) {
   host::check_psnr_bwd(grad, grad_out);
   const int64_t n = grad.size(0);
   c10::cuda::CUDAGuard guard(grad.device());
-  at::Tensor gx = need_x ? at::empty_like(grad) : at::empty({0}, grad.options());
-  at::Tensor gy = need_y ? at::empty_like(grad) : at::empty({0}, grad.options());
+  at::Tensor gx = need_grad_pred ? at::empty_like(grad) : at::empty({0}, grad.options());
+  at::Tensor gy = need_grad_target ? at::empty_like(grad) : at::empty({0}, grad.options());
   const int64_t per = n > 0 ? grad.numel() / n : 0;
   auto stream = c10::cuda::getCurrentCUDAStream(grad.device().index()).stream();
   check_launch(psnr_bwd_launch(dtype_code(grad.scalar_type()), grad.data_ptr(),
-                                    need_x ? gx.data_ptr() : nullptr, need_y ? gy.data_ptr() : nullptr,
+                                    need_grad_pred ? gx.data_ptr() : nullptr, need_grad_target ? gy.data_ptr() : nullptr,
                                     grad_out.data_ptr(), n, per, stream));
   return {gx, gy};
 }

@@ -1,6 +1,7 @@
 // Torch side of the CUDA SSIM kernels: checks, allocation, device guard, current
 // stream, the per-plane reduction of the forward's tile partials (a fixed-order
-// sum, deterministic); the kernels themselves live in the torch-free ssim.cu.
+// sum, deterministic); the kernels themselves live in the torch-free ssim.cu. The
+// ops' outputs are built from the plane kernels by csrc/host/ssim_op.h.
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/empty.h>
 #include <ATen/ops/div.h>
@@ -13,6 +14,7 @@
 
 #include "../common/ssim_math.h"
 #include "../host/ssim_checks.h"
+#include "../host/ssim_op.h"
 #include "host_common.h"
 #include "ssim_launch.h"
 
@@ -63,7 +65,7 @@ std::tuple<at::Tensor, at::Tensor> grads(const at::Tensor& x, const at::Tensor& 
   return {gx, gy};
 }
 
-std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> ssim_fwd(
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> planes_fwd(
     const at::Tensor& x, const at::Tensor& y, int64_t win_size, double win_sigma, double c1, double c2,
     int64_t padding, bool want_map, bool want_l1, const std::optional<at::Tensor>& weights,
     bool need_gx, bool need_gy) {
@@ -92,7 +94,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> ssim_fwd(
   return {planes, map, gx, gy};
 }
 
-std::tuple<at::Tensor, at::Tensor> ssim_bwd(const at::Tensor& x, const at::Tensor& y, int64_t win_size,
+std::tuple<at::Tensor, at::Tensor> planes_bwd(const at::Tensor& x, const at::Tensor& y, int64_t win_size,
                                             double win_sigma, double c1, double c2, int64_t padding,
                                             const at::Tensor& weights,
                                             const std::optional<at::Tensor>& dmap, bool need_gx,
@@ -106,6 +108,22 @@ std::tuple<at::Tensor, at::Tensor> ssim_bwd(const at::Tensor& x, const at::Tenso
 }
 
 }  // namespace
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> ssim_fwd(
+    const at::Tensor& pred, const at::Tensor& target, int64_t win_size, double win_sigma, double c1, double c2,
+    int64_t padding, int64_t reduction, int64_t kind, double alpha, bool need_grad_pred, bool need_grad_target) {
+  return host::ssim_forward(&planes_fwd, pred, target, win_size, win_sigma, c1, c2, padding, reduction, kind, alpha,
+                            need_grad_pred, need_grad_target);
+}
+
+std::tuple<at::Tensor, at::Tensor> ssim_bwd(
+    const at::Tensor& pred, const at::Tensor& target, int64_t win_size, double win_sigma, double c1, double c2,
+    int64_t padding, int64_t reduction, int64_t kind, double alpha, const std::optional<at::Tensor>& grad_out,
+    const std::optional<at::Tensor>& grad_cs, bool need_grad_pred, bool need_grad_target) {
+  return host::ssim_backward(&planes_bwd, pred, target, win_size, win_sigma, c1, c2, padding, reduction, kind,
+                             alpha, grad_out, grad_cs, need_grad_pred, need_grad_target);
+}
+
 }  // namespace cuda
 }  // namespace fastiqa
 

@@ -11,12 +11,12 @@ BasicSR's conventions kept here:
 import torch
 
 from .. import _checks
+from ..functional import _pixel
 
 # BasicSR's PerceptualLoss (style term on the fused Gram op) and GANLoss: the same
 # constructor arguments and forward signatures as basicsr.losses.basic_loss / gan_loss.
 from ..nn import GANLoss, PerceptualLoss  # noqa: F401
 from ..nn.combined import register_loss_types
-from ..ops import pixel as _pixel
 
 _REDUCTIONS = ("none", "mean", "sum")
 

@@ -18,8 +18,9 @@ x(1), x(-1) = x(2), periodic beyond the image); then rows and columns 1, 1 + f, 
 output is ceil(H / f) x ceil(W / f). Only the kept positions are filtered: each is the
 mean of one f x f block of the padded image, the blocks tile it without overlap, so the
 pass is one gather of rows and of columns (index_select: any strides) and two block sums.
-pyiqa's and piq's `downsample` (avg_pool2d(f), Python round, floor(H / f) outputs) equal
-this only for even f on sides divisible by f.
+pyiqa's and piq's `downsample` (avg_pool2d(f): blocks from the first sample, floor(H / f)
+outputs; Python's round, 2.5 -> 2) equal this only for f = 2 on even sides: MATLAB's
+centre shifts the blocks of f >= 3 back by floor((f + 1) / 2) - 1 samples.
 
 float16 / bfloat16 are filtered in float32 and rounded once to the input dtype (the
 SSIM kernels take the input dtype); float32 / float64 in their own dtype.

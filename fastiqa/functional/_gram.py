@@ -6,9 +6,11 @@ import torch
 from torch import Tensor
 
 from .. import _checks
-from .._codes import Criterion, names
+from .._codes import Criterion, code, names
 from ..conventions import acc_dtype
-from ..ops import gram as _gram
+from ..ops import _registry
+from ..ops._layout import dense_format, same_dense_layout
+from ..ops.gram import features
 
 GRAM_CRITERIA = names(Criterion)
 # criterion(s a, s b) = s^p criterion(a, b): the power p of the Gram scale s in each criterion
@@ -26,6 +28,33 @@ def _gram_scale(feat, normalize):
     _checks.flag(normalize, "normalize")
     _, c, h, w = feat.shape
     return 1.0 / max(c * h * w, 1) if normalize else 1.0
+
+
+def _gram(feat: Tensor, scale: float, backend) -> Tensor:
+    """(N, C, H, W) features in, (N, C, C) accumulator-dtype Gram out: fastiqa_C::gram_fwd."""
+    f3 = features(feat)
+    return _registry.op("gram_fwd", f3.device, backend, f3)(f3, float(scale))
+
+
+def _style(pred: Tensor, target: Optional[Tensor], target_gram: Optional[Tensor], scale: float, criterion: str,
+           backend) -> Tensor:
+    """Validated arguments in, the 0-dim loss out (accumulator dtype): fastiqa_C::style_fwd."""
+    if target is not None:
+        pred, target = same_dense_layout(pred, target)
+        if dense_format(pred) not in (torch.contiguous_format, torch.channels_last):
+            pred, target = pred.contiguous(), target.contiguous()
+        p3, t3 = pred.flatten(2), target.flatten(2)
+        grads = pred.requires_grad or target.requires_grad
+    else:
+        p3, t3 = features(pred), None
+        target_gram = target_gram.to(acc_dtype(pred.dtype))
+        if target_gram.dim() == 2:
+            target_gram = target_gram.unsqueeze(0)
+        target_gram = target_gram.contiguous()
+        grads = pred.requires_grad or target_gram.requires_grad
+    need_grad = torch.is_grad_enabled() and grads
+    op = _registry.op("style_fwd", p3.device, backend, p3)
+    return op(p3, t3, target_gram, float(scale), code(Criterion, criterion, "criterion"), need_grad)[0]
 
 
 def _traced_scale(scale) -> bool:
@@ -48,9 +77,9 @@ def gram_matrix(feat: Tensor, normalize: bool = True, *, out_dtype=None,
     feat = _features(feat, "feat")
     scale = _gram_scale(feat, normalize)
     if _traced_scale(scale):
-        g = _gram.gram(feat, 1.0, backend) * scale
+        g = _gram(feat, 1.0, backend) * scale
     else:
-        g = _gram.gram(feat, scale, backend)
+        g = _gram(feat, scale, backend)
     return g.to(out_dtype or feat.dtype)
 
 
@@ -76,8 +105,8 @@ def style_loss(pred: Tensor, target: Optional[Tensor] = None, criterion: str = "
     if target is not None:
         pred, target = _checks.pair(pred, target, "pred", "target")
         if traced:
-            return _gram.style(pred, target, None, 1.0, criterion, backend) * scale ** _SCALE_POWER[criterion]
-        return _gram.style(pred, target, None, scale, criterion, backend)
+            return _style(pred, target, None, 1.0, criterion, backend) * scale ** _SCALE_POWER[criterion]
+        return _style(pred, target, None, scale, criterion, backend)
     _checks.tensor(target_gram, "target_gram")
     n, c = pred.shape[:2]
     g = tuple(target_gram.shape)  # (n, c, c), (1, c, c) or (c, c), compared without `in`: torch 2.6
@@ -90,5 +119,5 @@ def style_loss(pred: Tensor, target: Optional[Tensor] = None, criterion: str = "
         raise ValueError(f"target_gram must be on pred's device {pred.device}, got {target_gram.device}")
     if traced:  # criterion(s G, T) = s^p criterion(G, T / s)
         unscaled = target_gram.to(acc_dtype(pred.dtype)) / scale
-        return _gram.style(pred, None, unscaled, 1.0, criterion, backend) * scale ** _SCALE_POWER[criterion]
-    return _gram.style(pred, None, target_gram, scale, criterion, backend)
+        return _style(pred, None, unscaled, 1.0, criterion, backend) * scale ** _SCALE_POWER[criterion]
+    return _style(pred, None, target_gram, scale, criterion, backend)

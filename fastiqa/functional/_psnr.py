@@ -6,10 +6,25 @@ import torch
 from torch import Tensor
 
 from .. import _checks
-from ..ops import psnr as _psnr
+from .._codes import LossKind
+from ..ops import _registry
+from ..ops._layout import same_dense_layout
 
 PSNR_REDUCTIONS = ("mean", "none", "pooled")
 STAT_REDUCTIONS = ("mean", "none")  # mse / mae: "pooled" would equal "mean" (one image size per batch)
+
+
+def _per_image_stat(x: Tensor, y: Tensor, kind: LossKind, data_range: float, y_channel: bool, crop: int,
+                    quantize: bool, backend=None) -> Tensor:
+    """Validated (N, C, H, W) arguments in, (N,) per-image MSE or MAE out: fastiqa_C::psnr_fwd."""
+    x, y = same_dense_layout(x, y)
+    need_grad = torch.is_grad_enabled() and (x.requires_grad or y.requires_grad) and not quantize
+    if need_grad and x.dtype == torch.float16:
+        # the stored d(stat_n)/dx = l'/count underflows float16 for large images: differentiate
+        # float32 copies (autograd rounds the gradient to float16 once, after grad_out)
+        x, y = x.float(), y.float()
+    op = _registry.op("psnr_fwd", x.device, backend, x)
+    return op(x, y, int(kind), int(crop), bool(y_channel), bool(quantize), float(data_range), need_grad)[0]
 
 
 def _psnr_args(x, y, data_range, reduction, y_channel, crop_border, quantize, reductions=STAT_REDUCTIONS):
@@ -46,7 +61,7 @@ def mse(pred: Tensor, target: Tensor, data_range: float = 1.0, reduction: str = 
     (float64 for float64 inputs); differentiable w.r.t. x and y.
     """
     x, y, data_range, crop_border = _psnr_args(pred, target, data_range, reduction, y_channel, crop_border, quantize)
-    out = _psnr.per_image_stat(x, y, "mse", data_range, y_channel, crop_border, quantize, backend)
+    out = _per_image_stat(x, y, LossKind.MSE, data_range, y_channel, crop_border, quantize, backend)
     return out.mean() if reduction == "mean" else out
 
 
@@ -54,7 +69,7 @@ def mae(pred: Tensor, target: Tensor, data_range: float = 1.0, reduction: str = 
         crop_border: int = 0, quantize: bool = False, backend: Optional[str] = None) -> Tensor:
     """Per-image mean absolute error; same options as fastiqa.functional.mse."""
     x, y, data_range, crop_border = _psnr_args(pred, target, data_range, reduction, y_channel, crop_border, quantize)
-    out = _psnr.per_image_stat(x, y, "mae", data_range, y_channel, crop_border, quantize, backend)
+    out = _per_image_stat(x, y, LossKind.L1, data_range, y_channel, crop_border, quantize, backend)
     return out.mean() if reduction == "mean" else out
 
 
@@ -77,7 +92,7 @@ def psnr(pred: Tensor, target: Tensor, data_range: float = 1.0, reduction: str =
                                                PSNR_REDUCTIONS)
     if eps is not None:
         eps = _checks.positive(eps, "eps")
-    m = _psnr.per_image_stat(x, y, "mse", data_range, y_channel, crop_border, quantize, backend)
+    m = _per_image_stat(x, y, LossKind.MSE, data_range, y_channel, crop_border, quantize, backend)
     if reduction == "pooled":
         m = m.mean()  # the pooled MSE: equal element counts per image (a mean of an empty batch is nan)
     if eps is not None:

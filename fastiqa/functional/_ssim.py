@@ -12,13 +12,29 @@ import torch
 from torch import Tensor
 
 from .. import _checks
+from .._codes import Padding, Reduction, SsimOutput, code
 from ..conventions import MS_SSIM_WEIGHTS, acc_dtype
-from ..ops import ssim as _ssim
+from ..ops import _registry
 from . import _downsample
 
 SSIM_PADDINGS = _checks.SSIM_PADDINGS
 SSIM_REDUCTIONS = ("mean", "none", "per_channel", "map")
 MIN_WIN, MAX_WIN = _checks.MIN_WIN, _checks.MAX_WIN
+
+
+def _run(x, y, win_size, win_sigma, c1, c2, padding, reduction, kind="ssim", alpha=0.0, backend=None,
+         grad_in_forward=True):
+    """Validated arguments in, (out, per-plane cs) out: one call of fastiqa_C::ssim_fwd.
+
+    grad_in_forward=False (MS-SSIM) leaves the gradient to backward, which then recomputes
+    it with the gradients autograd brings to out and cs."""
+    grad = grad_in_forward and torch.is_grad_enabled()
+    op = _registry.op("ssim_fwd", x.device, backend)
+    out, cs, _, _, _ = op(x, y, int(win_size), float(win_sigma), float(c1), float(c2),
+                          code(Padding, padding, "padding"), code(Reduction, reduction, "reduction"),
+                          code(SsimOutput, kind, "kind"), float(alpha), grad and x.requires_grad,
+                          grad and y.requires_grad)
+    return out, cs
 
 
 def _ssim_args(x, y, data_range, win_size, win_sigma, k1, k2, padding, reduction, reductions=SSIM_REDUCTIONS,
@@ -71,7 +87,7 @@ def ssim(
     x, y, win_size, win_sigma, c1, c2 = _ssim_args(
         pred, target, data_range, win_size, win_sigma, k1, k2, padding, reduction, downsample=downsample
     )
-    return _ssim.ssim(x, y, win_size, win_sigma, c1, c2, padding, reduction, backend=backend)[0]
+    return _run(x, y, win_size, win_sigma, c1, c2, padding, reduction, backend=backend)[0]
 
 
 def ssim_loss(
@@ -94,7 +110,7 @@ def ssim_loss(
     x, y, win_size, win_sigma, c1, c2 = _ssim_args(
         pred, target, data_range, win_size, win_sigma, k1, k2, padding, reduction, ("mean", "none"), downsample
     )
-    return _ssim.ssim(x, y, win_size, win_sigma, c1, c2, padding, reduction, "ssim_loss", backend=backend)[0]
+    return _run(x, y, win_size, win_sigma, c1, c2, padding, reduction, "ssim_loss", backend=backend)[0]
 
 
 def _pool(t: Tensor) -> Tensor:
@@ -156,7 +172,7 @@ def ms_ssim(
     terms = []
     for level in range(len(weights)):
         last = level == len(weights) - 1
-        s, cs = _ssim.ssim(
+        s, cs = _run(
             x, y, win_size, win_sigma, c1, c2, padding, "per_channel", backend=backend, grad_in_forward=False
         )
         terms.append(torch.relu(s if last else cs))
@@ -196,6 +212,6 @@ def l1_ssim_loss(
     x, y, win_size, win_sigma, c1, c2 = _ssim_args(
         pred, target, data_range, win_size, win_sigma, k1, k2, padding, reduction, ("mean", "none")
     )
-    return _ssim.ssim(x, y, win_size, win_sigma, c1, c2, padding, reduction, "l1_ssim", float(alpha), backend=backend)[
+    return _run(x, y, win_size, win_sigma, c1, c2, padding, reduction, "l1_ssim", float(alpha), backend=backend)[
         0
     ]

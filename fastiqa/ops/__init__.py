@@ -1,1 +1,3 @@
-"""Registered ops (torch.library), one module per family."""
+"""The op families: fake kernels and autograd formulas of the fastiqa_C ops (schemas:
+fastiqa/_kernel_schemas.py), registered on import, one module per family."""
+from . import gram, pixel, psnr, ssim  # noqa: F401

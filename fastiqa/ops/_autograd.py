@@ -1,18 +1,16 @@
 """The autograd pattern every op family shares (README.md, "The op contract").
 
-Each family registers its forward as a torch.library custom op (fake kernel and
-autograd formula: torch.compile, make_fx, opcheck) and, for plain eager tensors,
-applies the same implementation, setup_context and backward through the
-torch.autograd.Function that `eager_function` builds: it skips the custom-op
-wrapper (tens of microseconds a call) and may hand buffers over.
+Each family registers a fake kernel and an autograd formula on its forward op and on
+every overload of it (fastiqa/ops/_registry.py): torch.compile, make_fx and opcheck see
+one opaque op, eager calls go function -> op -> dispatcher -> kernel.
 
 Rules the backward formulas follow:
-  * Gradients computed by the forward are kept on ctx (`keep`), never in
-    save_for_backward, on the eager path. The first backward takes them (`take`):
-    it hands a buffer over untouched when grad_out is 1 (no pass, no allocation)
-    or scales it in place; a later backward of a retained graph finds nothing and
-    recomputes from the saved inputs. So no two results, nor a result and a saved
-    tensor, ever share memory.
+  * Gradients computed by the forward are kept on ctx (`save`), never in
+    save_for_backward, when the forward ran eagerly on plain tensors. The first backward
+    takes them (`stored`): it hands a buffer over untouched when grad_out is 1 (no pass,
+    no allocation) or scales it in place; a later backward of a retained graph finds
+    nothing and recomputes from the saved inputs. So no two results, nor a result and a
+    saved tensor, ever share memory. Traced (compiled) forwards save them as tensors.
   * create_graph=True (grad mode on inside backward) returns the gradient of the
     family's reference formulas, built from differentiable torch ops
     (`reference_grads`): a correct second derivative on every backend, never a
@@ -36,37 +34,26 @@ def eager(*tensors) -> bool:
             and all(type(t) is torch.Tensor for t in tensors if t is not None))
 
 
-def eager_function(name: str, impl: Callable, setup_context: Callable, backward: Callable):
-    """A torch.autograd.Function running `impl` with the registered op's setup_context and
-    backward; ctx.eager tells them that ctx may hold forward-computed gradients."""
-
-    def forward(ctx, *args):
-        out = impl(*args)
-        ctx.eager = True
-        setup_context(ctx, args, out)
-        return out
-
-    def backward_(ctx, *grads):
-        return backward(ctx, *grads)
-
-    return type(name, (torch.autograd.Function,),
-                {"forward": staticmethod(forward), "backward": staticmethod(backward_), "__doc__": impl.__doc__})
+def save(ctx, saved: tuple, fwd_grads: tuple) -> None:
+    """save_for_backward(saved); the forward's gradient buffers on ctx for the first backward
+    when the forward ran eagerly on plain tensors, else saved as tensors too."""
+    ctx.n_saved = len(saved)
+    ctx.eager = eager(*saved, *fwd_grads)
+    if ctx.eager:
+        ctx.fwd_grads = fwd_grads
+        ctx.save_for_backward(*saved)
+    else:
+        ctx.save_for_backward(*saved, *fwd_grads)
 
 
-def is_eager(ctx) -> bool:
-    return getattr(ctx, "eager", False)
-
-
-def keep(ctx, *grads) -> None:
-    """Stores the forward's gradient buffers for the first backward (eager path only)."""
-    ctx.fwd_grads = grads
-
-
-def take(ctx) -> Optional[tuple]:
-    """The forward's gradient buffers, once: None on a later backward (retain_graph)."""
-    grads = getattr(ctx, "fwd_grads", None)
-    ctx.fwd_grads = None
-    return grads
+def stored(ctx) -> tuple:
+    """(fwd_grads, owned): the forward's gradient buffers (owned: this backward may hand them
+    over or scale them in place), or (None, False) when an earlier backward took them
+    (retain_graph: recompute)."""
+    if not ctx.eager:
+        return ctx.saved_tensors[ctx.n_saved:], False
+    grads, ctx.fwd_grads = ctx.fwd_grads, None
+    return grads, grads is not None
 
 
 def handover_allowed(grad_out: Tensor, *others) -> bool:

@@ -53,10 +53,10 @@ def gram_apply(q, feat, alpha):
     return torch.empty_like(feat).copy_(out)
 
 
-def style_fwd(x, y, target_gram, scale, criterion, need_grad):
-    acc = acc_dtype(x.dtype)
-    gx = gram_fwd(x, scale)
-    gy = gram_fwd(y, scale) if y is not None else target_gram.to(acc).expand_as(gx)
+def style_fwd(pred, target, target_gram, scale, criterion, need_grad):
+    acc = acc_dtype(pred.dtype)
+    gx = gram_fwd(pred, scale)
+    gy = gram_fwd(target, scale) if target is not None else target_gram.to(acc).expand_as(gx)
     d = gx - gy
     count = d.numel()
     if criterion == Criterion.L1:
@@ -66,11 +66,11 @@ def style_fwd(x, y, target_gram, scale, criterion, need_grad):
     else:
         loss = torch.sqrt((d * d).sum())
         p = torch.where(loss > 0, d / loss, torch.zeros_like(d))
-    return loss, (p.contiguous() if need_grad else x.new_empty((0,), dtype=acc))
+    return loss, (p.contiguous() if need_grad else pred.new_empty((0,), dtype=acc))
 
 
-def style_bwd(x, y, p, grad_out, scale, need_x, need_y):
+def style_bwd(pred, target, p, grad_out, scale, need_grad_pred, need_grad_target):
     q = (p + p.transpose(1, 2)) * (grad_out.to(p.dtype) * scale)
-    gx = gram_apply(q, x, 1.0) if need_x else x.new_empty((0,))
-    gy = gram_apply(q, y, -1.0) if need_y else x.new_empty((0,))
+    gx = gram_apply(q, pred, 1.0) if need_grad_pred else pred.new_empty((0,))
+    gy = gram_apply(q, target, -1.0) if need_grad_target else pred.new_empty((0,))
     return gx, gy

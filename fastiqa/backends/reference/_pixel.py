@@ -84,8 +84,8 @@ def pixel_fwd(pred, target, weight, weight_mode, channels, inner, kind, c, reduc
     return out, gscale, grad
 
 
-def pixel_bwd(grad, grad_out, gscale, need_pred, need_target):
+def pixel_bwd(grad, grad_out, gscale, need_grad_pred, need_grad_target):
     scale = grad_out.to(gscale.dtype) * gscale
     gp = (grad.to(gscale.dtype) * scale).to(grad.dtype)
-    gt = -gp if need_target else grad.new_empty((0,))
-    return (gp if need_pred else grad.new_empty((0,))), gt
+    gt = -gp if need_grad_target else grad.new_empty((0,))
+    return (gp if need_grad_pred else grad.new_empty((0,))), gt

@@ -43,21 +43,21 @@ def psnr(x, y, data_range=1.0, reduction="none", eps=None, y_channel=False, crop
 # op contract (csrc/common/psnr_math.h; kind: LossKind.MSE or LossKind.L1 = MAE)
 
 
-def psnr_fwd(x, y, kind, crop, y_channel, quantize, data_range, need_grad):
+def psnr_fwd(pred, target, kind, crop, y_channel, quantize, data_range, need_grad):
     """(stat, grad): stat (N,) per-image mean of d^2 or |d| (accumulator dtype);
-    grad = d(stat_n)/dx in x's shape (zero in the border), or empty."""
-    acc = acc_dtype(x.dtype)
-    xa, ya = x.to(acc), y.to(acc)
+    grad = d(stat_n)/dx in pred's shape (zero in the border), or empty."""
+    acc = acc_dtype(pred.dtype)
+    xa, ya = pred.to(acc), target.to(acc)
     if quantize:
         xa, ya = (
             torch.round((xa * (255.0 / data_range)).clamp(0, 255)),
             torch.round((ya * (255.0 / data_range)).clamp(0, 255)),
         )
-    n, c, h, w = x.shape
+    n, c, h, w = pred.shape
     k = crop
     xa, ya = xa[:, :, k : h - k, k : w - k], ya[:, :, k : h - k, k : w - k]
     if y_channel:
-        wts = torch.tensor([v / 255.0 for v in Y_WEIGHTS], dtype=acc, device=x.device).view(1, 3, 1, 1)
+        wts = torch.tensor([v / 255.0 for v in Y_WEIGHTS], dtype=acc, device=pred.device).view(1, 3, 1, 1)
         d = ((xa - ya) * wts).sum(1, keepdim=True)
     else:
         d = xa - ya
@@ -70,20 +70,20 @@ def psnr_fwd(x, y, kind, crop, y_channel, quantize, data_range, need_grad):
     if quantize:
         u = data_range / 255.0
         stat = stat * (u * u if kind == LossKind.MSE else u)
-    grad = x.new_empty((0,))
+    grad = pred.new_empty((0,))
     if need_grad:
         g = deriv / count
         if y_channel:
             g = g * wts
-        grad = torch.zeros_like(x, memory_format=torch.preserve_format)
-        grad[:, :, k : h - k, k : w - k] = g.to(x.dtype)
+        grad = torch.zeros_like(pred, memory_format=torch.preserve_format)
+        grad[:, :, k : h - k, k : w - k] = g.to(pred.dtype)
     return stat, grad
 
 
-def psnr_bwd(grad, grad_out, need_x, need_y):
+def psnr_bwd(grad, grad_out, need_grad_pred, need_grad_target):
     acc = grad_out.dtype
     gx = torch.empty_like(grad).copy_(grad.to(acc) * grad_out.view(-1, 1, 1, 1))
-    return (gx if need_x else grad.new_empty((0,))), (-gx if need_y else grad.new_empty((0,)))
+    return (gx if need_grad_pred else grad.new_empty((0,))), (-gx if need_grad_target else grad.new_empty((0,)))
 
 
 def y_plane(img, divisor, data_range, crop):

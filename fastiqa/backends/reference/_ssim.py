@@ -4,6 +4,7 @@ import torch
 
 from ..._codes import Padding
 from ...conventions import MS_SSIM_WEIGHTS, acc_dtype
+from .. import ssim_compose
 
 # formulas
 
@@ -181,24 +182,31 @@ def _acc_setup(x, y, win_size, win_sigma, padding):
     return xa, ya, g, Padding(padding).name.lower()
 
 
-def ssim_fwd(x, y, win_size, win_sigma, c1, c2, padding, want_map, want_l1, weights, need_gx, need_gy):
-    """(planes (N, C, 3): per-plane means of S, cs, |x-y|; map or empty; gx; gy): the contract
-    of fastiqa_C::ssim_fwd."""
-    xa, ya, g, pad = _acc_setup(x, y, win_size, win_sigma, padding)
+def planes_fwd(pred, target, win_size, win_sigma, c1, c2, padding, want_map, want_l1, d_planes, need_grad_pred,
+               need_grad_target):
+    """(planes (N, C, 3): per-plane means of S, cs, |pred-target|; map or empty; gx; gy): the plane
+    kernel of fastiqa/backends/ssim_compose.py."""
+    xa, ya, g, pad = _acc_setup(pred, target, win_size, win_sigma, padding)
     stats = ssim_stats(xa, ya, g, pad)
     s_map, cs_map = ssim_from_stats(*stats, c1, c2)
     planes = torch.stack([s_map.mean((2, 3)), cs_map.mean((2, 3)), (xa - ya).abs().mean((2, 3))], -1)
-    out_map = torch.empty(s_map.shape, dtype=x.dtype, device=x.device,
-                          memory_format=map_memory_format(x)).copy_(s_map) if want_map \
-        else x.new_empty((0,))
-    if weights is None or not (need_gx or need_gy):
-        return planes, out_map, x.new_empty((0,)), x.new_empty((0,))
-    gx, gy = _ssim_grads(xa, ya, stats, c1, c2, g, pad, weights, None, need_gx, need_gy, x.dtype)
+    out_map = torch.empty(s_map.shape, dtype=pred.dtype, device=pred.device,
+                          memory_format=map_memory_format(pred)).copy_(s_map) if want_map \
+        else pred.new_empty((0,))
+    if d_planes is None or not (need_grad_pred or need_grad_target):
+        return planes, out_map, pred.new_empty((0,)), pred.new_empty((0,))
+    gx, gy = _ssim_grads(xa, ya, stats, c1, c2, g, pad, d_planes, None, need_grad_pred, need_grad_target,
+                         pred.dtype)
     return planes, out_map, gx, gy
 
 
-def ssim_bwd(x, y, win_size, win_sigma, c1, c2, padding, weights, dmap, need_gx, need_gy):
-    """(gx, gy): the contract of fastiqa_C::ssim_bwd."""
-    xa, ya, g, pad = _acc_setup(x, y, win_size, win_sigma, padding)
+def planes_bwd(pred, target, win_size, win_sigma, c1, c2, padding, d_planes, d_map, need_grad_pred,
+               need_grad_target):
+    """(gx, gy): the plane gradients of fastiqa/backends/ssim_compose.py."""
+    xa, ya, g, pad = _acc_setup(pred, target, win_size, win_sigma, padding)
     stats = ssim_stats(xa, ya, g, pad)
-    return _ssim_grads(xa, ya, stats, c1, c2, g, pad, weights, dmap, need_gx, need_gy, x.dtype)
+    return _ssim_grads(xa, ya, stats, c1, c2, g, pad, d_planes, d_map, need_grad_pred, need_grad_target, pred.dtype)
+
+
+# the ops' entry points (fastiqa/_kernel_schemas.py): the contract built on the plane kernels above
+ssim_fwd, ssim_bwd = ssim_compose.entry_points(planes_fwd, planes_bwd)

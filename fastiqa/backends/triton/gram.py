@@ -247,16 +247,16 @@ def gram_apply(q, feat, alpha):
     return out
 
 
-def style_fwd(x, y, target_gram, scale, criterion, need_grad):
-    if x.dtype == torch.float64:
-        return _reference.style_fwd(x, y, target_gram, scale, criterion, need_grad)
-    n, c, _ = x.shape
-    acc_t, acc_tl = _acc(x.dtype)
-    part, tab, ntri, splits = _products(x, y)
+def style_fwd(pred, target, target_gram, scale, criterion, need_grad):
+    if pred.dtype == torch.float64:
+        return _reference.style_fwd(pred, target, target_gram, scale, criterion, need_grad)
+    n, c, _ = pred.shape
+    acc_t, acc_tl = _acc(pred.dtype)
+    part, tab, ntri, splits = _products(pred, target)
     count = n * c * c
-    p = torch.empty((n, c, c), dtype=acc_t, device=x.device) if need_grad else x.new_empty((0,), dtype=acc_t)
-    losses = torch.empty((n * ntri,), dtype=acc_t, device=x.device)
-    mode = 1 if y is not None else 2
+    p = torch.empty((n, c, c), dtype=acc_t, device=pred.device) if need_grad else pred.new_empty((0,), dtype=acc_t)
+    losses = torch.empty((n * ntri,), dtype=acc_t, device=pred.device)
+    mode = 1 if target is not None else 2
     t = target_gram if target_gram is not None else part
     gmul = 1.0 / count if criterion != 2 else 1.0
     _finalize_kernel[(n * ntri,)](part, tab, t, p if need_grad else part, losses, n, c, splits, ntri,
@@ -272,8 +272,8 @@ def style_fwd(x, y, target_gram, scale, criterion, need_grad):
     return total / count, p
 
 
-def style_bwd(x, y, p, grad_out, scale, need_x, need_y):
+def style_bwd(pred, target, p, grad_out, scale, need_grad_pred, need_grad_target):
     q = (p + p.transpose(1, 2)) * (grad_out.to(p.dtype) * scale)
-    gx = gram_apply(q, x, 1.0) if need_x else x.new_empty((0,))
-    gy = gram_apply(q, y, -1.0) if need_y else x.new_empty((0,))
+    gx = gram_apply(q, pred, 1.0) if need_grad_pred else pred.new_empty((0,))
+    gy = gram_apply(q, target, -1.0) if need_grad_target else pred.new_empty((0,))
     return gx, gy

@@ -109,14 +109,14 @@ def pixel_fwd(pred, target, weight, weight_mode, channels, inner, kind, c, reduc
     return total / denom, 1.0 / denom, grad
 
 
-def pixel_bwd(grad, grad_out, gscale, need_pred, need_target):
+def pixel_bwd(grad, grad_out, gscale, need_grad_pred, need_grad_target):
     n = grad.numel()
     acc_t, acc_tl = _acc(grad.dtype)
-    gp = torch.empty_like(grad) if need_pred else grad.new_empty((0,))
-    gt = torch.empty_like(grad) if need_target else grad.new_empty((0,))
+    gp = torch.empty_like(grad) if need_grad_pred else grad.new_empty((0,))
+    gt = torch.empty_like(grad) if need_grad_target else grad.new_empty((0,))
     if n:
         _pixel_bwd_kernel[(triton.cdiv(n, BLOCK),)](
-            grad, gp if need_pred else grad, gt if need_target else grad,
-            grad_out.to(acc_t).reshape(()), gscale, n, WRITE_P=need_pred, WRITE_T=need_target,
+            grad, gp if need_grad_pred else grad, gt if need_grad_target else grad,
+            grad_out.to(acc_t).reshape(()), gscale, n, WRITE_P=need_grad_pred, WRITE_T=need_grad_target,
             ACC=acc_tl, BLOCK=BLOCK, num_warps=NUM_WARPS)
     return gp, gt

@@ -105,21 +105,21 @@ def _acc(dtype):
     return torch.float32, tl.float32, 12582912.0
 
 
-def psnr_fwd(x, y, kind, crop, y_channel, quantize, data_range, need_grad):
-    n, c, h, w = x.shape
-    acc_t, acc_tl, magic = _acc(x.dtype)
+def psnr_fwd(pred, target, kind, crop, y_channel, quantize, data_range, need_grad):
+    n, c, h, w = pred.shape
+    acc_t, acc_tl, magic = _acc(pred.dtype)
     hh, ww = h - 2 * crop, w - 2 * crop
     count = hh * ww * (1 if y_channel else c)
     blocks = triton.cdiv(count, BLOCK)
-    partials = torch.empty((n, blocks), dtype=acc_t, device=x.device)
+    partials = torch.empty((n, blocks), dtype=acc_t, device=pred.device)
     if need_grad:
-        grad = torch.zeros_like(x) if crop > 0 else torch.empty_like(x)
+        grad = torch.zeros_like(pred) if crop > 0 else torch.empty_like(pred)
     else:
-        grad = x.new_empty((0,))
+        grad = pred.new_empty((0,))
     if n > 0:
         _psnr_fwd_kernel[(n, blocks)](
-            x, y, grad if need_grad else x, partials, hh, ww, count, x.stride(0), x.stride(1), x.stride(2),
-            x.stride(3), crop, 255.0 / data_range, 1.0 / count,
+            pred, target, grad if need_grad else pred, partials, hh, ww, count, *pred.stride(), crop,
+            255.0 / data_range, 1.0 / count,
             WR=Y_WEIGHTS[0] / 255.0, WG=Y_WEIGHTS[1] / 255.0, WB=Y_WEIGHTS[2] / 255.0, KIND=kind,
             LUMA=y_channel, QUANT=quantize, WRITE_GRAD=need_grad, ACC=acc_tl, MAGIC=magic, BLOCK=BLOCK,
             num_warps=NUM_WARPS)
@@ -130,14 +130,15 @@ def psnr_fwd(x, y, kind, crop, y_channel, quantize, data_range, need_grad):
     return stat, grad
 
 
-def psnr_bwd(grad, grad_out, need_x, need_y):
+def psnr_bwd(grad, grad_out, need_grad_pred, need_grad_target):
     n = grad.shape[0]
     acc_t, acc_tl, _ = _acc(grad.dtype)
-    gx = torch.empty_like(grad) if need_x else grad.new_empty((0,))
-    gy = torch.empty_like(grad) if need_y else grad.new_empty((0,))
+    gx = torch.empty_like(grad) if need_grad_pred else grad.new_empty((0,))
+    gy = torch.empty_like(grad) if need_grad_target else grad.new_empty((0,))
     per = grad.numel() // n if n else 0
-    if per and (need_x or need_y):
+    if per and (need_grad_pred or need_grad_target):
         _psnr_bwd_kernel[(n, triton.cdiv(per, BLOCK))](
-            grad, gx if need_x else grad, gy if need_y else grad, grad_out.to(acc_t).contiguous(), per,
-            WRITE_X=need_x, WRITE_Y=need_y, ACC=acc_tl, BLOCK=BLOCK, num_warps=NUM_WARPS)
+            grad, gx if need_grad_pred else grad, gy if need_grad_target else grad,
+            grad_out.to(acc_t).contiguous(), per,
+            WRITE_X=need_grad_pred, WRITE_Y=need_grad_target, ACC=acc_tl, BLOCK=BLOCK, num_warps=NUM_WARPS)
     return gx, gy

@@ -21,7 +21,7 @@ import triton
 import triton.language as tl
 
 from ..._codes import Padding
-from .. import reference
+from .. import reference, ssim_compose
 
 _REFLECT = tl.constexpr(int(Padding.SAME_REFLECT))  # padding code as a Triton compile-time constant
 
@@ -259,35 +259,45 @@ def _grads(x, y, g, k, weights, dmap, need_gx, need_gy, win_size, padding, acc_t
     return gx, gy
 
 
-def ssim_fwd(x, y, win_size, win_sigma, c1, c2, padding, want_map, want_l1, weights, need_gx, need_gy):
-    if x.dtype == torch.float64:  # tl.dot has no float64 lowering on the GPU: the plain torch path
-        return reference.ssim_fwd(x, y, win_size, win_sigma, c1, c2, padding, want_map, want_l1, weights,
-                                  need_gx, need_gy)
-    n, c, h, w = x.shape
-    acc_t, acc_tl = _acc(x.dtype)
-    ho, wo, off = _geometry(x, win_size, padding)
-    g, k = _constants(x, win_size, win_sigma, c1, c2, padding, acc_t)
-    s_map = torch.empty((n, c, ho, wo), dtype=x.dtype, device=x.device,
-                        memory_format=reference.map_memory_format(x)) if want_map \
-        else x.new_empty((0,))
+def planes_fwd(pred, target, win_size, win_sigma, c1, c2, padding, want_map, want_l1, d_planes, need_grad_pred,
+               need_grad_target):
+    if pred.dtype == torch.float64:  # tl.dot has no float64 lowering on the GPU: the plain torch path
+        return reference.planes_fwd(pred, target, win_size, win_sigma, c1, c2, padding, want_map, want_l1, d_planes,
+                                    need_grad_pred, need_grad_target)
+    n, c, h, w = pred.shape
+    acc_t, acc_tl = _acc(pred.dtype)
+    ho, wo, off = _geometry(pred, win_size, padding)
+    g, k = _constants(pred, win_size, win_sigma, c1, c2, padding, acc_t)
+    s_map = torch.empty((n, c, ho, wo), dtype=pred.dtype, device=pred.device,
+                        memory_format=reference.map_memory_format(pred)) if want_map \
+        else pred.new_empty((0,))
     grid = (triton.cdiv(w, OUT), triton.cdiv(h, OUT), n * c)
-    partials = torch.empty((n * c, grid[0] * grid[1], 3), dtype=acc_t, device=x.device)
+    partials = torch.empty((n * c, grid[0] * grid[1], 3), dtype=acc_t, device=pred.device)
     ms = s_map.stride() if want_map else (0, 0, 0, 0)
     _ssim_fwd_kernel[grid](
-        x, y, g, k, s_map if want_map else x, partials, c, h, w, ho, wo, *x.stride(), *y.stride(), *ms,
+        pred, target, g, k, s_map if want_map else pred, partials, c, h, w, ho, wo, *pred.stride(),
+        *target.stride(), *ms,
         WIN=win_size, OFF=off, PADDING=padding, WANT_MAP=want_map, WANT_L1=want_l1,
         ACC=acc_tl, IEEE=acc_tl == tl.float32, OUT=OUT, IN=IN, num_warps=8)
-    counts = torch.tensor([ho * wo, ho * wo, h * w], dtype=acc_t, device=x.device)
+    counts = torch.tensor([ho * wo, ho * wo, h * w], dtype=acc_t, device=pred.device)
     planes = (partials.sum(1) / counts).view(n, c, 3)
-    if weights is None or not (need_gx or need_gy):
-        return planes, s_map, x.new_empty((0,)), x.new_empty((0,))
-    gx, gy = _grads(x, y, g, k, weights.contiguous(), None, need_gx, need_gy, win_size, padding, acc_tl)
+    if d_planes is None or not (need_grad_pred or need_grad_target):
+        return planes, s_map, pred.new_empty((0,)), pred.new_empty((0,))
+    gx, gy = _grads(pred, target, g, k, d_planes.contiguous(), None, need_grad_pred, need_grad_target, win_size,
+                    padding, acc_tl)
     return planes, s_map, gx, gy
 
 
-def ssim_bwd(x, y, win_size, win_sigma, c1, c2, padding, weights, dmap, need_gx, need_gy):
-    if x.dtype == torch.float64:
-        return reference.ssim_bwd(x, y, win_size, win_sigma, c1, c2, padding, weights, dmap, need_gx, need_gy)
-    acc_t, acc_tl = _acc(x.dtype)
-    g, k = _constants(x, win_size, win_sigma, c1, c2, padding, acc_t)
-    return _grads(x, y, g, k, weights.contiguous(), dmap, need_gx, need_gy, win_size, padding, acc_tl)
+def planes_bwd(pred, target, win_size, win_sigma, c1, c2, padding, d_planes, d_map, need_grad_pred,
+               need_grad_target):
+    if pred.dtype == torch.float64:
+        return reference.planes_bwd(pred, target, win_size, win_sigma, c1, c2, padding, d_planes, d_map,
+                                    need_grad_pred, need_grad_target)
+    acc_t, acc_tl = _acc(pred.dtype)
+    g, k = _constants(pred, win_size, win_sigma, c1, c2, padding, acc_t)
+    return _grads(pred, target, g, k, d_planes.contiguous(), d_map, need_grad_pred, need_grad_target, win_size,
+                  padding, acc_tl)
+
+
+# the ops' entry points (fastiqa/_kernel_schemas.py): the contract built on the plane kernels above
+ssim_fwd, ssim_bwd = ssim_compose.entry_points(planes_fwd, planes_bwd)

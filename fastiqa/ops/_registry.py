@@ -1,0 +1,89 @@
+"""Registers what an op family adds to its schemas (fastiqa/_kernel_schemas.py), once for
+every overload, and picks the overload a call runs.
+
+    register(op, fake, reference=..., triton=..., backward=..., setup_context=...)
+
+  * the fake kernel (torch.compile, make_fx, opcheck) and the autograd formula on the
+    default overload and on <op>.reference / <op>.triton;
+  * the Python backends on their overloads (CompositeExplicitAutograd: any device), and on
+    the default overload for a device key that has no compiled kernel (CPU: the reference;
+    CUDA: Triton when it can run, else the reference), so that a call of the default
+    overload always reaches a kernel through the dispatcher;
+  * the Python backends run with autocast off, as the compiled kernels do (an op has no
+    autocast rule: a bmm inside the reference would otherwise run in bfloat16).
+
+The backward formula receives the overload it serves as ctx.overload (the backward op of
+the same backend is getattr(torch.ops.fastiqa_C.<bwd>, ctx.overload)).
+"""
+import functools
+import importlib
+from typing import Callable, Optional
+
+import torch
+
+from .. import _ext, _kernel_schemas
+from . import _dispatch
+
+OVERLOADS = ("default",) + _kernel_schemas.PYTHON_BACKENDS
+FAKES = {}  # op -> its fake kernel (tests/test_kernel_schemas.py checks the names)
+AUTOGRAD = set()  # the ops that have an autograd formula
+
+
+def _no_autocast(fn: Callable) -> Callable:
+    @functools.wraps(fn)
+    def run(*args):
+        device = next((a.device.type for a in args if isinstance(a, torch.Tensor)), "cpu")
+        with torch.autocast(device, enabled=False):
+            return fn(*args)
+    return run
+
+
+def _lazy(module: str, name: str) -> Callable:
+    """module.name, imported on the first call (triton is optional and slow to import)."""
+    def run(*args):
+        return getattr(importlib.import_module(module), name)(*args)
+    run.__name__ = name
+    return run
+
+
+def _with_overload(fn: Callable, overload: str) -> Callable:
+    def run(ctx, *args, **kwargs):
+        ctx.overload = overload
+        return fn(ctx, *args, **kwargs)
+    return run
+
+
+def register(op: str, fake: Callable, reference: Callable, triton: Optional[str] = None,
+             backward: Optional[Callable] = None, setup_context: Optional[Callable] = None) -> None:
+    """triton: the module that defines `op` (imported lazily), or None."""
+    lib = _ext.LIBRARY
+    FAKES[op] = fake
+    if backward is not None:
+        AUTOGRAD.add(op)
+    impls = {"reference": reference, "triton": _lazy(triton, op) if triton else reference}
+    for overload in OVERLOADS:
+        qualname = f"fastiqa_C::{op}" + ("" if overload == "default" else f".{overload}")
+        torch.library.register_fake(qualname, fake, lib=lib)
+        if backward is not None:
+            torch.library.register_autograd(qualname, backward, setup_context=_with_overload(setup_context, overload),
+                                            lib=lib)
+        if overload != "default":
+            lib.impl(f"{op}.{overload}", _no_autocast(impls[overload]), "CompositeExplicitAutograd")
+    if not _ext.has_kernel(op, "CPU"):
+        lib.impl(op, _no_autocast(reference), "CPU")
+    if not _ext.has_kernel(op, "CUDA"):
+        usable = triton is not None and _dispatch.triton_installed() and not _dispatch.triton_too_old()
+        lib.impl(op, _no_autocast(impls["triton"] if usable else reference), "CUDA")
+
+
+def op(name: str, device: torch.device, backend: Optional[str] = None, *tensors):
+    """The overload of fastiqa_C::<name> that runs for tensors on `device` (backend= or
+    FASTIQA_BACKEND forces one: fastiqa/ops/_dispatch.py). Empty tensors always take the
+    reference (the compiled and Triton kernels assume at least one element)."""
+    chosen = _dispatch.choose(device, name, backend)
+    packet = getattr(torch.ops.fastiqa_C, name)
+    if chosen in ("cpu", "cuda") and not any(t is not None and t.numel() == 0 for t in tensors):
+        return packet.default
+    if any(t is not None and t.numel() == 0 for t in tensors):
+        return packet.reference
+    return getattr(packet, chosen)

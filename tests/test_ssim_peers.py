@@ -88,6 +88,26 @@ def test_scikit_image():
         assert abs(got[i].item() - float(want)) <= 1e-5
 
 
+def test_scikit_image_defaults():
+    """window="uniform", win_size=7, use_sample_covariance=True, padding="valid" is scikit-image's
+    structural_similarity with its defaults (7x7 uniform filter, sample covariance, the
+    border of the 'reflect'-filtered map cropped), per image and per channel, float64."""
+    metrics = pytest.importorskip("skimage.metrics")
+    x, y = (t.double() for t in images((2, 3, 45, 58)))
+    kw = dict(window="uniform", win_size=7, use_sample_covariance=True, padding="valid")
+    got = F.ssim(x, y, reduction="per_channel", **kw)
+    for i in range(x.shape[0]):
+        want = metrics.structural_similarity(x[i].numpy(), y[i].numpy(), data_range=1.0, channel_axis=0)
+        assert abs(F.ssim(x[i:i + 1], y[i:i + 1], **kw).item() - float(want)) <= 1e-12
+        for c in range(x.shape[1]):
+            one = metrics.structural_similarity(x[i, c].numpy(), y[i, c].numpy(), data_range=1.0)
+            assert abs(got[i, c].item() - float(one)) <= 1e-12
+    # and in float32, to 1e-5 (the kernels' float32 accumulation)
+    got32 = F.ssim(x.float(), y.float(), reduction="none", **kw)
+    want = [metrics.structural_similarity(x[i].numpy(), y[i].numpy(), data_range=1.0, channel_axis=0) for i in range(2)]
+    torch.testing.assert_close(got32.double(), torch.tensor(want, dtype=torch.float64), **TOL)
+
+
 def test_fused_ssim_compat():
     x, y = images((1, 3, 40, 50))
     torch.testing.assert_close(compat_fused.fused_ssim(x, y), F.ssim(x, y, padding="same_zero"))

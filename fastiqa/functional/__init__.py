@@ -20,10 +20,19 @@ from ._gram import GRAM_CRITERIA, gram_matrix, style_loss
 from ._perceptual import LPIPS_MIN_SIDE, LPIPS_NETS, dists, lpips
 from ._pixel import PIXEL_REDUCTIONS, charbonnier_loss, l1_loss, mse_loss
 from ._psnr import PSNR_REDUCTIONS, mae, mse, psnr
-from ._ssim import SSIM_PADDINGS, SSIM_REDUCTIONS, l1_ssim_loss, ms_ssim, ms_ssim_min_size, ssim, ssim_loss
+from ._ssim import (
+    SSIM_PADDINGS,
+    SSIM_REDUCTIONS,
+    SSIM_WINDOWS,
+    l1_ssim_loss,
+    ms_ssim,
+    ms_ssim_min_size,
+    ssim,
+    ssim_loss,
+)
 
 __all__ = ["l1_loss", "mse_loss", "charbonnier_loss", "ssim", "ssim_loss", "ms_ssim", "ms_ssim_min_size",
            "l1_ssim_loss", "psnr", "mse", "mae", "gram_matrix", "style_loss", "lpips", "dists",
            # the accepted option strings, for wrappers that validate at construction
-           "PIXEL_REDUCTIONS", "SSIM_PADDINGS", "SSIM_REDUCTIONS", "PSNR_REDUCTIONS", "GRAM_CRITERIA", "LPIPS_NETS",
-           "LPIPS_MIN_SIDE"]
+           "PIXEL_REDUCTIONS", "SSIM_PADDINGS", "SSIM_REDUCTIONS", "SSIM_WINDOWS", "PSNR_REDUCTIONS", "GRAM_CRITERIA",
+           "LPIPS_NETS", "LPIPS_MIN_SIDE"]

@@ -1,11 +1,12 @@
 """SSIM family: SSIM, 1 - SSIM, MS-SSIM and the fused L1 + SSIM loss of 3DGS.
 
-(N, C, H, W) images in [0, data_range]; Gaussian window of odd size 3..31 and any
-sigma > 0; gradients for both inputs. padding: "valid" (Wang's MATLAB, BasicSR,
+(N, C, H, W) images in [0, data_range]; Gaussian (any sigma > 0) or uniform window of
+odd size 3..31, population or sample covariance; gradients for both inputs. padding: "valid" (Wang's MATLAB, BasicSR,
 pytorch_msssim, published tables), "same_zero" (fused-ssim, 3DGS) or
 "same_reflect" (kornia, torchmetrics >= 1.4.2).
 """
 
+import math
 from typing import Optional
 
 import torch
@@ -19,6 +20,7 @@ from . import _downsample
 
 SSIM_PADDINGS = _checks.SSIM_PADDINGS
 SSIM_REDUCTIONS = ("mean", "none", "per_channel", "map")
+SSIM_WINDOWS = ("gaussian", "uniform")
 MIN_WIN, MAX_WIN = _checks.MIN_WIN, _checks.MAX_WIN
 
 
@@ -38,14 +40,25 @@ def _run(x, y, win_size, win_sigma, c1, c2, padding, reduction, kind="ssim", alp
 
 
 def _ssim_args(x, y, data_range, win_size, win_sigma, k1, k2, padding, reduction, reductions=SSIM_REDUCTIONS,
-               downsample=None):
-    """Validates the SSIM arguments; returns (x, y, c1, c2) with x, y in one dtype, downsampled
-    as ssim.m does when downsample asks for it (fastiqa/functional/_downsample.py)."""
+               downsample=None, window="gaussian", use_sample_covariance=False):
+    """Validates the SSIM arguments; returns (x, y, win_size, win_sigma, c1, c2) with x, y in one
+    dtype, downsampled as ssim.m does when downsample asks for it (fastiqa/functional/_downsample.py).
+
+    The window and covariance options need no kernel of their own, in any backend:
+      window="uniform" is the Gaussian window of infinite sigma (every backend builds its
+        window as exp(-k^2 / (2 sigma^2)) normalised: all weights 1 / win_size, exactly);
+      use_sample_covariance=True scales sigma_x^2, sigma_y^2 and sigma_xy by r = N / (N - 1)
+        (N = win_size^2, the window's pixel count), which only the contrast-structure term
+        cs = (2 sigma_xy + C2) / (sigma_x^2 + sigma_y^2 + C2) sees; dividing its numerator
+        and denominator by r makes it cs with C2 / r, so the kernels get c2 * (N - 1) / N.
+        Values and gradients are those of the definition (up to rounding)."""
     x, y = _checks.pair(x, y, "pred", "target")
     if x.dim() != 4:
         raise ValueError(f"pred and target must be (N, C, H, W) images, got shape {tuple(x.shape)}")
     data_range, win_size, win_sigma, k1, k2 = _checks.ssim_options(data_range, win_size, win_sigma, k1, k2, padding)
     _checks.choice(reduction, "reduction", reductions)
+    _checks.choice(window, "window", SSIM_WINDOWS)
+    _checks.flag(use_sample_covariance, "use_sample_covariance")
     x, y, f = _downsample.apply(x, y, downsample)
     if x.shape[-2] < win_size or x.shape[-1] < win_size:  # not min(): torch 2.6 guards on H vs W
         after = f" after downsampling by {f} (downsample={downsample!r})" if f > 1 else ""
@@ -55,7 +68,11 @@ def _ssim_args(x, y, data_range, win_size, win_sigma, k1, k2, padding, reduction
         )
     if x.shape[0] == 0 or x.shape[1] == 0:
         raise ValueError(f"pred and target must hold at least one image and one channel, got shape {tuple(x.shape)}")
-    return x, y, win_size, win_sigma, (k1 * data_range) ** 2, (k2 * data_range) ** 2
+    c2 = (k2 * data_range) ** 2
+    if use_sample_covariance:
+        n = win_size * win_size
+        c2 = c2 * (n - 1) / n
+    return x, y, win_size, (math.inf if window == "uniform" else win_sigma), (k1 * data_range) ** 2, c2
 
 
 def ssim(
@@ -70,6 +87,8 @@ def ssim(
     k2: float = 0.03,
     padding: str = "valid",
     downsample=None,
+    window: str = "gaussian",
+    use_sample_covariance: bool = False,
     backend: Optional[str] = None,
 ) -> Tensor:
     """Structural similarity of x and y, (N, C, H, W) images in [0, data_range].
@@ -83,9 +102,14 @@ def ssim(
     or an integer f: both images are first box-filtered f x f ('symmetric' padding,
     'same' size) and every f-th row and column from the first is kept, as ssim.m does
     (differentiable; the map is then of the downsampled size).
+    window: "gaussian" (win_sigma) or "uniform" (every weight 1 / win_size per axis; win_sigma
+    ignored); use_sample_covariance: the variances and covariance times N / (N - 1), N =
+    win_size^2. window="uniform", win_size=7, use_sample_covariance=True, padding="valid" is
+    scikit-image's structural_similarity with its defaults.
     """
     x, y, win_size, win_sigma, c1, c2 = _ssim_args(
-        pred, target, data_range, win_size, win_sigma, k1, k2, padding, reduction, downsample=downsample
+        pred, target, data_range, win_size, win_sigma, k1, k2, padding, reduction, downsample=downsample,
+        window=window, use_sample_covariance=use_sample_covariance,
     )
     return _run(x, y, win_size, win_sigma, c1, c2, padding, reduction, backend=backend)[0]
 
@@ -102,13 +126,17 @@ def ssim_loss(
     k2: float = 0.03,
     padding: str = "valid",
     downsample=None,
+    window: str = "gaussian",
+    use_sample_covariance: bool = False,
     backend: Optional[str] = None,
 ) -> Tensor:
     """1 - SSIM(x, y), fused: the gradient is computed in the forward pass and backward hands
     it over (no pass, no buffer) when the loss is backpropagated as is. reduction: "mean" or
-    "none" (one value per image); the other arguments (downsample too) as in ssim()."""
+    "none" (one value per image); the other arguments (downsample, window and
+    use_sample_covariance too) as in ssim()."""
     x, y, win_size, win_sigma, c1, c2 = _ssim_args(
-        pred, target, data_range, win_size, win_sigma, k1, k2, padding, reduction, ("mean", "none"), downsample
+        pred, target, data_range, win_size, win_sigma, k1, k2, padding, reduction, ("mean", "none"), downsample,
+        window, use_sample_covariance,
     )
     return _run(x, y, win_size, win_sigma, c1, c2, padding, reduction, "ssim_loss", backend=backend)[0]
 
@@ -144,6 +172,8 @@ def ms_ssim(
     weights=None,
     padding: str = "valid",
     downsample=None,
+    window: str = "gaussian",
+    use_sample_covariance: bool = False,
     backend: Optional[str] = None,
 ) -> Tensor:
     """Multi-scale SSIM (Wang et al. 2003), pytorch_msssim-compatible values.
@@ -155,10 +185,11 @@ def ms_ssim(
     gives the value 0 and a zero (never NaN) gradient. downsample: ssim.m's pre-pass (as in
     ssim()) applied once to the input images, before the first scale (Wang's msssim.m has none;
     pyiqa's repeats avg_pool2d at every scale); the size rule then holds for the downsampled images.
+    window, use_sample_covariance: as in ssim(), at every scale.
     """
     x, y, win_size, win_sigma, c1, c2 = _ssim_args(
         pred, target, data_range, win_size, win_sigma, k1, k2, padding, reduction, ("mean", "none", "per_channel"),
-        downsample,
+        downsample, window, use_sample_covariance,
     )
     weights = MS_SSIM_WEIGHTS if weights is None else _checks.scale_weights(weights)
     need = ms_ssim_min_size(win_size, len(weights))
@@ -203,14 +234,18 @@ def l1_ssim_loss(
     k1: float = 0.01,
     k2: float = 0.03,
     padding: str = "same_zero",
+    window: str = "gaussian",
+    use_sample_covariance: bool = False,
     backend: Optional[str] = None,
 ) -> Tensor:
     """(1 - alpha) * mean|x - y| + alpha * (1 - SSIM(x, y)) in one fused pass: the 3D Gaussian
     splatting photometric loss (alpha = lambda_dssim = 0.2, zero "same" padding as 3DGS and
-    fused-ssim). reduction: "mean" or "none" (one value per image)."""
+    fused-ssim). reduction: "mean" or "none" (one value per image); window and
+    use_sample_covariance as in ssim()."""
     alpha = _checks.in_unit_interval(alpha, "alpha")
     x, y, win_size, win_sigma, c1, c2 = _ssim_args(
-        pred, target, data_range, win_size, win_sigma, k1, k2, padding, reduction, ("mean", "none")
+        pred, target, data_range, win_size, win_sigma, k1, k2, padding, reduction, ("mean", "none"), None,
+        window, use_sample_covariance,
     )
     return _run(x, y, win_size, win_sigma, c1, c2, padding, reduction, "l1_ssim", float(alpha), backend=backend)[
         0

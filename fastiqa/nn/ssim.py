@@ -1,4 +1,5 @@
-"""SSIM-family modules: SSIMLoss, MSSSIMLoss, L1SSIMLoss (fastiqa.functional's SSIM family)."""
+"""SSIM-family modules: SSIMLoss, MSSSIMLoss, L1SSIMLoss (fastiqa.functional's SSIM family);
+every SSIM option of the functions (window, use_sample_covariance, downsample where offered)."""
 from typing import Optional
 
 import torch
@@ -10,19 +11,25 @@ from ..functional import _downsample
 
 class _SSIMBase(torch.nn.Module):
     def __init__(self, data_range: float = 1.0, win_size: int = 11, win_sigma: float = 1.5, k1: float = 0.01,
-                 k2: float = 0.03, padding: str = "valid", reduction: str = "mean", backend: Optional[str] = None):
+                 k2: float = 0.03, padding: str = "valid", reduction: str = "mean", backend: Optional[str] = None,
+                 window: str = "gaussian", use_sample_covariance: bool = False):
         super().__init__()
         data_range, win_size, win_sigma, k1, k2 = _checks.ssim_options(data_range, win_size, win_sigma, k1, k2, padding)
         self.data_range, self.win_size, self.win_sigma = data_range, win_size, win_sigma
         self.k1, self.k2, self.padding, self.reduction, self.backend = k1, k2, padding, reduction, backend
+        self.window = _checks.choice(window, "window", F.SSIM_WINDOWS)
+        self.use_sample_covariance = _checks.flag(use_sample_covariance, "use_sample_covariance")
 
     def _kwargs(self):
         return dict(data_range=self.data_range, win_size=self.win_size, win_sigma=self.win_sigma, k1=self.k1,
-                    k2=self.k2, padding=self.padding, reduction=self.reduction, backend=self.backend)
+                    k2=self.k2, padding=self.padding, reduction=self.reduction, backend=self.backend,
+                    window=self.window, use_sample_covariance=self.use_sample_covariance)
 
     def extra_repr(self) -> str:
+        extra = (f", window={self.window!r}" if self.window != "gaussian" else "") + (
+            ", use_sample_covariance=True" if self.use_sample_covariance else "")
         return (f"data_range={self.data_range}, win_size={self.win_size}, win_sigma={self.win_sigma}, "
-                f"padding={self.padding!r}, reduction={self.reduction!r}")
+                f"padding={self.padding!r}, reduction={self.reduction!r}" + extra)
 
 
 class SSIMLoss(_SSIMBase):
@@ -32,9 +39,10 @@ class SSIMLoss(_SSIMBase):
 
     def __init__(self, data_range: float = 1.0, win_size: int = 11, win_sigma: float = 1.5, k1: float = 0.01,
                  k2: float = 0.03, padding: str = "valid", reduction: str = "mean", backend: Optional[str] = None,
-                 downsample=None):
+                 downsample=None, window: str = "gaussian", use_sample_covariance: bool = False):
         _checks.choice(reduction, "reduction", ("mean", "none"))
-        super().__init__(data_range, win_size, win_sigma, k1, k2, padding, reduction, backend)
+        super().__init__(data_range, win_size, win_sigma, k1, k2, padding, reduction, backend, window,
+                         use_sample_covariance)
         self.downsample = _downsample.check(downsample)
 
     def forward(self, pred, target):
@@ -50,9 +58,11 @@ class MSSSIMLoss(_SSIMBase):
 
     def __init__(self, data_range: float = 1.0, win_size: int = 11, win_sigma: float = 1.5, k1: float = 0.01,
                  k2: float = 0.03, weights=None, padding: str = "valid", reduction: str = "mean",
-                 backend: Optional[str] = None, downsample=None):
+                 backend: Optional[str] = None, downsample=None, window: str = "gaussian",
+                 use_sample_covariance: bool = False):
         _checks.choice(reduction, "reduction", ("mean", "none"))
-        super().__init__(data_range, win_size, win_sigma, k1, k2, padding, reduction, backend)
+        super().__init__(data_range, win_size, win_sigma, k1, k2, padding, reduction, backend, window,
+                         use_sample_covariance)
         self.weights = None if weights is None else _checks.scale_weights(weights)
         self.downsample = _downsample.check(downsample)
 
@@ -68,9 +78,10 @@ class L1SSIMLoss(_SSIMBase):
 
     def __init__(self, alpha: float = 0.2, data_range: float = 1.0, win_size: int = 11, win_sigma: float = 1.5,
                  k1: float = 0.01, k2: float = 0.03, padding: str = "same_zero", reduction: str = "mean",
-                 backend: Optional[str] = None):
+                 backend: Optional[str] = None, window: str = "gaussian", use_sample_covariance: bool = False):
         _checks.choice(reduction, "reduction", ("mean", "none"))
-        super().__init__(data_range, win_size, win_sigma, k1, k2, padding, reduction, backend)
+        super().__init__(data_range, win_size, win_sigma, k1, k2, padding, reduction, backend, window,
+                         use_sample_covariance)
         self.alpha = _checks.in_unit_interval(alpha, "alpha")
 
     def forward(self, pred, target):

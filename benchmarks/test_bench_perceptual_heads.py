@@ -7,8 +7,9 @@ head (fastiqa/functional/_heads.py) and torch.compile of fastiqa's head, in the 
     pytest benchmarks/test_bench_perceptual_heads.py
     FASTIQA_BENCH_SMOKE=1 pytest benchmarks/ --benchmark-disable      # small shapes, proves it runs
 
-fastiqa's heads are plain PyTorch today (no fused kernel yet): the issue's target is a fused
-head >= 3x the lpips head code fwd+bwd. floor_bytes: both features read once (and, with the
+fastiqa's heads run the perceptual op family (fastiqa/ops/perceptual.py): on CPU tensors its
+reference (no compiled CPU kernel yet), on CUDA tensors the Triton kernels. The issue's
+target is a fused head >= 3x the lpips head code fwd+bwd. floor_bytes: both features read once (and, with the
 backward, both gradients written once).
 """
 import pytest

@@ -56,6 +56,14 @@ SCHEMAS = {
     "style_bwd": "(Tensor pred, Tensor target, Tensor p, Tensor grad_out, float scale, bool need_grad_pred, "
                  "bool need_grad_target) "
                  "-> (Tensor, Tensor)",
+    # perceptual family (LPIPS / DISTS distance heads, one backbone layer; contract:
+    # fastiqa/backends/reference/_perceptual.py): (N,) value; gradients recomputed in backward
+    "lpips_head_fwd": "(Tensor pred, Tensor target, Tensor weight) -> Tensor",
+    "lpips_head_bwd": "(Tensor pred, Tensor target, Tensor weight, Tensor grad_out, bool need_grad_pred, "
+                      "bool need_grad_target) -> (Tensor, Tensor)",
+    "dists_head_fwd": "(Tensor pred, Tensor target, Tensor weight) -> Tensor",
+    "dists_head_bwd": "(Tensor pred, Tensor target, Tensor weight, Tensor grad_out, bool need_grad_pred, "
+                      "bool need_grad_target) -> (Tensor, Tensor)",
     # drops the CPU output buffers kept for reuse (csrc/cpu/buffer_pool.h)
     "release_cpu_buffers": "() -> ()",
 }
@@ -65,7 +73,11 @@ SCHEMAS = {
 # each gets the overloads <op>.reference and <op>.triton.
 PYTHON_BACKENDS = ("reference", "triton")
 WITH_PYTHON_BACKENDS = ("pixel_fwd", "pixel_bwd", "ssim_fwd", "ssim_bwd", "psnr_fwd", "psnr_bwd",
-                        "gram_fwd", "gram_apply", "style_fwd", "style_bwd")
+                        "gram_fwd", "gram_apply", "style_fwd", "style_bwd", "lpips_head_fwd", "lpips_head_bwd",
+                        "dists_head_fwd", "dists_head_bwd")
+# The ops with no compiled kernel yet (fastiqa/ops/_registry.py runs the reference on CPU
+# tensors and Triton on CUDA tensors for them)
+PYTHON_ONLY = ("lpips_head_fwd", "lpips_head_bwd", "dists_head_fwd", "dists_head_bwd")
 
 
 def argument_names(name: str) -> list:

@@ -134,8 +134,8 @@ class LPIPSNet(_Net):
     def _features(self, x):
         return self.features((x - self.shift) / self.scale)
 
-    def forward(self, pred: Tensor, target: Tensor) -> Tensor:
-        return lpips_head(*self._both(pred, target), self.head_weights())
+    def forward(self, pred: Tensor, target: Tensor, backend: Optional[str] = None) -> Tensor:
+        return lpips_head(*self._both(pred, target), self.head_weights(), backend)
 
 
 class DISTSNet(_Net):
@@ -164,8 +164,8 @@ class DISTSNet(_Net):
     def _features(self, x):
         return [x] + self.features((x - self.mean) / self.std)
 
-    def forward(self, pred: Tensor, target: Tensor) -> Tensor:
-        return dists_head(*self._both(pred, target), self.head_weights())
+    def forward(self, pred: Tensor, target: Tensor, backend: Optional[str] = None) -> Tensor:
+        return dists_head(*self._both(pred, target), self.head_weights(), backend)
 
 
 def compute_dtype(dtype: torch.dtype) -> torch.dtype:
@@ -233,18 +233,18 @@ def _check_call(pred, reduction, input_range):
     check_input_range(input_range)
 
 
-def lpips_with(module: LPIPSNet, pred, target, reduction="mean", input_range=(0, 1)) -> Tensor:
+def lpips_with(module: LPIPSNet, pred, target, reduction="mean", input_range=(0, 1), backend=None) -> Tensor:
     pred, target = _prepared(pred, target, module, input_range, reduction, to_unit=False)
-    return reduce(module(pred, target), reduction)
+    return reduce(module(pred, target, backend), reduction)
 
 
-def dists_with(module: DISTSNet, pred, target, reduction="mean", input_range=(0, 1)) -> Tensor:
+def dists_with(module: DISTSNet, pred, target, reduction="mean", input_range=(0, 1), backend=None) -> Tensor:
     pred, target = _prepared(pred, target, module, input_range, reduction, to_unit=True)
-    return reduce(module(pred, target), reduction)
+    return reduce(module(pred, target, backend), reduction)
 
 
 def lpips(pred: Tensor, target: Tensor, reduction: str = "mean", *, net: str = "alex", input_range=(0, 1),
-          backbone_weights: Optional[str] = None, download: bool = False) -> Tensor:
+          backbone_weights: Optional[str] = None, download: bool = False, backend: Optional[str] = None) -> Tensor:
     """LPIPS v0.1 distance (lower is more similar): (N,) with reduction="none", else its mean / sum.
 
     pred, target: RGB batches (N, 3, H, W), any float dtype, in [0, 1] (input_range=(-1, 1):
@@ -252,22 +252,24 @@ def lpips(pred: Tensor, target: Tensor, reduction: str = "mean", *, net: str = "
     backbone_weights: a torchvision-format state dict file of the backbone (AlexNet, VGG16,
     SqueezeNet 1.1), else found by fastiqa.weights; download=True fetches the published file
     when it is nowhere on this machine. Gradients flow to pred, and to target when it requires grad.
+    backend: forces the distance head's backend ("reference", "triton"; the backbone's
+    convolutions are torch's).
     """
     _checks.choice(net, "net", tuple(LPIPS_NETS))
     _check_call(pred, reduction, input_range)
     module = cached_net("lpips", pred.device, compute_dtype(pred.dtype), backbone_weights, download, net)
-    return lpips_with(module, pred, target, reduction, input_range)
+    return lpips_with(module, pred, target, reduction, input_range, backend)
 
 
 def dists(pred: Tensor, target: Tensor, reduction: str = "mean", *, input_range=(0, 1),
-          backbone_weights: Optional[str] = None, download: bool = False) -> Tensor:
+          backbone_weights: Optional[str] = None, download: bool = False, backend: Optional[str] = None) -> Tensor:
     """DISTS distance (lower is more similar): (N,) with reduction="none", else its mean / sum.
 
     pred, target: RGB batches (N, 3, H, W), any float dtype, in [0, 1] (or input_range=(-1, 1)).
     backbone_weights: a torchvision-format VGG16 state dict file, else found by fastiqa.weights
     (download=True fetches it when absent). Gradients flow to pred, and to target when it
-    requires grad.
+    requires grad. backend: as lpips's.
     """
     _check_call(pred, reduction, input_range)
     module = cached_net("dists", pred.device, compute_dtype(pred.dtype), backbone_weights, download)
-    return dists_with(module, pred, target, reduction, input_range)
+    return dists_with(module, pred, target, reduction, input_range, backend)

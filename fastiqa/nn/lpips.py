@@ -9,10 +9,11 @@ from ..functional import _perceptual as P
 
 
 class _PerceptualMetric(nn.Module):
-    def __init__(self, reduction: str, input_range):
+    def __init__(self, reduction: str, input_range, backend):
         super().__init__()
         self.reduction = _checks.choice(reduction, "reduction", P.REDUCTIONS)
         self.input_range = P.check_input_range(input_range)
+        self.backend = backend
 
     @property
     def weights_info(self):
@@ -32,12 +33,12 @@ class LPIPS(_PerceptualMetric):
     .double()); inputs are cast to it."""
 
     def __init__(self, net: str = "alex", reduction: str = "mean", *, input_range=(0, 1),
-                 backbone_weights: Optional[str] = None, download: bool = False):
-        super().__init__(reduction, input_range)
+                 backbone_weights: Optional[str] = None, download: bool = False, backend: Optional[str] = None):
+        super().__init__(reduction, input_range, backend)
         self.net = P.LPIPSNet(net, backbone_weights, download)
 
     def forward(self, pred: Tensor, target: Tensor) -> Tensor:
-        return P.lpips_with(self.net, pred, target, self.reduction, self.input_range)
+        return P.lpips_with(self.net, pred, target, self.reduction, self.input_range, self.backend)
 
 
 class DISTS(_PerceptualMetric):
@@ -45,9 +46,9 @@ class DISTS(_PerceptualMetric):
     Same conventions as LPIPS."""
 
     def __init__(self, reduction: str = "mean", *, input_range=(0, 1), backbone_weights: Optional[str] = None,
-                 download: bool = False):
-        super().__init__(reduction, input_range)
+                 download: bool = False, backend: Optional[str] = None):
+        super().__init__(reduction, input_range, backend)
         self.net = P.DISTSNet(backbone_weights, download)
 
     def forward(self, pred: Tensor, target: Tensor) -> Tensor:
-        return P.dists_with(self.net, pred, target, self.reduction, self.input_range)
+        return P.dists_with(self.net, pred, target, self.reduction, self.input_range, self.backend)

@@ -9,6 +9,7 @@ The names of all four are importable from here (fastiqa.backends.reference.ssim)
 """
 from ...conventions import MS_SSIM_WEIGHTS, Y_OFFSET, Y_WEIGHTS, quantize8, rgb_to_y  # noqa: F401
 from ._gram import *  # noqa: F401,F403
+from ._perceptual import *  # noqa: F401,F403
 from ._pixel import *  # noqa: F401,F403
 from ._psnr import *  # noqa: F401,F403
 from ._ssim import *  # noqa: F401,F403

@@ -1,4 +1,4 @@
-"""Compiles the Triton kernels of all four families (pixel, psnr, ssim, gram) for real
+"""Compiles the Triton kernels of every family (pixel, psnr, ssim, gram, perceptual) for real
 GPUs (sm_90, sm_80) without one: catches the GPU-only compile errors that the
 interpreter cannot see and reports shared memory per program.
 
@@ -23,6 +23,7 @@ from triton.backends.compiler import GPUTarget  # noqa: E402
 from triton.compiler import ASTSource  # noqa: E402
 
 from fastiqa.backends.triton import gram as G  # noqa: E402
+from fastiqa.backends.triton import perceptual as H  # noqa: E402
 from fastiqa.backends.triton import pixel as P  # noqa: E402
 from fastiqa.backends.triton import psnr as Q  # noqa: E402
 from fastiqa.backends.triton import ssim as S  # noqa: E402
@@ -305,7 +306,38 @@ def gram_variants(full):
     return out
 
 
-FAMILIES = {"pixel": pixel_variants, "psnr": psnr_variants, "ssim": ssim_variants, "gram": gram_variants}
+def perceptual_variants(full):
+    """The LPIPS / DISTS head kernels: feature dtypes x archs (C, the channel count, is a
+    compile-time constant of the LPIPS kernels: VGG16's 64 and 512)."""
+    out = []
+    combos = (itertools.product((90, 80), ("fp32", "fp16", "bf16", "fp64"), (64, 512)) if full
+              else [(90, "fp32", 64), (80, "bf16", 512), (90, "fp64", 64)])
+    strides = {f"s{t}{k}": "i32" for t in "xy" for k in "nchw"}
+    for arch, dt, c in combos:
+        acc, part = _acc(dt)
+        fwd = dict(x_ptr=f"*{dt}", y_ptr=f"*{dt}", w_ptr=f"*{part}", part_ptr=f"*{part}", HW="i32", W="i32",
+                   nblocks="i32", **strides)
+        out.append(("perceptual", H._lpips_fwd_kernel, arch, dt, fwd,
+                    dict(C=c, EPS=H.LPIPS_EPS, ACC=acc, BLOCK=H.BLOCK_P), 4))
+        bwd = dict(x_ptr=f"*{dt}", y_ptr=f"*{dt}", w_ptr=f"*{part}", go_ptr=f"*{part}", gx_ptr=f"*{dt}",
+                   gy_ptr=f"*{dt}", HW="i32", W="i32", **strides, **{f"g{t}{k}": "i32" for t in "xy" for k in "nchw"})
+        out.append(("perceptual", H._lpips_bwd_kernel, arch, dt, bwd,
+                    dict(C=c, EPS=H.LPIPS_EPS, WRITE_X=True, WRITE_Y=True, ACC=acc, BLOCK=H.BLOCK_P), 4))
+    for arch, dt, _ in combos:
+        acc, part = _acc(dt)
+        sums = dict(x_ptr=f"*{dt}", y_ptr=f"*{dt}", mx_ptr=f"*{part}", my_ptr=f"*{part}", part_ptr=f"*{part}",
+                    C="i32", HW="i32", W="i32", nblocks="i32", **strides)
+        for centred in (False, True):
+            out.append(("perceptual", H._dists_sums_kernel, arch, dt, sums,
+                        dict(CENTRED=centred, ACC=acc, BLOCK=H.BLOCK_HW), 4))
+        grad = dict(x_ptr=f"*{dt}", y_ptr=f"*{dt}", coef_ptr=f"*{part}", g_ptr=f"*{dt}", C="i32", HW="i32",
+                    W="i32", **strides, **{f"g{k}": "i32" for k in "nchw"})
+        out.append(("perceptual", H._dists_grad_kernel, arch, dt, grad, dict(ACC=acc, BLOCK=H.BLOCK_HW), 4))
+    return out
+
+
+FAMILIES = {"pixel": pixel_variants, "psnr": psnr_variants, "ssim": ssim_variants, "gram": gram_variants,
+            "perceptual": perceptual_variants}
 
 
 def compile_variant(fn, arch, types, consts, num_warps):
@@ -325,7 +357,7 @@ def _short(consts):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--full", action="store_true", help="every dtype x constexpr combination (slow)")
-    ap.add_argument("--family", action="append", choices=sorted(FAMILIES), help="families; default: all four")
+    ap.add_argument("--family", action="append", choices=sorted(FAMILIES), help="families; default: all")
     args = ap.parse_args(argv)
     t0, failures, count = time.time(), [], 0
     for family in args.family or list(FAMILIES):

@@ -283,3 +283,32 @@ def test_eval_without_psnr_has_no_pooled_column(mixed_sizes, tmp_path, capsys):
     assert "psnr_pooled" not in read_csv(tmp_path / "r.csv")[0] and "pooled" not in out
     res = fastiqa.evaluate(str(ref), str(pred), "mse")
     assert set(res.means) == {"mse"} and all("samples" not in r for r in res.images)
+
+
+def test_eval_routes_pool_alike_and_identical_pairs_count(tmp_path):
+    """The Y-channel CPU route (statistics straight from the decoded samples) and the planes
+    route (forced by backend="reference") give the same psnr_pooled; an identical pair (inf
+    PSNR) adds its samples and no error; a grey reference with a colour prediction counts
+    3 channels (compared as R = G = B)."""
+    rng = np.random.default_rng(9)
+    pairs, want_pairs = [], []
+    for i, (h, w) in enumerate([(21, 30), (33, 19), (26, 26)]):
+        a = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+        b = a.copy() if i == 1 else np.clip(a + rng.normal(0, 6 + 6 * i, a.shape), 0, 255).round().astype(np.uint8)
+        pairs.append((_save(tmp_path / f"r{i}.png", a), _save(tmp_path / f"p{i}.png", b)))
+        want_pairs.append((_chw(b.astype(np.float64) / 255), _chw(a.astype(np.float64) / 255)))
+    fused = fastiqa.evaluate(pairs, metrics="psnr,ssim", crop_border=1, y_channel=True)
+    planes = fastiqa.evaluate(pairs, metrics="psnr,ssim", crop_border=1, y_channel=True, backend="reference")
+    want = oracle_pooled(want_pairs, 1.0, True, 1)
+    assert fused.means["psnr_pooled"] == pytest.approx(want, abs=1e-9)
+    assert planes.means["psnr_pooled"] == pytest.approx(fused.means["psnr_pooled"], abs=1e-12)
+    assert fused.rows[1]["psnr"] == float("inf") and fused.rows[1]["sq_err"] == 0.0
+    assert [r["samples"] for r in fused.rows] == [r["samples"] for r in planes.rows] == [19 * 28, 31 * 17, 24 * 24]
+    # grey reference, colour prediction, RGB: three channels of the grey
+    g = rng.integers(0, 256, (18, 22), dtype=np.uint8)
+    c = np.clip(g[..., None] + rng.normal(0, 10, (18, 22, 3)), 0, 255).round().astype(np.uint8)
+    grey = [(_save(tmp_path / "g.png", g), _save(tmp_path / "c.png", c))]
+    res = fastiqa.evaluate(grey, metrics="psnr")
+    assert res.rows[0]["samples"] == 3 * 18 * 22
+    want = oracle_pooled([(_chw(c.astype(np.float64) / 255), _chw(np.repeat(g[..., None], 3, 2) / 255.0))])
+    assert res.means["psnr_pooled"] == pytest.approx(want, abs=1e-9)

@@ -89,6 +89,8 @@ def argument_names(name: str) -> list:
 def define(library) -> None:
     """Defines every schema in `library` (a torch.library.Library of namespace fastiqa_C)."""
     for name, signature in SCHEMAS.items():
+        # no defaults, no keyword-only arguments: the autograd kernels pass arguments by position
+        assert "=" not in signature and "*" not in signature, name
         library.define(name + signature)
         if name in WITH_PYTHON_BACKENDS:
             for backend in PYTHON_BACKENDS:

@@ -14,6 +14,10 @@ every overload, and picks the overload a call runs.
 
 The backward formula receives the overload it serves as ctx.overload (the backward op of
 the same backend is getattr(torch.ops.fastiqa_C.<bwd>, ctx.overload)).
+
+The autograd kernel is torch.library.register_autograd's, less its per-call fill_defaults
+(our schemas have no defaults and no keyword-only arguments; fill_defaults rebuilds the
+schema's argument list per argument: ~30 us a call, as much as a small loss itself).
 """
 import functools
 import importlib
@@ -46,11 +50,39 @@ def _lazy(module: str, name: str) -> Callable:
     return run
 
 
-def _with_overload(fn: Callable, overload: str) -> Callable:
-    def run(ctx, *args, **kwargs):
+def _autograd_kernel(op: torch._ops.OpOverload, overload: str, backward: Callable, setup_context: Callable):
+    """The Autograd-key kernel of `op`: an autograd.Function whose forward redispatches below
+    autograd and calls setup_context(ctx, inputs, output); backward(ctx, *grads)."""
+    any_requires_grad = getattr(torch._C, "_any_requires_grad", None) or \
+        (lambda *a: any(isinstance(t, torch.Tensor) and t.requires_grad for t in a))
+
+    def forward(ctx, *args):
+        keyset = args[-1]
+        args = args[:-1]
+        with torch._C._AutoDispatchBelowAutograd():
+            out = op.redispatch(keyset & torch._C._after_autograd_keyset, *args)
         ctx.overload = overload
-        return fn(ctx, *args, **kwargs)
-    return run
+        setup_context(ctx, args, out)
+        return out
+
+    def backward_(ctx, *grads):
+        needs = ctx.needs_input_grad
+        ctx.needs_input_grad = needs[:-1]
+        try:
+            return (*backward(ctx, *grads), None)
+        finally:
+            ctx.needs_input_grad = needs
+
+    fn = type(f"{op._opname}_{overload}_autograd", (torch.autograd.Function,),
+              {"forward": staticmethod(forward), "backward": staticmethod(backward_)})
+
+    def kernel(keyset, *args):
+        if torch.is_grad_enabled() and any_requires_grad(*args):
+            return fn.apply(*args, keyset)
+        with torch._C._AutoDispatchBelowAutograd():
+            return op.redispatch(keyset & torch._C._after_autograd_keyset, *args)
+
+    return kernel
 
 
 def register(op: str, fake: Callable, reference: Callable, triton: Optional[str] = None,
@@ -65,8 +97,9 @@ def register(op: str, fake: Callable, reference: Callable, triton: Optional[str]
         qualname = f"fastiqa_C::{op}" + ("" if overload == "default" else f".{overload}")
         torch.library.register_fake(qualname, fake, lib=lib)
         if backward is not None:
-            torch.library.register_autograd(qualname, backward, setup_context=_with_overload(setup_context, overload),
-                                            lib=lib)
+            packet = getattr(torch.ops.fastiqa_C, op)
+            kernel = _autograd_kernel(getattr(packet, overload), overload, backward, setup_context)
+            lib.impl(op if overload == "default" else f"{op}.{overload}", kernel, "Autograd", with_keyset=True)
         if overload != "default":
             lib.impl(f"{op}.{overload}", _no_autocast(impls[overload]), "CompositeExplicitAutograd")
     if not _ext.has_kernel(op, "CPU"):

@@ -3,6 +3,8 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
+#include <cstdint>
+
 namespace fastiqa {
 namespace cuda {
 
@@ -24,6 +26,23 @@ template <> __device__ __forceinline__ void store_as<__half, float>(__half* p, f
 }
 template <> __device__ __forceinline__ void store_as<__nv_bfloat16, float>(__nv_bfloat16* p, float v) {
   *p = __float2bfloat16_rn(v);
+}
+
+// Quotient of i / d (i >= 0, d > 0) and its remainder in rem; inv_d = 1.0 / d, computed
+// once on the host (a double division on the GPU is a called subroutine, and so is 64-bit
+// integer division: registers spill around the call). Below 2^32 the inlined 32-bit
+// division, else the quotient from the reciprocal, corrected by one step (exact for i < 2^53).
+__device__ __forceinline__ int64_t div_i64(int64_t i, int64_t d, double inv_d, int64_t& rem) {
+  if (i < (int64_t(1) << 32) && d < (int64_t(1) << 32)) {
+    const uint32_t u = static_cast<uint32_t>(i), v = static_cast<uint32_t>(d), q = u / v;
+    rem = static_cast<int64_t>(u - q * v);
+    return static_cast<int64_t>(q);
+  }
+  int64_t q = static_cast<int64_t>(static_cast<double>(i) * inv_d);
+  int64_t r = i - q * d;
+  if (r < 0) { q -= 1; r += d; } else if (r >= d) { q += 1; r -= d; }
+  rem = r;
+  return q;
 }
 
 // Deterministic block-wide sum (fixed shuffle tree, then fixed shared-memory order).

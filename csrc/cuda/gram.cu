@@ -3,7 +3,8 @@
 //
 // Forward: one block per (upper-triangle tile (ti <= tj), K split, image) computes a
 // 64x64 tile of F_x F_x^T (minus F_y F_y^T for the style loss) over its K range:
-// shared-memory tiles converted to the accumulator type, 4x4 outputs per thread,
+// shared-memory tiles converted to the accumulator type (128-bit loads when K is the
+// unit-stride axis and rows are 16-byte aligned, load_rows_vec), 4x4 outputs per thread,
 // float accumulation (double for double). Only the upper block triangle is
 // computed (G is symmetric). A finalize block per tile sums the K-split partials
 // in fixed order, scales, and writes the Gram tile and its mirror, or evaluates
@@ -23,6 +24,7 @@
 #include "cuda_types.cuh"
 #include "launch.cuh"
 #include "gram_launch.h"
+#include "vec.cuh"
 
 namespace fastiqa {
 namespace cuda {
@@ -60,12 +62,44 @@ __device__ __forceinline__ void tile_pos(int idx, bool k_fast, int kspan, int rs
   }
 }
 
+// put(r, kk, v) for every element of the ROWS x SPAN tile at rows r0.., columns k0.. of a
+// matrix with unit column stride and row stride sR: v converted to A, zero outside
+// [0, R) x [k0, kend). In 16-byte chunks along the row, one 128-bit load per chunk inside
+// the matrix (the caller's vec: every row start and k0 16-byte aligned; csrc/cuda/vec.cuh).
+template <typename T, typename A, int ROWS, int SPAN, typename Put>
+__device__ __forceinline__ void load_rows_vec(const T* __restrict__ f, int64_t sR, int64_t R, int64_t r0,
+                                              int64_t k0, int64_t kend, Put put) {
+  constexpr int V = Vec<T>::kN, PER = SPAN / V, ITEMS = ROWS * PER;
+  static_assert(SPAN % V == 0, "a tile row is whole 16-byte chunks");
+#pragma unroll 1
+  for (int it = 0; it < (ITEMS + kThreads - 1) / kThreads; ++it) {
+    const int idx = threadIdx.x + it * kThreads;
+    if (ITEMS % kThreads != 0 && idx >= ITEMS) break;
+    const int r = idx / PER, kk0 = (idx % PER) * V;
+    const int64_t gr = r0 + r, gk = k0 + kk0;
+    if (gr < R && gk + V <= kend) {
+      T t[V];
+      load16(f + gr * sR + gk, t);
+#pragma unroll
+      for (int u = 0; u < V; ++u) put(r, kk0 + u, load_as<A>(&t[u]));
+    } else {
+#pragma unroll
+      for (int u = 0; u < V; ++u) put(r, kk0 + u, (gr < R && gk + u < kend) ? load_as<A>(f + gr * sR + gk + u) : A(0));
+    }
+  }
+}
+
 // Loads rows [r0, r0 + kT) x cols [k0, k0 + kBK) of a (rows, K) feature matrix
 // into s[kk][r] (accumulator type), zero outside [0, R) x [k0, kend).
+// vec: unit stride along K with 16-byte aligned rows (load_rows_vec).
 template <typename T, typename A>
 __device__ __forceinline__ void load_tile(const T* __restrict__ f, int64_t sR, int64_t sK, int64_t R,
                                           int64_t r0, int64_t k0, int64_t kend, bool k_fast,
-                                          A (*s)[kT + kPad]) {
+                                          A (*s)[kT + kPad], bool vec) {
+  if (vec) {
+    load_rows_vec<T, A, kT, kBK>(f, sR, R, r0, k0, kend, [&](int r, int kk, A v) { s[kk][r] = v; });
+    return;
+  }
 #pragma unroll
   for (int it = 0; it < (kT * kBK) / kThreads; ++it) {
     const int idx = threadIdx.x + it * kThreads;
@@ -99,7 +133,7 @@ __device__ __forceinline__ void mma_tile(const A (*a)[kT + kPad], const A (*b)[k
 template <typename T, typename A, bool HAS_Y>
 __global__ void __launch_bounds__(kThreads)
     tiles_kernel(const T* __restrict__ x, const T* __restrict__ y, A* __restrict__ part, int64_t N,
-                 int64_t C, int64_t K, int64_t sN, int64_t sC, int64_t sK, int64_t kper, int ntiles) {
+                 int64_t C, int64_t K, int64_t sN, int64_t sC, int64_t sK, int64_t kper, int ntiles, bool vec) {
   __shared__ A si[kBK][kT + kPad];
   __shared__ A sj[kBK][kT + kPad];
   int ti, tj;
@@ -116,14 +150,14 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
     for (int v = 0; v < 4; ++v) acc[u][v] = A(0);
   for (int64_t k0 = kb; k0 < ke; k0 += kBK) {
-    load_tile<T, A>(xn, sC, sK, C, int64_t(ti) * kT, k0, ke, k_fast, si);
-    load_tile<T, A>(xn, sC, sK, C, int64_t(tj) * kT, k0, ke, k_fast, sj);
+    load_tile<T, A>(xn, sC, sK, C, int64_t(ti) * kT, k0, ke, k_fast, si, vec);
+    load_tile<T, A>(xn, sC, sK, C, int64_t(tj) * kT, k0, ke, k_fast, sj, vec);
     __syncthreads();
     mma_tile<A, false>(si, sj, acc);
     __syncthreads();
     if (HAS_Y) {
-      load_tile<T, A>(yn, sC, sK, C, int64_t(ti) * kT, k0, ke, k_fast, si);
-      load_tile<T, A>(yn, sC, sK, C, int64_t(tj) * kT, k0, ke, k_fast, sj);
+      load_tile<T, A>(yn, sC, sK, C, int64_t(ti) * kT, k0, ke, k_fast, si, vec);
+      load_tile<T, A>(yn, sC, sK, C, int64_t(tj) * kT, k0, ke, k_fast, sj, vec);
       __syncthreads();
       mma_tile<A, true>(si, sj, acc);
       __syncthreads();
@@ -240,7 +274,9 @@ __global__ void __launch_bounds__(kThreads)
     for (int v = 0; v < 4; ++v) acc[u][v] = A(0);
   for (int64_t c0 = 0; c0 < C; c0 += kBK) {
     // Q block rows r0.., cols c0..: Q is row-major, unit stride along the c0 axis
-    load_tile<A, A>(qn, C, 1, C, r0, c0, C, true, sq);
+    // element loads: with the 128-bit path this SIMT kernel took 150 registers instead of 128
+    // on sm_75 ... sm_89 (half the occupancy); its loads are few next to its FMAs
+    load_tile<A, A>(qn, C, 1, C, r0, c0, C, true, sq, false);
 #pragma unroll
     for (int it = 0; it < (kT * kBK) / kThreads; ++it) {
       const int idx = threadIdx.x + it * kThreads;
@@ -306,7 +342,11 @@ template <typename T> bool tensor_cores_here() {
 // s[r * kLdA + kk] = f[r0 + r, k0 + kk] (zero outside [0, R) x [k0, kend)), 64 x kWK.
 template <typename T>
 __device__ __forceinline__ void load_rows_k(const T* __restrict__ f, int64_t sR, int64_t sK, int64_t R,
-                                            int64_t r0, int64_t k0, int64_t kend, bool k_fast, T* s) {
+                                            int64_t r0, int64_t k0, int64_t kend, bool k_fast, T* s, bool vec) {
+  if (vec) {
+    load_rows_vec<T, float, kT, kWK>(f, sR, R, r0, k0, kend, [&](int r, int kk, float v) { s[r * kLdA + kk] = to_t<T>(v); });
+    return;
+  }
 #pragma unroll 1
   for (int it = 0; it < (kT * kWK) / kThreads; ++it) {
     const int idx = threadIdx.x + it * kThreads;
@@ -346,7 +386,7 @@ __device__ __forceinline__ void stage_result(float* sc, wmma::fragment<wmma::acc
 template <typename T, bool HAS_Y>
 __global__ void __launch_bounds__(kThreads)
     tiles_wmma_kernel(const T* __restrict__ x, const T* __restrict__ y, float* __restrict__ part, int64_t N,
-                      int64_t C, int64_t K, int64_t sN, int64_t sC, int64_t sK, int64_t kper, int ntiles) {
+                      int64_t C, int64_t K, int64_t sN, int64_t sC, int64_t sK, int64_t kper, int ntiles, bool vec) {
   if constexpr (!wmma_ok<T>()) {
     __trap();
   } else {
@@ -368,14 +408,14 @@ __global__ void __launch_bounds__(kThreads)
     wmma::fill_fragment(accy[f], 0.f);
   }
   for (int64_t k0 = kb; k0 < ke; k0 += kWK) {
-    load_rows_k<T>(xn, sC, sK, C, int64_t(ti) * kT, k0, ke, k_fast, si);
-    load_rows_k<T>(xn, sC, sK, C, int64_t(tj) * kT, k0, ke, k_fast, sj);
+    load_rows_k<T>(xn, sC, sK, C, int64_t(ti) * kT, k0, ke, k_fast, si, vec);
+    load_rows_k<T>(xn, sC, sK, C, int64_t(tj) * kT, k0, ke, k_fast, sj, vec);
     __syncthreads();
     wmma_stage<T>(si, sj, acc);
     __syncthreads();
     if (HAS_Y) {
-      load_rows_k<T>(yn, sC, sK, C, int64_t(ti) * kT, k0, ke, k_fast, si);
-      load_rows_k<T>(yn, sC, sK, C, int64_t(tj) * kT, k0, ke, k_fast, sj);
+      load_rows_k<T>(yn, sC, sK, C, int64_t(ti) * kT, k0, ke, k_fast, si, vec);
+      load_rows_k<T>(yn, sC, sK, C, int64_t(tj) * kT, k0, ke, k_fast, sj, vec);
       __syncthreads();
       wmma_stage<T>(si, sj, accy);
       __syncthreads();
@@ -399,10 +439,11 @@ __global__ void __launch_bounds__(kThreads)
 }
 
 // out (C, K) = alpha * Q @ F per image, Q rounded to T for the tensor-core product.
+// (at least 2 resident blocks: ptxas spilled 8-16 bytes on sm_80 without the bound)
 template <typename T>
-__global__ void __launch_bounds__(kThreads)
+__global__ void __launch_bounds__(kThreads, 2)
     apply_wmma_kernel(const float* __restrict__ q, int64_t qN, const T* __restrict__ f, T* __restrict__ out,
-                      int64_t C, int64_t K, int64_t sN, int64_t sC, int64_t sK, float alpha) {
+                      int64_t C, int64_t K, int64_t sN, int64_t sC, int64_t sK, float alpha, bool vec_q, bool vec_f) {
   if constexpr (!wmma_ok<T>()) {
     __trap();
   } else {
@@ -421,20 +462,28 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
   for (int u = 0; u < 2; ++u) wmma::fill_fragment(acc[u], 0.f);
   for (int64_t c0 = 0; c0 < C; c0 += kWK) {
+    if (vec_q) {
+      load_rows_vec<float, float, kT, kWK>(qn, C, C, r0, c0, C, [&](int c, int cc, float v) { sq[c * kLdA + cc] = to_t<T>(v); });
+    } else {
 #pragma unroll 4
-    for (int it = 0; it < (kT * kWK) / kThreads; ++it) {
-      const int idx = threadIdx.x + it * kThreads;
-      const int cc = idx % kWK, c = idx / kWK;
-      const int64_t gr = r0 + c, gc = c0 + cc;
-      sq[c * kLdA + cc] = to_t<T>((gr < C && gc < C) ? qn[gr * C + gc] : 0.f);
+      for (int it = 0; it < (kT * kWK) / kThreads; ++it) {
+        const int idx = threadIdx.x + it * kThreads;
+        const int cc = idx % kWK, c = idx / kWK;
+        const int64_t gr = r0 + c, gc = c0 + cc;
+        sq[c * kLdA + cc] = to_t<T>((gr < C && gc < C) ? qn[gr * C + gc] : 0.f);
+      }
     }
+    if (vec_f) {
+      load_rows_vec<T, float, kWK, kT>(fn, sC, C, c0, k0, K, [&](int cc, int k, float v) { sf[cc * kLdB + k] = to_t<T>(v); });
+    } else {
 #pragma unroll 4
-    for (int it = 0; it < (kT * kWK) / kThreads; ++it) {
-      const int idx = threadIdx.x + it * kThreads;
-      int k, cc;
-      tile_pos(idx, k_fast, kT, kWK, cc, k);
-      const int64_t gc = c0 + cc, gk = k0 + k;
-      sf[cc * kLdB + k] = (gc < C && gk < K) ? fn[gc * sC + gk * sK] : to_t<T>(0.f);
+      for (int it = 0; it < (kT * kWK) / kThreads; ++it) {
+        const int idx = threadIdx.x + it * kThreads;
+        int k, cc;
+        tile_pos(idx, k_fast, kT, kWK, cc, k);
+        const int64_t gc = c0 + cc, gk = k0 + k;
+        sf[cc * kLdB + k] = (gc < C && gk < K) ? fn[gc * sC + gk * sK] : to_t<T>(0.f);
+      }
     }
     __syncthreads();
 #pragma unroll
@@ -471,6 +520,15 @@ int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 int64_t split_len(int64_t K, int64_t splits) { return cdiv(cdiv(K, splits), kBK) * kBK; }
 
+// Features whose rows (fixed n, c) load in 16-byte chunks: unit K stride, 16-byte aligned
+// start, image and channel strides that keep it (a dimension of size 1 moves nothing). The
+// tiles start at multiples of 16 along K (split lengths are multiples of kBK), so each
+// chunk is aligned. A null pointer (no y) does not count.
+bool rows_vec_ok(const void* f, int64_t N, int64_t C, int64_t sN, int64_t sC, int64_t sK, size_t elem) {
+  if (f == nullptr) return true;
+  return sK == 1 && vec_ptr_ok(f) && (N == 1 || vec_stride_ok(sN, elem)) && (C == 1 || vec_stride_ok(sC, elem));
+}
+
 template <typename T, typename A>
 void launch_products(const T* x, const T* y, A* part, int64_t N, int64_t C, int64_t K, int64_t sN,
                      int64_t sC, int64_t sK, int64_t splits, cudaStream_t st) {
@@ -478,15 +536,16 @@ void launch_products(const T* x, const T* y, A* part, int64_t N, int64_t C, int6
   const dim3 grid(static_cast<unsigned>(gram_triangle_tiles(C)), static_cast<unsigned>(splits),
                   static_cast<unsigned>(N));
   const int64_t kper = split_len(K, splits);
+  const bool vec = rows_vec_ok(x, N, C, sN, sC, sK, sizeof(T)) && rows_vec_ok(y, N, C, sN, sC, sK, sizeof(T));
   if constexpr (IsTensorCore<T>::value) {
     if (tensor_cores_here<T>()) {
-      if (y) launch_kernel(tiles_wmma_kernel<T, true>, grid, kThreads, 0, st, x, y, part, N, C, K, sN, sC, sK, kper, ntiles);
-      else launch_kernel(tiles_wmma_kernel<T, false>, grid, kThreads, 0, st, x, nullptr, part, N, C, K, sN, sC, sK, kper, ntiles);
+      if (y) launch_kernel(tiles_wmma_kernel<T, true>, grid, kThreads, 0, st, x, y, part, N, C, K, sN, sC, sK, kper, ntiles, vec);
+      else launch_kernel(tiles_wmma_kernel<T, false>, grid, kThreads, 0, st, x, nullptr, part, N, C, K, sN, sC, sK, kper, ntiles, vec);
       return;
     }
   }
-  if (y) launch_kernel(tiles_kernel<T, A, true>, grid, kThreads, 0, st, x, y, part, N, C, K, sN, sC, sK, kper, ntiles);
-  else launch_kernel(tiles_kernel<T, A, false>, grid, kThreads, 0, st, x, nullptr, part, N, C, K, sN, sC, sK, kper, ntiles);
+  if (y) launch_kernel(tiles_kernel<T, A, true>, grid, kThreads, 0, st, x, y, part, N, C, K, sN, sC, sK, kper, ntiles, vec);
+  else launch_kernel(tiles_kernel<T, A, false>, grid, kThreads, 0, st, x, nullptr, part, N, C, K, sN, sC, sK, kper, ntiles, vec);
 }
 
 template <typename T, typename A>
@@ -546,8 +605,11 @@ void apply_typed(const void* q, int64_t qN, const void* f, void* out, int64_t N,
   const dim3 grid(static_cast<unsigned>(cdiv(K, kT)), static_cast<unsigned>(cdiv(C, kT)), static_cast<unsigned>(N));
   if constexpr (IsTensorCore<T>::value) {
     if (tensor_cores_here<T>()) {
+      // Q (qN, C, C) row-major in accumulators: rows of C, images of C * C
+      const bool vec_q = rows_vec_ok(q, qN, C, C * C, C, 1, sizeof(A));
+      const bool vec_f = rows_vec_ok(f, N, C, sN, sC, sK, sizeof(T));
       launch_kernel(apply_wmma_kernel<T>, grid, kThreads, 0, st, static_cast<const float*>(q), qN, static_cast<const T*>(f),
-                                                      static_cast<T*>(out), C, K, sN, sC, sK, static_cast<float>(alpha));
+                                                      static_cast<T*>(out), C, K, sN, sC, sK, static_cast<float>(alpha), vec_q, vec_f);
       return;
     }
   }

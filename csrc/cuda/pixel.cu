@@ -1,5 +1,6 @@
 // CUDA kernels of the pixel-loss family (torch-free; launched by pixel_host.cpp).
-// Forward: grid-stride pass over the dense inputs; each block writes one pair of
+// Forward: grid-stride pass over the dense inputs in 16-byte chunks (128-bit loads
+// and stores where every pointer is aligned, csrc/cuda/vec.cuh); each block writes one pair of
 // partial sums (loss, weight); a one-block finalize kernel sums them in block
 // order and applies the reduction. Bitwise reproducible: the block count depends
 // on n only. Backward: one scaling pass over the saved elementwise gradient.
@@ -9,6 +10,7 @@
 #include "cuda_types.cuh"
 #include "launch.cuh"
 #include "pixel_launch.h"
+#include "vec.cuh"
 
 namespace fastiqa {
 namespace cuda {
@@ -17,68 +19,99 @@ namespace {
 using namespace fastiqa::pixel;
 
 constexpr int kThreads = 256;
+// Memory-bound kernels: at least 4 resident blocks per SM (at most 64 registers a thread),
+// enough loads in flight; ptxas spilled a few bytes on some archs without the bound.
+constexpr int kMinBlocks = 4;
 // Up to 65536 blocks: a thread's sequential grid-stride sum then spans at most
 // n / (kMaxBlocks * kThreads) terms (128 at 2^31 elements), the rest of the sum is a
 // tree (block_sum) and a compensated finalize: float32 sums as accurate as torch.sum.
 constexpr int64_t kMaxBlocks = 65536;
 constexpr int kItemsPerThread = 4;
 
-// Weight element of flat input element i (see WeightMode). 64-bit integer
-// division is a called subroutine on the GPU (registers spill around the call):
-// indices below 2^32 use the inlined 32-bit division, larger ones a quotient from
-// a double-precision reciprocal, corrected by one step (exact for i < 2^53).
-__device__ __forceinline__ int64_t div_big(int64_t i, int64_t d, int64_t& rem) {
-  int64_t q = static_cast<int64_t>(static_cast<double>(i) * (1.0 / static_cast<double>(d)));
-  int64_t r = i - q * d;
-  if (r < 0) { q -= 1; r += d; } else if (r >= d) { q += 1; r -= d; }
-  rem = r;
-  return q;
-}
-
-__device__ __forceinline__ int64_t weight_index(int64_t i, int wmode, int64_t channels,
-                                                int64_t inner, bool small) {
-  if (wmode == kPlane) {
-    if (small) {
-      const uint32_t u = static_cast<uint32_t>(i), ci = static_cast<uint32_t>(channels * inner);
-      const uint32_t in = static_cast<uint32_t>(inner);
-      return static_cast<int64_t>((u / ci) * in + u % in);
+// Weight elements of a chunk's elements i0, i0 + 1, ... (see WeightMode): one division
+// per chunk, then counting. kPlane: element i = (m * channels + c) * inner + p reads weight
+// m * inner + p; kPixel: element i reads weight i / channels (p: i % channels).
+// inv: 1 / (channels * inner) and 1 / inner (kPlane), 1 / channels (kPixel), from the host.
+struct WeightWalk {
+  int64_t wi = 0, p = 0, c = 0;
+  __device__ __forceinline__ WeightWalk(int64_t i0, int wmode, int64_t channels, int64_t inner, double inv0,
+                                        double inv1) {
+    if (wmode == kPlane) {
+      int64_t rem;
+      const int64_t m = div_i64(i0, channels * inner, inv0, rem);
+      c = div_i64(rem, inner, inv1, p);
+      wi = m * inner + p;
+    } else if (wmode == kPixel) {
+      wi = div_i64(i0, channels, inv0, p);
+    } else {
+      wi = i0;
     }
-    int64_t within_image, within_plane;
-    const int64_t image = div_big(i, channels * inner, within_image);
-    div_big(within_image, inner, within_plane);
-    return image * inner + within_plane;
   }
-  if (wmode == kPixel) {
-    if (small) return static_cast<int64_t>(static_cast<uint32_t>(i) / static_cast<uint32_t>(channels));
-    int64_t unused;
-    return div_big(i, channels, unused);
+  __device__ __forceinline__ void next(int wmode, int64_t channels, int64_t inner) {
+    if (wmode == kPlane) {
+      ++wi;
+      if (++p == inner) {
+        p = 0;
+        wi -= inner;
+        if (++c == channels) {
+          c = 0;
+          wi += inner;
+        }
+      }
+    } else if (wmode == kPixel) {
+      if (++p == channels) {
+        p = 0;
+        ++wi;
+      }
+    } else {
+      ++wi;
+    }
   }
-  return i;
-}
+};
 
+// Elements go in chunks of Vec<T>::kN (csrc/cuda/vec.cuh): chunk q is elements
+// [q * kN, q * kN + kN), chunks are grid-strided over the threads, and a thread sums its
+// chunks' elements in element order. vec (every pointer used 16-byte aligned): whole
+// chunks move as 128-bit loads / stores, else element by element; same sums either way.
 template <typename T, typename A, int K, bool MAP, bool GRAD>
-__global__ void __launch_bounds__(kThreads)
+__global__ void __launch_bounds__(kThreads, kMinBlocks)
     pixel_fwd_kernel(const T* __restrict__ a, const T* __restrict__ b, const T* __restrict__ w,
                      T* __restrict__ map, T* __restrict__ grad, A* __restrict__ partials,
-                     int64_t n, int wmode, int64_t channels, int64_t inner, A c, A gmul) {
+                     int64_t n, int wmode, int64_t channels, int64_t inner, double inv0, double inv1, A c,
+                     A gmul, bool vec) {
+  constexpr int V = Vec<T>::kN;
   __shared__ A shared[kThreads / 32];
   A acc = 0, accw = 0;
-  const bool small = n < (int64_t(1) << 32);
+  const int64_t chunks = (n + V - 1) / V;
   const int64_t stride = static_cast<int64_t>(gridDim.x) * kThreads;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * kThreads + threadIdx.x; i < n; i += stride) {
-    A d = load_as<A>(a + i) - load_as<A>(b + i);
-    A v, g;
-    loss_and_grad<K, A>(d, c, v, g);
-    if (wmode != kNoWeight) {
-      const int64_t wi = weight_index(i, wmode, channels, inner, small);
-      A ww = load_as<A>(w + wi);
-      v *= ww;
-      g *= ww;
-      accw += ww;
+  for (int64_t q = static_cast<int64_t>(blockIdx.x) * kThreads + threadIdx.x; q < chunks; q += stride) {
+    const int64_t i0 = q * V;
+    const bool whole = vec && i0 + V <= n;
+    T ta[V], tb[V], tw[V], tm[V], tg[V];
+    load_chunk(a + i0, whole, n - i0, ta);
+    load_chunk(b + i0, whole, n - i0, tb);
+    if (wmode == kFull) load_chunk(w + i0, whole, n - i0, tw);
+    WeightWalk walk(i0, wmode == kFull ? kNoWeight : wmode, channels, inner, inv0, inv1);
+    const int64_t rest = n - i0;
+#pragma unroll
+    for (int k = 0; k < V; ++k) {
+      if (k >= rest) continue;
+      A d = load_as<A>(&ta[k]) - load_as<A>(&tb[k]);
+      A v, g;
+      loss_and_grad<K, A>(d, c, v, g);
+      if (wmode != kNoWeight) {
+        A ww = wmode == kFull ? load_as<A>(&tw[k]) : load_as<A>(w + walk.wi);
+        walk.next(wmode, channels, inner);
+        v *= ww;
+        g *= ww;
+        accw += ww;
+      }
+      acc += v;
+      if (MAP) store_as(&tm[k], v);
+      if (GRAD) store_as(&tg[k], g * gmul);
     }
-    acc += v;
-    if (MAP) store_as(map + i, v);
-    if (GRAD) store_as(grad + i, g * gmul);
+    if (MAP) store_chunk(map + i0, whole, n - i0, tm);
+    if (GRAD) store_chunk(grad + i0, whole, n - i0, tg);
   }
   A s = block_sum<kThreads>(acc, shared);
   A sw = block_sum<kThreads>(accw, shared);
@@ -121,15 +154,26 @@ __global__ void __launch_bounds__(kThreads)
 }
 
 template <typename T, typename A>
-__global__ void __launch_bounds__(kThreads)
+__global__ void __launch_bounds__(kThreads, kMinBlocks)
     pixel_bwd_kernel(const T* __restrict__ g, T* __restrict__ gp, T* __restrict__ gt,
-                     const A* __restrict__ grad_out, const A* __restrict__ gscale, int64_t n) {
+                     const A* __restrict__ grad_out, const A* __restrict__ gscale, int64_t n, bool vec) {
+  constexpr int V = Vec<T>::kN;
   const A s = *grad_out * *gscale;
+  const int64_t chunks = (n + V - 1) / V;
   const int64_t stride = static_cast<int64_t>(gridDim.x) * kThreads;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * kThreads + threadIdx.x; i < n; i += stride) {
-    A v = load_as<A>(g + i) * s;
-    if (gp) store_as(gp + i, v);
-    if (gt) store_as(gt + i, -v);
+  for (int64_t q = static_cast<int64_t>(blockIdx.x) * kThreads + threadIdx.x; q < chunks; q += stride) {
+    const int64_t i0 = q * V;
+    const bool whole = vec && i0 + V <= n;
+    T tv[V], tp[V], tn[V];
+    load_chunk(g + i0, whole, n - i0, tv);
+#pragma unroll
+    for (int k = 0; k < V; ++k) {
+      const A v = load_as<A>(&tv[k]) * s;
+      store_as(&tp[k], v);
+      store_as(&tn[k], -v);
+    }
+    if (gp) store_chunk(gp + i0, whole, n - i0, tp);
+    if (gt) store_chunk(gt + i0, whole, n - i0, tn);
   }
 }
 
@@ -143,14 +187,18 @@ template <typename T, typename A, int K>
 void launch_kind(const T* a, const T* b, const T* w, T* map, T* grad, A* partials, int64_t n,
                  int wmode, int64_t channels, int64_t inner, A c, A gmul, cudaStream_t st) {
   const int64_t blocks = blocks_for(n);
+  const bool vec = vec_ptr_ok(a) && vec_ptr_ok(b) && (wmode != kFull || vec_ptr_ok(w)) && vec_ptr_ok(map) &&
+                   vec_ptr_ok(grad);
+  const double inv0 = 1.0 / static_cast<double>(wmode == kPlane ? channels * inner : channels);
+  const double inv1 = 1.0 / static_cast<double>(inner);
   if (map && grad)
-    launch_kernel(pixel_fwd_kernel<T, A, K, true, true>, blocks, kThreads, 0, st, a, b, w, map, grad, partials, n, wmode, channels, inner, c, gmul);
+    launch_kernel(pixel_fwd_kernel<T, A, K, true, true>, blocks, kThreads, 0, st, a, b, w, map, grad, partials, n, wmode, channels, inner, inv0, inv1, c, gmul, vec);
   else if (map)
-    launch_kernel(pixel_fwd_kernel<T, A, K, true, false>, blocks, kThreads, 0, st, a, b, w, map, grad, partials, n, wmode, channels, inner, c, gmul);
+    launch_kernel(pixel_fwd_kernel<T, A, K, true, false>, blocks, kThreads, 0, st, a, b, w, map, grad, partials, n, wmode, channels, inner, inv0, inv1, c, gmul, vec);
   else if (grad)
-    launch_kernel(pixel_fwd_kernel<T, A, K, false, true>, blocks, kThreads, 0, st, a, b, w, map, grad, partials, n, wmode, channels, inner, c, gmul);
+    launch_kernel(pixel_fwd_kernel<T, A, K, false, true>, blocks, kThreads, 0, st, a, b, w, map, grad, partials, n, wmode, channels, inner, inv0, inv1, c, gmul, vec);
   else
-    launch_kernel(pixel_fwd_kernel<T, A, K, false, false>, blocks, kThreads, 0, st, a, b, w, map, grad, partials, n, wmode, channels, inner, c, gmul);
+    launch_kernel(pixel_fwd_kernel<T, A, K, false, false>, blocks, kThreads, 0, st, a, b, w, map, grad, partials, n, wmode, channels, inner, inv0, inv1, c, gmul, vec);
 }
 
 template <typename T, typename A>
@@ -178,9 +226,10 @@ template <typename T, typename A>
 void launch_bwd(const void* g, void* gp, void* gt, const void* grad_out, const void* gscale,
                 int64_t n, cudaStream_t st) {
   if (n == 0) return;
+  const bool vec = vec_ptr_ok(g) && vec_ptr_ok(gp) && vec_ptr_ok(gt);
   launch_kernel(pixel_bwd_kernel<T, A>, blocks_for(n), kThreads, 0, st,
       static_cast<const T*>(g), static_cast<T*>(gp), static_cast<T*>(gt),
-      static_cast<const A*>(grad_out), static_cast<const A*>(gscale), n);
+      static_cast<const A*>(grad_out), static_cast<const A*>(gscale), n, vec);
 }
 
 const char* last_error() {

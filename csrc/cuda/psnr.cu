@@ -4,15 +4,18 @@
 // fastest index, so neighbouring threads read neighbouring addresses), applies
 // the fused quantisation / BT.601 luma (csrc/common/psnr_math.h), optionally
 // writes the gradient of the per-image mean, and stores one partial sum. A
-// finalize kernel (one block per image) sums the partials in block order.
+// finalize kernel (one block per image) sums the partials in block order. Without a
+// crop, dense images (NCHW, channels-last, the Y channel of NCHW) go in 16-byte chunks:
+// 128-bit loads and stores where aligned (Geo::flat, csrc/cuda/vec.cuh).
 // Bitwise reproducible: the block count depends on the shape only.
-// Backward: one scaling pass, grad_x = grad * grad_out[image], grad_y = -grad_x.
+// Backward: one scaling pass, grad_x = grad * grad_out[image], grad_y = -grad_x (chunks).
 #include <cuda_runtime.h>
 
 #include "../common/psnr_math.h"
 #include "cuda_types.cuh"
 #include "launch.cuh"
 #include "psnr_launch.h"
+#include "vec.cuh"
 
 namespace fastiqa {
 namespace cuda {
@@ -21,6 +24,9 @@ namespace {
 using namespace fastiqa::psnr;
 
 constexpr int kThreads = 256;
+// Memory-bound kernels: at least 4 resident blocks per SM (at most 64 registers a thread),
+// enough loads in flight; ptxas spilled a few bytes on some archs without the bound.
+constexpr int kMinBlocks = 4;
 constexpr int kItemsPerThread = 8;
 constexpr int64_t kMaxBlocksPerImage = 512;
 
@@ -29,6 +35,11 @@ struct Geo {
   int64_t crop;
   uint32_t c, hh, ww, count;
   bool cl;  // channels-last order of the samples (channel fastest)
+  // flat: no crop and sample i at element i of its image (dense NCHW or channels-last; for the
+  // Y channel pixel i at element i of the R plane, G and B planes sc and 2 sc further): the
+  // samples go in 16-byte chunks (csrc/cuda/vec.cuh), as 128-bit loads / stores when vec
+  // (every image, plane and pointer 16-byte aligned)
+  bool flat, vec;
 };
 
 // Offset (elements, within image 0) of sample i of the statistic.
@@ -54,7 +65,7 @@ __device__ __forceinline__ int64_t sample_offset(const Geo& g, uint32_t i) {
 }
 
 template <typename T, typename A, int K, bool Q, bool GRAD, bool LUMA>
-__global__ void __launch_bounds__(kThreads)
+__global__ void __launch_bounds__(kThreads, kMinBlocks)
     psnr_fwd_kernel(const T* __restrict__ x, const T* __restrict__ y, T* __restrict__ grad,
                     A* __restrict__ partials, Geo g, A qscale, A gmul) {
   __shared__ A shared[kThreads / 32];
@@ -66,7 +77,56 @@ __global__ void __launch_bounds__(kThreads)
           wb = static_cast<A>(kYB / 255.0);
   A acc = 0;
   const uint32_t stride = gridDim.x * kThreads;
-  for (uint32_t i = blockIdx.x * kThreads + threadIdx.x; i < g.count; i += stride) {
+  if (g.flat) {
+    constexpr int V = Vec<T>::kN;
+    const uint32_t chunks = (g.count + V - 1) / V;
+    for (uint32_t q = blockIdx.x * kThreads + threadIdx.x; q < chunks; q += stride) {
+      const uint32_t i0 = q * V;
+      const int64_t rest = static_cast<int64_t>(g.count) - i0;
+      const bool whole = g.vec && rest >= V;
+      constexpr int P = LUMA ? 3 : 1;  // planes read per sample
+      T tx[P][V], ty[P][V], tg[P][V];
+#pragma unroll
+      for (int pl = 0; pl < P; ++pl) {
+        load_chunk(xi + i0 + pl * g.sc, whole, rest, tx[pl]);
+        load_chunk(yi + i0 + pl * g.sc, whole, rest, ty[pl]);
+      }
+#pragma unroll
+      for (int k = 0; k < V; ++k) {
+        if (k >= rest) break;
+        A d;
+        if (LUMA) {
+          d = luma_diff<A, Q>(load_as<A>(&tx[0][k]), load_as<A>(&tx[1][k]), load_as<A>(&tx[2][k]),
+                              load_as<A>(&ty[0][k]), load_as<A>(&ty[1][k]), load_as<A>(&ty[2][k]), wr, wgr, wb,
+                              qscale);
+        } else {
+          A xa = load_as<A>(&tx[0][k]), ya = load_as<A>(&ty[0][k]);
+          if (Q) {
+            xa = quant8<A>(xa * qscale);
+            ya = quant8<A>(ya * qscale);
+          }
+          d = xa - ya;
+        }
+        A v, dv;
+        stat_and_grad<K, A>(d, v, dv);
+        acc += v;
+        if (GRAD) {
+          dv *= gmul;
+          if (LUMA) {
+            store_as(&tg[0][k], dv * wr);
+            store_as(&tg[1][k], dv * wgr);
+            store_as(&tg[2][k], dv * wb);
+          } else {
+            store_as(&tg[0][k], dv);
+          }
+        }
+      }
+      if (GRAD)
+#pragma unroll
+        for (int pl = 0; pl < P; ++pl) store_chunk(gi + i0 + pl * g.sc, whole, rest, tg[pl]);
+    }
+  }
+  for (uint32_t i = blockIdx.x * kThreads + threadIdx.x; !g.flat && i < g.count; i += stride) {
     const int64_t o = sample_offset<LUMA>(g, i);
     A d;
     if (LUMA) {
@@ -110,15 +170,34 @@ __global__ void __launch_bounds__(kThreads)
   if (threadIdx.x == 0) stat[img] = static_cast<A>(static_cast<double>(s) * scale);
 }
 
+// Chunks of Vec<T>::kN elements, 128-bit loads / stores when vec (every pointer aligned).
 template <typename T, typename A>
-__global__ void __launch_bounds__(kThreads)
+__global__ void __launch_bounds__(kThreads, kMinBlocks)
     psnr_bwd_kernel(const T* __restrict__ g, T* __restrict__ gx, T* __restrict__ gy,
-                    const A* __restrict__ grad_out, int64_t total, int64_t per) {
+                    const A* __restrict__ grad_out, int64_t total, int64_t per, double inv_per, bool vec) {
+  constexpr int V = Vec<T>::kN;
+  const int64_t chunks = (total + V - 1) / V;
   const int64_t stride = static_cast<int64_t>(gridDim.x) * kThreads;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * kThreads + threadIdx.x; i < total; i += stride) {
-    const A v = load_as<A>(g + i) * grad_out[i / per];
-    if (gx) store_as(gx + i, v);
-    if (gy) store_as(gy + i, -v);
+  for (int64_t q = static_cast<int64_t>(blockIdx.x) * kThreads + threadIdx.x; q < chunks; q += stride) {
+    const int64_t i0 = q * V, rest = total - i0;
+    const bool whole = vec && rest >= V;
+    T tv[V], tp[V], tn[V];
+    load_chunk(g + i0, whole, rest, tv);
+    int64_t r;  // image of element i0 + k, and its offset in it
+    int64_t img = div_i64(i0, per, inv_per, r);
+#pragma unroll
+    for (int k = 0; k < V; ++k) {
+      if (k >= rest) break;
+      const A v = load_as<A>(&tv[k]) * grad_out[img];
+      store_as(&tp[k], v);
+      store_as(&tn[k], -v);
+      if (++r == per) {
+        r = 0;
+        ++img;
+      }
+    }
+    if (gx) store_chunk(gx + i0, whole, rest, tp);
+    if (gy) store_chunk(gy + i0, whole, rest, tn);
   }
 }
 
@@ -181,7 +260,7 @@ void launch_bwd(const void* g, void* gx, void* gy, const void* grad_out, int64_t
   if (blocks > 65535) blocks = 65535;
   launch_kernel(psnr_bwd_kernel<T, A>, static_cast<unsigned>(blocks), kThreads, 0, st,
       static_cast<const T*>(g), static_cast<T*>(gx), static_cast<T*>(gy), static_cast<const A*>(grad_out),
-      total, per);
+      total, per, 1.0 / static_cast<double>(per), vec_ptr_ok(g) && vec_ptr_ok(gx) && vec_ptr_ok(gy));
 }
 
 const char* last_error() {
@@ -206,6 +285,12 @@ const char* psnr_fwd_launch(int dtype, const void* x, const void* y, void* grad,
   g.c = static_cast<uint32_t>(c), g.hh = static_cast<uint32_t>(hh), g.ww = static_cast<uint32_t>(ww);
   g.count = static_cast<uint32_t>(count);
   g.cl = c > 1 && sc == 1;
+  const bool dense_nchw = sw == 1 && sh == ww && (c == 1 || sc == hh * ww);
+  const bool dense_cl = g.cl && sw == c && sh == ww * c;
+  g.flat = crop == 0 && (luma ? sw == 1 && sh == ww : dense_nchw || dense_cl);
+  const size_t elem = dtype == kF64 ? 8 : dtype == kF32 ? 4 : 2;
+  g.vec = g.flat && vec_ptr_ok(x) && vec_ptr_ok(y) && vec_ptr_ok(grad) && vec_stride_ok(sn, elem) &&
+          (!luma || vec_stride_ok(sc, elem));
   auto st = static_cast<cudaStream_t>(stream);
   switch (dtype) {
     case kF32: launch_fwd<float, float>(x, y, grad, partials, stat, n, g, kind, luma, quantize, data_range, st); break;

@@ -2,7 +2,8 @@
 //
 // Forward: one block per 32x32 output tile of one plane. The block loads the
 // (32 + win - 1)^2 source tile of x and y into shared memory once (any strides,
-// zero or reflect padding resolved by index), blurs it horizontally into the five
+// zero or reflect padding resolved by index; 128-bit loads when rows are contiguous and
+// 16-byte aligned, Params::vec), blurs it horizontally into the five
 // quantities (shared memory), then vertically per output pixel, and writes the SSIM
 // map if asked plus one (S, cs, |x-y|) partial triple; the host sums the partials
 // in tile order (no atomics, bitwise reproducible).
@@ -19,6 +20,7 @@
 #include "cuda_types.cuh"
 #include "launch.cuh"
 #include "ssim_launch.h"
+#include "vec.cuh"
 
 namespace fastiqa {
 namespace cuda {
@@ -34,10 +36,14 @@ template <typename A> struct Params {
   int64_t sx[4], sy[4], sm[4], sd[4], sg[4];
   A g[kMaxWin];
   A c1, c2, inv_out, inv_in;
+  // rows of x and y in 16-byte chunks (unit column stride, every row start 16-byte aligned):
+  // the source tiles load as 128-bit vectors (csrc/cuda/vec.cuh)
+  bool vec;
 };
 
 template <typename A>
-Params<A> make_params(const SsimGeometry& geo, const double* window, const double* c) {
+Params<A> make_params(const SsimGeometry& geo, const double* window, const double* c, const void* x,
+                      const void* y, size_t elem) {
   Params<A> p{};
   p.C = geo.C; p.H = geo.H; p.W = geo.W; p.Ho = geo.Ho; p.Wo = geo.Wo;
   p.win = geo.win; p.off = geo.off; p.padding = geo.padding;
@@ -50,15 +56,55 @@ Params<A> make_params(const SsimGeometry& geo, const double* window, const doubl
   p.c2 = static_cast<A>(c[1]);
   p.inv_out = static_cast<A>(1.0 / static_cast<double>(geo.Ho * geo.Wo));
   p.inv_in = static_cast<A>(1.0 / static_cast<double>(geo.H * geo.W));
+  // the strides of N, C and H that move a row start (a dimension of size 1 moves none)
+  const int64_t sizes[3] = {geo.N, geo.C, geo.H};
+  p.vec = elem < 8 && geo.sx[3] == 1 && geo.sy[3] == 1 && vec_ptr_ok(x) && vec_ptr_ok(y);
+  for (int i = 0; i < 3; ++i)
+    p.vec = p.vec && (sizes[i] == 1 || (vec_stride_ok(geo.sx[i], elem) && vec_stride_ok(geo.sy[i], elem)));
   return p;
 }
 
 // Loads the S x S source tile at (s0r, s0c) of plane (n, c) into sx, sy (zeros outside).
+// P.vec (float32 / float16 / bfloat16): each row in the 16-byte chunks that cover columns s0c .. s0c + S - 1 (the first
+// starts at s0c rounded down to a chunk), 128-bit loads for chunks inside the image.
 template <typename T, typename A>
 __device__ void load_source(const T* x, const T* y, const Params<A>& P, int64_t n, int64_t c,
                             int64_t s0r, int64_t s0c, int S, A* sx, A* sy) {
   const T* xb = x + n * P.sx[0] + c * P.sx[1];
   const T* yb = y + n * P.sy[0] + c * P.sy[1];
+  if constexpr (sizeof(T) < 8) {  // float64: element loads (the vector path spilled registers)
+  if (P.vec) {
+    constexpr int V = Vec<T>::kN;
+    const int lead = static_cast<int>(s0c % V);
+    const int per_row = (lead + S + V - 1) / V;
+    for (int idx = threadIdx.x; idx < S * per_row; idx += blockDim.x) {
+      const int i = idx / per_row, j0 = (idx % per_row) * V - lead;  // tile column of the chunk's first element
+      const int64_t r = s0r + i, c0 = s0c + j0;
+      A* ox = sx + i * S + j0;  // the chunk's element k goes to ox[k] when 0 <= j0 + k < S
+      A* oy = sy + i * S + j0;
+      if (r < P.H && c0 + V <= P.W) {
+        T tx[V], ty[V];
+        load16(xb + r * P.sx[2] + c0, tx);
+        load16(yb + r * P.sy[2] + c0, ty);
+#pragma unroll
+        for (int k = 0; k < V; ++k)
+          if (j0 + k >= 0 && j0 + k < S) {
+            ox[k] = load_as<A>(&tx[k]);
+            oy[k] = load_as<A>(&ty[k]);
+          }
+      } else {
+#pragma unroll
+        for (int k = 0; k < V; ++k)
+          if (j0 + k >= 0 && j0 + k < S) {
+            const bool in = r < P.H && c0 + k < P.W;
+            ox[k] = in ? load_as<A>(xb + r * P.sx[2] + c0 + k) : A(0);
+            oy[k] = in ? load_as<A>(yb + r * P.sy[2] + c0 + k) : A(0);
+          }
+      }
+    }
+    return;
+  }
+  }
   for (int idx = threadIdx.x; idx < S * S; idx += blockDim.x) {
     const int i = idx / S, j = idx % S;
     const int64_t r = s0r + i, cc = s0c + j;
@@ -117,8 +163,11 @@ __device__ __forceinline__ void vertical(const Params<A>& P, const A* h, int S, 
 // GRAD = false: S, cs, |x-y| sums (and the map); GRAD = true: the four coefficient maps
 // of the gradient (ssim_math.h) into gmaps[(plane * 4 + q) * Ho * Wo + pixel], the
 // first pass of the gradient when its fused kernel does not fit.
+// At least 3 resident blocks (at most 80 registers): without a bound ptxas spilled 8-16
+// bytes on some archs; with 2 it took 88-104 registers (2 blocks an SM on sm_90, where the
+// shared memory of the 32x32 tile allows 5).
 template <typename T, typename A, bool GRAD>
-__global__ void __launch_bounds__(kThreads)
+__global__ void __launch_bounds__(kThreads, 3)
     ssim_fwd_kernel(const T* __restrict__ x, const T* __restrict__ y, T* __restrict__ map,
                     A* __restrict__ partials, const Params<A> P, bool want_l1, int M,
                     const A* __restrict__ weights, const T* __restrict__ dmap, A* __restrict__ gmaps) {
@@ -385,7 +434,7 @@ template <typename T, typename A>
 const char* fwd_typed(const void* x, const void* y, const SsimGeometry& geo, const double* window,
                       const double* c, void* map, const int64_t* smap, bool want_l1, void* partials,
                       cudaStream_t st) {
-  Params<A> P = make_params<A>(geo, window, c);
+  Params<A> P = make_params<A>(geo, window, c, x, y, sizeof(T));
   if (map)
     for (int i = 0; i < 4; ++i) P.sm[i] = smap[i];
   auto kernel = ssim_fwd_kernel<T, A, false>;
@@ -402,7 +451,7 @@ template <typename T, typename A>
 const char* grad_typed(const void* x, const void* y, const SsimGeometry& geo, const double* window,
                        const double* c, const void* weights, const void* dmap, const int64_t* sd, void* gx,
                        void* gy, const int64_t* sg, cudaStream_t st) {
-  Params<A> P = make_params<A>(geo, window, c);
+  Params<A> P = make_params<A>(geo, window, c, x, y, sizeof(T));
   for (int i = 0; i < 4; ++i) {
     if (dmap) P.sd[i] = sd[i];
     P.sg[i] = sg[i];

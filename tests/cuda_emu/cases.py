@@ -60,6 +60,44 @@ def _check(result, f64, same, what):
     check(result, f64, same, what)
 
 
+def _aligned(arrays, offsets, names):
+    """Whether every array of `names` (not None) starts 16-byte aligned at its element offset."""
+    return all(
+        (offsets.get(k, 0) * arrays[k].element_size()) % 16 == 0 for k in names if arrays.get(k) is not None
+    )
+
+
+def _check_path(drv, vector, what):
+    """The launcher took the 128-bit path (vector) or the element path (csrc/cuda/vec.cuh)."""
+    if vector and drv.vector_ops == 0:
+        raise AssertionError(f"{what}: no 128-bit access although every pointer and stride is 16-byte aligned")
+    if not vector and drv.vector_ops:
+        raise AssertionError(f"{what}: {drv.vector_ops} 128-bit accesses on the element path (misaligned input)")
+
+
+def _same_bits(a, b, what):
+    """Bitwise equality (the two paths give the same sums)."""
+    ia = a.contiguous().view(torch.uint8) if a.dim() else a.reshape(1).view(torch.uint8)
+    ib = b.contiguous().view(torch.uint8) if b.dim() else b.reshape(1).view(torch.uint8)
+    if not torch.equal(ia, ib):
+        raise AssertionError(f"{what}: the 128-bit and the element path differ bitwise")
+
+
+def _both_paths(call, what):
+    """Runs call(offsets) aligned and with every array one element in; the results must
+    match bitwise, the first on the 128-bit path, the second on the element path."""
+
+    def run(drv, gpu):
+        got = {}
+        for off in (0, 1):
+            got[off] = call(drv, gpu, off)
+            _check_path(drv, off == 0, f"{what} offset {off}")
+        for k, v in got[0].items():
+            _same_bits(v, got[1][k], f"{what} {k}")
+
+    return run
+
+
 def _inputs(shape, dtype, seed, channels_last=False, scale=1.0):
     g = torch.Generator().manual_seed(seed)
     a = (torch.rand(shape, generator=g, dtype=torch.float64) * scale).to(dtype)
@@ -70,7 +108,10 @@ def _inputs(shape, dtype, seed, channels_last=False, scale=1.0):
 
 
 # ------------------------------------------------------------------------------------ pixel
-def _pixel_fwd(dt, shape, kind, reduction, wmode, need_grad):
+def _pixel_fwd(dt, shape, kind, reduction, wmode, need_grad, off=0):
+    """off: every array starts that many elements into its buffer (misaligned when not a
+    multiple of 16 bytes): the element path, else the 128-bit one."""
+
     def run(drv, gpu):
         dtype = TORCH_DTYPES[dt]
         cl = wmode == 3
@@ -104,7 +145,10 @@ def _pixel_fwd(dt, shape, kind, reduction, wmode, need_grad):
             reduction=reduction,
             norm_scale=1.0,
         )
-        got = drv.call("pixel_fwd", gpu, nums, arrays)
+        offsets = off if isinstance(off, dict) else {k: off for k in arrays}
+        got = drv.call("pixel_fwd", gpu, nums, arrays, offsets)
+        _check_path(drv, _aligned(arrays, offsets, ("a", "b", "map", "grad") + (("w",) if wmode == 1 else ())),
+                    "pixel fwd")
         args = (wmode, channels, inner, kind, 1e-6, reduction, 1.0, need_grad)
         o64, s64, g64 = R.pixel_fwd(a.double(), b.double(), None if w is None else w.double(), *args)
         o, s, gr = R.pixel_fwd(a, b, w, *args)
@@ -112,26 +156,26 @@ def _pixel_fwd(dt, shape, kind, reduction, wmode, need_grad):
         _check(got["gscale"], s64, s, "pixel gscale")
         if need_grad:
             _check(got["grad"], g64, gr, "pixel grad")
+        return got
 
     return run
 
 
-def _pixel_bwd(dt, shape):
+def _pixel_bwd(dt, shape, off=0):
     def run(drv, gpu):
         dtype = TORCH_DTYPES[dt]
         g, _ = _inputs(shape, dtype, 3)
         acc = _acc(dtype)
         go, gs = torch.tensor(0.7, dtype=acc), torch.tensor(1.3, dtype=acc)
-        got = drv.call(
-            "pixel_bwd",
-            gpu,
-            dict(dtype=DTYPES[dt], n=g.numel()),
-            {"g": g, "gp": _nan(None, dtype, g), "gt": _nan(None, dtype, g), "grad_out": go, "gscale": gs},
-        )
+        arrays = {"g": g, "gp": _nan(None, dtype, g), "gt": _nan(None, dtype, g), "grad_out": go, "gscale": gs}
+        offsets = {k: off for k in ("g", "gp", "gt")}
+        got = drv.call("pixel_bwd", gpu, dict(dtype=DTYPES[dt], n=g.numel()), arrays, offsets)
+        _check_path(drv, _aligned(arrays, offsets, ("g", "gp", "gt")), "pixel bwd")
         p64, t64 = R.pixel_bwd(g.double(), go.double(), gs.double(), True, True)
         p, t = R.pixel_bwd(g, go, gs, True, True)
         _check(got["gp"], p64, p, "pixel grad_pred")
         _check(got["gt"], t64, t, "pixel grad_target")
+        return got
 
     return run
 
@@ -163,11 +207,28 @@ def pixel_cases(level):
         )
     for dt in DTYPES if level != "sanitize" else ("float32",):
         out.append(Case("pixel", f"bwd-{dt}", "sm_80", _pixel_bwd(dt, (3, 2, 19, 23))))
+    # both load paths (csrc/cuda/vec.cuh): misaligned starts (one element in: the element path),
+    # odd sizes (a partial last chunk), the same bits on both paths
+    both = [("float32", 2, 2, 1, True), ("float16", 1, 0, 3, True), ("float64", 0, 1, 2, False)]
+    if level == "sanitize":
+        both = both[:1]
+    for dt, kind, red, wm, ng in both:
+        for shape in [(1, 3, 7, 11), (2, 3, 16, 16)][: 1 if level == "sanitize" else 2]:
+            sid = f"{dt}-k{kind}-r{red}-w{wm}-{'x'.join(map(str, shape))}"
+            out.append(Case("pixel", f"fwd-paths-{sid}", "sm_80",
+                            _both_paths(lambda d, g, o, a=(dt, shape, kind, red, wm, ng): _pixel_fwd(*a, off=o)(d, g),
+                                        "pixel fwd")))
+        out.append(Case("pixel", f"fwd-misaligned-grad-only-{dt}", "sm_80",
+                        _pixel_fwd(dt, (1, 3, 7, 11), kind, 0, wm, True, off={"grad": 1})))
+        out.append(Case("pixel", f"bwd-paths-{dt}", "sm_80",
+                        _both_paths(lambda d, g, o, dt=dt: _pixel_bwd(dt, (1, 3, 7, 11), off=o)(d, g), "pixel bwd")))
     return out
 
 
 # ------------------------------------------------------------------------------------ psnr
-def _psnr_fwd(dt, shape, kind, crop, luma, quantize, cl, data_range=1.0):
+def _psnr_fwd(dt, shape, kind, crop, luma, quantize, cl, data_range=1.0, off=0):
+    """off: x, y and grad start that many elements into their buffers (int), or per array (dict)."""
+
     def run(drv, gpu):
         dtype = TORCH_DTYPES[dt]
         x, y = _inputs(shape, dtype, 4, channels_last=cl, scale=data_range)
@@ -191,33 +252,42 @@ def _psnr_fwd(dt, shape, kind, crop, luma, quantize, cl, data_range=1.0):
             quantize=int(quantize),
             data_range=data_range,
         )
-        got = drv.call("psnr_fwd", gpu, nums, {"x": x, "y": y, "grad": grad, "stat": _nan((n,), _acc(dtype))})
+        arrays = {"x": x, "y": y, "grad": grad, "stat": _nan((n,), _acc(dtype))}
+        offsets = off if isinstance(off, dict) else {k: off for k in ("x", "y", "grad")}
+        got = drv.call("psnr_fwd", gpu, nums, arrays, offsets)
+        # flat (no crop, sample i at element i; Y: of each plane) and 16-byte aligned images and planes
+        es = x.element_size()
+        dense = st[3] == 1 and st[2] == w and (c == 1 or st[1] == h * w)
+        dense_cl = c > 1 and st[1] == 1 and st[3] == c and st[2] == w * c
+        flat = crop == 0 and ((st[3] == 1 and st[2] == w) if luma else (dense or dense_cl))
+        vec = flat and _aligned(arrays, offsets, ("x", "y", "grad")) and st[0] * es % 16 == 0
+        _check_path(drv, vec and (not luma or st[1] * es % 16 == 0), "psnr fwd")
         args = (kind, crop, luma, quantize, data_range, need_grad)
         s64, g64 = R.psnr_fwd(x.double(), y.double(), *args)
         s, g = R.psnr_fwd(x, y, *args)
         _check(got["stat"], s64, s, "psnr stat")
         if need_grad:
             _check(got["grad"], g64, g, "psnr grad")
+        return got
 
     return run
 
 
-def _psnr_bwd(dt, shape):
+def _psnr_bwd(dt, shape, off=0):
     def run(drv, gpu):
         dtype = TORCH_DTYPES[dt]
         g, _ = _inputs(shape, dtype, 5)
         go = torch.linspace(0.5, 1.5, shape[0], dtype=_acc(dtype))
         per = math.prod(shape[1:])
-        got = drv.call(
-            "psnr_bwd",
-            gpu,
-            dict(dtype=DTYPES[dt], n=shape[0], per=per),
-            {"g": g, "gx": _nan(None, dtype, g), "gy": _nan(None, dtype, g), "grad_out": go},
-        )
+        arrays = {"g": g, "gx": _nan(None, dtype, g), "gy": _nan(None, dtype, g), "grad_out": go}
+        offsets = {k: off for k in ("g", "gx", "gy")}
+        got = drv.call("psnr_bwd", gpu, dict(dtype=DTYPES[dt], n=shape[0], per=per), arrays, offsets)
+        _check_path(drv, _aligned(arrays, offsets, ("g", "gx", "gy")), "psnr bwd")
         x64, y64 = R.psnr_bwd(g.double(), go.double(), True, True)
         xs, ys = R.psnr_bwd(g, go, True, True)
         _check(got["gx"], x64, xs, "psnr grad_x")
         _check(got["gy"], y64, ys, "psnr grad_y")
+        return got
 
     return run
 
@@ -248,6 +318,25 @@ def psnr_cases(level):
         )
     for dt in DTYPES if level != "sanitize" else ("float32",):
         out.append(Case("psnr", f"bwd-{dt}", "sm_80", _psnr_bwd(dt, (2, 3, 9, 11))))
+    # both load paths (csrc/cuda/vec.cuh): aligned images of 16 x 16 (the 128-bit path) and the
+    # same one element in (misaligned: the element path), same bits; NCHW, channels-last, Y;
+    # odd sizes (images not 16-byte multiples) take the element path, checked above
+    both = [("float32", 0, False, False, False), ("float16", 1, True, False, False),
+            ("bfloat16", 0, False, True, True), ("float64", 1, False, False, True)]
+    if level == "sanitize":
+        both = both[:1]
+    for dt, kind, luma, q, cl in both:
+        sid = f"{dt}-k{kind}-y{int(luma)}-q{int(q)}-cl{int(cl)}"
+        dr = 255.0 if q else 1.0
+        out.append(Case("psnr", f"fwd-paths-{sid}", "sm_80",
+                        _both_paths(lambda d, g, o, a=(dt, (2, 3, 16, 16), kind, 0, luma, q, cl, dr):
+                                    _psnr_fwd(*a, off=o)(d, g), "psnr fwd")))
+    if level != "sanitize":
+        out.append(Case("psnr", "fwd-misaligned-grad-only", "sm_80",
+                        _psnr_fwd("float32", (2, 3, 16, 16), 0, 0, False, False, False, off={"grad": 1})))
+        for dt in ("float32", "float16"):
+            out.append(Case("psnr", f"bwd-paths-{dt}", "sm_80",
+                            _both_paths(lambda d, g, o, dt=dt: _psnr_bwd(dt, (3, 1, 5, 7), off=o)(d, g), "psnr bwd")))
     return out
 
 
@@ -302,7 +391,16 @@ def _ssim_grad_refs(dt, shape, win, padding, cl, with_dmap):
     return x64, y64, xs, ys
 
 
-def _ssim_fwd(dt, shape, win, padding, cl, want_map):
+def _ssim_vec(x, offsets):
+    """Whether the SSIM source tiles load as 128-bit vectors (ssim.cu, Params::vec): not float64,
+    unit column stride, every row start 16-byte aligned, and a whole chunk inside a row."""
+    es = x.element_size()
+    rows_ok = all(x.shape[d] == 1 or x.stride(d) * es % 16 == 0 for d in range(3))
+    return (es < 8 and x.stride(3) == 1 and rows_ok and x.shape[3] * es >= 16
+            and all(offsets.get(k, 0) * es % 16 == 0 for k in ("x", "y")))
+
+
+def _ssim_fwd(dt, shape, win, padding, cl, want_map, off=0):
     def run(drv, gpu):
         dtype = TORCH_DTYPES[dt]
         x, y = _inputs(shape, dtype, 6, channels_last=cl)
@@ -314,23 +412,27 @@ def _ssim_fwd(dt, shape, win, padding, cl, want_map):
         for k in range(4):
             nums[f"sm{k}"] = mp.stride(k)
         nums.update(dtype=DTYPES[dt], want_l1=1)
+        offsets = {"x": off, "y": off}
         got = drv.call(
             "ssim_fwd",
             gpu,
             nums,
             {"x": x, "y": y, "map": mp if want_map else None, "partials": _nan((n * c, tiles, 3), acc)},
+            offsets,
         )
+        _check_path(drv, _ssim_vec(x, offsets), "ssim fwd")
         counts = torch.tensor([ho * wo, ho * wo, h * w], dtype=acc)
         planes = (got["partials"].sum(1) / counts).view(n, c, 3)
         p64, m64, p, m = _ssim_fwd_refs(dt, shape, win, padding, cl, want_map)
         _check(planes, p64, p, "ssim planes")
         if want_map:
             _check(got["map"], m64, m, "ssim map")
+        return got
 
     return run
 
 
-def _ssim_grad(dt, shape, win, padding, cl, with_dmap):
+def _ssim_grad(dt, shape, win, padding, cl, with_dmap, off=0):
     def run(drv, gpu):
         dtype = TORCH_DTYPES[dt]
         x, y, weights, dmap = _ssim_grad_inputs(dt, shape, win, padding, cl, with_dmap)
@@ -340,16 +442,38 @@ def _ssim_grad(dt, shape, win, padding, cl, with_dmap):
             nums[f"sd{k}"] = dmap.stride(k) if with_dmap else 0
             nums[f"sg{k}"] = gx.stride(k)
         nums["dtype"] = DTYPES[dt]
-        got = drv.call("ssim_grad", gpu, nums, {"x": x, "y": y, "weights": weights, "dmap": dmap, "gx": gx, "gy": gy})
+        offsets = {"x": off, "y": off}
+        got = drv.call("ssim_grad", gpu, nums, {"x": x, "y": y, "weights": weights, "dmap": dmap, "gx": gx, "gy": gy},
+                       offsets)
+        _check_path(drv, _ssim_vec(x, offsets), "ssim grad")
         x64, y64, xs, ys = _ssim_grad_refs(dt, shape, win, padding, cl, with_dmap)
         _check(got["gx"], x64, xs, "ssim grad_x")
         _check(got["gy"], y64, ys, "ssim grad_y")
+        return got
 
     return run
 
 
-def ssim_cases(level):
+def _ssim_paths(level):
+    """Both load paths of the source tiles (csrc/cuda/vec.cuh): 16-byte aligned rows (the
+    128-bit path) and the same inputs one element in (the element path), same bits; odd
+    widths, channels-last and misaligned row strides take the element path (checked in every case)."""
+    both = [("float32", 11, 0, "sm_80", (1, 2, 40, 44)), ("float16", 7, 1, "sm_90", (1, 1, 24, 48)),
+            ("bfloat16", 5, 2, "sm_75", (1, 1, 20, 40)), ("float32", 9, 1, "sm_86", (2, 3, 20, 36))]
+    if level == "sanitize":
+        both = both[:1]
     out = []
+    for dt, win, pad, gpu, shape in both:
+        sid = f"{dt}-w{win}-p{pad}-{'x'.join(map(str, shape))}"
+        out.append(Case("ssim", f"fwd-paths-{sid}", gpu, _both_paths(
+            lambda d, g, o, a=(dt, shape, win, pad, False, True): _ssim_fwd(*a, off=o)(d, g), "ssim fwd")))
+        out.append(Case("ssim", f"grad-paths-{sid}", gpu, _both_paths(
+            lambda d, g, o, a=(dt, shape, win, pad, False, pad == 1): _ssim_grad(*a, off=o)(d, g), "ssim grad")))
+    return out
+
+
+def ssim_cases(level):
+    out = _ssim_paths(level)
     if level == "full":
         # every window on every emulated GPU in every dtype: no launch error anywhere
         for dt, win, gpu in itertools.product(DTYPES, range(3, 32, 2), GPUS):
@@ -419,21 +543,33 @@ def _gram_nums(f, dt):
     return dict(dtype=DTYPES[dt], N=n, C=c, K=k, sN=f.stride(0), sC=f.stride(1), sK=f.stride(2))
 
 
-def _gram_fwd(dt, shape, cl):
+def _rows_vec(f, off):
+    """Whether the rows of features f (N, C, K) load as 128-bit vectors (gram.cu, rows_vec_ok)
+    when f starts `off` elements into its buffer, with at least one whole chunk."""
+    es = f.element_size()
+    n, c, k = f.shape
+    return (f.stride(2) == 1 and (n == 1 or f.stride(0) * es % 16 == 0) and (c == 1 or f.stride(1) * es % 16 == 0)
+            and off * es % 16 == 0 and k * es >= 16)
+
+
+def _gram_fwd(dt, shape, cl, off=0):
     def run(drv, gpu):
         dtype = TORCH_DTYPES[dt]
         f, _ = _feat(shape, dtype, 10, cl)
         n, c, k = f.shape
         scale = 1.0 / (c * k)
         got = drv.call(
-            "gram_fwd", gpu, dict(_gram_nums(f, dt), scale=scale), {"f": f, "g": _nan((n, c, c), _acc(dtype))}
+            "gram_fwd", gpu, dict(_gram_nums(f, dt), scale=scale), {"f": f, "g": _nan((n, c, c), _acc(dtype))},
+            {"f": off},
         )
+        _check_path(drv, _rows_vec(f, off), "gram fwd")
         _check(got["g"], R.gram_fwd(f.double(), scale), R.gram_fwd(f, scale), "gram G")
+        return got
 
     return run
 
 
-def _style_fwd(dt, shape, cl, criterion, with_target):
+def _style_fwd(dt, shape, cl, criterion, with_target, off=0):
     def run(drv, gpu):
         dtype = TORCH_DTYPES[dt]
         fx, fy = _feat(shape, dtype, 11, cl)
@@ -453,7 +589,9 @@ def _style_fwd(dt, shape, cl, criterion, with_target):
                 "p": _nan((n, c, c), acc),
                 "loss": _nan((), acc),
             },
+            {"x": off, "y": off},
         )
+        _check_path(drv, _rows_vec(fx, off), "style fwd")
         yy = None if with_target else fy
         l64, p64 = R.style_fwd(
             fx.double(),
@@ -466,11 +604,12 @@ def _style_fwd(dt, shape, cl, criterion, with_target):
         l, p = R.style_fwd(fx, yy, target, scale, criterion, True)
         _check(got["loss"], l64, l, "style loss")
         _check(got["p"], p64, p, "style dloss/dD")
+        return got
 
     return run
 
 
-def _gram_apply(dt, shape, cl, qn):
+def _gram_apply(dt, shape, cl, qn, off=0):
     def run(drv, gpu):
         dtype = TORCH_DTYPES[dt]
         f, _ = _feat(shape, dtype, 12, cl)
@@ -480,10 +619,17 @@ def _gram_apply(dt, shape, cl, qn):
             - 0.5
         )
         out = torch.empty_like(f).fill_(float("nan"))
-        got = drv.call("gram_apply", gpu, dict(_gram_nums(f, dt), qN=qn, alpha=0.75), {"q": q, "f": f, "out": out})
+        got = drv.call("gram_apply", gpu, dict(_gram_nums(f, dt), qN=qn, alpha=0.75), {"q": q, "f": f, "out": out},
+                       {"q": off, "f": off})
+        # tensor cores (apply_wmma_kernel): Q's rows (C accumulators) or F's in 16-byte chunks; the
+        # SIMT apply_kernel loads element by element (gram.cu: registers)
+        tensor = dt == "float16" or (dt == "bfloat16" and gpu != "sm_75")
+        q_vec = c * q.element_size() % 16 == 0 and off * q.element_size() % 16 == 0
+        _check_path(drv, tensor and (q_vec or _rows_vec(f, off)), "gram apply")
         # tensor cores take Q rounded to the feature dtype (gram.cu): the oracle gets the same Q
         qr = q.to(dtype).to(q.dtype) if dtype in (torch.float16, torch.bfloat16) else q
         _check(got["out"], R.gram_apply(qr.double(), f.double(), 0.75), R.gram_apply(qr, f, 0.75), "gram apply")
+        return got
 
     return run
 
@@ -513,6 +659,23 @@ def gram_cases(level):
         )
         qn = shape[0] if i % 2 else 1
         out.append(Case("gram", f"apply-q{qn}-{sid}", gpu, _gram_apply(dt, shape, cl, qn)))
+    # both load paths of the tiles (csrc/cuda/vec.cuh): rows of 16-byte multiples, aligned (the
+    # 128-bit path) and one element in (the element path), same bits; SIMT and tensor cores
+    both = [("sm_80", "float32", (2, 70, 8, 8)), ("sm_90", "float16", (1, 40, 4, 8)),
+            ("sm_75", "bfloat16", (2, 24, 4, 8)), ("sm_80", "float64", (1, 19, 4, 4))]
+    if level == "sanitize":
+        both = both[:2]
+    for gpu, dt, shape in both:
+        sid = f"{dt}-{'x'.join(map(str, shape))}"
+        out.append(Case("gram", f"fwd-paths-{sid}", gpu,
+                        _both_paths(lambda d, g, o, a=(dt, shape, False): _gram_fwd(*a, off=o)(d, g), "gram fwd")))
+        out.append(Case("gram", f"style-paths-{sid}", gpu, _both_paths(
+            lambda d, g, o, a=(dt, shape, False, 1, False): _style_fwd(*a, off=o)(d, g), "style fwd")))
+    # the apply's 128-bit path is the tensor-core kernel's
+    for gpu, dt, shape in [("sm_90", "float16", (1, 40, 4, 8)), ("sm_80", "bfloat16", (2, 24, 4, 8))][
+            : 1 if level == "sanitize" else 2]:
+        out.append(Case("gram", f"apply-paths-{dt}-{'x'.join(map(str, shape))}", gpu, _both_paths(
+            lambda d, g, o, a=(dt, shape, False, shape[0]): _gram_apply(*a, off=o)(d, g), "gram apply")))
     return out
 
 

@@ -166,6 +166,7 @@ struct Runtime {
 #endif
   void (*entry)(void*) = nullptr;
   void* entry_arg = nullptr;
+  unsigned long long vector_ops = 0;  // 16-byte global loads / stores (csrc/cuda/vec.cuh) since the request began
 };
 
 inline Runtime& rt() {
@@ -420,6 +421,14 @@ void launch_kernel(void (*kernel)(P...), ::dim3 grid, ::dim3 block, size_t smem,
 FASTIQA_EMU_INTERNAL void* dynamic_shared() {
   if (!rt().cur) fail("dynamic shared memory outside a kernel");
   return rt().dyn_smem;
+}
+
+// A 16-byte vector load or store of csrc/cuda/vec.cuh: counted; a misaligned one is the
+// fault a GPU reports ("misaligned address").
+FASTIQA_EMU_INTERNAL void vector_access(const void* p, const char* what) {
+  if (reinterpret_cast<uintptr_t>(p) & 15u)
+    fail(std::string("misaligned 16-byte vector ") + what + " at " + std::to_string(reinterpret_cast<uintptr_t>(p)));
+  ++rt().vector_ops;
 }
 
 FASTIQA_EMU_INTERNAL unsigned thread_linear() { return static_cast<unsigned>(rt().cur->tid); }

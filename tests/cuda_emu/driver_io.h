@@ -1,9 +1,11 @@
 // Request loop of the harness drivers (tests/cuda_emu/drivers/*.cpp): the Python side
 // (tests/cuda_emu/emu.py) sends requests on stdin and reads the replies on stdout.
 //   request:  "<op> <gpu>\n" "<name>=<number> ...\n" "<count>\n" then per array "<name> <bytes>\n" + bytes
-//   reply:    "ok <count>\n" + the arrays the same way (all of them, written in place), or "err <text>\n"
-// Arrays are exact-size heap buffers (AddressSanitizer sees any overflow); an empty
-// array is a null pointer.
+//   reply:    "ok <count> <vector ops>\n" + the arrays the same way (all of them, written in place),
+//             or "err <text>\n"; <vector ops>: the 16-byte global loads and stores the request made
+// Arrays are exact-size heap buffers (AddressSanitizer sees any overflow), 16-byte aligned
+// (checked); an array may start <name>_off bytes into its buffer (number `<name>_off`,
+// default 0: a misaligned start); an empty array is a null pointer.
 #pragma once
 #include <cstdio>
 #include <cstdlib>
@@ -29,7 +31,12 @@ struct Request {
   void* p(const std::string& k) {
     auto it = arr.find(k);
     if (it == arr.end()) fail("request " + op + ": missing array " + k);
-    return it->second.empty() ? nullptr : it->second.data();
+    if (it->second.empty()) return nullptr;
+    if (reinterpret_cast<uintptr_t>(it->second.data()) & 15u) fail("array " + k + ": buffer not 16-byte aligned");
+    auto off = num.find(k + "_off");
+    const size_t o = off == num.end() ? 0 : static_cast<size_t>(off->second);
+    if (o >= it->second.size()) fail("array " + k + ": offset past its buffer");
+    return it->second.data() + o;
   }
 };
 
@@ -75,13 +82,14 @@ template <typename Handler> int serve(Handler handle) {
   while (read_request(r)) {
     if (!set_gpu(r.gpu)) fail("unknown emulated GPU " + r.gpu);
     rt().max_dynamic_smem.clear();
+    rt().vector_ops = 0;
     const char* err = handle(r);
     if (!err && rt().last_error) err = cudaGetErrorString(static_cast<cudaError_t>(rt().last_error));
     rt().last_error = 0;
     if (err) {
       std::printf("err %s\n", err);
     } else {
-      std::printf("ok %zu\n", r.order.size());
+      std::printf("ok %zu %llu\n", r.order.size(), rt().vector_ops);
       for (const std::string& name : r.order) {
         const auto& buf = r.arr[name];
         std::printf("%s %zu\n", name.c_str(), buf.size());

@@ -100,15 +100,21 @@ class Driver:
         self.proc = subprocess.Popen([str(binary)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, env=e)
 
-    def call(self, op, gpu, numbers, arrays):
+    def call(self, op, gpu, numbers, arrays, offsets=None):
         """Runs `op`; arrays (name -> dense tensor or None for a null pointer) are sent in
         their memory order, the launcher writes in place; returns name -> tensor (same
-        shape, dtype and strides). Raises EmuError for a launcher error and RuntimeError
-        when the driver died (an emulator or sanitizer report, in the message)."""
+        shape, dtype and strides). offsets (name -> elements): that array starts so many
+        elements into its (16-byte aligned) buffer, a misaligned start when the bytes are
+        not a multiple of 16. self.vector_ops: the 16-byte global loads and stores the call
+        made. Raises EmuError for a launcher error and RuntimeError when the driver died
+        (an emulator or sanitizer report, in the message)."""
+        offsets = {k: v for k, v in (offsets or {}).items() if v and arrays.get(k) is not None}
+        pads = {k: v * arrays[k].element_size() for k, v in offsets.items()}
+        numbers = dict(numbers, **{f"{k}_off": b for k, b in pads.items()})
         head = f"{op} {gpu}\n" + " ".join(f"{k}={float(v)!r}" for k, v in numbers.items()) + f"\n{len(arrays)}\n"
         payload = [head.encode()]
         for name, a in arrays.items():
-            data = b"" if a is None else to_bytes(a)
+            data = b"" if a is None else b"\xff" * pads.get(name, 0) + to_bytes(a)
             payload.append(f"{name} {len(data)}\n".encode())
             payload.append(data)
         try:
@@ -123,12 +129,14 @@ class Driver:
             raise RuntimeError(f"driver died during {op} on {gpu}:\n{err[-6000:]}")
         if line.startswith("err "):
             raise EmuError(line[4:].strip())
+        words = line.split()
+        self.vector_ops = int(words[2])
         out = {}
-        for _ in range(int(line.split()[1])):
+        for _ in range(int(words[1])):
             name, size = self.proc.stdout.readline().decode().split()
             data = self.proc.stdout.read(int(size))
             if arrays[name] is not None:
-                out[name] = from_bytes(data, arrays[name])
+                out[name] = from_bytes(data[pads.get(name, 0):], arrays[name])
         return out
 
     def close(self):

@@ -6,11 +6,14 @@
 For every kernel of csrc/cuda/*.cu and every arch of setup.py's default list that the
 nvcc in use supports: registers, static shared memory and spills (nvcc -Xptxas -v), the
 theoretical occupancy they allow (registers / shared memory / threads per block against
-the arch's per-SM limits, CUDA occupancy calculator rules), and for the memory-bound
-kernels whether their global loads are vectorised (ld.global.v2 / v4 in the sm_90 PTX).
-Template instances of a kernel are folded into one row (the worst instance shown).
-Exits 1 on any register spill not allowed by --allow-spills (and on an allowed kernel@arch
-that no longer spills: the list is stale).
+the arch's per-SM limits, CUDA occupancy calculator rules), and the 128-bit global loads
+(ld.global.v4 of 32-bit or .v2 of 64-bit words) in each arch's PTX, the one ptxas compiled
+(nvcc -keep). Template instances of a kernel are folded into one row (the worst instance
+shown). Exits 1 on any register spill not allowed by --allow-spills (and on an allowed
+kernel@arch that no longer spills: the list is stale), and when a kernel of VECTOR_LOADS
+has an instance without a 128-bit global load on some arch (csrc/cuda/vec.cuh: the
+memory-bound kernels, the SSIM source tiles and the Gram tiles load 16-byte chunks where
+the launcher finds them aligned; the audit proves the vector path is compiled in).
 """
 
 import argparse
@@ -41,6 +44,16 @@ LIMITS = {
 }
 REGS_PER_SM, REG_UNIT = 65536, 256  # registers are allocated per warp in units of 256
 MEMORY_BOUND = ("pixel_fwd_kernel", "pixel_bwd_kernel", "psnr_fwd_kernel", "psnr_bwd_kernel", "scale_kernel")
+# kernels that must keep 128-bit global loads in every template instance on every arch, but
+# the instances whose first template argument is listed (SSIM: float64 tiles load element by
+# element, their vector path spilled registers). scale_kernel scales an N x C x C Gram in
+# place (small), and the SIMT Gram apply_kernel (a 128-bit path cost it 22 registers and half
+# its occupancy; its loads are few next to its FMAs): element loads.
+VECTOR_LOADS = {
+    "pixel_fwd_kernel": (), "pixel_bwd_kernel": (), "psnr_fwd_kernel": (), "psnr_bwd_kernel": (),
+    "ssim_fwd_kernel": ("double",), "ssim_grad_kernel": ("double",),
+    "tiles_kernel": (), "tiles_wmma_kernel": (), "apply_wmma_kernel": (),
+}
 # kernels with dynamic shared memory: occupancy shown for the static part only
 DYNAMIC_SMEM = ("ssim_fwd_kernel", "ssim_grad_kernel", "ssim_adjoint_kernel")
 BEGIN, END = "<!-- gpu-audit:begin -->", "<!-- gpu-audit:end -->"
@@ -63,16 +76,24 @@ def base_name(demangled):
 
 
 def ptxas(cu, archs):
-    """{(mangled kernel, arch): dict(regs, smem, spill)} from nvcc -Xptxas -v."""
+    """({(mangled kernel, arch): dict(regs, smem, spill)} from nvcc -Xptxas -v,
+    {(mangled kernel, arch): (128-bit global loads, other global loads)} from the PTX of each arch)."""
     gencode = [f"-gencode=arch=compute_{a},code=sm_{a}" for a in archs]
     with tempfile.TemporaryDirectory() as tmp:
         res = subprocess.run(
-            [NVCC, "-O3", "-std=c++17", *gencode, "-Xptxas", "-v", "-c", str(cu), "-o", os.path.join(tmp, "k.o")],
+            [NVCC, "-O3", "-std=c++17", *gencode, "-Xptxas", "-v", "-keep", "-keep-dir", tmp, "-c", str(cu),
+             "-o", os.path.join(tmp, "k.o")],
             capture_output=True,
             text=True,
         )
-    if res.returncode != 0:
-        raise RuntimeError(f"nvcc failed on {cu.name}:\n{res.stderr[-3000:]}")
+        if res.returncode != 0:
+            raise RuntimeError(f"nvcc failed on {cu.name}:\n{res.stderr[-3000:]}")
+        loads = {}
+        for a in archs:
+            ptx = Path(tmp, f"{cu.stem}.compute_{a}.ptx")  # one arch: nvcc drops the infix
+            ptx = ptx if ptx.exists() else Path(tmp, f"{cu.stem}.ptx")
+            for k, v in vector_loads(ptx.read_text()).items():
+                loads[(k, a)] = v
     out, cur = {}, None
     for line in res.stderr.splitlines():
         m = re.search(r"Compiling entry function '(\S+)' for 'sm_(\d+)'", line)
@@ -90,24 +111,25 @@ def ptxas(cu, archs):
             out[cur]["regs"] = int(m.group(1))
             s = re.search(r"(\d+) bytes smem", line)
             out[cur]["smem"] = int(s.group(1)) if s else 0
-    return out
+    return out, loads
 
 
-def vector_loads(cu):
-    """{mangled kernel: (vector global loads, scalar global loads)} in the sm_90 PTX."""
-    with tempfile.TemporaryDirectory() as tmp:
-        ptx = os.path.join(tmp, "k.ptx")
-        subprocess.run(
-            [NVCC, "-O3", "-std=c++17", "-arch=sm_90", "--ptx", str(cu), "-o", ptx], check=True, capture_output=True
-        )
-        text = Path(ptx).read_text()
+WIDE = re.compile(r"ld\.global(?:\.[\w:]+)*?\.(?:v4\.[usbf]32|v2\.[usbf]64)\b")
+
+
+def vector_loads(ptx):
+    """{mangled kernel: (128-bit global loads, other global loads)} in one PTX text."""
     out = {}
-    for m in re.finditer(r"\.entry (\S+)\((.*?)\n}\n", text, re.S):
+    for m in re.finditer(r"\.entry (\S+)\((.*?)\n}\n", ptx, re.S):
         body = m.group(2)
-        vec = len(re.findall(r"ld\.global(?:\.\w+)*\.v[24]\.", body))
-        allg = len(re.findall(r"ld\.global", body))
-        out[m.group(1)] = (vec, allg - vec)
+        wide = len(WIDE.findall(body))
+        out[m.group(1)] = (wide, len(re.findall(r"ld\.global", body)) - wide)
     return out
+
+
+def first_template_arg(demangled):
+    m = re.search(r"<([^,<>]+)", demangled)
+    return m.group(1).strip() if m else ""
 
 
 def occupancy(regs, smem, arch):
@@ -124,11 +146,10 @@ def occupancy(regs, smem, arch):
 def audit(archs):
     files = sorted((ROOT / "csrc" / "cuda").glob("*.cu"))
     with concurrent.futures.ThreadPoolExecutor(max_workers=int(os.environ.get("MAX_JOBS", "2"))) as pool:
-        stats = list(pool.map(lambda cu: ptxas(cu, archs), files))
-        vecs = list(pool.map(vector_loads, files))
-    rows = defaultdict(lambda: dict(arch={}, spill=0, vec=None, family=""))
-    for cu, st, vl in zip(files, stats, vecs):
-        names = demangle(sorted({k for k, _ in st} | set(vl)))
+        results = list(pool.map(lambda cu: ptxas(cu, archs), files))
+    rows = defaultdict(lambda: dict(arch={}, spill=0, loads={}, family=""))
+    for cu, (st, loads) in zip(files, results):
+        names = demangle(sorted({k for k, _ in st} | {k for k, _ in loads}))
         for (k, arch), s in st.items():
             r = rows[(cu.stem, base_name(names[k]))]
             r["family"] = cu.stem
@@ -144,10 +165,16 @@ def audit(archs):
                     max(prev[3], s["spill"]),
                 )
             r["spill"] = max(r["spill"], s["spill"])
-        for k, (v, sc) in vl.items():
-            r = rows[(cu.stem, base_name(names[k]))]
-            old = r["vec"] or (0, 0)
-            r["vec"] = (old[0] + v, old[1] + sc)
+        for (k, arch), (wide, other) in loads.items():
+            kernel = base_name(names[k])
+            r = rows[(cu.stem, kernel)]
+            # per arch: (128-bit loads, other loads, instances that must have 128-bit loads but have none)
+            w, o, missing = r["loads"].get(arch, (0, 0, []))
+            exempt = first_template_arg(names[k]) in VECTOR_LOADS.get(kernel, ())
+            # an instance with no global load at all is a trap stub (WMMA bfloat16 below sm_80)
+            if kernel in VECTOR_LOADS and not exempt and wide == 0 and other > 0:
+                missing = missing + [names[k]]
+            r["loads"][arch] = (w + wide, o + other, missing)
     return rows
 
 
@@ -155,7 +182,7 @@ def table(rows, archs):
     head = (
         "| family | kernel | "
         + " | ".join(f"sm_{a}" for a in archs)
-        + " | most spilled (B) | global loads (sm_90 PTX) |"
+        + " | most spilled (B) | global loads: 128-bit / other (sm_90 PTX); 128-bit in every instance |"
     )
     lines = [head, "|" + "---|" * (len(archs) + 4)]
     for (family, kernel), r in sorted(rows.items()):
@@ -167,8 +194,13 @@ def table(rows, archs):
             regs, smem, occ, spill = r["arch"][a]
             dyn = "+dyn" if kernel in DYNAMIC_SMEM else ""
             cells.append(f"{regs} r, {smem} B{dyn}, {occ:.0%}" + (f", **{spill} B spilled**" if spill else ""))
-        v = r["vec"] or (0, 0)
-        loads = f"{v[0]} vector / {v[1]} scalar" + (" (memory-bound)" if kernel in MEMORY_BOUND else "")
+        w, o, _ = r["loads"].get("90", (0, 0, []))
+        loads = f"{w} / {o}" + (" (memory-bound)" if kernel in MEMORY_BOUND else "")
+        if kernel in VECTOR_LOADS:
+            lost = [a for a in archs if r["loads"].get(a, (0, 0, ["-"]))[2]]
+            exempt = ", ".join(VECTOR_LOADS[kernel])
+            loads += ("; **none on " + ", ".join(f"sm_{a}" for a in lost) + "**" if lost else
+                      "; yes, every arch" + (f" (not {exempt})" if exempt else ""))
         lines.append(f"| {family} | {kernel} | " + " | ".join(cells) + f" | {r['spill']} | {loads} |")
     lines.append("")
     lines.append(
@@ -215,23 +247,41 @@ def main(argv=None):
     spills = [(k, f"sm_{a}") for k, r in rows.items() for a, cell in r["arch"].items() if cell[3]]
     # an entry is an arch ("100") or one kernel on one arch ("ssim_adjoint_kernel@80")
     known = [x for x in spills if x[1][3:] in allowed or f"{x[0][1]}@{x[1][3:]}" in allowed]
+    failed = False
     if known:
         print(f"gpu_audit: register spills reported (allowed by --allow-spills): {known}")
     if len(known) < len(spills):
         print(f"gpu_audit: FAIL, register spills in {[x for x in spills if x not in known]}")
-        return 1
+        failed = True
     # a listed kernel@arch that no longer spills: the list (and what the README says) is stale
     spilling = {f"{k[1]}@{a[3:]}" for k, a in spills}
     stale = sorted(a for a in allowed if "@" in a and a.split("@")[1] in archs and a not in spilling)
     if stale:
         print(f"gpu_audit: FAIL, listed in --allow-spills but spill-free now: {stale} (update the list and "
               "the README's Static GPU audit section)")
+        failed = True
+    lost = vector_failures(rows, archs)
+    if lost:
+        print(f"gpu_audit: FAIL, 128-bit global loads lost (csrc/cuda/vec.cuh): {lost}")
+        failed = True
+    if failed:
         return 1
     print(
-        f"gpu_audit: {len(rows)} kernels x {len(archs)} archs, no spills"
-        + (f" beyond {len(known)} allowed (kernel, arch) pairs" if known else "")
+        f"gpu_audit: {len(rows)} kernels x {len(archs)} archs, 128-bit global loads in every kernel that must "
+        f"have them, no spills" + (f" beyond {len(known)} allowed (kernel, arch) pairs" if known else "")
     )
     return 0
+
+
+def vector_failures(rows, archs, required=VECTOR_LOADS):
+    """'kernel@sm_XX: instance' for every required kernel instance without a 128-bit global
+    load, and 'kernel: not found' for a required kernel that is not in rows."""
+    found = {kernel for _, kernel in rows}
+    out = [f"{k}: not found" for k in required if k not in found]
+    for (_, kernel), r in sorted(rows.items()):
+        for a in archs:
+            out += [f"{kernel}@sm_{a}: {inst}" for inst in r["loads"].get(a, (0, 0, []))[2]]
+    return out
 
 
 if __name__ == "__main__":

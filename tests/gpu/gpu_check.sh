@@ -6,7 +6,9 @@
 #   3. the CUDA tests of every family (pytest -k cuda)
 #   4. compute-sanitizer memcheck, racecheck, synccheck, initcheck over every family's CUDA
 #      kernels (the selftest's CUDA rows: all four families, every dtype, values and gradients)
-#   5. speed against the memory floor and the eager reference; the CUDA benchmarks
+#   5. speed against the memory floor and the eager reference; every kernel's time against
+#      the performance model's prediction (tests/gpu/perf_check.py, benchmarks/perf_model.py);
+#      the CUDA benchmarks
 #   summary last.
 #   bash tests/gpu/gpu_check.sh            (from anywhere in the checkout)
 # Writes logs to $OUT/ when set, else to a new folder made by mktemp (printed first).
@@ -67,6 +69,11 @@ timeout 150 $PY benchmarks/gpu_check_speed.py >"$LOG/speed.log" 2>&1
 speed_rc=$?
 tail -8 "$LOG/speed.log"
 
+step "performance model: predicted vs measured per kernel (tests/gpu/perf_check.py)"
+timeout 240 $PY tests/gpu/perf_check.py >"$LOG/perf.log" 2>&1
+perf_rc=$?
+tail -4 "$LOG/perf.log"
+
 step "benchmarks on CUDA tensors"
 FASTIQA_BENCH_ROWS="$LOG/bench_rows" timeout 200 $PY -m pytest -q benchmarks/ -k "cuda" -p no:cacheprovider \
   --benchmark-columns=median,iqr --benchmark-sort=name >"$LOG/bench.log" 2>&1
@@ -76,9 +83,10 @@ step "summary"
 echo "================ fastiqa GPU check summary ================"
 $PY -c "import torch; print('device:', torch.cuda.get_device_name(0), '| torch', torch.__version__, '| cuda', torch.version.cuda)"
 $PY -c "import triton; print('triton', triton.__version__)" 2>/dev/null
-echo "build rc=$build_rc  selftest rc=$selftest_rc  tests rc=$tests_rc  sanitizers:$san_summary  speed rc=$speed_rc  benchmarks rc=$bench_rc  total $(( $(date +%s) - start ))s"
+echo "build rc=$build_rc  selftest rc=$selftest_rc  tests rc=$tests_rc  sanitizers:$san_summary  speed rc=$speed_rc  perf rc=$perf_rc  benchmarks rc=$bench_rc  total $(( $(date +%s) - start ))s"
 tail -1 "$LOG/selftest.txt"
 grep -E "passed|failed" "$LOG/tests.log" | tail -1
 grep -E "floor|fastiqa\[|fused_ssim|reference \(|style fwd" "$LOG/speed.log"
+cat "$LOG/perf.log"
 sed -n '/fastiqa benchmark summary/,$p' "$LOG/bench.log" | grep -vE "^=+ *[0-9]+ passed" | head -80
 [ $build_rc -eq 0 ] && [ $selftest_rc -eq 0 ] && [ $tests_rc -eq 0 ] && [ $san_rc -eq 0 ]

@@ -5,14 +5,22 @@ Every benchmark measures one implementation ("fastiqa", "eager" reference,
 one shape/dtype/device, and records in extra_info:
   floor_bytes   the fewest bytes the op must move (each input read once, each
                 output written once)
+  fmas          the FMAs the op must do (its arithmetic, counted by each benchmark)
   ratio_eager   eager median / this median, same process, same inputs
   floor_frac    (floor_bytes / copy bandwidth) / this median: 1.0 = at the floor
+  gbps, gfma_s  achieved GB/s (floor_bytes / median) and GFMA/s (fmas / median)
+  bw_frac, fma_frac, roof_frac   each as a fraction of the machine's limit measured in
+                the same run (benchmarks/machine_limits.py: a large triad's bandwidth, a large
+                GEMM's FMA rate at the session's thread count, per ISA variant); roof_frac
+                = max(bytes / bandwidth, FMAs / FMA rate) / median: 1.0 = at the floor
 The eager reference of each case runs first (see impl ordering), so the ratio is
 always against a number measured in the same run. A summary table is printed at
 the end of the session.
 
 FASTIQA_BENCH_SMOKE=1 (set by .ci/run, with --benchmark-disable) shrinks shapes
-so the suite only proves that every benchmark runs.
+so the suite only proves that every benchmark runs; each case is then timed once by
+hand so that the limit and roofline arithmetic runs too (its rows are printed, written
+only when FASTIQA_BENCH_ROWS names a path; the numbers mean nothing).
 
 Machine-readable rows: every measured case is also written, at the end of the
 session, as one row of bench-<isa>-<time>.csv and .json in benchmarks/results/ (git
@@ -30,6 +38,7 @@ import platform
 import time
 
 import torch
+from machine_limits import limits, roofline
 
 import fastiqa
 from fastiqa import cpu_isa
@@ -76,36 +85,56 @@ def copy_bandwidth(device, nbytes):
     return _BANDWIDTH[key]
 
 
-def run_case(benchmark, case_key, impl, fn, floor_bytes, device, rounds=None):
-    """Benchmarks fn() and records ratio to eager and fraction of the memory floor."""
+def run_case(benchmark, case_key, impl, fn, floor_bytes, device, rounds=None, fmas=0):
+    """Benchmarks fn() and records ratio to eager, fraction of the memory floor, and bytes,
+    FMAs, GB/s, GFMA/s and fractions of the machine's limits (machine_limits.py)."""
     def timed():
         out = fn()
         sync(device)
         return out
 
     rounds = rounds or (1 if SMOKE else 20)
+    t0 = time.perf_counter()
     benchmark.pedantic(timed, rounds=rounds, iterations=1, warmup_rounds=0 if SMOKE else 3)
+    once = time.perf_counter() - t0
     stats = getattr(benchmark, "stats", None)
     if stats is None or not hasattr(stats, "stats"):  # --benchmark-disable
-        return
-    median = stats.stats.median
+        if not SMOKE:
+            return
+        median = once  # smoke: one call timed by hand, so that the arithmetic below runs
+    else:
+        median = stats.stats.median
     if impl == "eager":
         _EAGER[case_key] = median
     ratio = _EAGER.get(case_key, float("nan")) / median
     per_tensor = floor_bytes  # floor_bytes already totals every tensor moved
     floor_s = per_tensor / copy_bandwidth(device, max(per_tensor // 3, 1 << 16))
-    benchmark.extra_info.update(floor_bytes=floor_bytes, ratio_eager=round(ratio, 3),
-                                floor_frac=round(floor_s / median, 3))
-    ROWS.append((case_key, impl, median, ratio, floor_s / median))
-    record(case_key, impl, device, median, ratio, floor_s / median, floor_bytes, rounds)
+    lim = limits(device)
+    roof = roofline(floor_bytes, fmas, median, lim)
+    benchmark.extra_info.update(floor_bytes=floor_bytes, fmas=fmas, ratio_eager=round(ratio, 3),
+                                floor_frac=round(floor_s / median, 3),
+                                **{k: (round(v, 4) if isinstance(v, float) else v) for k, v in roof.items()})
+    ROWS.append((case_key, impl, median, ratio, floor_s / median, roof))
+    record(case_key, impl, device, median, ratio, floor_s / median, floor_bytes, rounds, fmas=fmas, roof=roof,
+           lim=lim)
 
 
 def record(case_key, impl, device, median, ratio_eager=float("nan"), floor_frac=float("nan"), floor_bytes=0,
-           rounds=0):
-    """Adds one machine-readable row (written at the end of the session by write_rows)."""
+           rounds=0, fmas=0, roof=None, lim=None):
+    """Adds one machine-readable row (written at the end of the session by write_rows). Every
+    row has the same fields (NaN where a benchmark has no roofline)."""
+    nan = float("nan")
+    roof = roof or {}
+    lim = lim or {}
     RECORDS.append(dict(case=case_key, impl=impl, device=str(device), median_s=median, ratio_eager=ratio_eager,
                         floor_frac=floor_frac, floor_bytes=floor_bytes, rounds=rounds,
-                        isa=_isa() if torch.device(device).type == "cpu" else "cuda"))
+                        isa=_isa() if torch.device(device).type == "cpu" else "cuda",
+                        fmas=fmas, gbps=roof.get("gbps", nan), gfma_s=roof.get("gfma_s", nan),
+                        bw_frac=roof.get("bw_frac", nan), fma_frac=roof.get("fma_frac", nan),
+                        roof_frac=roof.get("roof_frac", nan), bound=roof.get("bound", ""),
+                        bw_limit_gbps=lim.get("bw", nan) / 1e9, fma_limit_gfma_s=lim.get("fma", nan) / 1e9,
+                        fma_1t_gfma_s=lim.get("fma_1t", nan) / 1e9, limit_threads=lim.get("threads", 0),
+                        gemm_isa=lim.get("gemm_isa", "")))
 
 
 RECORDS = []  # dict rows of ROWS plus the machine fields (write_rows)
@@ -143,8 +172,10 @@ def write_rows():
     """Writes RECORDS with the machine fields as CSV and JSON; returns the path prefix."""
     if not RECORDS:
         return None
-    m = machine()
     prefix = os.environ.get("FASTIQA_BENCH_ROWS")
+    if SMOKE and not prefix:
+        return None  # smoke rows prove the code runs; kept only where asked for
+    m = machine()
     if not prefix:
         stamp = m["date"].replace(":", "").replace("-", "")[:15]
         isa = RECORDS[0]["isa"].split()[0]

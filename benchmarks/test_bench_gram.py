@@ -19,6 +19,7 @@ import time
 
 import pytest
 import torch
+from machine_limits import limits, roofline
 
 import fastiqa.functional as F
 from fastiqa.backends import reference as R
@@ -148,13 +149,24 @@ def test_bench_gram(benchmark, request, impl, op, mode, grads, shape_name, dtype
             _EAGER[benchmark.group] = mean
         if mean > 0 and benchmark.group in _EAGER:
             benchmark.extra_info["ratio_eager"] = round(_EAGER[benchmark.group] / mean, 3)
+        # bytes: the features read once, the gradients written once; FMAs: the reference's flops / 2
+        tensors = (1 if op == "gram" else 2) + (len(grads) if mode == "fwd_bwd" else 0)
+        floor_bytes = n * c * k * x.element_size() * tensors
+        median = stats.stats.median
+        lim = limits(device_name)
+        roof = roofline(floor_bytes, flops / 2, median, lim)
+        benchmark.extra_info.update({k: (round(v, 4) if isinstance(v, float) else v) for k, v in roof.items()})
         record(
             benchmark.group,
             impl,
             device_name,
-            stats.stats.median,
+            median,
             benchmark.extra_info.get("ratio_eager", float("nan")),
+            floor_bytes=floor_bytes,
             rounds=3,
+            fmas=flops / 2,
+            roof=roof,
+            lim=lim,
         )
         if mean > 0:
             benchmark.extra_info["gflops_on_reference_flops"] = round(flops / mean / 1e9, 1)

@@ -1,7 +1,8 @@
 """Pixel losses: fastiqa vs eager reference vs torch.compile(reference), fwd and fwd+bwd.
 
 Floor: forward reads pred and target (2 tensors); forward+backward also writes
-the gradient of pred (3 tensors). Run: pytest benchmarks/test_bench_pixel.py
+the gradient of pred (3 tensors). FMAs (vector FP operations, an FMA counting one) per
+element: FMAS below. Run: pytest benchmarks/test_bench_pixel.py
 """
 import pytest
 import torch
@@ -11,6 +12,9 @@ import fastiqa.functional as F
 from harness import IMPLS, SMOKE, devices, run_case
 
 EPS = 1e-3
+# per element (forward, added by the gradient): l1 d = a - b, |d|, sum; sign, scale.
+# mse: d, d*d + sum (one FMA); 2 d scale. charbonnier: d, d*d + eps^2, sqrt, sum; d / s, scale
+FMAS = {"l1": (3, 2), "mse": (2, 1), "charbonnier": (4, 2)}
 SHAPES = [(2, 3, 32, 32)] if SMOKE else [(8, 3, 256, 256), (4, 3, 512, 512)]
 
 
@@ -53,6 +57,7 @@ def test_pixel_loss(benchmark, impl, op, mode, shape, device, dtype):
             with torch.no_grad():
                 return fn(pred, target)
         floor = 2 * nbytes
+        fmas = FMAS[op][0] * pred.numel()
     else:
         x = pred.clone().requires_grad_(True)
 
@@ -62,4 +67,5 @@ def test_pixel_loss(benchmark, impl, op, mode, shape, device, dtype):
             loss.backward()
             return loss
         floor = 3 * nbytes
-    run_case(benchmark, benchmark.group, impl, step, floor, device)
+        fmas = sum(FMAS[op]) * pred.numel()
+    run_case(benchmark, benchmark.group, impl, step, floor, device, fmas=fmas)

@@ -2,7 +2,8 @@
 published way (convert to Y, crop, round, MSE, per image), torch.compile of it,
 and torchmetrics / piq when installed. (`fastiqa eval` throughput: test_bench_eval.py.)
 
-Floor: forward reads x and y once (2 tensors); the output is N numbers.
+Floor: forward reads x and y once (2 tensors); the output is N numbers. FMAs (vector FP
+operations, an FMA counting one): fmas() below.
 The bar on a 2-thread CPU: 8x3x256x256 float32, Y channel + crop 4 + quantise,
 fastiqa at least 4x faster than "eager" in the same run.
 
@@ -28,7 +29,7 @@ except ImportError:  # running without the shared benchmarks/harness.py
     def devices():
         return ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
-    def run_case(benchmark, case_key, impl, fn, floor_bytes, device, rounds=None):
+    def run_case(benchmark, case_key, impl, fn, floor_bytes, device, rounds=None, fmas=0):
         def timed():
             out = fn()
             if torch.device(device).type == "cuda":
@@ -41,6 +42,18 @@ except ImportError:  # running without the shared benchmarks/harness.py
 
 
 SHAPES = [(2, 3, 32, 32)] if SMOKE else [(8, 3, 256, 256), (4, 3, 512, 512)]
+
+
+def fmas(opts, shape, grad=False):
+    """Per sample of the cropped region: the difference and its square summed (2); the Y
+    channel per pixel: 3 FMAs per image and the difference (7) + the square summed (1) = 8;
+    quantisation: scale and round both images (4); the gradient: 3 (Y) or 1 per sample."""
+    n, c, h, w = shape
+    crop = opts.get("crop_border", 0)
+    px = n * (h - 2 * crop) * (w - 2 * crop)
+    per = (8 if opts["y_channel"] else 2) + (4 if opts.get("quantize") else 0) + (
+        (3 if opts["y_channel"] else 1) if grad else 0)
+    return per * px * (1 if opts["y_channel"] else c)
 OPTIONS = {
     "plain": dict(y_channel=False, crop_border=0, quantize=False),
     "y-crop4": dict(y_channel=True, crop_border=4, quantize=False),  # the quantised case's yardstick (1.3x bar)
@@ -103,7 +116,8 @@ def test_psnr_per_image(benchmark, impl, opt, shape, device):
         with torch.no_grad():
             return fn(x, y)
 
-    run_case(benchmark, benchmark.group, impl, step, 2 * x.numel() * x.element_size(), device)
+    run_case(benchmark, benchmark.group, impl, step, 2 * x.numel() * x.element_size(), device,
+             fmas=fmas(opts, shape))
 
 
 @pytest.mark.parametrize("device", devices())
@@ -127,5 +141,6 @@ def test_psnr_loss_fwd_bwd(benchmark, impl, device):
         loss.backward()
         return loss
 
-    run_case(benchmark, benchmark.group, impl, step, 3 * x.numel() * x.element_size(), device)
+    run_case(benchmark, benchmark.group, impl, step, 3 * x.numel() * x.element_size(), device,
+             fmas=fmas(dict(y_channel=True), shape, grad=True))
 

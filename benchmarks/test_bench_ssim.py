@@ -8,7 +8,9 @@ shape and device.
     pytest benchmarks/ --benchmark-disable       # smoke (FASTIQA_BENCH_SMOKE=1): small shapes
 
 Floor: forward reads x and y (2 tensors); forward+backward also writes the gradient of x
-(3 tensors). extra_info (harness.run_case): floor_bytes, ratio_eager, floor_frac; on CUDA
+(3 tensors). FMAs per pixel (issue 23's count of the separable 11-tap window): forward
+5 statistics x 2 passes x 11 taps + the 3 products (x^2, y^2, xy); the gradient adds
+3 coefficient maps x 2 passes x 11 taps. extra_info (harness.run_case): floor_bytes, ratio_eager, floor_frac; on CUDA
 also peak_extra_MiB, the memory the step allocates beyond its inputs at its peak.
 """
 import importlib.util
@@ -22,6 +24,8 @@ from fastiqa.backends import reference as R
 from harness import IMPLS, SMOKE, devices, run_case
 
 PEERS = ("pytorch_msssim", "kornia", "torchmetrics", "fused_ssim")
+WIN = 11
+FMAS_FWD, FMAS_GRAD = 5 * 2 * WIN + 3, 3 * 2 * WIN  # per pixel
 
 
 def shapes(device):
@@ -89,6 +93,7 @@ def test_ssim_loss(benchmark, impl, mode, shape, device):
             with torch.no_grad():
                 return fn(x, y)
         floor = 2 * nbytes
+        fmas = FMAS_FWD * x.numel()
     else:
         x.requires_grad_(True)
 
@@ -98,6 +103,7 @@ def test_ssim_loss(benchmark, impl, mode, shape, device):
             loss.backward()
             return loss
         floor = 3 * nbytes
+        fmas = (FMAS_FWD + FMAS_GRAD) * x.numel()
     if device == "cuda" and not SMOKE:
         step()
         torch.cuda.synchronize()
@@ -107,4 +113,5 @@ def test_ssim_loss(benchmark, impl, mode, shape, device):
         torch.cuda.synchronize()
         benchmark.extra_info["peak_extra_MiB"] = round((torch.cuda.max_memory_allocated() - base) / 2 ** 20, 1)
     slow = device == "cpu" and impl not in ("fastiqa", "compiled")
-    run_case(benchmark, benchmark.group, impl, step, floor, device, rounds=5 if slow and not SMOKE else None)
+    run_case(benchmark, benchmark.group, impl, step, floor, device, rounds=5 if slow and not SMOKE else None,
+             fmas=fmas)

@@ -54,6 +54,12 @@ def _put(folder, b, src):
     return dest
 
 
+def _serve(folder, b, src, monkeypatch):
+    """A 'download server' (a file:// folder) holding src under b's file name."""
+    _put(folder, b, src)
+    monkeypatch.setattr(W, "URL_BASE", folder.as_uri() + "/")
+
+
 def test_published_names_and_prefixes():
     assert W.BACKBONES["alexnet"].url == "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth"
     assert W.BACKBONES["alexnet"].sha256_prefix == "7be5be79"
@@ -116,10 +122,8 @@ def test_missing_offline_is_one_error_naming_file_url_and_command(places):
 def test_download_only_when_asked_and_checked(stand_in, places, monkeypatch, tmp_path):
     path, sha = stand_in
     env, _ = places
-    server = tmp_path / "server"
     b = _publish(monkeypatch, sha)
-    _put(server, b, path)
-    monkeypatch.setattr(W, "URL_BASE", server.as_uri() + "/")
+    _serve(tmp_path / "server", b, path, monkeypatch)
     with pytest.raises(W.WeightsNotFoundError):
         W.find(NAME)  # nothing downloaded without being asked
     assert not os.listdir(env)
@@ -130,9 +134,7 @@ def test_download_only_when_asked_and_checked(stand_in, places, monkeypatch, tmp
 def test_download_of_another_file_is_refused_and_removed(stand_in, places, monkeypatch, tmp_path):
     path, _ = stand_in
     env, _ = places
-    server = tmp_path / "server"
-    _put(server, W.BACKBONES[NAME], path)  # served under the real name, not its bytes
-    monkeypatch.setattr(W, "URL_BASE", server.as_uri() + "/")
+    _serve(tmp_path / "server", W.BACKBONES[NAME], path, monkeypatch)  # the real name, not its bytes
     with pytest.raises(W.WeightsMismatchError, match="not the published file"):
         W.fetch(NAME)
     assert not os.listdir(env)
@@ -147,10 +149,8 @@ def test_download_failure_says_where_from(places, monkeypatch, tmp_path):
 def test_cli_fetch_and_list_and_info(stand_in, places, monkeypatch, tmp_path, capsys):
     path, sha = stand_in
     env, _ = places
-    server = tmp_path / "server"
     b = _publish(monkeypatch, sha)
-    _put(server, b, path)
-    monkeypatch.setattr(W, "URL_BASE", server.as_uri() + "/")
+    _serve(tmp_path / "server", b, path, monkeypatch)
     assert main(["weights", "list"]) == 0
     assert f"{NAME:<14} {b.file:<28} absent" in capsys.readouterr().out
     assert main(["weights", "fetch", NAME]) == 0

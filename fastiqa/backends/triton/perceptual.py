@@ -30,10 +30,9 @@ def _tl(dtype):
 
 
 @triton.jit
-def _lpips_fwd_kernel(x_ptr, y_ptr, w_ptr, part_ptr, C: tl.constexpr, HW, W, sxn, sxc, sxh, sxw, syn, syc, syh,
-                      syw, nblocks, EPS: tl.constexpr, ACC: tl.constexpr, BLOCK: tl.constexpr):
-    n = tl.program_id(0).to(tl.int64)
-    b = tl.program_id(1)
+def _lpips_pixels(x_ptr, y_ptr, n, b, C: tl.constexpr, HW, W, sxn, sxc, sxh, sxw, syn, syc, syh, syw,
+                  ACC: tl.constexpr, BLOCK: tl.constexpr):
+    """Block b of image n: (mask, h, w, offsets in x and y, the two channel norms per pixel)."""
     p = b.to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     mask = p < HW
     h = p // W
@@ -42,13 +41,21 @@ def _lpips_fwd_kernel(x_ptr, y_ptr, w_ptr, part_ptr, C: tl.constexpr, HW, W, sxn
     offy = n * syn + h * syh + w * syw
     r0 = tl.zeros((BLOCK,), ACC)
     r1 = tl.zeros((BLOCK,), ACC)
-    for c in range(0, C):  # the channel norms
+    for c in range(0, C):
         x = tl.load(x_ptr + offx + c * sxc, mask=mask, other=0).to(ACC)
         y = tl.load(y_ptr + offy + c * syc, mask=mask, other=0).to(ACC)
         r0 += x * x
         r1 += y * y
-    r0 = tl.sqrt(r0)
-    r1 = tl.sqrt(r1)
+    return mask, h, w, offx, offy, tl.sqrt(r0), tl.sqrt(r1)
+
+
+@triton.jit
+def _lpips_fwd_kernel(x_ptr, y_ptr, w_ptr, part_ptr, C: tl.constexpr, HW, W, sxn, sxc, sxh, sxw, syn, syc, syh,
+                      syw, nblocks, EPS: tl.constexpr, ACC: tl.constexpr, BLOCK: tl.constexpr):
+    n = tl.program_id(0).to(tl.int64)
+    b = tl.program_id(1)
+    mask, h, w, offx, offy, r0, r1 = _lpips_pixels(x_ptr, y_ptr, n, b, C, HW, W, sxn, sxc, sxh, sxw, syn, syc, syh,
+                                                   syw, ACC, BLOCK)
     s0 = r0 + EPS
     s1 = r1 + EPS
     acc = tl.zeros((BLOCK,), ACC)
@@ -68,21 +75,8 @@ def _lpips_bwd_kernel(x_ptr, y_ptr, w_ptr, go_ptr, gx_ptr, gy_ptr, C: tl.constex
                       WRITE_X: tl.constexpr, WRITE_Y: tl.constexpr, ACC: tl.constexpr, BLOCK: tl.constexpr):
     n = tl.program_id(0).to(tl.int64)
     b = tl.program_id(1)
-    p = b.to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
-    mask = p < HW
-    h = p // W
-    w = p - h * W
-    offx = n * sxn + h * sxh + w * sxw
-    offy = n * syn + h * syh + w * syw
-    r0 = tl.zeros((BLOCK,), ACC)
-    r1 = tl.zeros((BLOCK,), ACC)
-    for c in range(0, C):  # the channel norms
-        x = tl.load(x_ptr + offx + c * sxc, mask=mask, other=0).to(ACC)
-        y = tl.load(y_ptr + offy + c * syc, mask=mask, other=0).to(ACC)
-        r0 += x * x
-        r1 += y * y
-    r0 = tl.sqrt(r0)
-    r1 = tl.sqrt(r1)
+    mask, h, w, offx, offy, r0, r1 = _lpips_pixels(x_ptr, y_ptr, n, b, C, HW, W, sxn, sxc, sxh, sxw, syn, syc, syh,
+                                                   syw, ACC, BLOCK)
     s0 = r0 + EPS
     s1 = r1 + EPS
     dot0 = tl.zeros((BLOCK,), ACC)

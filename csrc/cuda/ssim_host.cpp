@@ -111,16 +111,16 @@ std::tuple<at::Tensor, at::Tensor> planes_bwd(const at::Tensor& x, const at::Ten
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> ssim_fwd(
     const at::Tensor& pred, const at::Tensor& target, int64_t win_size, double win_sigma, double c1, double c2,
-    int64_t padding, int64_t reduction, int64_t kind, double alpha, bool need_grad_pred, bool need_grad_target) {
-  return host::ssim_forward(&planes_fwd, pred, target, win_size, win_sigma, c1, c2, padding, reduction, kind, alpha,
+    int64_t padding, int64_t reduction, int64_t output, double alpha, bool need_grad_pred, bool need_grad_target) {
+  return host::ssim_forward(&planes_fwd, pred, target, win_size, win_sigma, c1, c2, padding, reduction, output, alpha,
                             need_grad_pred, need_grad_target);
 }
 
 std::tuple<at::Tensor, at::Tensor> ssim_bwd(
     const at::Tensor& pred, const at::Tensor& target, int64_t win_size, double win_sigma, double c1, double c2,
-    int64_t padding, int64_t reduction, int64_t kind, double alpha, const std::optional<at::Tensor>& grad_out,
+    int64_t padding, int64_t reduction, int64_t output, double alpha, const std::optional<at::Tensor>& grad_out,
     const std::optional<at::Tensor>& grad_cs, bool need_grad_pred, bool need_grad_target) {
-  return host::ssim_backward(&planes_bwd, pred, target, win_size, win_sigma, c1, c2, padding, reduction, kind,
+  return host::ssim_backward(&planes_bwd, pred, target, win_size, win_sigma, c1, c2, padding, reduction, output,
                              alpha, grad_out, grad_cs, need_grad_pred, need_grad_target);
 }
 

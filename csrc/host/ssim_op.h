@@ -6,7 +6,7 @@
 // A plane kernel returns, per (image, channel) plane, the means of the SSIM map S, of the
 // contrast-structure map cs and of |pred - target| (`planes`, (N, C, 3), accumulator dtype),
 // optionally the S map, and the gradients of F = sum over planes of d_planes . planes.
-// The op turns the planes into its output: the SSIM (kind kSsim), 1 - SSIM (kSsimLoss) or
+// The op turns the planes into its output: the SSIM (output kSsim), 1 - SSIM (kSsimLoss) or
 // (1 - alpha) |pred - target| + alpha (1 - SSIM) (kL1Ssim), reduced by `reduction`, and
 // chooses d_planes so that the forward's gradient is gain * d out / d pred.
 #pragma once
@@ -28,11 +28,12 @@ namespace host {
 
 using SsimPlanes = std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor>;  // planes, map, gx, gy
 
-inline void check_ssim_codes(int64_t reduction, int64_t kind, double alpha) {
+inline void check_ssim_codes(int64_t reduction, int64_t output, double alpha) {
   using namespace fastiqa::codes;
   TORCH_CHECK(reduction == kMean || reduction == kNone || reduction == kPerChannel || reduction == kMap,
               "fastiqa_C::ssim: unknown reduction ", reduction);
-  TORCH_CHECK(kind == kSsim || kind == kL1Ssim || kind == kSsimLoss, "fastiqa_C::ssim: unknown kind ", kind);
+  TORCH_CHECK(output == kSsim || output == kL1Ssim || output == kSsimLoss, "fastiqa_C::ssim: unknown output ",
+              output);
   TORCH_CHECK(alpha >= 0 && alpha <= 1, "fastiqa_C::ssim: alpha must be in [0, 1]");
 }
 
@@ -51,7 +52,7 @@ inline double ssim_stored_gain(const at::Tensor& pred, int64_t reduction) {
 
 // d out / d (plane means): (N, C, 3) = factor * d value / d (S, cs, |d|) * d out / d value,
 // plus grad_cs on the cs column. factor: 0-dim, (N,) or (N, C) (or a number when undefined).
-inline at::Tensor ssim_d_planes(const at::Tensor& pred, int64_t kind, double alpha, int64_t reduction,
+inline at::Tensor ssim_d_planes(const at::Tensor& pred, int64_t output, double alpha, int64_t reduction,
                                 const at::Tensor& factor, double factor_value,
                                 const std::optional<at::Tensor>& grad_cs) {
   using namespace fastiqa::codes;
@@ -59,8 +60,8 @@ inline at::Tensor ssim_d_planes(const at::Tensor& pred, int64_t kind, double alp
   const auto acc = acc_dtype(pred);
   at::Tensor w = at::zeros({n, c, 3}, pred.options().dtype(acc));
   // value of one plane: kSsim: S; kSsimLoss: 1 - S; kL1Ssim: (1 - alpha) |d| + alpha (1 - S)
-  const double ks = kind == kSsim ? 1.0 : kind == kSsimLoss ? -1.0 : -alpha;
-  const double kl = kind == kL1Ssim ? 1.0 - alpha : 0.0;
+  const double ks = output == kSsim ? 1.0 : output == kSsimLoss ? -1.0 : -alpha;
+  const double kl = output == kL1Ssim ? 1.0 - alpha : 0.0;
   // d out / d value: mean over N*C planes, over C per image, or one per plane
   const double g = reduction == kMean ? 1.0 / static_cast<double>(n * c) : reduction == kNone ? 1.0 / c : 1.0;
   if (reduction != kMap && (factor.defined() || factor_value != 0.0)) {
@@ -73,11 +74,11 @@ inline at::Tensor ssim_d_planes(const at::Tensor& pred, int64_t kind, double alp
   return w;
 }
 
-inline at::Tensor ssim_reduce(const at::Tensor& planes, int64_t kind, double alpha, int64_t reduction) {
+inline at::Tensor ssim_reduce(const at::Tensor& planes, int64_t output, double alpha, int64_t reduction) {
   using namespace fastiqa::codes;
   const at::Tensor s = planes.select(2, 0);
-  at::Tensor value = kind == kSsim ? s
-                     : kind == kSsimLoss ? s.neg().add(1)
+  at::Tensor value = output == kSsim ? s
+                     : output == kSsimLoss ? s.neg().add(1)
                                          : planes.select(2, 2).mul(1.0 - alpha).add(s.neg().add(1).mul(alpha));
   if (reduction == kMean) return value.mean();
   if (reduction == kNone) return value.mean(1);
@@ -88,19 +89,19 @@ inline at::Tensor ssim_reduce(const at::Tensor& planes, int64_t kind, double alp
 template <class PlanesFwd>
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> ssim_forward(
     PlanesFwd planes_fwd, const at::Tensor& pred, const at::Tensor& target, int64_t win_size, double win_sigma,
-    double c1, double c2, int64_t padding, int64_t reduction, int64_t kind, double alpha, bool need_grad_pred,
+    double c1, double c2, int64_t padding, int64_t reduction, int64_t output, double alpha, bool need_grad_pred,
     bool need_grad_target) {
   using namespace fastiqa::codes;
-  check_ssim_codes(reduction, kind, alpha);
+  check_ssim_codes(reduction, output, alpha);
   TORCH_CHECK(pred.dim() == 4, "fastiqa_C::ssim: pred and target must be (N, C, H, W)");
   const bool grad = (need_grad_pred || need_grad_target) && reduction != kMap;
   const double gain = ssim_stored_gain(pred, reduction);
   std::optional<at::Tensor> d_planes;
-  if (grad) d_planes = ssim_d_planes(pred, kind, alpha, reduction, at::Tensor(), gain, std::nullopt);
+  if (grad) d_planes = ssim_d_planes(pred, output, alpha, reduction, at::Tensor(), gain, std::nullopt);
   auto [planes, map, gx, gy] = planes_fwd(pred, target, win_size, win_sigma, c1, c2, padding, reduction == kMap,
-                                          kind == kL1Ssim, d_planes, need_grad_pred && grad,
+                                          output == kL1Ssim, d_planes, need_grad_pred && grad,
                                           need_grad_target && grad);
-  at::Tensor out = reduction == kMap ? map : ssim_reduce(planes, kind, alpha, reduction);
+  at::Tensor out = reduction == kMap ? map : ssim_reduce(planes, output, alpha, reduction);
   at::Tensor gscale = at::full({}, 1.0 / gain, pred.options().dtype(acc_dtype(pred)));
   return {out, planes.select(2, 1).contiguous(), gscale, gx, gy};
 }
@@ -110,17 +111,17 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> ssim_forw
 template <class PlanesBwd>
 std::tuple<at::Tensor, at::Tensor> ssim_backward(
     PlanesBwd planes_bwd, const at::Tensor& pred, const at::Tensor& target, int64_t win_size, double win_sigma,
-    double c1, double c2, int64_t padding, int64_t reduction, int64_t kind, double alpha,
+    double c1, double c2, int64_t padding, int64_t reduction, int64_t output, double alpha,
     const std::optional<at::Tensor>& grad_out, const std::optional<at::Tensor>& grad_cs, bool need_grad_pred,
     bool need_grad_target) {
   using namespace fastiqa::codes;
-  check_ssim_codes(reduction, kind, alpha);
+  check_ssim_codes(reduction, output, alpha);
   TORCH_CHECK(pred.dim() == 4, "fastiqa_C::ssim: pred and target must be (N, C, H, W)");
   const bool map = reduction == kMap;
   at::Tensor factor = grad_out.has_value() && !map ? *grad_out : at::Tensor();
   std::optional<at::Tensor> dmap;
   if (grad_out.has_value() && map) dmap = grad_out->to(pred.scalar_type());
-  at::Tensor d_planes = ssim_d_planes(pred, kind, alpha, reduction, factor, 0.0, grad_cs);
+  at::Tensor d_planes = ssim_d_planes(pred, output, alpha, reduction, factor, 0.0, grad_cs);
   return planes_bwd(pred, target, win_size, win_sigma, c1, c2, padding, d_planes, dmap, need_grad_pred,
                     need_grad_target);
 }

@@ -15,11 +15,11 @@ from .._codes import Reduction, SsimOutput
 from ..conventions import acc_dtype
 
 
-def _check_codes(reduction, kind, alpha):
+def _check_codes(reduction, output, alpha):
     if reduction not in (Reduction.MEAN, Reduction.NONE, Reduction.PER_CHANNEL, Reduction.MAP):
         raise ValueError(f"fastiqa_C::ssim: unknown reduction {reduction}")
-    if kind not in tuple(SsimOutput):
-        raise ValueError(f"fastiqa_C::ssim: unknown kind {kind}")
+    if output not in tuple(SsimOutput):
+        raise ValueError(f"fastiqa_C::ssim: unknown output {output}")
     if not 0 <= alpha <= 1:
         raise ValueError("fastiqa_C::ssim: alpha must be in [0, 1]")
 
@@ -33,14 +33,14 @@ def stored_gain(pred, reduction) -> float:
     return float(2 ** (max(int(count), 1).bit_length() - 1))
 
 
-def d_planes(pred, kind, alpha, reduction, factor, grad_cs=None):
+def d_planes(pred, output, alpha, reduction, factor, grad_cs=None):
     """d out / d (plane means), (N, C, 3): factor (a number, 0-dim, (N,) or (N, C) tensor, or None)
     times d value / d (S, cs, |d|) times d out / d value, plus grad_cs on the cs column."""
     n, c = pred.shape[:2]
     acc = acc_dtype(pred.dtype)
     w = torch.zeros((n, c, 3), dtype=acc, device=pred.device)
-    ks = 1.0 if kind == SsimOutput.SSIM else -1.0 if kind == SsimOutput.SSIM_LOSS else -alpha
-    kl = 1.0 - alpha if kind == SsimOutput.L1_SSIM else 0.0
+    ks = 1.0 if output == SsimOutput.SSIM else -1.0 if output == SsimOutput.SSIM_LOSS else -alpha
+    kl = 1.0 - alpha if output == SsimOutput.L1_SSIM else 0.0
     g = 1.0 / (n * c) if reduction == Reduction.MEAN else 1.0 / c if reduction == Reduction.NONE else 1.0
     if reduction != Reduction.MAP and factor is not None:
         f = factor.to(acc) if isinstance(factor, torch.Tensor) else torch.full((), factor, dtype=acc,
@@ -53,9 +53,9 @@ def d_planes(pred, kind, alpha, reduction, factor, grad_cs=None):
     return w
 
 
-def reduce_planes(planes, kind, alpha, reduction):
+def reduce_planes(planes, output, alpha, reduction):
     s = planes[..., 0]
-    value = s if kind == SsimOutput.SSIM else (-s + 1) if kind == SsimOutput.SSIM_LOSS \
+    value = s if output == SsimOutput.SSIM else (-s + 1) if output == SsimOutput.SSIM_LOSS \
         else planes[..., 2] * (1.0 - alpha) + (-s + 1) * alpha
     if reduction == Reduction.MEAN:
         return value.mean()
@@ -64,28 +64,28 @@ def reduce_planes(planes, kind, alpha, reduction):
     return value.contiguous()
 
 
-def forward(planes_fwd, pred, target, win_size, win_sigma, c1, c2, padding, reduction, kind, alpha,
+def forward(planes_fwd, pred, target, win_size, win_sigma, c1, c2, padding, reduction, output, alpha,
             need_grad_pred, need_grad_target):
     """fastiqa_C::ssim_fwd -> (out, cs (N, C), gscale, grad_pred, grad_target)."""
-    _check_codes(reduction, kind, alpha)
+    _check_codes(reduction, output, alpha)
     grad = (need_grad_pred or need_grad_target) and reduction != Reduction.MAP
     gain = stored_gain(pred, reduction)
-    dp = d_planes(pred, kind, alpha, reduction, gain) if grad else None
+    dp = d_planes(pred, output, alpha, reduction, gain) if grad else None
     planes, s_map, gp, gt = planes_fwd(pred, target, win_size, win_sigma, c1, c2, padding,
-                                       reduction == Reduction.MAP, kind == SsimOutput.L1_SSIM, dp,
+                                       reduction == Reduction.MAP, output == SsimOutput.L1_SSIM, dp,
                                        need_grad_pred and grad, need_grad_target and grad)
-    out = s_map if reduction == Reduction.MAP else reduce_planes(planes, kind, alpha, reduction)
+    out = s_map if reduction == Reduction.MAP else reduce_planes(planes, output, alpha, reduction)
     gscale = torch.full((), 1.0 / gain, dtype=acc_dtype(pred.dtype), device=pred.device)
     return out, planes[..., 1].contiguous(), gscale, gp, gt
 
 
-def backward(planes_bwd, pred, target, win_size, win_sigma, c1, c2, padding, reduction, kind, alpha, grad_out,
+def backward(planes_bwd, pred, target, win_size, win_sigma, c1, c2, padding, reduction, output, alpha, grad_out,
              grad_cs, need_grad_pred, need_grad_target):
     """fastiqa_C::ssim_bwd -> (grad_pred, grad_target) of grad_out . out + grad_cs . cs."""
-    _check_codes(reduction, kind, alpha)
+    _check_codes(reduction, output, alpha)
     is_map = reduction == Reduction.MAP
     d_map = grad_out.to(pred.dtype) if grad_out is not None and is_map else None
-    dp = d_planes(pred, kind, alpha, reduction, None if is_map else grad_out, grad_cs)
+    dp = d_planes(pred, output, alpha, reduction, None if is_map else grad_out, grad_cs)
     return planes_bwd(pred, target, win_size, win_sigma, c1, c2, padding, dp, d_map, need_grad_pred,
                       need_grad_target)
 
@@ -93,14 +93,14 @@ def backward(planes_bwd, pred, target, win_size, win_sigma, c1, c2, padding, red
 def entry_points(planes_fwd, planes_bwd):
     """(ssim_fwd, ssim_bwd): a backend's implementations of the two ops, built on its plane kernels."""
 
-    def ssim_fwd(pred, target, win_size, win_sigma, c1, c2, padding, reduction, kind, alpha, need_grad_pred,
+    def ssim_fwd(pred, target, win_size, win_sigma, c1, c2, padding, reduction, output, alpha, need_grad_pred,
                  need_grad_target):
-        return forward(planes_fwd, pred, target, win_size, win_sigma, c1, c2, padding, reduction, kind, alpha,
+        return forward(planes_fwd, pred, target, win_size, win_sigma, c1, c2, padding, reduction, output, alpha,
                        need_grad_pred, need_grad_target)
 
-    def ssim_bwd(pred, target, win_size, win_sigma, c1, c2, padding, reduction, kind, alpha, grad_out, grad_cs,
+    def ssim_bwd(pred, target, win_size, win_sigma, c1, c2, padding, reduction, output, alpha, grad_out, grad_cs,
                  need_grad_pred, need_grad_target):
-        return backward(planes_bwd, pred, target, win_size, win_sigma, c1, c2, padding, reduction, kind, alpha,
+        return backward(planes_bwd, pred, target, win_size, win_sigma, c1, c2, padding, reduction, output, alpha,
                         grad_out, grad_cs, need_grad_pred, need_grad_target)
 
     return ssim_fwd, ssim_bwd

@@ -24,7 +24,7 @@ SSIM_WINDOWS = ("gaussian", "uniform")
 MIN_WIN, MAX_WIN = _checks.MIN_WIN, _checks.MAX_WIN
 
 
-def _run(x, y, win_size, win_sigma, c1, c2, padding, reduction, kind="ssim", alpha=0.0, backend=None,
+def _run(x, y, win_size, win_sigma, c1, c2, padding, reduction, output="ssim", alpha=0.0, backend=None,
          grad_in_forward=True):
     """Validated arguments in, (out, per-plane cs) out: one call of fastiqa_C::ssim_fwd.
 
@@ -34,7 +34,7 @@ def _run(x, y, win_size, win_sigma, c1, c2, padding, reduction, kind="ssim", alp
     op = _registry.op("ssim_fwd", x.device, backend)
     out, cs, _, _, _ = op(x, y, int(win_size), float(win_sigma), float(c1), float(c2),
                           code(Padding, padding, "padding"), code(Reduction, reduction, "reduction"),
-                          code(SsimOutput, kind, "kind"), float(alpha), grad and x.requires_grad,
+                          code(SsimOutput, output, "output"), float(alpha), grad and x.requires_grad,
                           grad and y.requires_grad)
     return out, cs
 

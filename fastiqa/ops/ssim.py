@@ -2,7 +2,7 @@
 fastiqa_C::ssim_fwd / ssim_bwd (schemas: fastiqa/_kernel_schemas.py; contract:
 csrc/host/ssim_op.h and its Python copy fastiqa/backends/ssim_compose.py).
 
-ssim_fwd(pred, target, ..., reduction, kind, alpha, need_grad_pred, need_grad_target)
+ssim_fwd(pred, target, ..., reduction, output, alpha, need_grad_pred, need_grad_target)
     -> (out, cs, gscale, grad_pred, grad_target)
 For the scalar reductions, when an input requires grad, the forward computes the gradient
 of out in the same pass (times 1 / gscale: float16 gradients are stored times a power of
@@ -28,7 +28,7 @@ def _output_size(x, win_size: int, padding: int):
     return (h - win_size + 1, w - win_size + 1) if padding == Padding.VALID else (h, w)
 
 
-def _fwd_fake(pred, target, win_size, win_sigma, c1, c2, padding, reduction, kind, alpha, need_grad_pred,
+def _fwd_fake(pred, target, win_size, win_sigma, c1, c2, padding, reduction, output, alpha, need_grad_pred,
               need_grad_target):
     acc = acc_dtype(pred.dtype)
     n, c = pred.shape[:2]
@@ -43,26 +43,26 @@ def _fwd_fake(pred, target, win_size, win_sigma, c1, c2, padding, reduction, kin
     return out, pred.new_empty((n, c), dtype=acc), pred.new_empty((), dtype=acc), gp, gt
 
 
-def _bwd_fake(pred, target, win_size, win_sigma, c1, c2, padding, reduction, kind, alpha, grad_out, grad_cs,
+def _bwd_fake(pred, target, win_size, win_sigma, c1, c2, padding, reduction, output, alpha, grad_out, grad_cs,
               need_grad_pred, need_grad_target):
     return (torch.empty_like(pred) if need_grad_pred else pred.new_empty((0,)),
             torch.empty_like(pred) if need_grad_target else pred.new_empty((0,)))
 
 
-def _setup_context(ctx, inputs, output):
-    pred, target, win_size, win_sigma, c1, c2, padding, reduction, kind, alpha = inputs[:10]
-    _, _, gscale, gp, gt = output
-    ctx.args = (win_size, win_sigma, c1, c2, padding, reduction, kind, alpha)
+def _setup_context(ctx, inputs, outputs):
+    pred, target = inputs[:2]
+    _, _, gscale, gp, gt = outputs
+    ctx.args = inputs[2:10]  # win_size, win_sigma, c1, c2, padding, reduction, output, alpha
     ctx.mark_non_differentiable(gscale, gp, gt)
     ctx.set_materialize_grads(False)
     _autograd.save(ctx, (pred, target, gscale), (gp, gt))
 
 
-def _reference_outputs(pred, target, win_size, win_sigma, c1, c2, padding, reduction, kind, alpha):
+def _reference_outputs(pred, target, win_size, win_sigma, c1, c2, padding, reduction, output, alpha):
     """(out, cs) of the op from the reference formulas (differentiable torch ops)."""
     planes, s_map, _, _ = reference.planes_fwd(pred, target, win_size, win_sigma, c1, c2, padding, reduction == MAP,
-                                               kind == SsimOutput.L1_SSIM, None, False, False)
-    out = s_map if reduction == MAP else reduce_planes(planes, kind, alpha, reduction)
+                                               output == SsimOutput.L1_SSIM, None, False, False)
+    out = s_map if reduction == MAP else reduce_planes(planes, output, alpha, reduction)
     return out, planes[..., 1]
 
 

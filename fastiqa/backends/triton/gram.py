@@ -51,17 +51,22 @@ def _dot(a, b, acc, IEEE: tl.constexpr, UP: tl.constexpr):
 
 
 @triton.jit
-def _tiles_kernel(x_ptr, y_ptr, tab_ptr, part_ptr, N, C, K, sN, sC, sK, ntri, kper,
-                  HAS_Y: tl.constexpr, ACC: tl.constexpr, IEEE: tl.constexpr, UP: tl.constexpr,
-                  BC: tl.constexpr, BK: tl.constexpr):
+def _tile(tab_ptr, ntri, BC: tl.constexpr):
+    """This program's image n, its upper-triangle tile (ti, tj) (table entry pid % ntri of
+    tab_ptr; grid axis 0: N * ntri programs) and the tile's channel indices ci, cj."""
     pid = tl.program_id(0)
-    s = tl.program_id(1)
-    n = pid // ntri
     t = pid % ntri
     ti = tl.load(tab_ptr + 2 * t)
     tj = tl.load(tab_ptr + 2 * t + 1)
-    ci = ti * BC + tl.arange(0, BC)
-    cj = tj * BC + tl.arange(0, BC)
+    return pid // ntri, ti, tj, ti * BC + tl.arange(0, BC), tj * BC + tl.arange(0, BC)
+
+
+@triton.jit
+def _tiles_kernel(x_ptr, y_ptr, tab_ptr, part_ptr, N, C, K, sN, sC, sK, ntri, kper,
+                  HAS_Y: tl.constexpr, ACC: tl.constexpr, IEEE: tl.constexpr, UP: tl.constexpr,
+                  BC: tl.constexpr, BK: tl.constexpr):
+    s = tl.program_id(1)
+    n, _, _, ci, cj = _tile(tab_ptr, ntri, BC)
     mi = ci < C
     mj = cj < C
     kb = s * kper
@@ -109,13 +114,7 @@ def _finalize_kernel(part_ptr, tab_ptr, t_ptr, out_ptr, loss_ptr, N, C, S, ntri,
                      MODE: tl.constexpr, CR: tl.constexpr, NEED_P: tl.constexpr,
                      ACC: tl.constexpr, BC: tl.constexpr):
     # MODE 0: Gram (out = G); 1: style with y (out = P); 2: style with a target Gram (out = P)
-    pid = tl.program_id(0)
-    n = pid // ntri
-    t = pid % ntri
-    ti = tl.load(tab_ptr + 2 * t)
-    tj = tl.load(tab_ptr + 2 * t + 1)
-    ci = ti * BC + tl.arange(0, BC)
-    cj = tj * BC + tl.arange(0, BC)
+    n, ti, tj, ci, cj = _tile(tab_ptr, ntri, BC)
     m = (ci[:, None] < C) & (cj[None, :] < C)
     mt = (cj[:, None] < C) & (ci[None, :] < C)
     up = ci[:, None] * C + cj[None, :]      # tile (ti, tj)
@@ -150,7 +149,7 @@ def _finalize_kernel(part_ptr, tab_ptr, t_ptr, out_ptr, loss_ptr, N, C, S, ntri,
             total += tl.sum(tl.sum(tl.where(mt, vT, 0.0), axis=1), axis=0)
             if NEED_P:
                 tl.store(out_ptr + nb + lo, gT * gmul, mask=mt)
-        tl.store(loss_ptr + pid, total)
+        tl.store(loss_ptr + tl.program_id(0), total)
 
 
 @triton.jit

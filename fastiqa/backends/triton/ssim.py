@@ -94,18 +94,24 @@ def _stats(x_ptr, y_ptr, g_ptr, p0r, p0c, H, W, Ho, Wo, sxh, sxw, syh, syw,
 
 
 @triton.jit
-def _ssim_fwd_kernel(x_ptr, y_ptr, g_ptr, k_ptr, map_ptr, part_ptr, C, H, W, Ho, Wo,
-                     sxn, sxc, sxh, sxw, syn, syc, syh, syw, smn, smc, smh, smw,
-                     WIN: tl.constexpr, OFF: tl.constexpr, PADDING: tl.constexpr, WANT_MAP: tl.constexpr,
-                     WANT_L1: tl.constexpr, ACC: tl.constexpr, IEEE: tl.constexpr,
-                     OUT: tl.constexpr, IN: tl.constexpr):
-    tc = tl.program_id(0)
-    tr = tl.program_id(1)
+def _program(x_ptr, y_ptr, C, sxn, sxc, syn, syc):
+    """This program's tile column and row, plane, image, channel, and the plane's x and y bases
+    (grid: column tiles, row tiles, N * C planes)."""
     pl = tl.program_id(2)
     n = pl // C
     c = pl % C
     xb = x_ptr + n.to(tl.int64) * sxn + c.to(tl.int64) * sxc
     yb = y_ptr + n.to(tl.int64) * syn + c.to(tl.int64) * syc
+    return tl.program_id(0), tl.program_id(1), pl, n, c, xb, yb
+
+
+@triton.jit
+def _ssim_fwd_kernel(x_ptr, y_ptr, g_ptr, k_ptr, map_ptr, part_ptr, C, H, W, Ho, Wo,
+                     sxn, sxc, sxh, sxw, syn, syc, syh, syw, smn, smc, smh, smw,
+                     WIN: tl.constexpr, OFF: tl.constexpr, PADDING: tl.constexpr, WANT_MAP: tl.constexpr,
+                     WANT_L1: tl.constexpr, ACC: tl.constexpr, IEEE: tl.constexpr,
+                     OUT: tl.constexpr, IN: tl.constexpr):
+    tc, tr, pl, n, c, xb, yb = _program(x_ptr, y_ptr, C, sxn, sxc, syn, syc)
     p0r = tr * OUT
     p0c = tc * OUT
     mx, my, exx, eyy, exy = _stats(xb, yb, g_ptr, p0r, p0c, H, W, Ho, Wo, sxh, sxw, syh, syw,
@@ -147,13 +153,7 @@ def _ssim_grad_kernel(x_ptr, y_ptr, g_ptr, k_ptr, w_ptr, dmap_ptr, gx_ptr, gy_pt
                       WRITE_X: tl.constexpr, WRITE_Y: tl.constexpr, ACC: tl.constexpr, IEEE: tl.constexpr,
                       M: tl.constexpr, SRC: tl.constexpr):
     G: tl.constexpr = M - WIN + 1
-    tc = tl.program_id(0)
-    tr = tl.program_id(1)
-    pl = tl.program_id(2)
-    n = pl // C
-    c = pl % C
-    xb = x_ptr + n.to(tl.int64) * sxn + c.to(tl.int64) * sxc
-    yb = y_ptr + n.to(tl.int64) * syn + c.to(tl.int64) * syc
+    tc, tr, pl, n, c, xb, yb = _program(x_ptr, y_ptr, C, sxn, sxc, syn, syc)
     t0r = tr * G
     t0c = tc * G
     m0r = t0r + OFF - (WIN - 1)

@@ -361,8 +361,8 @@ def _ssim_geometry(x, win, padding):
 def _ssim_fwd_refs(dt, shape, win, padding, cl, want_map):
     x, y = _inputs(shape, TORCH_DTYPES[dt], 6, channels_last=cl)
     args = (win, 1.5, SSIM_C[0], SSIM_C[1], padding, want_map, True, None, False, False)
-    p64, m64, _, _ = R.ssim_fwd(x.double(), y.double(), *args)
-    p, m, _, _ = R.ssim_fwd(x, y, *args)
+    p64, m64, _, _ = R.planes_fwd(x.double(), y.double(), *args)
+    p, m, _, _ = R.planes_fwd(x, y, *args)
     return p64, m64, p, m
 
 
@@ -384,10 +384,10 @@ def _ssim_grad_inputs(dt, shape, win, padding, cl, with_dmap):
 def _ssim_grad_refs(dt, shape, win, padding, cl, with_dmap):
     x, y, weights, dmap = _ssim_grad_inputs(dt, shape, win, padding, cl, with_dmap)
     args = (win, 1.5, SSIM_C[0], SSIM_C[1], padding)
-    x64, y64 = R.ssim_bwd(
+    x64, y64 = R.planes_bwd(
         x.double(), y.double(), *args, weights.double(), None if dmap is None else dmap.double(), True, True
     )
-    xs, ys = R.ssim_bwd(x, y, *args, weights, dmap, True, True)
+    xs, ys = R.planes_bwd(x, y, *args, weights, dmap, True, True)
     return x64, y64, xs, ys
 
 

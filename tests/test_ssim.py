@@ -81,6 +81,19 @@ def assert_grad_close(g, ref, rtol):
     assert err <= rtol * scale + 1e-12, f"gradient error {err:.3e} vs max {scale:.3e}"
 
 
+def check_against_reference(x, y, ref_fn, fast_fn, vtol, gtol, fast_inputs=None, **kw):
+    """ref_fn in float64 vs fast_fn (on fast_inputs, default x and y): values within vtol = (rtol,
+    atol), both gradients within gtol of the largest reference gradient; returns (out, gx, gy)."""
+    backend = kw.pop("backend", None)
+    ref, rgx, rgy, go = reference_value_and_grads(x, y, ref_fn, **kw)
+    out, gx, gy = fast_value_and_grads(*(fast_inputs or (x, y)), fast_fn, go, backend=backend, **kw)
+    assert out.shape == ref.shape
+    torch.testing.assert_close(out.double(), ref, rtol=vtol[0], atol=vtol[1])
+    assert_grad_close(gx, rgx, gtol)
+    assert_grad_close(gy, rgy, gtol)
+    return out, gx, gy
+
+
 def _value_cases():
     out = []
     for bid, (backend, device) in BD_AXIS:
@@ -104,18 +117,12 @@ def _value_cases():
 @pytest.mark.parametrize("backend,device,dtype,shape,padding,reduction", _value_cases())
 def test_ssim_values_and_grads(backend, device, dtype, shape, padding, reduction):
     x, y = pair(shape, device=device)
-    ref, rgx, rgy, go = reference_value_and_grads(x, y, R.ssim, padding=padding, reduction=reduction)
-    out, gx, gy = fast_value_and_grads(
-        x.to(dtype), y.to(dtype), F.ssim, go, padding=padding, reduction=reduction, backend=backend
-    )
     rtol, atol = tol(dtype)
     if reduction == "map" and dtype == torch.float32:
         atol = 2e-5  # per-pixel float32 variance cancellation (E[x^2] - mu^2) in flat windows
-    assert out.shape == ref.shape
-    torch.testing.assert_close(out.double(), ref, rtol=rtol, atol=atol)
-    grtol = 1e-9 if dtype == torch.float64 else 2e-5
-    assert_grad_close(gx, rgx, grtol)
-    assert_grad_close(gy, rgy, grtol)
+    check_against_reference(x, y, R.ssim, F.ssim, (rtol, atol), 1e-9 if dtype == torch.float64 else 2e-5,
+                            fast_inputs=(x.to(dtype), y.to(dtype)), padding=padding, reduction=reduction,
+                            backend=backend)
 
 
 @pytest.mark.parametrize(
@@ -145,11 +152,7 @@ def test_ssim_windows(backend, device, win_size, win_sigma):
             k2=0.05,
             data_range=1.5,
         )
-        ref, rgx, rgy, go = reference_value_and_grads(x, y, R.ssim, **kw)
-        out, gx, gy = fast_value_and_grads(x, y, F.ssim, go, backend=backend, **kw)
-        torch.testing.assert_close(out.double(), ref, rtol=vtol[0], atol=vtol[1])
-        assert_grad_close(gx, rgx, gtol)
-        assert_grad_close(gy, rgy, gtol)
+        check_against_reference(x, y, R.ssim, F.ssim, vtol, gtol, backend=backend, **kw)
 
 
 @pytest.mark.parametrize(
@@ -181,13 +184,9 @@ def test_ssim_low_precision(backend, device, dtype):
 def test_ssim_channels_last_and_strided(backend, device):
     x, y = pair((2, 3, 21, 26), torch.float32, device=device)
     for padding in PADDINGS:
-        ref, rgx, rgy, go = reference_value_and_grads(x, y, R.ssim, padding=padding, reduction="map")
-        xc = x.contiguous(memory_format=torch.channels_last)
-        yc = y.contiguous(memory_format=torch.channels_last)
-        out, gx, gy = fast_value_and_grads(xc, yc, F.ssim, go, padding=padding, reduction="map", backend=backend)
-        torch.testing.assert_close(out.double(), ref, rtol=1e-5, atol=2e-5)
-        assert_grad_close(gx, rgx, 2e-5)
-        assert_grad_close(gy, rgy, 2e-5)
+        cl = (x.contiguous(memory_format=torch.channels_last), y.contiguous(memory_format=torch.channels_last))
+        out, gx, _ = check_against_reference(x, y, R.ssim, F.ssim, (1e-5, 2e-5), 2e-5, fast_inputs=cl,
+                                             padding=padding, reduction="map", backend=backend)
         if backend != "reference":
             assert out.is_contiguous(memory_format=torch.channels_last)
             assert gx.is_contiguous(memory_format=torch.channels_last)
@@ -209,11 +208,7 @@ def test_same_modes_at_borders(backend, device):
     x[..., 0, :] = 1.0
     x[..., :, -1] = 0.0
     for padding in ("same_zero", "same_reflect"):
-        ref, rgx, rgy, go = reference_value_and_grads(x, y, R.ssim, padding=padding, reduction="map")
-        out, gx, gy = fast_value_and_grads(x, y, F.ssim, go, padding=padding, reduction="map", backend=backend)
-        torch.testing.assert_close(out.double(), ref, rtol=vtol[0], atol=vtol[1])
-        assert_grad_close(gx, rgx, gtol)
-        assert_grad_close(gy, rgy, gtol)
+        check_against_reference(x, y, R.ssim, F.ssim, vtol, gtol, padding=padding, reduction="map", backend=backend)
         # border rows / columns really differ between the two modes
     zero = F.ssim(x, y, padding="same_zero", reduction="map", backend=backend)
     refl = F.ssim(x, y, padding="same_reflect", reduction="map", backend=backend)
@@ -344,11 +339,7 @@ def test_l1_ssim_loss(backend, device):
     for reduction in ("mean", "none"):
         for padding in ("same_zero", "valid"):
             kw = dict(alpha=0.3, padding=padding, reduction=reduction)
-            ref, rgx, rgy, go = reference_value_and_grads(x, y, R.l1_ssim_loss, **kw)
-            out, gx, gy = fast_value_and_grads(x, y, F.l1_ssim_loss, go, backend=backend, **kw)
-            torch.testing.assert_close(out.double(), ref, rtol=vtol[0], atol=vtol[1])
-            assert_grad_close(gx, rgx, gtol)
-            assert_grad_close(gy, rgy, gtol)
+            check_against_reference(x, y, R.l1_ssim_loss, F.l1_ssim_loss, vtol, gtol, backend=backend, **kw)
     # the 3DGS default: alpha 0.2, zero same padding
     torch.testing.assert_close(
         F.l1_ssim_loss(x, y, backend=backend),

@@ -59,18 +59,22 @@ def _err(msg):
 
 
 class _Progress:
-    """tqdm when installed, else one updating line on a terminal (nothing otherwise)."""
+    """On a terminal: tqdm when installed, else one updating line; nothing when stderr is a file
+    or a pipe (a log gets the messages, not bar redraws). The bar opens at the first scored
+    pair: a run that stops on a usage error first prints its one message and no empty bar."""
 
     def __init__(self):
-        try:
-            from tqdm import tqdm  # optional (fastiqa[eval])
-
-            self.bar = tqdm(unit="pair", file=sys.stderr, leave=False)
-        except ImportError:
-            self.bar = None
+        self.bar = None
         self.n, self.tty = 0, sys.stderr.isatty()
 
     def __call__(self, k):
+        if self.bar is None and self.n == 0 and self.tty:
+            try:
+                from tqdm import tqdm  # optional (fastiqa[eval])
+
+                self.bar = tqdm(unit="pair", file=sys.stderr, leave=False)
+            except ImportError:
+                pass
         if self.bar is not None:
             self.bar.update(k)
             return

@@ -139,12 +139,12 @@ def test_eval_cli_metrics_and_device(published, tmp_path, capsys):
 
 
 def test_human_analyze_agreement(published, tmp_path):
+    pytest.importorskip("scipy", reason="fastiqa human analyze needs scipy (fastiqa[human])")
     from fastiqa.human.analyze import compute_metrics, default_metrics, metric_agreement
     from fastiqa.human.stats.agreement import HIGHER_IS_BETTER
 
     assert default_metrics() == ("psnr", "ssim", "lpips", "dists")
     assert not HIGHER_IS_BETTER["lpips"] and not HIGHER_IS_BETTER["dists"] and not HIGHER_IS_BETTER["lpips_vgg"]
-    pytest.importorskip("scipy", reason="fastiqa human analyze needs scipy (fastiqa[human])")
     from _human_support import make_study
 
     study = make_study(tmp_path, "acr", methods={f"n{k}": ("noise", s) for k, s in enumerate((4.0, 12.0, 30.0))},

@@ -140,10 +140,10 @@ def lpips_head_bwd(pred, target, weight, grad_out, need_grad_pred, need_grad_tar
 
 
 @triton.jit
-def _dists_sums_kernel(x_ptr, y_ptr, mx_ptr, my_ptr, part_ptr, C, HW, W, sxn, sxc, sxh, sxw, syn, syc, syh, syw,
-                       nblocks, CENTRED: tl.constexpr, ACC: tl.constexpr, BLOCK: tl.constexpr):
-    """Partial sums over BLOCK pixels of plane (n, c): x, y (CENTRED off) or, about the
-    plane's means, (x - mx)^2, (y - my)^2, (x - mx)(y - my) (CENTRED on)."""
+def _plane_block(x_ptr, y_ptr, C, HW, W, sxn, sxc, sxh, sxw, syn, syc, syh, syw, ACC: tl.constexpr,
+                 BLOCK: tl.constexpr):
+    """This program's plane pid = n * C + c, pixel block b, the block's coordinates h, w and mask,
+    and x, y there in ACC (grid: N * C planes, pixel blocks of one plane)."""
     pid = tl.program_id(0).to(tl.int64)
     b = tl.program_id(1)
     n = pid // C
@@ -154,6 +154,16 @@ def _dists_sums_kernel(x_ptr, y_ptr, mx_ptr, my_ptr, part_ptr, C, HW, W, sxn, sx
     w = p - h * W
     x = tl.load(x_ptr + n * sxn + c * sxc + h * sxh + w * sxw, mask=mask, other=0).to(ACC)
     y = tl.load(y_ptr + n * syn + c * syc + h * syh + w * syw, mask=mask, other=0).to(ACC)
+    return pid, b, n, c, h, w, mask, x, y
+
+
+@triton.jit
+def _dists_sums_kernel(x_ptr, y_ptr, mx_ptr, my_ptr, part_ptr, C, HW, W, sxn, sxc, sxh, sxw, syn, syc, syh, syw,
+                       nblocks, CENTRED: tl.constexpr, ACC: tl.constexpr, BLOCK: tl.constexpr):
+    """Partial sums over BLOCK pixels of plane (n, c): x, y (CENTRED off) or, about the
+    plane's means, (x - mx)^2, (y - my)^2, (x - mx)(y - my) (CENTRED on)."""
+    pid, b, n, c, h, w, mask, x, y = _plane_block(x_ptr, y_ptr, C, HW, W, sxn, sxc, sxh, sxw, syn, syc, syh, syw,
+                                                  ACC, BLOCK)
     out = part_ptr + (pid * nblocks + b) * 3
     if CENTRED:
         dx = tl.where(mask, x - tl.load(mx_ptr + pid), 0.0)
@@ -199,16 +209,8 @@ def dists_head_fwd(pred, target, weight):
 def _dists_grad_kernel(x_ptr, y_ptr, coef_ptr, g_ptr, C, HW, W, sxn, sxc, sxh, sxw, syn, syc, syh, syw,
                        gn, gc, gh, gw, ACC: tl.constexpr, BLOCK: tl.constexpr):
     """g = k0 + k1 (x - mx) + k2 (y - my) per pixel of plane (n, c), coef (N*C, 5): k0 k1 k2 mx my."""
-    pid = tl.program_id(0).to(tl.int64)
-    b = tl.program_id(1)
-    n = pid // C
-    c = pid - n * C
-    p = b.to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
-    mask = p < HW
-    h = p // W
-    w = p - h * W
-    x = tl.load(x_ptr + n * sxn + c * sxc + h * sxh + w * sxw, mask=mask, other=0).to(ACC)
-    y = tl.load(y_ptr + n * syn + c * syc + h * syh + w * syw, mask=mask, other=0).to(ACC)
+    pid, b, n, c, h, w, mask, x, y = _plane_block(x_ptr, y_ptr, C, HW, W, sxn, sxc, sxh, sxw, syn, syc, syh, syw,
+                                                  ACC, BLOCK)
     k = coef_ptr + pid * 5
     g = tl.load(k) + tl.load(k + 1) * (x - tl.load(k + 3)) + tl.load(k + 2) * (y - tl.load(k + 4))
     tl.store(g_ptr + n * gn + c * gc + h * gh + w * gw, g.to(g_ptr.dtype.element_ty), mask=mask)

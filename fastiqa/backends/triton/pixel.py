@@ -10,6 +10,7 @@ import triton
 import triton.language as tl
 
 from ..._codes import LossKind, Reduction, WeightMode
+from ._common import store_opposite
 
 # codes as Triton compile-time constants (fastiqa/_codes.py)
 _L1 = tl.constexpr(int(LossKind.L1))
@@ -74,10 +75,7 @@ def _pixel_bwd_kernel(g_ptr, gp_ptr, gt_ptr, go_ptr, gscale_ptr, n,
     mask = offs < n
     scale = tl.load(go_ptr).to(ACC) * tl.load(gscale_ptr).to(ACC)
     v = tl.load(g_ptr + offs, mask=mask, other=0).to(ACC) * scale
-    if WRITE_P:
-        tl.store(gp_ptr + offs, v.to(gp_ptr.dtype.element_ty), mask=mask)
-    if WRITE_T:
-        tl.store(gt_ptr + offs, (-v).to(gt_ptr.dtype.element_ty), mask=mask)
+    store_opposite(gp_ptr, gt_ptr, offs, v, mask, WRITE_P, WRITE_T)
 
 
 def _acc(dtype):

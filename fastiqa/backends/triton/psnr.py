@@ -14,6 +14,7 @@ import triton.language as tl
 
 from ..._codes import LossKind
 from ...conventions import Y_WEIGHTS
+from ._common import store_opposite
 
 _MSE = tl.constexpr(int(LossKind.MSE))  # kind code as a Triton compile-time constant
 
@@ -93,10 +94,7 @@ def _psnr_bwd_kernel(g_ptr, gx_ptr, gy_ptr, go_ptr, per,
     off = n * per + i
     s = tl.load(go_ptr + n).to(ACC)
     v = tl.load(g_ptr + off, mask=mask, other=0).to(ACC) * s
-    if WRITE_X:
-        tl.store(gx_ptr + off, v.to(gx_ptr.dtype.element_ty), mask=mask)
-    if WRITE_Y:
-        tl.store(gy_ptr + off, (-v).to(gy_ptr.dtype.element_ty), mask=mask)
+    store_opposite(gx_ptr, gy_ptr, off, v, mask, WRITE_X, WRITE_Y)
 
 
 def _acc(dtype):

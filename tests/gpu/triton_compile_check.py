@@ -35,274 +35,108 @@ def _acc(dt):
     return (tl.float64, "fp64") if dt == "fp64" else (tl.float32, "fp32")
 
 
+def _types(fn, dt, consts, ptrs=None, i64=(), fp32=()):
+    """The Triton type of each runtime argument of kernel fn: pointers to dt unless `ptrs` maps
+    the name to another element type, integers i32 unless named in i64, floats named in fp32."""
+    ptrs = ptrs or {}
+    return {name: f"*{ptrs.get(name, dt)}" if name.endswith("_ptr") else
+            "i64" if name in i64 else "fp32" if name in fp32 else "i32"
+            for name in fn.arg_names if name not in consts}
+
+
+def _grid(full, axes, few):
+    """Every combination of `axes` (--full) or the hand-picked `few`, one per distinct code path."""
+    return list(itertools.product(*axes)) if full else few
+
+
+ARCHS = (90, 80)
+DTYPES = ("fp32", "fp16", "bf16", "fp64")
+WRITES = ((True, False), (False, True), (True, True))
+
+
 # Each variant: (family, kernel function, arch, dtype, types, constexprs, num_warps)
 def pixel_variants(full):
     out = []
-    fwd = (
-        list(
-            itertools.product(
-                (90, 80), ("fp32", "fp16", "bf16", "fp64"), range(3), range(4), (False, True), (False, True)
-            )
-        )
-        if full
-        else [
-            (90, "fp32", 0, 0, False, True),
-            (90, "bf16", 1, 2, True, False),
-            (90, "fp64", 2, 3, True, True),
-            (90, "fp16", 2, 1, False, False),
-            (80, "bf16", 2, 2, True, True),
-        ]
-    )
+    fwd = _grid(full, (ARCHS, DTYPES, range(3), range(4), (False, True), (False, True)),
+                [(90, "fp32", 0, 0, False, True), (90, "bf16", 1, 2, True, False), (90, "fp64", 2, 3, True, True),
+                 (90, "fp16", 2, 1, False, False), (80, "bf16", 2, 2, True, True)])
     for arch, dt, kind, wmode, wmap, wgrad in fwd:
         acc, part = _acc(dt)
-        types = dict(
-            a_ptr=f"*{dt}",
-            b_ptr=f"*{dt}",
-            w_ptr=f"*{dt}",
-            map_ptr=f"*{dt}",
-            grad_ptr=f"*{dt}",
-            part_ptr=f"*{part}",
-            n="i64",
-            channels="i64",
-            inner="i64",
-            c="fp32",
-            gmul="fp32",
-        )
-        consts = dict(
-            KIND=kind, WMODE=wmode, WRITE_MAP=wmap, WRITE_GRAD=wgrad, ACC=acc, IS_F64=dt == "fp64", BLOCK=P.BLOCK
-        )
+        consts = dict(KIND=kind, WMODE=wmode, WRITE_MAP=wmap, WRITE_GRAD=wgrad, ACC=acc, IS_F64=dt == "fp64",
+                      BLOCK=P.BLOCK)
+        types = _types(P._pixel_fwd_kernel, dt, consts, {"part_ptr": part}, ("n", "channels", "inner"), ("c", "gmul"))
         out.append(("pixel", P._pixel_fwd_kernel, arch, dt, types, consts, P.NUM_WARPS))
-    bwd = (
-        itertools.product((90, 80), ("fp32", "fp16", "bf16", "fp64"), ((True, False), (False, True), (True, True)))
-        if full
-        else [(90, "fp32", (True, True)), (80, "bf16", (True, False))]
-    )
-    for arch, dt, (wp, wt) in bwd:
+    few = [(90, "fp32", (True, True)), (80, "bf16", (True, False))]
+    for arch, dt, (wp, wt) in _grid(full, (ARCHS, DTYPES, WRITES), few):
         acc, part = _acc(dt)
-        types = dict(
-            g_ptr=f"*{dt}", gp_ptr=f"*{dt}", gt_ptr=f"*{dt}", go_ptr=f"*{part}", gscale_ptr=f"*{part}", n="i64"
-        )
-        out.append(
-            (
-                "pixel",
-                P._pixel_bwd_kernel,
-                arch,
-                dt,
-                types,
-                dict(WRITE_P=wp, WRITE_T=wt, ACC=acc, BLOCK=P.BLOCK),
-                P.NUM_WARPS,
-            )
-        )
+        consts = dict(WRITE_P=wp, WRITE_T=wt, ACC=acc, BLOCK=P.BLOCK)
+        types = _types(P._pixel_bwd_kernel, dt, consts, {"go_ptr": part, "gscale_ptr": part}, ("n",))
+        out.append(("pixel", P._pixel_bwd_kernel, arch, dt, types, consts, P.NUM_WARPS))
     return out
 
 
 def psnr_variants(full):
     out = []
-    fwd = (
-        list(
-            itertools.product(
-                (90, 80), ("fp32", "fp16", "bf16", "fp64"), (0, 1), (False, True), (False, True), (False, True)
-            )
-        )
-        if full
-        else [
-            (90, "fp32", 0, False, False, True),
-            (90, "bf16", 1, True, True, False),
-            (90, "fp64", 0, True, False, True),
-            (80, "fp16", 0, False, False, True),
-        ]
-    )
+    fwd = _grid(full, (ARCHS, DTYPES, (0, 1), (False, True), (False, True), (False, True)),
+                [(90, "fp32", 0, False, False, True), (90, "bf16", 1, True, True, False),
+                 (90, "fp64", 0, True, False, True), (80, "fp16", 0, False, False, True)])
     for arch, dt, kind, luma, quant, wgrad in fwd:
         if quant and wgrad:
             continue  # the op never asks for a gradient of the quantised statistic
         acc, part = _acc(dt)
-        types = dict(
-            a_ptr=f"*{dt}",
-            b_ptr=f"*{dt}",
-            grad_ptr=f"*{dt}",
-            part_ptr=f"*{part}",
-            hh="i32",
-            ww="i32",
-            count="i32",
-            sn="i64",
-            sc="i64",
-            sh="i64",
-            sw="i64",
-            crop="i32",
-            qscale="fp32",
-            gmul="fp32",
-        )
-        consts = dict(
-            WR=Q.Y_WEIGHTS[0] / 255.0,
-            WG=Q.Y_WEIGHTS[1] / 255.0,
-            WB=Q.Y_WEIGHTS[2] / 255.0,
-            KIND=kind,
-            LUMA=luma,
-            QUANT=quant,
-            WRITE_GRAD=wgrad,
-            ACC=acc,
-            MAGIC=6755399441055744.0 if dt == "fp64" else 12582912.0,
-            BLOCK=Q.BLOCK,
-        )
+        consts = dict(WR=Q.Y_WEIGHTS[0] / 255.0, WG=Q.Y_WEIGHTS[1] / 255.0, WB=Q.Y_WEIGHTS[2] / 255.0, KIND=kind,
+                      LUMA=luma, QUANT=quant, WRITE_GRAD=wgrad, ACC=acc,
+                      MAGIC=6755399441055744.0 if dt == "fp64" else 12582912.0, BLOCK=Q.BLOCK)
+        types = _types(Q._psnr_fwd_kernel, dt, consts, {"part_ptr": part}, ("sn", "sc", "sh", "sw"), ("qscale", "gmul"))
         out.append(("psnr", Q._psnr_fwd_kernel, arch, dt, types, consts, Q.NUM_WARPS))
-    bwd = (
-        itertools.product((90, 80), ("fp32", "fp16", "bf16", "fp64"), ((True, False), (False, True), (True, True)))
-        if full
-        else [(90, "fp32", (True, True)), (80, "bf16", (True, False))]
-    )
-    for arch, dt, (wx, wy) in bwd:
+    few = [(90, "fp32", (True, True)), (80, "bf16", (True, False))]
+    for arch, dt, (wx, wy) in _grid(full, (ARCHS, DTYPES, WRITES), few):
         acc, part = _acc(dt)
-        types = dict(g_ptr=f"*{dt}", gx_ptr=f"*{dt}", gy_ptr=f"*{dt}", go_ptr=f"*{part}", per="i64")
-        out.append(
-            (
-                "psnr",
-                Q._psnr_bwd_kernel,
-                arch,
-                dt,
-                types,
-                dict(WRITE_X=wx, WRITE_Y=wy, ACC=acc, BLOCK=Q.BLOCK),
-                Q.NUM_WARPS,
-            )
-        )
+        consts = dict(WRITE_X=wx, WRITE_Y=wy, ACC=acc, BLOCK=Q.BLOCK)
+        types = _types(Q._psnr_bwd_kernel, dt, consts, {"go_ptr": part}, ("per",))
+        out.append(("psnr", Q._psnr_bwd_kernel, arch, dt, types, consts, Q.NUM_WARPS))
     return out
 
 
 def ssim_variants(full):
     out = []
-    ints = {name: "i32" for name in ("C", "H", "W", "Ho", "Wo")}
-    ints.update({name: "i64" for name in ("sxn", "sxc", "sxh", "sxw", "syn", "syc", "syh", "syw")})
+    strides = [f"s{t}{k}" for t in "xymdg" for k in "nchw"]
+    f32 = {name: "fp32" for name in ("g_ptr", "k_ptr", "w_ptr", "part_ptr")}
     # (arch, dtype, window, padding, flags); float16 and bfloat16 share the code (loads converted to float32)
     configs = (
-        [
-            (a, dt, w, p, f)
-            for a, cfgs in ((90, [(11, 0), (11, 1), (11, 2), (3, 2), (31, 2)]), (80, [(11, 2)]))
-            for dt in ("fp32", "bf16")
-            for w, p in cfgs
-            for f in (False, True)
-        ]
-        if full
-        else [(90, "fp32", 11, 2, True), (90, "bf16", 31, 0, False), (80, "bf16", 11, 1, True)]
+        [(a, dt, w, p, f) for a, cfgs in ((90, [(11, 0), (11, 1), (11, 2), (3, 2), (31, 2)]), (80, [(11, 2)]))
+         for dt in ("fp32", "bf16") for w, p in cfgs for f in (False, True)]
+        if full else [(90, "fp32", 11, 2, True), (90, "bf16", 31, 0, False), (80, "bf16", 11, 1, True)]
     )
     for arch, dt, win, padding, flag in configs:
         off = 0 if padding == 0 else win // 2
-        types = dict(
-            ints,
-            x_ptr=f"*{dt}",
-            y_ptr=f"*{dt}",
-            g_ptr="*fp32",
-            k_ptr="*fp32",
-            map_ptr=f"*{dt}",
-            part_ptr="*fp32",
-            smn="i64",
-            smc="i64",
-            smh="i64",
-            smw="i64",
-        )
-        consts = dict(
-            WIN=win,
-            OFF=off,
-            PADDING=padding,
-            WANT_MAP=flag,
-            WANT_L1=flag,
-            ACC=tl.float32,
-            IEEE=True,
-            OUT=S.OUT,
-            IN=S.IN,
-        )
-        out.append(("ssim", S._ssim_fwd_kernel, arch, dt, types, consts, 8))
+        consts = dict(WIN=win, OFF=off, PADDING=padding, WANT_MAP=flag, WANT_L1=flag, ACC=tl.float32, IEEE=True,
+                      OUT=S.OUT, IN=S.IN)
+        out.append(("ssim", S._ssim_fwd_kernel, arch, dt, _types(S._ssim_fwd_kernel, dt, consts, f32, strides),
+                    consts, 8))
         m, src = S._grad_tiles(win)
-        types = dict(
-            ints,
-            x_ptr=f"*{dt}",
-            y_ptr=f"*{dt}",
-            g_ptr="*fp32",
-            k_ptr="*fp32",
-            w_ptr="*fp32",
-            dmap_ptr=f"*{dt}",
-            gx_ptr=f"*{dt}",
-            gy_ptr=f"*{dt}",
-            sdn="i64",
-            sdc="i64",
-            sdh="i64",
-            sdw="i64",
-            sgn="i64",
-            sgc="i64",
-            sgh="i64",
-            sgw="i64",
-        )
-        consts = dict(
-            WIN=win,
-            OFF=off,
-            PADDING=padding,
-            HAS_DMAP=flag,
-            WRITE_X=True,
-            WRITE_Y=True,
-            ACC=tl.float32,
-            IEEE=True,
-            M=m,
-            SRC=src,
-        )
-        out.append(("ssim", S._ssim_grad_kernel, arch, dt, types, consts, 8))
+        consts = dict(WIN=win, OFF=off, PADDING=padding, HAS_DMAP=flag, WRITE_X=True, WRITE_Y=True, ACC=tl.float32,
+                      IEEE=True, M=m, SRC=src)
+        out.append(("ssim", S._ssim_grad_kernel, arch, dt, _types(S._ssim_grad_kernel, dt, consts, f32, strides),
+                    consts, 8))
     return out
 
 
 def gram_variants(full):
     out = []
-    base = dict(N="i32", C="i32", K="i32", sN="i64", sC="i32", sK="i32", ntri="i32", kper="i32")
-    tiles = (
-        list(itertools.product((90, 80), ("fp32", "fp16", "bf16"), (True, False)))
-        if full
-        else [(90, "fp32", True), (90, "bf16", False), (80, "fp16", True)]
-    )
-    for arch, dt, has_y in tiles:
-        t = dict(base, x_ptr=f"*{dt}", y_ptr=f"*{dt}", tab_ptr="*i32", part_ptr="*fp32")
-        out.append(
-            (
-                "gram",
-                G._tiles_kernel,
-                arch,
-                dt,
-                t,
-                dict(HAS_Y=has_y, ACC=tl.float32, IEEE=dt == "fp32", UP=False, BC=64, BK=64),
-                4,
-            )
-        )
-    applies = list(itertools.product((90, 80), ("fp32", "fp16", "bf16"))) if full else [(90, "fp16"), (80, "fp32")]
-    for arch, dt in applies:
-        t = dict(
-            q_ptr="*fp32",
-            f_ptr=f"*{dt}",
-            o_ptr=f"*{dt}",
-            C="i32",
-            K="i32",
-            sN="i64",
-            sC="i32",
-            sK="i32",
-            qN="i32",
-            alpha="fp32",
-        )
-        out.append(
-            ("gram", G._apply_kernel, arch, dt, t, dict(ACC=tl.float32, IEEE=dt == "fp32", UP=False, BC=64, BK=64), 4)
-        )
-    fins = list(itertools.product((90, 80), range(3), range(3))) if full else [(90, 0, 0), (90, 1, 1), (90, 2, 2)]
-    for arch, mode, cr in fins:
-        t = dict(
-            part_ptr="*fp32",
-            tab_ptr="*i32",
-            t_ptr="*fp32",
-            out_ptr="*fp32",
-            loss_ptr="*fp32",
-            N="i32",
-            C="i32",
-            S="i32",
-            ntri="i32",
-            tN="i32",
-            scale="fp32",
-            gmul="fp32",
-        )
-        out.append(
-            ("gram", G._finalize_kernel, arch, "fp32", t, dict(MODE=mode, CR=cr, NEED_P=True, ACC=tl.float32, BC=64), 4)
-        )
+    ptrs = {"tab_ptr": "i32", "part_ptr": "fp32", "q_ptr": "fp32"}
+    for arch, dt, has_y in _grid(full, (ARCHS, DTYPES[:3], (True, False)),
+                                 [(90, "fp32", True), (90, "bf16", False), (80, "fp16", True)]):
+        consts = dict(HAS_Y=has_y, ACC=tl.float32, IEEE=dt == "fp32", UP=False, BC=64, BK=64)
+        out.append(("gram", G._tiles_kernel, arch, dt, _types(G._tiles_kernel, dt, consts, ptrs, ("sN",)), consts, 4))
+    for arch, dt in _grid(full, (ARCHS, DTYPES[:3]), [(90, "fp16"), (80, "fp32")]):
+        consts = dict(ACC=tl.float32, IEEE=dt == "fp32", UP=False, BC=64, BK=64)
+        types = _types(G._apply_kernel, dt, consts, ptrs, ("sN",), ("alpha",))
+        out.append(("gram", G._apply_kernel, arch, dt, types, consts, 4))
+    for arch, mode, cr in _grid(full, (ARCHS, range(3), range(3)), [(90, 0, 0), (90, 1, 1), (90, 2, 2)]):
+        consts = dict(MODE=mode, CR=cr, NEED_P=True, ACC=tl.float32, BC=64)
+        types = _types(G._finalize_kernel, "fp32", consts, ptrs, (), ("scale", "gmul"))
+        out.append(("gram", G._finalize_kernel, arch, "fp32", types, consts, 4))
     return out
 
 
@@ -310,29 +144,19 @@ def perceptual_variants(full):
     """The LPIPS / DISTS head kernels: feature dtypes x archs (C, the channel count, is a
     compile-time constant of the LPIPS kernels: VGG16's 64 and 512)."""
     out = []
-    combos = (itertools.product((90, 80), ("fp32", "fp16", "bf16", "fp64"), (64, 512)) if full
-              else [(90, "fp32", 64), (80, "bf16", 512), (90, "fp64", 64)])
-    strides = {f"s{t}{k}": "i32" for t in "xy" for k in "nchw"}
+    combos = _grid(full, (ARCHS, DTYPES, (64, 512)), [(90, "fp32", 64), (80, "bf16", 512), (90, "fp64", 64)])
     for arch, dt, c in combos:
         acc, part = _acc(dt)
-        fwd = dict(x_ptr=f"*{dt}", y_ptr=f"*{dt}", w_ptr=f"*{part}", part_ptr=f"*{part}", HW="i32", W="i32",
-                   nblocks="i32", **strides)
-        out.append(("perceptual", H._lpips_fwd_kernel, arch, dt, fwd,
-                    dict(C=c, EPS=H.LPIPS_EPS, ACC=acc, BLOCK=H.BLOCK_P), 4))
-        bwd = dict(x_ptr=f"*{dt}", y_ptr=f"*{dt}", w_ptr=f"*{part}", go_ptr=f"*{part}", gx_ptr=f"*{dt}",
-                   gy_ptr=f"*{dt}", HW="i32", W="i32", **strides, **{f"g{t}{k}": "i32" for t in "xy" for k in "nchw"})
-        out.append(("perceptual", H._lpips_bwd_kernel, arch, dt, bwd,
-                    dict(C=c, EPS=H.LPIPS_EPS, WRITE_X=True, WRITE_Y=True, ACC=acc, BLOCK=H.BLOCK_P), 4))
-    for arch, dt, _ in combos:
-        acc, part = _acc(dt)
-        sums = dict(x_ptr=f"*{dt}", y_ptr=f"*{dt}", mx_ptr=f"*{part}", my_ptr=f"*{part}", part_ptr=f"*{part}",
-                    C="i32", HW="i32", W="i32", nblocks="i32", **strides)
-        for centred in (False, True):
-            out.append(("perceptual", H._dists_sums_kernel, arch, dt, sums,
-                        dict(CENTRED=centred, ACC=acc, BLOCK=H.BLOCK_HW), 4))
-        grad = dict(x_ptr=f"*{dt}", y_ptr=f"*{dt}", coef_ptr=f"*{part}", g_ptr=f"*{dt}", C="i32", HW="i32",
-                    W="i32", **strides, **{f"g{k}": "i32" for k in "nchw"})
-        out.append(("perceptual", H._dists_grad_kernel, arch, dt, grad, dict(ACC=acc, BLOCK=H.BLOCK_HW), 4))
+        ptrs = {name: part for name in ("w_ptr", "part_ptr", "go_ptr", "mx_ptr", "my_ptr", "coef_ptr")}
+        kernels = [(H._lpips_fwd_kernel, dict(C=c, EPS=H.LPIPS_EPS, ACC=acc, BLOCK=H.BLOCK_P)),
+                   (H._lpips_bwd_kernel, dict(C=c, EPS=H.LPIPS_EPS, WRITE_X=True, WRITE_Y=True, ACC=acc,
+                                              BLOCK=H.BLOCK_P))]
+        if c == combos[0][2] or not full:
+            kernels += [(H._dists_sums_kernel, dict(CENTRED=centred, ACC=acc, BLOCK=H.BLOCK_HW))
+                        for centred in (False, True)]
+            kernels.append((H._dists_grad_kernel, dict(ACC=acc, BLOCK=H.BLOCK_HW)))
+        for fn, consts in kernels:
+            out.append(("perceptual", fn, arch, dt, _types(fn, dt, consts, ptrs), consts, 4))
     return out
 
 

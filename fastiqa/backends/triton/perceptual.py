@@ -120,12 +120,17 @@ def lpips_head_fwd(pred, target, weight):
     return part.sum(1) / hw
 
 
-def lpips_head_bwd(pred, target, weight, grad_out, need_grad_pred, need_grad_target):
-    n, c, hh, ww = pred.shape
-    acc = acc_dtype(pred.dtype)
-    hw = hh * ww
+def _bwd_setup(pred, target, need_grad_pred, need_grad_target):
+    """(N, C, H, W, accumulator dtype, grad_pred, grad_target): the shape and the gradient
+    buffers of a head's backward (empty where not asked for)."""
     gx = torch.empty_like(pred) if need_grad_pred else pred.new_empty((0,))
     gy = torch.empty_like(target) if need_grad_target else target.new_empty((0,))
+    return (*pred.shape, acc_dtype(pred.dtype), gx, gy)
+
+
+def lpips_head_bwd(pred, target, weight, grad_out, need_grad_pred, need_grad_target):
+    n, c, hh, ww, acc, gx, gy = _bwd_setup(pred, target, need_grad_pred, need_grad_target)
+    hw = hh * ww
     if not (need_grad_pred or need_grad_target):
         return gx, gy
     w = weight.to(acc).contiguous()
@@ -217,11 +222,8 @@ def _dists_grad_kernel(x_ptr, y_ptr, coef_ptr, g_ptr, C, HW, W, sxn, sxc, sxh, s
 
 
 def dists_head_bwd(pred, target, weight, grad_out, need_grad_pred, need_grad_target):
-    n, c, hh, ww = pred.shape
-    acc = acc_dtype(pred.dtype)
+    n, c, hh, ww, acc, gx, gy = _bwd_setup(pred, target, need_grad_pred, need_grad_target)
     hw = hh * ww
-    gx = torch.empty_like(pred) if need_grad_pred else pred.new_empty((0,))
-    gy = torch.empty_like(target) if need_grad_target else target.new_empty((0,))
     if not (need_grad_pred or need_grad_target):
         return gx, gy
     mx, my, vx, vy, cov = _dists_stats(pred, target)

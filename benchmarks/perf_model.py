@@ -33,6 +33,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from results_md import replace_block
+
 DIV = 8  # FP instructions of an IEEE float32 division (reciprocal + Newton step + fix-up)
 RSQRT = 4  # MUFU.RSQ and the multiply around it
 LATENCY = 600e-9  # DRAM load latency (s) assumed for Little's law
@@ -413,14 +415,7 @@ BEGIN, END = "<!-- perf-model:begin -->", "<!-- perf-model:end -->"
 
 def write_results(text, path=None):
     """Replaces the block between BEGIN and END in benchmarks/RESULTS.md (appends it if absent)."""
-    path = Path(path) if path else Path(__file__).resolve().parent / "RESULTS.md"
-    doc = path.read_text()
-    block = f"{BEGIN}\n{text}\n{END}"
-    if BEGIN in doc and END in doc:
-        doc = doc[: doc.index(BEGIN)] + block + doc[doc.index(END) + len(END):]
-    else:
-        doc = doc.rstrip("\n") + "\n\n## GPU performance model (predictions, no GPU)\n\n" + block + "\n"
-    path.write_text(doc)
+    replace_block(BEGIN, END, text, "GPU performance model (predictions, no GPU)", path)
 
 
 def main(argv=None):

@@ -212,14 +212,10 @@ def table(rows, archs):
 
 
 def write_results(text):
-    path = ROOT / "benchmarks" / "RESULTS.md"
-    doc = path.read_text()
-    block = f"{BEGIN}\n{text}\n{END}"
-    if BEGIN in doc and END in doc:
-        doc = doc[: doc.index(BEGIN)] + block + doc[doc.index(END) + len(END) :]
-    else:
-        doc = doc.rstrip("\n") + "\n\n## Static GPU audit (ptxas, no GPU)\n\n" + block + "\n"
-    path.write_text(doc)
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from results_md import replace_block  # benchmarks/results_md.py
+
+    replace_block(BEGIN, END, text, "Static GPU audit (ptxas, no GPU)")
 
 
 def main(argv=None):

@@ -85,6 +85,25 @@ def copy_bandwidth(device, nbytes):
     return _BANDWIDTH[key]
 
 
+def loss_step(fn, pred, target, mode):
+    """(step, inputs' worth of memory traffic) of a loss: mode "fwd" runs fn(pred, target) without
+    grad (reads 2 inputs); "fwdbwd" runs it and backward into a grad-requiring copy of pred
+    (reads 2, writes 1)."""
+    if mode == "fwd":
+        def step():
+            with torch.no_grad():
+                return fn(pred, target)
+        return step, 2
+    x = pred.detach().clone().requires_grad_(True)
+
+    def step():
+        x.grad = None
+        loss = fn(x, target)
+        loss.backward()
+        return loss
+    return step, 3
+
+
 def run_case(benchmark, case_key, impl, fn, floor_bytes, device, rounds=None, fmas=0):
     """Benchmarks fn() and records ratio to eager, fraction of the memory floor, and bytes,
     FMAs, GB/s, GFMA/s and fractions of the machine's limits (machine_limits.py)."""

@@ -9,7 +9,7 @@ import torch
 
 import fastiqa.functional as F
 
-from harness import IMPLS, SMOKE, devices, run_case
+from harness import IMPLS, SMOKE, devices, loss_step, run_case
 
 EPS = 1e-3
 # per element (forward, added by the gradient): l1 d = a - b, |d|, sum; sign, scale.
@@ -51,21 +51,6 @@ def test_pixel_loss(benchmark, impl, op, mode, shape, device, dtype):
     target = torch.rand(shape, generator=gen).to(device, dtype)
     pred = (target.float() + 0.1 * torch.randn(shape, generator=gen).to(device)).to(dtype)
     fn = {"fastiqa": fused(op), "eager": reference(op), "compiled": torch.compile(reference(op))}[impl]
-    nbytes = pred.numel() * pred.element_size()
-    if mode == "fwd":
-        def step():
-            with torch.no_grad():
-                return fn(pred, target)
-        floor = 2 * nbytes
-        fmas = FMAS[op][0] * pred.numel()
-    else:
-        x = pred.clone().requires_grad_(True)
-
-        def step():
-            x.grad = None
-            loss = fn(x, target)
-            loss.backward()
-            return loss
-        floor = 3 * nbytes
-        fmas = sum(FMAS[op]) * pred.numel()
-    run_case(benchmark, benchmark.group, impl, step, floor, device, fmas=fmas)
+    step, inputs = loss_step(fn, pred, target, mode)
+    fmas = (FMAS[op][0] if mode == "fwd" else sum(FMAS[op])) * pred.numel()
+    run_case(benchmark, benchmark.group, impl, step, inputs * pred.numel() * pred.element_size(), device, fmas=fmas)

@@ -21,7 +21,7 @@ import torch
 import fastiqa.functional as F
 from fastiqa.backends import reference as R
 
-from harness import IMPLS, SMOKE, devices, run_case
+from harness import IMPLS, SMOKE, devices, loss_step, run_case
 
 PEERS = ("pytorch_msssim", "kornia", "torchmetrics", "fused_ssim")
 WIN = 11
@@ -87,23 +87,9 @@ def test_ssim_loss(benchmark, impl, mode, shape, device):
     gen = torch.Generator().manual_seed(0)
     y = torch.rand(shape, generator=gen).to(device)
     x = (y + 0.1 * torch.randn(shape, generator=gen).to(device)).clamp(0, 1)
-    nbytes = x.numel() * x.element_size()
-    if mode == "fwd":
-        def step():
-            with torch.no_grad():
-                return fn(x, y)
-        floor = 2 * nbytes
-        fmas = FMAS_FWD * x.numel()
-    else:
-        x.requires_grad_(True)
-
-        def step():
-            x.grad = None
-            loss = fn(x, y)
-            loss.backward()
-            return loss
-        floor = 3 * nbytes
-        fmas = (FMAS_FWD + FMAS_GRAD) * x.numel()
+    step, inputs = loss_step(fn, x, y, mode)
+    floor = inputs * x.numel() * x.element_size()
+    fmas = (FMAS_FWD if mode == "fwd" else FMAS_FWD + FMAS_GRAD) * x.numel()
     if device == "cuda" and not SMOKE:
         step()
         torch.cuda.synchronize()

@@ -30,6 +30,17 @@ class LiveServer:
         self.server.shutdown()
         self.server.server_close()
 
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def live(tmp_path, **limits):
+    """A LiveServer with `limits` on a fresh ACR study (use as a context manager)."""
+    return LiveServer(make_study(tmp_path, "acr").folder, **limits)
+
 
 @pytest.fixture
 def srv(tmp_path):
@@ -112,23 +123,15 @@ def test_a_large_body_is_refused_with_413_and_nothing_stored(srv, tmp_path):
 
 
 def test_a_body_shorter_than_its_length_times_out_with_408(tmp_path):
-    study = make_study(tmp_path, "acr")
-    s = LiveServer(study.folder, timeout_s=1.0)
-    try:
+    with live(tmp_path, timeout_s=1.0) as s:
         got, doc, _ = raw(s.port, post("/api/session", b'{"na', ["Content-Length: 40"]))
         assert got == 408
-    finally:
-        s.stop()
 
 
 def test_a_silent_connection_is_closed_after_the_timeout(tmp_path):
-    study = make_study(tmp_path, "acr")
-    s = LiveServer(study.folder, timeout_s=1.0)
-    try:
+    with live(tmp_path, timeout_s=1.0) as s:
         got, _, reply = raw(s.port, b"POST /api/vote HTTP/1.1\r\nHost: local")  # and then nothing
         assert got is None and reply == b""  # closed by the server, not left open
-    finally:
-        s.stop()
 
 
 # --- malformed requests: 4xx, never 500 -----------------------------------------------------------
@@ -194,15 +197,11 @@ def test_connections_beyond_the_cap_are_closed_at_once(tmp_path):
 
 
 def test_sessions_per_study_are_capped(tmp_path):
-    study = make_study(tmp_path, "acr")
-    s = LiveServer(study.folder, max_raters=3)
-    try:
+    with live(tmp_path, max_raters=3) as s:
         assert [session(s, f"r{k}")[0] for k in range(3)] == [200, 200, 200]
         got, doc, _ = session(s, "r3")
         assert got == 429 and "limit of 3 rater sessions" in doc["error"] and "--max-raters" in doc["error"]
         assert len(s.server.store.raters()) == 3
-    finally:
-        s.stop()
 
 
 def test_event_size_and_count_are_capped(srv, monkeypatch):

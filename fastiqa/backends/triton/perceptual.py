@@ -30,9 +30,12 @@ def _tl(dtype):
 
 
 @triton.jit
-def _lpips_pixels(x_ptr, y_ptr, n, b, C: tl.constexpr, HW, W, sxn, sxc, sxh, sxw, syn, syc, syh, syw,
-                  ACC: tl.constexpr, BLOCK: tl.constexpr):
-    """Block b of image n: (mask, h, w, offsets in x and y, the two channel norms per pixel)."""
+def _lpips_pixels(x_ptr, y_ptr, C: tl.constexpr, HW, W, sxn, sxc, sxh, sxw, syn, syc, syh, syw,
+                  EPS: tl.constexpr, ACC: tl.constexpr, BLOCK: tl.constexpr):
+    """This program's image n and pixel block b (grid: N, pixel blocks): (n, b, mask, h, w,
+    offsets in x and y, the two channel norms per pixel r0, r1, and r0 + EPS, r1 + EPS)."""
+    n = tl.program_id(0).to(tl.int64)
+    b = tl.program_id(1)
     p = b.to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     mask = p < HW
     h = p // W
@@ -46,18 +49,16 @@ def _lpips_pixels(x_ptr, y_ptr, n, b, C: tl.constexpr, HW, W, sxn, sxc, sxh, sxw
         y = tl.load(y_ptr + offy + c * syc, mask=mask, other=0).to(ACC)
         r0 += x * x
         r1 += y * y
-    return mask, h, w, offx, offy, tl.sqrt(r0), tl.sqrt(r1)
+    r0 = tl.sqrt(r0)
+    r1 = tl.sqrt(r1)
+    return n, b, mask, h, w, offx, offy, r0, r1, r0 + EPS, r1 + EPS
 
 
 @triton.jit
 def _lpips_fwd_kernel(x_ptr, y_ptr, w_ptr, part_ptr, C: tl.constexpr, HW, W, sxn, sxc, sxh, sxw, syn, syc, syh,
                       syw, nblocks, EPS: tl.constexpr, ACC: tl.constexpr, BLOCK: tl.constexpr):
-    n = tl.program_id(0).to(tl.int64)
-    b = tl.program_id(1)
-    mask, h, w, offx, offy, r0, r1 = _lpips_pixels(x_ptr, y_ptr, n, b, C, HW, W, sxn, sxc, sxh, sxw, syn, syc, syh,
-                                                   syw, ACC, BLOCK)
-    s0 = r0 + EPS
-    s1 = r1 + EPS
+    n, b, mask, h, w, offx, offy, r0, r1, s0, s1 = _lpips_pixels(x_ptr, y_ptr, C, HW, W, sxn, sxc, sxh, sxw, syn,
+                                                                 syc, syh, syw, EPS, ACC, BLOCK)
     acc = tl.zeros((BLOCK,), ACC)
     for c in range(0, C):
         x = tl.load(x_ptr + offx + c * sxc, mask=mask, other=0).to(ACC)
@@ -73,12 +74,8 @@ def _lpips_fwd_kernel(x_ptr, y_ptr, w_ptr, part_ptr, C: tl.constexpr, HW, W, sxn
 def _lpips_bwd_kernel(x_ptr, y_ptr, w_ptr, go_ptr, gx_ptr, gy_ptr, C: tl.constexpr, HW, W, sxn, sxc, sxh, sxw,
                       syn, syc, syh, syw, gxn, gxc, gxh, gxw, gyn, gyc, gyh, gyw, EPS: tl.constexpr,
                       WRITE_X: tl.constexpr, WRITE_Y: tl.constexpr, ACC: tl.constexpr, BLOCK: tl.constexpr):
-    n = tl.program_id(0).to(tl.int64)
-    b = tl.program_id(1)
-    mask, h, w, offx, offy, r0, r1 = _lpips_pixels(x_ptr, y_ptr, n, b, C, HW, W, sxn, sxc, sxh, sxw, syn, syc, syh,
-                                                   syw, ACC, BLOCK)
-    s0 = r0 + EPS
-    s1 = r1 + EPS
+    n, b, mask, h, w, offx, offy, r0, r1, s0, s1 = _lpips_pixels(x_ptr, y_ptr, C, HW, W, sxn, sxc, sxh, sxw, syn,
+                                                                 syc, syh, syw, EPS, ACC, BLOCK)
     dot0 = tl.zeros((BLOCK,), ACC)
     dot1 = tl.zeros((BLOCK,), ACC)
     for c in range(0, C):

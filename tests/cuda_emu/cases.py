@@ -60,6 +60,16 @@ def _check(result, f64, same, what):
     check(result, f64, same, what)
 
 
+def _check_against(fn, inputs, args, outputs, what):
+    """The driver's arrays against reference fn(*inputs, *args) run in float64 and in the inputs'
+    own dtype: outputs lists (driver array or None to skip, name) per output of fn."""
+    ref64 = fn(*[None if t is None else t.double() for t in inputs], *args)
+    ref = fn(*inputs, *args)
+    for (got, name), r64, r in zip(outputs, ref64, ref):
+        if got is not None:
+            _check(got, r64, r, f"{what} {name}")
+
+
 def _aligned(arrays, offsets, names):
     """Whether every array of `names` (not None) starts 16-byte aligned at its element offset."""
     return all(
@@ -149,13 +159,9 @@ def _pixel_fwd(dt, shape, kind, reduction, wmode, need_grad, off=0):
         got = drv.call("pixel_fwd", gpu, nums, arrays, offsets)
         _check_path(drv, _aligned(arrays, offsets, ("a", "b", "map", "grad") + (("w",) if wmode == 1 else ())),
                     "pixel fwd")
-        args = (wmode, channels, inner, kind, 1e-6, reduction, 1.0, need_grad)
-        o64, s64, g64 = R.pixel_fwd(a.double(), b.double(), None if w is None else w.double(), *args)
-        o, s, gr = R.pixel_fwd(a, b, w, *args)
-        _check(got["map"] if reduction == 0 else got["out"], o64, o, "pixel out")
-        _check(got["gscale"], s64, s, "pixel gscale")
-        if need_grad:
-            _check(got["grad"], g64, gr, "pixel grad")
+        _check_against(R.pixel_fwd, (a, b, w), (wmode, channels, inner, kind, 1e-6, reduction, 1.0, need_grad),
+                       [(got["map"] if reduction == 0 else got["out"], "out"), (got["gscale"], "gscale"),
+                        (got["grad"] if need_grad else None, "grad")], "pixel")
         return got
 
     return run
@@ -262,12 +268,8 @@ def _psnr_fwd(dt, shape, kind, crop, luma, quantize, cl, data_range=1.0, off=0):
         flat = crop == 0 and ((st[3] == 1 and st[2] == w) if luma else (dense or dense_cl))
         vec = flat and _aligned(arrays, offsets, ("x", "y", "grad")) and st[0] * es % 16 == 0
         _check_path(drv, vec and (not luma or st[1] * es % 16 == 0), "psnr fwd")
-        args = (kind, crop, luma, quantize, data_range, need_grad)
-        s64, g64 = R.psnr_fwd(x.double(), y.double(), *args)
-        s, g = R.psnr_fwd(x, y, *args)
-        _check(got["stat"], s64, s, "psnr stat")
-        if need_grad:
-            _check(got["grad"], g64, g, "psnr grad")
+        _check_against(R.psnr_fwd, (x, y), (kind, crop, luma, quantize, data_range, need_grad),
+                       [(got["stat"], "stat"), (got["grad"] if need_grad else None, "grad")], "psnr")
         return got
 
     return run

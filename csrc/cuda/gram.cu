@@ -50,6 +50,40 @@ __device__ __forceinline__ void tile_coords(int t, int ntiles, int& ti, int& tj)
   tj = ti + t;
 }
 
+// The share of a products block (tiles_kernel, tiles_wmma_kernel): tile (ti, tj) of the
+// upper triangle, K split s over [kb, ke), image n.
+struct ProductsBlock {
+  int ti, tj;
+  int64_t s, n, kb, ke;
+  __device__ __forceinline__ ProductsBlock(int ntiles, int64_t K, int64_t kper) {
+    tile_coords(blockIdx.x, ntiles, ti, tj);
+    s = blockIdx.y;
+    n = blockIdx.z;
+    kb = s * kper;
+    ke = kb + kper < K ? kb + kper : K;
+  }
+};
+
+// The K loop of a products block, STEP columns a stage: load(xn, k0) puts the stage's row
+// tiles ti and tj of x in shared memory, then product(std::false_type) accumulates their
+// product; with HAS_Y the same for y, then product(std::true_type).
+template <int STEP, bool HAS_Y, typename T, typename Load, typename Product>
+__device__ __forceinline__ void products_k_loop(const ProductsBlock& b, const T* xn, const T* yn, Load load,
+                                                Product product) {
+  for (int64_t k0 = b.kb; k0 < b.ke; k0 += STEP) {
+    load(xn, k0);
+    __syncthreads();
+    product(std::false_type());
+    __syncthreads();
+    if (HAS_Y) {
+      load(yn, k0);
+      __syncthreads();
+      product(std::true_type());
+      __syncthreads();
+    }
+  }
+}
+
 // Position (r, kk) of element idx of a (rows x kspan) tile load: with unit stride along K
 // neighbouring threads read neighbouring k, else neighbouring rows (coalesced either way).
 __device__ __forceinline__ void tile_pos(int idx, bool k_fast, int kspan, int rspan, int& r, int& kk) {
@@ -59,6 +93,24 @@ __device__ __forceinline__ void tile_pos(int idx, bool k_fast, int kspan, int rs
   } else {
     r = idx % rspan;
     kk = idx / rspan;
+  }
+}
+
+// put(r, kk, v) for every element of the ROWS x SPAN tile at rows r0.., columns k0.. of a
+// matrix with strides (sR, sK), element by element at tile_pos: v = the element as V
+// (load_as), `zero` outside [0, R) x [k0, kend). UNROLL: the unroll factor of the loop over
+// the thread's ROWS * SPAN / kThreads elements (that count: the whole loop).
+template <int ROWS, int SPAN, int UNROLL, typename T, typename V, typename Put>
+__device__ __forceinline__ void load_elems(const T* __restrict__ f, int64_t sR, int64_t sK, int64_t R, int64_t r0,
+                                           int64_t k0, int64_t kend, bool k_fast, V zero, Put put) {
+  static_assert((ROWS * SPAN) % kThreads == 0, "a tile is whole rounds of the block");
+#pragma unroll UNROLL
+  for (int it = 0; it < (ROWS * SPAN) / kThreads; ++it) {
+    const int idx = threadIdx.x + it * kThreads;
+    int r, kk;
+    tile_pos(idx, k_fast, SPAN, ROWS, r, kk);
+    const int64_t gr = r0 + r, gk = k0 + kk;
+    put(r, kk, (gr < R && gk < kend) ? load_as<V>(f + gr * sR + gk * sK) : zero);
   }
 }
 
@@ -100,16 +152,8 @@ __device__ __forceinline__ void load_tile(const T* __restrict__ f, int64_t sR, i
     load_rows_vec<T, A, kT, kBK>(f, sR, R, r0, k0, kend, [&](int r, int kk, A v) { s[kk][r] = v; });
     return;
   }
-#pragma unroll
-  for (int it = 0; it < (kT * kBK) / kThreads; ++it) {
-    const int idx = threadIdx.x + it * kThreads;
-    int r, kk;
-    tile_pos(idx, k_fast, kBK, kT, r, kk);
-    const int64_t gr = r0 + r, gk = k0 + kk;
-    A v = A(0);
-    if (gr < R && gk < kend) v = load_as<A>(f + gr * sR + gk * sK);
-    s[kk][r] = v;
-  }
+  load_elems<kT, kBK, kT * kBK / kThreads>(f, sR, sK, R, r0, k0, kend, k_fast, A(0),
+                                           [&](int r, int kk, A v) { s[kk][r] = v; });
 }
 
 template <typename A, bool SUB>
@@ -130,50 +174,45 @@ __device__ __forceinline__ void mma_tile(const A (*a)[kT + kPad], const A (*b)[k
   }
 }
 
+// The thread's 4 x 4 accumulators of a 64 x 64 SIMT tile (mma_tile): zeroed, and handed out
+// as put(i, j, value) at the global row i0 + .. and column j0 + .. of the tile.
+template <typename A> __device__ __forceinline__ void zero_acc(A (&acc)[4][4]) {
+#pragma unroll
+  for (int u = 0; u < 4; ++u)
+#pragma unroll
+    for (int v = 0; v < 4; ++v) acc[u][v] = A(0);
+}
+template <typename A, typename Put>
+__device__ __forceinline__ void tile_outputs(const A (&acc)[4][4], int64_t i0, int64_t j0, Put put) {
+  const int ty = threadIdx.x / 16, tx = threadIdx.x % 16;
+#pragma unroll
+  for (int u = 0; u < 4; ++u) {
+    const int64_t i = i0 + ty * 4 + u;
+#pragma unroll
+    for (int v = 0; v < 4; ++v) put(i, j0 + tx * 4 + v, acc[u][v]);
+  }
+}
+
 template <typename T, typename A, bool HAS_Y>
 __global__ void __launch_bounds__(kThreads)
     tiles_kernel(const T* __restrict__ x, const T* __restrict__ y, A* __restrict__ part, int64_t N,
                  int64_t C, int64_t K, int64_t sN, int64_t sC, int64_t sK, int64_t kper, int ntiles, bool vec) {
   __shared__ A si[kBK][kT + kPad];
   __shared__ A sj[kBK][kT + kPad];
-  int ti, tj;
-  tile_coords(blockIdx.x, ntiles, ti, tj);
-  const int64_t s = blockIdx.y, n = blockIdx.z;
-  const int64_t kb = s * kper;
-  const int64_t ke = kb + kper < K ? kb + kper : K;
+  const ProductsBlock b(ntiles, K, kper);
+  const int ti = b.ti, tj = b.tj;
+  const int64_t s = b.s, n = b.n;
   const bool k_fast = sK == 1;
-  const T* xn = x + n * sN;
-  const T* yn = HAS_Y ? y + n * sN : nullptr;
   A acc[4][4];
-#pragma unroll
-  for (int u = 0; u < 4; ++u)
-#pragma unroll
-    for (int v = 0; v < 4; ++v) acc[u][v] = A(0);
-  for (int64_t k0 = kb; k0 < ke; k0 += kBK) {
-    load_tile<T, A>(xn, sC, sK, C, int64_t(ti) * kT, k0, ke, k_fast, si, vec);
-    load_tile<T, A>(xn, sC, sK, C, int64_t(tj) * kT, k0, ke, k_fast, sj, vec);
-    __syncthreads();
-    mma_tile<A, false>(si, sj, acc);
-    __syncthreads();
-    if (HAS_Y) {
-      load_tile<T, A>(yn, sC, sK, C, int64_t(ti) * kT, k0, ke, k_fast, si, vec);
-      load_tile<T, A>(yn, sC, sK, C, int64_t(tj) * kT, k0, ke, k_fast, sj, vec);
-      __syncthreads();
-      mma_tile<A, true>(si, sj, acc);
-      __syncthreads();
-    }
-  }
-  const int ty = threadIdx.x / 16, tx = threadIdx.x % 16;
+  zero_acc(acc);
+  products_k_loop<kBK, HAS_Y>(b, x + n * sN, HAS_Y ? y + n * sN : nullptr, [&](const T* fn, int64_t k0) {
+    load_tile<T, A>(fn, sC, sK, C, int64_t(ti) * kT, k0, b.ke, k_fast, si, vec);
+    load_tile<T, A>(fn, sC, sK, C, int64_t(tj) * kT, k0, b.ke, k_fast, sj, vec);
+  }, [&](auto sub) { mma_tile<A, decltype(sub)::value>(si, sj, acc); });
   A* out = part + (s * N + n) * C * C;
-#pragma unroll
-  for (int u = 0; u < 4; ++u) {
-    const int64_t i = int64_t(ti) * kT + ty * 4 + u;
-#pragma unroll
-    for (int v = 0; v < 4; ++v) {
-      const int64_t j = int64_t(tj) * kT + tx * 4 + v;
-      if (i < C && j < C) out[i * C + j] = acc[u][v];
-    }
-  }
+  tile_outputs(acc, int64_t(ti) * kT, int64_t(tj) * kT, [&](int64_t i, int64_t j, A v) {
+    if (i < C && j < C) out[i * C + j] = v;
+  });
 }
 
 // MODE 0: Gram; 1: style with y; 2: style against a target Gram.
@@ -254,6 +293,19 @@ __global__ void __launch_bounds__(kThreads) scale_kernel(A* __restrict__ p, cons
     p[i] *= s;
 }
 
+// The share of an apply block (apply_kernel, apply_wmma_kernel): the output tile of rows
+// (channels) r0.. and columns k0.. of image n; qn, fn, on: the image's Q (one Q for all
+// images when qN == 1), features and output.
+template <typename Q, typename T> struct ApplyBlock {
+  int64_t n, r0, k0;
+  const Q* qn;
+  const T* fn;
+  T* on;
+  __device__ __forceinline__ ApplyBlock(const Q* q, int64_t qN, const T* f, T* out, int64_t C, int64_t sN)
+      : n(blockIdx.z), r0(int64_t(blockIdx.y) * kT), k0(int64_t(blockIdx.x) * kT),
+        qn(q + (qN == 1 ? 0 : n) * C * C), fn(f + n * sN), on(out + n * sN) {}
+};
+
 // out (C, K) = alpha * Q (C, C) @ F (C, K) per image.
 template <typename T, typename A>
 __global__ void __launch_bounds__(kThreads)
@@ -261,46 +313,24 @@ __global__ void __launch_bounds__(kThreads)
                  int64_t C, int64_t K, int64_t sN, int64_t sC, int64_t sK, A alpha) {
   __shared__ A sq[kBK][kT + kPad];  // sq[cc][c] = Q[c][c0 + cc]
   __shared__ A sf[kBK][kT + kPad];  // sf[cc][k] = F[c0 + cc][k]
-  const int64_t n = blockIdx.z;
-  const int64_t r0 = int64_t(blockIdx.y) * kT, k0 = int64_t(blockIdx.x) * kT;
-  const A* qn = q + (qN == 1 ? 0 : n) * C * C;
-  const T* fn = f + n * sN;
-  T* on = out + n * sN;
+  const ApplyBlock<A, T> b(q, qN, f, out, C, sN);
   const bool k_fast = sK == 1;
   A acc[4][4];
-#pragma unroll
-  for (int u = 0; u < 4; ++u)
-#pragma unroll
-    for (int v = 0; v < 4; ++v) acc[u][v] = A(0);
+  zero_acc(acc);
   for (int64_t c0 = 0; c0 < C; c0 += kBK) {
     // Q block rows r0.., cols c0..: Q is row-major, unit stride along the c0 axis
     // element loads: with the 128-bit path this SIMT kernel took 150 registers instead of 128
     // on sm_75 ... sm_89 (half the occupancy); its loads are few next to its FMAs
-    load_tile<A, A>(qn, C, 1, C, r0, c0, C, true, sq, false);
-#pragma unroll
-    for (int it = 0; it < (kT * kBK) / kThreads; ++it) {
-      const int idx = threadIdx.x + it * kThreads;
-      int kk, cc;
-      tile_pos(idx, k_fast, kT, kBK, cc, kk);
-      const int64_t gc = c0 + cc, gk = k0 + kk;
-      A v = A(0);
-      if (gc < C && gk < K) v = load_as<A>(fn + gc * sC + gk * sK);
-      sf[cc][kk] = v;
-    }
+    load_tile<A, A>(b.qn, C, 1, C, b.r0, c0, C, true, sq, false);
+    load_elems<kBK, kT, kT * kBK / kThreads>(b.fn, sC, sK, C, c0, b.k0, K, k_fast, A(0),
+                                             [&](int cc, int kk, A v) { sf[cc][kk] = v; });
     __syncthreads();
     mma_tile<A, false>(sq, sf, acc);
     __syncthreads();
   }
-  const int ty = threadIdx.x / 16, tx = threadIdx.x % 16;
-#pragma unroll
-  for (int u = 0; u < 4; ++u) {
-    const int64_t c = r0 + ty * 4 + u;
-#pragma unroll
-    for (int v = 0; v < 4; ++v) {
-      const int64_t k = k0 + tx * 4 + v;
-      if (c < C && k < K) store_as(on + c * sC + k * sK, acc[u][v] * alpha);
-    }
-  }
+  tile_outputs(acc, b.r0, b.k0, [&](int64_t c, int64_t k, A v) {
+    if (c < C && k < K) store_as(b.on + c * sC + k * sK, v * alpha);
+  });
 }
 
 
@@ -347,18 +377,15 @@ __device__ __forceinline__ void load_rows_k(const T* __restrict__ f, int64_t sR,
     load_rows_vec<T, float, kT, kWK>(f, sR, R, r0, k0, kend, [&](int r, int kk, float v) { s[r * kLdA + kk] = to_t<T>(v); });
     return;
   }
-#pragma unroll 1
-  for (int it = 0; it < (kT * kWK) / kThreads; ++it) {
-    const int idx = threadIdx.x + it * kThreads;
-    int r, kk;
-    tile_pos(idx, k_fast, kWK, kT, r, kk);
-    const int64_t gr = r0 + r, gk = k0 + kk;
-    s[r * kLdA + kk] = (gr < R && gk < kend) ? f[gr * sR + gk * sK] : to_t<T>(0.f);
-  }
+  load_elems<kT, kWK, 1>(f, sR, sK, R, r0, k0, kend, k_fast, to_t<T>(0.f), [&](int r, int kk, T v) { s[r * kLdA + kk] = v; });
 }
 
-template <typename T>
-__device__ __forceinline__ void wmma_stage(const T* sa, const T* sb, wmma::fragment<wmma::accumulator, 16, 16, 16, float> (&acc)[2]) {
+// acc[f] += A B_f over one kWK stage, for the warp's 16 rows of A (the row-major 64 x kWK tile
+// sa) and its two 16-column fragments f of B: fragment (kk, 16-column block fc) of B at
+// b_at(kk, fc), layout LayoutB, leading dimension ldb.
+template <typename T, typename LayoutB, typename BAt>
+__device__ __forceinline__ void wmma_stage(const T* sa, unsigned ldb, BAt b_at,
+                                           wmma::fragment<wmma::accumulator, 16, 16, 16, float> (&acc)[2]) {
   const int warp = threadIdx.x / 32;
   const int fr = warp / 2, fc0 = (warp % 2) * 2;
 #pragma unroll
@@ -367,9 +394,8 @@ __device__ __forceinline__ void wmma_stage(const T* sa, const T* sb, wmma::fragm
     wmma::load_matrix_sync(a, sa + fr * 16 * kLdA + kk, kLdA);
 #pragma unroll
     for (int f = 0; f < 2; ++f) {
-      // B[k][n] = rows-j tile[n][k]: the (64 x kWK) row-major tile read column-major
-      wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::col_major> b;
-      wmma::load_matrix_sync(b, sb + (fc0 + f) * 16 * kLdA + kk, kLdA);
+      wmma::fragment<wmma::matrix_b, 16, 16, 16, T, LayoutB> b;
+      wmma::load_matrix_sync(b, b_at(kk, fc0 + f), ldb);
       wmma::mma_sync(acc[f], a, b, acc[f]);
     }
   }
@@ -393,34 +419,24 @@ __global__ void __launch_bounds__(kThreads)
   __shared__ __align__(128) T si[kT * kLdA];
   __shared__ __align__(128) T sj[kT * kLdA];
   __shared__ __align__(128) float sc[kT * kLdC];
-  int ti, tj;
-  tile_coords(blockIdx.x, ntiles, ti, tj);
-  const int64_t s = blockIdx.y, n = blockIdx.z;
-  const int64_t kb = s * kper;
-  const int64_t ke = kb + kper < K ? kb + kper : K;
+  const ProductsBlock b(ntiles, K, kper);
+  const int ti = b.ti, tj = b.tj;
+  const int64_t s = b.s, n = b.n;
   const bool k_fast = sK == 1;
-  const T* xn = x + n * sN;
-  const T* yn = HAS_Y ? y + n * sN : nullptr;
   wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[2], accy[2];
 #pragma unroll
   for (int f = 0; f < 2; ++f) {
     wmma::fill_fragment(acc[f], 0.f);
     wmma::fill_fragment(accy[f], 0.f);
   }
-  for (int64_t k0 = kb; k0 < ke; k0 += kWK) {
-    load_rows_k<T>(xn, sC, sK, C, int64_t(ti) * kT, k0, ke, k_fast, si, vec);
-    load_rows_k<T>(xn, sC, sK, C, int64_t(tj) * kT, k0, ke, k_fast, sj, vec);
-    __syncthreads();
-    wmma_stage<T>(si, sj, acc);
-    __syncthreads();
-    if (HAS_Y) {
-      load_rows_k<T>(yn, sC, sK, C, int64_t(ti) * kT, k0, ke, k_fast, si, vec);
-      load_rows_k<T>(yn, sC, sK, C, int64_t(tj) * kT, k0, ke, k_fast, sj, vec);
-      __syncthreads();
-      wmma_stage<T>(si, sj, accy);
-      __syncthreads();
-    }
-  }
+  products_k_loop<kWK, HAS_Y>(b, x + n * sN, HAS_Y ? y + n * sN : nullptr, [&](const T* fn, int64_t k0) {
+    load_rows_k<T>(fn, sC, sK, C, int64_t(ti) * kT, k0, b.ke, k_fast, si, vec);
+    load_rows_k<T>(fn, sC, sK, C, int64_t(tj) * kT, k0, b.ke, k_fast, sj, vec);
+  }, [&](auto sub) {
+    // B[k][n] = rows-j tile[n][k]: the (64 x kWK) row-major tile read column-major
+    wmma_stage<T, wmma::col_major>(si, kLdA, [&](int kk, int fc) { return sj + fc * 16 * kLdA + kk; },
+                                   decltype(sub)::value ? accy : acc);
+  });
   if (HAS_Y) {
 #pragma unroll
     for (int f = 0; f < 2; ++f)
@@ -450,53 +466,24 @@ __global__ void __launch_bounds__(kThreads, 2)
   __shared__ __align__(128) T sq[kT * kLdA];   // sq[c * kLdA + cc] = Q[r0 + c][c0 + cc]
   __shared__ __align__(128) T sf[kWK * kLdB];  // sf[cc * kLdB + k] = F[c0 + cc][k0 + k]
   __shared__ __align__(128) float sc[kT * kLdC];
-  const int64_t n = blockIdx.z;
-  const int64_t r0 = int64_t(blockIdx.y) * kT, k0 = int64_t(blockIdx.x) * kT;
-  const float* qn = q + (qN == 1 ? 0 : n) * C * C;
-  const T* fn = f + n * sN;
-  T* on = out + n * sN;
+  const ApplyBlock<float, T> b(q, qN, f, out, C, sN);
   const bool k_fast = sK == 1;
-  const int warp = threadIdx.x / 32;
-  const int fr = warp / 2, fc0 = (warp % 2) * 2;
   wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[2];
 #pragma unroll
   for (int u = 0; u < 2; ++u) wmma::fill_fragment(acc[u], 0.f);
   for (int64_t c0 = 0; c0 < C; c0 += kWK) {
     if (vec_q) {
-      load_rows_vec<float, float, kT, kWK>(qn, C, C, r0, c0, C, [&](int c, int cc, float v) { sq[c * kLdA + cc] = to_t<T>(v); });
+      load_rows_vec<float, float, kT, kWK>(b.qn, C, C, b.r0, c0, C, [&](int c, int cc, float v) { sq[c * kLdA + cc] = to_t<T>(v); });
     } else {
-#pragma unroll 4
-      for (int it = 0; it < (kT * kWK) / kThreads; ++it) {
-        const int idx = threadIdx.x + it * kThreads;
-        const int cc = idx % kWK, c = idx / kWK;
-        const int64_t gr = r0 + c, gc = c0 + cc;
-        sq[c * kLdA + cc] = to_t<T>((gr < C && gc < C) ? qn[gr * C + gc] : 0.f);
-      }
+      load_elems<kT, kWK, 4>(b.qn, C, 1, C, b.r0, c0, C, true, 0.f, [&](int c, int cc, float v) { sq[c * kLdA + cc] = to_t<T>(v); });
     }
     if (vec_f) {
-      load_rows_vec<T, float, kWK, kT>(fn, sC, C, c0, k0, K, [&](int cc, int k, float v) { sf[cc * kLdB + k] = to_t<T>(v); });
+      load_rows_vec<T, float, kWK, kT>(b.fn, sC, C, c0, b.k0, K, [&](int cc, int k, float v) { sf[cc * kLdB + k] = to_t<T>(v); });
     } else {
-#pragma unroll 4
-      for (int it = 0; it < (kT * kWK) / kThreads; ++it) {
-        const int idx = threadIdx.x + it * kThreads;
-        int k, cc;
-        tile_pos(idx, k_fast, kT, kWK, cc, k);
-        const int64_t gc = c0 + cc, gk = k0 + k;
-        sf[cc * kLdB + k] = (gc < C && gk < K) ? fn[gc * sC + gk * sK] : to_t<T>(0.f);
-      }
+      load_elems<kWK, kT, 4>(b.fn, sC, sK, C, c0, b.k0, K, k_fast, to_t<T>(0.f), [&](int cc, int k, T v) { sf[cc * kLdB + k] = v; });
     }
     __syncthreads();
-#pragma unroll
-    for (int kk = 0; kk < kWK; kk += 16) {
-      wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> a;
-      wmma::load_matrix_sync(a, sq + fr * 16 * kLdA + kk, kLdA);
-#pragma unroll
-      for (int u = 0; u < 2; ++u) {
-        wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::row_major> b;
-        wmma::load_matrix_sync(b, sf + kk * kLdB + (fc0 + u) * 16, kLdB);
-        wmma::mma_sync(acc[u], a, b, acc[u]);
-      }
-    }
+    wmma_stage<T, wmma::row_major>(sq, kLdB, [&](int kk, int fc) { return sf + kk * kLdB + fc * 16; }, acc);
     __syncthreads();
   }
   stage_result(sc, acc);
@@ -510,8 +497,8 @@ __global__ void __launch_bounds__(kThreads, 2)
       c = e / kT;
       r = e % kT;
     }
-    const int64_t gr = r0 + r, gk = k0 + c;
-    if (gr < C && gk < K) on[gr * sC + gk * sK] = to_t<T>(sc[r * kLdC + c] * alpha);
+    const int64_t gr = b.r0 + r, gk = b.k0 + c;
+    if (gr < C && gk < K) b.on[gr * sC + gk * sK] = to_t<T>(sc[r * kLdC + c] * alpha);
   }
   }
 }
@@ -549,7 +536,7 @@ void launch_products(const T* x, const T* y, A* part, int64_t N, int64_t C, int6
 }
 
 template <typename T, typename A>
-void gram_fwd_typed(const void* f, void* part, void* g, int64_t N, int64_t C, int64_t K, int64_t sN,
+void gram_fwd_typed(Typed<T, A>, const void* f, void* part, void* g, int64_t N, int64_t C, int64_t K, int64_t sN,
                     int64_t sC, int64_t sK, int64_t splits, double scale, cudaStream_t st) {
   launch_products<T, A>(static_cast<const T*>(f), nullptr, static_cast<A*>(part), N, C, K, sN, sC, sK,
                         splits, st);
@@ -572,7 +559,7 @@ void launch_finalize(int criterion, dim3 grid, cudaStream_t st, const A* part, c
 }
 
 template <typename T, typename A>
-void style_fwd_typed(const void* x, const void* y, const void* target, int64_t tN, void* part, void* p,
+void style_fwd_typed(Typed<T, A>, const void* x, const void* y, const void* target, int64_t tN, void* part, void* p,
                      void* loss_part, void* loss, int64_t N, int64_t C, int64_t K, int64_t sN,
                      int64_t sC, int64_t sK, int64_t splits, double scale, int criterion,
                      cudaStream_t st) {
@@ -600,7 +587,7 @@ void style_fwd_typed(const void* x, const void* y, const void* target, int64_t t
 }
 
 template <typename T, typename A>
-void apply_typed(const void* q, int64_t qN, const void* f, void* out, int64_t N, int64_t C, int64_t K,
+void apply_typed(Typed<T, A>, const void* q, int64_t qN, const void* f, void* out, int64_t N, int64_t C, int64_t K,
                  int64_t sN, int64_t sC, int64_t sK, double alpha, cudaStream_t st) {
   const dim3 grid(static_cast<unsigned>(cdiv(K, kT)), static_cast<unsigned>(cdiv(C, kT)), static_cast<unsigned>(N));
   if constexpr (IsTensorCore<T>::value) {
@@ -615,11 +602,6 @@ void apply_typed(const void* q, int64_t qN, const void* f, void* out, int64_t N,
   }
   launch_kernel(apply_kernel<T, A>, grid, kThreads, 0, st, static_cast<const A*>(q), qN, static_cast<const T*>(f),
                                                 static_cast<T*>(out), C, K, sN, sC, sK, static_cast<A>(alpha));
-}
-
-const char* last_error() {
-  cudaError_t err = cudaGetLastError();
-  return err == cudaSuccess ? nullptr : cudaGetErrorString(err);
 }
 
 }  // namespace
@@ -642,14 +624,9 @@ const char* gram_fwd_launch(int dtype, const void* f, void* part, void* g, int64
                             int64_t sN, int64_t sC, int64_t sK, int64_t splits, double scale, void* stream) {
   if (N == 0 || C == 0) return nullptr;
   auto st = static_cast<cudaStream_t>(stream);
-  switch (dtype) {
-    case kF32: gram_fwd_typed<float, float>(f, part, g, N, C, K, sN, sC, sK, splits, scale, st); break;
-    case kF64: gram_fwd_typed<double, double>(f, part, g, N, C, K, sN, sC, sK, splits, scale, st); break;
-    case kF16: gram_fwd_typed<__half, float>(f, part, g, N, C, K, sN, sC, sK, splits, scale, st); break;
-    case kBF16: gram_fwd_typed<__nv_bfloat16, float>(f, part, g, N, C, K, sN, sC, sK, splits, scale, st); break;
-    default: return "fastiqa gram_fwd_launch: unsupported dtype";
-  }
-  return last_error();
+  return for_dtype(dtype, "fastiqa gram_fwd_launch: unsupported dtype", [&](auto t) {
+    gram_fwd_typed(t, f, part, g, N, C, K, sN, sC, sK, splits, scale, st);
+  });
 }
 
 const char* style_fwd_launch(int dtype, const void* x, const void* y, const void* target, int64_t tN,
@@ -658,14 +635,9 @@ const char* style_fwd_launch(int dtype, const void* x, const void* y, const void
                              int criterion, void* stream) {
   if (N == 0 || C == 0) return "fastiqa style_fwd_launch: empty features";
   auto st = static_cast<cudaStream_t>(stream);
-  switch (dtype) {
-    case kF32: style_fwd_typed<float, float>(x, y, target, tN, part, p, loss_part, loss, N, C, K, sN, sC, sK, splits, scale, criterion, st); break;
-    case kF64: style_fwd_typed<double, double>(x, y, target, tN, part, p, loss_part, loss, N, C, K, sN, sC, sK, splits, scale, criterion, st); break;
-    case kF16: style_fwd_typed<__half, float>(x, y, target, tN, part, p, loss_part, loss, N, C, K, sN, sC, sK, splits, scale, criterion, st); break;
-    case kBF16: style_fwd_typed<__nv_bfloat16, float>(x, y, target, tN, part, p, loss_part, loss, N, C, K, sN, sC, sK, splits, scale, criterion, st); break;
-    default: return "fastiqa style_fwd_launch: unsupported dtype";
-  }
-  return last_error();
+  return for_dtype(dtype, "fastiqa style_fwd_launch: unsupported dtype", [&](auto t) {
+    style_fwd_typed(t, x, y, target, tN, part, p, loss_part, loss, N, C, K, sN, sC, sK, splits, scale, criterion, st);
+  });
 }
 
 const char* gram_apply_launch(int dtype, const void* q, int64_t qN, const void* f, void* out, int64_t N,
@@ -673,14 +645,9 @@ const char* gram_apply_launch(int dtype, const void* q, int64_t qN, const void* 
                               void* stream) {
   if (N == 0 || C == 0 || K == 0) return nullptr;
   auto st = static_cast<cudaStream_t>(stream);
-  switch (dtype) {
-    case kF32: apply_typed<float, float>(q, qN, f, out, N, C, K, sN, sC, sK, alpha, st); break;
-    case kF64: apply_typed<double, double>(q, qN, f, out, N, C, K, sN, sC, sK, alpha, st); break;
-    case kF16: apply_typed<__half, float>(q, qN, f, out, N, C, K, sN, sC, sK, alpha, st); break;
-    case kBF16: apply_typed<__nv_bfloat16, float>(q, qN, f, out, N, C, K, sN, sC, sK, alpha, st); break;
-    default: return "fastiqa gram_apply_launch: unsupported dtype";
-  }
-  return last_error();
+  return for_dtype(dtype, "fastiqa gram_apply_launch: unsupported dtype", [&](auto t) {
+    apply_typed(t, q, qN, f, out, N, C, K, sN, sC, sK, alpha, st);
+  });
 }
 
 }  // namespace cuda

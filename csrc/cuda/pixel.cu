@@ -18,10 +18,7 @@ namespace {
 
 using namespace fastiqa::pixel;
 
-constexpr int kThreads = 256;
-// Memory-bound kernels: at least 4 resident blocks per SM (at most 64 registers a thread),
-// enough loads in flight; ptxas spilled a few bytes on some archs without the bound.
-constexpr int kMinBlocks = 4;
+constexpr int kThreads = kMemThreads;
 // Up to 65536 blocks: a thread's sequential grid-stride sum then spans at most
 // n / (kMaxBlocks * kThreads) terms (128 at 2^31 elements), the rest of the sum is a
 // tree (block_sum) and a compensated finalize: float32 sums as accurate as torch.sum.
@@ -74,7 +71,7 @@ struct WeightWalk {
 // chunks' elements in element order. vec (every pointer used 16-byte aligned): whole
 // chunks move as 128-bit loads / stores, else element by element; same sums either way.
 template <typename T, typename A, int K, bool MAP, bool GRAD>
-__global__ void __launch_bounds__(kThreads, kMinBlocks)
+__global__ void __launch_bounds__(kThreads, kMemMinBlocks)
     pixel_fwd_kernel(const T* __restrict__ a, const T* __restrict__ b, const T* __restrict__ w,
                      T* __restrict__ map, T* __restrict__ grad, A* __restrict__ partials,
                      int64_t n, int wmode, int64_t channels, int64_t inner, double inv0, double inv1, A c,
@@ -154,7 +151,7 @@ __global__ void __launch_bounds__(kThreads)
 }
 
 template <typename T, typename A>
-__global__ void __launch_bounds__(kThreads, kMinBlocks)
+__global__ void __launch_bounds__(kThreads, kMemMinBlocks)
     pixel_bwd_kernel(const T* __restrict__ g, T* __restrict__ gp, T* __restrict__ gt,
                      const A* __restrict__ grad_out, const A* __restrict__ gscale, int64_t n, bool vec) {
   constexpr int V = Vec<T>::kN;
@@ -202,7 +199,7 @@ void launch_kind(const T* a, const T* b, const T* w, T* map, T* grad, A* partial
 }
 
 template <typename T, typename A>
-void launch_fwd(const void* a, const void* b, const void* w, void* map, void* grad,
+void launch_fwd(Typed<T, A>, const void* a, const void* b, const void* w, void* map, void* grad,
                 void* partials, void* out, void* gscale, int64_t n, int wmode, int64_t channels,
                 int64_t inner, int kind, double c, int reduction, double norm_scale,
                 cudaStream_t st) {
@@ -223,18 +220,13 @@ void launch_fwd(const void* a, const void* b, const void* w, void* map, void* gr
 }
 
 template <typename T, typename A>
-void launch_bwd(const void* g, void* gp, void* gt, const void* grad_out, const void* gscale,
+void launch_bwd(Typed<T, A>, const void* g, void* gp, void* gt, const void* grad_out, const void* gscale,
                 int64_t n, cudaStream_t st) {
   if (n == 0) return;
   const bool vec = vec_ptr_ok(g) && vec_ptr_ok(gp) && vec_ptr_ok(gt);
   launch_kernel(pixel_bwd_kernel<T, A>, blocks_for(n), kThreads, 0, st,
       static_cast<const T*>(g), static_cast<T*>(gp), static_cast<T*>(gt),
       static_cast<const A*>(grad_out), static_cast<const A*>(gscale), n, vec);
-}
-
-const char* last_error() {
-  cudaError_t err = cudaGetLastError();
-  return err == cudaSuccess ? nullptr : cudaGetErrorString(err);
 }
 
 }  // namespace
@@ -246,27 +238,16 @@ const char* pixel_fwd_launch(int dtype, const void* a, const void* b, const void
                              int wmode, int64_t channels, int64_t inner, int kind, double c,
                              int reduction, double norm_scale, void* stream) {
   auto st = static_cast<cudaStream_t>(stream);
-  switch (dtype) {
-    case kF32: launch_fwd<float, float>(a, b, w, map, grad, partials, out, gscale, n, wmode, channels, inner, kind, c, reduction, norm_scale, st); break;
-    case kF64: launch_fwd<double, double>(a, b, w, map, grad, partials, out, gscale, n, wmode, channels, inner, kind, c, reduction, norm_scale, st); break;
-    case kF16: launch_fwd<__half, float>(a, b, w, map, grad, partials, out, gscale, n, wmode, channels, inner, kind, c, reduction, norm_scale, st); break;
-    case kBF16: launch_fwd<__nv_bfloat16, float>(a, b, w, map, grad, partials, out, gscale, n, wmode, channels, inner, kind, c, reduction, norm_scale, st); break;
-    default: return "fastiqa pixel_fwd_launch: unsupported dtype";
-  }
-  return last_error();
+  return for_dtype(dtype, "fastiqa pixel_fwd_launch: unsupported dtype", [&](auto t) {
+    launch_fwd(t, a, b, w, map, grad, partials, out, gscale, n, wmode, channels, inner, kind, c, reduction, norm_scale, st);
+  });
 }
 
 const char* pixel_bwd_launch(int dtype, const void* g, void* gp, void* gt, const void* grad_out,
                              const void* gscale, int64_t n, void* stream) {
   auto st = static_cast<cudaStream_t>(stream);
-  switch (dtype) {
-    case kF32: launch_bwd<float, float>(g, gp, gt, grad_out, gscale, n, st); break;
-    case kF64: launch_bwd<double, double>(g, gp, gt, grad_out, gscale, n, st); break;
-    case kF16: launch_bwd<__half, float>(g, gp, gt, grad_out, gscale, n, st); break;
-    case kBF16: launch_bwd<__nv_bfloat16, float>(g, gp, gt, grad_out, gscale, n, st); break;
-    default: return "fastiqa pixel_bwd_launch: unsupported dtype";
-  }
-  return last_error();
+  return for_dtype(dtype, "fastiqa pixel_bwd_launch: unsupported dtype",
+                   [&](auto t) { launch_bwd(t, g, gp, gt, grad_out, gscale, n, st); });
 }
 
 }  // namespace cuda

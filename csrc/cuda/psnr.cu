@@ -23,12 +23,7 @@ namespace {
 
 using namespace fastiqa::psnr;
 
-constexpr int kThreads = 256;
-// Memory-bound kernels: at least 4 resident blocks per SM (at most 64 registers a thread),
-// enough loads in flight; ptxas spilled a few bytes on some archs without the bound.
-constexpr int kMinBlocks = 4;
-constexpr int kItemsPerThread = 8;
-constexpr int64_t kMaxBlocksPerImage = 512;
+constexpr int kThreads = kMemThreads;
 
 struct Geo {
   int64_t sn, sc, sh, sw;
@@ -64,8 +59,40 @@ __device__ __forceinline__ int64_t sample_offset(const Geo& g, uint32_t i) {
   return static_cast<int64_t>(ch) * g.sc + (h + g.crop) * g.sh + (w + g.crop) * g.sw;
 }
 
+// One sample (either path of psnr_fwd_kernel): x(pl) / y(pl) read plane pl of the sample
+// (R, G, B for LUMA, else the one plane 0) as A; its statistic (of the BT.601 Y difference
+// for LUMA, of the quantised values when Q) is added to acc, and with GRAD its gradient times
+// gmul stored by put(pl, value) per plane.
+template <typename A, int K, bool Q, bool GRAD, bool LUMA, typename X, typename Y, typename Put>
+__device__ __forceinline__ void psnr_sample(X x, Y y, Put put, A wr, A wgr, A wb, A qscale, A gmul, A& acc) {
+  A d;
+  if (LUMA) {
+    d = luma_diff<A, Q>(x(0), x(1), x(2), y(0), y(1), y(2), wr, wgr, wb, qscale);
+  } else {
+    A xa = x(0), ya = y(0);
+    if (Q) {
+      xa = quant8<A>(xa * qscale);
+      ya = quant8<A>(ya * qscale);
+    }
+    d = xa - ya;
+  }
+  A v, dv;
+  stat_and_grad<K, A>(d, v, dv);
+  acc += v;
+  if (GRAD) {
+    dv *= gmul;
+    if (LUMA) {
+      put(0, dv * wr);
+      put(1, dv * wgr);
+      put(2, dv * wb);
+    } else {
+      put(0, dv);
+    }
+  }
+}
+
 template <typename T, typename A, int K, bool Q, bool GRAD, bool LUMA>
-__global__ void __launch_bounds__(kThreads, kMinBlocks)
+__global__ void __launch_bounds__(kThreads, kMemMinBlocks)
     psnr_fwd_kernel(const T* __restrict__ x, const T* __restrict__ y, T* __restrict__ grad,
                     A* __restrict__ partials, Geo g, A qscale, A gmul) {
   __shared__ A shared[kThreads / 32];
@@ -94,32 +121,9 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks)
 #pragma unroll
       for (int k = 0; k < V; ++k) {
         if (k >= rest) break;
-        A d;
-        if (LUMA) {
-          d = luma_diff<A, Q>(load_as<A>(&tx[0][k]), load_as<A>(&tx[1][k]), load_as<A>(&tx[2][k]),
-                              load_as<A>(&ty[0][k]), load_as<A>(&ty[1][k]), load_as<A>(&ty[2][k]), wr, wgr, wb,
-                              qscale);
-        } else {
-          A xa = load_as<A>(&tx[0][k]), ya = load_as<A>(&ty[0][k]);
-          if (Q) {
-            xa = quant8<A>(xa * qscale);
-            ya = quant8<A>(ya * qscale);
-          }
-          d = xa - ya;
-        }
-        A v, dv;
-        stat_and_grad<K, A>(d, v, dv);
-        acc += v;
-        if (GRAD) {
-          dv *= gmul;
-          if (LUMA) {
-            store_as(&tg[0][k], dv * wr);
-            store_as(&tg[1][k], dv * wgr);
-            store_as(&tg[2][k], dv * wb);
-          } else {
-            store_as(&tg[0][k], dv);
-          }
-        }
+        psnr_sample<A, K, Q, GRAD, LUMA>([&](int pl) { return load_as<A>(&tx[pl][k]); },
+                                         [&](int pl) { return load_as<A>(&ty[pl][k]); },
+                                         [&](int pl, A v) { store_as(&tg[pl][k], v); }, wr, wgr, wb, qscale, gmul, acc);
       }
       if (GRAD)
 #pragma unroll
@@ -128,32 +132,9 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks)
   }
   for (uint32_t i = blockIdx.x * kThreads + threadIdx.x; !g.flat && i < g.count; i += stride) {
     const int64_t o = sample_offset<LUMA>(g, i);
-    A d;
-    if (LUMA) {
-      d = luma_diff<A, Q>(load_as<A>(xi + o), load_as<A>(xi + o + g.sc), load_as<A>(xi + o + 2 * g.sc),
-                          load_as<A>(yi + o), load_as<A>(yi + o + g.sc), load_as<A>(yi + o + 2 * g.sc),
-                          wr, wgr, wb, qscale);
-    } else {
-      A xa = load_as<A>(xi + o), ya = load_as<A>(yi + o);
-      if (Q) {
-        xa = quant8<A>(xa * qscale);
-        ya = quant8<A>(ya * qscale);
-      }
-      d = xa - ya;
-    }
-    A v, dv;
-    stat_and_grad<K, A>(d, v, dv);
-    acc += v;
-    if (GRAD) {
-      dv *= gmul;
-      if (LUMA) {
-        store_as(gi + o, dv * wr);
-        store_as(gi + o + g.sc, dv * wgr);
-        store_as(gi + o + 2 * g.sc, dv * wb);
-      } else {
-        store_as(gi + o, dv);
-      }
-    }
+    psnr_sample<A, K, Q, GRAD, LUMA>([&](int pl) { return load_as<A>(xi + o + pl * g.sc); },
+                                     [&](int pl) { return load_as<A>(yi + o + pl * g.sc); },
+                                     [&](int pl, A v) { store_as(gi + o + pl * g.sc, v); }, wr, wgr, wb, qscale, gmul, acc);
   }
   const A s = block_sum<kThreads>(acc, shared);
   if (threadIdx.x == 0) partials[img * gridDim.x + blockIdx.x] = s;
@@ -172,7 +153,7 @@ __global__ void __launch_bounds__(kThreads)
 
 // Chunks of Vec<T>::kN elements, 128-bit loads / stores when vec (every pointer aligned).
 template <typename T, typename A>
-__global__ void __launch_bounds__(kThreads, kMinBlocks)
+__global__ void __launch_bounds__(kThreads, kMemMinBlocks)
     psnr_bwd_kernel(const T* __restrict__ g, T* __restrict__ gx, T* __restrict__ gy,
                     const A* __restrict__ grad_out, int64_t total, int64_t per, double inv_per, bool vec) {
   constexpr int V = Vec<T>::kN;
@@ -200,6 +181,10 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks)
     if (gy) store_chunk(gy + i0, whole, rest, tn);
   }
 }
+
+// Forward blocks per image: about kItemsPerThread samples a thread, at most kMaxBlocksPerImage.
+constexpr int kItemsPerThread = 8;
+constexpr int64_t kMaxBlocksPerImage = 512;
 
 int64_t blocks_per_image(int64_t n, int64_t count) {
   (void)n;
@@ -229,7 +214,7 @@ void launch_kind(bool luma, bool quantize, dim3 grid, cudaStream_t st, const T* 
 }
 
 template <typename T, typename A>
-void launch_fwd(const void* x, const void* y, void* grad, void* partials, void* stat, int64_t n, const Geo& g,
+void launch_fwd(Typed<T, A>, const void* x, const void* y, void* grad, void* partials, void* stat, int64_t n, const Geo& g,
                 int kind, bool luma, bool quantize, double data_range, cudaStream_t st) {
   const int64_t blocks = blocks_per_image(n, g.count);
   const dim3 grid(static_cast<unsigned>(blocks), static_cast<unsigned>(n));
@@ -252,7 +237,7 @@ void launch_fwd(const void* x, const void* y, void* grad, void* partials, void* 
 }
 
 template <typename T, typename A>
-void launch_bwd(const void* g, void* gx, void* gy, const void* grad_out, int64_t n, int64_t per,
+void launch_bwd(Typed<T, A>, const void* g, void* gx, void* gy, const void* grad_out, int64_t n, int64_t per,
                 cudaStream_t st) {
   const int64_t total = n * per;
   if (total == 0) return;
@@ -261,11 +246,6 @@ void launch_bwd(const void* g, void* gx, void* gy, const void* grad_out, int64_t
   launch_kernel(psnr_bwd_kernel<T, A>, static_cast<unsigned>(blocks), kThreads, 0, st,
       static_cast<const T*>(g), static_cast<T*>(gx), static_cast<T*>(gy), static_cast<const A*>(grad_out),
       total, per, 1.0 / static_cast<double>(per), vec_ptr_ok(g) && vec_ptr_ok(gx) && vec_ptr_ok(gy));
-}
-
-const char* last_error() {
-  cudaError_t err = cudaGetLastError();
-  return err == cudaSuccess ? nullptr : cudaGetErrorString(err);
 }
 
 }  // namespace
@@ -292,27 +272,16 @@ const char* psnr_fwd_launch(int dtype, const void* x, const void* y, void* grad,
   g.vec = g.flat && vec_ptr_ok(x) && vec_ptr_ok(y) && vec_ptr_ok(grad) && vec_stride_ok(sn, elem) &&
           (!luma || vec_stride_ok(sc, elem));
   auto st = static_cast<cudaStream_t>(stream);
-  switch (dtype) {
-    case kF32: launch_fwd<float, float>(x, y, grad, partials, stat, n, g, kind, luma, quantize, data_range, st); break;
-    case kF64: launch_fwd<double, double>(x, y, grad, partials, stat, n, g, kind, luma, quantize, data_range, st); break;
-    case kF16: launch_fwd<__half, float>(x, y, grad, partials, stat, n, g, kind, luma, quantize, data_range, st); break;
-    case kBF16: launch_fwd<__nv_bfloat16, float>(x, y, grad, partials, stat, n, g, kind, luma, quantize, data_range, st); break;
-    default: return "fastiqa psnr_fwd_launch: unsupported dtype";
-  }
-  return last_error();
+  return for_dtype(dtype, "fastiqa psnr_fwd_launch: unsupported dtype", [&](auto t) {
+    launch_fwd(t, x, y, grad, partials, stat, n, g, kind, luma, quantize, data_range, st);
+  });
 }
 
 const char* psnr_bwd_launch(int dtype, const void* g, void* gx, void* gy, const void* grad_out, int64_t n,
                             int64_t per, void* stream) {
   auto st = static_cast<cudaStream_t>(stream);
-  switch (dtype) {
-    case kF32: launch_bwd<float, float>(g, gx, gy, grad_out, n, per, st); break;
-    case kF64: launch_bwd<double, double>(g, gx, gy, grad_out, n, per, st); break;
-    case kF16: launch_bwd<__half, float>(g, gx, gy, grad_out, n, per, st); break;
-    case kBF16: launch_bwd<__nv_bfloat16, float>(g, gx, gy, grad_out, n, per, st); break;
-    default: return "fastiqa psnr_bwd_launch: unsupported dtype";
-  }
-  return last_error();
+  return for_dtype(dtype, "fastiqa psnr_bwd_launch: unsupported dtype",
+                   [&](auto t) { launch_bwd(t, g, gx, gy, grad_out, n, per, st); });
 }
 
 }  // namespace cuda

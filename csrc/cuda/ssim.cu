@@ -306,6 +306,19 @@ __device__ void horizontal_adjoint_store(const T* x, const T* y, T* gx, T* gy, c
   }
 }
 
+// The share of a gradient block (ssim_grad_kernel, ssim_adjoint_kernel): the G x G source
+// tile at (t0r, t0c) of plane pl = (n, c) and the M x M output region at (m0r, m0c) that
+// reads it (M = G + win - 1); wl: the plane's L1 weight over the input pixels.
+template <typename A> struct GradTile {
+  int M;
+  int64_t pl, n, c, t0r, t0c, m0r, m0c;
+  A wl;
+  __device__ __forceinline__ GradTile(const Params<A>& P, const A* weights, int G)
+      : M(G + P.win - 1), pl(blockIdx.z), n(pl / P.C), c(pl % P.C), t0r(static_cast<int64_t>(blockIdx.y) * G),
+        t0c(static_cast<int64_t>(blockIdx.x) * G), m0r(t0r + P.off - (P.win - 1)), m0c(t0c + P.off - (P.win - 1)),
+        wl(weights[pl * 3 + 2] * P.inv_in) {}
+};
+
 // Fused gradient: one block per G x G source tile recomputes the statistics of the
 // (G + win - 1)^2 output region that reads it and applies the adjoint blur.
 template <typename T, typename A>
@@ -320,13 +333,11 @@ __global__ void __launch_bounds__(kThreads)
   A* sy = sx + S * S;
   A* h = sy + S * S;     // 5 * S * M, later the vertical adjoint 4 * G * M
   A* maps = h + 5 * S * M;  // 4 * M * M
-  const int64_t pl = blockIdx.z, n = pl / P.C, c = pl % P.C;
-  const int64_t t0r = static_cast<int64_t>(blockIdx.y) * G, t0c = static_cast<int64_t>(blockIdx.x) * G;
-  const int64_t m0r = t0r + P.off - (P.win - 1), m0c = t0c + P.off - (P.win - 1);
+  const GradTile<A> b(P, weights, G);
+  const int64_t pl = b.pl, n = b.n, c = b.c, t0r = b.t0r, t0c = b.t0c, m0r = b.m0r, m0c = b.m0c;
   const int64_t s0r = m0r - P.off > 0 ? m0r - P.off : 0;
   const int64_t s0c = m0c - P.off > 0 ? m0c - P.off : 0;
   const A ws = weights[pl * 3] * P.inv_out, wc = weights[pl * 3 + 1] * P.inv_out;
-  const A wl = weights[pl * 3 + 2] * P.inv_in;
   load_source(x, y, P, n, c, s0r, s0c, S, sx, sy);
   __syncthreads();
   horizontal(P, sx, sy, S, M, m0c, s0c, h);
@@ -353,7 +364,7 @@ __global__ void __launch_bounds__(kThreads)
   A* t1 = h;
   vertical_adjoint(P, G, M, t0r, m0r, [&](int q, int p, int col) { return maps[q * MM + p * M + col]; }, t1);
   __syncthreads();
-  horizontal_adjoint_store(x, y, gx, gy, P, n, c, G, M, t0r, t0c, m0c, t1, wl);
+  horizontal_adjoint_store(x, y, gx, gy, P, n, c, G, M, t0r, t0c, m0c, t1, b.wl);
 }
 
 // Second pass of the two-pass gradient: the adjoint blur of the coefficient maps that
@@ -365,27 +376,18 @@ __global__ void __launch_bounds__(kThreads)
                         int G) {
   FASTIQA_DYNAMIC_SHARED(unsigned char, smem_raw);
   A* t1 = reinterpret_cast<A*>(smem_raw);
-  const int M = G + P.win - 1;
-  const int64_t pl = blockIdx.z, n = pl / P.C, c = pl % P.C;
-  const int64_t t0r = static_cast<int64_t>(blockIdx.y) * G, t0c = static_cast<int64_t>(blockIdx.x) * G;
-  const int64_t m0r = t0r + P.off - (P.win - 1), m0c = t0c + P.off - (P.win - 1);
-  const A wl = weights[pl * 3 + 2] * P.inv_in;
+  const GradTile<A> b(P, weights, G);
   const int64_t plane = P.Ho * P.Wo;
   // region origin relative to the plane origin, 32-bit (rows and columns are < 2^31)
-  const int r0 = static_cast<int>(m0r), c0 = static_cast<int>(m0c), ho = static_cast<int>(P.Ho),
+  const int r0 = static_cast<int>(b.m0r), c0 = static_cast<int>(b.m0c), ho = static_cast<int>(P.Ho),
             wo = static_cast<int>(P.Wo);
-  const A* mp = gmaps + pl * 4 * plane;
-  vertical_adjoint(P, G, M, t0r, m0r, [=](int q, int p, int col) {  // by value: no locals in local memory
+  const A* mp = gmaps + b.pl * 4 * plane;
+  vertical_adjoint(P, G, b.M, b.t0r, b.m0r, [=](int q, int p, int col) {  // by value: no locals in local memory
     const int pr = r0 + p, pc = c0 + col;
     return (pr >= 0 && pr < ho && pc >= 0 && pc < wo) ? mp[q * plane + static_cast<int64_t>(pr) * wo + pc] : A(0);
   }, t1);
   __syncthreads();
-  horizontal_adjoint_store(x, y, gx, gy, P, n, c, G, M, t0r, t0c, m0c, t1, wl);
-}
-
-const char* last_error() {
-  cudaError_t err = cudaGetLastError();
-  return err == cudaSuccess ? nullptr : cudaGetErrorString(err);
+  horizontal_adjoint_store(x, y, gx, gy, P, b.n, b.c, G, b.M, b.t0r, b.t0c, b.m0c, t1, b.wl);
 }
 
 // Dynamic shared memory a block may use on this device: the opt-in limit minus the
@@ -431,7 +433,7 @@ dim3 fwd_grid(const SsimGeometry& geo) {
 }
 
 template <typename T, typename A>
-const char* fwd_typed(const void* x, const void* y, const SsimGeometry& geo, const double* window,
+const char* fwd_typed(Typed<T, A>, const void* x, const void* y, const SsimGeometry& geo, const double* window,
                       const double* c, void* map, const int64_t* smap, bool want_l1, void* partials,
                       cudaStream_t st) {
   Params<A> P = make_params<A>(geo, window, c, x, y, sizeof(T));
@@ -448,7 +450,7 @@ const char* fwd_typed(const void* x, const void* y, const SsimGeometry& geo, con
 }
 
 template <typename T, typename A>
-const char* grad_typed(const void* x, const void* y, const SsimGeometry& geo, const double* window,
+const char* grad_typed(Typed<T, A>, const void* x, const void* y, const SsimGeometry& geo, const double* window,
                        const double* c, const void* weights, const void* dmap, const int64_t* sd, void* gx,
                        void* gy, const int64_t* sg, cudaStream_t st) {
   Params<A> P = make_params<A>(geo, window, c, x, y, sizeof(T));
@@ -500,13 +502,8 @@ const char* ssim_fwd_launch(int dtype, const void* x, const void* y, const SsimG
                             const double* window, const double* c, void* map, const int64_t* smap,
                             bool want_l1, void* partials, void* stream) {
   auto st = static_cast<cudaStream_t>(stream);
-  switch (dtype) {
-    case kF32: return fwd_typed<float, float>(x, y, geo, window, c, map, smap, want_l1, partials, st);
-    case kF64: return fwd_typed<double, double>(x, y, geo, window, c, map, smap, want_l1, partials, st);
-    case kF16: return fwd_typed<__half, float>(x, y, geo, window, c, map, smap, want_l1, partials, st);
-    case kBF16: return fwd_typed<__nv_bfloat16, float>(x, y, geo, window, c, map, smap, want_l1, partials, st);
-    default: return "fastiqa ssim_fwd_launch: unsupported dtype";
-  }
+  return for_dtype(dtype, "fastiqa ssim_fwd_launch: unsupported dtype",
+                   [&](auto t) { return fwd_typed(t, x, y, geo, window, c, map, smap, want_l1, partials, st); });
 }
 
 const char* ssim_grad_launch(int dtype, const void* x, const void* y, const SsimGeometry& geo,
@@ -514,13 +511,8 @@ const char* ssim_grad_launch(int dtype, const void* x, const void* y, const Ssim
                              const void* dmap, const int64_t* sd, void* gx, void* gy,
                              const int64_t* sg, void* stream) {
   auto st = static_cast<cudaStream_t>(stream);
-  switch (dtype) {
-    case kF32: return grad_typed<float, float>(x, y, geo, window, c, weights, dmap, sd, gx, gy, sg, st);
-    case kF64: return grad_typed<double, double>(x, y, geo, window, c, weights, dmap, sd, gx, gy, sg, st);
-    case kF16: return grad_typed<__half, float>(x, y, geo, window, c, weights, dmap, sd, gx, gy, sg, st);
-    case kBF16: return grad_typed<__nv_bfloat16, float>(x, y, geo, window, c, weights, dmap, sd, gx, gy, sg, st);
-    default: return "fastiqa ssim_grad_launch: unsupported dtype";
-  }
+  return for_dtype(dtype, "fastiqa ssim_grad_launch: unsupported dtype",
+                   [&](auto t) { return grad_typed(t, x, y, geo, window, c, weights, dmap, sd, gx, gy, sg, st); });
 }
 
 }  // namespace cuda

@@ -57,8 +57,8 @@ MUTATIONS = [
     (
         "wrong-wmma-layout",
         "cuda/gram.cu",
-        "wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::col_major> b;",
-        "wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::row_major> b;",
+        "wmma_stage<T, wmma::col_major>(si, kLdA,",
+        "wmma_stage<T, wmma::row_major>(si, kLdA,",
         "gram",
         "plain",
         "sanitize",

@@ -113,10 +113,8 @@ def op(name: str, device: torch.device, backend: Optional[str] = None, *tensors)
     """The overload of fastiqa_C::<name> that runs for tensors on `device` (backend= or
     FASTIQA_BACKEND forces one: fastiqa/ops/_dispatch.py). Empty tensors always take the
     reference (the compiled and Triton kernels assume at least one element)."""
-    chosen = _dispatch.choose(device, name, backend)
+    chosen = _dispatch.choose(device, name, backend)  # first: a backend that cannot run is an error
     packet = getattr(torch.ops.fastiqa_C, name)
-    if chosen in ("cpu", "cuda") and not any(t is not None and t.numel() == 0 for t in tensors):
-        return packet.default
     if any(t is not None and t.numel() == 0 for t in tensors):
         return packet.reference
-    return getattr(packet, chosen)
+    return packet.default if chosen in ("cpu", "cuda") else getattr(packet, chosen)

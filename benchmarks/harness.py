@@ -42,7 +42,7 @@ from machine_limits import limits, roofline
 
 import fastiqa
 from fastiqa import cpu_isa
-from fastiqa.info import cpu_model
+from fastiqa.cpu_isa import cpu_model
 
 SMOKE = os.environ.get("FASTIQA_BENCH_SMOKE", "0") == "1"
 IMPLS = ("eager", "fastiqa", "compiled")  # eager first: the others' ratios need it

@@ -26,6 +26,9 @@ if not _version_only():
         nn,
     )
     from .compat import basicsr, fused_ssim, pytorch_msssim  # noqa: F401
+    from .cpu_tune import apply as _apply_cpu_tune
+
+    _apply_cpu_tune()  # each CPU kernel family's measured ISA level (`fastiqa cpu-tune`), if any
     from .evaluation import evaluate
     from .info import info
 

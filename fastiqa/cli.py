@@ -22,7 +22,7 @@ import sys
 
 from ._version import __version__
 
-COMMANDS = ("info", "demo", "eval", "human", "selftest", "weights")
+COMMANDS = ("info", "demo", "eval", "human", "selftest", "weights", "cpu-tune")
 
 
 def _cmd_info(args) -> int:
@@ -55,6 +55,22 @@ def _cmd_weights(args) -> int:
             continue
         print(f"{name}: {r.path} (sha256 {r.sha256})")
     return rc
+
+
+def _cmd_cpu_tune(args) -> int:
+    from . import cpu_tune
+
+    try:
+        entry = cpu_tune.tune(rounds=args.rounds, save=not args.no_save)
+    except RuntimeError as exc:
+        print(f"{exc}", file=sys.stderr)
+        return 2
+    print(f"{'family':<8} {'level':<9} measured (best of {args.rounds} rounds; {entry['threads']} threads)")
+    for family, r in entry["families"].items():
+        ms = ", ".join(f"{lv} {t:.3g} ms" for lv, t in r["ms"].items()) or r["reason"]
+        print(f"{family:<8} {r['level']:<9} {ms}")
+    print(f"saved to {entry['file']}" if "file" in entry else "not saved (--no-save)")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -96,6 +112,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("names", nargs="*", metavar="NAME", help="backbones to fetch (alexnet, vgg16, squeezenet1_1, ...)")
     p.add_argument("--dir", help="folder to download into")
     p.set_defaults(func=_cmd_weights)
+    p = sub.add_parser("cpu-tune", help="measure which CPU ISA level is fastest per kernel family, keep it",
+                       description="Times one call of each CPU kernel family (pixel, psnr, ssim, gram) on every "
+                                   "vector ISA level this CPU supports and keeps the widest level unless another "
+                                   "is more than 5%% faster. The choice is saved per CPU model (FASTIQA_CPU_TUNE_FILE,"
+                                   " else ~/.cache/fastiqa/cpu_tune.json) and applied whenever fastiqa is imported; "
+                                   "FASTIQA_CPU_ISA still forces one level. Run it on an idle machine.")
+    p.add_argument("--rounds", type=int, default=5, help="rounds alternating the levels (default 5)")
+    p.add_argument("--no-save", action="store_true", help="measure and apply for this process only")
+    p.set_defaults(func=_cmd_cpu_tune)
     return parser
 
 

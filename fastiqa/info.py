@@ -8,6 +8,7 @@ import torch
 from . import _ext, cpu_isa
 from . import weights as _weights
 from ._version import __version__
+from .cpu_isa import cpu_model
 from .ops import _dispatch
 
 # family -> the compiled op whose presence makes the cpu/cuda backends usable
@@ -34,16 +35,17 @@ def _isa_in_use() -> str:
         return f"error: {exc}".splitlines()[0]
 
 
-def cpu_model() -> str:
-    """The CPU's model name (Linux /proc/cpuinfo; platform.processor() elsewhere)."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.lower().startswith(("model name", "cpu model")):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+def _isa_per_family() -> dict:
+    """family -> {"level", "why"}: the ISA level each CPU kernel family runs, and why."""
+    from . import cpu_tune
+
+    out = {}
+    for family in cpu_isa.families():
+        try:
+            out[family] = {"level": cpu_isa.family_level(family), "why": cpu_tune.reason(family)}
+        except RuntimeError as exc:  # FASTIQA_CPU_ISA names a level this CPU lacks
+            out[family] = {"level": "error", "why": f"{exc}".splitlines()[0]}
+    return out
 
 
 def collect() -> dict:
@@ -60,6 +62,7 @@ def collect() -> dict:
         "cpu_isa": _isa_in_use(),
         "cpu_isa_available": cpu_isa.available(),
         "cpu_isa_env": os.environ.get("FASTIQA_CPU_ISA") or None,
+        "cpu_isa_families": _isa_per_family(),
         "cpu_model": cpu_model(),
         "cpu_threads": torch.get_num_threads(),
         "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
@@ -93,6 +96,7 @@ def format_report(report: dict) -> str:
         f"cpu: {report['cpu_model']}   threads: {report['cpu_threads']}",
         f"cpu vector ISA: {report['cpu_isa']}   available: {', '.join(report['cpu_isa_available']) or 'none'}"
         + (f"   (FASTIQA_CPU_ISA={report['cpu_isa_env']})" if report["cpu_isa_env"] else ""),
+        *(f"  {fam:<8} {r['level']:<9} {r['why']}" for fam, r in report.get("cpu_isa_families", {}).items()),
         f"gpu: {report['gpu'] or 'none visible'}" + ("   TRITON_INTERPRET=1" if report["triton_interpret"] else ""),
     ]
     if report["forced_backend"]:

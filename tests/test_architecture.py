@@ -19,7 +19,7 @@ LAYERS = {
     "ops": ["ops"],
     "functional": ["functional"],
     "modules": ["nn", "compat", "metrics", "meters", "evaluation"],
-    "app": ["cli", "__main__", "demo", "eval_demo", "info", "selftest", "human"],
+    "app": ["cli", "__main__", "demo", "eval_demo", "info", "selftest", "human", "cpu_tune"],
 }
 ORDER = list(LAYERS)
 # what each layer may import besides its own layer (the layer diagram: data flows down,

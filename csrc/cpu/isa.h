@@ -16,6 +16,10 @@
 // with FASTIQA_CPU_ISA=avx512|avx2|baseline (a level this CPU lacks, or an unknown
 // value, is an error naming the variable) or switched in-process with the op
 // fastiqa_C::cpu_isa_select (tests, benchmarks).
+// One kernel family (pixel, psnr, ssim, gram, ...) may use another level than the
+// process (fastiqa_C::cpu_isa_select_family; fastiqa/cpu_tune.py sets the fastest
+// level it measured on this CPU): that choice counts only while no level is forced
+// for the whole process (FASTIQA_CPU_ISA or cpu_isa_select).
 //
 // The loops are written lane-blocked (kLanes independent accumulators) so the
 // compiler vectorises them without reassociating sums: results are bitwise
@@ -45,19 +49,25 @@ constexpr int kNumIsa = 3;
 
 const char* isa_label(Isa isa);           // "baseline", "avx2", "avx512"
 std::vector<Isa> supported_isas();        // levels built and supported by this CPU, best first
-Isa active_isa();                         // the level in use (FASTIQA_CPU_ISA or the best)
-void select_isa(const std::string& name); // switch in-process (same rules as the variable)
+Isa active_isa();                         // the process level (FASTIQA_CPU_ISA or the best)
+void select_isa(const std::string& name); // switch in-process (same rules as the variable;
+                                          // "auto" drops the choice: the variable or the best)
+bool isa_forced();                        // a level is forced for the process (variable or select)
+int family_slot(const char* table_name);  // registers the family of a table ("ssim_kernels" -> "ssim")
+Isa active_isa(int family);               // the level family `family` (a family_slot) uses now
 
 // The kernel table of the active level. Table is a struct of function pointers that
 // each variant fills (fastiqa::cpu::<isa>::kernels(Table*)).
 template <typename Table> struct Variants {
   Table by_level[kNumIsa];
-  Variants(void (*base)(Table*), void (*v3)(Table*), void (*v4)(Table*)) {
+  int family;  // family_slot of this table
+  Variants(const char* name, void (*base)(Table*), void (*v3)(Table*), void (*v4)(Table*))
+      : family(family_slot(name)) {
     base(&by_level[0]);
     (v3 ? v3 : base)(&by_level[1]);
     (v4 ? v4 : base)(&by_level[2]);
   }
-  const Table& active() const { return by_level[static_cast<int>(active_isa())]; }
+  const Table& active() const { return by_level[static_cast<int>(active_isa(family))]; }
 };
 
 }  // namespace cpu
@@ -71,16 +81,18 @@ template <typename Table> struct Variants {
   namespace avx2 { void FN(Table*); }                                                   \
   namespace avx512 { void FN(Table*); }                                                 \
   inline const Variants<Table>& FN##_table() {                                          \
-    static const Variants<Table> v(&baseline::FN, &avx2::FN, &avx512::FN);              \
+    static const Variants<Table> v(#FN, &baseline::FN, &avx2::FN, &avx512::FN);         \
     return v;                                                                           \
-  }
+  }                                                                                     \
+  inline const int FN##_family = family_slot(#FN); /* listed before the first call */
 #else
 #define FASTIQA_CPU_VARIANTS(Table, FN)                                                 \
   namespace baseline { void FN(Table*); }                                               \
   inline const Variants<Table>& FN##_table() {                                          \
-    static const Variants<Table> v(&baseline::FN, nullptr, nullptr);                    \
+    static const Variants<Table> v(#FN, &baseline::FN, nullptr, nullptr);               \
     return v;                                                                           \
-  }
+  }                                                                                     \
+  inline const int FN##_family = family_slot(#FN); /* listed before the first call */
 #endif
 
 // Forwards a registered op to the active level's table entry: FASTIQA_CPU_OP(table_fn, member).

@@ -39,3 +39,36 @@ def test_limits_run_in_smoke_mode(monkeypatch):
     lim = ml.limits("cpu")
     assert lim["bw"] > 0 and lim["fma"] > 0 and lim["fma_1t"] > 0 and lim["threads"] >= 1
     assert lim["gemm_isa"].startswith("aten=")
+
+
+def _rows_csv(path):
+    import csv
+
+    import plot_roofline as pr
+    rows = [dict(case="ssim", impl="fastiqa", isa="avx2", median_s=0.01, floor_bytes=1e7, fmas=2e8, gbps=1.0,
+                 gfma_s=20.0, bw_frac=0.05, fma_frac=0.4, roof_frac=0.4, bound="fma", bw_limit_gbps=20.0,
+                 fma_limit_gfma_s=50.0, device="cpu"),
+            dict(case="ssim", impl="eager", isa="avx2", median_s=0.1, floor_bytes=1e7, fmas=2e8, gbps=0.1,
+                 gfma_s=2.0, bw_frac=0.005, fma_frac=0.04, roof_frac=0.04, bound="fma", bw_limit_gbps=20.0,
+                 fma_limit_gfma_s=50.0, device="cpu"),
+            dict(case="l1", impl="fastiqa", isa="avx2", median_s=0.001, floor_bytes=1e7, fmas=1e6, gbps=10.0,
+                 gfma_s=1.0, bw_frac=0.5, fma_frac=0.02, roof_frac=0.5, bound="bytes", bw_limit_gbps=20.0,
+                 fma_limit_gfma_s=50.0, device="cpu")]
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    return pr
+
+
+def test_roofline_table_and_plot(tmp_path):
+    """benchmarks/plot_roofline.py: only fastiqa's rows, one table line each, the floor ratio."""
+    pr = _rows_csv(tmp_path / "rows.csv")
+    rows = pr.load([str(tmp_path / "rows.csv")])
+    assert [r["case"] for r in rows] == ["l1", "ssim"]
+    text = pr.table(rows)
+    assert "| ssim | avx2 | 10 ms |" in text and "0.40 (2.5x above)" in text and "0.50 (2.0x above)" in text
+    assert "triad 20.0 GB/s, GEMM 50.0 GFMA/s" in text
+    pytest.importorskip("matplotlib", reason="matplotlib (the bench extra) draws the plot")
+    out = pr.plot(rows, str(tmp_path / "roof.png"))
+    assert (tmp_path / "roof.png").stat().st_size > 1000 and out.endswith("roof.png")

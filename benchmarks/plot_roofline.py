@@ -2,8 +2,10 @@
 rows (benchmarks/harness.py; the limits are measured in the same run by
 benchmarks/machine_limits.py): a markdown table and a roofline plot (matplotlib).
 
-    python benchmarks/plot_roofline.py benchmarks/results/bench-avx512-*.csv benchmarks/results/bench-avx2-*.csv \
-        -o benchmarks/cpu_roofline.png --table
+    python benchmarks/plot_roofline.py ROWS.csv [ROWS.csv ...] -o roofline.png --table
+
+(ROWS: the bench-<isa>-<time>.csv files a benchmark run writes into benchmarks/results/, one
+per ISA variant).
 
 Roofline (Williams et al. 2009), per ISA variant: x = arithmetic intensity I = FMAs / bytes
 that must move (the floor bytes of the row), y = achieved GFMA/s; the roof is
@@ -86,7 +88,7 @@ def plot(rows, out, note=""):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("rows", nargs="+", help="row files (.csv) written by the benchmarks")
-    ap.add_argument("-o", "--out", default="benchmarks/cpu_roofline.png")
+    ap.add_argument("-o", "--out", default="roofline.png")
     ap.add_argument("--note", default="", help="added to the title (e.g. the machine's load)")
     ap.add_argument("--table", action="store_true", help="also print the markdown table")
     args = ap.parse_args(argv)

@@ -92,14 +92,34 @@ MIN_WIN, MAX_WIN = 3, 31
 SSIM_PADDINGS = ("valid", "same_zero", "same_reflect")
 
 
+SSIM_AXES = (2,)  # the spatial axis counts a per-axis window may have: (H, W)
+
+
+def _per_axis(value, name: str, one):
+    """value validated by one(item, item_name): one number, or a list / tuple of one per
+    spatial axis (a tuple then)."""
+    if isinstance(value, (list, tuple)):
+        if len(value) not in SSIM_AXES:
+            counts = " or ".join(str(n) for n in SSIM_AXES)
+            raise ValueError(f"{name} must be one number or {counts} (one per spatial axis), got {value!r}")
+        return tuple(one(v, f"{name}[{i}]") for i, v in enumerate(value))
+    return one(value, name)
+
+
+def _win_size(value, name: str) -> int:
+    rule = f"an odd integer in [{MIN_WIN}, {MAX_WIN}]"
+    v = integer(value, name, rule + " (or one per spatial axis)")
+    if v % 2 == 0 or not MIN_WIN <= v <= MAX_WIN:
+        raise ValueError(f"{name} must be {rule}, got {v}")
+    return v
+
+
 def ssim_options(data_range, win_size, win_sigma, k1, k2, padding) -> tuple:
     """The SSIM family's options, validated (functional calls and module constructors):
-    (data_range, win_size, win_sigma, k1, k2) as numbers."""
-    rule = f"an odd integer in [{MIN_WIN}, {MAX_WIN}]"
-    win_size = integer(win_size, "win_size", rule)
-    if win_size % 2 == 0 or not MIN_WIN <= win_size <= MAX_WIN:
-        raise ValueError(f"win_size must be {rule}, got {win_size}")
-    win_sigma = positive(win_sigma, "win_sigma")
+    (data_range, win_size, win_sigma, k1, k2) as numbers; win_size / win_sigma one number
+    or a tuple of one per spatial axis (spatial_window turns them into the per-axis tuples)."""
+    win_size = _per_axis(win_size, "win_size", _win_size)
+    win_sigma = _per_axis(win_sigma, "win_sigma", positive)
     data_range = positive(data_range, "data_range")
     k1 = non_negative(k1, "k1")
     k2 = non_negative(k2, "k2")
@@ -107,6 +127,22 @@ def ssim_options(data_range, win_size, win_sigma, k1, k2, padding) -> tuple:
         raise ValueError("k2 must be > 0 (C2 = (k2 * data_range)^2 keeps the contrast term finite), got 0")
     choice(padding, "padding", SSIM_PADDINGS)
     return data_range, win_size, win_sigma, k1, k2
+
+
+def spatial_window(win_size, win_sigma, axes: int) -> tuple:
+    """(win_size, win_sigma) as validated by ssim_options -> tuples of `axes` entries (the
+    window per spatial axis, outermost first); a per-axis sequence of another length is a
+    ValueError naming the argument."""
+    out = []
+    for value, name in ((win_size, "win_size"), (win_sigma, "win_sigma")):
+        if isinstance(value, tuple):
+            if len(value) != axes:
+                raise ValueError(f"{name} has {len(value)} entries but the inputs have {axes} spatial axes: "
+                                 f"give one number or {axes}, got {value!r}")
+            out.append(value)
+        else:
+            out.append((value,) * axes)
+    return tuple(out)
 
 
 def scale_weights(weights) -> tuple:

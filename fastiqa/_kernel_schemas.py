@@ -24,12 +24,13 @@ SCHEMAS = {
     # ssim family (csrc/common/ssim_math.h, csrc/host/ssim_op.h): (out, cs, gscale, grad_pred,
     # grad_target): out the SSIM / 1 - SSIM / L1+SSIM loss (output) reduced by reduction (the
     # map for reduction map), cs (N, C) the per-plane mean contrast-structure term (MS-SSIM),
-    # the gradients of out times 1 / gscale when need_grad_* (scalar reductions only)
-    "ssim_fwd": "(Tensor pred, Tensor target, int win_size, float win_sigma, float c1, float c2, int padding, "
+    # the gradients of out times 1 / gscale when need_grad_* (scalar reductions only);
+    # win_size / win_sigma: the window per spatial axis, (H, W) (odd sizes, sigma > 0; inf = uniform)
+    "ssim_fwd": "(Tensor pred, Tensor target, int[] win_size, float[] win_sigma, float c1, float c2, int padding, "
                 "int reduction, int output, float alpha, bool need_grad_pred, bool need_grad_target) "
                 "-> (Tensor, Tensor, Tensor, Tensor, Tensor)",
     # gradients of grad_out . out + grad_cs . cs, recomputed from pred and target
-    "ssim_bwd": "(Tensor pred, Tensor target, int win_size, float win_sigma, float c1, float c2, int padding, "
+    "ssim_bwd": "(Tensor pred, Tensor target, int[] win_size, float[] win_sigma, float c1, float c2, int padding, "
                 "int reduction, int output, float alpha, Tensor? grad_out, Tensor? grad_cs, bool need_grad_pred, "
                 "bool need_grad_target) -> (Tensor, Tensor)",
     # psnr family (csrc/common/psnr_math.h): per-image MSE (kind 0) / MAE (kind 1) with

@@ -58,6 +58,11 @@ def _base_shape(layout: str, shape):
             "expanded": (n, 1, h, w)}.get(layout, shape)
 
 
+def _sizes(win):
+    """A window size or per-axis sizes as a tuple."""
+    return tuple(win) if isinstance(win, (tuple, list)) else (win,)
+
+
 @st.composite
 def cases(draw, ops=None, backends=None):
     name = draw(st.sampled_from(sorted(ops or OPS)))
@@ -67,12 +72,13 @@ def cases(draw, ops=None, backends=None):
     small = backend == "triton"  # the interpreter is slow: tiny shapes
     opts = {}
     if op.windowed:
-        opts["win_size"] = draw(st.sampled_from((3, 5) if small else (3, 5, 7)))
-        opts["win_sigma"] = draw(st.sampled_from((0.5, 1.0, 1.5)))
+        # one number or one per axis (H, W)
+        opts["win_size"] = draw(st.sampled_from((3, 5, (3, 5)) if small else (3, 5, 7, (3, 7), (5, 3))))
+        opts["win_sigma"] = draw(st.sampled_from((0.5, 1.0, 1.5, (1.5, 0.5))))
         opts["padding"] = draw(st.sampled_from(("valid", "same_zero", "same_reflect")))
-    side_min = max(op.min_side, opts.get("win_size", 1), 2)
+    side_min = max(op.min_side, *_sizes(opts.get("win_size", 1)), 2)
     if name == "ms_ssim":  # the coarsest scale must hold one window
-        side_min = ms_ssim_min_size(opts["win_size"], len(MS_WEIGHTS))
+        side_min = max(_sizes(ms_ssim_min_size(opts["win_size"], len(MS_WEIGHTS))))
     h = draw(st.integers(side_min, side_min + (3 if small else 9)))
     w = draw(st.integers(side_min, side_min + (3 if small else 9)))
     n = draw(st.integers(1, 2))

@@ -37,10 +37,12 @@ OPS = {
     "psnr": lambda a, b: F.psnr(a, b, eps=1e-8) + _weighted(F.psnr(a, b, reduction="none", y_channel=True,
                                                                    crop_border=2)),
     # issue 19's options: the pooled PSNR, ssim.m's downsampling by a given factor (downsample="auto"
-    # derives the factor from the size: it specialises on it), the uniform window, sample covariance
+    # derives the factor from the size: it specialises on it), the uniform window, sample covariance,
+    # per-axis windows
     "issue19_options": lambda a, b: F.psnr(a, b, reduction="pooled", eps=1e-8)
     + F.ssim(a, b, downsample=2) + _weighted(F.ssim_loss(a, b, reduction="none", window="uniform", win_size=7,
-                                                         use_sample_covariance=True, downsample=3)),
+                                                         use_sample_covariance=True, downsample=3))
+    + F.ssim(a, b, win_size=(5, 3), win_sigma=(1.0, 1.5), padding="same_reflect"),  # a per-axis window
     "style_loss": lambda a, b: F.style_loss(a, b) + F.style_loss(a, b, "l2") + F.style_loss(a, b, "fro")
     + F.style_loss(a, target_gram=F.gram_matrix(b).float() * 0.9, criterion="l2"),
     "gram_matrix": lambda a, b: _weighted(F.gram_matrix(a)) + _weighted(F.gram_matrix(b, normalize=False), 8),

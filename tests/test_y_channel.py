@@ -184,5 +184,5 @@ def test_ssim_y_is_bitwise_ssim_fwd_on_the_y_planes(level):
     with cpu_isa.using(level):
         ssim, _ = ssim_y(x, y, 1.0, 1.0, 255.0, 4)
         px, py = y_plane(x, 1.0, 255.0, 4), y_plane(y, 1.0, 255.0, 4)
-        per_image = torch.ops.fastiqa_C.ssim_fwd(px, py, 11, 1.5, c1, c2, 0, 0, 0, 0.0, False, False)[0]
+        per_image = torch.ops.fastiqa_C.ssim_fwd(px, py, [11, 11], [1.5, 1.5], c1, c2, 0, 0, 0, 0.0, False, False)[0]
     assert torch.equal(ssim, per_image)

@@ -8,6 +8,7 @@
 #include <optional>
 #include <tuple>
 
+#include "../host/ssim_checks.h"
 #include "isa.h"
 
 namespace fastiqa {
@@ -38,12 +39,12 @@ struct PsnrKernels {
 // The SSIM plane kernels (contract: csrc/host/ssim_op.h, which builds the ssim_fwd / ssim_bwd
 // ops on them) and the evaluation's fused Y-channel SSIM.
 struct SsimKernels {
-  Tensor4 (*planes_fwd)(const at::Tensor& pred, const at::Tensor& target, int64_t win_size, double win_sigma,
-                        double c1, double c2, int64_t padding, bool want_map, bool want_l1,
-                        const OptTensor& d_planes, bool need_grad_pred, bool need_grad_target);
-  Tensor2 (*planes_bwd)(const at::Tensor& pred, const at::Tensor& target, int64_t win_size, double win_sigma,
-                        double c1, double c2, int64_t padding, const at::Tensor& d_planes,
-                        const OptTensor& d_map, bool need_grad_pred, bool need_grad_target);
+  Tensor4 (*planes_fwd)(const at::Tensor& pred, const at::Tensor& target, const host::SsimWindow& win, double c1,
+                        double c2, int64_t padding, bool want_map, bool want_l1, const OptTensor& d_planes,
+                        bool need_grad_pred, bool need_grad_target);
+  Tensor2 (*planes_bwd)(const at::Tensor& pred, const at::Tensor& target, const host::SsimWindow& win, double c1,
+                        double c2, int64_t padding, const at::Tensor& d_planes, const OptTensor& d_map,
+                        bool need_grad_pred, bool need_grad_target);
   Tensor2 (*y_values)(const at::Tensor& pred, const at::Tensor& target, double div_pred, double div_target,
                       double data_range, int64_t crop, int64_t win_size, double win_sigma, double c1, double c2);
 };

@@ -11,16 +11,17 @@ namespace cpu {
 namespace {
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> ssim_fwd(
-    const at::Tensor& pred, const at::Tensor& target, int64_t win_size, double win_sigma, double c1, double c2,
-    int64_t padding, int64_t reduction, int64_t output, double alpha, bool need_grad_pred, bool need_grad_target) {
+    const at::Tensor& pred, const at::Tensor& target, c10::IntArrayRef win_size, c10::ArrayRef<double> win_sigma,
+    double c1, double c2, int64_t padding, int64_t reduction, int64_t output, double alpha, bool need_grad_pred,
+    bool need_grad_target) {
   return host::ssim_forward(FASTIQA_CPU_OP(SsimKernels, ssim_kernels, planes_fwd), pred, target, win_size,
                             win_sigma, c1, c2, padding, reduction, output, alpha, need_grad_pred, need_grad_target);
 }
 
 std::tuple<at::Tensor, at::Tensor> ssim_bwd(
-    const at::Tensor& pred, const at::Tensor& target, int64_t win_size, double win_sigma, double c1, double c2,
-    int64_t padding, int64_t reduction, int64_t output, double alpha, const std::optional<at::Tensor>& grad_out,
-    const std::optional<at::Tensor>& grad_cs, bool need_grad_pred, bool need_grad_target) {
+    const at::Tensor& pred, const at::Tensor& target, c10::IntArrayRef win_size, c10::ArrayRef<double> win_sigma,
+    double c1, double c2, int64_t padding, int64_t reduction, int64_t output, double alpha,
+    const std::optional<at::Tensor>& grad_out, const std::optional<at::Tensor>& grad_cs, bool need_grad_pred, bool need_grad_target) {
   return host::ssim_backward(FASTIQA_CPU_OP(SsimKernels, ssim_kernels, planes_bwd), pred, target, win_size,
                              win_sigma, c1, c2, padding, reduction, output, alpha, grad_out, grad_cs,
                              need_grad_pred, need_grad_target);

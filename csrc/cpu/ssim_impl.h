@@ -102,14 +102,14 @@ template <typename T, typename A> struct Job {
   View<const T> x, y, dmap;
   View<T> map, gx, gy;
   const A* weights = nullptr;  // (planes, 3) or null
-  int64_t C = 0, H = 0, W = 0, Ho = 0, Wo = 0, off = 0, Wp = 0, LW = 0, LWp = 0, band = 0, nbands = 0;
+  int64_t C = 0, H = 0, W = 0, Ho = 0, Wo = 0, offh = 0, offw = 0, Wp = 0, LW = 0, LWp = 0, band = 0, nbands = 0;
   // row pitches of the scratch rows (>= LW, resp. W): row_pitch, so that the many row
   // streams of the blurs never sit a multiple of 4 KiB apart (L1 set aliasing)
   int64_t P = 0, AP = 0;
   // forward without gradient: output columns per strip and the strip's row pitch (values_band)
   int64_t SW = 0, PS = 0;
-  int win = 0, padding = 0;
-  A g[kMaxWin] = {};
+  int wh = 0, ww = 0, padding = 0;  // window taps: vertical (H), horizontal (W)
+  A gh[kMaxWin] = {}, gw[kMaxWin] = {};  // the vertical and horizontal windows
   A c1 = 0, c2 = 0;
   bool values = false, l1 = false, want_map = false, grad = false;
   // values_band<.., LUMA = true>: x and y are RGB samples, each row gathered as its BT.601 Y
@@ -137,10 +137,10 @@ FASTIQA_INLINE void load_row(const T* row, int64_t sw, int64_t n, A* out) {
 // out[j'] = x(row, colsrc[j']) for j' < Wp, zero up to len.
 template <typename T, typename A>
 FASTIQA_INLINE void gather_padded(const T* row, int64_t sw, const Job<T, A>& J, A* out, int64_t len) {
-  // padded columns off .. off + W - 1 are the source row itself (Wp = W + 2 off)
-  for (int64_t j = 0; j < J.off; ++j) out[j] = J.colsrc[j] < 0 ? A(0) : to_acc<A>(row[J.colsrc[j] * sw]);
-  load_row(row, sw, J.W, out + J.off);
-  for (int64_t j = J.off + J.W; j < J.Wp; ++j) out[j] = J.colsrc[j] < 0 ? A(0) : to_acc<A>(row[J.colsrc[j] * sw]);
+  // padded columns offw .. offw + W - 1 are the source row itself (Wp = W + 2 offw)
+  for (int64_t j = 0; j < J.offw; ++j) out[j] = J.colsrc[j] < 0 ? A(0) : to_acc<A>(row[J.colsrc[j] * sw]);
+  load_row(row, sw, J.W, out + J.offw);
+  for (int64_t j = J.offw + J.W; j < J.Wp; ++j) out[j] = J.colsrc[j] < 0 ? A(0) : to_acc<A>(row[J.colsrc[j] * sw]);
   for (int64_t j = J.Wp; j < len; ++j) out[j] = A(0);
 }
 
@@ -148,11 +148,11 @@ FASTIQA_INLINE void gather_padded(const T* row, int64_t sw, const Job<T, A>& J, 
 template <typename T, typename A>
 FASTIQA_INLINE void gather_cols(const T* row, int64_t sw, const Job<T, A>& J, int64_t c0, int64_t n_in, A* out,
                                 int64_t len) {
-  // padded column pc is source column pc - off for off <= pc < off + W
-  const int64_t t_a = std::min(n_in, std::max<int64_t>(0, J.off - c0));
-  const int64_t t_b = std::max(t_a, std::min(n_in, J.off + J.W - c0));
+  // padded column pc is source column pc - offw for offw <= pc < offw + W
+  const int64_t t_a = std::min(n_in, std::max<int64_t>(0, J.offw - c0));
+  const int64_t t_b = std::max(t_a, std::min(n_in, J.offw + J.W - c0));
   for (int64_t t = 0; t < t_a; ++t) out[t] = J.colsrc[c0 + t] < 0 ? A(0) : to_acc<A>(row[J.colsrc[c0 + t] * sw]);
-  load_row(row + (c0 + t_a - J.off) * sw, sw, t_b - t_a, out + t_a);
+  load_row(row + (c0 + t_a - J.offw) * sw, sw, t_b - t_a, out + t_a);
   for (int64_t t = t_b; t < n_in; ++t) out[t] = J.colsrc[c0 + t] < 0 ? A(0) : to_acc<A>(row[J.colsrc[c0 + t] * sw]);
   for (int64_t t = n_in; t < len; ++t) out[t] = A(0);
 }
@@ -305,21 +305,21 @@ template <typename A> struct Scratch {
   template <typename T> void init(const Job<T, A>& J) {
     // without a gradient the rows are column strips of J.SW (values_band): pitch J.PS
     const int64_t P = J.grad ? J.P : J.PS;
-    const int64_t in_len = (J.grad ? J.LW : round_up(J.SW, kLanes)) + J.win;  // padded source row
-    vt_len = row_pitch<A>(J.LWp + J.win);            // map row with win-1 zero margins
+    const int64_t in_len = (J.grad ? J.LW : round_up(J.SW, kLanes)) + J.ww;  // padded source row
+    vt_len = row_pitch<A>(J.LWp + J.ww);            // map row with ww-1 zero margins
     const int64_t accn = J.grad ? J.band * 4 * J.AP : 0;
     constexpr int kStats = stats_of<A>();
-    const int64_t need = kStats * in_len + J.win * kStats * P + kStats * P + 3 * J.LW +
-                         (J.grad ? J.win * 4 * J.P + 4 * vt_len + 4 * J.LWp : 0) + accn + 2 * J.W + 64;
+    const int64_t need = kStats * in_len + J.wh * kStats * P + kStats * P + 3 * J.LW +
+                         (J.grad ? J.wh * 4 * J.P + 4 * vt_len + 4 * J.LWp : 0) + accn + 2 * J.W + 64;
     buf.assign(need, A(0));
     A* p = buf.data();
     auto take = [&](int64_t n) { A* r = p; p += n; return r; };
     for (auto& r : rin) r = nullptr;
     for (int q = 0; q < kStats; ++q) rin[q] = take(in_len);  // x, y, products (row_products)
-    ring = take(J.win * kStats * P);
+    ring = take(J.wh * kStats * P);
     st = take(kStats * P);
     srow = take(J.LW); csrow = take(J.LW); w = take(J.LW);
-    mring = J.grad ? take(J.win * 4 * J.P) : nullptr;  // coefficient rows of the last win outputs
+    mring = J.grad ? take(J.wh * 4 * J.P) : nullptr;  // coefficient rows of the last wh outputs
     vt = J.grad ? take(4 * vt_len) : nullptr;          // their vertical adjoint, zero margins
     t = J.grad ? take(4 * J.LWp) : nullptr;
     acc = J.grad ? take(accn) : nullptr;
@@ -335,10 +335,10 @@ template <typename A> struct Scratch {
 template <typename T, typename A>
 FASTIQA_INLINE void finalize_row(const Job<T, A>& J, Scratch<A>& S, int64_t u, int64_t pa, int64_t p_last,
                                  int64_t s_a, int64_t s_b) {
-  const int64_t s = source_index(u, J.H, J.off, J.padding);
+  const int64_t s = source_index(u, J.H, J.offh, J.padding);
   if (s < s_a || s >= s_b) return;
   const int64_t W = J.W, P = J.P;
-  const int win = J.win;
+  const int win = J.wh;
   const int k_lo = static_cast<int>(std::max<int64_t>(0, u - p_last));
   const int k_hi = static_cast<int>(std::min<int64_t>(win - 1, u - pa));
   const A* rows[kMaxWin];
@@ -349,17 +349,17 @@ FASTIQA_INLINE void finalize_row(const Job<T, A>& J, Scratch<A>& S, int64_t u, i
     rows[k] = S.mring + slot * 4 * P;
     slot = slot == 0 ? win - 1 : slot - 1;
   }
-  vblur<4>(rows, J.g, k_lo, k_hi, J.LW, P, S.vt + (win - 1), S.vt_len);
-  hblur4(S.vt, S.vt_len, J.g, win, J.LWp, S.t);
+  vblur<4>(rows, J.gh, k_lo, k_hi, J.LW, P, S.vt + (J.ww - 1), S.vt_len);
+  hblur4(S.vt, S.vt_len, J.gw, J.ww, J.LWp, S.t);
   for (int q = 0; q < 4; ++q) {
     A* a = S.acc + ((s - s_a) * 4 + q) * J.AP;
     const A* tq = S.t + q * J.LWp;
-    const A* main = tq + J.off;
+    const A* main = tq + J.offw;
 #pragma omp simd
     for (int64_t j = 0; j < W; ++j) a[j] += main[j];
     if (J.padding == kSameReflect) {
-      for (int64_t j = 0; j < J.off; ++j) a[J.colsrc[j]] += tq[j];
-      for (int64_t j = J.off + W; j < J.Wp; ++j) a[J.colsrc[j]] += tq[j];
+      for (int64_t j = 0; j < J.offw; ++j) a[J.colsrc[j]] += tq[j];
+      for (int64_t j = J.offw + W; j < J.Wp; ++j) a[J.colsrc[j]] += tq[j];
     }
   }
 }
@@ -415,41 +415,41 @@ template <typename T, typename A, bool LUMA = false>
 void values_band(const Job<T, A>& J, int64_t n, int64_t c, int64_t own_a, int64_t own_b, Scratch<A>& S,
                  double& sum_s, double& sum_cs) {
   if (own_b <= own_a) return;  // a band may own no output row (valid padding)
-  const int win = J.win;
+  const int win = J.wh, ww = J.ww;  // vertical taps (the ring), horizontal taps
   const int64_t PS = J.PS, slot = stats_of<A>() * PS;
   for (int64_t c0 = 0; c0 < J.Wo; c0 += J.SW) {
     const int64_t cols = std::min(J.SW, J.Wo - c0);  // output columns of this strip
     const int64_t lw = round_up(cols, kLanes);
     for (int64_t u = own_a; u < own_b + win - 1; ++u) {
-      const int64_t s = source_index(u, J.H, J.off, J.padding);
+      const int64_t s = source_index(u, J.H, J.offh, J.padding);
       A* h = S.ring + ((u - own_a) % win) * slot;
       if (s < 0) {
         std::fill(h, h + slot, A(0));
       } else {
         if constexpr (LUMA) {  // valid padding: padded column c0 + t is source column c0 + t
           static_assert(std::is_same_v<A, double>, "the Y channel is computed in float64");
-          luma_row_any<T>(J.x.row(n, 0, s) + c0 * J.x.sw, J.x.sc, J.x.sw, cols + win - 1, J.ydiv_x, J.yoff,
+          luma_row_any<T>(J.x.row(n, 0, s) + c0 * J.x.sw, J.x.sc, J.x.sw, cols + ww - 1, J.ydiv_x, J.yoff,
                           S.rin[0]);
-          luma_row_any<T>(J.y.row(n, 0, s) + c0 * J.y.sw, J.y.sc, J.y.sw, cols + win - 1, J.ydiv_y, J.yoff,
+          luma_row_any<T>(J.y.row(n, 0, s) + c0 * J.y.sw, J.y.sc, J.y.sw, cols + ww - 1, J.ydiv_y, J.yoff,
                           S.rin[1]);
-          std::fill(S.rin[0] + cols + win - 1, S.rin[0] + lw + win, A(0));
-          std::fill(S.rin[1] + cols + win - 1, S.rin[1] + lw + win, A(0));
+          std::fill(S.rin[0] + cols + ww - 1, S.rin[0] + lw + ww, A(0));
+          std::fill(S.rin[1] + cols + ww - 1, S.rin[1] + lw + ww, A(0));
           // the MSE takes each pixel once: the strip's own columns (the last strip also the
-          // win - 1 after Wo), the band's own rows (the band ending at Ho also the rows after)
+          // ww - 1 after Wo), the band's own rows (the band ending at Ho also the rows after)
           if (u < own_b || own_b == J.Ho) {
-            const int64_t n_own = c0 + cols == J.Wo ? cols + win - 1 : cols;
+            const int64_t n_own = c0 + cols == J.Wo ? cols + ww - 1 : cols;
             add_sq_diffs(S.rin[0], S.rin[1], n_own, J.sq_lanes + (n * J.H + s) * kLanes);
           }
         } else {
-          gather_cols(J.x.row(n, c, s), J.x.sw, J, c0, cols + win - 1, S.rin[0], lw + win);
-          gather_cols(J.y.row(n, c, s), J.y.sw, J, c0, cols + win - 1, S.rin[1], lw + win);
+          gather_cols(J.x.row(n, c, s), J.x.sw, J, c0, cols + ww - 1, S.rin[0], lw + ww);
+          gather_cols(J.y.row(n, c, s), J.y.sw, J, c0, cols + ww - 1, S.rin[1], lw + ww);
         }
-        row_products(S.rin, lw + win);
-        hblur_stats(S.rin, J.g, win, lw, PS, h);
+        row_products(S.rin, lw + ww);
+        hblur_stats(S.rin, J.gw, ww, lw, PS, h);
       }
       if (u < own_a + win - 1) continue;
       const int64_t p = u - win + 1;
-      ring_stats(S.ring, p - own_a, win, slot, J.g, lw, PS, S.st);
+      ring_stats(S.ring, p - own_a, win, slot, J.gh, lw, PS, S.st);
 #pragma omp simd
       for (int64_t j = 0; j < lw; ++j) {
         A mx, my, exx, eyy, exy, sv, cv;
@@ -471,14 +471,14 @@ template <typename T, typename A>
 void run_band(const Job<T, A>& J, int64_t plane, int64_t band, Scratch<A>& S,
                                  double* sums) {
   const int64_t n = plane / J.C, c = plane % J.C;
-  const int win = J.win;
+  const int win = J.wh, ww = J.ww;  // vertical taps (the rings), horizontal taps
   const int64_t LW = J.LW, W = J.W, Wo = J.Wo;
   const int64_t s_a = band * J.band, s_b = std::min(J.H, s_a + J.band);
   const int64_t own_a = s_a, own_b = std::min(s_b, J.Ho);
   int64_t pa = own_a, pb = own_b;
   if (J.grad) {
-    pa = std::max<int64_t>(0, s_a + J.off - (win - 1));
-    pb = std::min(J.Ho, s_b + J.off);
+    pa = std::max<int64_t>(0, s_a + J.offh - (win - 1));
+    pb = std::min(J.Ho, s_b + J.offh);
   }
   const A* wt = J.weights ? J.weights + plane * kNumWeights : nullptr;
   const A ws = wt ? wt[0] / static_cast<A>(J.Ho * J.Wo) : A(0);
@@ -497,19 +497,19 @@ void run_band(const Job<T, A>& J, int64_t plane, int64_t band, Scratch<A>& S,
   // a band may own no output row (valid padding)
   const int64_t u_end = J.grad && pb > pa ? pb + win - 1 : pa;
   for (int64_t u = pa; u < u_end; ++u) {
-    const int64_t s = source_index(u, J.H, J.off, J.padding);
+    const int64_t s = source_index(u, J.H, J.offh, J.padding);
     A* h = S.ring + ((u - pa) % win) * slot;
     if (s < 0) {
       std::fill(h, h + slot, A(0));
     } else {
-      gather_padded(J.x.row(n, c, s), J.x.sw, J, S.rin[0], LW + win);
-      gather_padded(J.y.row(n, c, s), J.y.sw, J, S.rin[1], LW + win);
-      row_products(S.rin, LW + win);
-      hblur_stats(S.rin, J.g, win, LW, P, h);
+      gather_padded(J.x.row(n, c, s), J.x.sw, J, S.rin[0], LW + ww);
+      gather_padded(J.y.row(n, c, s), J.y.sw, J, S.rin[1], LW + ww);
+      row_products(S.rin, LW + ww);
+      hblur_stats(S.rin, J.gw, ww, LW, P, h);
     }
     if (u < pa + win - 1) continue;
     const int64_t p = u - win + 1;
-    ring_stats(S.ring, p - pa, win, slot, J.g, LW, P, S.st);
+    ring_stats(S.ring, p - pa, win, slot, J.gh, LW, P, S.st);
     const bool owned = p >= own_a && p < own_b;
     if (J.dmap.p) {
       load_row(J.dmap.row(n, c, p), J.dmap.sw, Wo, S.w);
@@ -585,48 +585,52 @@ void run_band(const Job<T, A>& J, int64_t plane, int64_t band, Scratch<A>& S,
 }
 
 struct Geometry {
-  int64_t N, C, H, W, Ho, Wo, off;
+  int64_t N, C, H, W, Ho, Wo, offh, offw;
 };
 
-// x as checked by host::check_ssim_inputs
-Geometry geometry(const at::Tensor& x, int64_t win, int64_t padding) {
-  Geometry g{x.size(0), x.size(1), x.size(2), x.size(3), 0, 0, 0};
+// x and the window as checked by host::check_ssim_inputs
+Geometry geometry(const at::Tensor& x, const host::SsimWindow& win, int64_t padding) {
+  Geometry g{x.size(0), x.size(1), x.size(2), x.size(3), 0, 0, 0, 0};
   if (padding == kValid) {
-    g.Ho = g.H - win + 1;
-    g.Wo = g.W - win + 1;
+    g.Ho = g.H - win.size[0] + 1;
+    g.Wo = g.W - win.size[1] + 1;
   } else {
     g.Ho = g.H;
     g.Wo = g.W;
-    g.off = win / 2;
+    g.offh = win.size[0] / 2;
+    g.offw = win.size[1] / 2;
   }
   return g;
 }
 
 // geo: the caller's geometry(x, win, padding), computed once per call
 template <typename T, typename A>
-void setup_job(Job<T, A>& J, const at::Tensor& x, const at::Tensor& y, const Geometry& geo, int64_t win,
-               double sigma, double c1, double c2, int64_t padding) {
+void setup_job(Job<T, A>& J, const at::Tensor& x, const at::Tensor& y, const Geometry& geo,
+               const host::SsimWindow& win, double c1, double c2, int64_t padding) {
   J.x = View<const T>(x);
   J.y = View<const T>(y);
-  J.C = geo.C; J.H = geo.H; J.W = geo.W; J.Ho = geo.Ho; J.Wo = geo.Wo; J.off = geo.off;
-  J.win = static_cast<int>(win);
+  J.C = geo.C; J.H = geo.H; J.W = geo.W; J.Ho = geo.Ho; J.Wo = geo.Wo; J.offh = geo.offh; J.offw = geo.offw;
+  J.wh = static_cast<int>(win.size[0]);
+  J.ww = static_cast<int>(win.size[1]);
   J.padding = static_cast<int>(padding);
-  J.Wp = J.Wo + win - 1;
+  J.Wp = J.Wo + J.ww - 1;
   J.LW = round_up(std::max<int64_t>(J.Wo, 1), kLanes);
   J.LWp = round_up(J.Wp, kLanes);
   J.P = row_pitch<A>(J.LW);
   J.AP = row_pitch<A>(round_up(J.W, kLanes));
-  // strips of values_band: the ring (win x stats_of rows of PS) within 24 KiB of the 32 KiB L1
-  const int64_t fit = 24576 / (static_cast<int64_t>(win) * stats_of<A>() * static_cast<int64_t>(sizeof(A)));
+  // strips of values_band: the ring (wh x stats_of rows of PS) within 24 KiB of the 32 KiB L1
+  const int64_t fit = 24576 / (static_cast<int64_t>(J.wh) * stats_of<A>() * static_cast<int64_t>(sizeof(A)));
   J.SW = std::min(J.LW, std::max<int64_t>(2 * kLanes, fit / kLanes * kLanes));
   J.PS = row_pitch<A>(round_up(J.SW, kLanes));
   double g[kMaxWin];
-  gaussian_window(J.win, sigma, g);
-  for (int k = 0; k < J.win; ++k) J.g[k] = static_cast<A>(g[k]);
+  gaussian_window(J.wh, win.sigma[0], g);
+  for (int k = 0; k < J.wh; ++k) J.gh[k] = static_cast<A>(g[k]);
+  gaussian_window(J.ww, win.sigma[1], g);
+  for (int k = 0; k < J.ww; ++k) J.gw[k] = static_cast<A>(g[k]);
   J.c1 = static_cast<A>(c1);
   J.c2 = static_cast<A>(c2);
   J.colsrc.resize(J.Wp);
-  for (int64_t j = 0; j < J.Wp; ++j) J.colsrc[j] = source_index(j, J.W, J.off, J.padding);
+  for (int64_t j = 0; j < J.Wp; ++j) J.colsrc[j] = source_index(j, J.W, J.offw, J.padding);
 }
 
 // Sets the band height (see kBand) once J.grad is known.
@@ -657,7 +661,7 @@ std::vector<double> run_all(const Job<T, A>& J, int64_t planes) {
 }
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> ssim_planes_fwd(
-    const at::Tensor& x, const at::Tensor& y, int64_t win, double sigma, double c1, double c2,
+    const at::Tensor& x, const at::Tensor& y, const host::SsimWindow& win, double c1, double c2,
     int64_t padding, bool want_map, bool want_l1, const std::optional<at::Tensor>& weights,
     bool need_gx, bool need_gy) {
   host::check_ssim_inputs(x, y, win, padding);
@@ -674,7 +678,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> ssim_planes_fwd(
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "ssim_fwd", [&] {
     using A = typename AccOf<scalar_t>::type;
     Job<scalar_t, A> J;
-    setup_job(J, x, y, geo, win, sigma, c1, c2, padding);
+    setup_job(J, x, y, geo, win, c1, c2, padding);
     J.values = true;
     J.l1 = want_l1;
     J.want_map = want_map;
@@ -698,8 +702,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> ssim_planes_fwd(
   return {planes, map, gx, gy};
 }
 
-std::tuple<at::Tensor, at::Tensor> ssim_planes_bwd(const at::Tensor& x, const at::Tensor& y, int64_t win,
-                                            double sigma, double c1, double c2, int64_t padding,
+std::tuple<at::Tensor, at::Tensor> ssim_planes_bwd(const at::Tensor& x, const at::Tensor& y,
+                                            const host::SsimWindow& win, double c1, double c2, int64_t padding,
                                             const at::Tensor& weights,
                                             const std::optional<at::Tensor>& dmap, bool need_gx,
                                             bool need_gy) {
@@ -714,7 +718,7 @@ std::tuple<at::Tensor, at::Tensor> ssim_planes_bwd(const at::Tensor& x, const at
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "ssim_bwd", [&] {
     using A = typename AccOf<scalar_t>::type;
     Job<scalar_t, A> J;
-    setup_job(J, x, y, geo, win, sigma, c1, c2, padding);
+    setup_job(J, x, y, geo, win, c1, c2, padding);
     J.grad = true;
     set_bands(J, geo.N * geo.C);
     J.weights = w.data_ptr<A>();
@@ -735,7 +739,8 @@ template <typename T>
 void ssim_y_run(const at::Tensor& xc, const at::Tensor& yc, int64_t win, double sigma, double c1, double c2,
                 double div_x, double div_y, double off, double* out, double* mse) {
   Job<T, double> J;
-  setup_job(J, xc, yc, geometry(xc, win, kValid), win, sigma, c1, c2, kValid);
+  const host::SsimWindow w = host::square_window(win, sigma);
+  setup_job(J, xc, yc, geometry(xc, w, kValid), w, c1, c2, kValid);
   J.C = 1;  // one Y plane per image; J.x.sc steps between the R, G, B samples
   J.values = true;
   J.ydiv_x = div_x;

@@ -1,15 +1,16 @@
 // CUDA kernels of the SSIM family (torch-free; launched by ssim_host.cpp).
 //
+// The window has its own taps per axis (winh rows, winw columns; Params::gh, gw).
 // Forward: one block per 32x32 output tile of one plane. The block loads the
-// (32 + win - 1)^2 source tile of x and y into shared memory once (any strides,
+// (32 + winh - 1) x (32 + winw - 1) source tile of x and y into shared memory once (any strides,
 // zero or reflect padding resolved by index; 128-bit loads when rows are contiguous and
 // 16-byte aligned, Params::vec), blurs it horizontally into the five
 // quantities (shared memory), then vertically per output pixel, and writes the SSIM
 // map if asked plus one (S, cs, |x-y|) partial triple; the host sums the partials
 // in tile order (no atomics, bitwise reproducible).
 // Gradient: one block per G x G source tile recomputes the statistics on the
-// (G + win - 1)^2 output region that reads the tile (from a (G + 2 win - 2)^2 source
-// tile), forms the four coefficient maps (csrc/common/ssim_math.h) in shared memory,
+// (G + winh - 1) x (G + winw - 1) output region that reads the tile (from a
+// (G + 2 winh - 2) x (G + 2 winw - 2) source tile), forms the four coefficient maps (csrc/common/ssim_math.h) in shared memory,
 // and applies the adjoint blur (vertical then horizontal, reflect padding folded
 // back onto the mirrored pixel). Nothing is saved between forward and backward.
 // Bytes: forward reads x and y once (plus halo re-reads from L2); the gradient reads
@@ -32,9 +33,9 @@ constexpr int kThreads = 256;
 
 template <typename A> struct Params {
   int64_t C, H, W, Ho, Wo;
-  int win, off, padding;
+  int winh, winw, offh, offw, padding;
   int64_t sx[4], sy[4], sm[4], sd[4], sg[4];
-  A g[kMaxWin];
+  A gh[kMaxWin], gw[kMaxWin];  // vertical, horizontal taps
   A c1, c2, inv_out, inv_in;
   // rows of x and y in 16-byte chunks (unit column stride, every row start 16-byte aligned):
   // the source tiles load as 128-bit vectors (csrc/cuda/vec.cuh)
@@ -46,12 +47,13 @@ Params<A> make_params(const SsimGeometry& geo, const double* window, const doubl
                       const void* y, size_t elem) {
   Params<A> p{};
   p.C = geo.C; p.H = geo.H; p.W = geo.W; p.Ho = geo.Ho; p.Wo = geo.Wo;
-  p.win = geo.win; p.off = geo.off; p.padding = geo.padding;
+  p.winh = geo.winh; p.winw = geo.winw; p.offh = geo.offh; p.offw = geo.offw; p.padding = geo.padding;
   for (int i = 0; i < 4; ++i) {
     p.sx[i] = geo.sx[i];
     p.sy[i] = geo.sy[i];
   }
-  for (int k = 0; k < geo.win; ++k) p.g[k] = static_cast<A>(window[k]);
+  for (int k = 0; k < geo.winh; ++k) p.gh[k] = static_cast<A>(window[k]);
+  for (int k = 0; k < geo.winw; ++k) p.gw[k] = static_cast<A>(window[geo.winh + k]);
   p.c1 = static_cast<A>(c[0]);
   p.c2 = static_cast<A>(c[1]);
   p.inv_out = static_cast<A>(1.0 / static_cast<double>(geo.Ho * geo.Wo));
@@ -64,12 +66,12 @@ Params<A> make_params(const SsimGeometry& geo, const double* window, const doubl
   return p;
 }
 
-// Loads the S x S source tile at (s0r, s0c) of plane (n, c) into sx, sy (zeros outside).
+// Loads the SR x S source tile at (s0r, s0c) of plane (n, c) into sx, sy (zeros outside; row pitch S).
 // P.vec (float32 / float16 / bfloat16): each row in the 16-byte chunks that cover columns s0c .. s0c + S - 1 (the first
 // starts at s0c rounded down to a chunk), 128-bit loads for chunks inside the image.
 template <typename T, typename A>
 __device__ void load_source(const T* x, const T* y, const Params<A>& P, int64_t n, int64_t c,
-                            int64_t s0r, int64_t s0c, int S, A* sx, A* sy) {
+                            int64_t s0r, int64_t s0c, int SR, int S, A* sx, A* sy) {
   const T* xb = x + n * P.sx[0] + c * P.sx[1];
   const T* yb = y + n * P.sy[0] + c * P.sy[1];
   if constexpr (sizeof(T) < 8) {  // float64: element loads (the vector path spilled registers)
@@ -77,7 +79,7 @@ __device__ void load_source(const T* x, const T* y, const Params<A>& P, int64_t 
     constexpr int V = Vec<T>::kN;
     const int lead = static_cast<int>(s0c % V);
     const int per_row = (lead + S + V - 1) / V;
-    for (int idx = threadIdx.x; idx < S * per_row; idx += blockDim.x) {
+    for (int idx = threadIdx.x; idx < SR * per_row; idx += blockDim.x) {
       const int i = idx / per_row, j0 = (idx % per_row) * V - lead;  // tile column of the chunk's first element
       const int64_t r = s0r + i, c0 = s0c + j0;
       A* ox = sx + i * S + j0;  // the chunk's element k goes to ox[k] when 0 <= j0 + k < S
@@ -105,7 +107,7 @@ __device__ void load_source(const T* x, const T* y, const Params<A>& P, int64_t 
     return;
   }
   }
-  for (int idx = threadIdx.x; idx < S * S; idx += blockDim.x) {
+  for (int idx = threadIdx.x; idx < SR * S; idx += blockDim.x) {
     const int i = idx / S, j = idx % S;
     const int64_t r = s0r + i, cc = s0c + j;
     const bool in = r < P.H && cc < P.W;
@@ -114,21 +116,21 @@ __device__ void load_source(const T* x, const T* y, const Params<A>& P, int64_t 
   }
 }
 
-// Horizontal blur of the five quantities for source rows 0..S-1 and output columns
-// m0c .. m0c + M - 1 (zeros for columns outside 0..Wo-1): h[(q * S + i) * M + col].
+// Horizontal blur of the five quantities for source rows 0..SR-1 (row pitch S) and output
+// columns m0c .. m0c + M - 1 (zeros for columns outside 0..Wo-1): h[(q * SR + i) * M + col].
 template <typename A>
-__device__ void horizontal(const Params<A>& P, const A* sx, const A* sy, int S, int M, int64_t m0c,
+__device__ void horizontal(const Params<A>& P, const A* sx, const A* sy, int SR, int S, int M, int64_t m0c,
                            int64_t s0c, A* h) {
-  for (int idx = threadIdx.x; idx < S * M; idx += blockDim.x) {
+  for (int idx = threadIdx.x; idx < SR * M; idx += blockDim.x) {
     const int i = idx / M, col = idx % M;
     const int64_t pc = m0c + col;
     A a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0;
     if (pc >= 0 && pc < P.Wo) {
-      for (int k = 0; k < P.win; ++k) {
-        const int64_t s = source_index(pc + k, P.W, P.off, P.padding);
+      for (int k = 0; k < P.winw; ++k) {
+        const int64_t s = source_index(pc + k, P.W, P.offw, P.padding);
         if (s < 0) continue;
         const int j = static_cast<int>(s - s0c);
-        const A vx = sx[i * S + j], vy = sy[i * S + j], gk = P.g[k];
+        const A vx = sx[i * S + j], vy = sy[i * S + j], gk = P.gw[k];
         a0 += gk * vx;
         a1 += gk * vy;
         a2 += gk * (vx * vx);
@@ -136,25 +138,25 @@ __device__ void horizontal(const Params<A>& P, const A* sx, const A* sy, int S, 
         a4 += gk * (vx * vy);
       }
     }
-    h[(0 * S + i) * M + col] = a0;
-    h[(1 * S + i) * M + col] = a1;
-    h[(2 * S + i) * M + col] = a2;
-    h[(3 * S + i) * M + col] = a3;
-    h[(4 * S + i) * M + col] = a4;
+    h[(0 * SR + i) * M + col] = a0;
+    h[(1 * SR + i) * M + col] = a1;
+    h[(2 * SR + i) * M + col] = a2;
+    h[(3 * SR + i) * M + col] = a3;
+    h[(4 * SR + i) * M + col] = a4;
   }
 }
 
 // Vertical blur at output pixel (pr, col) (pr valid): the five statistics.
 template <typename A>
-__device__ __forceinline__ void vertical(const Params<A>& P, const A* h, int S, int M, int64_t pr, int col,
+__device__ __forceinline__ void vertical(const Params<A>& P, const A* h, int SR, int M, int64_t pr, int col,
                                          int64_t s0r, A st[5]) {
   for (int q = 0; q < 5; ++q) st[q] = 0;
-  for (int k = 0; k < P.win; ++k) {
-    const int64_t s = source_index(pr + k, P.H, P.off, P.padding);
+  for (int k = 0; k < P.winh; ++k) {
+    const int64_t s = source_index(pr + k, P.H, P.offh, P.padding);
     if (s < 0) continue;
     const int i = static_cast<int>(s - s0r);
-    const A gk = P.g[k];
-    for (int q = 0; q < 5; ++q) st[q] += gk * h[(q * S + i) * M + col];
+    const A gk = P.gh[k];
+    for (int q = 0; q < 5; ++q) st[q] += gk * h[(q * SR + i) * M + col];
   }
 }
 
@@ -174,10 +176,10 @@ __global__ void __launch_bounds__(kThreads, 3)
   FASTIQA_DYNAMIC_SHARED(unsigned char, smem_raw);
   A* smem = reinterpret_cast<A*>(smem_raw);
   __shared__ A red[kThreads / 32];
-  const int S = M + P.win - 1;
+  const int SR = M + P.winh - 1, S = M + P.winw - 1;  // source rows, columns
   A* sx = smem;
-  A* sy = sx + S * S;
-  A* h = sy + S * S;
+  A* sy = sx + SR * S;
+  A* h = sy + SR * S;
   const int64_t pl = blockIdx.z, n = pl / P.C, c = pl % P.C;
   const int per_side = kSsimFwdTile / M;
   A sum_s = 0, sum_cs = 0, sum_l1 = 0;
@@ -190,19 +192,19 @@ __global__ void __launch_bounds__(kThreads, 3)
     const int64_t p0r = static_cast<int64_t>(blockIdx.y) * kSsimFwdTile + (sub / per_side) * M;
     const int64_t p0c = static_cast<int64_t>(blockIdx.x) * kSsimFwdTile + (sub % per_side) * M;
     if (p0r >= P.H || p0c >= P.W) continue;  // uniform over the block
-    const int64_t s0r = p0r - P.off > 0 ? p0r - P.off : 0;
-    const int64_t s0c = p0c - P.off > 0 ? p0c - P.off : 0;
+    const int64_t s0r = p0r - P.offh > 0 ? p0r - P.offh : 0;
+    const int64_t s0c = p0c - P.offw > 0 ? p0c - P.offw : 0;
     if (sub > 0) __syncthreads();  // the previous sub-tile is done with sx, sy, h
-    load_source(x, y, P, n, c, s0r, s0c, S, sx, sy);
+    load_source(x, y, P, n, c, s0r, s0c, SR, S, sx, sy);
     __syncthreads();
-    horizontal(P, sx, sy, S, M, p0c, s0c, h);
+    horizontal(P, sx, sy, SR, S, M, p0c, s0c, h);
     __syncthreads();
     for (int idx = threadIdx.x; idx < M * M; idx += blockDim.x) {
       const int p = idx / M, col = idx % M;
       const int64_t pr = p0r + p, pc = p0c + col;
       if (pr < P.Ho && pc < P.Wo) {
         A st[5];
-        vertical(P, h, S, M, pr, col, s0r, st);
+        vertical(P, h, SR, M, pr, col, s0r, st);
         A sv, cv;
         if (GRAD) {
           A w = ws, dax, day, db, dc;
@@ -252,29 +254,32 @@ __device__ __forceinline__ int padded_of(int64_t s, int64_t n, int off, int padd
   return cnt;
 }
 
-// The taps of the adjoint blur at source index s (extent n): add(g_k, p) for every output
-// position p, local to the region of M starting at m0, whose window reads s.
+// The taps of the adjoint blur at source index s (extent n) along one axis (win taps g,
+// offset off): add(g_k, p) for every output position p, local to the region of M starting
+// at m0, whose window reads s.
 template <typename A, typename Add>
-__device__ __forceinline__ void adjoint_taps(const Params<A>& P, int64_t s, int64_t n, int64_t m0, int M, Add add) {
+__device__ __forceinline__ void adjoint_taps(const Params<A>& P, const A* g, int win, int off, int64_t s, int64_t n,
+                                             int64_t m0, int M, Add add) {
   int64_t u[3];
-  const int cnt = padded_of(s, n, P.off, P.padding, u);
+  const int cnt = padded_of(s, n, off, P.padding, u);
   for (int t = 0; t < cnt; ++t)
-    for (int k = 0; k < P.win; ++k) {
+    for (int k = 0; k < win; ++k) {
       const int64_t p = u[t] - k - m0;
-      if (p >= 0 && p < M) add(P.g[k], static_cast<int>(p));
+      if (p >= 0 && p < M) add(g[k], static_cast<int>(p));
     }
 }
 
 // Vertical adjoint: t1[(q * G + i) * M + col] for source rows t0r + i, from the
-// coefficient maps of the M x M output region at (m0r, m0c): map_at(q, p, col).
+// coefficient maps of the MR x M output region at (m0r, m0c): map_at(q, p, col).
 template <typename A, typename MapAt>
-__device__ void vertical_adjoint(const Params<A>& P, int G, int M, int64_t t0r, int64_t m0r, MapAt map_at, A* t1) {
+__device__ void vertical_adjoint(const Params<A>& P, int G, int MR, int M, int64_t t0r, int64_t m0r, MapAt map_at,
+                                 A* t1) {
   for (int idx = threadIdx.x; idx < G * M; idx += blockDim.x) {
     const int i = idx / M, col = idx % M;
     const int64_t s = t0r + i;
     A a[4] = {0, 0, 0, 0};
     if (s < P.H)
-      adjoint_taps(P, s, P.H, m0r, M, [&](A gk, int p) {
+      adjoint_taps(P, P.gh, P.winh, P.offh, s, P.H, m0r, MR, [&](A gk, int p) {
         for (int q = 0; q < 4; ++q) a[q] += gk * map_at(q, p, col);
       });
     for (int q = 0; q < 4; ++q) t1[(q * G + i) * M + col] = a[q];
@@ -293,7 +298,7 @@ __device__ void horizontal_adjoint_store(const T* x, const T* y, T* gx, T* gy, c
     const int64_t s = t0r + i, sc = t0c + j;
     if (s >= P.H || sc >= P.W) continue;
     A a[4] = {0, 0, 0, 0};
-    adjoint_taps(P, sc, P.W, m0c, M, [&](A gk, int col) {
+    adjoint_taps(P, P.gw, P.winw, P.offw, sc, P.W, m0c, M, [&](A gk, int col) {
       for (int q = 0; q < 4; ++q) a[q] += gk * t1[(q * G + i) * M + col];
     });
     const A vx = load_as<A>(xb + s * P.sx[2] + sc * P.sx[3]);
@@ -307,20 +312,20 @@ __device__ void horizontal_adjoint_store(const T* x, const T* y, T* gx, T* gy, c
 }
 
 // The share of a gradient block (ssim_grad_kernel, ssim_adjoint_kernel): the G x G source
-// tile at (t0r, t0c) of plane pl = (n, c) and the M x M output region at (m0r, m0c) that
-// reads it (M = G + win - 1); wl: the plane's L1 weight over the input pixels.
+// tile at (t0r, t0c) of plane pl = (n, c) and the MR x M output region at (m0r, m0c) that
+// reads it (MR = G + winh - 1, M = G + winw - 1); wl: the plane's L1 weight over the input pixels.
 template <typename A> struct GradTile {
-  int M;
+  int MR, M;
   int64_t pl, n, c, t0r, t0c, m0r, m0c;
   A wl;
   __device__ __forceinline__ GradTile(const Params<A>& P, const A* weights, int G)
-      : M(G + P.win - 1), pl(blockIdx.z), n(pl / P.C), c(pl % P.C), t0r(static_cast<int64_t>(blockIdx.y) * G),
-        t0c(static_cast<int64_t>(blockIdx.x) * G), m0r(t0r + P.off - (P.win - 1)), m0c(t0c + P.off - (P.win - 1)),
-        wl(weights[pl * 3 + 2] * P.inv_in) {}
+      : MR(G + P.winh - 1), M(G + P.winw - 1), pl(blockIdx.z), n(pl / P.C), c(pl % P.C),
+        t0r(static_cast<int64_t>(blockIdx.y) * G), t0c(static_cast<int64_t>(blockIdx.x) * G),
+        m0r(t0r + P.offh - (P.winh - 1)), m0c(t0c + P.offw - (P.winw - 1)), wl(weights[pl * 3 + 2] * P.inv_in) {}
 };
 
 // Fused gradient: one block per G x G source tile recomputes the statistics of the
-// (G + win - 1)^2 output region that reads it and applies the adjoint blur.
+// (G + winh - 1) x (G + winw - 1) output region that reads it and applies the adjoint blur.
 template <typename T, typename A>
 __global__ void __launch_bounds__(kThreads)
     ssim_grad_kernel(const T* __restrict__ x, const T* __restrict__ y, const A* __restrict__ weights,
@@ -328,28 +333,28 @@ __global__ void __launch_bounds__(kThreads)
                      int G) {
   FASTIQA_DYNAMIC_SHARED(unsigned char, smem_raw);
   A* smem = reinterpret_cast<A*>(smem_raw);
-  const int M = G + P.win - 1, S = M + P.win - 1;
-  A* sx = smem;
-  A* sy = sx + S * S;
-  A* h = sy + S * S;     // 5 * S * M, later the vertical adjoint 4 * G * M
-  A* maps = h + 5 * S * M;  // 4 * M * M
   const GradTile<A> b(P, weights, G);
+  const int MR = b.MR, M = b.M, SR = MR + P.winh - 1, S = M + P.winw - 1;
+  A* sx = smem;
+  A* sy = sx + SR * S;
+  A* h = sy + SR * S;     // 5 * SR * M, later the vertical adjoint 4 * G * M
+  A* maps = h + 5 * SR * M;  // 4 * MR * M
   const int64_t pl = b.pl, n = b.n, c = b.c, t0r = b.t0r, t0c = b.t0c, m0r = b.m0r, m0c = b.m0c;
-  const int64_t s0r = m0r - P.off > 0 ? m0r - P.off : 0;
-  const int64_t s0c = m0c - P.off > 0 ? m0c - P.off : 0;
+  const int64_t s0r = m0r - P.offh > 0 ? m0r - P.offh : 0;
+  const int64_t s0c = m0c - P.offw > 0 ? m0c - P.offw : 0;
   const A ws = weights[pl * 3] * P.inv_out, wc = weights[pl * 3 + 1] * P.inv_out;
-  load_source(x, y, P, n, c, s0r, s0c, S, sx, sy);
+  load_source(x, y, P, n, c, s0r, s0c, SR, S, sx, sy);
   __syncthreads();
-  horizontal(P, sx, sy, S, M, m0c, s0c, h);
+  horizontal(P, sx, sy, SR, S, M, m0c, s0c, h);
   __syncthreads();
-  const int64_t MM = static_cast<int64_t>(M) * M;
-  for (int idx = threadIdx.x; idx < M * M; idx += blockDim.x) {
+  const int64_t MM = static_cast<int64_t>(MR) * M;
+  for (int idx = threadIdx.x; idx < MR * M; idx += blockDim.x) {
     const int p = idx / M, col = idx % M;
     const int64_t pr = m0r + p, pc = m0c + col;
     A dax = 0, day = 0, db = 0, dc = 0;
     if (pr >= 0 && pr < P.Ho && pc >= 0 && pc < P.Wo) {
       A st[5];
-      vertical(P, h, S, M, pr, col, s0r, st);
+      vertical(P, h, SR, M, pr, col, s0r, st);
       A w = ws;
       if (dmap) w += load_as<A>(dmap + n * P.sd[0] + c * P.sd[1] + pr * P.sd[2] + pc * P.sd[3]);
       A sv, cv;
@@ -362,13 +367,13 @@ __global__ void __launch_bounds__(kThreads)
   }
   __syncthreads();
   A* t1 = h;
-  vertical_adjoint(P, G, M, t0r, m0r, [&](int q, int p, int col) { return maps[q * MM + p * M + col]; }, t1);
+  vertical_adjoint(P, G, MR, M, t0r, m0r, [&](int q, int p, int col) { return maps[q * MM + p * M + col]; }, t1);
   __syncthreads();
   horizontal_adjoint_store(x, y, gx, gy, P, n, c, G, M, t0r, t0c, m0c, t1, b.wl);
 }
 
 // Second pass of the two-pass gradient: the adjoint blur of the coefficient maps that
-// ssim_fwd_kernel<GRAD = true> wrote to global memory (working set 4 G (G + win - 1)).
+// ssim_fwd_kernel<GRAD = true> wrote to global memory (working set 4 G (G + winw - 1)).
 template <typename T, typename A>
 __global__ void __launch_bounds__(kThreads)
     ssim_adjoint_kernel(const T* __restrict__ x, const T* __restrict__ y, const A* __restrict__ weights,
@@ -382,7 +387,7 @@ __global__ void __launch_bounds__(kThreads)
   const int r0 = static_cast<int>(b.m0r), c0 = static_cast<int>(b.m0c), ho = static_cast<int>(P.Ho),
             wo = static_cast<int>(P.Wo);
   const A* mp = gmaps + b.pl * 4 * plane;
-  vertical_adjoint(P, G, b.M, b.t0r, b.m0r, [=](int q, int p, int col) {  // by value: no locals in local memory
+  vertical_adjoint(P, G, b.MR, b.M, b.t0r, b.m0r, [=](int q, int p, int col) {  // by value: no locals in local memory
     const int pr = r0 + p, pc = c0 + col;
     return (pr >= 0 && pr < ho && pc >= 0 && pc < wo) ? mp[q * plane + static_cast<int64_t>(pr) * wo + pc] : A(0);
   }, t1);
@@ -403,20 +408,22 @@ int dynamic_shared_limit(const void* kernel) {
 
 // Working sets in accumulator elements: forward tile M; fused gradient tile G; the
 // adjoint pass of the two-pass gradient, tile G.
-int64_t fwd_elems(int M, int win) {
-  const int64_t S = M + win - 1;
-  return 2 * S * S + 5 * S * M;
+// winh, winw: the window's taps per axis.
+int64_t fwd_elems(int M, int winh, int winw) {
+  const int64_t SR = M + winh - 1, S = M + winw - 1;
+  return 2 * SR * S + 5 * SR * M;
 }
-int64_t fused_grad_elems(int G, int win) {
-  const int64_t M = G + win - 1, S = M + win - 1;
-  return 2 * S * S + 5 * S * M + 4 * M * M;
+int64_t fused_grad_elems(int G, int winh, int winw) {
+  const int64_t MR = G + winh - 1, M = G + winw - 1, SR = MR + winh - 1, S = M + winw - 1;
+  return 2 * SR * S + 5 * SR * M + 4 * MR * M;
 }
-int64_t adjoint_elems(int G, int win) { return 4 * int64_t(G) * (G + win - 1); }
+int64_t adjoint_elems(int G, int, int winw) { return 4 * int64_t(G) * (G + winw - 1); }
 
 // The largest tile of {32, 16, 8} whose working set fits `limit` bytes, or 0.
-template <typename Elems> int pick_tile(Elems elems, int win, size_t acc_bytes, int limit, size_t& bytes) {
+template <typename Elems>
+int pick_tile(Elems elems, const SsimGeometry& geo, size_t acc_bytes, int limit, size_t& bytes) {
   for (int t : {32, 16, 8}) {
-    bytes = acc_bytes * static_cast<size_t>(elems(t, win));
+    bytes = acc_bytes * static_cast<size_t>(elems(t, geo.winh, geo.winw));
     if (bytes <= static_cast<size_t>(limit)) return t;
   }
   return 0;
@@ -441,7 +448,7 @@ const char* fwd_typed(Typed<T, A>, const void* x, const void* y, const SsimGeome
     for (int i = 0; i < 4; ++i) P.sm[i] = smap[i];
   auto kernel = ssim_fwd_kernel<T, A, false>;
   size_t bytes = 0;
-  const int M = pick_tile(fwd_elems, geo.win, sizeof(A), dynamic_shared_limit(reinterpret_cast<const void*>(kernel)), bytes);
+  const int M = pick_tile(fwd_elems, geo, sizeof(A), dynamic_shared_limit(reinterpret_cast<const void*>(kernel)), bytes);
   if (M == 0) return "fastiqa ssim: window too large for this GPU's shared memory";
   allow_shared(kernel, bytes);
   launch_kernel(kernel, fwd_grid<T, A>(geo), kThreads, bytes, st, static_cast<const T*>(x), static_cast<const T*>(y),
@@ -463,7 +470,7 @@ const char* grad_typed(Typed<T, A>, const void* x, const void* y, const SsimGeom
   const auto* pw = static_cast<const A*>(weights);
   auto fused = ssim_grad_kernel<T, A>;
   size_t bytes = 0;
-  int G = pick_tile(fused_grad_elems, geo.win, sizeof(A), dynamic_shared_limit(reinterpret_cast<const void*>(fused)), bytes);
+  int G = pick_tile(fused_grad_elems, geo, sizeof(A), dynamic_shared_limit(reinterpret_cast<const void*>(fused)), bytes);
   if (G > 0) {
     allow_shared(fused, bytes);
     dim3 grid(static_cast<unsigned>((geo.W + G - 1) / G), static_cast<unsigned>((geo.H + G - 1) / G),
@@ -477,8 +484,8 @@ const char* grad_typed(Typed<T, A>, const void* x, const void* y, const SsimGeom
   auto maps_kernel = ssim_fwd_kernel<T, A, true>;
   auto adjoint = ssim_adjoint_kernel<T, A>;
   size_t maps_bytes = 0, adj_bytes = 0;
-  const int M = pick_tile(fwd_elems, geo.win, sizeof(A), dynamic_shared_limit(reinterpret_cast<const void*>(maps_kernel)), maps_bytes);
-  G = pick_tile(adjoint_elems, geo.win, sizeof(A), dynamic_shared_limit(reinterpret_cast<const void*>(adjoint)), adj_bytes);
+  const int M = pick_tile(fwd_elems, geo, sizeof(A), dynamic_shared_limit(reinterpret_cast<const void*>(maps_kernel)), maps_bytes);
+  G = pick_tile(adjoint_elems, geo, sizeof(A), dynamic_shared_limit(reinterpret_cast<const void*>(adjoint)), adj_bytes);
   if (M == 0 || G == 0) return "fastiqa ssim: window too large for this GPU's shared memory";
   void* scratch = nullptr;
   const size_t scratch_bytes = sizeof(A) * 4 * static_cast<size_t>(geo.N * geo.C * geo.Ho * geo.Wo);

@@ -22,22 +22,30 @@ namespace fastiqa {
 namespace cuda {
 namespace {
 
-SsimGeometry geometry(const at::Tensor& x, const at::Tensor& y, int64_t win, int64_t padding) {
+SsimGeometry geometry(const at::Tensor& x, const at::Tensor& y, const host::SsimWindow& win, int64_t padding) {
   using namespace fastiqa::ssim;
   host::check_ssim_inputs(x, y, win, padding);
   TORCH_CHECK(x.is_cuda(), "fastiqa_C::ssim: CUDA tensors expected");
   SsimGeometry g{};
   g.N = x.size(0); g.C = x.size(1); g.H = x.size(2); g.W = x.size(3);
-  g.win = static_cast<int>(win);
+  g.winh = static_cast<int>(win.size[0]);
+  g.winw = static_cast<int>(win.size[1]);
   g.padding = static_cast<int>(padding);
-  g.off = padding == kValid ? 0 : g.win / 2;
-  g.Ho = padding == kValid ? g.H - win + 1 : g.H;
-  g.Wo = padding == kValid ? g.W - win + 1 : g.W;
+  g.offh = padding == kValid ? 0 : g.winh / 2;
+  g.offw = padding == kValid ? 0 : g.winw / 2;
+  g.Ho = padding == kValid ? g.H - g.winh + 1 : g.H;
+  g.Wo = padding == kValid ? g.W - g.winw + 1 : g.W;
   for (int i = 0; i < 4; ++i) {
     g.sx[i] = x.stride(i);
     g.sy[i] = y.stride(i);
   }
   return g;
+}
+
+// The kernels' window: the vertical taps, then the horizontal ones (csrc/cuda/ssim_launch.h).
+void window_taps(const host::SsimWindow& win, double* window) {
+  fastiqa::ssim::gaussian_window(static_cast<int>(win.size[0]), win.sigma[0], window);
+  fastiqa::ssim::gaussian_window(static_cast<int>(win.size[1]), win.sigma[1], window + win.size[0]);
 }
 
 void strides_of(const at::Tensor& t, int64_t* s) {
@@ -66,13 +74,13 @@ std::tuple<at::Tensor, at::Tensor> grads(const at::Tensor& x, const at::Tensor& 
 }
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> planes_fwd(
-    const at::Tensor& x, const at::Tensor& y, int64_t win_size, double win_sigma, double c1, double c2,
+    const at::Tensor& x, const at::Tensor& y, const host::SsimWindow& win, double c1, double c2,
     int64_t padding, bool want_map, bool want_l1, const std::optional<at::Tensor>& weights,
     bool need_gx, bool need_gy) {
-  const SsimGeometry geo = geometry(x, y, win_size, padding);
+  const SsimGeometry geo = geometry(x, y, win, padding);
   c10::cuda::CUDAGuard guard(x.device());
-  double window[fastiqa::ssim::kMaxWin];
-  fastiqa::ssim::gaussian_window(geo.win, win_sigma, window);
+  double window[2 * fastiqa::ssim::kMaxWin];
+  window_taps(win, window);
   const double c[2] = {c1, c2};
   const auto acc = host::acc_dtype(x);
   at::Tensor map = want_map ? at::empty({geo.N, geo.C, geo.Ho, geo.Wo}, x.options(), x.suggest_memory_format())
@@ -94,15 +102,14 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> planes_fwd(
   return {planes, map, gx, gy};
 }
 
-std::tuple<at::Tensor, at::Tensor> planes_bwd(const at::Tensor& x, const at::Tensor& y, int64_t win_size,
-                                            double win_sigma, double c1, double c2, int64_t padding,
-                                            const at::Tensor& weights,
+std::tuple<at::Tensor, at::Tensor> planes_bwd(const at::Tensor& x, const at::Tensor& y, const host::SsimWindow& win,
+                                            double c1, double c2, int64_t padding, const at::Tensor& weights,
                                             const std::optional<at::Tensor>& dmap, bool need_gx,
                                             bool need_gy) {
-  const SsimGeometry geo = geometry(x, y, win_size, padding);
+  const SsimGeometry geo = geometry(x, y, win, padding);
   c10::cuda::CUDAGuard guard(x.device());
-  double window[fastiqa::ssim::kMaxWin];
-  fastiqa::ssim::gaussian_window(geo.win, win_sigma, window);
+  double window[2 * fastiqa::ssim::kMaxWin];
+  window_taps(win, window);
   const double c[2] = {c1, c2};
   return grads(x, y, geo, window, c, weights, dmap, need_gx, need_gy);
 }
@@ -110,16 +117,18 @@ std::tuple<at::Tensor, at::Tensor> planes_bwd(const at::Tensor& x, const at::Ten
 }  // namespace
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> ssim_fwd(
-    const at::Tensor& pred, const at::Tensor& target, int64_t win_size, double win_sigma, double c1, double c2,
-    int64_t padding, int64_t reduction, int64_t output, double alpha, bool need_grad_pred, bool need_grad_target) {
+    const at::Tensor& pred, const at::Tensor& target, c10::IntArrayRef win_size, c10::ArrayRef<double> win_sigma,
+    double c1, double c2, int64_t padding, int64_t reduction, int64_t output, double alpha, bool need_grad_pred,
+    bool need_grad_target) {
   return host::ssim_forward(&planes_fwd, pred, target, win_size, win_sigma, c1, c2, padding, reduction, output, alpha,
                             need_grad_pred, need_grad_target);
 }
 
 std::tuple<at::Tensor, at::Tensor> ssim_bwd(
-    const at::Tensor& pred, const at::Tensor& target, int64_t win_size, double win_sigma, double c1, double c2,
-    int64_t padding, int64_t reduction, int64_t output, double alpha, const std::optional<at::Tensor>& grad_out,
-    const std::optional<at::Tensor>& grad_cs, bool need_grad_pred, bool need_grad_target) {
+    const at::Tensor& pred, const at::Tensor& target, c10::IntArrayRef win_size, c10::ArrayRef<double> win_sigma,
+    double c1, double c2, int64_t padding, int64_t reduction, int64_t output, double alpha,
+    const std::optional<at::Tensor>& grad_out, const std::optional<at::Tensor>& grad_cs, bool need_grad_pred,
+    bool need_grad_target) {
   return host::ssim_backward(&planes_bwd, pred, target, win_size, win_sigma, c1, c2, padding, reduction, output,
                              alpha, grad_out, grad_cs, need_grad_pred, need_grad_target);
 }

@@ -11,7 +11,7 @@ namespace cuda {
 
 struct SsimGeometry {
   int64_t N, C, H, W, Ho, Wo;
-  int win, off, padding;
+  int winh, winw, offh, offw, padding;  // window taps and padding offsets: vertical (H), horizontal (W)
   int64_t sx[4], sy[4];  // element strides of x and y (N, C, H, W)
 };
 
@@ -23,7 +23,7 @@ inline int64_t ssim_fwd_tiles(const SsimGeometry& g) {
 
 // Forward: partials (N*C, ssim_fwd_tiles, 3) accumulators: sums of S, cs and |x - y| per tile
 // (|x - y| only when want_l1, else 0); the SSIM map (strides smap) when map is not null.
-// window: win Gaussian taps in double; c: {c1, c2}.
+// window: the winh vertical then the winw horizontal Gaussian taps, in double; c: {c1, c2}.
 const char* ssim_fwd_launch(int dtype, const void* x, const void* y, const SsimGeometry& geo,
                             const double* window, const double* c, void* map, const int64_t* smap,
                             bool want_l1, void* partials, void* stream);

@@ -13,16 +13,52 @@
 namespace fastiqa {
 namespace host {
 
+// The window of the ssim_fwd / ssim_bwd ops: one odd size in [kMinWin, kMaxWin] and one
+// sigma > 0 (inf: the uniform window) per spatial axis, outermost first ((H, W)).
+struct SsimWindow {
+  int axes = 0;
+  int64_t size[3] = {};
+  double sigma[3] = {};
+};
+
+inline SsimWindow ssim_window(c10::IntArrayRef size, c10::ArrayRef<double> sigma) {
+  using namespace fastiqa::ssim;
+  TORCH_CHECK(size.size() == 2 && sigma.size() == 2,
+              "fastiqa_C::ssim: win_size and win_sigma must hold one entry per spatial axis (H, W), got ",
+              size.size(), " and ", sigma.size());
+  SsimWindow w;
+  w.axes = static_cast<int>(size.size());
+  for (int a = 0; a < w.axes; ++a) {
+    w.size[a] = size[a];
+    w.sigma[a] = sigma[a];
+    TORCH_CHECK(size[a] >= kMinWin && size[a] <= kMaxWin && size[a] % 2 == 1,
+                "fastiqa_C::ssim: win_size must be odd in [3, 31], got ", size[a]);
+    TORCH_CHECK(sigma[a] > 0, "fastiqa_C::ssim: win_sigma must be > 0, got ", sigma[a]);
+  }
+  return w;
+}
+
+// The same window on both axes of an image (fastiqa_C::ssim_y).
+inline SsimWindow square_window(int64_t size, double sigma) {
+  SsimWindow w;
+  w.axes = 2;
+  w.size[0] = w.size[1] = size;
+  w.sigma[0] = w.sigma[1] = sigma;
+  return w;
+}
+
 // x and y, window and padding; returns nothing, the geometry is each backend's.
-inline void check_ssim_inputs(const at::Tensor& x, const at::Tensor& y, int64_t win, int64_t padding) {
+inline void check_ssim_inputs(const at::Tensor& x, const at::Tensor& y, const SsimWindow& win, int64_t padding) {
   using namespace fastiqa::ssim;
   TORCH_CHECK(x.dim() == 4 && x.sizes() == y.sizes(), "fastiqa_C::ssim: x and y must be (N, C, H, W) of one shape");
   TORCH_CHECK(x.scalar_type() == y.scalar_type(), "fastiqa_C::ssim: x and y must share a dtype");
   TORCH_CHECK(y.device() == x.device(), "fastiqa_C::ssim: x and y must be on one device");
-  TORCH_CHECK(win >= kMinWin && win <= kMaxWin && win % 2 == 1, "fastiqa_C::ssim: win_size must be odd in [3, 31]");
+  TORCH_CHECK(win.axes == x.dim() - 2, "fastiqa_C::ssim: the window has ", win.axes, " axes, the inputs ",
+              x.dim() - 2, " spatial axes");
   TORCH_CHECK(padding == kValid || padding == kSameZero || padding == kSameReflect,
               "fastiqa_C::ssim: unknown padding ", padding);
-  TORCH_CHECK(x.size(2) >= win && x.size(3) >= win, "fastiqa_C::ssim: images must hold one window");
+  for (int a = 0; a < win.axes; ++a)
+    TORCH_CHECK(x.size(2 + a) >= win.size[a], "fastiqa_C::ssim: images must hold one window");
 }
 
 inline void check_ssim_window(int64_t win, double sigma) {

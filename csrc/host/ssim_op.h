@@ -22,6 +22,7 @@
 
 #include "../common/codes.h"
 #include "acc_dtype.h"
+#include "ssim_checks.h"
 
 namespace fastiqa {
 namespace host {
@@ -44,7 +45,9 @@ inline double ssim_stored_gain(const at::Tensor& pred, int64_t reduction) {
   using namespace fastiqa::codes;
   if (pred.scalar_type() != at::kHalf || reduction == kMap) return 1.0;
   const int64_t n = pred.size(0), c = pred.size(1);
-  const int64_t count = pred.size(2) * pred.size(3) * (reduction == kMean ? n * c : reduction == kNone ? c : 1);
+  int64_t pixels = 1;  // per plane: the product of the spatial sizes
+  for (int64_t d = 2; d < pred.dim(); ++d) pixels *= pred.size(d);
+  const int64_t count = pixels * (reduction == kMean ? n * c : reduction == kNone ? c : 1);
   double gain = 1.0;
   for (int64_t k = count; k > 1; k >>= 1) gain *= 2.0;  // 2^floor(log2(count))
   return gain;
@@ -88,17 +91,19 @@ inline at::Tensor ssim_reduce(const at::Tensor& planes, int64_t output, double a
 // fastiqa_C::ssim_fwd -> (out, cs (N, C), gscale, grad_pred, grad_target)
 template <class PlanesFwd>
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> ssim_forward(
-    PlanesFwd planes_fwd, const at::Tensor& pred, const at::Tensor& target, int64_t win_size, double win_sigma,
+    PlanesFwd planes_fwd, const at::Tensor& pred, const at::Tensor& target, c10::IntArrayRef win_size,
+    c10::ArrayRef<double> win_sigma,
     double c1, double c2, int64_t padding, int64_t reduction, int64_t output, double alpha, bool need_grad_pred,
     bool need_grad_target) {
   using namespace fastiqa::codes;
   check_ssim_codes(reduction, output, alpha);
   TORCH_CHECK(pred.dim() == 4, "fastiqa_C::ssim: pred and target must be (N, C, H, W)");
+  const SsimWindow win = ssim_window(win_size, win_sigma);
   const bool grad = (need_grad_pred || need_grad_target) && reduction != kMap;
   const double gain = ssim_stored_gain(pred, reduction);
   std::optional<at::Tensor> d_planes;
   if (grad) d_planes = ssim_d_planes(pred, output, alpha, reduction, at::Tensor(), gain, std::nullopt);
-  auto [planes, map, gx, gy] = planes_fwd(pred, target, win_size, win_sigma, c1, c2, padding, reduction == kMap,
+  auto [planes, map, gx, gy] = planes_fwd(pred, target, win, c1, c2, padding, reduction == kMap,
                                           output == kL1Ssim, d_planes, need_grad_pred && grad,
                                           need_grad_target && grad);
   at::Tensor out = reduction == kMap ? map : ssim_reduce(planes, output, alpha, reduction);
@@ -110,19 +115,21 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> ssim_forw
 // from pred and target (grad_out: the map's gradient for reduction kMap)
 template <class PlanesBwd>
 std::tuple<at::Tensor, at::Tensor> ssim_backward(
-    PlanesBwd planes_bwd, const at::Tensor& pred, const at::Tensor& target, int64_t win_size, double win_sigma,
+    PlanesBwd planes_bwd, const at::Tensor& pred, const at::Tensor& target, c10::IntArrayRef win_size,
+    c10::ArrayRef<double> win_sigma,
     double c1, double c2, int64_t padding, int64_t reduction, int64_t output, double alpha,
     const std::optional<at::Tensor>& grad_out, const std::optional<at::Tensor>& grad_cs, bool need_grad_pred,
     bool need_grad_target) {
   using namespace fastiqa::codes;
   check_ssim_codes(reduction, output, alpha);
   TORCH_CHECK(pred.dim() == 4, "fastiqa_C::ssim: pred and target must be (N, C, H, W)");
+  const SsimWindow win = ssim_window(win_size, win_sigma);
   const bool map = reduction == kMap;
   at::Tensor factor = grad_out.has_value() && !map ? *grad_out : at::Tensor();
   std::optional<at::Tensor> dmap;
   if (grad_out.has_value() && map) dmap = grad_out->to(pred.scalar_type());
   at::Tensor d_planes = ssim_d_planes(pred, output, alpha, reduction, factor, 0.0, grad_cs);
-  return planes_bwd(pred, target, win_size, win_sigma, c1, c2, padding, d_planes, dmap, need_grad_pred,
+  return planes_bwd(pred, target, win, c1, c2, padding, d_planes, dmap, need_grad_pred,
                     need_grad_target);
 }
 

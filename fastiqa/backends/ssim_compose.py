@@ -15,6 +15,19 @@ from .._codes import Reduction, SsimOutput
 from ..conventions import acc_dtype
 
 
+def _check_window(pred, win_size, win_sigma):
+    """One window size and sigma per spatial axis (csrc/host/ssim_checks.h: ssim_window)."""
+    axes = pred.dim() - 2
+    if len(win_size) != axes or len(win_sigma) != axes:
+        raise ValueError(f"fastiqa_C::ssim: win_size and win_sigma must hold one entry per spatial axis ({axes}), "
+                         f"got {len(win_size)} and {len(win_sigma)}")
+    for k, s in zip(win_size, win_sigma):
+        if not (3 <= k <= 31 and k % 2 == 1):
+            raise ValueError(f"fastiqa_C::ssim: win_size must be odd in [3, 31], got {k}")
+        if not s > 0:
+            raise ValueError(f"fastiqa_C::ssim: win_sigma must be > 0, got {s}")
+
+
 def _check_codes(reduction, output, alpha):
     if reduction not in (Reduction.MEAN, Reduction.NONE, Reduction.PER_CHANNEL, Reduction.MAP):
         raise ValueError(f"fastiqa_C::ssim: unknown reduction {reduction}")
@@ -28,8 +41,8 @@ def stored_gain(pred, reduction) -> float:
     """The power of two float16 forward gradients are stored times (csrc/host/ssim_op.h)."""
     if pred.dtype != torch.float16 or reduction == Reduction.MAP:
         return 1.0
-    n, c, h, w = pred.shape
-    count = h * w * (n * c if reduction == Reduction.MEAN else c if reduction == Reduction.NONE else 1)
+    n, c = pred.shape[:2]
+    count = pred.shape[2:].numel() * (n * c if reduction == Reduction.MEAN else c if reduction == Reduction.NONE else 1)
     return float(2 ** (max(int(count), 1).bit_length() - 1))
 
 
@@ -68,6 +81,7 @@ def forward(planes_fwd, pred, target, win_size, win_sigma, c1, c2, padding, redu
             need_grad_pred, need_grad_target):
     """fastiqa_C::ssim_fwd -> (out, cs (N, C), gscale, grad_pred, grad_target)."""
     _check_codes(reduction, output, alpha)
+    _check_window(pred, win_size, win_sigma)
     grad = (need_grad_pred or need_grad_target) and reduction != Reduction.MAP
     gain = stored_gain(pred, reduction)
     dp = d_planes(pred, output, alpha, reduction, gain) if grad else None
@@ -83,6 +97,7 @@ def backward(planes_bwd, pred, target, win_size, win_sigma, c1, c2, padding, red
              grad_cs, need_grad_pred, need_grad_target):
     """fastiqa_C::ssim_bwd -> (grad_pred, grad_target) of grad_out . out + grad_cs . cs."""
     _check_codes(reduction, output, alpha)
+    _check_window(pred, win_size, win_sigma)
     is_map = reduction == Reduction.MAP
     d_map = grad_out.to(pred.dtype) if grad_out is not None and is_map else None
     dp = d_planes(pred, output, alpha, reduction, None if is_map else grad_out, grad_cs)

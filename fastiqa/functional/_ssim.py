@@ -32,7 +32,7 @@ def _run(x, y, win_size, win_sigma, c1, c2, padding, reduction, output="ssim", a
     it with the gradients autograd brings to out and cs."""
     grad = grad_in_forward and torch.is_grad_enabled()
     op = _registry.op("ssim_fwd", x.device, backend)
-    out, cs, _, _, _ = op(x, y, int(win_size), float(win_sigma), float(c1), float(c2),
+    out, cs, _, _, _ = op(x, y, [int(v) for v in win_size], [float(v) for v in win_sigma], float(c1), float(c2),
                           code(Padding, padding, "padding"), code(Reduction, reduction, "reduction"),
                           code(SsimOutput, output, "output"), float(alpha), grad and x.requires_grad,
                           grad and y.requires_grad)
@@ -48,7 +48,7 @@ def _ssim_args(x, y, data_range, win_size, win_sigma, k1, k2, padding, reduction
       window="uniform" is the Gaussian window of infinite sigma (every backend builds its
         window as exp(-k^2 / (2 sigma^2)) normalised: all weights 1 / win_size, exactly);
       use_sample_covariance=True scales sigma_x^2, sigma_y^2 and sigma_xy by r = N / (N - 1)
-        (N = win_size^2, the window's pixel count), which only the contrast-structure term
+        (N = the window's pixel count, the product of its sizes), which only the contrast-structure term
         cs = (2 sigma_xy + C2) / (sigma_x^2 + sigma_y^2 + C2) sees; dividing its numerator
         and denominator by r makes it cs with C2 / r, so the kernels get c2 * (N - 1) / N.
         Values and gradients are those of the definition (up to rounding)."""
@@ -56,23 +56,26 @@ def _ssim_args(x, y, data_range, win_size, win_sigma, k1, k2, padding, reduction
     if x.dim() != 4:
         raise ValueError(f"pred and target must be (N, C, H, W) images, got shape {tuple(x.shape)}")
     data_range, win_size, win_sigma, k1, k2 = _checks.ssim_options(data_range, win_size, win_sigma, k1, k2, padding)
+    win_size, win_sigma = _checks.spatial_window(win_size, win_sigma, x.dim() - 2)
     _checks.choice(reduction, "reduction", reductions)
     _checks.choice(window, "window", SSIM_WINDOWS)
     _checks.flag(use_sample_covariance, "use_sample_covariance")
     x, y, f = _downsample.apply(x, y, downsample)
-    if x.shape[-2] < win_size or x.shape[-1] < win_size:  # not min(): torch 2.6 guards on H vs W
+    # per axis, not min(): torch 2.6 guards on H vs W
+    if any(side < win for side, win in zip(x.shape[2:], win_size)):
         after = f" after downsampling by {f} (downsample={downsample!r})" if f > 1 else ""
         raise ValueError(
-            f"images of size {tuple(x.shape[-2:])}{after} are smaller than the {win_size}x{win_size} "
+            f"images of size {tuple(x.shape[2:])}{after} are smaller than the {'x'.join(map(str, win_size))} "
             f"window; use a smaller win_size or larger images"
         )
     if x.shape[0] == 0 or x.shape[1] == 0:
         raise ValueError(f"pred and target must hold at least one image and one channel, got shape {tuple(x.shape)}")
     c2 = (k2 * data_range) ** 2
     if use_sample_covariance:
-        n = win_size * win_size
+        n = math.prod(win_size)
         c2 = c2 * (n - 1) / n
-    return x, y, win_size, (math.inf if window == "uniform" else win_sigma), (k1 * data_range) ** 2, c2
+    sigma = tuple(math.inf for _ in win_size) if window == "uniform" else win_sigma
+    return x, y, win_size, sigma, (k1 * data_range) ** 2, c2
 
 
 def ssim(
@@ -98,14 +101,17 @@ def ssim(
     reduction: "mean", "none" (one value per image), "per_channel" (N, C), "map" (the
     SSIM map, in the input dtype). Reduced values are float32 (float64 for float64 input).
     Gaussian window of odd size 3..31 and any sigma > 0; gradients for both inputs.
+    win_size, win_sigma: one number, or one per spatial axis, (H, W) (torchmetrics'
+    kernel_size / sigma sequences), e.g. win_size=(7, 11), win_sigma=(1.0, 1.5).
     downsample: None (off), "auto" (Wang's ssim.m: f = max(1, round(min(H, W) / 256)))
     or an integer f: both images are first box-filtered f x f ('symmetric' padding,
     'same' size) and every f-th row and column from the first is kept, as ssim.m does
     (differentiable; the map is then of the downsampled size).
     window: "gaussian" (win_sigma) or "uniform" (every weight 1 / win_size per axis; win_sigma
-    ignored); use_sample_covariance: the variances and covariance times N / (N - 1), N =
-    win_size^2. window="uniform", win_size=7, use_sample_covariance=True, padding="valid" is
-    scikit-image's structural_similarity with its defaults.
+    ignored); use_sample_covariance: the variances and covariance times N / (N - 1), N the
+    window's pixel count (win_size^2, or the product of the per-axis sizes).
+    window="uniform", win_size=7, use_sample_covariance=True, padding="valid" is scikit-image's
+    structural_similarity with its defaults.
     """
     x, y, win_size, win_sigma, c1, c2 = _ssim_args(
         pred, target, data_range, win_size, win_sigma, k1, k2, padding, reduction, downsample=downsample,
@@ -154,8 +160,11 @@ def _pool(t: Tensor) -> Tensor:
     return torch.nn.functional.avg_pool2d(torch.nn.functional.pad(t, (pw, pw, ph, ph)), kernel_size=2)
 
 
-def ms_ssim_min_size(win_size: int = 11, levels: int = 5) -> int:
-    """Smallest image side MS-SSIM accepts: the coarsest scale must hold one window."""
+def ms_ssim_min_size(win_size=11, levels: int = 5):
+    """Smallest image side MS-SSIM accepts: the coarsest scale must hold one window (a tuple,
+    one per axis, for a per-axis win_size)."""
+    if isinstance(win_size, (tuple, list)):
+        return tuple(ms_ssim_min_size(w, levels) for w in win_size)
     return (win_size - 1) * 2 ** (levels - 1) + 1
 
 
@@ -193,11 +202,12 @@ def ms_ssim(
     )
     weights = MS_SSIM_WEIGHTS if weights is None else _checks.scale_weights(weights)
     need = ms_ssim_min_size(win_size, len(weights))
-    if min(x.shape[-2:]) < need:
+    if any(side < n for side, n in zip(x.shape[2:], need)):
+        size = win_size[0] if len(set(win_size)) == 1 else win_size
         raise ValueError(
-            f"MS-SSIM with {len(weights)} scales and win_size={win_size} needs images of at least "
-            f"{need}x{need} pixels (the coarsest scale must hold one window), got "
-            f"{tuple(x.shape[-2:])}"
+            f"MS-SSIM with {len(weights)} scales and win_size={size} needs images of at least "
+            f"{'x'.join(map(str, need))} pixels (the coarsest scale must hold one window), got "
+            f"{tuple(x.shape[2:])}"
         )
     w = torch.tensor(weights, dtype=acc_dtype(x.dtype), device=x.device)
     terms = []

@@ -23,9 +23,10 @@ from . import _autograd, _registry
 MEAN, NONE, PER_CHANNEL, MAP = Reduction.MEAN, Reduction.NONE, Reduction.PER_CHANNEL, Reduction.MAP
 
 
-def _output_size(x, win_size: int, padding: int):
-    h, w = x.shape[-2:]
-    return (h - win_size + 1, w - win_size + 1) if padding == Padding.VALID else (h, w)
+def _output_size(x, win_size, padding: int):
+    """The map's spatial size: win_size holds one window size per spatial axis."""
+    sides = x.shape[2:]
+    return tuple(s - w + 1 for s, w in zip(sides, win_size)) if padding == Padding.VALID else tuple(sides)
 
 
 def _fwd_fake(pred, target, win_size, win_sigma, c1, c2, padding, reduction, output, alpha, need_grad_pred,

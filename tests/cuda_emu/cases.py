@@ -346,12 +346,20 @@ def psnr_cases(level):
 SSIM_C = (1e-4, 9e-4)
 
 
+def _ssim_window(win):
+    """(sizes, sigmas) per axis (H, W): a number is the square window of sigma 1.5, a pair
+    (winh, winw) a per-axis window of sigmas 1.1 and 1.9."""
+    return ((win, win), (1.5, 1.5)) if isinstance(win, int) else (tuple(win), (1.1, 1.9))
+
+
 def _ssim_geometry(x, win, padding):
     n, c, h, w = x.shape
-    off = 0 if padding == 0 else win // 2
-    ho, wo = (h - win + 1, w - win + 1) if padding == 0 else (h, w)
+    (wh, ww), (sh, sw) = _ssim_window(win)
+    offh, offw = (0, 0) if padding == 0 else (wh // 2, ww // 2)
+    ho, wo = (h - wh + 1, w - ww + 1) if padding == 0 else (h, w)
     nums = dict(
-        N=n, C=c, H=h, W=w, Ho=ho, Wo=wo, win=win, off=off, padding=padding, sigma=1.5, c1=SSIM_C[0], c2=SSIM_C[1]
+        N=n, C=c, H=h, W=w, Ho=ho, Wo=wo, winh=wh, winw=ww, offh=offh, offw=offw, padding=padding, sigmah=sh,
+        sigmaw=sw, c1=SSIM_C[0], c2=SSIM_C[1]
     )
     for k in range(4):
         nums[f"sx{k}"] = nums[f"sy{k}"] = x.stride(k)
@@ -362,7 +370,7 @@ def _ssim_geometry(x, win, padding):
 @functools.lru_cache(maxsize=64)
 def _ssim_fwd_refs(dt, shape, win, padding, cl, want_map):
     x, y = _inputs(shape, TORCH_DTYPES[dt], 6, channels_last=cl)
-    args = (win, 1.5, SSIM_C[0], SSIM_C[1], padding, want_map, True, None, False, False)
+    args = (*_ssim_window(win), SSIM_C[0], SSIM_C[1], padding, want_map, True, None, False, False)
     p64, m64, _, _ = R.planes_fwd(x.double(), y.double(), *args)
     p, m, _, _ = R.planes_fwd(x, y, *args)
     return p64, m64, p, m
@@ -385,7 +393,7 @@ def _ssim_grad_inputs(dt, shape, win, padding, cl, with_dmap):
 @functools.lru_cache(maxsize=64)
 def _ssim_grad_refs(dt, shape, win, padding, cl, with_dmap):
     x, y, weights, dmap = _ssim_grad_inputs(dt, shape, win, padding, cl, with_dmap)
-    args = (win, 1.5, SSIM_C[0], SSIM_C[1], padding)
+    args = (*_ssim_window(win), SSIM_C[0], SSIM_C[1], padding)
     x64, y64 = R.planes_bwd(
         x.double(), y.double(), *args, weights.double(), None if dmap is None else dmap.double(), True, True
     )
@@ -515,6 +523,11 @@ def ssim_cases(level):
         ("float16", 7, 1, False, True, "sm_75", (1, 2, 19, 21)),
         ("bfloat16", 3, 2, True, False, "sm_90", (1, 1, 9, 12)),
         ("float64", 27, 1, False, True, "sm_75", (1, 1, 29, 30)),
+        # per-axis windows (winh, winw): tall, wide, and the two-pass gradient of float64
+        ("float32", (7, 11), 1, False, True, "sm_80", (2, 1, 40, 37)),
+        ("float16", (3, 9), 2, True, False, "sm_90", (1, 2, 19, 21)),
+        ("float64", (31, 5), 0, False, True, "sm_75", (1, 1, 35, 38)),
+        ("float64", (9, 29), 2, True, True, "sm_86", (1, 1, 33, 31)),
     ]
     if level == "sanitize":
         combos = [
@@ -522,10 +535,11 @@ def ssim_cases(level):
             ("float64", 31, 0, False, False, "sm_86", (1, 1, 32, 33)),
         ]
     for dt, win, pad, cl, dm, gpu, shape in combos:
-        out.append(Case("ssim", f"fwd-{dt}-w{win}-p{pad}-cl{int(cl)}", gpu, _ssim_fwd(dt, shape, win, pad, cl, True)))
+        w = win if isinstance(win, int) else "x".join(map(str, win))
+        out.append(Case("ssim", f"fwd-{dt}-w{w}-p{pad}-cl{int(cl)}", gpu, _ssim_fwd(dt, shape, win, pad, cl, True)))
         out.append(
             Case(
-                "ssim", f"grad-{dt}-w{win}-p{pad}-cl{int(cl)}-d{int(dm)}", gpu, _ssim_grad(dt, shape, win, pad, cl, dm)
+                "ssim", f"grad-{dt}-w{w}-p{pad}-cl{int(cl)}-d{int(dm)}", gpu, _ssim_grad(dt, shape, win, pad, cl, dm)
             )
         )
     return out

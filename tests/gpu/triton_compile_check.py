@@ -107,15 +107,17 @@ def ssim_variants(full):
         [(a, dt, w, p, f) for a, cfgs in ((90, [(11, 0), (11, 1), (11, 2), (3, 2), (31, 2)]), (80, [(11, 2)]))
          for dt in ("fp32", "bf16") for w, p in cfgs for f in (False, True)]
         if full else [(90, "fp32", 11, 2, True), (90, "bf16", 31, 0, False), (80, "bf16", 11, 1, True)]
-    )
+    ) + [(90, "fp32", (7, 11), 2, True)]  # a per-axis window
     for arch, dt, win, padding, flag in configs:
-        off = 0 if padding == 0 else win // 2
-        consts = dict(WIN=win, OFF=off, PADDING=padding, WANT_MAP=flag, WANT_L1=flag, ACC=tl.float32, IEEE=True,
+        win = win if isinstance(win, tuple) else (win, win)
+        off = (0, 0) if padding == 0 else (win[0] // 2, win[1] // 2)
+        axes = dict(WIN_R=win[0], WIN_C=win[1], OFF_R=off[0], OFF_C=off[1])
+        consts = dict(**axes, PADDING=padding, WANT_MAP=flag, WANT_L1=flag, ACC=tl.float32, IEEE=True,
                       OUT=S.OUT, IN=S.IN)
         out.append(("ssim", S._ssim_fwd_kernel, arch, dt, _types(S._ssim_fwd_kernel, dt, consts, f32, strides),
                     consts, 8))
         m, src = S._grad_tiles(win)
-        consts = dict(WIN=win, OFF=off, PADDING=padding, HAS_DMAP=flag, WRITE_X=True, WRITE_Y=True, ACC=tl.float32,
+        consts = dict(**axes, PADDING=padding, HAS_DMAP=flag, WRITE_X=True, WRITE_Y=True, ACC=tl.float32,
                       IEEE=True, M=m, SRC=src)
         out.append(("ssim", S._ssim_grad_kernel, arch, dt, _types(S._ssim_grad_kernel, dt, consts, f32, strides),
                     consts, 8))

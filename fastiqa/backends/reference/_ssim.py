@@ -18,22 +18,45 @@ def gaussian_window(win_size: int, sigma: float, dtype=torch.float64, device=Non
     return (g / g.sum()).to(dtype)
 
 
-def _blur(t, g, padding):
-    """Separable Gaussian blur of every channel of t (N, C, H, W)."""
-    c = t.shape[1]
-    r = g.numel() // 2
+def windows(win_size, win_sigma, axes: int, dtype=torch.float64, device=None):
+    """The 1-D windows of the `axes` spatial axes (outermost first): win_size / win_sigma one
+    number or one per axis."""
+    sizes = tuple(win_size) if isinstance(win_size, (tuple, list)) else (win_size,) * axes
+    sigmas = tuple(win_sigma) if isinstance(win_sigma, (tuple, list)) else (win_sigma,) * axes
+    return tuple(gaussian_window(int(k), float(s), dtype, device) for k, s in zip(sizes, sigmas))
+
+
+def _axis_kernel(g, axis: int, axes: int, c: int):
+    """g as a depthwise kernel along spatial axis `axis` of `axes`, for c channels."""
+    shape = [1] * axes
+    shape[axis] = g.numel()
+    return g.view(1, 1, *shape).expand(c, 1, *shape)
+
+
+def _conv_axis(t, g, axis, pad, transpose=False):
+    axes = t.dim() - 2
+    conv = (torch.nn.functional.conv_transpose2d if axes == 2 else torch.nn.functional.conv_transpose3d) \
+        if transpose else (torch.nn.functional.conv2d if axes == 2 else torch.nn.functional.conv3d)
+    padding = [0] * axes
+    padding[axis] = pad
+    return conv(t, _axis_kernel(g, axis, axes, t.shape[1]), padding=tuple(padding), groups=t.shape[1])
+
+
+def _blur(t, gs, padding):
+    """Separable Gaussian blur of every channel of t (N, C, *spatial): gs one 1-D window per
+    spatial axis (a single window: the same on every axis)."""
+    axes = t.dim() - 2
+    gs = (gs,) * axes if isinstance(gs, torch.Tensor) else tuple(gs)
+    rs = [g.numel() // 2 for g in gs]
     if padding == "same_reflect":
         # 16-bit floats padded in float32 and rounded back (exact: padding copies values);
         # torch < 2.5 has no Half reflection_pad2d on the CPU
         low = t.dtype in (torch.float16, torch.bfloat16)
-        t = torch.nn.functional.pad(t.float() if low else t, (r, r, r, r), mode="reflect").to(t.dtype)
-        pad = 0
-    else:
-        pad = r if padding == "same_zero" else 0
-    wx = g.view(1, 1, 1, -1).expand(c, 1, 1, -1)
-    wy = g.view(1, 1, -1, 1).expand(c, 1, -1, 1)
-    t = torch.nn.functional.conv2d(t, wx, padding=(0, pad), groups=c)
-    return torch.nn.functional.conv2d(t, wy, padding=(pad, 0), groups=c)
+        pads = [p for r in reversed(rs) for p in (r, r)]
+        t = torch.nn.functional.pad(t.float() if low else t, pads, mode="reflect").to(t.dtype)
+    for axis in reversed(range(axes)):  # innermost (W) first, as the kernels
+        t = _conv_axis(t, gs[axis], axis, rs[axis] if padding == "same_zero" else 0)
+    return t
 
 
 def ssim_stats(x, y, g, padding):
@@ -57,7 +80,7 @@ def ssim_maps(x, y, data_range=1.0, win_size=11, win_sigma=1.5, k1=0.01, k2=0.03
     l = (2 mu_x mu_y + C1) / (mu_x^2 + mu_y^2 + C1), cs = (2 sigma_xy + C2) / (sigma_x^2 + sigma_y^2 + C2),
     C1 = (k1 L)^2, C2 = (k2 L)^2; ssim = l * cs.
     """
-    g = gaussian_window(win_size, win_sigma, x.dtype, x.device)
+    g = windows(win_size, win_sigma, x.dim() - 2, x.dtype, x.device)
     return ssim_from_stats(*ssim_stats(x, y, g, padding), (k1 * data_range) ** 2, (k2 * data_range) ** 2)
 
 
@@ -123,27 +146,27 @@ def _fold_reflect(t, r, dim):
     return main
 
 
-def blur_adjoint(t, g, padding):
+def blur_adjoint(t, gs, padding):
     """Adjoint (transpose) of _blur: maps an output-sized map back onto the input grid."""
-    c = t.shape[1]
-    r = g.numel() // 2
-    pad = r if padding == "same_zero" else 0
-    wx = g.view(1, 1, 1, -1).expand(c, 1, 1, -1)
-    wy = g.view(1, 1, -1, 1).expand(c, 1, -1, 1)
-    t = torch.nn.functional.conv_transpose2d(t, wy, padding=(pad, 0), groups=c)
-    t = torch.nn.functional.conv_transpose2d(t, wx, padding=(0, pad), groups=c)
+    axes = t.dim() - 2
+    gs = (gs,) * axes if isinstance(gs, torch.Tensor) else tuple(gs)
+    rs = [g.numel() // 2 for g in gs]
+    for axis in range(axes):
+        t = _conv_axis(t, gs[axis], axis, rs[axis] if padding == "same_zero" else 0, transpose=True)
     if padding == "same_reflect":
-        t = _fold_reflect(_fold_reflect(t, r, 2), r, 3)
+        for axis in range(axes):
+            t = _fold_reflect(t, rs[axis], 2 + axis)
     return t
 
 
 def _ssim_grads(xa, ya, stats, c1, c2, g, padding, weights, dmap, need_gx, need_gy, dtype):
     """Gradients of sum_planes weights . (mean S, mean cs, mean |x-y|) + sum(dmap * S)."""
     mx, my, exx, eyy, exy = stats
-    count = mx.shape[2] * mx.shape[3]
-    ws = weights[..., 0, None, None] / count
-    wc = weights[..., 1, None, None] / count
-    wl = weights[..., 2, None, None] / (xa.shape[2] * xa.shape[3])
+    count = mx.shape[2:].numel()
+    tail = (None,) * (xa.dim() - 2)
+    ws = weights[(..., 0, *tail)] / count
+    wc = weights[(..., 1, *tail)] / count
+    wl = weights[(..., 2, *tail)] / xa.shape[2:].numel()
     if dmap is not None:
         ws = ws + dmap.to(xa.dtype)
     mxy, mxx, myy = mx * my, mx * mx, my * my
@@ -178,7 +201,7 @@ def map_memory_format(x):
 def _acc_setup(x, y, win_size, win_sigma, padding):
     acc = acc_dtype(x.dtype)
     xa, ya = x.to(acc), y.to(acc)
-    g = gaussian_window(win_size, win_sigma, acc, x.device)
+    g = windows(win_size, win_sigma, x.dim() - 2, acc, x.device)
     return xa, ya, g, Padding(padding).name.lower()
 
 
@@ -189,7 +212,8 @@ def planes_fwd(pred, target, win_size, win_sigma, c1, c2, padding, want_map, wan
     xa, ya, g, pad = _acc_setup(pred, target, win_size, win_sigma, padding)
     stats = ssim_stats(xa, ya, g, pad)
     s_map, cs_map = ssim_from_stats(*stats, c1, c2)
-    planes = torch.stack([s_map.mean((2, 3)), cs_map.mean((2, 3)), (xa - ya).abs().mean((2, 3))], -1)
+    dims = tuple(range(2, pred.dim()))
+    planes = torch.stack([s_map.mean(dims), cs_map.mean(dims), (xa - ya).abs().mean(dims)], -1)
     out_map = torch.empty(s_map.shape, dtype=pred.dtype, device=pred.device,
                           memory_format=map_memory_format(pred)).copy_(s_map) if want_map \
         else pred.new_empty((0,))

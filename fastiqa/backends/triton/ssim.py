@@ -11,8 +11,9 @@ blur of the backward is E^T @ M @ E.
 Forward: one program per OUT x OUT tile of one plane loads its IN x IN source
 tile once, writes the SSIM map if asked and one partial (S, cs, |x-y|) triple;
 partials are summed by torch in tile order (no atomics: bitwise reproducible).
-Gradient: one program per G x G source tile recomputes the statistics on the
-M x M output region that reads it (G = M - win + 1), forms the four
+Gradient: one program per GR x GC source tile recomputes the statistics on the
+M x M output region that reads it (GR = M - win_h + 1, GC = M - win_w + 1: the window
+has its own size and sigma per axis, vertical taps first in g), forms the four
 coefficient maps (csrc/common/ssim_math.h) and applies the adjoint blur;
 nothing image-sized is saved between forward and backward.
 """
@@ -76,13 +77,14 @@ def _load_tile(ptr, r0, c0, H, W, sh, sw, ROWS: tl.constexpr, COLS: tl.constexpr
 
 @triton.jit
 def _stats(x_ptr, y_ptr, g_ptr, p0r, p0c, H, W, Ho, Wo, sxh, sxw, syh, syw,
-           ROWS: tl.constexpr, SRC: tl.constexpr, WIN: tl.constexpr, OFF: tl.constexpr,
-           PADDING: tl.constexpr, ACC: tl.constexpr, IEEE: tl.constexpr):
-    """The five statistics on the ROWS x ROWS outputs at (p0r, p0c)."""
-    s0r = tl.maximum(p0r - OFF, 0)
-    s0c = tl.maximum(p0c - OFF, 0)
-    er = _band(g_ptr, p0r, s0r, H, Ho, ROWS, SRC, WIN, OFF, PADDING, ACC)
-    ec = _band(g_ptr, p0c, s0c, W, Wo, ROWS, SRC, WIN, OFF, PADDING, ACC)
+           ROWS: tl.constexpr, SRC: tl.constexpr, WIN_R: tl.constexpr, WIN_C: tl.constexpr, OFF_R: tl.constexpr,
+           OFF_C: tl.constexpr, PADDING: tl.constexpr, ACC: tl.constexpr, IEEE: tl.constexpr):
+    """The five statistics on the ROWS x ROWS outputs at (p0r, p0c); g_ptr: the vertical
+    window (WIN_R taps), then the horizontal one (WIN_C taps)."""
+    s0r = tl.maximum(p0r - OFF_R, 0)
+    s0c = tl.maximum(p0c - OFF_C, 0)
+    er = _band(g_ptr, p0r, s0r, H, Ho, ROWS, SRC, WIN_R, OFF_R, PADDING, ACC)
+    ec = _band(g_ptr + WIN_R, p0c, s0c, W, Wo, ROWS, SRC, WIN_C, OFF_C, PADDING, ACC)
     x, _ = _load_tile(x_ptr, s0r, s0c, H, W, sxh, sxw, SRC, SRC, ACC)
     y, _ = _load_tile(y_ptr, s0r, s0c, H, W, syh, syw, SRC, SRC, ACC)
     mx = _blur(x, er, ec, IEEE)
@@ -108,14 +110,15 @@ def _program(x_ptr, y_ptr, C, sxn, sxc, syn, syc):
 @triton.jit
 def _ssim_fwd_kernel(x_ptr, y_ptr, g_ptr, k_ptr, map_ptr, part_ptr, C, H, W, Ho, Wo,
                      sxn, sxc, sxh, sxw, syn, syc, syh, syw, smn, smc, smh, smw,
-                     WIN: tl.constexpr, OFF: tl.constexpr, PADDING: tl.constexpr, WANT_MAP: tl.constexpr,
+                     WIN_R: tl.constexpr, WIN_C: tl.constexpr, OFF_R: tl.constexpr, OFF_C: tl.constexpr,
+                     PADDING: tl.constexpr, WANT_MAP: tl.constexpr,
                      WANT_L1: tl.constexpr, ACC: tl.constexpr, IEEE: tl.constexpr,
                      OUT: tl.constexpr, IN: tl.constexpr):
     tc, tr, pl, n, c, xb, yb = _program(x_ptr, y_ptr, C, sxn, sxc, syn, syc)
     p0r = tr * OUT
     p0c = tc * OUT
     mx, my, exx, eyy, exy = _stats(xb, yb, g_ptr, p0r, p0c, H, W, Ho, Wo, sxh, sxw, syh, syw,
-                                   OUT, IN, WIN, OFF, PADDING, ACC, IEEE)
+                                   OUT, IN, WIN_R, WIN_C, OFF_R, OFF_C, PADDING, ACC, IEEE)
     c1 = tl.load(k_ptr)
     c2 = tl.load(k_ptr + 1)
     mxy = mx * my
@@ -149,17 +152,19 @@ def _ssim_fwd_kernel(x_ptr, y_ptr, g_ptr, k_ptr, map_ptr, part_ptr, C, H, W, Ho,
 def _ssim_grad_kernel(x_ptr, y_ptr, g_ptr, k_ptr, w_ptr, dmap_ptr, gx_ptr, gy_ptr, C, H, W, Ho, Wo,
                       sxn, sxc, sxh, sxw, syn, syc, syh, syw, sdn, sdc, sdh, sdw,
                       sgn, sgc, sgh, sgw,
-                      WIN: tl.constexpr, OFF: tl.constexpr, PADDING: tl.constexpr, HAS_DMAP: tl.constexpr,
+                      WIN_R: tl.constexpr, WIN_C: tl.constexpr, OFF_R: tl.constexpr, OFF_C: tl.constexpr,
+                      PADDING: tl.constexpr, HAS_DMAP: tl.constexpr,
                       WRITE_X: tl.constexpr, WRITE_Y: tl.constexpr, ACC: tl.constexpr, IEEE: tl.constexpr,
                       M: tl.constexpr, SRC: tl.constexpr):
-    G: tl.constexpr = M - WIN + 1
+    GR: tl.constexpr = M - WIN_R + 1  # this program's source rows
+    GC: tl.constexpr = M - WIN_C + 1  # and columns
     tc, tr, pl, n, c, xb, yb = _program(x_ptr, y_ptr, C, sxn, sxc, syn, syc)
-    t0r = tr * G
-    t0c = tc * G
-    m0r = t0r + OFF - (WIN - 1)
-    m0c = t0c + OFF - (WIN - 1)
+    t0r = tr * GR
+    t0c = tc * GC
+    m0r = t0r + OFF_R - (WIN_R - 1)
+    m0c = t0c + OFF_C - (WIN_C - 1)
     mx, my, exx, eyy, exy = _stats(xb, yb, g_ptr, m0r, m0c, H, W, Ho, Wo, sxh, sxw, syh, syw,
-                                   M, SRC, WIN, OFF, PADDING, ACC, IEEE)
+                                   M, SRC, WIN_R, WIN_C, OFF_R, OFF_C, PADDING, ACC, IEEE)
     c1 = tl.load(k_ptr)
     c2 = tl.load(k_ptr + 1)
     ws = tl.load(w_ptr + pl * 3) * tl.load(k_ptr + 2)
@@ -189,9 +194,9 @@ def _ssim_grad_kernel(x_ptr, y_ptr, g_ptr, k_ptr, w_ptr, dmap_ptr, gx_ptr, gy_pt
     day = tl.where(valid, day, 0.0)
     dbb = tl.where(valid, dbb, 0.0)
     dcc = tl.where(valid, dcc, 0.0)
-    # adjoint blur onto the source tile t0 .. t0 + M (the first G rows / columns are this tile's)
-    er = _band(g_ptr, m0r, t0r, H, Ho, M, M, WIN, OFF, PADDING, ACC)
-    ec = _band(g_ptr, m0c, t0c, W, Wo, M, M, WIN, OFF, PADDING, ACC)
+    # adjoint blur onto the source tile t0 .. t0 + M (the first GR rows / GC columns are this tile's)
+    er = _band(g_ptr, m0r, t0r, H, Ho, M, M, WIN_R, OFF_R, PADDING, ACC)
+    ec = _band(g_ptr + WIN_R, m0c, t0c, W, Wo, M, M, WIN_C, OFF_C, PADDING, ACC)
     ert = tl.trans(er)
     xs, m = _load_tile(xb, t0r, t0c, H, W, sxh, sxw, M, M, ACC)
     ys, _ = _load_tile(yb, t0r, t0c, H, W, syh, syw, M, M, ACC)
@@ -201,7 +206,7 @@ def _ssim_grad_kernel(x_ptr, y_ptr, g_ptr, k_ptr, w_ptr, dmap_ptr, gx_ptr, gy_pt
     sign = tl.where(d > 0, 1.0, tl.where(d < 0, -1.0, 0.0)).to(ACC) * wl
     rr = t0r + tl.arange(0, M)[:, None]
     qq = t0c + tl.arange(0, M)[None, :]
-    own = m & (tl.arange(0, M)[:, None] < G) & (tl.arange(0, M)[None, :] < G)
+    own = m & (tl.arange(0, M)[:, None] < GR) & (tl.arange(0, M)[None, :] < GC)
     off = n.to(tl.int64) * sgn + c.to(tl.int64) * sgc + rr.to(tl.int64) * sgh + qq.to(tl.int64) * sgw
     if WRITE_X:
         gx = _mm(ert, _mm(dax, ec, IEEE), IEEE) + 2 * xs * tb + ys * tcc + sign
@@ -216,24 +221,26 @@ def _acc(dtype):
 
 
 def _geometry(x, win_size, padding):
-    h, w = x.shape[-2:]
+    """(Ho, Wo, vertical offset, horizontal offset); win_size: (vertical, horizontal) taps."""
+    (h, w), (wr, wc) = x.shape[-2:], win_size
     if padding == Padding.VALID:
-        return h - win_size + 1, w - win_size + 1, 0
-    return h, w, win_size // 2
+        return h - wr + 1, w - wc + 1, 0, 0
+    return h, w, wr // 2, wc // 2
 
 
 def _constants(x, win_size, win_sigma, c1, c2, padding, acc_t):
-    """(window, [c1, c2, 1 / output pixels, 1 / input pixels]) as accumulator-dtype tensors
-    (Triton's float arguments are float32; float64 runs need these exact)."""
-    ho, wo, _ = _geometry(x, win_size, padding)
+    """(windows: the vertical then the horizontal one, [c1, c2, 1 / output pixels, 1 / input
+    pixels]) as accumulator-dtype tensors (Triton's float arguments are float32; float64 runs
+    need these exact)."""
+    ho, wo, _, _ = _geometry(x, win_size, padding)
     h, w = x.shape[-2:]
     k = torch.tensor([c1, c2, 1.0 / (ho * wo), 1.0 / (h * w)], dtype=acc_t, device=x.device)
-    return reference.gaussian_window(win_size, win_sigma, acc_t, x.device), k
+    return torch.cat(reference.windows(win_size, win_sigma, 2, acc_t, x.device)), k
 
 
 def _grad_tiles(win_size):
     """(M, SRC): 32 x 32 output regions from 64 x 64 source tiles for every window, so each
-    program's gradient tile is 33 - win_size wide (22 at 11x11). Larger regions (64 / 128)
+    program's gradient tile is 33 - win_size wide per axis (22 at 11x11). Larger regions (64 / 128)
     took minutes to compile and ~200 KiB of shared memory (more than an A100 has), so
     windows above ~21 are slow on this backend; the CUDA kernel has no such limit."""
     return 32, 64
@@ -241,20 +248,20 @@ def _grad_tiles(win_size):
 
 def _grads(x, y, g, k, weights, dmap, need_gx, need_gy, win_size, padding, acc_tl):
     n, c, h, w = x.shape
-    ho, wo, off = _geometry(x, win_size, padding)
+    ho, wo, off_r, off_c = _geometry(x, win_size, padding)
     gx = torch.empty_like(x) if need_gx else x.new_empty((0,))
     gy = torch.empty_like(x) if need_gy else x.new_empty((0,))
     if not (need_gx or need_gy):
         return gx, gy
     ref = gx if need_gx else gy
     m, src = _grad_tiles(win_size)
-    tile = m - win_size + 1
     d = dmap if dmap is not None else x
-    grid = (triton.cdiv(w, tile), triton.cdiv(h, tile), n * c)
+    grid = (triton.cdiv(w, m - win_size[1] + 1), triton.cdiv(h, m - win_size[0] + 1), n * c)
     _ssim_grad_kernel[grid](
         x, y, g, k, weights, d, gx if need_gx else ref, gy if need_gy else ref, c, h, w, ho, wo,
         *x.stride(), *y.stride(), *d.stride(), *ref.stride(),
-        WIN=win_size, OFF=off, PADDING=padding, HAS_DMAP=dmap is not None, WRITE_X=need_gx, WRITE_Y=need_gy,
+        WIN_R=win_size[0], WIN_C=win_size[1], OFF_R=off_r, OFF_C=off_c, PADDING=padding, HAS_DMAP=dmap is not None,
+        WRITE_X=need_gx, WRITE_Y=need_gy,
         ACC=acc_tl, IEEE=acc_tl == tl.float32, M=m, SRC=src, num_warps=8)
     return gx, gy
 
@@ -266,7 +273,7 @@ def planes_fwd(pred, target, win_size, win_sigma, c1, c2, padding, want_map, wan
                                     need_grad_pred, need_grad_target)
     n, c, h, w = pred.shape
     acc_t, acc_tl = _acc(pred.dtype)
-    ho, wo, off = _geometry(pred, win_size, padding)
+    ho, wo, off_r, off_c = _geometry(pred, win_size, padding)
     g, k = _constants(pred, win_size, win_sigma, c1, c2, padding, acc_t)
     s_map = torch.empty((n, c, ho, wo), dtype=pred.dtype, device=pred.device,
                         memory_format=reference.map_memory_format(pred)) if want_map \
@@ -277,7 +284,8 @@ def planes_fwd(pred, target, win_size, win_sigma, c1, c2, padding, want_map, wan
     _ssim_fwd_kernel[grid](
         pred, target, g, k, s_map if want_map else pred, partials, c, h, w, ho, wo, *pred.stride(),
         *target.stride(), *ms,
-        WIN=win_size, OFF=off, PADDING=padding, WANT_MAP=want_map, WANT_L1=want_l1,
+        WIN_R=win_size[0], WIN_C=win_size[1], OFF_R=off_r, OFF_C=off_c, PADDING=padding, WANT_MAP=want_map,
+        WANT_L1=want_l1,
         ACC=acc_tl, IEEE=acc_tl == tl.float32, OUT=OUT, IN=IN, num_warps=8)
     counts = torch.tensor([ho * wo, ho * wo, h * w], dtype=acc_t, device=pred.device)
     planes = (partials.sum(1) / counts).view(n, c, 3)

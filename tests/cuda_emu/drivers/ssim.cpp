@@ -7,7 +7,9 @@ using namespace fastiqa::cuda;
 static SsimGeometry geometry(const fastiqa_emu::Request& r) {
   SsimGeometry g{};
   g.N = r.i("N"), g.C = r.i("C"), g.H = r.i("H"), g.W = r.i("W"), g.Ho = r.i("Ho"), g.Wo = r.i("Wo");
-  g.win = static_cast<int>(r.i("win")), g.off = static_cast<int>(r.i("off")), g.padding = static_cast<int>(r.i("padding"));
+  g.winh = static_cast<int>(r.i("winh")), g.winw = static_cast<int>(r.i("winw"));
+  g.offh = static_cast<int>(r.i("offh")), g.offw = static_cast<int>(r.i("offw"));
+  g.padding = static_cast<int>(r.i("padding"));
   for (int k = 0; k < 4; ++k) {
     g.sx[k] = r.i("sx" + std::to_string(k));
     g.sy[k] = r.i("sy" + std::to_string(k));
@@ -23,8 +25,9 @@ int main() {
   return fastiqa_emu::serve([](fastiqa_emu::Request& r) -> const char* {
     const int dt = static_cast<int>(r.i("dtype"));
     const SsimGeometry geo = geometry(r);
-    double window[fastiqa::ssim::kMaxWin];
-    fastiqa::ssim::gaussian_window(geo.win, r.d("sigma"), window);
+    double window[2 * fastiqa::ssim::kMaxWin];  // vertical taps, then horizontal (ssim_launch.h)
+    fastiqa::ssim::gaussian_window(geo.winh, r.d("sigmah"), window);
+    fastiqa::ssim::gaussian_window(geo.winw, r.d("sigmaw"), window + geo.winh);
     const double c[2] = {r.d("c1"), r.d("c2")};
     if (r.op == "ssim_fwd") {
       int64_t sm[4];

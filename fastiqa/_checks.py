@@ -92,7 +92,7 @@ MIN_WIN, MAX_WIN = 3, 31
 SSIM_PADDINGS = ("valid", "same_zero", "same_reflect")
 
 
-SSIM_AXES = (2,)  # the spatial axis counts a per-axis window may have: (H, W)
+SSIM_AXES = (2, 3)  # the spatial axis counts a per-axis window may have: (H, W), (D, H, W)
 
 
 def _per_axis(value, name: str, one):

@@ -52,8 +52,8 @@ def test_compat_pytorch_msssim_without_peer():
     torch.testing.assert_close(compat_pm.ssim(x, y), R.ssim(x.double(), y.double(), 255.0).float(), **TOL)
     with pytest.raises(ValueError, match="odd"):
         compat_pm.ssim(x, y, win_size=10)
-    with pytest.raises(ValueError, match="4-d"):
-        compat_pm.ssim(x[None].expand(2, -1, -1, -1, -1), y[None].expand(2, -1, -1, -1, -1))
+    with pytest.raises(ValueError, match="4-d or 5-d"):
+        compat_pm.ssim(x[None, None].expand(2, 2, -1, -1, -1, -1), y[None, None].expand(2, 2, -1, -1, -1, -1))
     with pytest.raises(ValueError, match="Gaussian"):
         compat_pm.ssim(x, y, win=torch.ones(3, 1, 1, 11) / 11)
 

@@ -584,6 +584,8 @@ void run_band(const Job<T, A>& J, int64_t plane, int64_t band, Scratch<A>& S,
   sums[2] = sum_l1;
 }
 
+#include "ssim_volume.h"
+
 struct Geometry {
   int64_t N, C, H, W, Ho, Wo, offh, offw;
 };
@@ -660,11 +662,76 @@ std::vector<double> run_all(const Job<T, A>& J, int64_t planes) {
   return plane_sums;
 }
 
+// Volumes (N, C, D, H, W): the plane kernels of csrc/cpu/ssim_volume.h.
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> volume_planes_fwd(
+    const at::Tensor& x, const at::Tensor& y, const host::SsimWindow& win, double c1, double c2, int64_t padding,
+    bool want_map, bool want_l1, const std::optional<at::Tensor>& weights, bool need_gx, bool need_gy) {
+  const auto acc = host::acc_dtype(x);
+  const bool grad = weights.has_value() && (need_gx || need_gy);
+  if (grad) host::check_ssim_weights(*weights, x);
+  const int64_t N = x.size(0), C = x.size(1);
+  at::Tensor planes = at::empty({N, C, kNumPlaneStats}, x.options().dtype(acc));
+  at::Tensor map = at::empty({0}, x.options());
+  at::Tensor gx = grad && need_gx ? pooled_empty_like(x) : at::empty({0}, x.options());
+  at::Tensor gy = grad && need_gy ? pooled_empty_like(x) : at::empty({0}, x.options());
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "ssim_fwd", [&] {
+    using A = typename AccOf<scalar_t>::type;
+    VolJob<scalar_t, A> J;
+    setup_volume(J, x, y, win, c1, c2, padding);
+    if (want_map) {
+      map = at::empty({N, C, J.Do, J.Ho, J.Wo}, x.options());
+      J.map = View5<scalar_t>(map);
+    }
+    J.l1 = want_l1;
+    J.want_map = want_map;
+    J.grad = grad;
+    if (grad) {
+      J.weights = weights->data_ptr<A>();
+      if (need_gx) J.gx = View5<scalar_t>(gx);
+      if (need_gy) J.gy = View5<scalar_t>(gy);
+    }
+    const std::vector<double> sums = run_volume(J, N * C);
+    A* out = planes.data_ptr<A>();
+    const double n_out = static_cast<double>(J.Do * J.Ho * J.Wo), n_in = static_cast<double>(J.D * J.H * J.W);
+    for (int64_t pl = 0; pl < N * C; ++pl) {
+      out[3 * pl] = static_cast<A>(sums[3 * pl] / n_out);
+      out[3 * pl + 1] = static_cast<A>(sums[3 * pl + 1] / n_out);
+      out[3 * pl + 2] = static_cast<A>(sums[3 * pl + 2] / n_in);
+    }
+  });
+  return {planes, map, gx, gy};
+}
+
+std::tuple<at::Tensor, at::Tensor> volume_planes_bwd(const at::Tensor& x, const at::Tensor& y,
+                                                     const host::SsimWindow& win, double c1, double c2,
+                                                     int64_t padding, const at::Tensor& weights,
+                                                     const std::optional<at::Tensor>& dmap, bool need_gx,
+                                                     bool need_gy) {
+  host::check_ssim_weights(weights, x);
+  at::Tensor gx = need_gx ? pooled_empty_like(x) : at::empty({0}, x.options());
+  at::Tensor gy = need_gy ? pooled_empty_like(x) : at::empty({0}, x.options());
+  if (!need_gx && !need_gy) return {gx, gy};
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "ssim_bwd", [&] {
+    using A = typename AccOf<scalar_t>::type;
+    VolJob<scalar_t, A> J;
+    setup_volume(J, x, y, win, c1, c2, padding);
+    host::check_ssim_dmap(dmap, x, {J.Do, J.Ho, J.Wo});
+    J.grad = true;
+    J.weights = weights.data_ptr<A>();
+    if (dmap.has_value()) J.dmap = View5<const scalar_t>(*dmap);
+    if (need_gx) J.gx = View5<scalar_t>(gx);
+    if (need_gy) J.gy = View5<scalar_t>(gy);
+    run_volume(J, x.size(0) * x.size(1));
+  });
+  return {gx, gy};
+}
+
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> ssim_planes_fwd(
     const at::Tensor& x, const at::Tensor& y, const host::SsimWindow& win, double c1, double c2,
     int64_t padding, bool want_map, bool want_l1, const std::optional<at::Tensor>& weights,
     bool need_gx, bool need_gy) {
   host::check_ssim_inputs(x, y, win, padding);
+  if (x.dim() == 5) return volume_planes_fwd(x, y, win, c1, c2, padding, want_map, want_l1, weights, need_gx, need_gy);
   const Geometry geo = geometry(x, win, padding);
   const auto acc = host::acc_dtype(x);
   const bool grad = weights.has_value() && (need_gx || need_gy);
@@ -708,9 +775,10 @@ std::tuple<at::Tensor, at::Tensor> ssim_planes_bwd(const at::Tensor& x, const at
                                             const std::optional<at::Tensor>& dmap, bool need_gx,
                                             bool need_gy) {
   host::check_ssim_inputs(x, y, win, padding);
+  if (x.dim() == 5) return volume_planes_bwd(x, y, win, c1, c2, padding, weights, dmap, need_gx, need_gy);
   const Geometry geo = geometry(x, win, padding);
   host::check_ssim_weights(weights, x);
-  host::check_ssim_dmap(dmap, x, geo.Ho, geo.Wo);
+  host::check_ssim_dmap(dmap, x, {geo.Ho, geo.Wo});
   const at::Tensor& w = weights;
   at::Tensor gx = need_gx ? pooled_empty_like(x) : at::empty({0}, x.options());
   at::Tensor gy = need_gy ? pooled_empty_like(x) : at::empty({0}, x.options());

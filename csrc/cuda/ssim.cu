@@ -254,18 +254,19 @@ __device__ __forceinline__ int padded_of(int64_t s, int64_t n, int off, int padd
   return cnt;
 }
 
-// The taps of the adjoint blur at source index s (extent n) along one axis (win taps g,
-// offset off): add(g_k, p) for every output position p, local to the region of M starting
-// at m0, whose window reads s.
-template <typename A, typename Add>
-__device__ __forceinline__ void adjoint_taps(const Params<A>& P, const A* g, int win, int off, int64_t s, int64_t n,
-                                             int64_t m0, int M, Add add) {
+// The taps of the adjoint blur at source index s (extent n) along one axis (VERTICAL: the
+// winh taps gh, else the winw taps gw; the taps are read from the kernel parameters by index,
+// never through a pointer, which would copy them to local memory): add(g_k, p) for every
+// output position p, local to the region of M starting at m0, whose window reads s.
+template <bool VERTICAL, typename A, typename Add>
+__device__ __forceinline__ void adjoint_taps(const Params<A>& P, int64_t s, int64_t n, int64_t m0, int M, Add add) {
   int64_t u[3];
-  const int cnt = padded_of(s, n, off, P.padding, u);
+  const int win = VERTICAL ? P.winh : P.winw;
+  const int cnt = padded_of(s, n, VERTICAL ? P.offh : P.offw, P.padding, u);
   for (int t = 0; t < cnt; ++t)
     for (int k = 0; k < win; ++k) {
       const int64_t p = u[t] - k - m0;
-      if (p >= 0 && p < M) add(g[k], static_cast<int>(p));
+      if (p >= 0 && p < M) add(VERTICAL ? P.gh[k] : P.gw[k], static_cast<int>(p));
     }
 }
 
@@ -279,7 +280,7 @@ __device__ void vertical_adjoint(const Params<A>& P, int G, int MR, int M, int64
     const int64_t s = t0r + i;
     A a[4] = {0, 0, 0, 0};
     if (s < P.H)
-      adjoint_taps(P, P.gh, P.winh, P.offh, s, P.H, m0r, MR, [&](A gk, int p) {
+      adjoint_taps<true>(P, s, P.H, m0r, MR, [&](A gk, int p) {
         for (int q = 0; q < 4; ++q) a[q] += gk * map_at(q, p, col);
       });
     for (int q = 0; q < 4; ++q) t1[(q * G + i) * M + col] = a[q];
@@ -298,7 +299,7 @@ __device__ void horizontal_adjoint_store(const T* x, const T* y, T* gx, T* gy, c
     const int64_t s = t0r + i, sc = t0c + j;
     if (s >= P.H || sc >= P.W) continue;
     A a[4] = {0, 0, 0, 0};
-    adjoint_taps(P, P.gw, P.winw, P.offw, sc, P.W, m0c, M, [&](A gk, int col) {
+    adjoint_taps<false>(P, sc, P.W, m0c, M, [&](A gk, int col) {
       for (int q = 0; q < 4; ++q) a[q] += gk * t1[(q * G + i) * M + col];
     });
     const A vx = load_as<A>(xb + s * P.sx[2] + sc * P.sx[3]);

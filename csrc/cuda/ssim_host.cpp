@@ -26,6 +26,9 @@ SsimGeometry geometry(const at::Tensor& x, const at::Tensor& y, const host::Ssim
   using namespace fastiqa::ssim;
   host::check_ssim_inputs(x, y, win, padding);
   TORCH_CHECK(x.is_cuda(), "fastiqa_C::ssim: CUDA tensors expected");
+  TORCH_CHECK(x.dim() == 4,
+              "fastiqa_C::ssim: pred is a 5-D volume (N, C, D, H, W) and the CUDA kernels take (N, C, H, W) images "
+              "only: pass backend='triton' or backend='reference' for volumes on the GPU, or run them on the CPU");
   SsimGeometry g{};
   g.N = x.size(0); g.C = x.size(1); g.H = x.size(2); g.W = x.size(3);
   g.winh = static_cast<int>(win.size[0]);
@@ -56,7 +59,7 @@ std::tuple<at::Tensor, at::Tensor> grads(const at::Tensor& x, const at::Tensor& 
                                          const double* window, const double* c, const at::Tensor& weights,
                                          const std::optional<at::Tensor>& dmap, bool need_gx, bool need_gy) {
   host::check_ssim_weights(weights, x);
-  host::check_ssim_dmap(dmap, x, geo.Ho, geo.Wo);
+  host::check_ssim_dmap(dmap, x, {geo.Ho, geo.Wo});
   // both laid out as empty_like(x): the kernel writes them with one set of strides
   at::Tensor gx = need_gx ? at::empty_like(x) : at::empty({0}, x.options());
   at::Tensor gy = need_gy ? at::empty_like(x) : at::empty({0}, x.options());

@@ -5,6 +5,7 @@
 #include <ATen/core/Tensor.h>
 #include <c10/util/Exception.h>
 
+#include <initializer_list>
 #include <optional>
 
 #include "../common/ssim_math.h"
@@ -14,7 +15,8 @@ namespace fastiqa {
 namespace host {
 
 // The window of the ssim_fwd / ssim_bwd ops: one odd size in [kMinWin, kMaxWin] and one
-// sigma > 0 (inf: the uniform window) per spatial axis, outermost first ((H, W)).
+// sigma > 0 (inf: the uniform window) per spatial axis, outermost first ((H, W) for images,
+// (D, H, W) for volumes).
 struct SsimWindow {
   int axes = 0;
   int64_t size[3] = {};
@@ -23,9 +25,9 @@ struct SsimWindow {
 
 inline SsimWindow ssim_window(c10::IntArrayRef size, c10::ArrayRef<double> sigma) {
   using namespace fastiqa::ssim;
-  TORCH_CHECK(size.size() == 2 && sigma.size() == 2,
-              "fastiqa_C::ssim: win_size and win_sigma must hold one entry per spatial axis (H, W), got ",
-              size.size(), " and ", sigma.size());
+  TORCH_CHECK((size.size() == 2 || size.size() == 3) && sigma.size() == size.size(),
+              "fastiqa_C::ssim: win_size and win_sigma must hold one entry per spatial axis ((H, W) or (D, H, W)), "
+              "got ", size.size(), " and ", sigma.size());
   SsimWindow w;
   w.axes = static_cast<int>(size.size());
   for (int a = 0; a < w.axes; ++a) {
@@ -50,7 +52,8 @@ inline SsimWindow square_window(int64_t size, double sigma) {
 // x and y, window and padding; returns nothing, the geometry is each backend's.
 inline void check_ssim_inputs(const at::Tensor& x, const at::Tensor& y, const SsimWindow& win, int64_t padding) {
   using namespace fastiqa::ssim;
-  TORCH_CHECK(x.dim() == 4 && x.sizes() == y.sizes(), "fastiqa_C::ssim: x and y must be (N, C, H, W) of one shape");
+  TORCH_CHECK((x.dim() == 4 || x.dim() == 5) && x.sizes() == y.sizes(),
+              "fastiqa_C::ssim: x and y must be (N, C, H, W) images or (N, C, D, H, W) volumes of one shape");
   TORCH_CHECK(x.scalar_type() == y.scalar_type(), "fastiqa_C::ssim: x and y must share a dtype");
   TORCH_CHECK(y.device() == x.device(), "fastiqa_C::ssim: x and y must be on one device");
   TORCH_CHECK(win.axes == x.dim() - 2, "fastiqa_C::ssim: the window has ", win.axes, " axes, the inputs ",
@@ -73,12 +76,16 @@ inline void check_ssim_weights(const at::Tensor& w, const at::Tensor& x) {
               "fastiqa_C::ssim: weights must be a contiguous (N, C, 3) accumulator-dtype tensor on the device");
 }
 
-inline void check_ssim_dmap(const std::optional<at::Tensor>& dmap, const at::Tensor& x, int64_t Ho, int64_t Wo) {
+// out: the map's spatial sizes ((Ho, Wo) or (Do, Ho, Wo)).
+inline void check_ssim_dmap(const std::optional<at::Tensor>& dmap, const at::Tensor& x,
+                            std::initializer_list<int64_t> out) {
   if (!dmap.has_value()) return;
-  TORCH_CHECK(dmap->dim() == 4 && dmap->size(0) == x.size(0) && dmap->size(1) == x.size(1) &&
-                  dmap->size(2) == Ho && dmap->size(3) == Wo && dmap->scalar_type() == x.scalar_type() &&
-                  dmap->device() == x.device(),
-              "fastiqa_C::ssim_bwd: dmap must be an (N, C, Ho, Wo) tensor of the input dtype");
+  bool ok = dmap->dim() == x.dim() && dmap->dim() == 2 + static_cast<int64_t>(out.size()) &&
+            dmap->size(0) == x.size(0) && dmap->size(1) == x.size(1) && dmap->scalar_type() == x.scalar_type() &&
+            dmap->device() == x.device();
+  int64_t d = 2;
+  for (int64_t o : out) ok = ok && dmap->dim() > d && dmap->size(d++) == o;
+  TORCH_CHECK(ok, "fastiqa_C::ssim_bwd: dmap must be an (N, C, *output size) tensor of the input dtype");
 }
 
 }  // namespace host

@@ -97,7 +97,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> ssim_forw
     bool need_grad_target) {
   using namespace fastiqa::codes;
   check_ssim_codes(reduction, output, alpha);
-  TORCH_CHECK(pred.dim() == 4, "fastiqa_C::ssim: pred and target must be (N, C, H, W)");
+  TORCH_CHECK(pred.dim() == 4 || pred.dim() == 5,
+              "fastiqa_C::ssim: pred and target must be (N, C, H, W) images or (N, C, D, H, W) volumes");
   const SsimWindow win = ssim_window(win_size, win_sigma);
   const bool grad = (need_grad_pred || need_grad_target) && reduction != kMap;
   const double gain = ssim_stored_gain(pred, reduction);
@@ -122,7 +123,8 @@ std::tuple<at::Tensor, at::Tensor> ssim_backward(
     bool need_grad_target) {
   using namespace fastiqa::codes;
   check_ssim_codes(reduction, output, alpha);
-  TORCH_CHECK(pred.dim() == 4, "fastiqa_C::ssim: pred and target must be (N, C, H, W)");
+  TORCH_CHECK(pred.dim() == 4 || pred.dim() == 5,
+              "fastiqa_C::ssim: pred and target must be (N, C, H, W) images or (N, C, D, H, W) volumes");
   const SsimWindow win = ssim_window(win_size, win_sigma);
   const bool map = reduction == kMap;
   at::Tensor factor = grad_out.has_value() && !map ? *grad_out : at::Tensor();

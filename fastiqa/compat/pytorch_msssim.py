@@ -4,8 +4,10 @@ data_range=255 by default, K=(0.01, 0.03), 2x2 average pooling between MS-SSIM s
 the fused kernels, with gradients for both inputs and no NaN gradient where a MS-SSIM term is
 clamped to 0.
 
-Differences: 4-d (N, C, H, W) input only (pytorch_msssim's 5-d volumes raise ValueError), and
-`win` may only be the Gaussian that win_size and win_sigma describe (other windows raise).
+Volumes: 5-d (N, C, D, H, W) input takes the separable 3-D window and 2x2x2 pooling, as
+pytorch_msssim (spatial_dims=3 on the modules). Differences: `win` may only be the Gaussian
+that win_size and win_sigma describe (other windows raise), and an axis smaller than the
+window raises ValueError (pytorch_msssim skips blurring it, with a warning).
 """
 
 from typing import List, Optional, Sequence, Tuple, Union
@@ -22,8 +24,8 @@ def _prepare(X, Y, win_size, win):
     for d in range(len(X.shape) - 1, 1, -1):
         X = X.squeeze(dim=d)
         Y = Y.squeeze(dim=d)
-    if len(X.shape) != 4:
-        raise ValueError(f"Input images should be 4-d tensors (fastiqa has no 5-d SSIM), but got {X.shape}")
+    if len(X.shape) not in (4, 5):
+        raise ValueError(f"Input images should be 4-d or 5-d tensors, but got {X.shape}")
     if win is not None:
         win_size = win.shape[-1]
     if not (win_size % 2 == 1):
@@ -106,8 +108,8 @@ class SSIM(torch.nn.Module):
         nonnegative_ssim: bool = False,
     ) -> None:
         super().__init__()
-        if spatial_dims != 2:
-            raise ValueError("fastiqa.compat.pytorch_msssim supports spatial_dims=2 only")
+        if spatial_dims not in (2, 3):
+            raise ValueError(f"spatial_dims must be 2 (images) or 3 (volumes), got {spatial_dims}")
         self.win_size, self.win_sigma, self.channel = win_size, win_sigma, channel
         self.size_average, self.data_range, self.K, self.nonnegative_ssim = (
             size_average,
@@ -142,8 +144,8 @@ class MS_SSIM(torch.nn.Module):
         K: Union[Tuple[float, float], List[float]] = (0.01, 0.03),
     ) -> None:
         super().__init__()
-        if spatial_dims != 2:
-            raise ValueError("fastiqa.compat.pytorch_msssim supports spatial_dims=2 only")
+        if spatial_dims not in (2, 3):
+            raise ValueError(f"spatial_dims must be 2 (images) or 3 (volumes), got {spatial_dims}")
         self.win_size, self.win_sigma, self.channel = win_size, win_sigma, channel
         self.size_average, self.data_range, self.weights, self.K = size_average, data_range, weights, K
 

@@ -1,7 +1,8 @@
 """SSIM family: SSIM, 1 - SSIM, MS-SSIM and the fused L1 + SSIM loss of 3DGS.
 
-(N, C, H, W) images in [0, data_range]; Gaussian (any sigma > 0) or uniform window of
-odd size 3..31, population or sample covariance; gradients for both inputs. padding: "valid" (Wang's MATLAB, BasicSR,
+(N, C, H, W) images or (N, C, D, H, W) volumes (a separable 3-D window) in [0, data_range];
+Gaussian (any sigma > 0) or uniform window of odd size 3..31, population or sample covariance;
+gradients for both inputs. padding: "valid" (Wang's MATLAB, BasicSR,
 pytorch_msssim, published tables), "same_zero" (fused-ssim, 3DGS) or
 "same_reflect" (kornia, torchmetrics >= 1.4.2).
 """
@@ -53,8 +54,12 @@ def _ssim_args(x, y, data_range, win_size, win_sigma, k1, k2, padding, reduction
         and denominator by r makes it cs with C2 / r, so the kernels get c2 * (N - 1) / N.
         Values and gradients are those of the definition (up to rounding)."""
     x, y = _checks.pair(x, y, "pred", "target")
-    if x.dim() != 4:
-        raise ValueError(f"pred and target must be (N, C, H, W) images, got shape {tuple(x.shape)}")
+    if x.dim() not in (4, 5):
+        raise ValueError(f"pred and target must be (N, C, H, W) images or (N, C, D, H, W) volumes, got shape "
+                         f"{tuple(x.shape)}")
+    if x.dim() == 5 and downsample is not None:
+        raise ValueError(f"downsample (ssim.m's rule for images) takes (N, C, H, W) images, not volumes; got "
+                         f"downsample={downsample!r} with shape {tuple(x.shape)}")
     data_range, win_size, win_sigma, k1, k2 = _checks.ssim_options(data_range, win_size, win_sigma, k1, k2, padding)
     win_size, win_sigma = _checks.spatial_window(win_size, win_sigma, x.dim() - 2)
     _checks.choice(reduction, "reduction", reductions)
@@ -94,14 +99,16 @@ def ssim(
     use_sample_covariance: bool = False,
     backend: Optional[str] = None,
 ) -> Tensor:
-    """Structural similarity of x and y, (N, C, H, W) images in [0, data_range].
+    """Structural similarity of x and y, (N, C, H, W) images or (N, C, D, H, W) volumes in
+    [0, data_range] (volumes: the separable 3-D window, win_size / win_sigma one number or
+    (D, H, W); every padding; pytorch_msssim's and torchmetrics' 5-D SSIM; no downsample).
 
     padding: "valid" (Wang's MATLAB, BasicSR, pytorch_msssim, published tables),
     "same_zero" (fused-ssim, 3DGS) or "same_reflect" (kornia, torchmetrics >= 1.4.2).
     reduction: "mean", "none" (one value per image), "per_channel" (N, C), "map" (the
     SSIM map, in the input dtype). Reduced values are float32 (float64 for float64 input).
     Gaussian window of odd size 3..31 and any sigma > 0; gradients for both inputs.
-    win_size, win_sigma: one number, or one per spatial axis, (H, W) (torchmetrics'
+    win_size, win_sigma: one number, or one per spatial axis, (H, W) or (D, H, W) (torchmetrics'
     kernel_size / sigma sequences), e.g. win_size=(7, 11), win_sigma=(1.0, 1.5).
     downsample: None (off), "auto" (Wang's ssim.m: f = max(1, round(min(H, W) / 256)))
     or an integer f: both images are first box-filtered f x f ('symmetric' padding,
@@ -154,10 +161,12 @@ def _pool(t: Tensor) -> Tensor:
     and even sides instead of specialising on their parity.
 
     In the accumulator dtype: float16/bfloat16 images are pooled in float32 and the
-    coarser scales stay float32 (values, and the gradients summed over the scales)."""
+    coarser scales stay float32 (values, and the gradients summed over the scales).
+    Volumes: 2x2x2 pooling, padding D % 2 too (pytorch_msssim's avg_pool3d)."""
     t = t.to(acc_dtype(t.dtype))
-    ph, pw = t.shape[2] % 2, t.shape[3] % 2
-    return torch.nn.functional.avg_pool2d(torch.nn.functional.pad(t, (pw, pw, ph, ph)), kernel_size=2)
+    pads = [p for s in reversed(t.shape[2:]) for p in (s % 2, s % 2)]
+    pool = torch.nn.functional.avg_pool2d if t.dim() == 4 else torch.nn.functional.avg_pool3d
+    return pool(torch.nn.functional.pad(t, pads), kernel_size=2)
 
 
 def ms_ssim_min_size(win_size=11, levels: int = 5):

@@ -69,10 +69,11 @@ def _reference_outputs(pred, target, win_size, win_sigma, c1, c2, padding, reduc
 
 def _scale(grad, factor, reduction: int, inplace: bool):
     """grad * factor (0-dim, (N,) or (N, C)) in float32, rounded once to grad's dtype."""
+    spatial = (1,) * (grad.dim() - 2)  # images or volumes
     if reduction == NONE:
-        factor = factor.view(-1, 1, 1, 1)
+        factor = factor.view(-1, 1, *spatial)
     elif reduction == PER_CHANNEL:
-        factor = factor.view(*factor.shape, 1, 1)
+        factor = factor.view(*factor.shape, *spatial)
     return _autograd.scaled(grad, factor, inplace)
 
 

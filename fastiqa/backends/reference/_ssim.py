@@ -104,7 +104,8 @@ def ssim(x, y, data_range=1.0, win_size=11, win_sigma=1.5, k1=0.01, k2=0.03, pad
 def ms_ssim(x, y, data_range=1.0, win_size=11, win_sigma=1.5, k1=0.01, k2=0.03, weights=None,
             padding="valid", reduction="mean"):
     """MS-SSIM as pytorch_msssim computes it: cs at the first scales, SSIM at the last, each
-    per channel and clamped at 0, 2x2 average pooling (padding H % 2, W % 2, zeros counted)."""
+    per channel and clamped at 0, 2x2 average pooling (padding H % 2, W % 2, zeros counted;
+    volumes: 2x2x2 pooling, padding D % 2 too)."""
     weights = MS_SSIM_WEIGHTS if weights is None else weights
     w = torch.as_tensor(weights, dtype=x.dtype, device=x.device)
     values = []
@@ -112,9 +113,10 @@ def ms_ssim(x, y, data_range=1.0, win_size=11, win_sigma=1.5, k1=0.01, k2=0.03, 
         s_map, cs_map = ssim_maps(x, y, data_range, win_size, win_sigma, k1, k2, padding)
         if level < len(weights) - 1:
             values.append(torch.relu(cs_map.flatten(2).mean(-1)))
-            pad = (x.shape[2] % 2, x.shape[3] % 2)
-            x = torch.nn.functional.avg_pool2d(x, kernel_size=2, padding=pad)
-            y = torch.nn.functional.avg_pool2d(y, kernel_size=2, padding=pad)
+            pad = tuple(s % 2 for s in x.shape[2:])
+            pool = torch.nn.functional.avg_pool2d if x.dim() == 4 else torch.nn.functional.avg_pool3d
+            x = pool(x, kernel_size=2, padding=pad)
+            y = pool(y, kernel_size=2, padding=pad)
     values.append(torch.relu(s_map.flatten(2).mean(-1)))
     per_channel = torch.prod(torch.stack(values, 0) ** w.view(-1, 1, 1), dim=0)
     if reduction == "per_channel":

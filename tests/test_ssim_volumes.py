@@ -232,3 +232,29 @@ def test_modules_and_bad_arguments():
         F.ssim(x, y, win_size=(13, 5, 5))
     with pytest.raises(ValueError, match="volumes"):
         F.ssim(x[None], y[None])
+
+
+def test_compile_fullgraph_dynamic():
+    """Volumes under torch.compile(fullgraph=True, dynamic=True): one graph for two sizes,
+    values and both gradients equal to eager."""
+    from torch._dynamo.utils import counters
+
+    def fn(a, b):
+        return F.ssim_loss(a, b, win_size=(3, 5, 5), padding="same_reflect") + \
+            F.ms_ssim(a, b, win_size=3, weights=(0.5, 0.5), reduction="none").sum()
+
+    torch._dynamo.reset()
+    counters.clear()
+    compiled = torch.compile(fn, fullgraph=True, dynamic=True, backend="aot_eager")
+    for shape in ((2, 3, 9, 10, 11), (4, 5, 12, 14, 13)):  # no size 1 or equal sizes: dynamo specialises
+        a, b = _pair(shape, torch.float32, seed=11)
+        ea, eb = a.clone().requires_grad_(), b.clone().requires_grad_()
+        ca, cb = a.clone().requires_grad_(), b.clone().requires_grad_()
+        want = fn(ea, eb)
+        want.backward()
+        got = compiled(ca, cb)
+        got.backward()
+        torch.testing.assert_close(got, want)
+        torch.testing.assert_close(ca.grad, ea.grad)
+        torch.testing.assert_close(cb.grad, eb.grad)
+    assert counters["stats"]["unique_graphs"] == 1

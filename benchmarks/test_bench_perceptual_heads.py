@@ -5,12 +5,23 @@ difference, 1x1 lin conv, spatial average; DISTS_pytorch 0.1's per-layer loop), 
 head (fastiqa/functional/_heads.py) and torch.compile of fastiqa's head, in the same run.
 
     pytest benchmarks/test_bench_perceptual_heads.py
+    FASTIQA_CPU_ISA=avx2 pytest benchmarks/test_bench_perceptual_heads.py   # one run per ISA variant
     FASTIQA_BENCH_SMOKE=1 pytest benchmarks/ --benchmark-disable      # small shapes, proves it runs
 
-fastiqa's heads run the perceptual op family (fastiqa/ops/perceptual.py): on CPU tensors its
-reference (no compiled CPU kernel yet), on CUDA tensors the Triton kernels. The issue's
-target is a fused head >= 3x the lpips head code fwd+bwd. floor_bytes: both features read once (and, with the
-backward, both gradients written once).
+fastiqa's heads run the perceptual op family (fastiqa/ops/perceptual.py): on CPU tensors the
+compiled kernels of csrc/cpu/perceptual_impl.h (the ISA variant of FASTIQA_CPU_ISA, recorded in
+every row), on CUDA tensors the Triton kernels. The issue's target is a fused head >= 3x the
+lpips head code fwd+bwd on the avx2 and avx512 variants. The backbone included:
+benchmarks/test_bench_perceptual_metrics.py.
+
+Memory floor (floor_bytes, bytes moved per call, all layers): both features read once, plus,
+with the backward, both gradients written once: 2 x 4 B (fwd) or 4 x 4 B (fwd+bwd) per
+feature element; at 8x3x256x256 the five layers hold 64.0M elements per input: 512 MB (LPIPS
+fwd), 1.02 GB (LPIPS fwd+bwd); DISTS adds the 8x3x256x256 image (524 MB, 1.05 GB).
+A fused backward that recomputes its statistics (DISTS; the LPIPS channel norms come from cache)
+reads the features twice, so its floor is not reachable by design: the floor counts the
+unavoidable traffic only. fmas: the kernels' arithmetic per feature element pair (LPIPS
+forward ~6, forward+backward ~20; DISTS ~5 and ~14), for the roofline's FMA side.
 """
 import pytest
 import torch
@@ -91,5 +102,7 @@ def test_bench_head(benchmark, impl, metric, mode, device):
     step()  # compile / first-touch outside the timing
     elems = sum(torch.Size(s).numel() for s in shapes)
     floor = 4 * elems * (4 if mode == "fwdbwd" else 2)
+    fmas = elems * {("lpips", "fwd"): 6, ("lpips", "fwdbwd"): 20, ("dists", "fwd"): 5,
+                    ("dists", "fwdbwd"): 14}[(metric, mode)]
     benchmark.group = f"{metric}-head-{mode} vgg16-8x3x256x256 float32 {device}"
-    run_case(benchmark, benchmark.group, impl, step, floor, device, rounds=1 if SMOKE else 5)
+    run_case(benchmark, benchmark.group, impl, step, floor, device, rounds=1 if SMOKE else 5, fmas=fmas)

@@ -76,9 +76,11 @@ PYTHON_BACKENDS = ("reference", "triton")
 WITH_PYTHON_BACKENDS = ("pixel_fwd", "pixel_bwd", "ssim_fwd", "ssim_bwd", "psnr_fwd", "psnr_bwd",
                         "gram_fwd", "gram_apply", "style_fwd", "style_bwd", "lpips_head_fwd", "lpips_head_bwd",
                         "dists_head_fwd", "dists_head_bwd")
-# The ops with no compiled kernel yet (fastiqa/ops/_registry.py runs the reference on CPU
-# tensors and Triton on CUDA tensors for them)
-PYTHON_ONLY = ("lpips_head_fwd", "lpips_head_bwd", "dists_head_fwd", "dists_head_bwd")
+# The ops with no compiled CPU kernel yet (fastiqa/ops/_registry.py runs the reference on CPU
+# tensors and Triton on CUDA tensors for them): none today. Ops without a CUDA kernel need no
+# entry: _registry gives the CUDA key Triton (else the reference) wherever no host registers one
+# (the perceptual heads today).
+PYTHON_ONLY = ()
 
 
 def argument_names(name: str) -> list:

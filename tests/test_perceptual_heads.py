@@ -1,5 +1,6 @@
 """The perceptual op family (LPIPS / DISTS distance heads, fastiqa/ops/perceptual.py) on every
-backend that runs here (the reference; Triton through TRITON_INTERPRET=1), against the float64
+backend that runs here (the reference; the compiled CPU kernels, more of them in
+tests/test_perceptual_heads_cpu.py; Triton through TRITON_INTERPRET=1), against the float64
 oracle (the heads' formulas, fastiqa.backends.reference.lpips_head / dists_head, with torch
 autograd): values and gradients, odd sizes, batch 1, channels_last, float32 / float64 by
 fastiqa.testing's rule; gradcheck, gradgradcheck and opcheck; a zero-feature pixel."""
@@ -11,8 +12,8 @@ from fastiqa.functional import _heads
 from fastiqa.ops import _dispatch
 from fastiqa.testing import assert_close
 
-BACKENDS = ["reference"] + (["triton"] if _dispatch.available("triton", torch.device("cpu"), "lpips_head_fwd")[0]
-                            else [])
+BACKENDS = (["reference"] + (["cpu"] if _dispatch.available("cpu", torch.device("cpu"), "lpips_head_fwd")[0] else [])
+            + (["triton"] if _dispatch.available("triton", torch.device("cpu"), "lpips_head_fwd")[0] else []))
 # the smallest: one zero pixel and one other (a plane of one pixel has zero variances, where
 # DISTS's texture term is c2-scaled and torch autograd of the formula loses 1e-11 to cancellation)
 SHAPES = [(1, 2, 1, 2), (1, 3, 11, 11), (3, 5, 37, 53), (2, 16, 19, 8)]
@@ -96,6 +97,7 @@ def test_opcheck(backend):
     x = torch.rand(2, 3, 5, 6, requires_grad=True)
     y = torch.rand(2, 3, 5, 6, requires_grad=True)
     for metric, w in (("lpips", torch.rand(3)), ("dists", torch.rand(2, 3) / 6)):
-        torch.library.opcheck(getattr(torch.ops.fastiqa_C, f"{metric}_head_fwd").default, (x, y, w))
-        torch.library.opcheck(getattr(getattr(torch.ops.fastiqa_C, f"{metric}_head_bwd"), backend),
+        overload = "default" if backend == "cpu" else backend  # default: the compiled kernel on CPU tensors
+        torch.library.opcheck(getattr(getattr(torch.ops.fastiqa_C, f"{metric}_head_fwd"), overload), (x, y, w))
+        torch.library.opcheck(getattr(getattr(torch.ops.fastiqa_C, f"{metric}_head_bwd"), overload),
                               (x.detach(), y.detach(), w, torch.rand(2), True, True))

@@ -58,10 +58,21 @@ struct GramKernels {
                        const at::Tensor& grad_out, double scale, bool need_grad_pred, bool need_grad_target);
 };
 
+// The LPIPS / DISTS distance heads, one backbone layer per call (csrc/cpu/perceptual_impl.h).
+struct PerceptualKernels {
+  at::Tensor (*lpips_head_fwd)(const at::Tensor& pred, const at::Tensor& target, const at::Tensor& weight);
+  Tensor2 (*lpips_head_bwd)(const at::Tensor& pred, const at::Tensor& target, const at::Tensor& weight,
+                            const at::Tensor& grad_out, bool need_grad_pred, bool need_grad_target);
+  at::Tensor (*dists_head_fwd)(const at::Tensor& pred, const at::Tensor& target, const at::Tensor& weight);
+  Tensor2 (*dists_head_bwd)(const at::Tensor& pred, const at::Tensor& target, const at::Tensor& weight,
+                            const at::Tensor& grad_out, bool need_grad_pred, bool need_grad_target);
+};
+
 FASTIQA_CPU_VARIANTS(PixelKernels, pixel_kernels)
 FASTIQA_CPU_VARIANTS(PsnrKernels, psnr_kernels)
 FASTIQA_CPU_VARIANTS(SsimKernels, ssim_kernels)
 FASTIQA_CPU_VARIANTS(GramKernels, gram_kernels)
+FASTIQA_CPU_VARIANTS(PerceptualKernels, perceptual_kernels)
 
 }  // namespace cpu
 }  // namespace fastiqa

@@ -43,6 +43,10 @@ TORCH_LIBRARY_IMPL(fastiqa_C, CPU, m) {
   m.impl("gram_apply", FASTIQA_CPU_OP(GramKernels, gram_kernels, gram_apply));
   m.impl("style_fwd", FASTIQA_CPU_OP(GramKernels, gram_kernels, style_fwd));
   m.impl("style_bwd", FASTIQA_CPU_OP(GramKernels, gram_kernels, style_bwd));
+  m.impl("lpips_head_fwd", FASTIQA_CPU_OP(PerceptualKernels, perceptual_kernels, lpips_head_fwd));
+  m.impl("lpips_head_bwd", FASTIQA_CPU_OP(PerceptualKernels, perceptual_kernels, lpips_head_bwd));
+  m.impl("dists_head_fwd", FASTIQA_CPU_OP(PerceptualKernels, perceptual_kernels, dists_head_fwd));
+  m.impl("dists_head_bwd", FASTIQA_CPU_OP(PerceptualKernels, perceptual_kernels, dists_head_bwd));
 }
 
 }  // namespace cpu

@@ -77,7 +77,15 @@ def _probes(scale: float) -> Dict[str, Callable[[], Callable[[], object]]]:
         x.requires_grad_(True)
         return lambda: F.style_loss(x, y, backend="cpu").backward()
 
-    return {"pixel": pixel, "psnr": psnr, "ssim": ssim, "gram": gram}
+    def perceptual():
+        from .functional import _heads
+
+        x, y = _pair((4, 64, side(128), side(128)))
+        x.requires_grad_(True)
+        w = torch.rand(64, generator=torch.Generator().manual_seed(1))
+        return lambda: _heads.lpips_head([x], [y], [w], "cpu").sum().backward()
+
+    return {"pixel": pixel, "psnr": psnr, "ssim": ssim, "gram": gram, "perceptual": perceptual}
 
 
 def _best_time(call, repeats: int) -> float:

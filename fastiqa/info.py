@@ -12,7 +12,8 @@ from .cpu_isa import cpu_model
 from .ops import _dispatch
 
 # family -> the compiled op whose presence makes the cpu/cuda backends usable
-FAMILIES = {"pixel": "pixel_fwd", "psnr": "psnr_fwd", "gram": "style_fwd", "ssim": "ssim_fwd"}
+FAMILIES = {"pixel": "pixel_fwd", "psnr": "psnr_fwd", "gram": "style_fwd", "ssim": "ssim_fwd",
+            "perceptual": "lpips_head_fwd"}
 
 
 def _triton_version():
@@ -96,15 +97,15 @@ def format_report(report: dict) -> str:
         f"cpu: {report['cpu_model']}   threads: {report['cpu_threads']}",
         f"cpu vector ISA: {report['cpu_isa']}   available: {', '.join(report['cpu_isa_available']) or 'none'}"
         + (f"   (FASTIQA_CPU_ISA={report['cpu_isa_env']})" if report["cpu_isa_env"] else ""),
-        *(f"  {fam:<8} {r['level']:<9} {r['why']}" for fam, r in report.get("cpu_isa_families", {}).items()),
+        *(f"  {fam:<10} {r['level']:<9} {r['why']}" for fam, r in report.get("cpu_isa_families", {}).items()),
         f"gpu: {report['gpu'] or 'none visible'}" + ("   TRITON_INTERPRET=1" if report["triton_interpret"] else ""),
     ]
     if report["forced_backend"]:
         lines.append(f"FASTIQA_BACKEND={report['forced_backend']} (forced)")
-    lines.append(f"{'family':<8} {'built cpu':<10} {'built cuda':<11} {'cpu tensors':<12} cuda tensors")
+    lines.append(f"{'family':<10} {'built cpu':<10} {'built cuda':<11} {'cpu tensors':<12} cuda tensors")
     for fam, r in report["families"].items():
         built = f"{str(r['built_cpu']):<10} {str(r['built_cuda']):<11}"
-        lines.append(f"{fam:<8} {built} {r['on_cpu_tensors']:<12} {r['on_cuda_tensors']}")
+        lines.append(f"{fam:<10} {built} {r['on_cpu_tensors']:<12} {r['on_cuda_tensors']}")
     lines += _weights_lines(report.get("weights", []))
     return "\n".join(lines)
 

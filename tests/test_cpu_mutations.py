@@ -7,7 +7,8 @@ the CPU kernels run against it, once per fault: each run must fail, and the run 
 no fault must pass.
 
 The faults: a tail loop wrong on one ISA variant only (AVX2; baseline), a channels-last
-stride, a dropped partial sum, a wrong reduction divisor, a gradient sign.
+stride, a dropped partial sum, a wrong reduction divisor, a gradient sign; in the LPIPS /
+DISTS heads a lost lane on AVX2 only, a gradient sign, a dropped merge term, a wrong divisor.
 """
 import os
 import shutil
@@ -74,11 +75,37 @@ MUTATIONS = [
         "    if (PY) gy[i] = from_acc<T>(-v);",
         "    if (PY) gy[i] = from_acc<T>(fastiqa_mutant_is(\"psnr-grad-y-sign\") ? v : -v);",
     ),
+    (
+        "lpips-cl-norm-lane-avx2-only",  # channels-last LPIPS: the pred norm loses its last lane on AVX2
+        "perceptual_impl.h",
+        "  r0 = sqrt_acc(pairwise_sum(sx, kLanes));",
+        "  r0 = sqrt_acc(pairwise_sum(sx, kLanes - ((FASTIQA_ISA_LEVEL == 1 && fastiqa_mutant_is(\"lpips-cl-norm-lane-"
+        "avx2-only\")) ? 1 : 0)));",
+    ),
+    (
+        "lpips-grad-target-sign",  # NCHW LPIPS: the target gradient's first term with the wrong sign
+        "perceptual_impl.h",
+        "      if (WY) gyc[p] = from_acc<T>(b * d1[p] - g * i1[p]);",
+        "      if (WY) gyc[p] = from_acc<T>(b * d1[p] + (fastiqa_mutant_is(\"lpips-grad-target-sign\") ? 1 : -1) * g"
+        " * i1[p]);",
+    ),
+    (
+        "dists-merge-cross-term",  # DISTS: merging two runs of pixels forgets the covariance's cross term
+        "perceptual_impl.h",
+        "    acxy[c] += bcxy[c] + dx * dy * fab;",
+        "    acxy[c] += bcxy[c] + (fastiqa_mutant_is(\"dists-merge-cross-term\") ? A(0) : dx * dy * fab);",
+    ),
+    (
+        "dists-wrong-divisor",  # DISTS: the moments divided by HW - 1
+        "perceptual_impl.h",
+        "    const A inv = A(1) / static_cast<A>(g.HW);",
+        "    const A inv = A(1) / static_cast<A>(g.HW - (fastiqa_mutant_is(\"dists-wrong-divisor\") ? 1 : 0));",
+    ),
 ]
 
 # the default tests of the CPU kernels (fast suite), stopped at the first failure
 TESTS = ["tests/test_cpu_isa.py", "tests/test_cpu_isa_layouts.py", "tests/test_pixel.py", "tests/test_psnr.py",
-         "tests/test_pixel_sums.py"]
+         "tests/test_pixel_sums.py", "tests/test_perceptual_heads_cpu.py"]
 
 
 def mutate(tree: Path) -> None:

@@ -155,3 +155,19 @@ def test_bad_arguments_are_named(metric):
         fwd(x, x.double(), w)
     with pytest.raises(RuntimeError, match="grad_out"):
         bwd(x, x, w, torch.rand(3), True, True)
+
+
+@pytest.mark.parametrize("layout", ["contiguous", "channels_last"])
+@pytest.mark.parametrize("level", cpu_isa.available())
+def test_identical_features(level, layout):
+    """LPIPS(x, x) is exactly 0 with exactly zero gradients (no FMA residue of u - v), and
+    DISTS's similarity is the sum of its weights (S1 = S2 = 1) on every variant."""
+    x, _, g = _inputs((2, 37, 13, 11), torch.float32, layout, seed=8)
+    w, ab = torch.rand(37, generator=g).float(), (torch.rand(2, 37, generator=g) / 74).float()
+    go = torch.rand(2)
+    with cpu_isa.using(level):
+        assert torch.equal(torch.ops.fastiqa_C.lpips_head_fwd(x, x, w), torch.zeros(2))
+        for grad in torch.ops.fastiqa_C.lpips_head_bwd(x, x, w, go, True, True):
+            assert torch.equal(grad, torch.zeros_like(x))
+        sim = torch.ops.fastiqa_C.dists_head_fwd(x, x, ab)
+    torch.testing.assert_close(sim, ab.sum().expand(2), rtol=1e-6, atol=0)

@@ -128,7 +128,8 @@ int block_pixels_cf(int64_t C) {
 // Per-pixel channel norms of a cf block: P pixels, channel c at offset c * HW.
 template <typename T, typename A>
 FASTIQA_INLINE void norms_cf(const T* __restrict__ x, const T* __restrict__ y, int64_t C, int64_t HW, int P,
-                             A* __restrict__ r0, A* __restrict__ r1, A* __restrict__ i0, A* __restrict__ i1) {
+                             A* __restrict__ r0, A* __restrict__ r1, A* __restrict__ i0, A* __restrict__ i1,
+                             A* __restrict__ t) {
   for (int p = 0; p < P; ++p) r0[p] = r1[p] = A(0);
   for (int64_t c = 0; c < C; ++c) {
     const T* xc = x + c * HW;
@@ -146,13 +147,14 @@ FASTIQA_INLINE void norms_cf(const T* __restrict__ x, const T* __restrict__ y, i
     r1[p] = sqrt_acc(r1[p]);
     i0[p] = unit_scale(r0[p]);
     i1[p] = unit_scale(r1[p]);
+    t[p] = norm_ratio(r0[p], r1[p]);
   }
 }
 
 template <typename T, typename A>
 A lpips_fwd_cf(const T* x, const T* y, const A* __restrict__ w, int64_t C, int64_t HW, int P) {
-  A r0[kMaxBlock], r1[kMaxBlock], i0[kMaxBlock], i1[kMaxBlock], val[kMaxBlock];
-  norms_cf<T, A>(x, y, C, HW, P, r0, r1, i0, i1);
+  A r0[kMaxBlock], r1[kMaxBlock], i0[kMaxBlock], i1[kMaxBlock], t[kMaxBlock], val[kMaxBlock];
+  norms_cf<T, A>(x, y, C, HW, P, r0, r1, i0, i1, t);
   for (int p = 0; p < P; ++p) val[p] = A(0);
   for (int64_t c = 0; c < C; ++c) {
     const T* xc = x + c * HW;
@@ -160,7 +162,7 @@ A lpips_fwd_cf(const T* x, const T* y, const A* __restrict__ w, int64_t C, int64
     const A wc = w[c];
 #pragma omp simd
     for (int p = 0; p < P; ++p) {
-      const A d = to_acc<A>(xc[p]) * i0[p] - to_acc<A>(yc[p]) * i1[p];
+      const A d = unit_diff(to_acc<A>(xc[p]), to_acc<A>(yc[p]), t[p], i0[p]);
       val[p] += wc * d * d;
     }
   }
@@ -170,8 +172,8 @@ A lpips_fwd_cf(const T* x, const T* y, const A* __restrict__ w, int64_t C, int64
 template <typename T, typename A, bool WX, bool WY>
 void lpips_bwd_cf(const T* x, const T* y, const A* __restrict__ w, A k, T* __restrict__ gx, T* __restrict__ gy,
                   int64_t C, int64_t HW, int P) {
-  A r0[kMaxBlock], r1[kMaxBlock], i0[kMaxBlock], i1[kMaxBlock], d0[kMaxBlock], d1[kMaxBlock];
-  norms_cf<T, A>(x, y, C, HW, P, r0, r1, i0, i1);
+  A r0[kMaxBlock], r1[kMaxBlock], i0[kMaxBlock], i1[kMaxBlock], t[kMaxBlock], d0[kMaxBlock], d1[kMaxBlock];
+  norms_cf<T, A>(x, y, C, HW, P, r0, r1, i0, i1, t);
   for (int p = 0; p < P; ++p) d0[p] = d1[p] = A(0);
   for (int64_t c = 0; c < C; ++c) {
     const T* xc = x + c * HW;
@@ -180,7 +182,7 @@ void lpips_bwd_cf(const T* x, const T* y, const A* __restrict__ w, A k, T* __res
 #pragma omp simd
     for (int p = 0; p < P; ++p) {
       const A a = to_acc<A>(xc[p]), b = to_acc<A>(yc[p]);
-      const A g = wc * (a * i0[p] - b * i1[p]);
+      const A g = wc * unit_diff(a, b, t[p], i0[p]);
       d0[p] += g * a;
       d1[p] += g * b;
     }
@@ -198,7 +200,7 @@ void lpips_bwd_cf(const T* x, const T* y, const A* __restrict__ w, A k, T* __res
 #pragma omp simd
     for (int p = 0; p < P; ++p) {
       const A a = to_acc<A>(xc[p]), b = to_acc<A>(yc[p]);
-      const A g = wc * (a * i0[p] - b * i1[p]);
+      const A g = wc * unit_diff(a, b, t[p], i0[p]);
       if (WX) gxc[p] = from_acc<T>(g * i0[p] - a * d0[p]);
       if (WY) gyc[p] = from_acc<T>(b * d1[p] - g * i1[p]);
     }
@@ -233,18 +235,18 @@ A lpips_fwd_cl(const T* x, const T* y, const A* __restrict__ w, int64_t C, int P
   for (int p = 0; p < P; ++p, x += C, y += C) {
     A r0, r1;
     norms_cl<T, A>(x, y, C, r0, r1);
-    const A i0 = unit_scale(r0), i1 = unit_scale(r1);
+    const A i0 = unit_scale(r0), t = norm_ratio(r0, r1);
     A s[kLanes] = {};
     int64_t c = 0;
     for (; c + kLanes <= C; c += kLanes) {
 #pragma omp simd
       for (int j = 0; j < kLanes; ++j) {
-        const A d = to_acc<A>(x[c + j]) * i0 - to_acc<A>(y[c + j]) * i1;
+        const A d = unit_diff(to_acc<A>(x[c + j]), to_acc<A>(y[c + j]), t, i0);
         s[j] += w[c + j] * d * d;
       }
     }
     for (int j = 0; c < C; ++c, ++j) {
-      const A d = to_acc<A>(x[c]) * i0 - to_acc<A>(y[c]) * i1;
+      const A d = unit_diff(to_acc<A>(x[c]), to_acc<A>(y[c]), t, i0);
       s[j] += w[c] * d * d;
     }
     val[p] = pairwise_sum(s, kLanes);
@@ -258,21 +260,21 @@ void lpips_bwd_cl(const T* x, const T* y, const A* __restrict__ w, A k, T* __res
   for (int p = 0; p < P; ++p, x += C, y += C, gx += WX ? C : 0, gy += WY ? C : 0) {
     A r0, r1;
     norms_cl<T, A>(x, y, C, r0, r1);
-    const A i0 = unit_scale(r0), i1 = unit_scale(r1);
+    const A i0 = unit_scale(r0), i1 = unit_scale(r1), t = norm_ratio(r0, r1);
     A s0[kLanes] = {}, s1[kLanes] = {};
     int64_t c = 0;
     for (; c + kLanes <= C; c += kLanes) {
 #pragma omp simd
       for (int j = 0; j < kLanes; ++j) {
         const A a = to_acc<A>(x[c + j]), b = to_acc<A>(y[c + j]);
-        const A g = k * w[c + j] * (a * i0 - b * i1);
+        const A g = k * w[c + j] * unit_diff(a, b, t, i0);
         s0[j] += g * a;
         s1[j] += g * b;
       }
     }
     for (int j = 0; c < C; ++c, ++j) {
       const A a = to_acc<A>(x[c]), b = to_acc<A>(y[c]);
-      const A g = k * w[c] * (a * i0 - b * i1);
+      const A g = k * w[c] * unit_diff(a, b, t, i0);
       s0[j] += g * a;
       s1[j] += g * b;
     }
@@ -281,7 +283,7 @@ void lpips_bwd_cl(const T* x, const T* y, const A* __restrict__ w, A k, T* __res
 #pragma omp simd
     for (int64_t cc = 0; cc < C; ++cc) {
       const A a = to_acc<A>(x[cc]), b = to_acc<A>(y[cc]);
-      const A g = k * w[cc] * (a * i0 - b * i1);
+      const A g = k * w[cc] * unit_diff(a, b, t, i0);
       if (WX) gx[cc] = from_acc<T>(g * i0 - a * q0);
       if (WY) gy[cc] = from_acc<T>(b * q1 - g * i1);
     }

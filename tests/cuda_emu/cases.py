@@ -1,4 +1,4 @@
-"""The harness's test cases: every launcher of the four CUDA families on random inputs,
+"""The harness's test cases: every launcher of the five CUDA families on random inputs,
 judged against the float64 oracle (fastiqa.backends.reference in float64) by the rule
 of fastiqa.testing (k x the same-precision reference's error), as `fastiqa selftest`.
 
@@ -695,6 +695,86 @@ def gram_cases(level):
     return out
 
 
+# ------------------------------------------------------------------------------------ perceptual
+def _head_inputs(dt, shape, metric, seed):
+    """Features (some pixels all zero: the LPIPS norm's limit case), the head's weight in the
+    accumulator dtype and grad_out."""
+    dtype = TORCH_DTYPES[dt]
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(shape, generator=g, dtype=torch.float64)
+    y = x + 0.5 * torch.randn(shape, generator=g, dtype=torch.float64)
+    if dt in ("float32", "float64"):  # (in 16 bits its gradient, ~1e10 x, overflows, as the reference's does)
+        x[:, :, 0, 0] = 0.0  # a pixel with no feature: u = 0 there, and the gradient's limit
+    cw = (2, shape[1]) if metric == "dists" else (shape[1],)
+    w = torch.rand(cw, generator=g, dtype=torch.float64) / shape[1]
+    go = torch.linspace(0.5, 1.5, shape[0], dtype=torch.float64)
+    return x.to(dtype), y.to(dtype), w.to(_acc(dtype)), go.to(_acc(dtype))
+
+
+def _head_fwd(dt, shape, metric, seed=7):
+    def run(drv, gpu):
+        x, y, w, _ = _head_inputs(dt, shape, metric, seed)
+        value = _nan((shape[0],), _acc(x.dtype))
+        got = drv.call(f"{metric}_fwd", gpu, dict(dtype=DTYPES[dt], n=shape[0], c=shape[1], hw=shape[2] * shape[3]),
+                       {"x": x, "y": y, "w": w, "value": value})
+        fn = getattr(R, f"{metric}_head_fwd")
+        _check_against(lambda a, b, ww: (fn(a, b, ww),), (x, y, w), (), [(got["value"], "value")], f"{metric} fwd")
+        return got
+
+    return run
+
+
+def _head_bwd(dt, shape, metric, need=(True, True), seed=8):
+    def run(drv, gpu):
+        x, y, w, go = _head_inputs(dt, shape, metric, seed)
+        arrays = {"x": x, "y": y, "w": w, "grad_out": go,
+                  "gx": _nan(None, x.dtype, x) if need[0] else None, "gy": _nan(None, y.dtype, y) if need[1] else None}
+        got = drv.call(f"{metric}_bwd", gpu, dict(dtype=DTYPES[dt], n=shape[0], c=shape[1], hw=shape[2] * shape[3]),
+                       arrays)
+        fn = getattr(R, f"{metric}_head_bwd")
+        _check_against(lambda a, b, ww, gg: fn(a, b, ww, gg, True, True), (x, y, w, go), (),
+                       [(got["gx"] if need[0] else None, "grad_pred"), (got["gy"] if need[1] else None, "grad_target")],
+                       f"{metric} bwd")
+        return got
+
+    return run
+
+
+def perceptual_cases(level):
+    shapes = [(2, 5, 7, 9), (1, 64, 17, 15), (3, 3, 1, 1)]  # odd planes, the VGG conv1 width, 1 x 1 planes
+    dts = list(DTYPES) if level == "full" else ["float32", "float64", "float16", "bfloat16"]
+    if level == "sanitize":
+        shapes, dts = shapes[:1], ["float32"]
+    out = []
+    for metric, dt, shape in itertools.product(("lpips", "dists"), dts, shapes):
+        sid = f"{dt}-{'x'.join(map(str, shape))}"
+        gpu = GPUS[len(out) % len(GPUS)]
+        out.append(Case("perceptual", f"{metric}-fwd-{sid}", gpu, _head_fwd(dt, shape, metric)))
+        out.append(Case("perceptual", f"{metric}-bwd-{sid}", gpu, _head_bwd(dt, shape, metric)))
+    if level != "sanitize":
+        for metric in ("lpips", "dists"):
+            out.append(Case("perceptual", f"{metric}-bwd-pred-only", "sm_80",
+                            _head_bwd("float32", (2, 4, 6, 5), metric, need=(True, False))))
+            out.append(Case("perceptual", f"{metric}-bwd-target-only", "sm_90",
+                            _head_bwd("float32", (2, 4, 6, 5), metric, need=(False, True))))
+    return out
+
+
+def _large_perceptual():
+    # LPIPS: ceil(hw / 256) partial blocks per image up to 1024, summed by one block; DISTS: one
+    # block per plane with planes of more than 256 pixels a thread
+    return [
+        Case("perceptual", "large-lpips-fwd-float32-1024blocks-capped", "sm_80",
+             _head_fwd("float32", (2, 3, 520, 520), "lpips")),
+        Case("perceptual", "large-lpips-bwd-float16-300blocks", "sm_90",
+             _head_bwd("float16", (1, 2, 300, 256), "lpips")),
+        Case("perceptual", "large-dists-fwd-bwd-float32-big-planes", "sm_86",
+             _head_bwd("float32", (1, 2, 300, 301), "dists")),
+        Case("perceptual", "large-dists-fwd-float64-big-planes", "sm_75",
+             _head_fwd("float64", (2, 2, 257, 263), "dists")),
+    ]
+
+
 # ------------------------------------------------------------------------------------ large
 # Partial blocks per reduction (csrc/cuda/*.cu): pixel ceil(n / 1024) up to 65536, summed by
 # one finalize block of 256 threads; psnr ceil(count / 2048) up to 512 per image; ssim one
@@ -759,8 +839,10 @@ def _large_gram():
     ]
 
 
-BUILDERS = {"pixel": pixel_cases, "psnr": psnr_cases, "ssim": ssim_cases, "gram": gram_cases}
-LARGE = {"pixel": _large_pixel, "psnr": _large_psnr, "ssim": _large_ssim, "gram": _large_gram}
+BUILDERS = {"pixel": pixel_cases, "psnr": psnr_cases, "ssim": ssim_cases, "gram": gram_cases,
+            "perceptual": perceptual_cases}
+LARGE = {"pixel": _large_pixel, "psnr": _large_psnr, "ssim": _large_ssim, "gram": _large_gram,
+         "perceptual": _large_perceptual}
 
 
 def cases(family, level="fast"):

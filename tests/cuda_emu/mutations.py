@@ -10,6 +10,15 @@ from emu import ROOT
 # (name, file under csrc/, text, replacement, family, mode, level)
 MUTATIONS = [
     (
+        "perceptual-broadcast-without-barrier",
+        "cuda/perceptual.cu",
+        "  if (threadIdx.x == 0) *slot = value;\n  __syncthreads();",
+        "  if (threadIdx.x == 0) *slot = value;",
+        "perceptual",
+        "tsan",
+        "sanitize",
+    ),
+    (
         "removed-syncthreads",
         "cuda/ssim.cu",
         "    load_source(x, y, P, n, c, s0r, s0c, S, sx, sy);\n    __syncthreads();",

@@ -2,10 +2,10 @@
 # CI stage "cuda": the CUDA kernels checked without a GPU.
 #   1. tests/gpu/gpu_audit.py: nvcc -Xptxas -v on every kernel for every arch of the default
 #      list: registers, smem, occupancy, 128-bit loads; no spills beyond the listed pairs
-#   2. the CUDA-on-CPU harness (tests/cuda_emu): plain mode over the full matrix of all four
+#   2. the CUDA-on-CPU harness (tests/cuda_emu): plain mode over the full matrix of all five
 #      families (every emulated GPU for SSIM), ThreadSanitizer and ASan+UBSan over small subsets
 #   3. the mutation test: each injected fault class must be caught
-#   4. the Triton compile check (sm_80 / sm_90) of all four families
+#   4. the Triton compile check (sm_80 / sm_90) of all five families
 # Runs from the repo root in the CI venv (fastiqa installed); prints "[cuda] ..." lines,
 # each with the duration of the part it closes.
 set -euo pipefail
@@ -23,9 +23,10 @@ if [ -n "$NVCC" ]; then
   # its 128-bit global loads (csrc/cuda/vec.cuh). Listed: the spills ptxas reports today
   # (benchmarks/RESULTS.md, "Static GPU audit"; README, "Static GPU audit"):
   # ssim_adjoint_kernel sm_86 / sm_89 60 B (per-axis windows: 36 B before, and sm_80's
-  # 24 B gone); gram apply_kernel sm_100 24 B.
+  # 24 B gone); gram apply_kernel sm_100 24 B; lpips_bwd_kernel sm_80 4 B (its float64
+  # instance, around a double division's slow-path call).
   python tests/gpu/gpu_audit.py --allow-spills \
-    ssim_adjoint_kernel@86,ssim_adjoint_kernel@89,apply_kernel@100
+    ssim_adjoint_kernel@86,ssim_adjoint_kernel@89,apply_kernel@100,lpips_bwd_kernel@80
   part "static GPU audit (nvcc -Xptxas -v, every arch of the default list)"
 else
   echo "[cuda] nvcc not found: static audit skipped"
@@ -41,5 +42,5 @@ python -m pytest -q -m slow tests/test_cuda_emu_mutations.py -p no:cacheprovider
 part "mutation test"
 root=$(pwd)
 (cd /tmp && TRITON_INTERPRET=0 python "$root/tests/gpu/triton_compile_check.py")
-part "Triton compile check (all four families, sm_80 / sm_90)"
+part "Triton compile check (all five families, sm_80 / sm_90)"
 echo "[cuda] stage passed in $(( $(date +%s) - t0 ))s"

@@ -235,6 +235,56 @@ def gram_finalize(n, c, mode_loss=True):
     return Cost("finalize_kernel", dram=n * c * c * 4 * (2 if mode_loss else 1), fp=n * c * c * 6)
 
 
+# ------------------------------------------------------------------- perceptual (perceptual.cu)
+# LPIPS: a thread per pixel loops over the channels: norms (2 FMA a channel), the distance
+# (u - v: MUL + FMA, w d^2: MUL + FMA), per pixel 2 square roots and 2 divisions. The second
+# read of a pixel's channels is assumed to hit L1 / L2 (a block's 256 pixels x C channels).
+# The backward: norms (2), the dot products (g: 4, g . x and g . y: 2), the gradients (g again
+# and 2 FMA + MUL a gradient written), per pixel the two coefficients (3 MUL + DIV each).
+# DISTS, a block per plane: means (2 ADD an element), centred sums (2 SUB + 3 FMA), the
+# backward's gradients (2 SUB + 2 FMA a gradient); per plane a handful of divisions. Their
+# loops are unrolled 4 times: 4 loads of each input in flight a thread.
+VGG16_LAYERS = ((64, 1), (128, 2), (256, 4), (512, 8), (512, 16))  # (channels, downsampling) of relu1_2..relu5_3
+
+
+def lpips_fwd(n, c, hw, dtype="float32"):
+    e = _esize(dtype)
+    return Cost("lpips_fwd_kernel", dram=2 * n * c * hw * e, fp=n * hw * (6 * c + 2 * RSQRT + 2 * DIV + 1),
+                inflight=2 * 4 * e, f64=dtype == "float64")
+
+
+def lpips_bwd(n, c, hw, dtype="float32", outputs=2):
+    e = _esize(dtype)
+    per_channel = 2 + 6 + 4 + 3 * outputs
+    return Cost("lpips_bwd_kernel", dram=(2 + outputs) * n * c * hw * e,
+                fp=n * hw * (per_channel * c + 2 * RSQRT + 2 * DIV + 2 * (3 + DIV)), inflight=2 * 4 * e,
+                f64=dtype == "float64")
+
+
+def dists_fwd(n, c, hw, dtype="float32"):
+    e = _esize(dtype)
+    return Cost("dists_fwd_kernel", dram=2 * n * c * hw * e, fp=n * c * (7 * hw + 20 + 2 * DIV), inflight=2 * 4 * e,
+                f64=dtype == "float64")
+
+
+def dists_bwd(n, c, hw, dtype="float32", outputs=2):
+    e = _esize(dtype)
+    return Cost("dists_bwd_kernel", dram=(2 + outputs) * n * c * hw * e,
+                fp=n * c * ((7 + 2 + 2 * outputs) * hw + 40 + 4 * DIV), inflight=2 * 4 * e, f64=dtype == "float64")
+
+
+def image_sum(n, count):
+    return Cost("image_sum_kernel", dram=n * count * 4, fp=n * count * 4)
+
+
+def head_layers(shape, metric):
+    """(n, c, hw) of each backbone layer the head reads: VGG16's five stages of an (N, 3, H, W)
+    input; DISTS also compares the input image itself."""
+    n, _, h, w = shape
+    layers = [(n, c, (h // d) * (w // d)) for c, d in VGG16_LAYERS]
+    return ([(n, 3, h * w)] if metric == "dists" else []) + layers
+
+
 # --------------------------------------------------------------------------------- ops
 def op_kernels(op, shape, gpu, dtype="float32"):
     """The kernel launches of one call of `op` (forward, or forward + backward) at shape."""
@@ -260,6 +310,14 @@ def op_kernels(op, shape, gpu, dtype="float32"):
         k = h * w
         return [gram_tiles(b, c, k, dtype, with_y=True), gram_finalize(b, c), gram_apply(b, c, k, dtype),
                 gram_apply(b, c, k, dtype)]
+    if op in ("lpips_heads_fwdbwd", "dists_heads_fwdbwd"):
+        metric = op.split("_")[0]
+        fwd, bwd = (lpips_fwd, lpips_bwd) if metric == "lpips" else (dists_fwd, dists_bwd)
+        ks = []
+        for n_, c_, hw in head_layers(shape, metric):
+            blocks = min(max(1, math.ceil(hw / 256)), 1024) if metric == "lpips" else c_
+            ks += [fwd(n_, c_, hw, dtype), image_sum(n_, blocks), bwd(n_, c_, hw, dtype, outputs=1)]
+        return ks
     raise ValueError(f"op must be one of the ops of op_kernels, got {op!r}")
 
 
@@ -340,6 +398,8 @@ BAR_CASES = [
     ("ssim_valid_fwdbwd", (8, 3, 256, 256), "SSIM loss fwd+bwd, valid 11x11"),
     ("psnr_y_crop4_quant", (8, 3, 256, 256), "PSNR Y + crop 4 + quantise (fwd)"),
     ("style_fwdbwd", (8, 256, 64, 64), "style loss fwd+bwd, both Grams"),
+    ("lpips_heads_fwdbwd", (8, 3, 256, 256), "LPIPS heads fwd+bwd (pred grad), VGG16 layers"),
+    ("dists_heads_fwdbwd", (8, 3, 256, 256), "DISTS heads fwd+bwd (pred grad), image + VGG16 layers"),
 ]
 # (op, shape, what, {GPU: (published ms, who, where)})
 FUSED_SSIM = "https://github.com/rahul-goel/fused-ssim"

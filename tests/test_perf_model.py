@@ -119,3 +119,20 @@ def test_write_results_replaces_its_block(tmp_path):
     pm.write_results("table two", doc)
     text = doc.read_text()
     assert text.count(pm.BEGIN) == 1 and "table two" in text and "table one" not in text
+
+
+def test_perceptual_head_counts_by_hand():
+    # LPIPS, 1 image, 4 channels, 10 pixels, float32: reads both features once (2 x 40 x 4 B);
+    # per pixel 4 x 6 channel FP + 2 square roots (4) + 2 divisions (8) + the sum (1)
+    c = pm.lpips_fwd(1, 4, 10)
+    assert c.dram == 320 and c.fp == 10 * (24 + 8 + 16 + 1)
+    # backward with one gradient: 3 arrays; per channel 2 + 6 + 4 + 3 = 15
+    b = pm.lpips_bwd(1, 4, 10, outputs=1)
+    assert b.dram == 480 and b.fp == 10 * (60 + 8 + 16 + 2 * (3 + 8))
+    # DISTS: 7 FP an element and 20 + 2 divisions a plane
+    d = pm.dists_fwd(2, 3, 10)
+    assert d.dram == 2 * 60 * 4 and d.fp == 6 * (70 + 20 + 16)
+    # VGG16 layers of an 8x3x64x64 input: DISTS adds the image itself
+    assert pm.head_layers((8, 3, 64, 64), "lpips")[0] == (8, 64, 4096)
+    assert pm.head_layers((8, 3, 64, 64), "dists")[0] == (8, 3, 4096)
+    assert len(pm.op_kernels("dists_heads_fwdbwd", (8, 3, 64, 64), H100)) == 18

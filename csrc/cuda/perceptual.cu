@@ -117,12 +117,17 @@ template <typename A> __device__ __forceinline__ A broadcast(A value, A* slot) {
   return *slot;
 }
 
+// Unrolling of the plane loops: 4 loads of each input in flight a thread (2 in float64, where
+// 4 made ptxas spill around the double divisions' slow path on sm_80 / sm_90 / sm_100)
+template <typename A> constexpr int kPlaneUnroll = sizeof(A) == 4 ? 4 : 2;
+
 // Plane statistics of (x, y), hw pixels: means, then centred variances and covariance (1 / hw).
 template <typename T, typename A>
 __device__ __forceinline__ void plane_stats(const T* x, const T* y, int64_t hw, A* shared, A* slot, A& mx,
                                             A& my, A& vx, A& vy, A& cov) {
   const A inv = A(1) / static_cast<A>(hw);
   A sx = 0, sy = 0;
+#pragma unroll kPlaneUnroll<A>  // several loads in flight a thread: latency-bound otherwise
   for (int64_t p = threadIdx.x; p < hw; p += kThreads) {
     sx += load_as<A>(x + p);
     sy += load_as<A>(y + p);
@@ -130,6 +135,7 @@ __device__ __forceinline__ void plane_stats(const T* x, const T* y, int64_t hw, 
   mx = broadcast(block_sum<kThreads>(sx, shared) * inv, slot);
   my = broadcast(block_sum<kThreads>(sy, shared) * inv, slot + 1);
   A sxx = 0, syy = 0, sxy = 0;
+#pragma unroll kPlaneUnroll<A>
   for (int64_t p = threadIdx.x; p < hw; p += kThreads) {
     const A a = load_as<A>(x + p) - mx, b = load_as<A>(y + p) - my;
     sxx += a * a;
@@ -167,6 +173,7 @@ __global__ void __launch_bounds__(kThreads)
   plane_stats(xp, yp, hw, shared, slot, mx, my, vx, vy, cov);
   const A go = grad_out[img] / static_cast<A>(hw);
   const DistsGrad<A> g = dists_plane_grad(mx, my, vx, vy, cov, w[ch] * go, w[c + ch] * go);
+#pragma unroll kPlaneUnroll<A>
   for (int64_t p = threadIdx.x; p < hw; p += kThreads) {
     const A a = load_as<A>(xp + p) - mx, b = load_as<A>(yp + p) - my;
     if (gx) store_as(gx + plane * hw + p, g.gx0 + g.gdd * a + g.gdo * b);

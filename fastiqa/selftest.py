@@ -21,6 +21,7 @@ import torch
 from . import functional as F
 from ._timing import time_ms
 from .backends import reference as R
+from .functional._heads import dists_head, lpips_head
 from .ops import _dispatch
 from .testing import assert_close, error_bound
 
@@ -63,7 +64,26 @@ OPS = (
      lambda x, y: R.mse_per_image(x, y, y_channel=True, crop_border=2)),
     ("gram", "gram_matrix", lambda x, y, b: F.gram_matrix(x, backend=b), lambda x, y: R.gram_matrix(x)),
     ("gram", "style_loss", lambda x, y, b: F.style_loss(x, y, backend=b), lambda x, y: R.style_loss(x, y)),
+    # the LPIPS / DISTS distance heads on one layer of (N, C, H, W) features (x, y stand for them)
+    # (the reference computes 16-bit features in float32, as the kernels do: the heads' contract)
+    ("perceptual", "lpips_head", lambda x, y, b: lpips_head([x], [y], [_head_weight(x, 1)], backend=b),
+     lambda x, y: R.lpips_head([_acc(x)], [_acc(y)], [_head_weight(x, 1)])),
+    ("perceptual", "dists_head", lambda x, y, b: dists_head([x], [y], [_head_weight(x, 2)], backend=b),
+     lambda x, y: R.dists_head([_acc(x)], [_acc(y)], [_head_weight(x, 2)])),
 )
+
+
+def _acc(x):
+    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+
+
+def _head_weight(x, rows):
+    """A fixed non-negative head weight for x's channels: (C,) for LPIPS, (2, C) for DISTS,
+    in the accumulator dtype (float64 for the oracle)."""
+    c = x.shape[1]
+    w = torch.linspace(0.2, 1.0, rows * c, dtype=torch.float64, device=x.device) / (rows * c)
+    w = w.to(torch.float64 if x.dtype == torch.float64 else torch.float32)
+    return w if rows == 1 else w.view(rows, c)
 
 
 def _inputs(shape, dtype, device, seed):
@@ -94,7 +114,8 @@ def _backends(device, kernel_names):
     return out
 
 
-KERNEL = {"pixel": "pixel_fwd", "ssim": "ssim_fwd", "psnr": "psnr_fwd", "gram": "gram_fwd"}
+KERNEL = {"pixel": "pixel_fwd", "ssim": "ssim_fwd", "psnr": "psnr_fwd", "gram": "gram_fwd",
+          "perceptual": "lpips_head_fwd"}
 
 
 def run_rows(devices, backends=None, families=None, shapes=SHAPES, dtypes=DTYPES, repeat=3):

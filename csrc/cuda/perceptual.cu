@@ -67,10 +67,11 @@ __global__ void __launch_bounds__(kThreads)
   for (int64_t p = b * kThreads + threadIdx.x; p < hw; p += blocks * kThreads) {
     A rx, ry;
     pixel_norms(xi + p, yi + p, c, hw, rx, ry);
-    const A ux = unit_scale(rx), uy = unit_scale(ry);
+    const A ux = unit_scale(rx), t = norm_ratio(rx, ry);
     A v = 0;
     for (int64_t k = 0; k < c; ++k) {
-      const A d = load_as<A>(xi + p + k * hw) * ux - load_as<A>(yi + p + k * hw) * uy;
+      // u_c - v_c as (a - b t) / (|x| + eps): exactly 0 where x = y, whatever nvcc contracts
+      const A d = unit_diff(load_as<A>(xi + p + k * hw), load_as<A>(yi + p + k * hw), t, ux);
       v += w[k] * d * d;
     }
     acc += v;
@@ -92,18 +93,18 @@ __global__ void __launch_bounds__(kThreads)
     const T* yp = y + base + p;
     A rx, ry;
     pixel_norms(xp, yp, c, hw, rx, ry);
-    const A ux = unit_scale(rx), uy = unit_scale(ry);
-    A dx = 0, dy = 0;  // g . x and g . y, g_c = kk w_c (u_c - v_c)
+    const A ux = unit_scale(rx), uy = unit_scale(ry), t = norm_ratio(rx, ry);
+    A dx = 0, dy = 0;  // g . x and g . y, g_c = kk w_c (u_c - v_c): 0 where x = y
     for (int64_t k = 0; k < c; ++k) {
       const A a = load_as<A>(xp + k * hw), bb = load_as<A>(yp + k * hw);
-      const A g = kk * w[k] * (a * ux - bb * uy);
+      const A g = kk * w[k] * unit_diff(a, bb, t, ux);
       dx += g * a;
       dy += g * bb;
     }
     const A qx = unit_grad_coef(dx, rx, ux), qy = unit_grad_coef(dy, ry, uy);
     for (int64_t k = 0; k < c; ++k) {
       const A a = load_as<A>(xp + k * hw), bb = load_as<A>(yp + k * hw);
-      const A g = kk * w[k] * (a * ux - bb * uy);
+      const A g = kk * w[k] * unit_diff(a, bb, t, ux);
       if (gx) store_as(gx + base + p + k * hw, g * ux - a * qx);
       if (gy) store_as(gy + base + p + k * hw, -g * uy + bb * qy);
     }

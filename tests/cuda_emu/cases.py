@@ -740,6 +740,29 @@ def _head_bwd(dt, shape, metric, need=(True, True), seed=8):
     return run
 
 
+def _head_identical(dt, metric):
+    """pred = target: LPIPS exactly 0 with zero gradients, DISTS exactly 1 - sum(alpha + beta)
+    (S1 = S2 = 1), whatever the compiler contracts into FMAs (csrc/common/perceptual_math.h)."""
+    def run(drv, gpu):
+        x, _, w, go = _head_inputs(dt, (2, 5, 7, 9), metric, 9)
+        nums = dict(dtype=DTYPES[dt], n=2, c=5, hw=63)
+        got = drv.call(f"{metric}_fwd", gpu, nums, {"x": x, "y": x.clone(), "w": w, "value": _nan((2,), w.dtype)})
+        want = torch.zeros(2, dtype=w.dtype) if metric == "lpips" else w.sum().expand(2).to(w.dtype)
+        if metric == "dists":  # alpha S1 + beta S2 summed with S = 1: the weights' sum, to rounding
+            torch.testing.assert_close(got["value"], want, rtol=4 * torch.finfo(w.dtype).eps, atol=0)
+        elif not torch.equal(got["value"], want):
+            raise AssertionError(f"lpips(x, x) = {got['value'].tolist()}, not exactly 0")
+        if metric == "lpips":
+            g = drv.call("lpips_bwd", gpu, nums, {"x": x, "y": x.clone(), "w": w, "grad_out": go,
+                                                 "gx": _nan(None, x.dtype, x), "gy": _nan(None, x.dtype, x)})
+            for k in ("gx", "gy"):
+                if not torch.equal(g[k], torch.zeros_like(x)):
+                    raise AssertionError(f"lpips(x, x) {k} not exactly 0")
+        return got
+
+    return run
+
+
 def perceptual_cases(level):
     shapes = [(2, 5, 7, 9), (1, 64, 17, 15), (3, 3, 1, 1)]  # odd planes, the VGG conv1 width, 1 x 1 planes
     dts = list(DTYPES) if level == "full" else ["float32", "float64", "float16", "bfloat16"]
@@ -752,6 +775,8 @@ def perceptual_cases(level):
         out.append(Case("perceptual", f"{metric}-fwd-{sid}", gpu, _head_fwd(dt, shape, metric)))
         out.append(Case("perceptual", f"{metric}-bwd-{sid}", gpu, _head_bwd(dt, shape, metric)))
     if level != "sanitize":
+        for metric, dt in itertools.product(("lpips", "dists"), ("float32", "float16")):
+            out.append(Case("perceptual", f"{metric}-identical-{dt}", "sm_89", _head_identical(dt, metric)))
         for metric in ("lpips", "dists"):
             out.append(Case("perceptual", f"{metric}-bwd-pred-only", "sm_80",
                             _head_bwd("float32", (2, 4, 6, 5), metric, need=(True, False))))

@@ -78,8 +78,7 @@ WITH_PYTHON_BACKENDS = ("pixel_fwd", "pixel_bwd", "ssim_fwd", "ssim_bwd", "psnr_
                         "dists_head_fwd", "dists_head_bwd")
 # The ops with no compiled CPU kernel yet (fastiqa/ops/_registry.py runs the reference on CPU
 # tensors and Triton on CUDA tensors for them): none today. Ops without a CUDA kernel need no
-# entry: _registry gives the CUDA key Triton (else the reference) wherever no host registers one
-# (the perceptual heads today).
+# entry: _registry gives the CUDA key Triton (else the reference) wherever no host registers one.
 PYTHON_ONLY = ()
 
 

@@ -6,8 +6,8 @@ pred_feats / target_feats: the backbone's feature maps, one (N, C_k, H_k, W_k) t
 layer k, the same shapes for both images; weights: one tensor per layer (LPIPS: the
 non-negative channel weights w_k, shape (C_k,); DISTS: alpha_k and beta_k stacked, shape
 (2, C_k), already divided by the sum of all alphas and betas). Each layer is one call of the
-perceptual family's op (fastiqa/ops/perceptual.py: one pass forward, one backward; Triton
-on CUDA tensors, the compiled kernels of csrc/cpu/perceptual_impl.h on CPU tensors); the
+perceptual family's op (fastiqa/ops/perceptual.py: one pass forward, one backward; the
+compiled kernels of csrc/cpu/perceptual_impl.h and csrc/cuda/perceptual.cu); the
 formulas themselves: fastiqa.backends.reference.lpips_head / dists_head.
 """
 from typing import Optional, Sequence

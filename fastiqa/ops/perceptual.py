@@ -7,8 +7,8 @@ and autograd of fastiqa_C::lpips_head_fwd / lpips_head_bwd / dists_head_fwd / di
 
 The backward recomputes from the saved features (one pass per gradient; nothing image-sized
 is kept but the inputs autograd keeps anyway). weight is a constant: it gets no gradient.
-Kernels: csrc/cpu/perceptual_impl.h on CPU tensors (compiled, per ISA level); Triton on
-CUDA tensors (no compiled CUDA kernel yet).
+Kernels: csrc/cpu/perceptual_impl.h on CPU tensors (compiled, per ISA level) and
+csrc/cuda/perceptual.cu on CUDA tensors; Triton and the reference by backend=.
 """
 import torch
 

@@ -46,10 +46,12 @@ class Criterion(enum.IntEnum):
 
 
 class SsimOutput(enum.IntEnum):
-    """What the fused SSIM op returns: the SSIM, the L1 + SSIM loss or 1 - SSIM."""
+    """What the fused SSIM op returns: the SSIM, the L1 + SSIM loss, 1 - SSIM, or the SSIM and
+    its components (luminance, contrast, structure) stacked on a leading axis of 4."""
     SSIM = 0
     L1_SSIM = 1
     SSIM_LOSS = 2
+    COMPONENTS = 3
 
 
 # The C++ enumerator name of each Python member (codes.h spells Criterion's with a prefix).

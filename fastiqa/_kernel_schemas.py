@@ -25,6 +25,7 @@ SCHEMAS = {
     # grad_target): out the SSIM / 1 - SSIM / L1+SSIM loss (output) reduced by reduction (the
     # map for reduction map), cs (N, C) the per-plane mean contrast-structure term (MS-SSIM),
     # the gradients of out times 1 / gscale when need_grad_* (scalar reductions only);
+    # output kComponents: out = S, l, c, s stacked on a leading axis of 4 (gradients by ssim_bwd)
     # win_size / win_sigma: the window per spatial axis, (H, W) (odd sizes, sigma > 0; inf = uniform)
     "ssim_fwd": "(Tensor pred, Tensor target, int[] win_size, float[] win_sigma, float c1, float c2, int padding, "
                 "int reduction, int output, float alpha, bool need_grad_pred, bool need_grad_target) "

@@ -43,6 +43,10 @@ OPS = {
     + F.ssim(a, b, downsample=2) + _weighted(F.ssim_loss(a, b, reduction="none", window="uniform", win_size=7,
                                                          use_sample_covariance=True, downsample=3))
     + F.ssim(a, b, win_size=(5, 3), win_sigma=(1.0, 1.5), padding="same_reflect"),  # a per-axis window
+    # issue 19 item 4: the components, scalars and maps (a loss on each backpropagates)
+    "ssim_components": lambda a, b: sum(F.ssim(a, b, return_components=True, use_sample_covariance=True))
+    + sum(_weighted(m, 5 + k) for k, m in enumerate(F.ssim(a, b, reduction="map", padding="same_zero",
+                                                           return_components=True))),
     "style_loss": lambda a, b: F.style_loss(a, b) + F.style_loss(a, b, "l2") + F.style_loss(a, b, "fro")
     + F.style_loss(a, target_gram=F.gram_matrix(b).float() * 0.9, criterion="l2"),
     "gram_matrix": lambda a, b: _weighted(F.gram_matrix(a)) + _weighted(F.gram_matrix(b, normalize=False), 8),

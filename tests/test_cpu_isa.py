@@ -51,6 +51,12 @@ CASES = {
                                                  backend=b), (2, 2, 33, 70), False, True),
     "ssim_map_cl": (lambda x, y, b: F.ssim(x, y, reduction="map", backend=b), (1, 3, 30, 31), True, True),
     "l1_ssim": (lambda x, y, b: F.l1_ssim_loss(x, y, backend=b), (2, 3, 40, 45), False, True),
+    # issue 19 item 4: the components (per channel; the 4 maps, channels_last, zero padding)
+    "ssim_components": (lambda x, y, b: torch.stack(F.ssim(x, y, reduction="per_channel", return_components=True,
+                                                           backend=b)), (2, 3, 40, 45), False, True),
+    "ssim_components_map_cl": (lambda x, y, b: torch.stack(F.ssim(x, y, reduction="map", padding="same_zero",
+                                                                  return_components=True, backend=b)),
+                               (1, 3, 30, 31), True, True),
     "gram": (lambda x, y, b: F.gram_matrix(x, backend=b), (2, 16, 12, 11), False, True),
     "gram_cl": (lambda x, y, b: F.gram_matrix(x, backend=b), (2, 16, 12, 11), True, True),
     "style_l1": (lambda x, y, b: F.style_loss(x, y, backend=b), (2, 16, 12, 11), False, True),

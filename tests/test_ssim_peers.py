@@ -78,6 +78,18 @@ def test_torchmetrics():
     torch.testing.assert_close(F.ssim(x, y, padding="same_reflect"), want, **TOL)
 
 
+def test_torchmetrics_contrast_sensitivity():
+    """torchmetrics' return_contrast_sensitivity (per image: the mean of the cs map of its reflect-padded
+    SSIM with the window's border cropped, i.e. the valid positions) is the mean of contrast * structure."""
+    tm = pytest.importorskip("torchmetrics.functional.image")
+    x, y = (t.double() for t in images())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        _, want = tm.structural_similarity_index_measure(x, y, data_range=1.0, return_contrast_sensitivity=True)
+    got = F.ssim(x, y, padding="valid", reduction="map", return_components=True)
+    torch.testing.assert_close((got.contrast * got.structure).flatten(1).mean(1), want, rtol=0, atol=1e-12)
+
+
 def test_scikit_image():
     metrics = pytest.importorskip("skimage.metrics")
     x, y = images()

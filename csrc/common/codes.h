@@ -22,9 +22,10 @@ enum WeightMode : int { kNoWeight = 0, kFull = 1, kPlane = 2, kPixel = 3 };
 // SSIM window padding: valid (no padding), zero "same", reflect "same".
 enum Padding : int { kValid = 0, kSameZero = 1, kSameReflect = 2 };
 
-// What the SSIM op returns: the SSIM, the L1 + SSIM loss (1 - a) |x - y| + a (1 - SSIM), or
-// the loss 1 - SSIM (csrc/host/ssim_op.h combines the kernels' plane statistics into it).
-enum SsimOutput : int { kSsim = 0, kL1Ssim = 1, kSsimLoss = 2 };
+// What the SSIM op returns: the SSIM, the L1 + SSIM loss (1 - a) |x - y| + a (1 - SSIM), the
+// loss 1 - SSIM, or the SSIM and its components l, c, s stacked on a leading axis of 4
+// (csrc/host/ssim_op.h combines the kernels' plane statistics into it).
+enum SsimOutput : int { kSsim = 0, kL1Ssim = 1, kSsimLoss = 2, kComponents = 3 };
 
 // Style-loss criterion on the Gram difference D: mean |D|, mean D^2, ||D||_F (gram_math.h).
 enum Criterion : int { kCriterionL1 = 0, kCriterionL2 = 1, kCriterionFro = 2 };

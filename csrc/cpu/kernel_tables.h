@@ -40,8 +40,8 @@ struct PsnrKernels {
 // ops on them) and the evaluation's fused Y-channel SSIM.
 struct SsimKernels {
   Tensor4 (*planes_fwd)(const at::Tensor& pred, const at::Tensor& target, const host::SsimWindow& win, double c1,
-                        double c2, int64_t padding, bool want_map, bool want_l1, const OptTensor& d_planes,
-                        bool need_grad_pred, bool need_grad_target);
+                        double c2, int64_t padding, bool want_map, bool want_l1, bool components,
+                        const OptTensor& d_planes, bool need_grad_pred, bool need_grad_target);
   Tensor2 (*planes_bwd)(const at::Tensor& pred, const at::Tensor& target, const host::SsimWindow& win, double c1,
                         double c2, int64_t padding, const at::Tensor& d_planes, const OptTensor& d_map,
                         bool need_grad_pred, bool need_grad_target);

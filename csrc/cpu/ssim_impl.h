@@ -101,7 +101,13 @@ template <typename T> struct View {
 template <typename T, typename A> struct Job {
   View<const T> x, y, dmap;
   View<T> map, gx, gy;
-  const A* weights = nullptr;  // (planes, 3) or null
+  // the components (codes::kComponents, csrc/common/ssim_math.h): their 4 maps S, l, c, s
+  // (forward), 4 map weights (backward); comp_y: this gradient pass is dF/dy's (dby, else dbx)
+  View<T> mapk[kNumComponentMaps];
+  View<const T> dmapk[kNumComponentMaps];
+  bool comp = false, comp_y = false;
+  int nw = kNumWeights;        // weights per plane: kNumWeights, kNumComponentStats with comp
+  const A* weights = nullptr;  // (planes, nw) or null
   int64_t C = 0, H = 0, W = 0, Ho = 0, Wo = 0, offh = 0, offw = 0, Wp = 0, LW = 0, LWp = 0, band = 0, nbands = 0;
   // row pitches of the scratch rows (>= LW, resp. W): row_pitch, so that the many row
   // streams of the blurs never sit a multiple of 4 KiB apart (L1 set aliasing)
@@ -170,11 +176,11 @@ FASTIQA_INLINE void store_row(T* row, int64_t sw, int64_t n, const A* in) {
 // Products of one padded row pair (r[0] = x, r[1] = y): float64 r[2] = x^2 + y^2, r[3] = xy;
 // float32 r[2] = x^2, r[3] = y^2, r[4] = xy; once per sample, so that the blur below is one
 // FMA per tap and quantity.
-template <typename A>
+template <int K, typename A>
 FASTIQA_INLINE void row_products(A* const* r, int64_t len) {
   const A* __restrict__ x = r[0];
   const A* __restrict__ y = r[1];
-  if constexpr (stats_of<A>() == 4) {
+  if constexpr (K == 4) {
     A* __restrict__ ss = r[2];
     A* __restrict__ xy = r[3];
 #pragma omp simd
@@ -213,26 +219,25 @@ FASTIQA_INLINE void hblur_stats_at(const A* const* r, const A* g, int win, int64
     for (int u = 0; u < U; ++u) vstore(h + q * P + j + u * NV, a[q][u]);
 }
 
-template <typename A>
+template <int K, typename A>
 FASTIQA_INLINE void hblur_stats(A* const* rows, const A* g, int win, int64_t LW, int64_t P, A* h) {
   constexpr int NV = vec_lanes<A>();
-  constexpr int kStats = stats_of<A>();
-  const A* r[kStats];
-  for (int q = 0; q < kStats; ++q) r[q] = rows[q];
+  const A* r[K];
+  for (int q = 0; q < K; ++q) r[q] = rows[q];
   int64_t j = 0;
-  for (; j + 2 * NV <= LW; j += 2 * NV) hblur_stats_at<2>(r, g, win, j, P, h);
-  for (; j < LW; j += NV) hblur_stats_at<1>(r, g, win, j, P, h);
+  for (; j + 2 * NV <= LW; j += 2 * NV) hblur_stats_at<2, A, K>(r, g, win, j, P, h);
+  for (; j < LW; j += NV) hblur_stats_at<1, A, K>(r, g, win, j, P, h);
 }
 
 // The statistics of output column j from the vertical blur's rows st (pitch P): mx, my,
 // exx, eyy, exy for ssim_math.h; in float64 exx carries G*(x^2 + y^2) and eyy is 0 (the
 // shared formulas subtract mx^2 and my^2 from their sum).
-template <typename A>
+template <int K, typename A>
 FASTIQA_INLINE void stats_at(const A* st, int64_t P, int64_t j, A& mx, A& my, A& exx, A& eyy, A& exy) {
   mx = st[j];
   my = st[P + j];
   exx = st[2 * P + j];
-  if constexpr (stats_of<A>() == 4) {
+  if constexpr (K == 4) {
     eyy = A(0);
     exy = st[3 * P + j];
   } else {
@@ -301,6 +306,7 @@ FASTIQA_INLINE void hblur4(const A* in, int64_t in_stride, const A* g, int win, 
 template <typename A> struct Scratch {
   std::vector<A> buf;
   A *rin[kMaxStats], *ring, *st, *srow, *csrow, *w, *mring, *vt, *t, *acc, *xr, *yr;
+  A *lrow, *krow, *trow, *wl, *wk, *wt;  // the components' rows: l, c, s and their weights
   int64_t vt_len = 0;
   template <typename T> void init(const Job<T, A>& J) {
     // without a gradient the rows are column strips of J.SW (values_band): pitch J.PS
@@ -308,8 +314,8 @@ template <typename A> struct Scratch {
     const int64_t in_len = (J.grad ? J.LW : round_up(J.SW, kLanes)) + J.ww;  // padded source row
     vt_len = row_pitch<A>(J.LWp + J.ww);            // map row with ww-1 zero margins
     const int64_t accn = J.grad ? J.band * 4 * J.AP : 0;
-    constexpr int kStats = stats_of<A>();
-    const int64_t need = kStats * in_len + J.wh * kStats * P + kStats * P + 3 * J.LW +
+    constexpr int kStats = kMaxStats;  // float64 blurs 5 quantities with the components (stats_of)
+    const int64_t need = kStats * in_len + J.wh * kStats * P + kStats * P + 9 * J.LW +
                          (J.grad ? J.wh * 4 * J.P + 4 * vt_len + 4 * J.LWp : 0) + accn + 2 * J.W + 64;
     buf.assign(need, A(0));
     A* p = buf.data();
@@ -319,6 +325,7 @@ template <typename A> struct Scratch {
     ring = take(J.wh * kStats * P);
     st = take(kStats * P);
     srow = take(J.LW); csrow = take(J.LW); w = take(J.LW);
+    lrow = take(J.LW); krow = take(J.LW); trow = take(J.LW); wl = take(J.LW); wk = take(J.LW); wt = take(J.LW);
     mring = J.grad ? take(J.wh * 4 * J.P) : nullptr;  // coefficient rows of the last wh outputs
     vt = J.grad ? take(4 * vt_len) : nullptr;          // their vertical adjoint, zero margins
     t = J.grad ? take(4 * J.LWp) : nullptr;
@@ -376,12 +383,25 @@ FASTIQA_INLINE void ring_rows(const A* ring, int64_t first, int win, int64_t slo
 
 // One output row of the statistics (stats_of<A>() rows of pitch P in st): the vertical blur
 // of the ring's win rows starting at ring row `first`.
-template <typename A>
+template <int K, typename A>
 FASTIQA_INLINE void ring_stats(const A* ring, int64_t first, int win, int64_t slot, const A* g, int64_t len,
                                int64_t P, A* st) {
   const A* rows[kMaxWin];
   ring_rows<A>(ring, first, win, slot, rows);
-  vblur<stats_of<A>()>(rows, g, 0, win - 1, len, P, st, P);
+  vblur<K>(rows, g, 0, win - 1, len, P, st, P);
+}
+
+// sum += the first `cols` values of row, in kLanes partial sums (as add_row_sums).
+template <typename A>
+FASTIQA_INLINE void add_row_sum(const A* row, int64_t cols, double& sum) {
+  A ls[kLanes] = {};
+  int64_t j = 0;
+  for (; j + kLanes <= cols; j += kLanes) {
+#pragma omp simd
+    for (int l = 0; l < kLanes; ++l) ls[l] += row[j + l];
+  }
+  for (int l = 0; j < cols; ++j, ++l) ls[l] += row[j];
+  for (int l = 0; l < kLanes; ++l) sum += ls[l];
 }
 
 // Adds the first `cols` values of S.srow / S.csrow to the band's sums, in kLanes partial sums.
@@ -411,12 +431,14 @@ FASTIQA_INLINE void add_row_sums(const Scratch<A>& S, int64_t cols, double& sum_
 // of J.PS) stays in L1: the vertical blur is bound by its loads, and the ring of a whole
 // row is 176 KiB for a 504-pixel float64 row. A strip gathers its SW + win - 1 padded
 // columns (the halo is gathered again, never blurred again). Sums in strip, then row order.
-template <typename T, typename A, bool LUMA = false>
+// K: the blurred quantities (stats_of, or 5 with the components); comp_sums: the sums of l, c, s
+// (J.comp).
+template <typename T, typename A, int K, bool LUMA = false>
 void values_band(const Job<T, A>& J, int64_t n, int64_t c, int64_t own_a, int64_t own_b, Scratch<A>& S,
-                 double& sum_s, double& sum_cs) {
+                 double& sum_s, double& sum_cs, double* comp_sums = nullptr) {
   if (own_b <= own_a) return;  // a band may own no output row (valid padding)
   const int win = J.wh, ww = J.ww;  // vertical taps (the ring), horizontal taps
-  const int64_t PS = J.PS, slot = stats_of<A>() * PS;
+  const int64_t PS = J.PS, slot = K * PS;
   for (int64_t c0 = 0; c0 < J.Wo; c0 += J.SW) {
     const int64_t cols = std::min(J.SW, J.Wo - c0);  // output columns of this strip
     const int64_t lw = round_up(cols, kLanes);
@@ -444,30 +466,56 @@ void values_band(const Job<T, A>& J, int64_t n, int64_t c, int64_t own_a, int64_
           gather_cols(J.x.row(n, c, s), J.x.sw, J, c0, cols + ww - 1, S.rin[0], lw + ww);
           gather_cols(J.y.row(n, c, s), J.y.sw, J, c0, cols + ww - 1, S.rin[1], lw + ww);
         }
-        row_products(S.rin, lw + ww);
-        hblur_stats(S.rin, J.gw, ww, lw, PS, h);
+        row_products<K>(S.rin, lw + ww);
+        hblur_stats<K>(S.rin, J.gw, ww, lw, PS, h);
       }
       if (u < own_a + win - 1) continue;
       const int64_t p = u - win + 1;
-      ring_stats(S.ring, p - own_a, win, slot, J.gh, lw, PS, S.st);
+      ring_stats<K>(S.ring, p - own_a, win, slot, J.gh, lw, PS, S.st);
+      if (!LUMA && J.comp) {
 #pragma omp simd
-      for (int64_t j = 0; j < lw; ++j) {
-        A mx, my, exx, eyy, exy, sv, cv;
-        stats_at(S.st, PS, j, mx, my, exx, eyy, exy);
-        ssim_value(mx, my, exx, eyy, exy, J.c1, J.c2, sv, cv);
-        S.srow[j] = sv;
-        S.csrow[j] = cv;
+        for (int64_t j = 0; j < lw; ++j) {
+          A mx, my, exx, eyy, exy, sv, cv, lv, kv, tv;
+          stats_at<K>(S.st, PS, j, mx, my, exx, eyy, exy);
+          ssim_components(mx, my, exx, eyy, exy, J.c1, J.c2, sv, cv, lv, kv, tv);
+          S.srow[j] = sv;
+          S.csrow[j] = cv;
+          S.lrow[j] = lv;
+          S.krow[j] = kv;
+          S.trow[j] = tv;
+        }
+      } else {
+#pragma omp simd
+        for (int64_t j = 0; j < lw; ++j) {
+          A mx, my, exx, eyy, exy, sv, cv;
+          stats_at<K>(S.st, PS, j, mx, my, exx, eyy, exy);
+          ssim_value(mx, my, exx, eyy, exy, J.c1, J.c2, sv, cv);
+          S.srow[j] = sv;
+          S.csrow[j] = cv;
+        }
       }
       if (J.values) add_row_sums(S, cols, sum_s, sum_cs);
       if constexpr (!LUMA) {
-        if (J.want_map) store_row(J.map.row(n, c, p) + c0 * J.map.sw, J.map.sw, cols, S.srow);
+        if (J.comp && J.values) {
+          add_row_sum(S.lrow, cols, comp_sums[0]);
+          add_row_sum(S.krow, cols, comp_sums[1]);
+          add_row_sum(S.trow, cols, comp_sums[2]);
+        }
+        if (J.want_map && J.comp) {
+          const A* rows[kNumComponentMaps] = {S.srow, S.lrow, S.krow, S.trow};
+          for (int k = 0; k < kNumComponentMaps; ++k)
+            store_row(J.mapk[k].row(n, c, p) + c0 * J.mapk[k].sw, J.mapk[k].sw, cols, rows[k]);
+        } else if (J.want_map) {
+          store_row(J.map.row(n, c, p) + c0 * J.map.sw, J.map.sw, cols, S.srow);
+        }
       }
     }
   }
 }
 
-// One band of one plane. sums: S, cs, |x-y| sums of the band (owned rows only).
-template <typename T, typename A>
+// One band of one plane. sums: S, cs, |x-y| (and l, c, s with J.comp) sums of the band (owned
+// rows only). K: the blurred quantities (stats_of, or 5 with the components).
+template <typename T, typename A, int K>
 void run_band(const Job<T, A>& J, int64_t plane, int64_t band, Scratch<A>& S,
                                  double* sums) {
   const int64_t n = plane / J.C, c = plane % J.C;
@@ -480,20 +528,24 @@ void run_band(const Job<T, A>& J, int64_t plane, int64_t band, Scratch<A>& S,
     pa = std::max<int64_t>(0, s_a + J.offh - (win - 1));
     pb = std::min(J.Ho, s_b + J.offh);
   }
-  const A* wt = J.weights ? J.weights + plane * kNumWeights : nullptr;
+  const A* wt = J.weights ? J.weights + plane * J.nw : nullptr;
   const A ws = wt ? wt[0] / static_cast<A>(J.Ho * J.Wo) : A(0);
   const A wc = wt ? wt[1] / static_cast<A>(J.Ho * J.Wo) : A(0);
   const A wl = wt ? wt[2] / static_cast<A>(J.H * J.W) : A(0);
-  double sum_s = 0, sum_cs = 0, sum_l1 = 0;
+  // the components' plane weights on l, c, s
+  A wcomp[3] = {A(0), A(0), A(0)};
+  if (wt && J.comp)
+    for (int k = 0; k < 3; ++k) wcomp[k] = wt[3 + k] / static_cast<A>(J.Ho * J.Wo);
+  double sum_s = 0, sum_cs = 0, sum_l1 = 0, comp_sums[3] = {0, 0, 0};
 
   if (J.grad) {
     std::fill(S.vt, S.vt + 4 * S.vt_len, A(0));
     std::fill(S.acc, S.acc + (s_b - s_a) * 4 * J.AP, A(0));
   }
-  const int64_t P = J.P, slot = stats_of<A>() * P;
+  const int64_t P = J.P, slot = K * P;
   // Without a gradient the rows go through values_band (column strips); the row loop
   // below is the forward with gradient and the backward.
-  if (!J.grad) values_band(J, n, c, own_a, own_b, S, sum_s, sum_cs);
+  if (!J.grad) values_band<T, A, K>(J, n, c, own_a, own_b, S, sum_s, sum_cs, comp_sums);
   // a band may own no output row (valid padding)
   const int64_t u_end = J.grad && pb > pa ? pb + win - 1 : pa;
   for (int64_t u = pa; u < u_end; ++u) {
@@ -504,12 +556,12 @@ void run_band(const Job<T, A>& J, int64_t plane, int64_t band, Scratch<A>& S,
     } else {
       gather_padded(J.x.row(n, c, s), J.x.sw, J, S.rin[0], LW + ww);
       gather_padded(J.y.row(n, c, s), J.y.sw, J, S.rin[1], LW + ww);
-      row_products(S.rin, LW + ww);
-      hblur_stats(S.rin, J.gw, ww, LW, P, h);
+      row_products<K>(S.rin, LW + ww);
+      hblur_stats<K>(S.rin, J.gw, ww, LW, P, h);
     }
     if (u < pa + win - 1) continue;
     const int64_t p = u - win + 1;
-    ring_stats(S.ring, p - pa, win, slot, J.gh, LW, P, S.st);
+    ring_stats<K>(S.ring, p - pa, win, slot, J.gh, LW, P, S.st);
     const bool owned = p >= own_a && p < own_b;
     if (J.dmap.p) {
       load_row(J.dmap.row(n, c, p), J.dmap.sw, Wo, S.w);
@@ -520,12 +572,41 @@ void run_band(const Job<T, A>& J, int64_t plane, int64_t band, Scratch<A>& S,
     std::fill(S.w + Wo, S.w + LW, A(0));
     A* m = S.mring + (p % win) * 4 * P;
     A *dax = m, *day = m + P, *db = m + 2 * P, *dc = m + 3 * P;
+    if (J.comp) {  // the components' gradient (ssim_components_grad): dbx or dby in db (J.comp_y)
+      A* wrow[3] = {S.wl, S.wk, S.wt};
+      for (int k = 0; k < 3; ++k) {
+        if (J.dmapk[k + 1].p) {
+          load_row(J.dmapk[k + 1].row(n, c, p), J.dmapk[k + 1].sw, Wo, wrow[k]);
+          for (int64_t j = 0; j < Wo; ++j) wrow[k][j] += wcomp[k];
+        } else {
+          std::fill(wrow[k], wrow[k] + Wo, wcomp[k]);
+        }
+        std::fill(wrow[k] + Wo, wrow[k] + LW, A(0));
+      }
+      const bool for_y = J.comp_y;
+#pragma omp simd
+      for (int64_t j = 0; j < LW; ++j) {
+        A a0, a1, bx, by, cc;
+        const A wcl = j < Wo ? wc : A(0);
+        A mx, my, exx, eyy, exy;
+        stats_at<K>(S.st, P, j, mx, my, exx, eyy, exy);
+        ssim_components_grad(mx, my, exx, eyy, exy, J.c1, J.c2, S.w[j], wcl, S.wl[j], S.wk[j], S.wt[j], a0, a1, bx,
+                             by, cc);
+        const bool real = j < Wo;
+        dax[j] = real ? a0 : A(0);
+        day[j] = real ? a1 : A(0);
+        db[j] = real ? (for_y ? by : bx) : A(0);
+        dc[j] = real ? cc : A(0);
+      }
+      finalize_row(J, S, p, pa, p, s_a, s_b);
+      continue;
+    }
 #pragma omp simd
     for (int64_t j = 0; j < LW; ++j) {
       A sv, cv, a0, a1, b, cc;
       const A wcl = j < Wo ? wc : A(0);
       A mx, my, exx, eyy, exy;
-      stats_at(S.st, P, j, mx, my, exx, eyy, exy);
+      stats_at<K>(S.st, P, j, mx, my, exx, eyy, exy);
       ssim_value_grad(mx, my, exx, eyy, exy, J.c1, J.c2, S.w[j], wcl, sv, cv, a0, a1, b, cc);
       S.srow[j] = sv;
       S.csrow[j] = cv;
@@ -582,6 +663,7 @@ void run_band(const Job<T, A>& J, int64_t plane, int64_t band, Scratch<A>& S,
   sums[0] = sum_s;
   sums[1] = sum_cs;
   sums[2] = sum_l1;
+  for (int k = 0; k < 3; ++k) sums[3 + k] = comp_sums[k];
 }
 
 #include "ssim_volume.h"
@@ -646,19 +728,27 @@ template <typename T, typename A> void set_bands(Job<T, A>& J, int64_t planes) {
   J.nbands = (J.H + band - 1) / band;
 }
 
-// Runs every band of every plane; returns per-plane sums (planes, 3) in double.
+// Runs every band of every plane; returns per-plane sums (planes, 6) in double: S, cs, |x-y|
+// and (J.comp) l, c, s.
 template <typename T, typename A>
 std::vector<double> run_all(const Job<T, A>& J, int64_t planes) {
+  constexpr int NS = kNumComponentStats;
   const int64_t tasks = planes * J.nbands;
-  std::vector<double> band_sums(tasks * 3, 0.0);
+  std::vector<double> band_sums(tasks * NS, 0.0);
   at::parallel_for(0, tasks, 1, [&](int64_t tb, int64_t te) {
     Scratch<A> S;
     S.init(J);
-    for (int64_t t = tb; t < te; ++t) run_band<T, A>(J, t / J.nbands, t % J.nbands, S, &band_sums[3 * t]);
+    for (int64_t t = tb; t < te; ++t) {
+      // float64 blurs 5 quantities with the components (they need sigma_x^2 and sigma_y^2 apart)
+      if (J.comp)
+        run_band<T, A, kMaxStats>(J, t / J.nbands, t % J.nbands, S, &band_sums[NS * t]);
+      else
+        run_band<T, A, stats_of<A>()>(J, t / J.nbands, t % J.nbands, S, &band_sums[NS * t]);
+    }
   });
-  std::vector<double> plane_sums(planes * 3, 0.0);
+  std::vector<double> plane_sums(planes * NS, 0.0);
   for (int64_t t = 0; t < tasks; ++t)
-    for (int q = 0; q < 3; ++q) plane_sums[3 * (t / J.nbands) + q] += band_sums[3 * t + q];
+    for (int q = 0; q < NS; ++q) plane_sums[NS * (t / J.nbands) + q] += band_sums[NS * t + q];
   return plane_sums;
 }
 
@@ -707,7 +797,7 @@ std::tuple<at::Tensor, at::Tensor> volume_planes_bwd(const at::Tensor& x, const 
                                                      int64_t padding, const at::Tensor& weights,
                                                      const std::optional<at::Tensor>& dmap, bool need_gx,
                                                      bool need_gy) {
-  host::check_ssim_weights(weights, x);
+  TORCH_CHECK(!host::check_ssim_weights(weights, x), "fastiqa_C::ssim: the components are not in the volume kernels yet");
   at::Tensor gx = need_gx ? pooled_empty_like(x) : at::empty({0}, x.options());
   at::Tensor gy = need_gy ? pooled_empty_like(x) : at::empty({0}, x.options());
   if (!need_gx && !need_gy) return {gx, gy};
@@ -728,17 +818,22 @@ std::tuple<at::Tensor, at::Tensor> volume_planes_bwd(const at::Tensor& x, const 
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> ssim_planes_fwd(
     const at::Tensor& x, const at::Tensor& y, const host::SsimWindow& win, double c1, double c2,
-    int64_t padding, bool want_map, bool want_l1, const std::optional<at::Tensor>& weights,
+    int64_t padding, bool want_map, bool want_l1, bool components, const std::optional<at::Tensor>& weights,
     bool need_gx, bool need_gy) {
   host::check_ssim_inputs(x, y, win, padding);
+  TORCH_CHECK(!(components && x.dim() == 5), "fastiqa_C::ssim: the components are not in the volume kernels yet");
   if (x.dim() == 5) return volume_planes_fwd(x, y, win, c1, c2, padding, want_map, want_l1, weights, need_gx, need_gy);
   const Geometry geo = geometry(x, win, padding);
   const auto acc = host::acc_dtype(x);
   const bool grad = weights.has_value() && (need_gx || need_gy);
-  if (grad) host::check_ssim_weights(*weights, x);
+  TORCH_CHECK(!(grad && components), "fastiqa_C::ssim: the components have no forward gradient (ssim_bwd)");
+  if (grad) TORCH_CHECK(!host::check_ssim_weights(*weights, x), "fastiqa_C::ssim: (N, C, 3) weights expected");
   at::Tensor w = grad ? *weights : at::Tensor();
-  at::Tensor planes = at::empty({geo.N, geo.C, kNumPlaneStats}, x.options().dtype(acc));
-  at::Tensor map = want_map ? at::empty({geo.N, geo.C, geo.Ho, geo.Wo}, x.options(), x.suggest_memory_format())
+  const int64_t nstats = components ? kNumComponentStats : kNumPlaneStats;
+  at::Tensor planes = at::empty({geo.N, geo.C, nstats}, x.options().dtype(acc));
+  // the components' maps S, l, c, s: (4 N, C, Ho, Wo) in x's memory format, viewed as (4, N, C, Ho, Wo)
+  const int64_t nmaps = components ? kNumComponentMaps : 1;
+  at::Tensor map = want_map ? at::empty({nmaps * geo.N, geo.C, geo.Ho, geo.Wo}, x.options(), x.suggest_memory_format())
                             : at::empty({0}, x.options());
   at::Tensor gx = grad && need_gx ? pooled_empty_like(x) : at::empty({0}, x.options());
   at::Tensor gy = grad && need_gy ? pooled_empty_like(x) : at::empty({0}, x.options());
@@ -750,8 +845,13 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> ssim_planes_fwd(
     J.l1 = want_l1;
     J.want_map = want_map;
     J.grad = grad;
+    J.comp = components;
     set_bands(J, geo.N * geo.C);
-    if (want_map) J.map = View<scalar_t>(map);
+    if (want_map && components) {
+      for (int k = 0; k < kNumComponentMaps; ++k) J.mapk[k] = View<scalar_t>(map.narrow(0, k * geo.N, geo.N));
+    } else if (want_map) {
+      J.map = View<scalar_t>(map);
+    }
     if (grad) {
       J.weights = w.data_ptr<A>();
       if (need_gx) J.gx = View<scalar_t>(gx);
@@ -760,12 +860,13 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> ssim_planes_fwd(
     const std::vector<double> sums = run_all(J, geo.N * geo.C);
     A* out = planes.data_ptr<A>();
     const double n_out = static_cast<double>(geo.Ho * geo.Wo), n_in = static_cast<double>(geo.H * geo.W);
+    constexpr int NS = kNumComponentStats;
     for (int64_t pl = 0; pl < geo.N * geo.C; ++pl) {
-      out[3 * pl] = static_cast<A>(sums[3 * pl] / n_out);
-      out[3 * pl + 1] = static_cast<A>(sums[3 * pl + 1] / n_out);
-      out[3 * pl + 2] = static_cast<A>(sums[3 * pl + 2] / n_in);
+      for (int q = 0; q < nstats; ++q)
+        out[nstats * pl + q] = static_cast<A>(sums[NS * pl + q] / (q == 2 ? n_in : n_out));
     }
   });
+  if (want_map && components) map = map.view({kNumComponentMaps, geo.N, geo.C, geo.Ho, geo.Wo});
   return {planes, map, gx, gy};
 }
 
@@ -777,8 +878,8 @@ std::tuple<at::Tensor, at::Tensor> ssim_planes_bwd(const at::Tensor& x, const at
   host::check_ssim_inputs(x, y, win, padding);
   if (x.dim() == 5) return volume_planes_bwd(x, y, win, c1, c2, padding, weights, dmap, need_gx, need_gy);
   const Geometry geo = geometry(x, win, padding);
-  host::check_ssim_weights(weights, x);
-  host::check_ssim_dmap(dmap, x, {geo.Ho, geo.Wo});
+  const bool comp = host::check_ssim_weights(weights, x);
+  host::check_ssim_dmap(dmap, x, {geo.Ho, geo.Wo}, comp);
   const at::Tensor& w = weights;
   at::Tensor gx = need_gx ? pooled_empty_like(x) : at::empty({0}, x.options());
   at::Tensor gy = need_gy ? pooled_empty_like(x) : at::empty({0}, x.options());
@@ -790,10 +891,32 @@ std::tuple<at::Tensor, at::Tensor> ssim_planes_bwd(const at::Tensor& x, const at
     J.grad = true;
     set_bands(J, geo.N * geo.C);
     J.weights = w.data_ptr<A>();
-    if (dmap.has_value()) J.dmap = View<const scalar_t>(*dmap);
-    if (need_gx) J.gx = View<scalar_t>(gx);
-    if (need_gy) J.gy = View<scalar_t>(gy);
-    run_all(J, geo.N * geo.C);
+    if (!comp) {
+      if (dmap.has_value()) J.dmap = View<const scalar_t>(*dmap);
+      if (need_gx) J.gx = View<scalar_t>(gx);
+      if (need_gy) J.gy = View<scalar_t>(gy);
+      run_all(J, geo.N * geo.C);
+      return;
+    }
+    // the components: dF/dx and dF/dy differ in their variance coefficient (dbx, dby), so one
+    // pass per input, each with the 4 coefficient maps of the SSIM's (csrc/common/ssim_math.h)
+    J.comp = true;
+    J.nw = kNumComponentStats;
+    if (dmap.has_value()) {
+      J.dmap = View<const scalar_t>(dmap->select(0, 0));
+      for (int k = 0; k < kNumComponentMaps; ++k) J.dmapk[k] = View<const scalar_t>(dmap->select(0, k));
+    }
+    if (need_gx) {
+      J.gx = View<scalar_t>(gx);
+      J.comp_y = false;
+      run_all(J, geo.N * geo.C);
+      J.gx = View<scalar_t>();
+    }
+    if (need_gy) {
+      J.gy = View<scalar_t>(gy);
+      J.comp_y = true;
+      run_all(J, geo.N * geo.C);
+    }
   });
   return {gx, gy};
 }
@@ -826,7 +949,7 @@ void ssim_y_run(const at::Tensor& xc, const at::Tensor& yc, int64_t win, double 
     for (int64_t t = tb; t < te; ++t) {
       const int64_t own_a = (t % J.nbands) * J.band, own_b = std::min(J.Ho, own_a + J.band);
       double sum_cs = 0;
-      values_band<T, double, true>(J, t / J.nbands, 0, own_a, own_b, S, band_sums[t], sum_cs);
+      values_band<T, double, stats_of<double>(), true>(J, t / J.nbands, 0, own_a, own_b, S, band_sums[t], sum_cs);
     }
   });
   for (int64_t n = 0; n < N; ++n) {

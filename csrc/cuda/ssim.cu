@@ -15,6 +15,10 @@
 // back onto the mirrored pixel). Nothing is saved between forward and backward.
 // Bytes: forward reads x and y once (plus halo re-reads from L2); the gradient reads
 // them once more and writes each gradient once.
+// COMP (the components l, c, s, csrc/common/ssim_math.h; separate instantiations, so the
+// SSIM's kernels are unchanged): the forward adds their sums (partials of 6) and 4 maps
+// S, l, c, s (P.smk apart); the gradient is one launch per input (P.comp_y: dF/dy's, with
+// the variance coefficient dby in place of dbx), each with the SSIM's 4 coefficient maps.
 #include <cuda_runtime.h>
 
 #include "../common/ssim_math.h"
@@ -35,6 +39,9 @@ template <typename A> struct Params {
   int64_t C, H, W, Ho, Wo;
   int winh, winw, offh, offw, padding;
   int64_t sx[4], sy[4], sm[4], sd[4], sg[4];
+  int64_t smk, sdk;  // COMP: stride between the 4 maps (map weights) S, l, c, s
+  int nw;            // weights per plane: kNumWeights, kNumComponentStats (COMP)
+  bool comp_y;       // COMP gradient: this launch writes dF/dy
   A gh[kMaxWin], gw[kMaxWin];  // vertical, horizontal taps
   A c1, c2, inv_out, inv_in;
   // rows of x and y in 16-byte chunks (unit column stride, every row start 16-byte aligned):
@@ -48,6 +55,7 @@ Params<A> make_params(const SsimGeometry& geo, const double* window, const doubl
   Params<A> p{};
   p.C = geo.C; p.H = geo.H; p.W = geo.W; p.Ho = geo.Ho; p.Wo = geo.Wo;
   p.winh = geo.winh; p.winw = geo.winw; p.offh = geo.offh; p.offw = geo.offw; p.padding = geo.padding;
+  p.nw = kNumWeights;
   for (int i = 0; i < 4; ++i) {
     p.sx[i] = geo.sx[i];
     p.sy[i] = geo.sy[i];
@@ -160,6 +168,18 @@ __device__ __forceinline__ void vertical(const Params<A>& P, const A* h, int SR,
   }
 }
 
+// COMP gradient: the weights on l, c, s at output pixel (pr, pc) of plane pl = (n, c): the
+// plane's (weights columns 3..5, per output pixel) plus the map weights (P.sdk apart).
+template <typename T, typename A>
+__device__ __forceinline__ void component_weights(const Params<A>& P, const A* weights, const T* dmap, int64_t pl,
+                                                  int64_t n, int64_t c, int64_t pr, int64_t pc, A wq[3]) {
+  for (int k = 0; k < 3; ++k) wq[k] = weights[pl * kNumComponentStats + 3 + k] * P.inv_out;
+  if (dmap) {
+    const T* d = dmap + n * P.sd[0] + c * P.sd[1] + pr * P.sd[2] + pc * P.sd[3];
+    for (int k = 0; k < 3; ++k) wq[k] += load_as<A>(d + (k + 1) * P.sdk);
+  }
+}
+
 // Per 32x32 output tile (the partials' unit), in sub-tiles of M x M (M = 32, 16 or 8:
 // the largest whose working set fits the device's shared memory, chosen at launch).
 // GRAD = false: S, cs, |x-y| sums (and the map); GRAD = true: the four coefficient maps
@@ -168,7 +188,7 @@ __device__ __forceinline__ void vertical(const Params<A>& P, const A* h, int SR,
 // At least 3 resident blocks (at most 80 registers): without a bound ptxas spilled 8-16
 // bytes on some archs; with 2 it took 88-104 registers (2 blocks an SM on sm_90, where the
 // shared memory of the 32x32 tile allows 5).
-template <typename T, typename A, bool GRAD>
+template <typename T, typename A, bool GRAD, bool COMP>
 __global__ void __launch_bounds__(kThreads, 3)
     ssim_fwd_kernel(const T* __restrict__ x, const T* __restrict__ y, T* __restrict__ map,
                     A* __restrict__ partials, const Params<A> P, bool want_l1, int M,
@@ -183,10 +203,11 @@ __global__ void __launch_bounds__(kThreads, 3)
   const int64_t pl = blockIdx.z, n = pl / P.C, c = pl % P.C;
   const int per_side = kSsimFwdTile / M;
   A sum_s = 0, sum_cs = 0, sum_l1 = 0;
+  A sum_lum = 0, sum_con = 0, sum_str = 0;  // COMP
   A ws = 0, wc = 0;
   if (GRAD) {
-    ws = weights[pl * 3] * P.inv_out;
-    wc = weights[pl * 3 + 1] * P.inv_out;
+    ws = weights[pl * P.nw] * P.inv_out;
+    wc = weights[pl * P.nw + 1] * P.inv_out;
   }
   for (int sub = 0; sub < per_side * per_side; ++sub) {
     const int64_t p0r = static_cast<int64_t>(blockIdx.y) * kSsimFwdTile + (sub / per_side) * M;
@@ -209,12 +230,36 @@ __global__ void __launch_bounds__(kThreads, 3)
         if (GRAD) {
           A w = ws, dax, day, db, dc;
           if (dmap) w += load_as<A>(dmap + n * P.sd[0] + c * P.sd[1] + pr * P.sd[2] + pc * P.sd[3]);
-          ssim_value_grad(st[0], st[1], st[2], st[3], st[4], P.c1, P.c2, w, wc, sv, cv, dax, day, db, dc);
+          if constexpr (COMP) {
+            A wq[3];
+            component_weights(P, weights, dmap, pl, n, c, pr, pc, wq);
+            A bx, by;
+            ssim_components_grad(st[0], st[1], st[2], st[3], st[4], P.c1, P.c2, w, wc, wq[0], wq[1], wq[2], dax,
+                                 day, bx, by, dc);
+            db = P.comp_y ? by : bx;
+          } else {
+            ssim_value_grad(st[0], st[1], st[2], st[3], st[4], P.c1, P.c2, w, wc, sv, cv, dax, day, db, dc);
+          }
           const int64_t plane = P.Ho * P.Wo, o = pl * 4 * plane + pr * P.Wo + pc;
           gmaps[o] = dax;
           gmaps[o + plane] = day;
           gmaps[o + 2 * plane] = db;
           gmaps[o + 3 * plane] = dc;
+        } else if constexpr (COMP) {
+          A lv, kv, tv;
+          ssim_components(st[0], st[1], st[2], st[3], st[4], P.c1, P.c2, sv, cv, lv, kv, tv);
+          sum_s += sv;
+          sum_cs += cv;
+          sum_lum += lv;
+          sum_con += kv;
+          sum_str += tv;
+          if (map) {
+            T* m = map + n * P.sm[0] + c * P.sm[1] + pr * P.sm[2] + pc * P.sm[3];
+            store_as(m, sv);
+            store_as(m + P.smk, lv);
+            store_as(m + 2 * P.smk, kv);
+            store_as(m + 3 * P.smk, tv);
+          }
         } else {
           ssim_value(st[0], st[1], st[2], st[3], st[4], P.c1, P.c2, sv, cv);
           sum_s += sv;
@@ -233,12 +278,23 @@ __global__ void __launch_bounds__(kThreads, 3)
   const A ts = block_sum<kThreads>(sum_s, red);
   const A tc = block_sum<kThreads>(sum_cs, red);
   const A tl = block_sum<kThreads>(sum_l1, red);
+  constexpr int NP = COMP ? kNumComponentStats : kNumPlaneStats;
+  const int64_t tile = static_cast<int64_t>(blockIdx.y) * gridDim.x + blockIdx.x;
+  A* out = partials + (pl * gridDim.x * gridDim.y + tile) * NP;
   if (threadIdx.x == 0) {
-    const int64_t tile = static_cast<int64_t>(blockIdx.y) * gridDim.x + blockIdx.x;
-    A* out = partials + (pl * gridDim.x * gridDim.y + tile) * 3;
     out[0] = ts;
     out[1] = tc;
     out[2] = tl;
+  }
+  if constexpr (COMP) {
+    const A t3 = block_sum<kThreads>(sum_lum, red);
+    const A t4 = block_sum<kThreads>(sum_con, red);
+    const A t5 = block_sum<kThreads>(sum_str, red);
+    if (threadIdx.x == 0) {
+      out[3] = t3;
+      out[4] = t4;
+      out[5] = t5;
+    }
   }
 }
 
@@ -322,12 +378,12 @@ template <typename A> struct GradTile {
   __device__ __forceinline__ GradTile(const Params<A>& P, const A* weights, int G)
       : MR(G + P.winh - 1), M(G + P.winw - 1), pl(blockIdx.z), n(pl / P.C), c(pl % P.C),
         t0r(static_cast<int64_t>(blockIdx.y) * G), t0c(static_cast<int64_t>(blockIdx.x) * G),
-        m0r(t0r + P.offh - (P.winh - 1)), m0c(t0c + P.offw - (P.winw - 1)), wl(weights[pl * 3 + 2] * P.inv_in) {}
+        m0r(t0r + P.offh - (P.winh - 1)), m0c(t0c + P.offw - (P.winw - 1)), wl(weights[pl * P.nw + 2] * P.inv_in) {}
 };
 
 // Fused gradient: one block per G x G source tile recomputes the statistics of the
 // (G + winh - 1) x (G + winw - 1) output region that reads it and applies the adjoint blur.
-template <typename T, typename A>
+template <typename T, typename A, bool COMP>
 __global__ void __launch_bounds__(kThreads)
     ssim_grad_kernel(const T* __restrict__ x, const T* __restrict__ y, const A* __restrict__ weights,
                      const T* __restrict__ dmap, T* __restrict__ gx, T* __restrict__ gy, const Params<A> P,
@@ -343,7 +399,7 @@ __global__ void __launch_bounds__(kThreads)
   const int64_t pl = b.pl, n = b.n, c = b.c, t0r = b.t0r, t0c = b.t0c, m0r = b.m0r, m0c = b.m0c;
   const int64_t s0r = m0r - P.offh > 0 ? m0r - P.offh : 0;
   const int64_t s0c = m0c - P.offw > 0 ? m0c - P.offw : 0;
-  const A ws = weights[pl * 3] * P.inv_out, wc = weights[pl * 3 + 1] * P.inv_out;
+  const A ws = weights[pl * P.nw] * P.inv_out, wc = weights[pl * P.nw + 1] * P.inv_out;
   load_source(x, y, P, n, c, s0r, s0c, SR, S, sx, sy);
   __syncthreads();
   horizontal(P, sx, sy, SR, S, M, m0c, s0c, h);
@@ -358,8 +414,16 @@ __global__ void __launch_bounds__(kThreads)
       vertical(P, h, SR, M, pr, col, s0r, st);
       A w = ws;
       if (dmap) w += load_as<A>(dmap + n * P.sd[0] + c * P.sd[1] + pr * P.sd[2] + pc * P.sd[3]);
-      A sv, cv;
-      ssim_value_grad(st[0], st[1], st[2], st[3], st[4], P.c1, P.c2, w, wc, sv, cv, dax, day, db, dc);
+      if constexpr (COMP) {
+        A wq[3], bx, by;
+        component_weights(P, weights, dmap, pl, n, c, pr, pc, wq);
+        ssim_components_grad(st[0], st[1], st[2], st[3], st[4], P.c1, P.c2, w, wc, wq[0], wq[1], wq[2], dax, day, bx,
+                             by, dc);
+        db = P.comp_y ? by : bx;
+      } else {
+        A sv, cv;
+        ssim_value_grad(st[0], st[1], st[2], st[3], st[4], P.c1, P.c2, w, wc, sv, cv, dax, day, db, dc);
+      }
     }
     maps[idx] = dax;
     maps[MM + idx] = day;
@@ -442,12 +506,13 @@ dim3 fwd_grid(const SsimGeometry& geo) {
 
 template <typename T, typename A>
 const char* fwd_typed(Typed<T, A>, const void* x, const void* y, const SsimGeometry& geo, const double* window,
-                      const double* c, void* map, const int64_t* smap, bool want_l1, void* partials,
-                      cudaStream_t st) {
+                      const double* c, void* map, const int64_t* smap, bool want_l1, bool comp, int64_t smk,
+                      void* partials, cudaStream_t st) {
   Params<A> P = make_params<A>(geo, window, c, x, y, sizeof(T));
   if (map)
     for (int i = 0; i < 4; ++i) P.sm[i] = smap[i];
-  auto kernel = ssim_fwd_kernel<T, A, false>;
+  P.smk = smk;
+  auto kernel = comp ? ssim_fwd_kernel<T, A, false, true> : ssim_fwd_kernel<T, A, false, false>;
   size_t bytes = 0;
   const int M = pick_tile(fwd_elems, geo, sizeof(A), dynamic_shared_limit(reinterpret_cast<const void*>(kernel)), bytes);
   if (M == 0) return "fastiqa ssim: window too large for this GPU's shared memory";
@@ -460,16 +525,19 @@ const char* fwd_typed(Typed<T, A>, const void* x, const void* y, const SsimGeome
 template <typename T, typename A>
 const char* grad_typed(Typed<T, A>, const void* x, const void* y, const SsimGeometry& geo, const double* window,
                        const double* c, const void* weights, const void* dmap, const int64_t* sd, void* gx,
-                       void* gy, const int64_t* sg, cudaStream_t st) {
+                       void* gy, const int64_t* sg, bool comp, bool comp_y, int64_t sdk, cudaStream_t st) {
   Params<A> P = make_params<A>(geo, window, c, x, y, sizeof(T));
   for (int i = 0; i < 4; ++i) {
     if (dmap) P.sd[i] = sd[i];
     P.sg[i] = sg[i];
   }
+  P.nw = comp ? kNumComponentStats : kNumWeights;
+  P.comp_y = comp_y;
+  P.sdk = sdk;
   const auto* px = static_cast<const T*>(x);
   const auto* py = static_cast<const T*>(y);
   const auto* pw = static_cast<const A*>(weights);
-  auto fused = ssim_grad_kernel<T, A>;
+  auto fused = comp ? ssim_grad_kernel<T, A, true> : ssim_grad_kernel<T, A, false>;
   size_t bytes = 0;
   int G = pick_tile(fused_grad_elems, geo, sizeof(A), dynamic_shared_limit(reinterpret_cast<const void*>(fused)), bytes);
   if (G > 0) {
@@ -482,7 +550,7 @@ const char* grad_typed(Typed<T, A>, const void* x, const void* y, const SsimGeom
   }
   // Large windows on GPUs with less shared memory: the coefficient maps go through global
   // memory (4 accumulators per output pixel, stream-ordered scratch).
-  auto maps_kernel = ssim_fwd_kernel<T, A, true>;
+  auto maps_kernel = comp ? ssim_fwd_kernel<T, A, true, true> : ssim_fwd_kernel<T, A, true, false>;
   auto adjoint = ssim_adjoint_kernel<T, A>;
   size_t maps_bytes = 0, adj_bytes = 0;
   const int M = pick_tile(fwd_elems, geo, sizeof(A), dynamic_shared_limit(reinterpret_cast<const void*>(maps_kernel)), maps_bytes);
@@ -508,19 +576,21 @@ const char* grad_typed(Typed<T, A>, const void* x, const void* y, const SsimGeom
 
 const char* ssim_fwd_launch(int dtype, const void* x, const void* y, const SsimGeometry& geo,
                             const double* window, const double* c, void* map, const int64_t* smap,
-                            bool want_l1, void* partials, void* stream) {
+                            bool want_l1, bool components, int64_t smk, void* partials, void* stream) {
   auto st = static_cast<cudaStream_t>(stream);
-  return for_dtype(dtype, "fastiqa ssim_fwd_launch: unsupported dtype",
-                   [&](auto t) { return fwd_typed(t, x, y, geo, window, c, map, smap, want_l1, partials, st); });
+  return for_dtype(dtype, "fastiqa ssim_fwd_launch: unsupported dtype", [&](auto t) {
+    return fwd_typed(t, x, y, geo, window, c, map, smap, want_l1, components, smk, partials, st);
+  });
 }
 
 const char* ssim_grad_launch(int dtype, const void* x, const void* y, const SsimGeometry& geo,
                              const double* window, const double* c, const void* weights,
                              const void* dmap, const int64_t* sd, void* gx, void* gy,
-                             const int64_t* sg, void* stream) {
+                             const int64_t* sg, bool components, bool comp_y, int64_t sdk, void* stream) {
   auto st = static_cast<cudaStream_t>(stream);
-  return for_dtype(dtype, "fastiqa ssim_grad_launch: unsupported dtype",
-                   [&](auto t) { return grad_typed(t, x, y, geo, window, c, weights, dmap, sd, gx, gy, sg, st); });
+  return for_dtype(dtype, "fastiqa ssim_grad_launch: unsupported dtype", [&](auto t) {
+    return grad_typed(t, x, y, geo, window, c, weights, dmap, sd, gx, gy, sg, components, comp_y, sdk, st);
+  });
 }
 
 }  // namespace cuda

@@ -70,22 +70,30 @@ inline void check_ssim_window(int64_t win, double sigma) {
   TORCH_CHECK(sigma > 0, "fastiqa_C::ssim: win_sigma must be > 0");
 }
 
-inline void check_ssim_weights(const at::Tensor& w, const at::Tensor& x) {
+// Returns whether the weights are the components' (N, C, 6) (else (N, C, 3)).
+inline bool check_ssim_weights(const at::Tensor& w, const at::Tensor& x) {
+  const bool comp = w.dim() == 3 && w.size(2) == fastiqa::ssim::kNumComponentStats;
   TORCH_CHECK(w.scalar_type() == acc_dtype(x) && w.is_contiguous() && w.device() == x.device() &&
-                  w.numel() == x.size(0) * x.size(1) * fastiqa::ssim::kNumWeights,
-              "fastiqa_C::ssim: weights must be a contiguous (N, C, 3) accumulator-dtype tensor on the device");
+                  w.numel() == x.size(0) * x.size(1) *
+                                   (comp ? fastiqa::ssim::kNumComponentStats : fastiqa::ssim::kNumWeights),
+              "fastiqa_C::ssim: weights must be a contiguous (N, C, 3) or (N, C, 6) accumulator-dtype tensor on the "
+              "device");
+  return comp;
 }
 
-// out: the map's spatial sizes ((Ho, Wo) or (Do, Ho, Wo)).
+// out: the map's spatial sizes ((Ho, Wo) or (Do, Ho, Wo)); comp: the components' (4, N, C, *out)
+// map weights (S, l, c, s)
 inline void check_ssim_dmap(const std::optional<at::Tensor>& dmap, const at::Tensor& x,
-                            std::initializer_list<int64_t> out) {
+                            std::initializer_list<int64_t> out, bool comp = false) {
   if (!dmap.has_value()) return;
-  bool ok = dmap->dim() == x.dim() && dmap->dim() == 2 + static_cast<int64_t>(out.size()) &&
-            dmap->size(0) == x.size(0) && dmap->size(1) == x.size(1) && dmap->scalar_type() == x.scalar_type() &&
-            dmap->device() == x.device();
-  int64_t d = 2;
+  const int64_t k = comp ? 1 : 0;
+  bool ok = dmap->dim() == x.dim() + k && dmap->dim() == 2 + k + static_cast<int64_t>(out.size()) &&
+            (!comp || dmap->size(0) == fastiqa::ssim::kNumComponentMaps) && dmap->size(k) == x.size(0) &&
+            dmap->size(k + 1) == x.size(1) && dmap->scalar_type() == x.scalar_type() && dmap->device() == x.device();
+  int64_t d = 2 + k;
   for (int64_t o : out) ok = ok && dmap->dim() > d && dmap->size(d++) == o;
-  TORCH_CHECK(ok, "fastiqa_C::ssim_bwd: dmap must be an (N, C, *output size) tensor of the input dtype");
+  TORCH_CHECK(ok, "fastiqa_C::ssim_bwd: dmap must be an (N, C, *output size) tensor of the input dtype ((4, N, C, "
+                  "*output size) with the components)");
 }
 
 }  // namespace host

@@ -9,10 +9,15 @@
 // The op turns the planes into its output: the SSIM (output kSsim), 1 - SSIM (kSsimLoss) or
 // (1 - alpha) |pred - target| + alpha (1 - SSIM) (kL1Ssim), reduced by `reduction`, and
 // chooses d_planes so that the forward's gradient is gain * d out / d pred.
+// kComponents: the plane kernel is asked for the components too (planes (N, C, 6): S, cs,
+// |pred - target|, l, c, s; map (4, N, C, Ho, Wo): S, l, c, s), the output is S, l, c, s
+// reduced and stacked on a leading axis of 4, and the gradient is left to ssim_bwd
+// (d_planes (N, C, 6), d_map (4, N, C, Ho, Wo)).
 #pragma once
 
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/full.h>
+#include <ATen/ops/stack.h>
 #include <ATen/ops/zeros.h>
 #include <c10/util/Exception.h>
 
@@ -33,8 +38,8 @@ inline void check_ssim_codes(int64_t reduction, int64_t output, double alpha) {
   using namespace fastiqa::codes;
   TORCH_CHECK(reduction == kMean || reduction == kNone || reduction == kPerChannel || reduction == kMap,
               "fastiqa_C::ssim: unknown reduction ", reduction);
-  TORCH_CHECK(output == kSsim || output == kL1Ssim || output == kSsimLoss, "fastiqa_C::ssim: unknown output ",
-              output);
+  TORCH_CHECK(output == kSsim || output == kL1Ssim || output == kSsimLoss || output == kComponents,
+              "fastiqa_C::ssim: unknown output ", output);
   TORCH_CHECK(alpha >= 0 && alpha <= 1, "fastiqa_C::ssim: alpha must be in [0, 1]");
 }
 
@@ -61,6 +66,19 @@ inline at::Tensor ssim_d_planes(const at::Tensor& pred, int64_t output, double a
   using namespace fastiqa::codes;
   const int64_t n = pred.size(0), c = pred.size(1);
   const auto acc = acc_dtype(pred);
+  if (output == kComponents) {  // factor (4,), (4, N) or (4, N, C) on S, l, c, s
+    at::Tensor w = at::zeros({n, c, 6}, pred.options().dtype(acc));
+    const double g = reduction == kMean ? 1.0 / static_cast<double>(n * c) : reduction == kNone ? 1.0 / c : 1.0;
+    if (reduction != kMap && factor.defined()) {
+      at::Tensor f = factor.to(acc).mul(g);
+      f = f.dim() == 1 ? f.reshape({4, 1, 1}) : f.dim() == 2 ? f.reshape({4, n, 1}) : f;
+      f = f.expand({4, n, c});
+      const int64_t cols[4] = {0, 3, 4, 5};
+      for (int k = 0; k < 4; ++k) w.select(2, cols[k]).copy_(f.select(0, k));
+    }
+    if (grad_cs.has_value()) w.select(2, 1).copy_(grad_cs->to(acc));
+    return w;
+  }
   at::Tensor w = at::zeros({n, c, 3}, pred.options().dtype(acc));
   // value of one plane: kSsim: S; kSsimLoss: 1 - S; kL1Ssim: (1 - alpha) |d| + alpha (1 - S)
   const double ks = output == kSsim ? 1.0 : output == kSsimLoss ? -1.0 : -alpha;
@@ -79,6 +97,12 @@ inline at::Tensor ssim_d_planes(const at::Tensor& pred, int64_t output, double a
 
 inline at::Tensor ssim_reduce(const at::Tensor& planes, int64_t output, double alpha, int64_t reduction) {
   using namespace fastiqa::codes;
+  if (output == kComponents) {  // (4, ...): S, l, c, s
+    at::Tensor v = at::stack({planes.select(2, 0), planes.select(2, 3), planes.select(2, 4), planes.select(2, 5)});
+    if (reduction == kMean) return v.mean({1, 2});
+    if (reduction == kNone) return v.mean(2);
+    return v;
+  }
   const at::Tensor s = planes.select(2, 0);
   at::Tensor value = output == kSsim ? s
                      : output == kSsimLoss ? s.neg().add(1)
@@ -100,12 +124,13 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> ssim_forw
   TORCH_CHECK(pred.dim() == 4 || pred.dim() == 5,
               "fastiqa_C::ssim: pred and target must be (N, C, H, W) images or (N, C, D, H, W) volumes");
   const SsimWindow win = ssim_window(win_size, win_sigma);
-  const bool grad = (need_grad_pred || need_grad_target) && reduction != kMap;
-  const double gain = ssim_stored_gain(pred, reduction);
+  const bool comp = output == kComponents;
+  const bool grad = (need_grad_pred || need_grad_target) && reduction != kMap && !comp;
+  const double gain = comp ? 1.0 : ssim_stored_gain(pred, reduction);
   std::optional<at::Tensor> d_planes;
   if (grad) d_planes = ssim_d_planes(pred, output, alpha, reduction, at::Tensor(), gain, std::nullopt);
   auto [planes, map, gx, gy] = planes_fwd(pred, target, win, c1, c2, padding, reduction == kMap,
-                                          output == kL1Ssim, d_planes, need_grad_pred && grad,
+                                          output == kL1Ssim, comp, d_planes, need_grad_pred && grad,
                                           need_grad_target && grad);
   at::Tensor out = reduction == kMap ? map : ssim_reduce(planes, output, alpha, reduction);
   at::Tensor gscale = at::full({}, 1.0 / gain, pred.options().dtype(acc_dtype(pred)));

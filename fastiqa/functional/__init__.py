@@ -24,6 +24,7 @@ from ._ssim import (
     SSIM_PADDINGS,
     SSIM_REDUCTIONS,
     SSIM_WINDOWS,
+    SSIMComponents,
     l1_ssim_loss,
     ms_ssim,
     ms_ssim_min_size,
@@ -32,7 +33,7 @@ from ._ssim import (
 )
 
 __all__ = ["l1_loss", "mse_loss", "charbonnier_loss", "ssim", "ssim_loss", "ms_ssim", "ms_ssim_min_size",
-           "l1_ssim_loss", "psnr", "mse", "mae", "gram_matrix", "style_loss", "lpips", "dists",
+           "l1_ssim_loss", "SSIMComponents", "psnr", "mse", "mae", "gram_matrix", "style_loss", "lpips", "dists",
            # the accepted option strings, for wrappers that validate at construction
            "PIXEL_REDUCTIONS", "SSIM_PADDINGS", "SSIM_REDUCTIONS", "SSIM_WINDOWS", "PSNR_REDUCTIONS", "GRAM_CRITERIA",
            "LPIPS_NETS", "LPIPS_MIN_SIDE"]

@@ -8,7 +8,7 @@ pytorch_msssim, published tables), "same_zero" (fused-ssim, 3DGS) or
 """
 
 import math
-from typing import Optional
+from typing import NamedTuple, Optional
 
 import torch
 from torch import Tensor
@@ -23,6 +23,15 @@ SSIM_PADDINGS = _checks.SSIM_PADDINGS
 SSIM_REDUCTIONS = ("mean", "none", "per_channel", "map")
 SSIM_WINDOWS = ("gaussian", "uniform")
 MIN_WIN, MAX_WIN = _checks.MIN_WIN, _checks.MAX_WIN
+
+
+class SSIMComponents(NamedTuple):
+    """ssim(..., return_components=True): the SSIM and its three factors, each reduced like the
+    SSIM (maps for reduction="map"); ssim = luminance * contrast * structure up to rounding."""
+    ssim: Tensor
+    luminance: Tensor
+    contrast: Tensor
+    structure: Tensor
 
 
 def _run(x, y, win_size, win_sigma, c1, c2, padding, reduction, output="ssim", alpha=0.0, backend=None,
@@ -97,8 +106,9 @@ def ssim(
     downsample=None,
     window: str = "gaussian",
     use_sample_covariance: bool = False,
+    return_components: bool = False,
     backend: Optional[str] = None,
-) -> Tensor:
+):
     """Structural similarity of x and y, (N, C, H, W) images or (N, C, D, H, W) volumes in
     [0, data_range] (volumes: the separable 3-D window, win_size / win_sigma one number or
     (D, H, W); every padding; pytorch_msssim's and torchmetrics' 5-D SSIM; no downsample).
@@ -119,11 +129,26 @@ def ssim(
     window's pixel count (win_size^2, or the product of the per-axis sizes).
     window="uniform", win_size=7, use_sample_covariance=True, padding="valid" is scikit-image's
     structural_similarity with its defaults.
+    return_components: an SSIMComponents (ssim, luminance, contrast, structure), each reduced as
+    the SSIM (maps for reduction="map"), from the same fused pass: l = (2 mu_x mu_y + C1) /
+    (mu_x^2 + mu_y^2 + C1), c = (2 sigma_x sigma_y + C2) / (sigma_x^2 + sigma_y^2 + C2),
+    s = (sigma_xy + C3) / (sigma_x sigma_y + C3), C3 = C2 / 2 (c * s is the contrast-structure term
+    of the SSIM), sigma_x = sqrt(max(sigma_x^2, 0)) with a zero gradient through sigma_x where
+    sigma_x^2 <= 0; differentiable in both inputs (a loss on any of them backpropagates).
+    use_sample_covariance applies to c and s as to the SSIM (N / (N - 1) on both variances and the
+    covariance).
     """
+    _checks.flag(return_components, "return_components")
     x, y, win_size, win_sigma, c1, c2 = _ssim_args(
         pred, target, data_range, win_size, win_sigma, k1, k2, padding, reduction, downsample=downsample,
         window=window, use_sample_covariance=use_sample_covariance,
     )
+    if return_components:
+        if x.dim() != 4:
+            raise ValueError("return_components=True takes (N, C, H, W) images (volumes: not yet)")
+        out = _run(x, y, win_size, win_sigma, c1, c2, padding, reduction, "components", backend=backend,
+                   grad_in_forward=False)[0]
+        return SSIMComponents(*out.unbind(0))
     return _run(x, y, win_size, win_sigma, c1, c2, padding, reduction, backend=backend)[0]
 
 

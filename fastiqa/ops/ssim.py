@@ -9,8 +9,9 @@ of out in the same pass (times 1 / gscale: float16 gradients are stored times a 
 two); backward then only scales it by grad_out * gscale (per image or per channel for
 none / per_channel), or hands it over untouched on the CPU when that factor is 1 (the
 first backward only, fastiqa/ops/_autograd.py). Otherwise (map reduction, a gradient
-through cs: MS-SSIM) backward recomputes from pred and target with ssim_bwd: nothing
-image-sized is saved but the inputs themselves.
+through cs: MS-SSIM, the components: output COMPONENTS, out (4, ...) = S, l, c, s) backward
+recomputes from pred and target with ssim_bwd: nothing image-sized is saved but the inputs
+themselves.
 """
 import torch
 
@@ -33,12 +34,15 @@ def _fwd_fake(pred, target, win_size, win_sigma, c1, c2, padding, reduction, out
               need_grad_target):
     acc = acc_dtype(pred.dtype)
     n, c = pred.shape[:2]
+    comp = output == SsimOutput.COMPONENTS  # S, l, c, s stacked on a leading axis of 4
     if reduction == MAP:
-        out = torch.empty((n, c, *_output_size(pred, win_size, padding)), dtype=pred.dtype, device=pred.device,
-                          memory_format=reference.map_memory_format(pred))
+        out = torch.empty((4 * n if comp else n, c, *_output_size(pred, win_size, padding)), dtype=pred.dtype,
+                          device=pred.device, memory_format=reference.map_memory_format(pred))
+        out = out.view(4, n, *out.shape[1:]) if comp else out
     else:
-        out = pred.new_empty({MEAN: (), NONE: (n,), PER_CHANNEL: (n, c)}[reduction], dtype=acc)
-    grad = reduction != MAP
+        shape = {MEAN: (), NONE: (n,), PER_CHANNEL: (n, c)}[reduction]
+        out = pred.new_empty(((4,) if comp else ()) + shape, dtype=acc)
+    grad = reduction != MAP and not comp
     gp = torch.empty_like(pred) if need_grad_pred and grad else pred.new_empty((0,))
     gt = torch.empty_like(pred) if need_grad_target and grad else pred.new_empty((0,))
     return out, pred.new_empty((n, c), dtype=acc), pred.new_empty((), dtype=acc), gp, gt
@@ -62,7 +66,8 @@ def _setup_context(ctx, inputs, outputs):
 def _reference_outputs(pred, target, win_size, win_sigma, c1, c2, padding, reduction, output, alpha):
     """(out, cs) of the op from the reference formulas (differentiable torch ops)."""
     planes, s_map, _, _ = reference.planes_fwd(pred, target, win_size, win_sigma, c1, c2, padding, reduction == MAP,
-                                               output == SsimOutput.L1_SSIM, None, False, False)
+                                               output == SsimOutput.L1_SSIM, output == SsimOutput.COMPONENTS, None,
+                                               False, False)
     out = s_map if reduction == MAP else reduce_planes(planes, output, alpha, reduction)
     return out, planes[..., 1]
 

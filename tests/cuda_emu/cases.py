@@ -370,7 +370,7 @@ def _ssim_geometry(x, win, padding):
 @functools.lru_cache(maxsize=64)
 def _ssim_fwd_refs(dt, shape, win, padding, cl, want_map):
     x, y = _inputs(shape, TORCH_DTYPES[dt], 6, channels_last=cl)
-    args = (*_ssim_window(win), SSIM_C[0], SSIM_C[1], padding, want_map, True, None, False, False)
+    args = (*_ssim_window(win), SSIM_C[0], SSIM_C[1], padding, want_map, True, False, None, False, False)
     p64, m64, _, _ = R.planes_fwd(x.double(), y.double(), *args)
     p, m, _, _ = R.planes_fwd(x, y, *args)
     return p64, m64, p, m
@@ -464,6 +464,81 @@ def _ssim_grad(dt, shape, win, padding, cl, with_dmap, off=0):
     return run
 
 
+def _ssim_comp_fwd(dt, shape, win, padding, cl, want_map):
+    """The components (COMP kernels): partials of 6 (S, cs, |x-y|, l, c, s) and the 4 maps S, l, c, s."""
+    def run(drv, gpu):
+        dtype = TORCH_DTYPES[dt]
+        x, y = _inputs(shape, dtype, 6, channels_last=cl)
+        nums, ho, wo = _ssim_geometry(x, win, padding)
+        n, c, h, w = shape
+        tiles = math.ceil(h / 32) * math.ceil(w / 32)
+        mp = torch.empty((4 * n, c, ho, wo), dtype=dtype, memory_format=R.map_memory_format(x)).fill_(float("nan"))
+        for k in range(4):
+            nums[f"sm{k}"] = mp.stride(k)
+        nums.update(dtype=DTYPES[dt], want_l1=1, comp=1, smk=n * mp.stride(0))
+        got = drv.call("ssim_fwd", gpu, nums,
+                       {"x": x, "y": y, "map": mp if want_map else None,
+                        "partials": _nan((n * c, tiles, 6), _acc(dtype))})
+        counts = torch.tensor([ho * wo, ho * wo, h * w] + [ho * wo] * 3, dtype=_acc(dtype))
+        planes = (got["partials"].sum(1) / counts).view(n, c, 6)
+        args = (win, 1.5, SSIM_C[0], SSIM_C[1], padding, want_map, True, True, None, False, False)
+        p64, m64, _, _ = R.planes_fwd(x.double(), y.double(), *args)
+        pn, mn, _, _ = R.planes_fwd(x, y, *args)
+        _check(planes, p64, pn, "ssim components planes")
+        if want_map:
+            _check(got["map"].view(4, n, c, ho, wo), m64, mn, "ssim components maps")
+        return got
+
+    return run
+
+
+def _ssim_comp_grad(dt, shape, win, padding, cl, with_dmap):
+    """The components' gradient: one launch per input (comp_y), (N, C, 6) weights, 4 map weights."""
+    def run(drv, gpu):
+        dtype = TORCH_DTYPES[dt]
+        x, y = _inputs(shape, dtype, 7, channels_last=cl)
+        nums, ho, wo = _ssim_geometry(x, win, padding)
+        n, c = shape[:2]
+        weights = torch.randn((n, c, 6), generator=torch.Generator().manual_seed(8), dtype=torch.float64)
+        weights = weights.to(_acc(dtype))
+        dmap = torch.randn((4 * n, c, ho, wo), generator=torch.Generator().manual_seed(9),
+                           dtype=torch.float64).to(dtype).view(4, n, c, ho, wo) if with_dmap else None
+        gx, gy = _nan(None, dtype, x), _nan(None, dtype, x)
+        for k in range(4):
+            nums[f"sd{k}"] = dmap.stride(k + 1) if with_dmap else 0
+            nums[f"sg{k}"] = gx.stride(k)
+        nums.update(dtype=DTYPES[dt], comp=1, sdk=dmap.stride(0) if with_dmap else 0)
+        arrays = {"x": x, "y": y, "weights": weights, "dmap": dmap}
+        got_x = drv.call("ssim_grad", gpu, dict(nums, comp_y=0), dict(arrays, gx=gx, gy=None))
+        got_y = drv.call("ssim_grad", gpu, dict(nums, comp_y=1), dict(arrays, gx=None, gy=gy))
+        args = (win, 1.5, SSIM_C[0], SSIM_C[1], padding)
+        x64, y64 = R.planes_bwd(x.double(), y.double(), *args, weights.double(),
+                                None if dmap is None else dmap.double(), True, True)
+        xs, ys = R.planes_bwd(x, y, *args, weights, dmap, True, True)
+        _check(got_x["gx"], x64, xs, "ssim components grad_x")
+        _check(got_y["gy"], y64, ys, "ssim components grad_y")
+        return got_y
+
+    return run
+
+
+def _ssim_comp_cases(level):
+    """The components on both gradient paths (fused; the two-pass one of large windows where the
+    fused tile does not fit: float64 w27 on sm_75), every dtype, layouts, map weights."""
+    combos = [("float32", 11, 2, False, True, "sm_80", (2, 1, 40, 37)),
+              ("float64", 27, 1, False, True, "sm_75", (1, 1, 29, 30)),
+              ("float16", 7, 1, True, False, "sm_90", (1, 2, 19, 21)),
+              ("bfloat16", 5, 0, False, True, "sm_86", (1, 1, 14, 17))]
+    if level == "sanitize":
+        combos = combos[:1]
+    out = []
+    for dt, win, pad, cl, dm, gpu, shape in combos:
+        sid = f"{dt}-w{win}-p{pad}-cl{int(cl)}"
+        out.append(Case("ssim", f"comp-fwd-{sid}", gpu, _ssim_comp_fwd(dt, shape, win, pad, cl, True)))
+        out.append(Case("ssim", f"comp-grad-{sid}-d{int(dm)}", gpu, _ssim_comp_grad(dt, shape, win, pad, cl, dm)))
+    return out
+
+
 def _ssim_paths(level):
     """Both load paths of the source tiles (csrc/cuda/vec.cuh): 16-byte aligned rows (the
     128-bit path) and the same inputs one element in (the element path), same bits; odd
@@ -483,7 +558,7 @@ def _ssim_paths(level):
 
 
 def ssim_cases(level):
-    out = _ssim_paths(level)
+    out = _ssim_paths(level) + _ssim_comp_cases(level)
     if level == "full":
         # every window on every emulated GPU in every dtype: no launch error anywhere
         for dt, win, gpu in itertools.product(DTYPES, range(3, 32, 2), GPUS):

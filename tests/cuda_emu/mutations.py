@@ -121,8 +121,8 @@ MUTATIONS = [
     (
         "ssim-partials-tile-index-wraps-at-256",
         "cuda/ssim.cu",
-        "A* out = partials + (pl * gridDim.x * gridDim.y + tile) * 3;",
-        "A* out = partials + (pl * gridDim.x * gridDim.y + (tile & 255)) * 3;",
+        "A* out = partials + (pl * gridDim.x * gridDim.y + tile) * NP;",
+        "A* out = partials + (pl * gridDim.x * gridDim.y + (tile & 255)) * NP;",
         "ssim",
         "plain",
         "large",
@@ -164,6 +164,15 @@ MUTATIONS = [
         "pixel",
         "asan",
         "sanitize",
+    ),
+    (
+        "ssim-components-grad-y-with-dbx",
+        "cuda/ssim.cu",
+        "        db = P.comp_y ? by : bx;\n      } else {\n        A sv, cv;",
+        "        db = bx;\n      } else {\n        A sv, cv;",
+        "ssim",
+        "plain",
+        "fast",
     ),
     (
         "ssim-tile-chunk-unaligned",

@@ -73,6 +73,18 @@ def ssim_from_stats(mx, my, exx, eyy, exy, c1, c2):
     return lum * cs, cs
 
 
+def components_from_stats(mx, my, exx, eyy, exy, c1, c2):
+    """(S, cs, l, c, s) maps: luminance l, contrast c = (2 sigma_x sigma_y + C2) / (sigma_x^2 + sigma_y^2 + C2),
+    structure s = (sigma_xy + C3) / (sigma_x sigma_y + C3), C3 = C2 / 2, sigma = sqrt(max(variance, 0))
+    (csrc/common/ssim_math.h); c * s = cs."""
+    sxx, syy, sxy = exx - mx * mx, eyy - my * my, exy - mx * my
+    b2 = sxx + syy + c2
+    p = sxx.clamp(min=0).sqrt() * syy.clamp(min=0).sqrt()
+    lum = (2 * mx * my + c1) / (mx * mx + my * my + c1)
+    cs = (2 * sxy + c2) / b2
+    return lum * cs, cs, lum, (2 * p + c2) / b2, (sxy + c2 / 2) / (p + c2 / 2)
+
+
 def ssim_maps(x, y, data_range=1.0, win_size=11, win_sigma=1.5, k1=0.01, k2=0.03, padding="valid"):
     """(ssim_map, cs_map) for x, y of shape (N, C, H, W).
 
@@ -161,8 +173,46 @@ def blur_adjoint(t, gs, padding):
     return t
 
 
+def _components_grads(xa, ya, stats, c1, c2, g, padding, weights, dmap, need_gx, need_gy, dtype):
+    """Gradients of sum_planes weights . (mean S, mean cs, mean |x-y|, mean l, mean c, mean s)
+    + sum(dmap * (S, l, c, s)): the coefficients of csrc/common/ssim_math.h's ssim_components_grad,
+    sigma_x = sqrt(max(sigma_x^2, 0)) with d sigma_x / d sigma_x^2 = 0 where sigma_x = 0."""
+    mx, my, exx, eyy, exy = stats
+    count = mx.shape[2] * mx.shape[3]
+    wv = [weights[..., k, None, None] / count for k in range(6)]
+    ws, wc, wl, wk, wt = wv[0], wv[1], wv[3], wv[4], wv[5]
+    if dmap is not None:
+        dm = dmap.to(xa.dtype)
+        ws, wl, wk, wt = ws + dm[0], wl + dm[1], wk + dm[2], wt + dm[3]
+    sxx, syy, sxy = exx - mx * mx, eyy - my * my, exy - mx * my
+    b1, b2 = mx * mx + my * my + c1, sxx + syy + c2
+    sx, sy = sxx.clamp(min=0).sqrt(), syy.clamp(min=0).sqrt()
+    ix = torch.where(sx > 0, 1 / sx, torch.zeros_like(sx))
+    iy = torch.where(sy > 0, 1 / sy, torch.zeros_like(sy))
+    q = sx * sy + c2 / 2
+    lum = (2 * mx * my + c1) / b1
+    cs = (2 * sxy + c2) / b2
+    con = (2 * sx * sy + c2) / b2
+    st = (sxy + c2 / 2) / q
+    wlum = ws * cs + wl
+    fmx, fmy = wlum * (2 * (my - mx * lum) / b1), wlum * (2 * (mx - my * lum) / b1)
+    common = -(ws * lum * cs + wc * cs) / b2
+    fxx = common + wk * (sy * ix - con) / b2 - wt * st * sy * ix / (2 * q)
+    fyy = common + wk * (sx * iy - con) / b2 - wt * st * sx * iy / (2 * q)
+    fxy = 2 * (ws * lum + wc) / b2 + wt / q
+    dc = blur_adjoint(fxy, g, padding)
+    sign = torch.sign(xa - ya) * (weights[..., 2, None, None] / (xa.shape[2] * xa.shape[3]))
+    gx = (blur_adjoint(fmx - 2 * mx * fxx - my * fxy, g, padding) + 2 * xa * blur_adjoint(fxx, g, padding)
+          + ya * dc + sign).to(dtype) if need_gx else xa.new_empty((0,), dtype=dtype)
+    gy = (blur_adjoint(fmy - 2 * my * fyy - mx * fxy, g, padding) + 2 * ya * blur_adjoint(fyy, g, padding)
+          + xa * dc - sign).to(dtype) if need_gy else xa.new_empty((0,), dtype=dtype)
+    return gx, gy
+
+
 def _ssim_grads(xa, ya, stats, c1, c2, g, padding, weights, dmap, need_gx, need_gy, dtype):
     """Gradients of sum_planes weights . (mean S, mean cs, mean |x-y|) + sum(dmap * S)."""
+    if weights.shape[-1] == 6:
+        return _components_grads(xa, ya, stats, c1, c2, g, padding, weights, dmap, need_gx, need_gy, dtype)
     mx, my, exx, eyy, exy = stats
     count = mx.shape[2:].numel()
     tail = (None,) * (xa.dim() - 2)
@@ -207,12 +257,29 @@ def _acc_setup(x, y, win_size, win_sigma, padding):
     return xa, ya, g, Padding(padding).name.lower()
 
 
-def planes_fwd(pred, target, win_size, win_sigma, c1, c2, padding, want_map, want_l1, d_planes, need_grad_pred,
-               need_grad_target):
+def _components_planes(pred, xa, ya, stats, c1, c2, want_map):
+    """planes (N, C, 6) and the (4, N, C, Ho, Wo) map S, l, c, s (or empty) of the components."""
+    s_map, cs_map, lum, con, st = components_from_stats(*stats, c1, c2)
+    planes = torch.stack([s_map.mean((2, 3)), cs_map.mean((2, 3)), (xa - ya).abs().mean((2, 3)), lum.mean((2, 3)),
+                          con.mean((2, 3)), st.mean((2, 3))], -1)
+    if not want_map:
+        return planes, pred.new_empty((0,))
+    n, c, ho, wo = s_map.shape
+    out = torch.empty((4 * n, c, ho, wo), dtype=pred.dtype, device=pred.device,
+                      memory_format=map_memory_format(pred))
+    out.copy_(torch.cat([s_map, lum, con, st], 0))
+    return planes, out.view(4, n, c, ho, wo)
+
+
+def planes_fwd(pred, target, win_size, win_sigma, c1, c2, padding, want_map, want_l1, components, d_planes,
+               need_grad_pred, need_grad_target):
     """(planes (N, C, 3): per-plane means of S, cs, |pred-target|; map or empty; gx; gy): the plane
-    kernel of fastiqa/backends/ssim_compose.py."""
+    kernel of fastiqa/backends/ssim_compose.py (components: (N, C, 6) planes, (4, N, C, Ho, Wo) map)."""
     xa, ya, g, pad = _acc_setup(pred, target, win_size, win_sigma, padding)
     stats = ssim_stats(xa, ya, g, pad)
+    if components:
+        planes, out_map = _components_planes(pred, xa, ya, stats, c1, c2, want_map)
+        return planes, out_map, pred.new_empty((0,)), pred.new_empty((0,))
     s_map, cs_map = ssim_from_stats(*stats, c1, c2)
     dims = tuple(range(2, pred.dim()))
     planes = torch.stack([s_map.mean(dims), cs_map.mean(dims), (xa - ya).abs().mean(dims)], -1)

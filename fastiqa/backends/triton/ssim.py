@@ -9,12 +9,14 @@ inputs run the reference path, as tl.dot has no float64 lowering on the GPU). Th
 blur of the backward is E^T @ M @ E.
 
 Forward: one program per OUT x OUT tile of one plane loads its IN x IN source
-tile once, writes the SSIM map if asked and one partial (S, cs, |x-y|) triple;
+tile once, writes the SSIM map if asked and one partial (S, cs, |x-y|) triple
+(COMP, the components: (S, cs, |x-y|, l, c, s) and the 4 maps S, l, c, s);
 partials are summed by torch in tile order (no atomics: bitwise reproducible).
 Gradient: one program per GR x GC source tile recomputes the statistics on the
 M x M output region that reads it (GR = M - win_h + 1, GC = M - win_w + 1: the window
 has its own size and sigma per axis, vertical taps first in g), forms the four
-coefficient maps (csrc/common/ssim_math.h) and applies the adjoint blur;
+coefficient maps (csrc/common/ssim_math.h; COMP: five, the variance's apart for x and y)
+and applies the adjoint blur;
 nothing image-sized is saved between forward and backward.
 """
 import torch
@@ -108,11 +110,17 @@ def _program(x_ptr, y_ptr, C, sxn, sxc, syn, syc):
 
 
 @triton.jit
+def _sigmas(mx, my, exx, eyy):
+    """sigma_x, sigma_y = sqrt(max(variance, 0)) (csrc/common/ssim_math.h)."""
+    return tl.sqrt(tl.maximum(exx - mx * mx, 0.0)), tl.sqrt(tl.maximum(eyy - my * my, 0.0))
+
+
+@triton.jit
 def _ssim_fwd_kernel(x_ptr, y_ptr, g_ptr, k_ptr, map_ptr, part_ptr, C, H, W, Ho, Wo,
-                     sxn, sxc, sxh, sxw, syn, syc, syh, syw, smn, smc, smh, smw,
+                     sxn, sxc, sxh, sxw, syn, syc, syh, syw, smn, smc, smh, smw, smk,
                      WIN_R: tl.constexpr, WIN_C: tl.constexpr, OFF_R: tl.constexpr, OFF_C: tl.constexpr,
                      PADDING: tl.constexpr, WANT_MAP: tl.constexpr,
-                     WANT_L1: tl.constexpr, ACC: tl.constexpr, IEEE: tl.constexpr,
+                     WANT_L1: tl.constexpr, COMP: tl.constexpr, NP: tl.constexpr, ACC: tl.constexpr, IEEE: tl.constexpr,
                      OUT: tl.constexpr, IN: tl.constexpr):
     tc, tr, pl, n, c, xb, yb = _program(x_ptr, y_ptr, C, sxn, sxc, syn, syc)
     p0r = tr * OUT
@@ -132,13 +140,26 @@ def _ssim_fwd_kernel(x_ptr, y_ptr, g_ptr, k_ptr, map_ptr, part_ptr, C, H, W, Ho,
     valid = (r < Ho) & (q < Wo)
     s = tl.where(valid, s, 0.0)
     cs = tl.where(valid, cs, 0.0)
+    mb = map_ptr + n.to(tl.int64) * smn + c.to(tl.int64) * smc + r.to(tl.int64) * smh + q.to(tl.int64) * smw
     if WANT_MAP:
-        mb = map_ptr + n.to(tl.int64) * smn + c.to(tl.int64) * smc
-        tl.store(mb + r.to(tl.int64) * smh + q.to(tl.int64) * smw, s.to(map_ptr.dtype.element_ty), mask=valid)
+        tl.store(mb, s.to(map_ptr.dtype.element_ty), mask=valid)
     tile = tr * tl.num_programs(0) + tc
-    base = part_ptr + (pl.to(tl.int64) * tl.num_programs(0) * tl.num_programs(1) + tile) * 3
+    base = part_ptr + (pl.to(tl.int64) * tl.num_programs(0) * tl.num_programs(1) + tile) * NP
     tl.store(base, tl.sum(tl.sum(s, axis=1), axis=0))
     tl.store(base + 1, tl.sum(tl.sum(cs, axis=1), axis=0))
+    if COMP:  # l, c, s (csrc/common/ssim_math.h ssim_components)
+        sx, sy = _sigmas(mx, my, exx, eyy)
+        c3 = c2 / 2
+        con = tl.where(valid, (2 * sx * sy + c2) / ((exx - mxx) + (eyy - myy) + c2), 0.0)
+        st = tl.where(valid, ((exy - mxy) + c3) / (sx * sy + c3), 0.0)
+        lum = tl.where(valid, lum, 0.0)
+        tl.store(base + 3, tl.sum(tl.sum(lum, axis=1), axis=0))
+        tl.store(base + 4, tl.sum(tl.sum(con, axis=1), axis=0))
+        tl.store(base + 5, tl.sum(tl.sum(st, axis=1), axis=0))
+        if WANT_MAP:
+            tl.store(mb + smk, lum.to(map_ptr.dtype.element_ty), mask=valid)
+            tl.store(mb + 2 * smk, con.to(map_ptr.dtype.element_ty), mask=valid)
+            tl.store(mb + 3 * smk, st.to(map_ptr.dtype.element_ty), mask=valid)
     if WANT_L1:
         xo, m = _load_tile(xb, p0r, p0c, H, W, sxh, sxw, OUT, OUT, ACC)
         yo, _ = _load_tile(yb, p0r, p0c, H, W, syh, syw, OUT, OUT, ACC)
@@ -150,11 +171,12 @@ def _ssim_fwd_kernel(x_ptr, y_ptr, g_ptr, k_ptr, map_ptr, part_ptr, C, H, W, Ho,
 
 @triton.jit
 def _ssim_grad_kernel(x_ptr, y_ptr, g_ptr, k_ptr, w_ptr, dmap_ptr, gx_ptr, gy_ptr, C, H, W, Ho, Wo,
-                      sxn, sxc, sxh, sxw, syn, syc, syh, syw, sdn, sdc, sdh, sdw,
+                      sxn, sxc, sxh, sxw, syn, syc, syh, syw, sdn, sdc, sdh, sdw, sdk,
                       sgn, sgc, sgh, sgw,
                       WIN_R: tl.constexpr, WIN_C: tl.constexpr, OFF_R: tl.constexpr, OFF_C: tl.constexpr,
                       PADDING: tl.constexpr, HAS_DMAP: tl.constexpr,
-                      WRITE_X: tl.constexpr, WRITE_Y: tl.constexpr, ACC: tl.constexpr, IEEE: tl.constexpr,
+                      WRITE_X: tl.constexpr, WRITE_Y: tl.constexpr, COMP: tl.constexpr, NW: tl.constexpr,
+                      ACC: tl.constexpr, IEEE: tl.constexpr,
                       M: tl.constexpr, SRC: tl.constexpr):
     GR: tl.constexpr = M - WIN_R + 1  # this program's source rows
     GC: tl.constexpr = M - WIN_C + 1  # and columns
@@ -167,16 +189,16 @@ def _ssim_grad_kernel(x_ptr, y_ptr, g_ptr, k_ptr, w_ptr, dmap_ptr, gx_ptr, gy_pt
                                    M, SRC, WIN_R, WIN_C, OFF_R, OFF_C, PADDING, ACC, IEEE)
     c1 = tl.load(k_ptr)
     c2 = tl.load(k_ptr + 1)
-    ws = tl.load(w_ptr + pl * 3) * tl.load(k_ptr + 2)
-    wc = tl.load(w_ptr + pl * 3 + 1) * tl.load(k_ptr + 2)
-    wl = tl.load(w_ptr + pl * 3 + 2) * tl.load(k_ptr + 3)
+    ws = tl.load(w_ptr + pl * NW) * tl.load(k_ptr + 2)
+    wc = tl.load(w_ptr + pl * NW + 1) * tl.load(k_ptr + 2)
+    wl = tl.load(w_ptr + pl * NW + 2) * tl.load(k_ptr + 3)
     r = m0r + tl.arange(0, M)[:, None]
     q = m0c + tl.arange(0, M)[None, :]
     valid = (r >= 0) & (r < Ho) & (q >= 0) & (q < Wo)
     wsm = tl.zeros([M, M], ACC) + ws
+    db_ = dmap_ptr + n.to(tl.int64) * sdn + c.to(tl.int64) * sdc + r.to(tl.int64) * sdh + q.to(tl.int64) * sdw
     if HAS_DMAP:
-        db_ = dmap_ptr + n.to(tl.int64) * sdn + c.to(tl.int64) * sdc
-        wsm += tl.load(db_ + r.to(tl.int64) * sdh + q.to(tl.int64) * sdw, mask=valid, other=0).to(ACC)
+        wsm += tl.load(db_, mask=valid, other=0).to(ACC)
     mxy = mx * my
     mxx = mx * mx
     myy = my * my
@@ -185,11 +207,37 @@ def _ssim_grad_kernel(x_ptr, y_ptr, g_ptr, k_ptr, w_ptr, dmap_ptr, gx_ptr, gy_pt
     lum = (2 * mxy + c1) * inv_b1
     cs = (2 * (exy - mxy) + c2) * inv_b2
     s = lum * cs
-    wlum = wsm * lum + wc
-    dax = wsm * (2 * cs * (my - mx * lum) * inv_b1) + wlum * 2 * (mx * cs - my) * inv_b2
-    day = wsm * (2 * cs * (mx - my * lum) * inv_b1) + wlum * 2 * (my * cs - mx) * inv_b2
-    dbb = -(wsm * s + wc * cs) * inv_b2
-    dcc = 2 * wlum * inv_b2
+    if COMP:  # ssim_components_grad of csrc/common/ssim_math.h
+        wlm = tl.zeros([M, M], ACC) + tl.load(w_ptr + pl * NW + 3) * tl.load(k_ptr + 2)
+        wkm = tl.zeros([M, M], ACC) + tl.load(w_ptr + pl * NW + 4) * tl.load(k_ptr + 2)
+        wtm = tl.zeros([M, M], ACC) + tl.load(w_ptr + pl * NW + 5) * tl.load(k_ptr + 2)
+        if HAS_DMAP:
+            wlm += tl.load(db_ + sdk, mask=valid, other=0).to(ACC)
+            wkm += tl.load(db_ + 2 * sdk, mask=valid, other=0).to(ACC)
+            wtm += tl.load(db_ + 3 * sdk, mask=valid, other=0).to(ACC)
+        sx, sy = _sigmas(mx, my, exx, eyy)
+        ix = tl.where(sx > 0, 1.0 / sx, 0.0)
+        iy = tl.where(sy > 0, 1.0 / sy, 0.0)
+        qq3 = sx * sy + c2 / 2
+        con = (2 * sx * sy + c2) * inv_b2
+        st = ((exy - mxy) + c2 / 2) / qq3
+        wlu = wsm * cs + wlm
+        common = -(wsm * s + wc * cs) * inv_b2
+        fxx = common + wkm * (sy * ix - con) * inv_b2 - wtm * st * sy * ix / (2 * qq3)
+        fyy = common + wkm * (sx * iy - con) * inv_b2 - wtm * st * sx * iy / (2 * qq3)
+        fxy = 2 * (wsm * lum + wc) * inv_b2 + wtm / qq3
+        dax = wlu * (2 * (my - mx * lum) * inv_b1) - 2 * mx * fxx - my * fxy
+        day = wlu * (2 * (mx - my * lum) * inv_b1) - 2 * my * fyy - mx * fxy
+        dbb = fxx
+        dby = tl.where(valid, fyy, 0.0)
+        dcc = fxy
+    else:
+        wlum = wsm * lum + wc
+        dax = wsm * (2 * cs * (my - mx * lum) * inv_b1) + wlum * 2 * (mx * cs - my) * inv_b2
+        day = wsm * (2 * cs * (mx - my * lum) * inv_b1) + wlum * 2 * (my * cs - mx) * inv_b2
+        dbb = -(wsm * s + wc * cs) * inv_b2
+        dcc = 2 * wlum * inv_b2
+        dby = dbb
     dax = tl.where(valid, dax, 0.0)
     day = tl.where(valid, day, 0.0)
     dbb = tl.where(valid, dbb, 0.0)
@@ -202,6 +250,10 @@ def _ssim_grad_kernel(x_ptr, y_ptr, g_ptr, k_ptr, w_ptr, dmap_ptr, gx_ptr, gy_pt
     ys, _ = _load_tile(yb, t0r, t0c, H, W, syh, syw, M, M, ACC)
     tb = _mm(ert, _mm(dbb, ec, IEEE), IEEE)
     tcc = _mm(ert, _mm(dcc, ec, IEEE), IEEE)
+    if COMP:
+        tby = _mm(ert, _mm(dby, ec, IEEE), IEEE)
+    else:
+        tby = tb
     d = xs - ys
     sign = tl.where(d > 0, 1.0, tl.where(d < 0, -1.0, 0.0)).to(ACC) * wl
     rr = t0r + tl.arange(0, M)[:, None]
@@ -212,7 +264,7 @@ def _ssim_grad_kernel(x_ptr, y_ptr, g_ptr, k_ptr, w_ptr, dmap_ptr, gx_ptr, gy_pt
         gx = _mm(ert, _mm(dax, ec, IEEE), IEEE) + 2 * xs * tb + ys * tcc + sign
         tl.store(gx_ptr + off, gx.to(gx_ptr.dtype.element_ty), mask=own)
     if WRITE_Y:
-        gy = _mm(ert, _mm(day, ec, IEEE), IEEE) + 2 * ys * tb + xs * tcc - sign
+        gy = _mm(ert, _mm(day, ec, IEEE), IEEE) + 2 * ys * tby + xs * tcc - sign
         tl.store(gy_ptr + off, gy.to(gy_ptr.dtype.element_ty), mask=own)
 
 
@@ -255,42 +307,49 @@ def _grads(x, y, g, k, weights, dmap, need_gx, need_gy, win_size, padding, acc_t
         return gx, gy
     ref = gx if need_gx else gy
     m, src = _grad_tiles(win_size)
+    comp = weights.shape[-1] == 6  # the components: (N, C, 6) weights, (4, N, C, Ho, Wo) dmap
     d = dmap if dmap is not None else x
+    sd = (*d.stride()[1:], d.stride(0)) if comp and dmap is not None else (*d.stride(), 0)
     grid = (triton.cdiv(w, m - win_size[1] + 1), triton.cdiv(h, m - win_size[0] + 1), n * c)
     _ssim_grad_kernel[grid](
         x, y, g, k, weights, d, gx if need_gx else ref, gy if need_gy else ref, c, h, w, ho, wo,
-        *x.stride(), *y.stride(), *d.stride(), *ref.stride(),
+        *x.stride(), *y.stride(), *sd, *ref.stride(),
         WIN_R=win_size[0], WIN_C=win_size[1], OFF_R=off_r, OFF_C=off_c, PADDING=padding, HAS_DMAP=dmap is not None,
-        WRITE_X=need_gx, WRITE_Y=need_gy,
+        WRITE_X=need_gx, WRITE_Y=need_gy, COMP=comp, NW=weights.shape[-1],
         ACC=acc_tl, IEEE=acc_tl == tl.float32, M=m, SRC=src, num_warps=8)
     return gx, gy
 
 
-def planes_fwd(pred, target, win_size, win_sigma, c1, c2, padding, want_map, want_l1, d_planes, need_grad_pred,
-               need_grad_target):
+def planes_fwd(pred, target, win_size, win_sigma, c1, c2, padding, want_map, want_l1, components, d_planes,
+               need_grad_pred, need_grad_target):
     # tl.dot has no float64 lowering on the GPU, and volumes (N, C, D, H, W) have no Triton
     # kernel yet: the plain torch path (the reference's separable conv3d) for both
     if pred.dtype == torch.float64 or pred.dim() == 5:
-        return reference.planes_fwd(pred, target, win_size, win_sigma, c1, c2, padding, want_map, want_l1, d_planes,
-                                    need_grad_pred, need_grad_target)
+        return reference.planes_fwd(pred, target, win_size, win_sigma, c1, c2, padding, want_map, want_l1,
+                                    components, d_planes, need_grad_pred, need_grad_target)
     n, c, h, w = pred.shape
     acc_t, acc_tl = _acc(pred.dtype)
     ho, wo, off_r, off_c = _geometry(pred, win_size, padding)
     g, k = _constants(pred, win_size, win_sigma, c1, c2, padding, acc_t)
-    s_map = torch.empty((n, c, ho, wo), dtype=pred.dtype, device=pred.device,
+    nm = 4 if components else 1  # the components' maps S, l, c, s: (4 N, C, Ho, Wo) viewed as (4, N, ...)
+    s_map = torch.empty((nm * n, c, ho, wo), dtype=pred.dtype, device=pred.device,
                         memory_format=reference.map_memory_format(pred)) if want_map \
         else pred.new_empty((0,))
     grid = (triton.cdiv(w, OUT), triton.cdiv(h, OUT), n * c)
-    partials = torch.empty((n * c, grid[0] * grid[1], 3), dtype=acc_t, device=pred.device)
-    ms = s_map.stride() if want_map else (0, 0, 0, 0)
+    np_ = 6 if components else 3
+    partials = torch.empty((n * c, grid[0] * grid[1], np_), dtype=acc_t, device=pred.device)
+    ms = (*s_map.stride(), n * s_map.stride(0)) if want_map else (0, 0, 0, 0, 0)
     _ssim_fwd_kernel[grid](
         pred, target, g, k, s_map if want_map else pred, partials, c, h, w, ho, wo, *pred.stride(),
         *target.stride(), *ms,
         WIN_R=win_size[0], WIN_C=win_size[1], OFF_R=off_r, OFF_C=off_c, PADDING=padding, WANT_MAP=want_map,
-        WANT_L1=want_l1,
+        WANT_L1=want_l1, COMP=components, NP=np_,
         ACC=acc_tl, IEEE=acc_tl == tl.float32, OUT=OUT, IN=IN, num_warps=8)
-    counts = torch.tensor([ho * wo, ho * wo, h * w], dtype=acc_t, device=pred.device)
-    planes = (partials.sum(1) / counts).view(n, c, 3)
+    counts = torch.tensor([ho * wo, ho * wo, h * w, ho * wo, ho * wo, ho * wo][:np_], dtype=acc_t,
+                          device=pred.device)
+    planes = (partials.sum(1) / counts).view(n, c, np_)
+    if want_map and components:
+        s_map = s_map.view(4, n, c, ho, wo)
     if d_planes is None or not (need_grad_pred or need_grad_target):
         return planes, s_map, pred.new_empty((0,)), pred.new_empty((0,))
     gx, gy = _grads(pred, target, g, k, d_planes.contiguous(), None, need_grad_pred, need_grad_target, win_size,

@@ -188,8 +188,10 @@ __device__ __forceinline__ void component_weights(const Params<A>& P, const A* w
 // At least 3 resident blocks (at most 80 registers): without a bound ptxas spilled 8-16
 // bytes on some archs; with 2 it took 88-104 registers (2 blocks an SM on sm_90, where the
 // shared memory of the 32x32 tile allows 5).
+// COMP: at least 2 resident blocks (at most 128 registers): the components' float64 math spilled
+// at 80 on sm_100 / sm_120.
 template <typename T, typename A, bool GRAD, bool COMP>
-__global__ void __launch_bounds__(kThreads, 3)
+__global__ void __launch_bounds__(kThreads, COMP ? 2 : 3)
     ssim_fwd_kernel(const T* __restrict__ x, const T* __restrict__ y, T* __restrict__ map,
                     A* __restrict__ partials, const Params<A> P, bool want_l1, int M,
                     const A* __restrict__ weights, const T* __restrict__ dmap, A* __restrict__ gmaps) {
@@ -384,7 +386,7 @@ template <typename A> struct GradTile {
 // Fused gradient: one block per G x G source tile recomputes the statistics of the
 // (G + winh - 1) x (G + winw - 1) output region that reads it and applies the adjoint blur.
 template <typename T, typename A, bool COMP>
-__global__ void __launch_bounds__(kThreads)
+__global__ void __launch_bounds__(kThreads, COMP ? 1 : 0)
     ssim_grad_kernel(const T* __restrict__ x, const T* __restrict__ y, const A* __restrict__ weights,
                      const T* __restrict__ dmap, T* __restrict__ gx, T* __restrict__ gy, const Params<A> P,
                      int G) {

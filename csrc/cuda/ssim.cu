@@ -40,7 +40,6 @@ template <typename A> struct Params {
   int winh, winw, offh, offw, padding;
   int64_t sx[4], sy[4], sm[4], sd[4], sg[4];
   int64_t smk, sdk;  // COMP: stride between the 4 maps (map weights) S, l, c, s
-  int nw;            // weights per plane: kNumWeights, kNumComponentStats (COMP)
   bool comp_y;       // COMP gradient: this launch writes dF/dy
   A gh[kMaxWin], gw[kMaxWin];  // vertical, horizontal taps
   A c1, c2, inv_out, inv_in;
@@ -55,7 +54,6 @@ Params<A> make_params(const SsimGeometry& geo, const double* window, const doubl
   Params<A> p{};
   p.C = geo.C; p.H = geo.H; p.W = geo.W; p.Ho = geo.Ho; p.Wo = geo.Wo;
   p.winh = geo.winh; p.winw = geo.winw; p.offh = geo.offh; p.offw = geo.offw; p.padding = geo.padding;
-  p.nw = kNumWeights;
   for (int i = 0; i < 4; ++i) {
     p.sx[i] = geo.sx[i];
     p.sy[i] = geo.sy[i];
@@ -196,6 +194,7 @@ __global__ void __launch_bounds__(kThreads, COMP ? 2 : 3)
                     A* __restrict__ partials, const Params<A> P, bool want_l1, int M,
                     const A* __restrict__ weights, const T* __restrict__ dmap, A* __restrict__ gmaps) {
   FASTIQA_DYNAMIC_SHARED(unsigned char, smem_raw);
+  constexpr int NW = COMP ? kNumComponentStats : kNumWeights;  // weights per plane
   A* smem = reinterpret_cast<A*>(smem_raw);
   __shared__ A red[kThreads / 32];
   const int SR = M + P.winh - 1, S = M + P.winw - 1;  // source rows, columns
@@ -208,8 +207,8 @@ __global__ void __launch_bounds__(kThreads, COMP ? 2 : 3)
   A sum_lum = 0, sum_con = 0, sum_str = 0;  // COMP
   A ws = 0, wc = 0;
   if (GRAD) {
-    ws = weights[pl * P.nw] * P.inv_out;
-    wc = weights[pl * P.nw + 1] * P.inv_out;
+    ws = weights[pl * NW] * P.inv_out;
+    wc = weights[pl * NW + 1] * P.inv_out;
   }
   for (int sub = 0; sub < per_side * per_side; ++sub) {
     const int64_t p0r = static_cast<int64_t>(blockIdx.y) * kSsimFwdTile + (sub / per_side) * M;
@@ -373,14 +372,14 @@ __device__ void horizontal_adjoint_store(const T* x, const T* y, T* gx, T* gy, c
 // The share of a gradient block (ssim_grad_kernel, ssim_adjoint_kernel): the G x G source
 // tile at (t0r, t0c) of plane pl = (n, c) and the MR x M output region at (m0r, m0c) that
 // reads it (MR = G + winh - 1, M = G + winw - 1); wl: the plane's L1 weight over the input pixels.
-template <typename A> struct GradTile {
+template <typename A, int NW> struct GradTile {
   int MR, M;
   int64_t pl, n, c, t0r, t0c, m0r, m0c;
   A wl;
   __device__ __forceinline__ GradTile(const Params<A>& P, const A* weights, int G)
       : MR(G + P.winh - 1), M(G + P.winw - 1), pl(blockIdx.z), n(pl / P.C), c(pl % P.C),
         t0r(static_cast<int64_t>(blockIdx.y) * G), t0c(static_cast<int64_t>(blockIdx.x) * G),
-        m0r(t0r + P.offh - (P.winh - 1)), m0c(t0c + P.offw - (P.winw - 1)), wl(weights[pl * P.nw + 2] * P.inv_in) {}
+        m0r(t0r + P.offh - (P.winh - 1)), m0c(t0c + P.offw - (P.winw - 1)), wl(weights[pl * NW + 2] * P.inv_in) {}
 };
 
 // Fused gradient: one block per G x G source tile recomputes the statistics of the
@@ -391,8 +390,9 @@ __global__ void __launch_bounds__(kThreads, COMP ? 1 : 0)
                      const T* __restrict__ dmap, T* __restrict__ gx, T* __restrict__ gy, const Params<A> P,
                      int G) {
   FASTIQA_DYNAMIC_SHARED(unsigned char, smem_raw);
+  constexpr int NW = COMP ? kNumComponentStats : kNumWeights;  // weights per plane
   A* smem = reinterpret_cast<A*>(smem_raw);
-  const GradTile<A> b(P, weights, G);
+  const GradTile<A, NW> b(P, weights, G);
   const int MR = b.MR, M = b.M, SR = MR + P.winh - 1, S = M + P.winw - 1;
   A* sx = smem;
   A* sy = sx + SR * S;
@@ -401,7 +401,7 @@ __global__ void __launch_bounds__(kThreads, COMP ? 1 : 0)
   const int64_t pl = b.pl, n = b.n, c = b.c, t0r = b.t0r, t0c = b.t0c, m0r = b.m0r, m0c = b.m0c;
   const int64_t s0r = m0r - P.offh > 0 ? m0r - P.offh : 0;
   const int64_t s0c = m0c - P.offw > 0 ? m0c - P.offw : 0;
-  const A ws = weights[pl * P.nw] * P.inv_out, wc = weights[pl * P.nw + 1] * P.inv_out;
+  const A ws = weights[pl * NW] * P.inv_out, wc = weights[pl * NW + 1] * P.inv_out;
   load_source(x, y, P, n, c, s0r, s0c, SR, S, sx, sy);
   __syncthreads();
   horizontal(P, sx, sy, SR, S, M, m0c, s0c, h);
@@ -441,14 +441,15 @@ __global__ void __launch_bounds__(kThreads, COMP ? 1 : 0)
 
 // Second pass of the two-pass gradient: the adjoint blur of the coefficient maps that
 // ssim_fwd_kernel<GRAD = true> wrote to global memory (working set 4 G (G + winw - 1)).
-template <typename T, typename A>
+template <typename T, typename A, bool COMP>
 __global__ void __launch_bounds__(kThreads)
     ssim_adjoint_kernel(const T* __restrict__ x, const T* __restrict__ y, const A* __restrict__ weights,
                         const A* __restrict__ gmaps, T* __restrict__ gx, T* __restrict__ gy, const Params<A> P,
                         int G) {
   FASTIQA_DYNAMIC_SHARED(unsigned char, smem_raw);
+  constexpr int NW = COMP ? kNumComponentStats : kNumWeights;  // weights per plane
   A* t1 = reinterpret_cast<A*>(smem_raw);
-  const GradTile<A> b(P, weights, G);
+  const GradTile<A, NW> b(P, weights, G);
   const int64_t plane = P.Ho * P.Wo;
   // region origin relative to the plane origin, 32-bit (rows and columns are < 2^31)
   const int r0 = static_cast<int>(b.m0r), c0 = static_cast<int>(b.m0c), ho = static_cast<int>(P.Ho),
@@ -533,7 +534,6 @@ const char* grad_typed(Typed<T, A>, const void* x, const void* y, const SsimGeom
     if (dmap) P.sd[i] = sd[i];
     P.sg[i] = sg[i];
   }
-  P.nw = comp ? kNumComponentStats : kNumWeights;
   P.comp_y = comp_y;
   P.sdk = sdk;
   const auto* px = static_cast<const T*>(x);
@@ -553,7 +553,7 @@ const char* grad_typed(Typed<T, A>, const void* x, const void* y, const SsimGeom
   // Large windows on GPUs with less shared memory: the coefficient maps go through global
   // memory (4 accumulators per output pixel, stream-ordered scratch).
   auto maps_kernel = comp ? ssim_fwd_kernel<T, A, true, true> : ssim_fwd_kernel<T, A, true, false>;
-  auto adjoint = ssim_adjoint_kernel<T, A>;
+  auto adjoint = comp ? ssim_adjoint_kernel<T, A, true> : ssim_adjoint_kernel<T, A, false>;
   size_t maps_bytes = 0, adj_bytes = 0;
   const int M = pick_tile(fwd_elems, geo, sizeof(A), dynamic_shared_limit(reinterpret_cast<const void*>(maps_kernel)), maps_bytes);
   G = pick_tile(adjoint_elems, geo, sizeof(A), dynamic_shared_limit(reinterpret_cast<const void*>(adjoint)), adj_bytes);

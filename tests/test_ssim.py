@@ -250,8 +250,8 @@ def test_opcheck():
         if backend == "triton":
             continue
         for reduction in (Reduction.MEAN, Reduction.NONE, Reduction.PER_CHANNEL, Reduction.MAP):
-            args = (x.clone().requires_grad_(), y.clone(), [5, 3], [1.5, 0.9], 1e-4, 9e-4, Padding.SAME_REFLECT, reduction,
-                    SsimOutput.SSIM, 0.0, True, False)
+            args = (x.clone().requires_grad_(), y.clone(), [5, 3], [1.5, 0.9], 1e-4, 9e-4, Padding.SAME_REFLECT,
+                    reduction, SsimOutput.SSIM, 0.0, True, False)
             torch.library.opcheck(overload("ssim_fwd", backend), args)
         for reduction, grad_out in ((Reduction.MEAN, torch.tensor(0.5)), (Reduction.MAP, torch.rand(1, 2, 12, 13))):
             torch.library.opcheck(

@@ -23,10 +23,10 @@ if [ -n "$NVCC" ]; then
   # its 128-bit global loads (csrc/cuda/vec.cuh). Listed: the spills ptxas reports today
   # (benchmarks/RESULTS.md, "Static GPU audit"; README, "Static GPU audit"):
   # ssim_adjoint_kernel sm_86 / sm_89 60 B (per-axis windows: 36 B before, and sm_80's
-  # 24 B gone); gram apply_kernel sm_100 24 B; lpips_bwd_kernel sm_80 4 B (its float64
-  # instance, around a double division's slow-path call).
+  # 24 B gone); gram apply_kernel sm_100 24 B; lpips_fwd_kernel sm_86 / sm_89 28 B (its
+  # float64 instance, around a double division's slow-path call).
   python tests/gpu/gpu_audit.py --allow-spills \
-    ssim_adjoint_kernel@86,ssim_adjoint_kernel@89,apply_kernel@100,lpips_bwd_kernel@80
+    ssim_adjoint_kernel@86,ssim_adjoint_kernel@89,apply_kernel@100,lpips_fwd_kernel@86,lpips_fwd_kernel@89
   part "static GPU audit (nvcc -Xptxas -v, every arch of the default list)"
 else
   echo "[cuda] nvcc not found: static audit skipped"

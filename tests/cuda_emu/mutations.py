@@ -21,8 +21,8 @@ MUTATIONS = [
     (
         "removed-syncthreads",
         "cuda/ssim.cu",
-        "    load_source(x, y, P, n, c, s0r, s0c, S, sx, sy);\n    __syncthreads();",
-        "    load_source(x, y, P, n, c, s0r, s0c, S, sx, sy);",
+        "    load_source(x, y, P, n, c, s0r, s0c, SR, S, sx, sy);\n    __syncthreads();",
+        "    load_source(x, y, P, n, c, s0r, s0c, SR, S, sx, sy);",
         "ssim",
         "plain",
         "sanitize",
@@ -48,8 +48,8 @@ MUTATIONS = [
     (
         "undersized-dynamic-smem",
         "cuda/ssim.cu",
-        "  return 2 * S * S + 5 * S * M;",
-        "  return 2 * S * S + 5 * S * M - 1;",
+        "  return 2 * SR * S + 5 * SR * M;",
+        "  return 2 * SR * S + 5 * SR * M - 1;",
         "ssim",
         "asan",
         "sanitize",

@@ -59,5 +59,15 @@ template <int kThreads, typename A> __device__ __forceinline__ A block_sum(A v, 
   return total;  // valid in thread 0
 }
 
+// s + v with Kahan compensation in comp (Higham, Accuracy and Stability, 4.3): the
+// finalize kernels' threads each sum many partials (pixel.cu, perceptual.cu)
+template <typename A>
+__device__ __forceinline__ void kahan_add(A& s, A& comp, A v) {
+  const A y = v - comp;
+  const A t = s + y;
+  comp = (t - s) - y;
+  s = t;
+}
+
 }  // namespace cuda
 }  // namespace fastiqa

@@ -182,14 +182,6 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
-// s + v with Kahan compensation in comp (Higham, Accuracy and Stability, 4.3)
-template <typename A> __device__ __forceinline__ void kahan_add(A& s, A& comp, A v) {
-  const A t1 = v - comp;
-  const A t = s + t1;
-  comp = (t - s) - t1;
-  s = t;
-}
-
 // value[i] = scale * the sum of partials[i * count : (i + 1) * count], in a fixed order
 template <typename A>
 __global__ void __launch_bounds__(kThreads)

@@ -118,16 +118,8 @@ __global__ void __launch_bounds__(kThreads, kMemMinBlocks)
   }
 }
 
-// s + v with Kahan compensation in comp (Higham, Accuracy and Stability, 4.3): the
-// finalize's threads each sum up to kMaxBlocks / kThreads = 256 partials.
-template <typename A>
-__device__ __forceinline__ void kahan_add(A& s, A& comp, A v) {
-  const A y = v - comp;
-  const A t = s + y;
-  comp = (t - s) - y;
-  s = t;
-}
-
+// one block sums the partials in block order, each thread up to kMaxBlocks / kThreads = 256 of
+// them with Kahan compensation (kahan_add, csrc/cuda/cuda_types.cuh)
 template <typename A>
 __global__ void __launch_bounds__(kThreads)
     pixel_finalize_kernel(const A* __restrict__ partials, int64_t blocks, A* out, A* gscale,

@@ -479,3 +479,47 @@ def test_cpu_forward_across_column_strips(level, dtype, padding, layout):
         got = F.ssim(xs, ys, reduction="none", padding=padding, backend="cpu")
     torch.testing.assert_close(got_map.double(), want_map, rtol=rtol * 10, atol=atol * 10)
     torch.testing.assert_close(got.double(), want, rtol=rtol, atol=atol)
+
+
+@pytest.mark.skipif("cpu" not in cpu_backends("ssim"), reason="compiled CPU kernels not built")
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=str)
+@pytest.mark.parametrize("padding", ["valid", "same_zero", "same_reflect"])
+@pytest.mark.parametrize("needs", ["pred", "target", "both"])
+def test_cpu_gradient_across_strips_and_bands(needs, padding, dtype):
+    """With a gradient the CPU kernel also works in column strips (csrc/cpu/ssim_impl.h grad_strips:
+    64 output columns in float32, 32 in float64 for an 11x11 window) and bands of 64 or 128 rows,
+    and keeps only the coefficient maps the requested gradients need (3 rows for one input, 4 for
+    both): several strips and bands with ragged last ones, each input alone and both, every
+    padding, against the float64 reference's autograd."""
+    g = torch.Generator().manual_seed(5)
+    x = torch.rand(1, 2, 283, 203, generator=g, dtype=torch.float64)
+    y = (x + 0.1 * torch.randn(x.shape, generator=g, dtype=torch.float64)).clamp(0, 1)
+    want_x, want_y = needs in ("pred", "both"), needs in ("target", "both")
+    xr, yr = x.clone().requires_grad_(want_x), y.clone().requires_grad_(want_y)
+    F.ssim_loss(xr, yr, padding=padding, backend="reference").backward()
+    xs, ys = x.to(dtype).requires_grad_(want_x), y.to(dtype).requires_grad_(want_y)
+    F.ssim_loss(xs, ys, padding=padding, backend="cpu").backward()
+    gtol = 1e-9 if dtype == torch.float64 else 2e-4
+    for got, ref in ((xs.grad, xr.grad), (ys.grad, yr.grad)):
+        assert (got is None) == (ref is None)
+        if ref is not None:
+            assert_grad_close(got, ref, gtol)
+
+
+@pytest.mark.skipif("cpu" not in cpu_backends("ssim"), reason="compiled CPU kernels not built")
+def test_cpu_components_gradient_across_strips():
+    """The components' backward keeps 5 coefficient maps (dbx and dby differ) in one pass for both
+    inputs: map weights of all four maps, several strips and bands, against the reference."""
+    g = torch.Generator().manual_seed(6)
+    x = torch.rand(1, 1, 150, 101, generator=g, dtype=torch.float64)
+    y = (x + 0.1 * torch.randn(x.shape, generator=g, dtype=torch.float64)).clamp(0, 1)
+    grads = []
+    for backend in ("reference", "cpu"):
+        xr, yr = x.clone().requires_grad_(), y.clone().requires_grad_()
+        comp = F.ssim(xr, yr, padding="same_reflect", reduction="map", return_components=True, backend=backend)
+        w = torch.Generator().manual_seed(7)
+        loss = sum((m * torch.randn(m.shape, generator=w, dtype=m.dtype)).sum() for m in comp)
+        loss.backward()
+        grads.append((xr.grad, yr.grad))
+    for got, ref in zip(grads[1], grads[0]):
+        assert_grad_close(got, ref, 1e-9)

@@ -11,14 +11,15 @@
 // (20% fewer FMAs; float32 keeps five, see stats_of). Nothing image-sized is written
 // besides what is asked for (the SSIM map, the gradients).
 //
-// Gradient (csrc/common/ssim_math.h): each output row's four coefficient rows go
-// into a ring of win rows; a padded row is complete as soon as the last output row
-// that reads it is in the ring, and then gathers its vertical adjoint from the ring,
-// goes through the transposed horizontal blur and the column fold (zero padding
-// drops, reflect padding adds back onto the mirrored source pixel) into the band's
-// source-row accumulators; the band's rows are then combined with x and y and
-// written once. The band recomputes the win - 1 output rows of halo it shares with
-// its neighbours.
+// Gradient (csrc/common/ssim_math.h), in column strips like the forward (grad_strips):
+// each output row's coefficient rows (3 for one input's gradient, 4 for both; 5 with the
+// components) go into a ring of win rows; a padded row is complete as soon as the last
+// output row that reads it is in the ring, and then adds its vertical adjoint into the
+// band's accumulator row of its source row. Once the band's strips are done, each source
+// row goes through the transposed horizontal blur and the column fold (zero padding drops,
+// reflect padding adds back onto the mirrored source pixel), is combined with x and y and
+// written once (combine_row). The band recomputes the win - 1 output rows of halo it
+// shares with its neighbours.
 //
 // Per-band sums (S, cs, |x - y|) are kept per band and summed in band order, so
 // results do not depend on the thread count and are bitwise reproducible.
@@ -59,12 +60,14 @@ namespace {
 
 using namespace fastiqa::ssim;
 
-// Band height: kBand with a gradient (its four accumulator rows per source row stay in
+// Band height: with a gradient kBand or 2 kBand (set_bands: its accumulator rows stay in
 // L2); up to kBandValues without one, halved while the planes give fewer than
 // kMinTasks bands (a band recomputes win - 1 rows of horizontal blur: 16% of that work
 // at 64 rows and an 11x11 window, 4% at 256). Never from the thread count: results must
 // not depend on it.
 constexpr int64_t kBand = 64;
+// The most a gradient band's accumulator rows (band x nq rows, see set_bands) may take.
+constexpr int64_t kBandGradBytes = 512 * 1024;
 // Blurred quantities: float64 x, y, x^2 + y^2, xy (see the header comment); float32
 // x, y, x^2, y^2, xy. In float32 the sum loses what the separate terms keep where the
 // variance is ~0: for constants like 0.5 and 0.25, G*(x^2) and mu_x^2 round alike (power-of-two
@@ -74,6 +77,8 @@ template <typename A> constexpr int stats_of() { return std::is_same_v<A, double
 constexpr int kMaxStats = 5;
 constexpr int64_t kBandValues = 256;
 constexpr int64_t kMinTasks = 4;
+// Source rows read ahead by the strips (prefetch_cols).
+constexpr int64_t kPrefetchRows = 4;
 
 int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 
@@ -102,18 +107,25 @@ template <typename T, typename A> struct Job {
   View<const T> x, y, dmap;
   View<T> map, gx, gy;
   // the components (codes::kComponents, csrc/common/ssim_math.h): their 4 maps S, l, c, s
-  // (forward), 4 map weights (backward); comp_y: this gradient pass is dF/dy's (dby, else dbx)
+  // (forward), 4 map weights (backward)
   View<T> mapk[kNumComponentMaps];
   View<const T> dmapk[kNumComponentMaps];
-  bool comp = false, comp_y = false;
+  bool comp = false;
   int nw = kNumWeights;        // weights per plane: kNumWeights, kNumComponentStats with comp
   const A* weights = nullptr;  // (planes, nw) or null
   int64_t C = 0, H = 0, W = 0, Ho = 0, Wo = 0, offh = 0, offw = 0, Wp = 0, LW = 0, LWp = 0, band = 0, nbands = 0;
-  // row pitches of the scratch rows (>= LW, resp. W): row_pitch, so that the many row
-  // streams of the blurs never sit a multiple of 4 KiB apart (L1 set aliasing)
-  int64_t P = 0, AP = 0;
-  // forward without gradient: output columns per strip and the strip's row pitch (values_band)
+  // output columns per strip and the strip's row pitch (values_band, grad_strips; set_bands):
+  // row_pitch, so that the many row streams of the blurs never sit a multiple of 4 KiB apart
+  // (L1 set aliasing)
   int64_t SW = 0, PS = 0;
+  // the gradient (set_bands): pitch of the band's accumulator rows (vertical adjoints, LWp + ww
+  // with zero margins), the coefficient maps kept (nq of a0, a1, bx, by, c: mrow[k] = their row
+  // in a slot, -1 = not needed; bx = by without the components) and the rows that dF/dx and
+  // dF/dy combine (gxr, gyr: the rows of a, b, c; see ssim_math.h)
+  int64_t VP = 0;
+  int nq = 0;
+  int mrow[5] = {-1, -1, -1, -1, -1};
+  int gxr[3] = {0, 0, 0}, gyr[3] = {0, 0, 0};
   int wh = 0, ww = 0, padding = 0;  // window taps: vertical (H), horizontal (W)
   A gh[kMaxWin] = {}, gw[kMaxWin] = {};  // the vertical and horizontal windows
   A c1 = 0, c2 = 0;
@@ -161,6 +173,21 @@ FASTIQA_INLINE void gather_cols(const T* row, int64_t sw, const Job<T, A>& J, in
   load_row(row + (c0 + t_a - J.offw) * sw, sw, t_b - t_a, out + t_a);
   for (int64_t t = t_b; t < n_in; ++t) out[t] = J.colsrc[c0 + t] < 0 ? A(0) : to_acc<A>(row[J.colsrc[c0 + t] * sw]);
   for (int64_t t = n_in; t < len; ++t) out[t] = A(0);
+}
+
+// Prefetches padded columns c0 .. c0 + n - 1 of source row s (of x and y) into the cache: the
+// strips of a band read the rows ahead of their use, the first strip from memory.
+template <typename T, typename A>
+FASTIQA_INLINE void prefetch_cols(const Job<T, A>& J, int64_t n, int64_t c, int64_t s, int64_t c0, int64_t cols) {
+  const int64_t a = std::max<int64_t>(0, c0 - J.offw), b = std::min(J.W, c0 + cols - J.offw);
+  if (s < 0 || s >= J.H || b <= a || J.x.sw != 1 || J.y.sw != 1) return;
+  const char* px = reinterpret_cast<const char*>(J.x.row(n, c, s) + a);
+  const char* py = reinterpret_cast<const char*>(J.y.row(n, c, s) + a);
+  const int64_t bytes = (b - a) * static_cast<int64_t>(sizeof(T));
+  for (int64_t o = 0; o < bytes + 63; o += 64) {
+    __builtin_prefetch(px + o);
+    __builtin_prefetch(py + o);
+  }
 }
 
 template <typename T, typename A>
@@ -249,8 +276,9 @@ FASTIQA_INLINE void stats_at(const A* st, int64_t P, int64_t j, A& mx, A& my, A&
 // Vertical blur: st[q * P + j] = sum_k g[k] rows[k][q * P + j] for the nq quantities
 // (stats_of<A>(): the statistics from the ring of horizontal blurs; 4: the gradient's vertical adjoint
 // from the ring of coefficient rows, taps k_lo .. k_hi only).
-template <int NQ, int U, typename A>
-FASTIQA_INLINE void vblur_at(const A* const* rows, const A* g, int k_lo, int k_hi, int64_t j, int64_t P,
+// ADD: out += the blur (the gradient's vertical adjoint into the band's accumulator rows).
+template <int NQ, int U, bool ADD, typename A>
+FASTIQA_INLINE void vblur_at(const A* const* rows, const A* g, int win, int k_lo, int k_hi, int64_t j, int64_t P,
                              A* out, int64_t out_stride) {
   using V = Vec<A>;
   constexpr int NV = vec_lanes<A>();
@@ -264,59 +292,63 @@ FASTIQA_INLINE void vblur_at(const A* const* rows, const A* g, int k_lo, int k_h
       for (int u = 0; u < U; ++u) a[q][u] += gk * vload(r + q * P + u * NV);
   }
   for (int q = 0; q < NQ; ++q)
-    for (int u = 0; u < U; ++u) vstore(out + q * out_stride + j + u * NV, a[q][u]);
+    for (int u = 0; u < U; ++u) {
+      A* o = out + q * out_stride + j + u * NV;
+      if constexpr (ADD) a[q][u] += vload(o);
+      vstore(o, a[q][u]);
+    }
 }
 
-template <int NQ, typename A>
-FASTIQA_INLINE void vblur(const A* const* rows, const A* g, int k_lo, int k_hi, int64_t LW, int64_t P,
+template <int NQ, bool ADD = false, typename A>
+FASTIQA_INLINE void vblur(const A* const* rows, const A* g, int win, int k_lo, int k_hi, int64_t LW, int64_t P,
                           A* out, int64_t out_stride) {
   constexpr int NV = vec_lanes<A>();
   int64_t j = 0;
-  for (; j + 2 * NV <= LW; j += 2 * NV) vblur_at<NQ, 2>(rows, g, k_lo, k_hi, j, P, out, out_stride);
-  for (; j < LW; j += NV) vblur_at<NQ, 1>(rows, g, k_lo, k_hi, j, P, out, out_stride);
+  for (; j + 2 * NV <= LW; j += 2 * NV) vblur_at<NQ, 2, ADD>(rows, g, win, k_lo, k_hi, j, P, out, out_stride);
+  for (; j < LW; j += NV) vblur_at<NQ, 1, ADD>(rows, g, win, k_lo, k_hi, j, P, out, out_stride);
 }
 
-// Transposed horizontal blur of 4 zero-margined rows (the window is symmetric,
+// Transposed horizontal blur of NQ zero-margined rows (the window is symmetric,
 // so the adjoint is the same correlation on rows padded by win-1 zeros).
-template <int U, typename A>
-FASTIQA_INLINE void hblur4_at(const A* in, int64_t in_stride, const A* g, int win, int64_t j, int64_t LWp,
-                              A* out) {
+template <int NQ, int U, typename A>
+FASTIQA_INLINE void hblur_adj_at(const A* in, int64_t in_stride, const A* g, int win, int64_t j, int64_t LWp,
+                                 A* out) {
   using V = Vec<A>;
   constexpr int NV = vec_lanes<A>();
-  V a[4][U];
-  for (int q = 0; q < 4; ++q)
+  V a[NQ][U];
+  for (int q = 0; q < NQ; ++q)
     for (int u = 0; u < U; ++u) a[q][u] = V{};
   for (int k = 0; k < win; ++k) {
     const V gk = vsplat(g[k]);
-    for (int q = 0; q < 4; ++q)
+    for (int q = 0; q < NQ; ++q)
       for (int u = 0; u < U; ++u) a[q][u] += gk * vload(in + q * in_stride + j + k + u * NV);
   }
-  for (int q = 0; q < 4; ++q)
+  for (int q = 0; q < NQ; ++q)
     for (int u = 0; u < U; ++u) vstore(out + q * LWp + j + u * NV, a[q][u]);
 }
 
-template <typename A>
-FASTIQA_INLINE void hblur4(const A* in, int64_t in_stride, const A* g, int win, int64_t LWp, A* out) {
+template <int NQ, typename A>
+FASTIQA_INLINE void hblur_adj(const A* in, int64_t in_stride, const A* g, int win, int64_t LWp, A* out) {
   constexpr int NV = vec_lanes<A>();
+  // two vectors per pass while they fit the 16 (avx2) / 32 (avx512) vector registers
+  constexpr int U = NQ <= 4 ? 2 : 1;
   int64_t j = 0;
-  for (; j + 2 * NV <= LWp; j += 2 * NV) hblur4_at<2>(in, in_stride, g, win, j, LWp, out);
-  for (; j < LWp; j += NV) hblur4_at<1>(in, in_stride, g, win, j, LWp, out);
+  for (; j + U * NV <= LWp; j += U * NV) hblur_adj_at<NQ, U>(in, in_stride, g, win, j, LWp, out);
+  for (; j < LWp; j += NV) hblur_adj_at<NQ, 1>(in, in_stride, g, win, j, LWp, out);
 }
 
 template <typename A> struct Scratch {
   std::vector<A> buf;
-  A *rin[kMaxStats], *ring, *st, *srow, *csrow, *w, *mring, *vt, *t, *acc, *xr, *yr;
+  A *rin[kMaxStats], *ring, *st, *srow, *csrow, *w, *mring, *junk, *t, *vacc, *xr, *yr;
   A *lrow, *krow, *trow, *wl, *wk, *wt;  // the components' rows: l, c, s and their weights
-  int64_t vt_len = 0;
   template <typename T> void init(const Job<T, A>& J) {
-    // without a gradient the rows are column strips of J.SW (values_band): pitch J.PS
-    const int64_t P = J.grad ? J.P : J.PS;
-    const int64_t in_len = (J.grad ? J.LW : round_up(J.SW, kLanes)) + J.ww;  // padded source row
-    vt_len = row_pitch<A>(J.LWp + J.ww);            // map row with ww-1 zero margins
-    const int64_t accn = J.grad ? J.band * 4 * J.AP : 0;
+    // the rows are column strips of J.SW output columns (values_band, grad_strips): pitch J.PS
+    const int64_t P = J.PS, in_len = round_up(J.SW, kLanes) + J.ww;  // in_len: a strip's padded source row
+    const int64_t row = std::max(J.LWp, P);  // >= W: combine_row's gradient row
+    const int64_t vaccn = J.grad ? J.band * J.nq * J.VP : 0;
     constexpr int kStats = kMaxStats;  // float64 blurs 5 quantities with the components (stats_of)
-    const int64_t need = kStats * in_len + J.wh * kStats * P + kStats * P + 9 * J.LW +
-                         (J.grad ? J.wh * 4 * J.P + 4 * vt_len + 4 * J.LWp : 0) + accn + 2 * J.W + 64;
+    const int64_t need = kStats * in_len + J.wh * kStats * P + kStats * P + 9 * row +
+                         (J.grad ? J.wh * J.nq * P + 5 * P + J.nq * J.LWp : 0) + vaccn + 2 * J.W + 64;
     buf.assign(need, A(0));
     A* p = buf.data();
     auto take = [&](int64_t n) { A* r = p; p += n; return r; };
@@ -324,27 +356,26 @@ template <typename A> struct Scratch {
     for (int q = 0; q < kStats; ++q) rin[q] = take(in_len);  // x, y, products (row_products)
     ring = take(J.wh * kStats * P);
     st = take(kStats * P);
-    srow = take(J.LW); csrow = take(J.LW); w = take(J.LW);
-    lrow = take(J.LW); krow = take(J.LW); trow = take(J.LW); wl = take(J.LW); wk = take(J.LW); wt = take(J.LW);
-    mring = J.grad ? take(J.wh * 4 * J.P) : nullptr;  // coefficient rows of the last wh outputs
-    vt = J.grad ? take(4 * vt_len) : nullptr;          // their vertical adjoint, zero margins
-    t = J.grad ? take(4 * J.LWp) : nullptr;
-    acc = J.grad ? take(accn) : nullptr;
+    srow = take(row); csrow = take(row); w = take(row);
+    lrow = take(row); krow = take(row); trow = take(row); wl = take(row); wk = take(row); wt = take(row);
+    mring = J.grad ? take(J.wh * J.nq * P) : nullptr;  // coefficient rows of the strip's last wh outputs
+    junk = J.grad ? take(5 * P) : nullptr;             // where the coefficients not needed go
+    t = J.grad ? take(J.nq * J.LWp) : nullptr;         // a source row's horizontal adjoints
+    vacc = J.grad ? take(vaccn) : nullptr;             // the band's vertical adjoints (run_band)
     xr = take(J.W); yr = take(J.W);
   }
 };
 
-// Finalises padded row u of the gradient once the output rows pa .. p_last (the last one
-// that reads u) have their coefficient rows in the ring: the vertical adjoint gathers
-// sum_k g[k] coefficients(u - k), the horizontal adjoint and the column fold (zero
-// padding drops, reflect padding adds onto the mirrored column) go into the band's
-// source-row accumulators.
-template <typename T, typename A>
-FASTIQA_INLINE void finalize_row(const Job<T, A>& J, Scratch<A>& S, int64_t u, int64_t pa, int64_t p_last,
-                                 int64_t s_a, int64_t s_b) {
+// The vertical adjoint of padded row u of strip c0 (lw columns), once the output rows pa .. p_last
+// (the last one that reads u) have their coefficient rows in the strip's ring: sum_k g[k]
+// coefficients(u - k), added into the band's accumulator row of u's source row (the row fold:
+// zero padding drops the row, reflect padding adds it onto the mirrored row). run_band then
+// applies the horizontal adjoint once per source row, over the whole width.
+template <int NQ, typename T, typename A>
+FASTIQA_INLINE void vertical_adjoint(const Job<T, A>& J, Scratch<A>& S, int64_t u, int64_t pa, int64_t p_last,
+                                     int64_t s_a, int64_t s_b, int64_t c0, int64_t lw) {
   const int64_t s = source_index(u, J.H, J.offh, J.padding);
   if (s < s_a || s >= s_b) return;
-  const int64_t W = J.W, P = J.P;
   const int win = J.wh;
   const int k_lo = static_cast<int>(std::max<int64_t>(0, u - p_last));
   const int k_hi = static_cast<int>(std::min<int64_t>(win - 1, u - pa));
@@ -353,22 +384,11 @@ FASTIQA_INLINE void finalize_row(const Job<T, A>& J, Scratch<A>& S, int64_t u, i
   // as much as a vector of the blur)
   int64_t slot = (u - k_lo) % win;
   for (int k = k_lo; k <= k_hi; ++k) {
-    rows[k] = S.mring + slot * 4 * P;
+    rows[k] = S.mring + slot * NQ * J.PS;
     slot = slot == 0 ? win - 1 : slot - 1;
   }
-  vblur<4>(rows, J.gh, k_lo, k_hi, J.LW, P, S.vt + (J.ww - 1), S.vt_len);
-  hblur4(S.vt, S.vt_len, J.gw, J.ww, J.LWp, S.t);
-  for (int q = 0; q < 4; ++q) {
-    A* a = S.acc + ((s - s_a) * 4 + q) * J.AP;
-    const A* tq = S.t + q * J.LWp;
-    const A* main = tq + J.offw;
-#pragma omp simd
-    for (int64_t j = 0; j < W; ++j) a[j] += main[j];
-    if (J.padding == kSameReflect) {
-      for (int64_t j = 0; j < J.offw; ++j) a[J.colsrc[j]] += tq[j];
-      for (int64_t j = J.offw + W; j < J.Wp; ++j) a[J.colsrc[j]] += tq[j];
-    }
-  }
+  // output column o of the strip is accumulator column ww - 1 + c0 + o (ww - 1 zeros in front)
+  vblur<NQ, true>(rows, J.gh, win, k_lo, k_hi, lw, J.PS, S.vacc + (s - s_a) * NQ * J.VP + (J.ww - 1) + c0, J.VP);
 }
 
 // rows[k] = the ring slot of ring row first + k (k < win): slots of `slot` elements, win of them.
@@ -388,7 +408,7 @@ FASTIQA_INLINE void ring_stats(const A* ring, int64_t first, int win, int64_t sl
                                int64_t P, A* st) {
   const A* rows[kMaxWin];
   ring_rows<A>(ring, first, win, slot, rows);
-  vblur<K>(rows, g, 0, win - 1, len, P, st, P);
+  vblur<K>(rows, g, win, 0, win - 1, len, P, st, P);
 }
 
 // sum += the first `cols` values of row, in kLanes partial sums (as add_row_sums).
@@ -445,6 +465,8 @@ void values_band(const Job<T, A>& J, int64_t n, int64_t c, int64_t own_a, int64_
     for (int64_t u = own_a; u < own_b + win - 1; ++u) {
       const int64_t s = source_index(u, J.H, J.offh, J.padding);
       A* h = S.ring + ((u - own_a) % win) * slot;
+      if (!LUMA && u + kPrefetchRows < own_b + win - 1)
+        prefetch_cols(J, n, c, source_index(u + kPrefetchRows, J.H, J.offh, J.padding), c0, cols + ww - 1);
       if (s < 0) {
         std::fill(h, h + slot, A(0));
       } else {
@@ -513,21 +535,151 @@ void values_band(const Job<T, A>& J, int64_t n, int64_t c, int64_t own_a, int64_
   }
 }
 
-// One band of one plane. sums: S, cs, |x-y| (and l, c, s with J.comp) sums of the band (owned
-// rows only). K: the blurred quantities (stats_of, or 5 with the components).
-template <typename T, typename A, int K>
-void run_band(const Job<T, A>& J, int64_t plane, int64_t band, Scratch<A>& S,
-                                 double* sums) {
-  const int64_t n = plane / J.C, c = plane % J.C;
+// Forward with gradient, and backward, of one band: output rows pa .. pb - 1 (the band's own rows
+// and the rows of halo whose windows reach into them) of plane (n, c), in column strips of J.SW
+// output columns, so that a strip's rings (horizontal blurs: win x K rows; coefficient rows:
+// win x nq rows, of J.PS) stay in L1. Per output row: the statistics, the value and the nq
+// coefficient rows (J.mrow); each padded row, once complete, adds its vertical adjoint into the
+// band's accumulator rows (vertical_adjoint). Sums of the owned rows in strip, then row order.
+template <int NQ, typename T, typename A, int K>
+void grad_strips(const Job<T, A>& J, int64_t n, int64_t c, int64_t pa, int64_t pb, int64_t own_a, int64_t own_b,
+                 int64_t s_a, int64_t s_b, A ws, A wc, const A* wcomp, Scratch<A>& S, double& sum_s,
+                 double& sum_cs) {
   const int win = J.wh, ww = J.ww;  // vertical taps (the rings), horizontal taps
-  const int64_t LW = J.LW, W = J.W, Wo = J.Wo;
+  const int64_t PS = J.PS, slot = K * PS;
+  for (int64_t c0 = 0; c0 < J.Wo; c0 += J.SW) {
+    const int64_t cols = std::min(J.SW, J.Wo - c0);  // output columns of this strip
+    const int64_t lw = round_up(cols, kLanes);
+    for (int64_t u = pa; u < pb + win - 1; ++u) {
+      const int64_t s = source_index(u, J.H, J.offh, J.padding);
+      A* h = S.ring + ((u - pa) % win) * slot;
+      if (u + kPrefetchRows < pb + win - 1)
+        prefetch_cols(J, n, c, source_index(u + kPrefetchRows, J.H, J.offh, J.padding), c0, cols + ww - 1);
+      if (s < 0) {
+        std::fill(h, h + slot, A(0));
+      } else {
+        gather_cols(J.x.row(n, c, s), J.x.sw, J, c0, cols + ww - 1, S.rin[0], lw + ww);
+        gather_cols(J.y.row(n, c, s), J.y.sw, J, c0, cols + ww - 1, S.rin[1], lw + ww);
+        row_products<K>(S.rin, lw + ww);
+        hblur_stats<K>(S.rin, J.gw, ww, lw, PS, h);
+      }
+      if (u < pa + win - 1) continue;
+      const int64_t p = u - win + 1;
+      ring_stats<K>(S.ring, p - pa, win, slot, J.gh, lw, PS, S.st);
+      // the map weights of this row's columns: dmap (backward of the map) plus the plane's mean weight
+      if (J.dmap.p) {
+        load_row(J.dmap.row(n, c, p) + c0 * J.dmap.sw, J.dmap.sw, cols, S.w);
+        for (int64_t j = 0; j < cols; ++j) S.w[j] += ws;
+      } else {
+        std::fill(S.w, S.w + cols, ws);
+      }
+      std::fill(S.w + cols, S.w + lw, A(0));
+      // the coefficient rows of output row p; the ones not needed go to S.junk (a row each)
+      A* m = S.mring + (p % win) * NQ * PS;
+      A* d[5];
+      for (int k = 0; k < 5; ++k) d[k] = J.mrow[k] >= 0 ? m + J.mrow[k] * PS : S.junk + k * PS;
+      A *__restrict__ d0 = d[0], *__restrict__ d1 = d[1], *__restrict__ d2 = d[2], *__restrict__ d3 = d[3],
+        *__restrict__ d4 = d[4];
+      if (J.comp) {  // the components' gradient (ssim_components_grad)
+        A* wrow[3] = {S.wl, S.wk, S.wt};
+        for (int k = 0; k < 3; ++k) {
+          if (J.dmapk[k + 1].p) {
+            load_row(J.dmapk[k + 1].row(n, c, p) + c0 * J.dmapk[k + 1].sw, J.dmapk[k + 1].sw, cols, wrow[k]);
+            for (int64_t j = 0; j < cols; ++j) wrow[k][j] += wcomp[k];
+          } else {
+            std::fill(wrow[k], wrow[k] + cols, wcomp[k]);
+          }
+          std::fill(wrow[k] + cols, wrow[k] + lw, A(0));
+        }
+#pragma omp simd
+        for (int64_t j = 0; j < lw; ++j) {
+          A a0, a1, bx, by, cc;
+          const A wcl = j < cols ? wc : A(0);
+          A mx, my, exx, eyy, exy;
+          stats_at<K>(S.st, PS, j, mx, my, exx, eyy, exy);
+          ssim_components_grad(mx, my, exx, eyy, exy, J.c1, J.c2, S.w[j], wcl, S.wl[j], S.wk[j], S.wt[j], a0, a1, bx,
+                               by, cc);
+          const bool real = j < cols;
+          d0[j] = real ? a0 : A(0);
+          d1[j] = real ? a1 : A(0);
+          d2[j] = real ? bx : A(0);
+          d3[j] = real ? by : A(0);
+          d4[j] = real ? cc : A(0);
+        }
+      } else {
+#pragma omp simd
+        for (int64_t j = 0; j < lw; ++j) {
+          A sv, cv, a0, a1, b, cc;
+          const A wcl = j < cols ? wc : A(0);
+          A mx, my, exx, eyy, exy;
+          stats_at<K>(S.st, PS, j, mx, my, exx, eyy, exy);
+          ssim_value_grad(mx, my, exx, eyy, exy, J.c1, J.c2, S.w[j], wcl, sv, cv, a0, a1, b, cc);
+          S.srow[j] = sv;
+          S.csrow[j] = cv;
+          // lanes past the strip's columns (j >= cols) may hold inf/NaN (k1 = 0: 0/0): they must
+          // never reach the adjoint blur that spreads them onto real columns
+          const bool real = j < cols;
+          d0[j] = real ? a0 : A(0);
+          d1[j] = real ? a1 : A(0);
+          d2[j] = real ? b : A(0);
+          d4[j] = real ? cc : A(0);
+        }
+        const bool owned = p >= own_a && p < own_b;
+        if (owned && J.values) add_row_sums(S, cols, sum_s, sum_cs);
+        if (owned && J.want_map) store_row(J.map.row(n, c, p) + c0 * J.map.sw, J.map.sw, cols, S.srow);
+      }
+      vertical_adjoint<NQ>(J, S, p, pa, p, s_a, s_b, c0, lw);  // padded row p: no later output row reads it
+    }
+    for (int64_t u = pb; u < pb + win - 1; ++u) vertical_adjoint<NQ>(J, S, u, pa, pb - 1, s_a, s_b, c0, lw);
+  }
+}
+
+// The gradients of source row s of plane (n, c) from the band's accumulator rows v (nq rows of
+// J.VP: the vertical adjoints): the horizontal adjoint, the column fold (zero padding drops,
+// reflect padding adds onto the mirrored column), then dF/dx = a + 2 x b + y c (likewise y).
+template <int NQ, typename T, typename A>
+FASTIQA_INLINE void combine_row(const Job<T, A>& J, Scratch<A>& S, int64_t n, int64_t c, int64_t s, const A* v,
+                                A wl) {
+  const int64_t W = J.W, LWp = J.LWp;
+  hblur_adj<NQ>(v, J.VP, J.gw, J.ww, LWp, S.t);
+  if (J.padding == kSameReflect) {
+    for (int q = 0; q < NQ; ++q) {
+      A* tq = S.t + q * LWp;
+      for (int64_t j = 0; j < J.offw; ++j) tq[J.offw + J.colsrc[j]] += tq[j];
+      for (int64_t j = J.offw + W; j < J.Wp; ++j) tq[J.offw + J.colsrc[j]] += tq[j];
+    }
+  }
+  const A* xr = S.xr;
+  const A* yr = S.yr;
+  for (int g = 0; g < 2; ++g) {
+    const View<T>& out = g == 0 ? J.gx : J.gy;
+    if (!out.p) continue;
+    const int* r = g == 0 ? J.gxr : J.gyr;
+    const A* ta = S.t + r[0] * LWp + J.offw;
+    const A* tb = S.t + r[1] * LWp + J.offw;
+    const A* tc = S.t + r[2] * LWp + J.offw;
+    const A* own = g == 0 ? xr : yr;
+    const A* other = g == 0 ? yr : xr;
+    const A sgn = g == 0 ? wl : -wl;  // the L1 term's weight: d|x - y|/dx = sign(x - y) = -d/dy
+    A* gr = S.srow;                   // row >= W (Scratch::init)
+#pragma omp simd
+    for (int64_t j = 0; j < W; ++j) {
+      const A d = xr[j] - yr[j];
+      const A sg = sgn * (static_cast<A>(d > A(0)) - static_cast<A>(d < A(0)));
+      gr[j] = ta[j] + A(2) * own[j] * tb[j] + other[j] * tc[j] + sg;
+    }
+    store_row(out.row(n, c, s), out.sw, W, gr);
+  }
+}
+
+// One band of one plane. sums: S, cs, |x-y| (and l, c, s with J.comp) sums of the band (owned
+// rows only). K: the blurred quantities (stats_of, or 5 with the components); NQ: J.nq.
+template <typename T, typename A, int K, int NQ>
+void run_band(const Job<T, A>& J, int64_t plane, int64_t band, Scratch<A>& S, double* sums) {
+  const int64_t n = plane / J.C, c = plane % J.C;
+  const int64_t W = J.W;
   const int64_t s_a = band * J.band, s_b = std::min(J.H, s_a + J.band);
   const int64_t own_a = s_a, own_b = std::min(s_b, J.Ho);
-  int64_t pa = own_a, pb = own_b;
-  if (J.grad) {
-    pa = std::max<int64_t>(0, s_a + J.offh - (win - 1));
-    pb = std::min(J.Ho, s_b + J.offh);
-  }
   const A* wt = J.weights ? J.weights + plane * J.nw : nullptr;
   const A ws = wt ? wt[0] / static_cast<A>(J.Ho * J.Wo) : A(0);
   const A wc = wt ? wt[1] / static_cast<A>(J.Ho * J.Wo) : A(0);
@@ -538,92 +690,13 @@ void run_band(const Job<T, A>& J, int64_t plane, int64_t band, Scratch<A>& S,
     for (int k = 0; k < 3; ++k) wcomp[k] = wt[3 + k] / static_cast<A>(J.Ho * J.Wo);
   double sum_s = 0, sum_cs = 0, sum_l1 = 0, comp_sums[3] = {0, 0, 0};
 
-  if (J.grad) {
-    std::fill(S.vt, S.vt + 4 * S.vt_len, A(0));
-    std::fill(S.acc, S.acc + (s_b - s_a) * 4 * J.AP, A(0));
-  }
-  const int64_t P = J.P, slot = K * P;
-  // Without a gradient the rows go through values_band (column strips); the row loop
-  // below is the forward with gradient and the backward.
-  if (!J.grad) values_band<T, A, K>(J, n, c, own_a, own_b, S, sum_s, sum_cs, comp_sums);
-  // a band may own no output row (valid padding)
-  const int64_t u_end = J.grad && pb > pa ? pb + win - 1 : pa;
-  for (int64_t u = pa; u < u_end; ++u) {
-    const int64_t s = source_index(u, J.H, J.offh, J.padding);
-    A* h = S.ring + ((u - pa) % win) * slot;
-    if (s < 0) {
-      std::fill(h, h + slot, A(0));
-    } else {
-      gather_padded(J.x.row(n, c, s), J.x.sw, J, S.rin[0], LW + ww);
-      gather_padded(J.y.row(n, c, s), J.y.sw, J, S.rin[1], LW + ww);
-      row_products<K>(S.rin, LW + ww);
-      hblur_stats<K>(S.rin, J.gw, ww, LW, P, h);
-    }
-    if (u < pa + win - 1) continue;
-    const int64_t p = u - win + 1;
-    ring_stats<K>(S.ring, p - pa, win, slot, J.gh, LW, P, S.st);
-    const bool owned = p >= own_a && p < own_b;
-    if (J.dmap.p) {
-      load_row(J.dmap.row(n, c, p), J.dmap.sw, Wo, S.w);
-      for (int64_t j = 0; j < Wo; ++j) S.w[j] += ws;
-    } else {
-      std::fill(S.w, S.w + Wo, ws);
-    }
-    std::fill(S.w + Wo, S.w + LW, A(0));
-    A* m = S.mring + (p % win) * 4 * P;
-    A *dax = m, *day = m + P, *db = m + 2 * P, *dc = m + 3 * P;
-    if (J.comp) {  // the components' gradient (ssim_components_grad): dbx or dby in db (J.comp_y)
-      A* wrow[3] = {S.wl, S.wk, S.wt};
-      for (int k = 0; k < 3; ++k) {
-        if (J.dmapk[k + 1].p) {
-          load_row(J.dmapk[k + 1].row(n, c, p), J.dmapk[k + 1].sw, Wo, wrow[k]);
-          for (int64_t j = 0; j < Wo; ++j) wrow[k][j] += wcomp[k];
-        } else {
-          std::fill(wrow[k], wrow[k] + Wo, wcomp[k]);
-        }
-        std::fill(wrow[k] + Wo, wrow[k] + LW, A(0));
-      }
-      const bool for_y = J.comp_y;
-#pragma omp simd
-      for (int64_t j = 0; j < LW; ++j) {
-        A a0, a1, bx, by, cc;
-        const A wcl = j < Wo ? wc : A(0);
-        A mx, my, exx, eyy, exy;
-        stats_at<K>(S.st, P, j, mx, my, exx, eyy, exy);
-        ssim_components_grad(mx, my, exx, eyy, exy, J.c1, J.c2, S.w[j], wcl, S.wl[j], S.wk[j], S.wt[j], a0, a1, bx,
-                             by, cc);
-        const bool real = j < Wo;
-        dax[j] = real ? a0 : A(0);
-        day[j] = real ? a1 : A(0);
-        db[j] = real ? (for_y ? by : bx) : A(0);
-        dc[j] = real ? cc : A(0);
-      }
-      finalize_row(J, S, p, pa, p, s_a, s_b);
-      continue;
-    }
-#pragma omp simd
-    for (int64_t j = 0; j < LW; ++j) {
-      A sv, cv, a0, a1, b, cc;
-      const A wcl = j < Wo ? wc : A(0);
-      A mx, my, exx, eyy, exy;
-      stats_at<K>(S.st, P, j, mx, my, exx, eyy, exy);
-      ssim_value_grad(mx, my, exx, eyy, exy, J.c1, J.c2, S.w[j], wcl, sv, cv, a0, a1, b, cc);
-      S.srow[j] = sv;
-      S.csrow[j] = cv;
-      // lanes past the output row (j >= Wo) may hold inf/NaN (k1 = 0: 0/0): they must
-      // never reach the adjoint blur that spreads them onto real columns
-      const bool real = j < Wo;
-      dax[j] = real ? a0 : A(0);
-      day[j] = real ? a1 : A(0);
-      db[j] = real ? b : A(0);
-      dc[j] = real ? cc : A(0);
-    }
-    finalize_row(J, S, p, pa, p, s_a, s_b);  // padded row p: no later output row reads it
-    if (owned && J.values) add_row_sums(S, Wo, sum_s, sum_cs);
-    if (owned && J.want_map) store_row(J.map.row(n, c, p), J.map.sw, Wo, S.srow);
-  }
-  if (J.grad) {
-    for (int64_t u = pb; u < pb + win - 1; ++u) finalize_row(J, S, u, pa, pb - 1, s_a, s_b);
+  if (!J.grad) {
+    values_band<T, A, K>(J, n, c, own_a, own_b, S, sum_s, sum_cs, comp_sums);
+  } else {
+    // the output rows whose windows reach the band's source rows (a band may own no output row)
+    const int64_t pa = std::max<int64_t>(0, s_a + J.offh - (J.wh - 1)), pb = std::min(J.Ho, s_b + J.offh);
+    std::fill(S.vacc, S.vacc + (s_b - s_a) * NQ * J.VP, A(0));
+    if (pb > pa) grad_strips<NQ, T, A, K>(J, n, c, pa, pb, own_a, own_b, s_a, s_b, ws, wc, wcomp, S, sum_s, sum_cs);
   }
   if (J.l1 || J.grad) {
     for (int64_t s = s_a; s < s_b; ++s) {
@@ -645,19 +718,7 @@ void run_band(const Job<T, A>& J, int64_t plane, int64_t band, Scratch<A>& S,
         }
         for (int l = 0; l < kLanes; ++l) sum_l1 += l1[l];
       }
-      if (!J.grad) continue;
-      const A* a = S.acc + (s - s_a) * 4 * J.AP;
-      const A *ax = a, *ay = a + J.AP, *ab = a + 2 * J.AP, *ac = a + 3 * J.AP;
-      A *gxr = S.t, *gyr = S.t + J.LWp;  // LWp >= W
-#pragma omp simd
-      for (int64_t j = 0; j < W; ++j) {
-        const A vx = S.xr[j], vy = S.yr[j], d = vx - vy;
-        const A sg = wl * (static_cast<A>(d > A(0)) - static_cast<A>(d < A(0)));
-        gxr[j] = ax[j] + A(2) * vx * ab[j] + vy * ac[j] + sg;
-        gyr[j] = ay[j] + A(2) * vy * ab[j] + vx * ac[j] - sg;
-      }
-      if (J.gx.p) store_row(J.gx.row(n, c, s), J.gx.sw, W, gxr);
-      if (J.gy.p) store_row(J.gy.row(n, c, s), J.gy.sw, W, gyr);
+      if (J.grad) combine_row<NQ>(J, S, n, c, s, S.vacc + (s - s_a) * NQ * J.VP, wl);
     }
   }
   sums[0] = sum_s;
@@ -700,12 +761,6 @@ void setup_job(Job<T, A>& J, const at::Tensor& x, const at::Tensor& y, const Geo
   J.Wp = J.Wo + J.ww - 1;
   J.LW = round_up(std::max<int64_t>(J.Wo, 1), kLanes);
   J.LWp = round_up(J.Wp, kLanes);
-  J.P = row_pitch<A>(J.LW);
-  J.AP = row_pitch<A>(round_up(J.W, kLanes));
-  // strips of values_band: the ring (wh x stats_of rows of PS) within 24 KiB of the 32 KiB L1
-  const int64_t fit = 24576 / (static_cast<int64_t>(J.wh) * stats_of<A>() * static_cast<int64_t>(sizeof(A)));
-  J.SW = std::min(J.LW, std::max<int64_t>(2 * kLanes, fit / kLanes * kLanes));
-  J.PS = row_pitch<A>(round_up(J.SW, kLanes));
   double g[kMaxWin];
   gaussian_window(J.wh, win.sigma[0], g);
   for (int k = 0; k < J.wh; ++k) J.gh[k] = static_cast<A>(g[k]);
@@ -717,7 +772,8 @@ void setup_job(Job<T, A>& J, const at::Tensor& x, const at::Tensor& y, const Geo
   for (int64_t j = 0; j < J.Wp; ++j) J.colsrc[j] = source_index(j, J.W, J.offw, J.padding);
 }
 
-// Sets the band height (see kBand) once J.grad is known.
+// Sets the band height (see kBand), the column strips and the gradient's coefficient maps once
+// J.grad, J.comp, J.gx and J.gy are known.
 template <typename T, typename A> void set_bands(Job<T, A>& J, int64_t planes) {
   int64_t band = kBand;
   if (!J.grad) {
@@ -726,6 +782,40 @@ template <typename T, typename A> void set_bands(Job<T, A>& J, int64_t planes) {
   }
   J.band = band;
   J.nbands = (J.H + band - 1) / band;
+  // rows per strip column kept in L1: the ring of horizontal blurs (wh x the blurred quantities),
+  // with a gradient also the ring of coefficient rows (wh x nq)
+  const int K = J.comp ? kMaxStats : stats_of<A>();
+  int64_t rows = static_cast<int64_t>(J.wh) * K;
+  if (J.grad) {
+    // the coefficient maps dF/dx and dF/dy need (ssim_math.h): a0, bx, c and a1, by, c (bx = by
+    // without the components)
+    const bool gx = J.gx.p != nullptr, gy = J.gy.p != nullptr;
+    for (int& r : J.mrow) r = -1;
+    int q = 0;
+    if (gx) J.mrow[0] = q++;
+    if (gy) J.mrow[1] = q++;
+    if (gx || !J.comp) J.mrow[2] = q++;
+    if (gy && J.comp) J.mrow[3] = q++;
+    J.mrow[4] = q++;
+    J.nq = q;
+    const int bx = J.mrow[2], by = J.comp ? J.mrow[3] : J.mrow[2];
+    J.gxr[0] = J.mrow[0]; J.gxr[1] = bx; J.gxr[2] = J.mrow[4];
+    J.gyr[0] = J.mrow[1]; J.gyr[1] = by; J.gyr[2] = J.mrow[4];
+    rows += static_cast<int64_t>(J.wh) * J.nq;
+    J.VP = row_pitch<A>(J.LWp + J.ww);  // an output row with ww - 1 zeros on each side
+    // a taller band recomputes fewer halo rows (win - 1 per band), while its accumulator rows stay
+    // in L2 and the planes still give kMinTasks bands
+    const int64_t tall = 2 * kBand;
+    if (tall * J.nq * J.VP * static_cast<int64_t>(sizeof(A)) <= kBandGradBytes &&
+        planes * ((J.H + tall - 1) / tall) >= kMinTasks) {
+      J.band = tall;
+      J.nbands = (J.H + tall - 1) / tall;
+    }
+  }
+  // within 24 KiB of the (at least) 32 KiB L1
+  const int64_t fit = 24576 / (rows * static_cast<int64_t>(sizeof(A)));
+  J.SW = std::min(J.LW, std::max<int64_t>(2 * kLanes, fit / kLanes * kLanes));
+  J.PS = row_pitch<A>(round_up(J.SW, kLanes));
 }
 
 // Runs every band of every plane; returns per-plane sums (planes, 6) in double: S, cs, |x-y|
@@ -739,11 +829,19 @@ std::vector<double> run_all(const Job<T, A>& J, int64_t planes) {
     Scratch<A> S;
     S.init(J);
     for (int64_t t = tb; t < te; ++t) {
+      const int64_t plane = t / J.nbands, band = t % J.nbands;
+      double* sums = &band_sums[NS * t];
       // float64 blurs 5 quantities with the components (they need sigma_x^2 and sigma_y^2 apart)
-      if (J.comp)
-        run_band<T, A, kMaxStats>(J, t / J.nbands, t % J.nbands, S, &band_sums[NS * t]);
-      else
-        run_band<T, A, stats_of<A>()>(J, t / J.nbands, t % J.nbands, S, &band_sums[NS * t]);
+      if (J.comp) {
+        if (J.nq == 5)
+          run_band<T, A, kMaxStats, 5>(J, plane, band, S, sums);
+        else
+          run_band<T, A, kMaxStats, 3>(J, plane, band, S, sums);
+      } else if (J.nq == 4) {
+        run_band<T, A, stats_of<A>(), 4>(J, plane, band, S, sums);
+      } else {
+        run_band<T, A, stats_of<A>(), 3>(J, plane, band, S, sums);  // also without a gradient (nq = 0)
+      }
     }
   });
   std::vector<double> plane_sums(planes * NS, 0.0);
@@ -846,7 +944,6 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> ssim_planes_fwd(
     J.want_map = want_map;
     J.grad = grad;
     J.comp = components;
-    set_bands(J, geo.N * geo.C);
     if (want_map && components) {
       for (int k = 0; k < kNumComponentMaps; ++k) J.mapk[k] = View<scalar_t>(map.narrow(0, k * geo.N, geo.N));
     } else if (want_map) {
@@ -857,6 +954,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> ssim_planes_fwd(
       if (need_gx) J.gx = View<scalar_t>(gx);
       if (need_gy) J.gy = View<scalar_t>(gy);
     }
+    set_bands(J, geo.N * geo.C);
     const std::vector<double> sums = run_all(J, geo.N * geo.C);
     A* out = planes.data_ptr<A>();
     const double n_out = static_cast<double>(geo.Ho * geo.Wo), n_in = static_cast<double>(geo.H * geo.W);
@@ -889,34 +987,23 @@ std::tuple<at::Tensor, at::Tensor> ssim_planes_bwd(const at::Tensor& x, const at
     Job<scalar_t, A> J;
     setup_job(J, x, y, geo, win, c1, c2, padding);
     J.grad = true;
-    set_bands(J, geo.N * geo.C);
     J.weights = w.data_ptr<A>();
+    if (need_gx) J.gx = View<scalar_t>(gx);
+    if (need_gy) J.gy = View<scalar_t>(gy);
     if (!comp) {
       if (dmap.has_value()) J.dmap = View<const scalar_t>(*dmap);
-      if (need_gx) J.gx = View<scalar_t>(gx);
-      if (need_gy) J.gy = View<scalar_t>(gy);
-      run_all(J, geo.N * geo.C);
-      return;
+    } else {
+      // the components: dF/dx and dF/dy differ in their variance coefficient (dbx, dby): 5
+      // coefficient maps for both (csrc/common/ssim_math.h)
+      J.comp = true;
+      J.nw = kNumComponentStats;
+      if (dmap.has_value()) {
+        J.dmap = View<const scalar_t>(dmap->select(0, 0));
+        for (int k = 0; k < kNumComponentMaps; ++k) J.dmapk[k] = View<const scalar_t>(dmap->select(0, k));
+      }
     }
-    // the components: dF/dx and dF/dy differ in their variance coefficient (dbx, dby), so one
-    // pass per input, each with the 4 coefficient maps of the SSIM's (csrc/common/ssim_math.h)
-    J.comp = true;
-    J.nw = kNumComponentStats;
-    if (dmap.has_value()) {
-      J.dmap = View<const scalar_t>(dmap->select(0, 0));
-      for (int k = 0; k < kNumComponentMaps; ++k) J.dmapk[k] = View<const scalar_t>(dmap->select(0, k));
-    }
-    if (need_gx) {
-      J.gx = View<scalar_t>(gx);
-      J.comp_y = false;
-      run_all(J, geo.N * geo.C);
-      J.gx = View<scalar_t>();
-    }
-    if (need_gy) {
-      J.gy = View<scalar_t>(gy);
-      J.comp_y = true;
-      run_all(J, geo.N * geo.C);
-    }
+    set_bands(J, geo.N * geo.C);
+    run_all(J, geo.N * geo.C);
   });
   return {gx, gy};
 }

@@ -202,6 +202,69 @@ def ssim_grad(shape, gpu, dtype="float32", win=11, padding="valid", outputs=1):
     return Cost("ssim_grad_kernel", dram=dram, fp=fp, smem=smem, f64=dtype == "float64", extra=dict(tile=g))
 
 
+# -------------------------------------------------------------- ssim on volumes (ssim_volume.cu)
+VOL_UNIT = 16  # ssim_volume_launch.h: kSsimVolTile (H, W) and kSsimVolDepth (D)
+
+
+def _vol_tile(elems, esize, gpu):
+    acc = 8 if esize == 8 else 4
+    for t in (16, 8, 4):  # ssim_volume.cu pick_tile
+        if acc * elems(t) <= gpu.smem_optin:
+            return t, acc * elems(t)
+    return 0, 0
+
+
+def _vol_out(shape, win, padding):
+    return [s - win + 1 if padding == "valid" else s for s in shape[2:]]
+
+
+def ssim_volume_fwd(shape, gpu, dtype="float32", win=11, padding="valid", want_map=False, want_l1=False,
+                    grad=False):
+    """ssim_volume_fwd_kernel: per 16^3 unit, M x M (H, W) sub-tiles march along depth over
+    16 + win - 1 padded slices; per slice S = M + win - 1 source rows are blurred horizontally
+    (S x M items, 8 win FP) and M x M pixels vertically (5 win FMA) into a ring of win slices;
+    per output voxel the depth blur (5 win FMA) and the value (or, grad: the coefficient maps,
+    4 accumulators written per output voxel: the gradient's first pass)."""
+    n, c, d, h, w = shape
+    e = _esize(dtype)
+    do, ho, wo = _vol_out(shape, win, padding)
+    m, dyn = _vol_tile(lambda t: 2 * (t + win - 1) ** 2 + 5 * (t + win - 1) * t + 5 * win * t * t, e, gpu)
+    s = m + win - 1
+    units = math.ceil(d / VOL_UNIT) * math.ceil(h / VOL_UNIT) * math.ceil(w / VOL_UNIT) * n * c
+    slices = units * (VOL_UNIT // m) ** 2 * (min(VOL_UNIT, do) + win - 1)  # sub-tile slices
+    out_vox = n * c * do * ho * wo
+    value = SSIM_VALUE_GRAD_FP if grad else SSIM_VALUE_FP
+    fp = slices * (s * m * 8 * win + m * m * 5 * win) + out_vox * (5 * win + value + 2)
+    fp += n * c * d * h * w * 3 if want_l1 else 0
+    smem = slices * (2 * s * s + s * m * (2 * win + 5) + m * m * (5 * win + 5)) + out_vox * 5 * win
+    acc = 8 if e == 8 else 4
+    dram = 2 * n * c * d * h * w * e + (out_vox * e if want_map else 0) + units * 3 * 4
+    dram += out_vox * 4 * acc if grad else 0
+    return Cost("ssim_volume_fwd_kernel", dram=dram, fp=fp, smem=smem, f64=dtype == "float64",
+                extra=dict(tile=m, dyn=dyn))
+
+
+def ssim_volume_adjoint(shape, gpu, dtype="float32", win=11, padding="valid", outputs=1):
+    """ssim_volume_adjoint_kernel: per G x G (H, W) source tile x 16 slices, 16 + win - 1 output
+    slices of the coefficient maps (4 accumulators a voxel, read from the first pass's scratch)
+    go through the vertical adjoint (G x M items, 4 win FMA) and the horizontal one (G x G, 4 win
+    FMA) into a ring; per source voxel the depth adjoint (4 win FMA) and the gradients."""
+    n, c, d, h, w = shape
+    e = _esize(dtype)
+    do, ho, wo = _vol_out(shape, win, padding)
+    g, dyn = _vol_tile(lambda t: 4 * t * (t + win - 1) + 4 * win * t * t, e, gpu)
+    m = g + win - 1
+    units = math.ceil(d / VOL_UNIT) * math.ceil(h / g) * math.ceil(w / g) * n * c
+    slices = units * (VOL_UNIT + win - 1)
+    vox = n * c * d * h * w
+    fp = slices * (g * m * 8 * win + g * g * 8 * win) + vox * (8 * win + 10)
+    smem = slices * (g * m * 4 + g * g * (4 * win + 4)) + vox * 4 * win
+    acc = 8 if e == 8 else 4
+    dram = n * c * do * ho * wo * 4 * acc + 2 * vox * e + outputs * vox * e
+    return Cost("ssim_volume_adjoint_kernel", dram=dram, fp=fp, smem=smem, f64=dtype == "float64",
+                extra=dict(tile=g, dyn=dyn))
+
+
 # ------------------------------------------------------------------------------- gram (gram.cu)
 def _gram_tensor(dtype):
     return dtype in ("float16", "bfloat16")
@@ -297,6 +360,14 @@ def op_kernels(op, shape, gpu, dtype="float32"):
     if op == "psnr_y_crop4_quant":
         b, c, h, w = shape
         return [psnr_fwd(shape, dtype, crop=4, luma=True, quantize=True), psnr_finalize(b, (h - 8) * (w - 8))]
+    if op.startswith("ssim3d"):
+        # ssim3d_valid_fwd, ssim3d_valid_fwdbwd, ssim3d_same_fwd, ssim3d_same_fwdbwd: 11^3 window
+        padding = "valid" if "valid" in op else "same_zero"
+        ks = [ssim_volume_fwd(shape, gpu, dtype, padding=padding)]
+        if op.endswith("fwdbwd"):
+            ks += [ssim_volume_fwd(shape, gpu, dtype, padding=padding, grad=True),
+                   ssim_volume_adjoint(shape, gpu, dtype, padding=padding)]
+        return ks
     if op.startswith("ssim"):
         # ssim_valid_fwd, ssim_valid_fwdbwd, ssim_same_fwd, ssim_same_fwdbwd, ssim_l1_same_fwdbwd
         padding = "valid" if "valid" in op else "same_zero"
@@ -349,7 +420,10 @@ def occupancy(cost, gpu, cells):
     limited further by the SSIM tiles' dynamic shared memory; 0.5 when the audit lacks it."""
     occ = cells.get((cost.kernel, gpu.arch), (0, 0.5))[1]
     tile = cost.extra.get("tile")
-    if tile:
+    if "dyn" in cost.extra:  # the volume kernels: their dynamic shared memory
+        blocks = (gpu.smem_optin + 1024) // (cost.extra["dyn"] + 1024)
+        occ = min(occ, blocks * 8 / gpu.max_warps)
+    elif tile:
         win = 11
         acc = 8 if cost.f64 else 4
         if cost.kernel == "ssim_fwd_kernel":
@@ -400,6 +474,9 @@ BAR_CASES = [
     ("style_fwdbwd", (8, 256, 64, 64), "style loss fwd+bwd, both Grams"),
     ("lpips_heads_fwdbwd", (8, 3, 256, 256), "LPIPS heads fwd+bwd (pred grad), VGG16 layers"),
     ("dists_heads_fwdbwd", (8, 3, 256, 256), "DISTS heads fwd+bwd (pred grad), image + VGG16 layers"),
+    ("ssim3d_valid_fwdbwd", (2, 1, 64, 128, 128), "3-D SSIM loss fwd+bwd, valid 11x11x11 (issue 19's shape)"),
+    ("ssim3d_same_fwdbwd", (1, 1, 128, 256, 256), "3-D SSIM loss fwd+bwd, same 11x11x11 (a fused-ssim 3-D-like "
+     "training volume)"),
 ]
 # (op, shape, what, {GPU: (published ms, who, where)})
 FUSED_SSIM = "https://github.com/rahul-goel/fused-ssim"

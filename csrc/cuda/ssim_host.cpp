@@ -17,6 +17,7 @@
 #include "../host/ssim_op.h"
 #include "host_common.h"
 #include "ssim_launch.h"
+#include "ssim_volume_host.h"
 
 namespace fastiqa {
 namespace cuda {
@@ -25,10 +26,7 @@ namespace {
 SsimGeometry geometry(const at::Tensor& x, const at::Tensor& y, const host::SsimWindow& win, int64_t padding) {
   using namespace fastiqa::ssim;
   host::check_ssim_inputs(x, y, win, padding);
-  TORCH_CHECK(x.is_cuda(), "fastiqa_C::ssim: CUDA tensors expected");
-  TORCH_CHECK(x.dim() == 4,
-              "fastiqa_C::ssim: pred is a 5-D volume (N, C, D, H, W) and the CUDA kernels take (N, C, H, W) images "
-              "only: pass backend='triton' or backend='reference' for volumes on the GPU, or run them on the CPU");
+  TORCH_CHECK(x.is_cuda() && x.dim() == 4, "fastiqa_C::ssim: CUDA (N, C, H, W) images expected");
   SsimGeometry g{};
   g.N = x.size(0); g.C = x.size(1); g.H = x.size(2); g.W = x.size(3);
   g.winh = static_cast<int>(win.size[0]);
@@ -92,6 +90,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> planes_fwd(
     const at::Tensor& x, const at::Tensor& y, const host::SsimWindow& win, double c1, double c2,
     int64_t padding, bool want_map, bool want_l1, bool components, const std::optional<at::Tensor>& weights,
     bool need_gx, bool need_gy) {
+  if (x.dim() == 5)  // volumes: csrc/cuda/ssim_volume_host.cpp
+    return ssim_volume_planes_fwd(x, y, win, c1, c2, padding, want_map, want_l1, components, weights, need_gx, need_gy);
   const SsimGeometry geo = geometry(x, y, win, padding);
   c10::cuda::CUDAGuard guard(x.device());
   double window[2 * fastiqa::ssim::kMaxWin];
@@ -128,6 +128,7 @@ std::tuple<at::Tensor, at::Tensor> planes_bwd(const at::Tensor& x, const at::Ten
                                             double c1, double c2, int64_t padding, const at::Tensor& weights,
                                             const std::optional<at::Tensor>& dmap, bool need_gx,
                                             bool need_gy) {
+  if (x.dim() == 5) return ssim_volume_planes_bwd(x, y, win, c1, c2, padding, weights, dmap, need_gx, need_gy);
   const SsimGeometry geo = geometry(x, y, win, padding);
   c10::cuda::CUDAGuard guard(x.device());
   double window[2 * fastiqa::ssim::kMaxWin];

@@ -620,6 +620,126 @@ def ssim_cases(level):
     return out
 
 
+# ----------------------------------------------------------------------------- ssim_volume
+VOL_SIGMAS = (1.2, 1.5, 1.9)  # per axis (D, H, W)
+
+
+def _vol_layout(x, layout):
+    """x (contiguous) in `layout`: "c" contiguous, "cl" channels_last_3d, "dlast" dense with D
+    innermost (every stride of H, W and D non-unit but D's)."""
+    if layout == "cl":
+        return x.contiguous(memory_format=torch.channels_last_3d)
+    if layout == "dlast":
+        return x.permute(0, 1, 3, 4, 2).contiguous().permute(0, 1, 4, 2, 3)
+    return x
+
+
+def _vol_inputs(shape, dtype, seed, layout):
+    x, y = _inputs(shape, dtype, seed)
+    return _vol_layout(x, layout), _vol_layout(y, layout)
+
+
+def _vol_geometry(x, win, padding):
+    n, c, d, h, w = x.shape
+    wd, wh, ww = win
+    offs = (0, 0, 0) if padding == 0 else (wd // 2, wh // 2, ww // 2)
+    out = (d - wd + 1, h - wh + 1, w - ww + 1) if padding == 0 else (d, h, w)
+    nums = dict(N=n, C=c, D=d, H=h, W=w, Do=out[0], Ho=out[1], Wo=out[2], wd=wd, wh=wh, ww=ww, offd=offs[0],
+                offh=offs[1], offw=offs[2], padding=padding, sigmad=VOL_SIGMAS[0], sigmah=VOL_SIGMAS[1],
+                sigmaw=VOL_SIGMAS[2], c1=SSIM_C[0], c2=SSIM_C[1])
+    for k in range(5):
+        nums[f"sx{k}"] = nums[f"sy{k}"] = x.stride(k)
+    return nums, out
+
+
+def _vol_units(shape):
+    _, _, d, h, w = shape
+    return math.ceil(d / 16) * math.ceil(h / 16) * math.ceil(w / 16)  # ssim_volume_launch.h
+
+
+def _vol_fwd(dt, shape, win, padding, layout, want_map):
+    def run(drv, gpu):
+        dtype = TORCH_DTYPES[dt]
+        x, y = _vol_inputs(shape, dtype, 6, layout)
+        nums, out = _vol_geometry(x, win, padding)
+        n, c = shape[:2]
+        acc = _acc(dtype)
+        mp = _nan((n, c, *out), dtype)
+        for k in range(5):
+            nums[f"sm{k}"] = mp.stride(k)
+        nums.update(dtype=DTYPES[dt], want_l1=1)
+        got = drv.call("ssim_volume_fwd", gpu, nums, {"x": x, "y": y, "map": mp if want_map else None,
+                                                      "partials": _nan((n * c, _vol_units(shape), 3), acc)})
+        if drv.vector_ops:
+            raise AssertionError("ssim volume fwd: 128-bit accesses although the volume kernels load elements")
+        counts = torch.tensor([math.prod(out)] * 2 + [math.prod(shape[2:])], dtype=acc)
+        planes = (got["partials"].sum(1) / counts).view(n, c, 3)
+        args = (win, VOL_SIGMAS, SSIM_C[0], SSIM_C[1], padding, want_map, True, False, None, False, False)
+        p64, m64, _, _ = R.planes_fwd(x.double(), y.double(), *args)
+        p, m, _, _ = R.planes_fwd(x, y, *args)
+        _check(planes, p64, p, "ssim volume planes")
+        if want_map:
+            _check(got["map"], m64, m, "ssim volume map")
+
+    return run
+
+
+def _vol_grad(dt, shape, win, padding, layout, with_dmap):
+    def run(drv, gpu):
+        dtype = TORCH_DTYPES[dt]
+        x, y = _vol_inputs(shape, dtype, 7, layout)
+        nums, out = _vol_geometry(x, win, padding)
+        n, c = shape[:2]
+        weights = torch.randn((n, c, 3), generator=torch.Generator().manual_seed(8), dtype=torch.float64)
+        weights = weights.to(_acc(dtype))
+        dmap = (torch.randn((n, c, *out), generator=torch.Generator().manual_seed(9), dtype=torch.float64)
+                .to(dtype) if with_dmap else None)
+        gx, gy = _nan(None, dtype, x), _nan(None, dtype, x)
+        for k in range(5):
+            nums[f"sd{k}"] = dmap.stride(k) if with_dmap else 0
+            nums[f"sg{k}"] = gx.stride(k)
+        nums["dtype"] = DTYPES[dt]
+        got = drv.call("ssim_volume_grad", gpu, nums,
+                       {"x": x, "y": y, "weights": weights, "dmap": dmap, "gx": gx, "gy": gy})
+        args = (win, VOL_SIGMAS, SSIM_C[0], SSIM_C[1], padding)
+        x64, y64 = R.planes_bwd(x.double(), y.double(), *args, weights.double(),
+                                None if dmap is None else dmap.double(), True, True)
+        xs, ys = R.planes_bwd(x, y, *args, weights, dmap, True, True)
+        _check(got["gx"], x64, xs, "ssim volume grad_x")
+        _check(got["gy"], y64, ys, "ssim volume grad_y")
+
+    return run
+
+
+def ssim_volume_cases(level):
+    """Volumes (csrc/cuda/ssim_volume.cu): every padding (0 valid, 1 zero, 2 reflect), per-axis
+    windows, D equal to the depth window, inside one depth unit (16) and over several (the last
+    one short), odd sizes, contiguous / channels_last_3d / D-innermost layouts, every dtype,
+    map weights, and the emulated GPUs' shared-memory limits (the largest window in float64 on
+    sm_75's 64 KB: the 4 x 4 tiles)."""
+    combos = [
+        ("float32", (7, 7, 7), 2, "c", True, "sm_80", (2, 1, 20, 19, 21)),
+        ("float64", (11, 5, 9), 0, "cl", False, "sm_75", (1, 2, 11, 23, 18)),
+        ("float16", (3, 7, 5), 1, "cl", True, "sm_90", (1, 1, 9, 17, 20)),
+        ("bfloat16", (5, 3, 3), 2, "dlast", False, "sm_86", (1, 1, 35, 10, 13)),
+        ("float64", (9, 11, 3), 1, "dlast", True, "sm_120", (1, 1, 17, 13, 33)),
+        ("float32", (5, 9, 7), 0, "c", True, "sm_100", (1, 1, 37, 18, 15)),
+        ("float64", (31, 31, 31), 2, "c", True, "sm_75", (1, 1, 31, 32, 33)),
+    ]
+    if level == "sanitize":
+        combos = [("float32", (5, 3, 7), 2, "c", True, "sm_80", (1, 1, 18, 9, 11)),
+                  ("float64", (3, 5, 3), 1, "cl", False, "sm_86", (1, 2, 7, 8, 6))]
+    if level == "full":
+        for dt, pad, gpu in itertools.product(DTYPES, (0, 1, 2), GPUS):
+            combos.append((dt, (11, 11, 11), pad, "c", pad == 1, gpu, (1, 1, 19, 20, 22)))
+    out = []
+    for dt, win, pad, layout, dm, gpu, shape in combos:
+        sid = f"{dt}-w{'x'.join(map(str, win))}-p{pad}-{layout}-{'x'.join(map(str, shape))}"
+        out.append(Case("ssim_volume", f"fwd-{sid}", gpu, _vol_fwd(dt, shape, win, pad, layout, True)))
+        out.append(Case("ssim_volume", f"grad-{sid}-d{int(dm)}", gpu, _vol_grad(dt, shape, win, pad, layout, dm)))
+    return out
+
+
 # ------------------------------------------------------------------------------------ gram
 def _feat(shape, dtype, seed, cl):
     x, y = _inputs(shape, dtype, seed, channels_last=cl)
@@ -939,10 +1059,10 @@ def _large_gram():
     ]
 
 
-BUILDERS = {"pixel": pixel_cases, "psnr": psnr_cases, "ssim": ssim_cases, "gram": gram_cases,
-            "perceptual": perceptual_cases}
-LARGE = {"pixel": _large_pixel, "psnr": _large_psnr, "ssim": _large_ssim, "gram": _large_gram,
-         "perceptual": _large_perceptual}
+BUILDERS = {"pixel": pixel_cases, "psnr": psnr_cases, "ssim": ssim_cases, "ssim_volume": ssim_volume_cases,
+            "gram": gram_cases, "perceptual": perceptual_cases}
+LARGE = {"pixel": _large_pixel, "psnr": _large_psnr, "ssim": _large_ssim, "ssim_volume": list,
+         "gram": _large_gram, "perceptual": _large_perceptual}
 
 
 def cases(family, level="fast"):

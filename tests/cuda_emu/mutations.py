@@ -183,6 +183,26 @@ MUTATIONS = [
         "plain",
         "fast",
     ),
+    # volumes (csrc/cuda/ssim_volume.cu): the depth ring read one slot off; the adjoint's
+    # barrier before t1 is rewritten dropped (a race under ThreadSanitizer)
+    (
+        "ssim-volume-depth-ring-off-by-one",
+        "cuda/ssim_volume.cu",
+        "          const A* sl = ring + ((p + k - p0) % P.wd) * 5 * MM + idx;",
+        "          const A* sl = ring + ((p + k + 1 - p0) % P.wd) * 5 * MM + idx;",
+        "ssim_volume",
+        "plain",
+        "sanitize",
+    ),
+    (
+        "ssim-volume-adjoint-without-barrier",
+        "cuda/ssim_volume.cu",
+        "      __syncthreads();  // the previous slice's horizontal adjoint is done with t1\n",
+        "",
+        "ssim_volume",
+        "tsan",
+        "sanitize",
+    ),
     (
         "gram-rows-misaligned",
         "cuda/gram.cu",

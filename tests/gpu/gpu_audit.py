@@ -55,7 +55,8 @@ VECTOR_LOADS = {
     "tiles_kernel": (), "tiles_wmma_kernel": (), "apply_wmma_kernel": (),
 }
 # kernels with dynamic shared memory: occupancy shown for the static part only
-DYNAMIC_SMEM = ("ssim_fwd_kernel", "ssim_grad_kernel", "ssim_adjoint_kernel")
+DYNAMIC_SMEM = ("ssim_fwd_kernel", "ssim_grad_kernel", "ssim_adjoint_kernel", "ssim_volume_fwd_kernel",
+                "ssim_volume_adjoint_kernel")
 BEGIN, END = "<!-- gpu-audit:begin -->", "<!-- gpu-audit:end -->"
 
 

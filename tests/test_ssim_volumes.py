@@ -18,6 +18,9 @@ from fastiqa.compat import pytorch_msssim as compat_pm
 from support import cpu_backends, tol
 
 BACKENDS = cpu_backends("ssim")
+# the Triton interpreter's matrices of low-precision / float32 cases are slow (tens of seconds):
+# tests/test_ssim_volumes_triton.py covers its volume kernels on smaller inputs in the fast suite
+SLOW_TRITON = [pytest.param(b, marks=pytest.mark.slow) if b == "triton" else b for b in BACKENDS]
 PADDINGS = ["valid", "same_zero", "same_reflect"]
 WINDOWS = [((5, 5, 5), (1.5, 1.5, 1.5)), ((3, 7, 5), (0.8, 1.5, 1.1))]
 WIN_IDS = ["5x5x5", "3x7x5"]
@@ -77,7 +80,7 @@ def test_values_match_the_definition(backend, win, padding):
                                0.7 * l1 + 0.3 * (1 - want.mean((1, 2, 3, 4))), rtol=1e-10, atol=1e-12)
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", SLOW_TRITON)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=str)
 @pytest.mark.parametrize("padding", PADDINGS)
 def test_gradients_match_the_definition(backend, dtype, padding):
@@ -120,7 +123,7 @@ def test_gradcheck_float64(backend):
         assert torch.autograd.gradcheck(lambda a, b: F.l1_ssim_loss(a, b, reduction="none", **kw), (x, y))
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", SLOW_TRITON)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16], ids=str)
 @pytest.mark.parametrize("layout", ["contiguous", "channels_last_3d", "strided"])
 def test_low_precision_and_layouts(backend, dtype, layout):

@@ -322,9 +322,12 @@ def _grads(x, y, g, k, weights, dmap, need_gx, need_gy, win_size, padding, acc_t
 
 def planes_fwd(pred, target, win_size, win_sigma, c1, c2, padding, want_map, want_l1, components, d_planes,
                need_grad_pred, need_grad_target):
-    # tl.dot has no float64 lowering on the GPU, and volumes (N, C, D, H, W) have no Triton
-    # kernel yet: the plain torch path (the reference's separable conv3d) for both
-    if pred.dtype == torch.float64 or pred.dim() == 5:
+    if pred.dim() == 5:  # volumes (N, C, D, H, W): fastiqa/backends/triton/ssim_volume.py
+        from . import ssim_volume
+        return ssim_volume.planes_fwd(pred, target, win_size, win_sigma, c1, c2, padding, want_map, want_l1,
+                                      components, d_planes, need_grad_pred, need_grad_target)
+    # tl.dot has no float64 lowering on the GPU: the plain torch path (the reference's)
+    if pred.dtype == torch.float64:
         return reference.planes_fwd(pred, target, win_size, win_sigma, c1, c2, padding, want_map, want_l1,
                                     components, d_planes, need_grad_pred, need_grad_target)
     n, c, h, w = pred.shape
@@ -359,7 +362,11 @@ def planes_fwd(pred, target, win_size, win_sigma, c1, c2, padding, want_map, wan
 
 def planes_bwd(pred, target, win_size, win_sigma, c1, c2, padding, d_planes, d_map, need_grad_pred,
                need_grad_target):
-    if pred.dtype == torch.float64 or pred.dim() == 5:
+    if pred.dim() == 5:
+        from . import ssim_volume
+        return ssim_volume.planes_bwd(pred, target, win_size, win_sigma, c1, c2, padding, d_planes, d_map,
+                                      need_grad_pred, need_grad_target)
+    if pred.dtype == torch.float64:
         return reference.planes_bwd(pred, target, win_size, win_sigma, c1, c2, padding, d_planes, d_map,
                                     need_grad_pred, need_grad_target)
     acc_t, acc_tl = _acc(pred.dtype)

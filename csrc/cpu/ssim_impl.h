@@ -308,6 +308,63 @@ FASTIQA_INLINE void vblur(const A* const* rows, const A* g, int win, int k_lo, i
   for (; j < LW; j += NV) vblur_at<NQ, 1, ADD>(rows, g, win, k_lo, k_hi, j, P, out, out_stride);
 }
 
+// Two output rows of the vertical blur from win + 1 input rows: out0 from rows 0 .. win - 1, out1
+// from rows 1 .. win; each loaded vector feeds both (half the loads of two single rows).
+// ADD: out0 / out1 (rows of out_stride) += the blurs (the gradient's vertical adjoint).
+template <int NQ, int U, bool ADD, typename A>
+FASTIQA_INLINE void vblur2_at(const A* const* rows, const A* g, int win, int64_t j, int64_t P, A* out0, A* out1,
+                              int64_t out_stride) {
+  using V = Vec<A>;
+  constexpr int NV = vec_lanes<A>();
+  V a[NQ][U], b[NQ][U];
+  {
+    const V g0 = vsplat(g[0]);
+    for (int q = 0; q < NQ; ++q)
+      for (int u = 0; u < U; ++u) {
+        a[q][u] = g0 * vload(rows[0] + q * P + j + u * NV);
+        b[q][u] = V{};
+      }
+  }
+  for (int k = 1; k < win; ++k) {
+    const V gk = vsplat(g[k]), gl = vsplat(g[k - 1]);
+    const A* r = rows[k] + j;
+    for (int q = 0; q < NQ; ++q)
+      for (int u = 0; u < U; ++u) {
+        const V v = vload(r + q * P + u * NV);
+        a[q][u] += gk * v;
+        b[q][u] += gl * v;
+      }
+  }
+  {
+    const V gl = vsplat(g[win - 1]);
+    const A* r = rows[win] + j;
+    for (int q = 0; q < NQ; ++q)
+      for (int u = 0; u < U; ++u) b[q][u] += gl * vload(r + q * P + u * NV);
+  }
+  for (int q = 0; q < NQ; ++q)
+    for (int u = 0; u < U; ++u) {
+      A* o0 = out0 + q * out_stride + j + u * NV;
+      A* o1 = out1 + q * out_stride + j + u * NV;
+      if constexpr (ADD) {
+        a[q][u] += vload(o0);
+        b[q][u] += vload(o1);
+      }
+      vstore(o0, a[q][u]);
+      vstore(o1, b[q][u]);
+    }
+}
+
+template <int NQ, bool ADD, typename A>
+FASTIQA_INLINE void vblur2(const A* const* rows, const A* g, int win, int64_t len, int64_t P, A* out0, A* out1,
+                           int64_t out_stride) {
+  constexpr int NV = vec_lanes<A>();
+  // 2 NQ accumulators per vector: two vectors per pass where 32 registers hold them (avx512)
+  constexpr int U = kVecBytes == 64 && NQ <= 5 ? 2 : 1;
+  int64_t j = 0;
+  for (; j + U * NV <= len; j += U * NV) vblur2_at<NQ, U, ADD>(rows, g, win, j, P, out0, out1, out_stride);
+  for (; j < len; j += NV) vblur2_at<NQ, 1, ADD>(rows, g, win, j, P, out0, out1, out_stride);
+}
+
 // Transposed horizontal blur of NQ zero-margined rows (the window is symmetric,
 // so the adjoint is the same correlation on rows padded by win-1 zeros).
 template <int NQ, int U, typename A>
@@ -337,8 +394,12 @@ FASTIQA_INLINE void hblur_adj(const A* in, int64_t in_stride, const A* g, int wi
   for (; j < LWp; j += NV) hblur_adj_at<NQ, 1>(in, in_stride, g, win, j, LWp, out);
 }
 
+// The scratch of one thread (one per at::parallel_for chunk). Buffers up to kKeepScratch bytes
+// are kept per thread between calls: a fresh vector of the ~0.5 MiB a gradient band takes is
+// mapped and faulted in page by page on every call. Larger ones are freed after the call.
+constexpr int64_t kKeepScratch = 4 << 20;
 template <typename A> struct Scratch {
-  std::vector<A> buf;
+  std::vector<A> own;
   A *rin[kMaxStats], *ring, *st, *srow, *csrow, *w, *mring, *junk, *t, *vacc, *xr, *yr;
   A *lrow, *krow, *trow, *wl, *wk, *wt;  // the components' rows: l, c, s and their weights
   template <typename T> void init(const Job<T, A>& J) {
@@ -347,18 +408,20 @@ template <typename A> struct Scratch {
     const int64_t row = std::max(J.LWp, P);  // >= W: combine_row's gradient row
     const int64_t vaccn = J.grad ? J.band * J.nq * J.VP : 0;
     constexpr int kStats = kMaxStats;  // float64 blurs 5 quantities with the components (stats_of)
-    const int64_t need = kStats * in_len + J.wh * kStats * P + kStats * P + 9 * row +
-                         (J.grad ? J.wh * J.nq * P + 5 * P + J.nq * J.LWp : 0) + vaccn + 2 * J.W + 64;
+    const int64_t need = kStats * in_len + (J.wh + 1) * kStats * P + 2 * kStats * P + 9 * row +
+                         (J.grad ? (J.wh + 1) * J.nq * P + 5 * P + J.nq * J.LWp : 0) + vaccn + 2 * J.W + 64;
+    static thread_local std::vector<A> kept;
+    std::vector<A>& buf = need * static_cast<int64_t>(sizeof(A)) <= kKeepScratch ? kept : own;
     buf.assign(need, A(0));
     A* p = buf.data();
     auto take = [&](int64_t n) { A* r = p; p += n; return r; };
     for (auto& r : rin) r = nullptr;
     for (int q = 0; q < kStats; ++q) rin[q] = take(in_len);  // x, y, products (row_products)
-    ring = take(J.wh * kStats * P);
-    st = take(kStats * P);
+    ring = take((J.wh + 1) * kStats * P);  // horizontal blurs of the last wh + 1 padded rows
+    st = take(2 * kStats * P);             // the statistics of one or two output rows (ring_stats)
     srow = take(row); csrow = take(row); w = take(row);
     lrow = take(row); krow = take(row); trow = take(row); wl = take(row); wk = take(row); wt = take(row);
-    mring = J.grad ? take(J.wh * J.nq * P) : nullptr;  // coefficient rows of the strip's last wh outputs
+    mring = J.grad ? take((J.wh + 1) * J.nq * P) : nullptr;  // coefficient rows of the strip's last wh + 1 outputs
     junk = J.grad ? take(5 * P) : nullptr;             // where the coefficients not needed go
     t = J.grad ? take(J.nq * J.LWp) : nullptr;         // a source row's horizontal adjoints
     vacc = J.grad ? take(vaccn) : nullptr;             // the band's vertical adjoints (run_band)
@@ -382,33 +445,69 @@ FASTIQA_INLINE void vertical_adjoint(const Job<T, A>& J, Scratch<A>& S, int64_t 
   const A* rows[kMaxWin];
   // slot of row u - k: one division per row, then a wrap (an integer division per tap costs
   // as much as a vector of the blur)
-  int64_t slot = (u - k_lo) % win;
+  int64_t slot = (u - k_lo) % (win + 1);  // the ring holds win + 1 rows (vertical_adjoint2)
   for (int k = k_lo; k <= k_hi; ++k) {
     rows[k] = S.mring + slot * NQ * J.PS;
-    slot = slot == 0 ? win - 1 : slot - 1;
+    slot = slot == 0 ? win : slot - 1;
   }
   // output column o of the strip is accumulator column ww - 1 + c0 + o (ww - 1 zeros in front)
   vblur<NQ, true>(rows, J.gh, win, k_lo, k_hi, lw, J.PS, S.vacc + (s - s_a) * NQ * J.VP + (J.ww - 1) + c0, J.VP);
 }
 
-// rows[k] = the ring slot of ring row first + k (k < win): slots of `slot` elements, win of them.
+// vertical_adjoint of padded rows u - 1 and u together when both take every tap (u - 1 - win + 1 >=
+// pa, u <= p_last) and lie in the band: their win + 1 coefficient rows u - win .. u each loaded
+// once (vblur2; the window is symmetric, so row u - win + m has weight g[m] for u - 1, g[m - 1] for u).
+template <int NQ, typename T, typename A>
+FASTIQA_INLINE void vertical_adjoint2(const Job<T, A>& J, Scratch<A>& S, int64_t u, int64_t pa, int64_t p_last,
+                                      int64_t s_a, int64_t s_b, int64_t c0, int64_t lw) {
+  const int win = J.wh;
+  const int64_t s0 = source_index(u - 1, J.H, J.offh, J.padding), s1 = source_index(u, J.H, J.offh, J.padding);
+  if (u - win < pa || u > p_last || s0 < s_a || s0 >= s_b || s1 < s_a || s1 >= s_b || s0 == s1) {
+    vertical_adjoint<NQ>(J, S, u - 1, pa, p_last, s_a, s_b, c0, lw);
+    vertical_adjoint<NQ>(J, S, u, pa, p_last, s_a, s_b, c0, lw);
+    return;
+  }
+  const A* rows[kMaxWin + 1];
+  int64_t slot = (u - win) % (win + 1);
+  for (int m = 0; m <= win; ++m) {
+    rows[m] = S.mring + slot * NQ * J.PS;
+    slot = slot == win ? 0 : slot + 1;
+  }
+  A* v = S.vacc + (J.ww - 1) + c0;
+  vblur2<NQ, true>(rows, J.gh, win, lw, J.PS, v + (s0 - s_a) * NQ * J.VP, v + (s1 - s_a) * NQ * J.VP, J.VP);
+}
+
+// rows[k] = the ring slot of ring row first + k (k < count): slots of `slot` elements, win + 1 of
+// them (the ring of horizontal blurs holds the rows of two output rows, see ring_stats).
 template <typename A>
-FASTIQA_INLINE void ring_rows(const A* ring, int64_t first, int win, int64_t slot, const A** rows) {
-  int64_t r = first % win;  // one division per row, then a wrap
-  for (int k = 0; k < win; ++k) {
+FASTIQA_INLINE void ring_rows(const A* ring, int64_t first, int win, int count, int64_t slot, const A** rows) {
+  const int n = win + 1;
+  int64_t r = first % n;  // one division per row, then a wrap
+  for (int k = 0; k < count; ++k) {
     rows[k] = ring + r * slot;
-    r = r + 1 == win ? 0 : r + 1;
+    r = r + 1 == n ? 0 : r + 1;
   }
 }
 
-// One output row of the statistics (stats_of<A>() rows of pitch P in st): the vertical blur
-// of the ring's win rows starting at ring row `first`.
+// One output row of the statistics (K rows of pitch P in st0) from the ring's win rows starting
+// at ring row `first`, or two (st0, st1: rows first and first + 1) from its win + 1 rows.
 template <int K, typename A>
-FASTIQA_INLINE void ring_stats(const A* ring, int64_t first, int win, int64_t slot, const A* g, int64_t len,
-                               int64_t P, A* st) {
-  const A* rows[kMaxWin];
-  ring_rows<A>(ring, first, win, slot, rows);
-  vblur<K>(rows, g, win, 0, win - 1, len, P, st, P);
+FASTIQA_INLINE void ring_stats(const A* ring, int64_t first, int win, bool two, int64_t slot, const A* g,
+                               int64_t len, int64_t P, A* st0, A* st1) {
+  const A* rows[kMaxWin + 1];
+  ring_rows<A>(ring, first, win, two ? win + 1 : win, slot, rows);
+  if (two)
+    vblur2<K, false>(rows, g, win, len, P, st0, st1, P);
+  else
+    vblur<K>(rows, g, win, 0, win - 1, len, P, st0, P);
+}
+
+// Output rows in pairs: the ring row u (u0 = the first) completes output row p = u - win + 1;
+// an even p - u0 waits for its successor when there is one (p + 1 < p_end). Returns how many
+// rows to compute now (0, 1: p alone, 2: p - 1 and p).
+FASTIQA_INLINE int rows_due(int64_t p, int64_t u0, int64_t p_end) {
+  if (((p - u0) & 1) == 1) return 2;
+  return p + 1 < p_end ? 0 : 1;
 }
 
 // sum += the first `cols` values of row, in kLanes partial sums (as add_row_sums).
@@ -464,7 +563,7 @@ void values_band(const Job<T, A>& J, int64_t n, int64_t c, int64_t own_a, int64_
     const int64_t lw = round_up(cols, kLanes);
     for (int64_t u = own_a; u < own_b + win - 1; ++u) {
       const int64_t s = source_index(u, J.H, J.offh, J.padding);
-      A* h = S.ring + ((u - own_a) % win) * slot;
+      A* h = S.ring + ((u - own_a) % (win + 1)) * slot;
       if (!LUMA && u + kPrefetchRows < own_b + win - 1)
         prefetch_cols(J, n, c, source_index(u + kPrefetchRows, J.H, J.offh, J.padding), c0, cols + ww - 1);
       if (s < 0) {
@@ -492,29 +591,33 @@ void values_band(const Job<T, A>& J, int64_t n, int64_t c, int64_t own_a, int64_
         hblur_stats<K>(S.rin, J.gw, ww, lw, PS, h);
       }
       if (u < own_a + win - 1) continue;
-      const int64_t p = u - win + 1;
-      ring_stats<K>(S.ring, p - own_a, win, slot, J.gh, lw, PS, S.st);
-      if (!LUMA && J.comp) {
+      const int due = rows_due(u - win + 1, own_a, own_b);
+      if (due == 0) continue;
+      const int64_t p0 = u - win + 2 - due;
+      ring_stats<K>(S.ring, p0 - own_a, win, due == 2, slot, J.gh, lw, PS, S.st, S.st + slot);
+      for (int64_t p = p0; p <= u - win + 1; ++p) {
+        const A* st = S.st + (p - p0) * slot;
+        if (!LUMA && J.comp) {
 #pragma omp simd
-        for (int64_t j = 0; j < lw; ++j) {
-          A mx, my, exx, eyy, exy, sv, cv, lv, kv, tv;
-          stats_at<K>(S.st, PS, j, mx, my, exx, eyy, exy);
-          ssim_components(mx, my, exx, eyy, exy, J.c1, J.c2, sv, cv, lv, kv, tv);
-          S.srow[j] = sv;
-          S.csrow[j] = cv;
-          S.lrow[j] = lv;
-          S.krow[j] = kv;
-          S.trow[j] = tv;
-        }
-      } else {
+          for (int64_t j = 0; j < lw; ++j) {
+            A mx, my, exx, eyy, exy, sv, cv, lv, kv, tv;
+            stats_at<K>(st, PS, j, mx, my, exx, eyy, exy);
+            ssim_components(mx, my, exx, eyy, exy, J.c1, J.c2, sv, cv, lv, kv, tv);
+            S.srow[j] = sv;
+            S.csrow[j] = cv;
+            S.lrow[j] = lv;
+            S.krow[j] = kv;
+            S.trow[j] = tv;
+          }
+        } else {
 #pragma omp simd
-        for (int64_t j = 0; j < lw; ++j) {
-          A mx, my, exx, eyy, exy, sv, cv;
-          stats_at<K>(S.st, PS, j, mx, my, exx, eyy, exy);
-          ssim_value(mx, my, exx, eyy, exy, J.c1, J.c2, sv, cv);
-          S.srow[j] = sv;
-          S.csrow[j] = cv;
-        }
+          for (int64_t j = 0; j < lw; ++j) {
+            A mx, my, exx, eyy, exy, sv, cv;
+            stats_at<K>(st, PS, j, mx, my, exx, eyy, exy);
+            ssim_value(mx, my, exx, eyy, exy, J.c1, J.c2, sv, cv);
+            S.srow[j] = sv;
+            S.csrow[j] = cv;
+          }
       }
       if (J.values) add_row_sums(S, cols, sum_s, sum_cs);
       if constexpr (!LUMA) {
@@ -531,16 +634,89 @@ void values_band(const Job<T, A>& J, int64_t n, int64_t c, int64_t own_a, int64_
           store_row(J.map.row(n, c, p) + c0 * J.map.sw, J.map.sw, cols, S.srow);
         }
       }
+      }
     }
   }
+}
+
+// Output row p of strip c0 (cols columns, lw with the padding lanes) from its statistics st: the
+// value (sums and map of the owned rows) and the coefficient rows, into the ring slot of p; the
+// ones not needed go to S.junk (a row each).
+template <int NQ, typename T, typename A, int K>
+FASTIQA_INLINE void grad_row(const Job<T, A>& J, int64_t n, int64_t c, int64_t p, int64_t c0, int64_t cols,
+                             int64_t lw, const A* st, int64_t own_a, int64_t own_b, A ws, A wc, const A* wcomp,
+                             Scratch<A>& S, double& sum_s, double& sum_cs) {
+  const int64_t PS = J.PS;
+  // the map weights of this row's columns: dmap (backward of the map) plus the plane's mean weight
+  if (J.dmap.p) {
+    load_row(J.dmap.row(n, c, p) + c0 * J.dmap.sw, J.dmap.sw, cols, S.w);
+    for (int64_t j = 0; j < cols; ++j) S.w[j] += ws;
+  } else {
+    std::fill(S.w, S.w + cols, ws);
+  }
+  std::fill(S.w + cols, S.w + lw, A(0));
+  A* m = S.mring + (p % (J.wh + 1)) * NQ * PS;  // the ring holds wh + 1 rows (vertical_adjoint2)
+  A* d[5];
+  for (int k = 0; k < 5; ++k) d[k] = J.mrow[k] >= 0 ? m + J.mrow[k] * PS : S.junk + k * PS;
+  A *__restrict__ d0 = d[0], *__restrict__ d1 = d[1], *__restrict__ d2 = d[2], *__restrict__ d3 = d[3],
+    *__restrict__ d4 = d[4];
+  if (J.comp) {  // the components' gradient (ssim_components_grad)
+    A* wrow[3] = {S.wl, S.wk, S.wt};
+    for (int k = 0; k < 3; ++k) {
+      if (J.dmapk[k + 1].p) {
+        load_row(J.dmapk[k + 1].row(n, c, p) + c0 * J.dmapk[k + 1].sw, J.dmapk[k + 1].sw, cols, wrow[k]);
+        for (int64_t j = 0; j < cols; ++j) wrow[k][j] += wcomp[k];
+      } else {
+        std::fill(wrow[k], wrow[k] + cols, wcomp[k]);
+      }
+      std::fill(wrow[k] + cols, wrow[k] + lw, A(0));
+    }
+#pragma omp simd
+    for (int64_t j = 0; j < lw; ++j) {
+      A a0, a1, bx, by, cc;
+      const A wcl = j < cols ? wc : A(0);
+      A mx, my, exx, eyy, exy;
+      stats_at<K>(st, PS, j, mx, my, exx, eyy, exy);
+      ssim_components_grad(mx, my, exx, eyy, exy, J.c1, J.c2, S.w[j], wcl, S.wl[j], S.wk[j], S.wt[j], a0, a1, bx, by,
+                           cc);
+      const bool real = j < cols;
+      d0[j] = real ? a0 : A(0);
+      d1[j] = real ? a1 : A(0);
+      d2[j] = real ? bx : A(0);
+      d3[j] = real ? by : A(0);
+      d4[j] = real ? cc : A(0);
+    }
+    return;
+  }
+#pragma omp simd
+  for (int64_t j = 0; j < lw; ++j) {
+    A sv, cv, a0, a1, b, cc;
+    const A wcl = j < cols ? wc : A(0);
+    A mx, my, exx, eyy, exy;
+    stats_at<K>(st, PS, j, mx, my, exx, eyy, exy);
+    ssim_value_grad(mx, my, exx, eyy, exy, J.c1, J.c2, S.w[j], wcl, sv, cv, a0, a1, b, cc);
+    S.srow[j] = sv;
+    S.csrow[j] = cv;
+    // lanes past the strip's columns (j >= cols) may hold inf/NaN (k1 = 0: 0/0): they must
+    // never reach the adjoint blur that spreads them onto real columns
+    const bool real = j < cols;
+    d0[j] = real ? a0 : A(0);
+    d1[j] = real ? a1 : A(0);
+    d2[j] = real ? b : A(0);
+    d4[j] = real ? cc : A(0);
+  }
+  const bool owned = p >= own_a && p < own_b;
+  if (owned && J.values) add_row_sums(S, cols, sum_s, sum_cs);
+  if (owned && J.want_map) store_row(J.map.row(n, c, p) + c0 * J.map.sw, J.map.sw, cols, S.srow);
 }
 
 // Forward with gradient, and backward, of one band: output rows pa .. pb - 1 (the band's own rows
 // and the rows of halo whose windows reach into them) of plane (n, c), in column strips of J.SW
 // output columns, so that a strip's rings (horizontal blurs: win x K rows; coefficient rows:
-// win x nq rows, of J.PS) stay in L1. Per output row: the statistics, the value and the nq
-// coefficient rows (J.mrow); each padded row, once complete, adds its vertical adjoint into the
-// band's accumulator rows (vertical_adjoint). Sums of the owned rows in strip, then row order.
+// win x nq rows, of J.PS) stay in L1. Output rows in pairs where they can (rows_due): the
+// statistics (ring_stats), then per row the value and the nq coefficient rows (grad_row); each
+// padded row, once complete, adds its vertical adjoint into the band's accumulator rows
+// (vertical_adjoint, vertical_adjoint2 for a pair). Sums of the owned rows in strip, then row order.
 template <int NQ, typename T, typename A, int K>
 void grad_strips(const Job<T, A>& J, int64_t n, int64_t c, int64_t pa, int64_t pb, int64_t own_a, int64_t own_b,
                  int64_t s_a, int64_t s_b, A ws, A wc, const A* wcomp, Scratch<A>& S, double& sum_s,
@@ -552,7 +728,7 @@ void grad_strips(const Job<T, A>& J, int64_t n, int64_t c, int64_t pa, int64_t p
     const int64_t lw = round_up(cols, kLanes);
     for (int64_t u = pa; u < pb + win - 1; ++u) {
       const int64_t s = source_index(u, J.H, J.offh, J.padding);
-      A* h = S.ring + ((u - pa) % win) * slot;
+      A* h = S.ring + ((u - pa) % (win + 1)) * slot;
       if (u + kPrefetchRows < pb + win - 1)
         prefetch_cols(J, n, c, source_index(u + kPrefetchRows, J.H, J.offh, J.padding), c0, cols + ww - 1);
       if (s < 0) {
@@ -564,71 +740,17 @@ void grad_strips(const Job<T, A>& J, int64_t n, int64_t c, int64_t pa, int64_t p
         hblur_stats<K>(S.rin, J.gw, ww, lw, PS, h);
       }
       if (u < pa + win - 1) continue;
-      const int64_t p = u - win + 1;
-      ring_stats<K>(S.ring, p - pa, win, slot, J.gh, lw, PS, S.st);
-      // the map weights of this row's columns: dmap (backward of the map) plus the plane's mean weight
-      if (J.dmap.p) {
-        load_row(J.dmap.row(n, c, p) + c0 * J.dmap.sw, J.dmap.sw, cols, S.w);
-        for (int64_t j = 0; j < cols; ++j) S.w[j] += ws;
-      } else {
-        std::fill(S.w, S.w + cols, ws);
-      }
-      std::fill(S.w + cols, S.w + lw, A(0));
-      // the coefficient rows of output row p; the ones not needed go to S.junk (a row each)
-      A* m = S.mring + (p % win) * NQ * PS;
-      A* d[5];
-      for (int k = 0; k < 5; ++k) d[k] = J.mrow[k] >= 0 ? m + J.mrow[k] * PS : S.junk + k * PS;
-      A *__restrict__ d0 = d[0], *__restrict__ d1 = d[1], *__restrict__ d2 = d[2], *__restrict__ d3 = d[3],
-        *__restrict__ d4 = d[4];
-      if (J.comp) {  // the components' gradient (ssim_components_grad)
-        A* wrow[3] = {S.wl, S.wk, S.wt};
-        for (int k = 0; k < 3; ++k) {
-          if (J.dmapk[k + 1].p) {
-            load_row(J.dmapk[k + 1].row(n, c, p) + c0 * J.dmapk[k + 1].sw, J.dmapk[k + 1].sw, cols, wrow[k]);
-            for (int64_t j = 0; j < cols; ++j) wrow[k][j] += wcomp[k];
-          } else {
-            std::fill(wrow[k], wrow[k] + cols, wcomp[k]);
-          }
-          std::fill(wrow[k] + cols, wrow[k] + lw, A(0));
-        }
-#pragma omp simd
-        for (int64_t j = 0; j < lw; ++j) {
-          A a0, a1, bx, by, cc;
-          const A wcl = j < cols ? wc : A(0);
-          A mx, my, exx, eyy, exy;
-          stats_at<K>(S.st, PS, j, mx, my, exx, eyy, exy);
-          ssim_components_grad(mx, my, exx, eyy, exy, J.c1, J.c2, S.w[j], wcl, S.wl[j], S.wk[j], S.wt[j], a0, a1, bx,
-                               by, cc);
-          const bool real = j < cols;
-          d0[j] = real ? a0 : A(0);
-          d1[j] = real ? a1 : A(0);
-          d2[j] = real ? bx : A(0);
-          d3[j] = real ? by : A(0);
-          d4[j] = real ? cc : A(0);
-        }
-      } else {
-#pragma omp simd
-        for (int64_t j = 0; j < lw; ++j) {
-          A sv, cv, a0, a1, b, cc;
-          const A wcl = j < cols ? wc : A(0);
-          A mx, my, exx, eyy, exy;
-          stats_at<K>(S.st, PS, j, mx, my, exx, eyy, exy);
-          ssim_value_grad(mx, my, exx, eyy, exy, J.c1, J.c2, S.w[j], wcl, sv, cv, a0, a1, b, cc);
-          S.srow[j] = sv;
-          S.csrow[j] = cv;
-          // lanes past the strip's columns (j >= cols) may hold inf/NaN (k1 = 0: 0/0): they must
-          // never reach the adjoint blur that spreads them onto real columns
-          const bool real = j < cols;
-          d0[j] = real ? a0 : A(0);
-          d1[j] = real ? a1 : A(0);
-          d2[j] = real ? b : A(0);
-          d4[j] = real ? cc : A(0);
-        }
-        const bool owned = p >= own_a && p < own_b;
-        if (owned && J.values) add_row_sums(S, cols, sum_s, sum_cs);
-        if (owned && J.want_map) store_row(J.map.row(n, c, p) + c0 * J.map.sw, J.map.sw, cols, S.srow);
-      }
-      vertical_adjoint<NQ>(J, S, p, pa, p, s_a, s_b, c0, lw);  // padded row p: no later output row reads it
+      const int due = rows_due(u - win + 1, pa, pb);
+      if (due == 0) continue;
+      const int64_t p0 = u - win + 2 - due;
+      ring_stats<K>(S.ring, p0 - pa, win, due == 2, slot, J.gh, lw, PS, S.st, S.st + slot);
+      for (int64_t p = p0; p < p0 + due; ++p) grad_row<NQ, T, A, K>(J, n, c, p, c0, cols, lw, S.st + (p - p0) * slot,
+                                                                     own_a, own_b, ws, wc, wcomp, S, sum_s, sum_cs);
+      // padded rows p0 .. p0 + due - 1: no later output row reads them
+      if (due == 2)
+        vertical_adjoint2<NQ>(J, S, p0 + 1, pa, p0 + 1, s_a, s_b, c0, lw);
+      else
+        vertical_adjoint<NQ>(J, S, p0, pa, p0, s_a, s_b, c0, lw);
     }
     for (int64_t u = pb; u < pb + win - 1; ++u) vertical_adjoint<NQ>(J, S, u, pa, pb - 1, s_a, s_b, c0, lw);
   }
@@ -785,7 +907,7 @@ template <typename T, typename A> void set_bands(Job<T, A>& J, int64_t planes) {
   // rows per strip column kept in L1: the ring of horizontal blurs (wh x the blurred quantities),
   // with a gradient also the ring of coefficient rows (wh x nq)
   const int K = J.comp ? kMaxStats : stats_of<A>();
-  int64_t rows = static_cast<int64_t>(J.wh) * K;
+  int64_t rows = static_cast<int64_t>(J.wh + 1) * K;
   if (J.grad) {
     // the coefficient maps dF/dx and dF/dy need (ssim_math.h): a0, bx, c and a1, by, c (bx = by
     // without the components)
@@ -801,7 +923,7 @@ template <typename T, typename A> void set_bands(Job<T, A>& J, int64_t planes) {
     const int bx = J.mrow[2], by = J.comp ? J.mrow[3] : J.mrow[2];
     J.gxr[0] = J.mrow[0]; J.gxr[1] = bx; J.gxr[2] = J.mrow[4];
     J.gyr[0] = J.mrow[1]; J.gyr[1] = by; J.gyr[2] = J.mrow[4];
-    rows += static_cast<int64_t>(J.wh) * J.nq;
+    rows += static_cast<int64_t>(J.wh + 1) * J.nq;
     J.VP = row_pitch<A>(J.LWp + J.ww);  // an output row with ww - 1 zeros on each side
     // a taller band recomputes fewer halo rows (win - 1 per band), while its accumulator rows stay
     // in L2 and the planes still give kMinTasks bands

@@ -24,6 +24,7 @@
 #include "../common/ssim_math.h"
 #include "cuda_types.cuh"
 #include "launch.cuh"
+#include "ssim_tile.cuh"
 #include "ssim_volume_launch.h"
 
 namespace fastiqa {
@@ -36,7 +37,7 @@ constexpr int kThreads = 256;
 
 template <typename A> struct VolParams {
   int64_t C, D, H, W, Do, Ho, Wo;
-  int wd, wh, ww, offd, offh, offw, padding;
+  int wd, winh, winw, offd, offh, offw, padding;
   int64_t sx[5], sy[5], sm[5], sd[5], sg[5];
   A gd[kMaxWin], gh[kMaxWin], gw[kMaxWin];  // depth, vertical, horizontal taps
   A c1, c2, inv_out, inv_in;
@@ -46,7 +47,7 @@ template <typename A>
 VolParams<A> make_params(const SsimVolGeometry& geo, const double* window, const double* c) {
   VolParams<A> p{};
   p.C = geo.C; p.D = geo.D; p.H = geo.H; p.W = geo.W; p.Do = geo.Do; p.Ho = geo.Ho; p.Wo = geo.Wo;
-  p.wd = geo.wd; p.wh = geo.wh; p.ww = geo.ww;
+  p.wd = geo.wd; p.winh = geo.wh; p.winw = geo.ww;
   p.offd = geo.offd; p.offh = geo.offh; p.offw = geo.offw; p.padding = geo.padding;
   for (int i = 0; i < 5; ++i) {
     p.sx[i] = geo.sx[i];
@@ -60,14 +61,6 @@ VolParams<A> make_params(const SsimVolGeometry& geo, const double* window, const
   p.inv_out = static_cast<A>(1.0 / static_cast<double>(geo.Do * geo.Ho * geo.Wo));
   p.inv_in = static_cast<A>(1.0 / static_cast<double>(geo.D * geo.H * geo.W));
   return p;
-}
-
-// Tap k of axis AXIS (0 depth, 1 vertical, 2 horizontal), read from the kernel parameters by
-// index (never through a pointer, which would copy the taps to local memory).
-template <int AXIS, typename A> __device__ __forceinline__ A tap(const VolParams<A>& P, int k) {
-  if constexpr (AXIS == 0) return P.gd[k];
-  else if constexpr (AXIS == 1) return P.gh[k];
-  else return P.gw[k];
 }
 
 // (unit across W, unit across H, unit across D) of a grid over the W x H x D extent in units of
@@ -96,49 +89,6 @@ __device__ void load_slice(const T* x, const T* y, const VolParams<A>& P, int64_
   }
 }
 
-// Horizontal blur of the five quantities for source rows 0..SR-1 (row pitch S) and output
-// columns m0c .. m0c + M - 1 (zeros outside 0..Wo-1): h[(q * SR + i) * M + col].
-template <typename A>
-__device__ void horizontal(const VolParams<A>& P, const A* sx, const A* sy, int SR, int S, int M, int64_t m0c,
-                           int64_t s0c, A* h) {
-  for (int idx = threadIdx.x; idx < SR * M; idx += blockDim.x) {
-    const int i = idx / M, col = idx % M;
-    const int64_t pc = m0c + col;
-    A a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0;
-    if (pc < P.Wo) {
-      for (int k = 0; k < P.ww; ++k) {
-        const int64_t s = source_index(pc + k, P.W, P.offw, P.padding);
-        if (s < 0) continue;
-        const int j = static_cast<int>(s - s0c);
-        const A vx = sx[i * S + j], vy = sy[i * S + j], gk = P.gw[k];
-        a0 += gk * vx;
-        a1 += gk * vy;
-        a2 += gk * (vx * vx);
-        a3 += gk * (vy * vy);
-        a4 += gk * (vx * vy);
-      }
-    }
-    h[(0 * SR + i) * M + col] = a0;
-    h[(1 * SR + i) * M + col] = a1;
-    h[(2 * SR + i) * M + col] = a2;
-    h[(3 * SR + i) * M + col] = a3;
-    h[(4 * SR + i) * M + col] = a4;
-  }
-}
-
-// Vertical blur at output row pr (valid) and tile column col: the five 2-D statistics.
-template <typename A>
-__device__ __forceinline__ void vertical(const VolParams<A>& P, const A* h, int SR, int M, int64_t pr, int col,
-                                         int64_t s0r, A st[5]) {
-  for (int k = 0; k < P.wh; ++k) {
-    const int64_t s = source_index(pr + k, P.H, P.offh, P.padding);
-    if (s < 0) continue;
-    const int i = static_cast<int>(s - s0r);
-    const A gk = P.gh[k];
-    for (int q = 0; q < 5; ++q) st[q] += gk * h[(q * SR + i) * M + col];
-  }
-}
-
 // Per partial unit (kSsimVolTile^2 x kSsimVolDepth source voxels), in (H, W) sub-tiles of M x M.
 // GRAD = false: S, cs, |x-y| sums (and the map); GRAD = true: the four coefficient maps of the
 // gradient into gmaps[(plane * 4 + q) * Do * Ho * Wo + voxel], the gradient's first pass.
@@ -151,7 +101,7 @@ __global__ void __launch_bounds__(kThreads, 2)
   FASTIQA_DYNAMIC_SHARED(unsigned char, smem_raw);
   A* smem = reinterpret_cast<A*>(smem_raw);
   __shared__ A red[kThreads / 32];
-  const int SR = M + P.wh - 1, S = M + P.ww - 1, MM = M * M;
+  const int SR = M + P.winh - 1, S = M + P.winw - 1, MM = M * M;
   A* sx = smem;
   A* sy = sx + SR * S;
   A* h = sy + SR * S;       // 5 * SR * M
@@ -200,7 +150,7 @@ __global__ void __launch_bounds__(kThreads, 2)
         const int64_t pr = p0r + idx / M, pc = p0c + idx % M;
         const bool in = pr < P.Ho && pc < P.Wo;
         A st[5] = {0, 0, 0, 0, 0};
-        if (s >= 0 && in) vertical(P, h, SR, M, pr, idx % M, s0r, st);
+        if (s >= 0 && in) vertical(P, h, SR, M, pr, idx % M, s0r, st);  // else zeros
         for (int q = 0; q < 5; ++q) slot[q * MM + idx] = st[q];
         if (p < p0 || !in) continue;
         for (int q = 0; q < 5; ++q) st[q] = 0;
@@ -240,34 +190,6 @@ __global__ void __launch_bounds__(kThreads, 2)
   }
 }
 
-// Padded coordinates that read source index s (1 to 3 of them): s + off, and the mirrored
-// ones under reflect padding.
-__device__ __forceinline__ int padded_of(int64_t s, int64_t n, int off, int padding, int64_t u[3]) {
-  int cnt = 0;
-  u[cnt++] = s + off;
-  if (padding == kSameReflect) {
-    if (s >= 1 && s <= off) u[cnt++] = off - s;
-    if (s >= n - 1 - off && s <= n - 2) u[cnt++] = off + 2 * (n - 1) - s;
-  }
-  return cnt;
-}
-
-// The adjoint taps of source index s (extent n, offset off) along axis AXIS (1 vertical, 2
-// horizontal): add(g_k, p) for every output position p, local to the region of len starting at
-// m0, whose window reads s.
-template <int AXIS, typename A, typename Add>
-__device__ __forceinline__ void adjoint_taps(const VolParams<A>& P, int64_t s, int64_t n, int off, int64_t m0,
-                                             int len, Add add) {
-  int64_t u[3];
-  const int win = AXIS == 1 ? P.wh : P.ww;
-  const int cnt = padded_of(s, n, off, P.padding, u);
-  for (int t = 0; t < cnt; ++t)
-    for (int k = 0; k < win; ++k) {
-      const int64_t p = u[t] - k - m0;
-      if (p >= 0 && p < len) add(tap<AXIS>(P, k), static_cast<int>(p));
-    }
-}
-
 // Second pass of the gradient: per G x G (H, W) source tile x kSsimVolDepth source slices, the
 // adjoint blur of the coefficient maps gmaps (the first pass's) and the gradients.
 // At least 2 resident blocks (at most 128 registers): ptxas capped it at 64 registers without
@@ -278,7 +200,7 @@ __global__ void __launch_bounds__(kThreads, 2)
                                const A* __restrict__ gmaps, T* __restrict__ gx, T* __restrict__ gy,
                                const VolParams<A> P, int G) {
   FASTIQA_DYNAMIC_SHARED(unsigned char, smem_raw);
-  const int M = G + P.ww - 1, MR = G + P.wh - 1, GG = G * G;
+  const int M = G + P.winw - 1, MR = G + P.winh - 1, GG = G * G;
   A* t1 = reinterpret_cast<A*>(smem_raw);  // vertical adjoint of one output slice: 4 * G * M
   A* ring = t1 + 4 * G * M;                  // wd slots of 4 * G * G: its horizontal adjoint
   const int64_t pl = blockIdx.y, n = pl / P.C, c = pl % P.C;
@@ -286,7 +208,7 @@ __global__ void __launch_bounds__(kThreads, 2)
   unit_of(blockIdx.x, P.H, P.W, G, uw, uh, ud);
   const int64_t t0r = uh * G, t0c = uw * G, s_a = ud * kSsimVolDepth;
   const int64_t s_b = s_a + kSsimVolDepth < P.D ? s_a + kSsimVolDepth : P.D;
-  const int64_t m0r = t0r + P.offh - (P.wh - 1), m0c = t0c + P.offw - (P.ww - 1);
+  const int64_t m0r = t0r + P.offh - (P.winh - 1), m0c = t0c + P.offw - (P.winw - 1);
   const A wl = weights[pl * kNumWeights + 2] * P.inv_in;
   const int64_t plane = P.Ho * P.Wo, vol = P.Do * plane;
   const A* mp = gmaps + pl * 4 * vol;
@@ -301,7 +223,7 @@ __global__ void __launch_bounds__(kThreads, 2)
         const int64_t sr = t0r + i, pc = m0c + col;
         A a[4] = {0, 0, 0, 0};
         if (sr < P.H && pc >= 0 && pc < P.Wo)
-          adjoint_taps<1>(P, sr, P.H, P.offh, m0r, MR, [&](A gk, int p) {
+          adjoint_taps<true>(P, sr, P.H, m0r, MR, [&](A gk, int p) {
             const int64_t pr = m0r + p;
             if (pr < 0 || pr >= P.Ho) return;
             const A* m = mp + q * plane + pr * P.Wo + pc;
@@ -320,7 +242,7 @@ __global__ void __launch_bounds__(kThreads, 2)
       if (have) {
         A a[4] = {0, 0, 0, 0};
         if (in)
-          adjoint_taps<2>(P, sc, P.W, P.offw, m0c, M, [&](A gk, int col) {
+          adjoint_taps<false>(P, sc, P.W, m0c, M, [&](A gk, int col) {
             for (int k = 0; k < 4; ++k) a[k] += gk * t1[(k * G + i) * M + col];
           });
         for (int k = 0; k < 4; ++k) slot[k * GG + idx] = a[k];

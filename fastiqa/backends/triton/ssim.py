@@ -116,6 +116,17 @@ def _sigmas(mx, my, exx, eyy):
 
 
 @triton.jit
+def _coefficients(mx, my, lum, cs, inv_b1, inv_b2, wsm, wc):
+    """The four coefficient maps of the SSIM's gradient (ssim_value_grad of csrc/common/ssim_math.h):
+    d F / d (mu_x, mu_y, E[x^2] and E[y^2], E[xy]) for weights wsm on S and wc on cs."""
+    wlum = wsm * lum + wc
+    dax = wsm * (2 * cs * (my - mx * lum) * inv_b1) + wlum * 2 * (mx * cs - my) * inv_b2
+    day = wsm * (2 * cs * (mx - my * lum) * inv_b1) + wlum * 2 * (my * cs - mx) * inv_b2
+    s = lum * cs
+    return dax, day, -(wsm * s + wc * cs) * inv_b2, 2 * wlum * inv_b2
+
+
+@triton.jit
 def _ssim_fwd_kernel(x_ptr, y_ptr, g_ptr, k_ptr, map_ptr, part_ptr, C, H, W, Ho, Wo,
                      sxn, sxc, sxh, sxw, syn, syc, syh, syw, smn, smc, smh, smw, smk,
                      WIN_R: tl.constexpr, WIN_C: tl.constexpr, OFF_R: tl.constexpr, OFF_C: tl.constexpr,
@@ -232,11 +243,7 @@ def _ssim_grad_kernel(x_ptr, y_ptr, g_ptr, k_ptr, w_ptr, dmap_ptr, gx_ptr, gy_pt
         dby = tl.where(valid, fyy, 0.0)
         dcc = fxy
     else:
-        wlum = wsm * lum + wc
-        dax = wsm * (2 * cs * (my - mx * lum) * inv_b1) + wlum * 2 * (mx * cs - my) * inv_b2
-        day = wsm * (2 * cs * (mx - my * lum) * inv_b1) + wlum * 2 * (my * cs - mx) * inv_b2
-        dbb = -(wsm * s + wc * cs) * inv_b2
-        dcc = 2 * wlum * inv_b2
+        dax, day, dbb, dcc = _coefficients(mx, my, lum, cs, inv_b1, inv_b2, wsm, wc)
         dby = dbb
     dax = tl.where(valid, dax, 0.0)
     day = tl.where(valid, day, 0.0)

@@ -24,7 +24,7 @@ import triton.language as tl
 
 from ..._codes import Padding
 from .. import reference
-from .ssim import IN, OUT, _acc, _band, _blur, _load_tile, _mm, _src
+from .ssim import IN, OUT, _acc, _band, _blur, _coefficients, _load_tile, _mm, _src
 
 BLOCK = 1024  # (H, W) positions per program of the depth kernels
 GRAD_M, GRAD_SRC = 32, 64  # gradient: 32 x 32 output regions from 64 x 64 source tiles (as ssim.py)
@@ -162,11 +162,11 @@ def _adjoint_hw_kernel(q_ptr, g_ptr, k_ptr, w_ptr, dmap_ptr, t_ptr, C, H, W, Do,
     inv_b2 = 1.0 / ((exx - mxx) + (eyy - myy) + c2)
     lum = (2 * mxy + c1) * inv_b1
     cs = (2 * (exy - mxy) + c2) * inv_b2
-    wlum = wsm * lum + wc
-    dax = tl.where(valid, wsm * (2 * cs * (my - mx * lum) * inv_b1) + wlum * 2 * (mx * cs - my) * inv_b2, 0.0)
-    day = tl.where(valid, wsm * (2 * cs * (mx - my * lum) * inv_b1) + wlum * 2 * (my * cs - mx) * inv_b2, 0.0)
-    dbb = tl.where(valid, -(wsm * lum * cs + wc * cs) * inv_b2, 0.0)
-    dcc = tl.where(valid, 2 * wlum * inv_b2, 0.0)
+    dax, day, dbb, dcc = _coefficients(mx, my, lum, cs, inv_b1, inv_b2, wsm, wc)
+    dax = tl.where(valid, dax, 0.0)
+    day = tl.where(valid, day, 0.0)
+    dbb = tl.where(valid, dbb, 0.0)
+    dcc = tl.where(valid, dcc, 0.0)
     # (H, W) adjoint onto the source tile t0 .. t0 + M (the first GR rows / GC columns are this program's)
     er = _band(g_ptr, m0r, t0r, H, Ho, M, M, WIN_R, OFF_R, PADDING, ACC)
     ec = _band(g_ptr + WIN_R, m0c, t0c, W, Wo, M, M, WIN_C, OFF_C, PADDING, ACC)

@@ -1,7 +1,8 @@
 """3-D SSIM loss (1 - SSIM of (N, C, D, H, W) volumes, mean, 11x11x11 Gaussian, valid padding)
-forward+backward on the CPU: fastiqa vs the eager separable reference, torch.compile of it
-and pytorch_msssim's 5-D SSIM (issue 19 item 1's bar: >= 10x pytorch_msssim and >= 4x
-torch.compile of the reference, on the avx2 and avx512 variants), in the same run.
+forward+backward on the CPU (and on CUDA where a GPU is visible: csrc/cuda/ssim_volume.cu):
+fastiqa vs the eager separable reference, torch.compile of it and pytorch_msssim's 5-D SSIM
+(issue 19 item 1's bar on the CPU: >= 10x pytorch_msssim and >= 4x torch.compile of the
+reference, on the avx2 and avx512 variants), in the same run.
 
     FASTIQA_CPU_ISA=avx2 pytest benchmarks/test_bench_ssim3d.py
     FASTIQA_CPU_ISA=avx512 pytest benchmarks/test_bench_ssim3d.py
@@ -19,11 +20,20 @@ import torch
 import fastiqa.functional as F
 from fastiqa.backends import reference as R
 
-from harness import IMPLS, SMOKE, loss_step, run_case
+from harness import IMPLS, SMOKE, devices, loss_step, run_case
 
 WIN = 11
 FMAS_FWD, FMAS_GRAD = 5 * 3 * WIN + 3, 4 * 3 * WIN  # per voxel
-SHAPES = [(2, 1, 24, 32, 32)] if SMOKE else [(2, 1, 64, 128, 128)]
+
+
+def shapes(device):
+    if SMOKE:
+        return [(2, 1, 24, 32, 32)]
+    # CUDA also: a 128 x 256 x 256 training volume (the perf model's ssim3d rows, benchmarks/perf_model.py)
+    return [(2, 1, 64, 128, 128)] + ([(1, 1, 128, 256, 256)] if device == "cuda" else [])
+
+
+CASES = [(d, s) for d in devices() for s in shapes(d)]
 
 
 def _reference(x, y):
@@ -44,18 +54,18 @@ def implementation(impl):
     return lambda x, y: 1 - pytorch_msssim.ssim(x, y, data_range=1.0)
 
 
-@pytest.mark.parametrize("shape", SHAPES, ids=["x".join(map(str, s)) for s in SHAPES])
+@pytest.mark.parametrize("device,shape", CASES, ids=[f"{d}-{'x'.join(map(str, s))}" for d, s in CASES])
 @pytest.mark.parametrize("impl", IMPLS + ("pytorch_msssim",))
-def test_ssim3d_loss(benchmark, impl, shape):
+def test_ssim3d_loss(benchmark, impl, shape, device):
     if SMOKE and impl not in ("eager", "fastiqa"):
         pytest.skip("smoke mode runs eager and fastiqa only")
     fn = implementation(impl)
-    benchmark.group = f"ssim3d-loss-fwdbwd-{'x'.join(map(str, shape))}-cpu"
+    benchmark.group = f"ssim3d-loss-fwdbwd-{'x'.join(map(str, shape))}-{device}"
     gen = torch.Generator().manual_seed(0)
-    y = torch.rand(shape, generator=gen)
-    x = (y + 0.1 * torch.randn(shape, generator=gen)).clamp(0, 1)
+    y = torch.rand(shape, generator=gen).to(device)
+    x = (y + 0.1 * torch.randn(shape, generator=gen).to(device)).clamp(0, 1)
     step, inputs = loss_step(fn, x, y, "fwdbwd")
     floor = inputs * x.numel() * x.element_size()
-    slow = impl not in ("fastiqa", "compiled")
-    run_case(benchmark, benchmark.group, impl, step, floor, "cpu", rounds=3 if slow and not SMOKE else None,
+    slow = device == "cpu" and impl not in ("fastiqa", "compiled")
+    run_case(benchmark, benchmark.group, impl, step, floor, device, rounds=3 if slow and not SMOKE else None,
              fmas=(FMAS_FWD + FMAS_GRAD) * x.numel())

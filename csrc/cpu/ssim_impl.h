@@ -237,11 +237,18 @@ FASTIQA_INLINE void hblur_stats_at(const A* const* r, const A* g, int win, int64
   V a[kStats][U];
   for (int q = 0; q < kStats; ++q)
     for (int u = 0; u < U; ++u) a[q][u] = V{};
-  for (int k = 0; k < win; ++k) {
+  // the window is symmetric (g[k] = g[win - 1 - k], win odd): taps k and win - 1 - k share one
+  // FMA (an add on the adder pipes, and half the FMAs)
+  const int half = win / 2;
+  for (int k = 0; k < half; ++k) {
     const V gk = vsplat(g[k]);
     for (int q = 0; q < kStats; ++q)
-      for (int u = 0; u < U; ++u) a[q][u] += gk * vload(r[q] + j + k + u * NV);
+      for (int u = 0; u < U; ++u)
+        a[q][u] += gk * (vload(r[q] + j + k + u * NV) + vload(r[q] + j + win - 1 - k + u * NV));
   }
+  const V gc = vsplat(g[half]);
+  for (int q = 0; q < kStats; ++q)
+    for (int u = 0; u < U; ++u) a[q][u] += gc * vload(r[q] + j + half + u * NV);
   for (int q = 0; q < kStats; ++q)
     for (int u = 0; u < U; ++u) vstore(h + q * P + j + u * NV, a[q][u]);
 }
@@ -375,11 +382,18 @@ FASTIQA_INLINE void hblur_adj_at(const A* in, int64_t in_stride, const A* g, int
   V a[NQ][U];
   for (int q = 0; q < NQ; ++q)
     for (int u = 0; u < U; ++u) a[q][u] = V{};
-  for (int k = 0; k < win; ++k) {
+  const int half = win / 2;  // symmetric taps folded (hblur_stats_at)
+  for (int k = 0; k < half; ++k) {
     const V gk = vsplat(g[k]);
     for (int q = 0; q < NQ; ++q)
-      for (int u = 0; u < U; ++u) a[q][u] += gk * vload(in + q * in_stride + j + k + u * NV);
+      for (int u = 0; u < U; ++u) {
+        const A* r = in + q * in_stride + j + u * NV;
+        a[q][u] += gk * (vload(r + k) + vload(r + win - 1 - k));
+      }
   }
+  const V gc = vsplat(g[half]);
+  for (int q = 0; q < NQ; ++q)
+    for (int u = 0; u < U; ++u) a[q][u] += gc * vload(in + q * in_stride + j + half + u * NV);
   for (int q = 0; q < NQ; ++q)
     for (int u = 0; u < U; ++u) vstore(out + q * LWp + j + u * NV, a[q][u]);
 }

@@ -34,6 +34,16 @@ SCHEMAS = {
     "ssim_bwd": "(Tensor pred, Tensor target, int[] win_size, float[] win_sigma, float c1, float c2, int padding, "
                 "int reduction, int output, float alpha, Tensor? grad_out, Tensor? grad_cs, bool need_grad_pred, "
                 "bool need_grad_target) -> (Tensor, Tensor)",
+    # masked SSIM (issue 19 item 3; contract: fastiqa/backends/reference/_ssim_masked.py): mask of pred's
+    # shape (a (N, 1, ...) mask expanded by stride 0), weights m >= 0 in the accumulator dtype; per plane
+    # (N, C, 4) sums (m_c S, m_c, m |pred - target|, m), m_c = m at the window centres, S from the
+    # normalised convolutions G*(m v) / G*m; the map (S, 0 where G*m = 0) when want_map, else empty
+    "ssim_masked_fwd": "(Tensor pred, Tensor target, Tensor mask, int[] win_size, float[] win_sigma, float c1, "
+                       "float c2, int padding, bool want_map) -> (Tensor, Tensor)",
+    # gradients of sum(d_planes * planes) + sum(d_map * map) (mask: none, it is not differentiable)
+    "ssim_masked_bwd": "(Tensor pred, Tensor target, Tensor mask, int[] win_size, float[] win_sigma, float c1, "
+                       "float c2, int padding, Tensor d_planes, Tensor? d_map, bool need_grad_pred, "
+                       "bool need_grad_target) -> (Tensor, Tensor)",
     # psnr family (csrc/common/psnr_math.h): per-image MSE (kind 0) / MAE (kind 1) with
     # fused Y channel, crop and quantisation, and its gradient when need_grad
     "psnr_fwd": "(Tensor pred, Tensor target, int kind, int crop, bool y_channel, bool quantize, float data_range, "
@@ -74,7 +84,8 @@ SCHEMAS = {
 # The ops that the Python backends implement too (fastiqa/backends/reference, .../triton):
 # each gets the overloads <op>.reference and <op>.triton.
 PYTHON_BACKENDS = ("reference", "triton")
-WITH_PYTHON_BACKENDS = ("pixel_fwd", "pixel_bwd", "ssim_fwd", "ssim_bwd", "psnr_fwd", "psnr_bwd",
+WITH_PYTHON_BACKENDS = ("pixel_fwd", "pixel_bwd", "ssim_fwd", "ssim_bwd", "ssim_masked_fwd", "ssim_masked_bwd",
+                        "psnr_fwd", "psnr_bwd",
                         "gram_fwd", "gram_apply", "style_fwd", "style_bwd", "lpips_head_fwd", "lpips_head_bwd",
                         "dists_head_fwd", "dists_head_bwd")
 # The ops with no compiled CPU kernel yet (fastiqa/ops/_registry.py runs the reference on CPU

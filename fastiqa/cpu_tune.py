@@ -72,6 +72,12 @@ def _probes(scale: float) -> Dict[str, Callable[[], Callable[[], object]]]:
         x.requires_grad_(True)
         return lambda: F.ssim_loss(x, y, backend="cpu").backward()
 
+    def ssim_masked():
+        x, y = _pair((2, 3, side(192), side(192)))
+        m = torch.rand((2, 1, side(192), side(192)), generator=torch.Generator().manual_seed(2)) > 0.2
+        x.requires_grad_(True)
+        return lambda: F.ssim_loss(x, y, mask=m, backend="cpu").backward()
+
     def gram():
         x, y = _pair((4, 64, side(64), side(64)))
         x.requires_grad_(True)
@@ -85,7 +91,8 @@ def _probes(scale: float) -> Dict[str, Callable[[], Callable[[], object]]]:
         w = torch.rand(64, generator=torch.Generator().manual_seed(1))
         return lambda: _heads.lpips_head([x], [y], [w], "cpu").sum().backward()
 
-    return {"pixel": pixel, "psnr": psnr, "ssim": ssim, "gram": gram, "perceptual": perceptual}
+    return {"pixel": pixel, "psnr": psnr, "ssim": ssim, "ssim_masked": ssim_masked, "gram": gram,
+            "perceptual": perceptual}
 
 
 def _best_time(call, repeats: int) -> float:

@@ -116,7 +116,8 @@ def test_python_backend_names_match_schemas(op):
     backends = [reference]
     try:
         backends += [importlib.import_module(f"fastiqa.backends.triton.{m}") for m in ("pixel", "ssim", "psnr", "gram",
-                                                                                              "perceptual")]
+                                                                                              "perceptual",
+                                                                                              "ssim_masked")]
     except ImportError:  # triton absent: the reference alone
         pass
     for module in backends:

@@ -5,6 +5,7 @@
 
 #include "../host/ssim_op.h"
 #include "kernel_tables.h"
+#include "ssim_masked_table.h"
 
 namespace fastiqa {
 namespace cpu {
@@ -27,6 +28,25 @@ std::tuple<at::Tensor, at::Tensor> ssim_bwd(
                              need_grad_pred, need_grad_target);
 }
 
+std::tuple<at::Tensor, at::Tensor> ssim_masked_fwd(const at::Tensor& pred, const at::Tensor& target,
+                                                   const at::Tensor& mask, c10::IntArrayRef win_size,
+                                                   c10::ArrayRef<double> win_sigma, double c1, double c2,
+                                                   int64_t padding, bool want_map) {
+  return FASTIQA_CPU_OP(MaskedSsimKernels, ssim_masked_kernels, fwd)(pred, target, mask, win_size, win_sigma, c1, c2,
+                                                                     padding, want_map);
+}
+
+std::tuple<at::Tensor, at::Tensor> ssim_masked_bwd(const at::Tensor& pred, const at::Tensor& target,
+                                                   const at::Tensor& mask, c10::IntArrayRef win_size,
+                                                   c10::ArrayRef<double> win_sigma, double c1, double c2,
+                                                   int64_t padding, const at::Tensor& d_planes,
+                                                   const std::optional<at::Tensor>& d_map, bool need_grad_pred,
+                                                   bool need_grad_target) {
+  return FASTIQA_CPU_OP(MaskedSsimKernels, ssim_masked_kernels, bwd)(pred, target, mask, win_size, win_sigma, c1, c2,
+                                                                     padding, d_planes, d_map, need_grad_pred,
+                                                                     need_grad_target);
+}
+
 }  // namespace
 
 TORCH_LIBRARY_IMPL(fastiqa_C, CPU, m) {
@@ -39,6 +59,8 @@ TORCH_LIBRARY_IMPL(fastiqa_C, CPU, m) {
   m.impl("ssim_fwd", &ssim_fwd);
   m.impl("ssim_bwd", &ssim_bwd);
   m.impl("ssim_y", FASTIQA_CPU_OP(SsimKernels, ssim_kernels, y_values));
+  m.impl("ssim_masked_fwd", &ssim_masked_fwd);
+  m.impl("ssim_masked_bwd", &ssim_masked_bwd);
   m.impl("gram_fwd", FASTIQA_CPU_OP(GramKernels, gram_kernels, gram_fwd));
   m.impl("gram_apply", FASTIQA_CPU_OP(GramKernels, gram_kernels, gram_apply));
   m.impl("style_fwd", FASTIQA_CPU_OP(GramKernels, gram_kernels, style_fwd));

@@ -17,7 +17,7 @@ from .. import _checks
 from .._codes import Padding, Reduction, SsimOutput, code
 from ..conventions import MS_SSIM_WEIGHTS, acc_dtype
 from ..ops import _registry
-from . import _downsample
+from . import _downsample, _ssim_masked
 
 SSIM_PADDINGS = _checks.SSIM_PADDINGS
 SSIM_REDUCTIONS = ("mean", "none", "per_channel", "map")
@@ -92,6 +92,25 @@ def _ssim_args(x, y, data_range, win_size, win_sigma, k1, k2, padding, reduction
     return x, y, win_size, sigma, (k1 * data_range) ** 2, c2
 
 
+def _masked(mask, nan_policy, downsample, fn="ssim") -> bool:
+    """Validates mask / nan_policy (before _ssim_args: nan_policy first); True when the masked
+    path runs (fastiqa/functional/_ssim_masked.py)."""
+    _ssim_masked.check_nan_policy(nan_policy)
+    masked = mask is not None or nan_policy == "omit"
+    if masked and downsample is not None:
+        raise ValueError(f"{fn}: mask / nan_policy='omit' do not combine with downsample (got downsample="
+                         f"{downsample!r}); downsample the images and the mask first")
+    return masked
+
+
+def _run_masked(x, y, mask, nan_policy, win_size, win_sigma, c1, c2, padding, reduction, output="ssim", alpha=0.0,
+                backend=None):
+    if mask is not None:
+        _ssim_masked.check_mask(mask, x)
+    x, y, m = _ssim_masked.prepare(x, y, mask, nan_policy)
+    return _ssim_masked.run(x, y, m, win_size, win_sigma, c1, c2, padding, reduction, output, alpha, backend)
+
+
 def ssim(
     pred: Tensor,
     target: Tensor,
@@ -107,6 +126,8 @@ def ssim(
     window: str = "gaussian",
     use_sample_covariance: bool = False,
     return_components: bool = False,
+    mask: Optional[Tensor] = None,
+    nan_policy: str = "propagate",
     backend: Optional[str] = None,
 ):
     """Structural similarity of x and y, (N, C, H, W) images or (N, C, D, H, W) volumes in
@@ -137,12 +158,26 @@ def ssim(
     sigma_x^2 <= 0; differentiable in both inputs (a loss on any of them backpropagates).
     use_sample_covariance applies to c and s as to the SSIM (N / (N - 1) on both variances and the
     covariance).
+    mask: weights m >= 0, bool or floating, (N, 1, ...) or (N, C, ...) with the images' spatial size
+    (not differentiable): SSIM of the normalised convolutions W = G*m, mu_x = G*(m x) / W,
+    sigma_x^2 = G*(m x^2) / W - mu_x^2, sigma_xy = G*(m x y) / W - mu_x mu_y, reduced as
+    sum(m_c S) / sum(m_c), m_c = m at the window centres, per plane, image or batch (NaN when
+    those weights sum to 0); the map holds S where W > 0 and 0 where W = 0. The mask is padded
+    as the images: reflected for "same_reflect"; for "same_zero" the padded zeros weigh 1, so an
+    all-ones mask equals no mask for every padding. Gradients are exactly 0 where m = 0.
+    nan_policy: "propagate" (NaN in, NaN out) or "omit" (pixels not finite in either input weigh
+    0, with a zero gradient). Not with downsample or return_components (fastiqa/functional/_ssim_masked.py).
     """
     _checks.flag(return_components, "return_components")
+    masked = _masked(mask, nan_policy, downsample)
     x, y, win_size, win_sigma, c1, c2 = _ssim_args(
         pred, target, data_range, win_size, win_sigma, k1, k2, padding, reduction, downsample=downsample,
         window=window, use_sample_covariance=use_sample_covariance,
     )
+    if masked:
+        if return_components:
+            raise ValueError("return_components=True does not take a mask or nan_policy='omit' (not yet)")
+        return _run_masked(x, y, mask, nan_policy, win_size, win_sigma, c1, c2, padding, reduction, backend=backend)
     if return_components:
         if x.dim() != 4:
             raise ValueError("return_components=True takes (N, C, H, W) images (volumes: not yet)")
@@ -166,16 +201,23 @@ def ssim_loss(
     downsample=None,
     window: str = "gaussian",
     use_sample_covariance: bool = False,
+    mask: Optional[Tensor] = None,
+    nan_policy: str = "propagate",
     backend: Optional[str] = None,
 ) -> Tensor:
     """1 - SSIM(x, y), fused: the gradient is computed in the forward pass and backward hands
     it over (no pass, no buffer) when the loss is backpropagated as is. reduction: "mean" or
-    "none" (one value per image); the other arguments (downsample, window and
-    use_sample_covariance too) as in ssim()."""
+    "none" (one value per image); the other arguments (downsample, window,
+    use_sample_covariance, mask and nan_policy too) as in ssim() (with a mask the gradient is
+    computed by the backward pass)."""
+    masked = _masked(mask, nan_policy, downsample, fn="ssim_loss")
     x, y, win_size, win_sigma, c1, c2 = _ssim_args(
         pred, target, data_range, win_size, win_sigma, k1, k2, padding, reduction, ("mean", "none"), downsample,
         window, use_sample_covariance,
     )
+    if masked:
+        return _run_masked(x, y, mask, nan_policy, win_size, win_sigma, c1, c2, padding, reduction, "ssim_loss",
+                           backend=backend)
     return _run(x, y, win_size, win_sigma, c1, c2, padding, reduction, "ssim_loss", backend=backend)[0]
 
 
@@ -217,6 +259,8 @@ def ms_ssim(
     downsample=None,
     window: str = "gaussian",
     use_sample_covariance: bool = False,
+    mask: Optional[Tensor] = None,
+    nan_policy: str = "propagate",
     backend: Optional[str] = None,
 ) -> Tensor:
     """Multi-scale SSIM (Wang et al. 2003), pytorch_msssim-compatible values.
@@ -228,8 +272,12 @@ def ms_ssim(
     gives the value 0 and a zero (never NaN) gradient. downsample: ssim.m's pre-pass (as in
     ssim()) applied once to the input images, before the first scale (Wang's msssim.m has none;
     pyiqa's repeats avg_pool2d at every scale); the size rule then holds for the downsampled images.
-    window, use_sample_covariance: as in ssim(), at every scale.
+    window, use_sample_covariance: as in ssim(), at every scale. mask / nan_policy="omit": not
+    supported (no peer defines a masked MS-SSIM: how a mask pools between scales is open).
     """
+    if _masked(mask, nan_policy, None, fn="ms_ssim"):
+        raise ValueError("ms_ssim takes no mask and no nan_policy='omit' (masked MS-SSIM is not defined; use ssim "
+                         "with mask=)")
     x, y, win_size, win_sigma, c1, c2 = _ssim_args(
         pred, target, data_range, win_size, win_sigma, k1, k2, padding, reduction, ("mean", "none", "per_channel"),
         downsample, window, use_sample_covariance,
@@ -280,17 +328,24 @@ def l1_ssim_loss(
     padding: str = "same_zero",
     window: str = "gaussian",
     use_sample_covariance: bool = False,
+    mask: Optional[Tensor] = None,
+    nan_policy: str = "propagate",
     backend: Optional[str] = None,
 ) -> Tensor:
     """(1 - alpha) * mean|x - y| + alpha * (1 - SSIM(x, y)) in one fused pass: the 3D Gaussian
     splatting photometric loss (alpha = lambda_dssim = 0.2, zero "same" padding as 3DGS and
     fused-ssim). reduction: "mean" or "none" (one value per image); window and
-    use_sample_covariance as in ssim()."""
+    use_sample_covariance as in ssim(). mask / nan_policy as in ssim(); the L1 term is then
+    sum(m |x - y|) / sum(m) over the same pixel sets (image or batch)."""
     alpha = _checks.in_unit_interval(alpha, "alpha")
+    masked = _masked(mask, nan_policy, None, fn="l1_ssim_loss")
     x, y, win_size, win_sigma, c1, c2 = _ssim_args(
         pred, target, data_range, win_size, win_sigma, k1, k2, padding, reduction, ("mean", "none"), None,
         window, use_sample_covariance,
     )
+    if masked:
+        return _run_masked(x, y, mask, nan_policy, win_size, win_sigma, c1, c2, padding, reduction, "l1_ssim",
+                           float(alpha), backend=backend)
     return _run(x, y, win_size, win_sigma, c1, c2, padding, reduction, "l1_ssim", float(alpha), backend=backend)[
         0
     ]

@@ -6,7 +6,7 @@ import torch
 
 from .. import _checks
 from .. import functional as F
-from ..functional import _downsample
+from ..functional import _downsample, _ssim_masked
 
 
 class _SSIMBase(torch.nn.Module):
@@ -39,17 +39,22 @@ class SSIMLoss(_SSIMBase):
 
     def __init__(self, data_range: float = 1.0, win_size: int = 11, win_sigma: float = 1.5, k1: float = 0.01,
                  k2: float = 0.03, padding: str = "valid", reduction: str = "mean", backend: Optional[str] = None,
-                 downsample=None, window: str = "gaussian", use_sample_covariance: bool = False):
+                 downsample=None, window: str = "gaussian", use_sample_covariance: bool = False,
+                 nan_policy: str = "propagate"):
         _checks.choice(reduction, "reduction", ("mean", "none"))
         super().__init__(data_range, win_size, win_sigma, k1, k2, padding, reduction, backend, window,
                          use_sample_covariance)
         self.downsample = _downsample.check(downsample)
+        self.nan_policy = _checks.choice(nan_policy, "nan_policy", _ssim_masked.NAN_POLICIES)
 
-    def forward(self, pred, target):
-        return F.ssim_loss(pred, target, downsample=self.downsample, **self._kwargs())
+    def forward(self, pred, target, mask=None):
+        """mask: optional weights (fastiqa.functional.ssim's mask)."""
+        return F.ssim_loss(pred, target, downsample=self.downsample, mask=mask, nan_policy=self.nan_policy,
+                           **self._kwargs())
 
     def extra_repr(self) -> str:
-        return super().extra_repr() + (f", downsample={self.downsample!r}" if self.downsample is not None else "")
+        return super().extra_repr() + (f", downsample={self.downsample!r}" if self.downsample is not None else "") \
+            + (f", nan_policy={self.nan_policy!r}" if self.nan_policy != "propagate" else "")
 
 
 class MSSSIMLoss(_SSIMBase):
@@ -78,14 +83,19 @@ class L1SSIMLoss(_SSIMBase):
 
     def __init__(self, alpha: float = 0.2, data_range: float = 1.0, win_size: int = 11, win_sigma: float = 1.5,
                  k1: float = 0.01, k2: float = 0.03, padding: str = "same_zero", reduction: str = "mean",
-                 backend: Optional[str] = None, window: str = "gaussian", use_sample_covariance: bool = False):
+                 backend: Optional[str] = None, window: str = "gaussian", use_sample_covariance: bool = False,
+                 nan_policy: str = "propagate"):
         _checks.choice(reduction, "reduction", ("mean", "none"))
         super().__init__(data_range, win_size, win_sigma, k1, k2, padding, reduction, backend, window,
                          use_sample_covariance)
         self.alpha = _checks.in_unit_interval(alpha, "alpha")
+        self.nan_policy = _checks.choice(nan_policy, "nan_policy", _ssim_masked.NAN_POLICIES)
 
-    def forward(self, pred, target):
-        return F.l1_ssim_loss(pred, target, alpha=self.alpha, **self._kwargs())
+    def forward(self, pred, target, mask=None):
+        """mask: optional weights (fastiqa.functional.l1_ssim_loss's mask)."""
+        return F.l1_ssim_loss(pred, target, alpha=self.alpha, mask=mask, nan_policy=self.nan_policy,
+                              **self._kwargs())
 
     def extra_repr(self) -> str:
-        return f"alpha={self.alpha}, " + super().extra_repr()
+        return f"alpha={self.alpha}, " + super().extra_repr() + (
+            f", nan_policy={self.nan_policy!r}" if self.nan_policy != "propagate" else "")

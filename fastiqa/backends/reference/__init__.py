@@ -13,3 +13,4 @@ from ._perceptual import *  # noqa: F401,F403
 from ._pixel import *  # noqa: F401,F403
 from ._psnr import *  # noqa: F401,F403
 from ._ssim import *  # noqa: F401,F403
+from ._ssim_masked import *  # noqa: F401,F403

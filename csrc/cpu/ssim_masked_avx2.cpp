@@ -1,0 +1,7 @@
+// The masked SSIM kernels (csrc/cpu/ssim_masked.h) compiled for ISA level avx2 (see isa.h); a
+// translation unit of their own, apart from csrc/cpu/variant_avx2.cpp.
+#define FASTIQA_ISA_LEVEL 1
+#include "isa.h"
+#if FASTIQA_X86_VARIANTS || FASTIQA_ISA_LEVEL == 0
+#include "ssim_masked.h"
+#endif

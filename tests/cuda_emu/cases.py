@@ -1059,10 +1059,19 @@ def _large_gram():
     ]
 
 
+def _masked(name):
+    """tests/cuda_emu/cases_masked.py's builder `name` (imported late: it imports this module)."""
+    def build(*args):
+        import cases_masked
+
+        return getattr(cases_masked, name)(*args)
+    return build
+
+
 BUILDERS = {"pixel": pixel_cases, "psnr": psnr_cases, "ssim": ssim_cases, "ssim_volume": ssim_volume_cases,
-            "gram": gram_cases, "perceptual": perceptual_cases}
+            "gram": gram_cases, "perceptual": perceptual_cases, "ssim_masked": _masked("masked_cases")}
 LARGE = {"pixel": _large_pixel, "psnr": _large_psnr, "ssim": _large_ssim, "ssim_volume": list,
-         "gram": _large_gram, "perceptual": _large_perceptual}
+         "gram": _large_gram, "perceptual": _large_perceptual, "ssim_masked": _masked("large_masked")}
 
 
 def cases(family, level="fast"):

@@ -17,7 +17,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 CUDA_INCLUDE = Path(os.environ.get("FASTIQA_CUDA_INCLUDE", "/usr/local/cuda-13.0/include"))
 BUILD = Path(os.environ.get("FASTIQA_EMU_BUILD", ROOT / "build" / "cuda_emu"))
-FAMILIES = ("pixel", "psnr", "ssim", "ssim_volume", "gram", "perceptual")
+FAMILIES = ("pixel", "psnr", "ssim", "ssim_volume", "gram", "perceptual", "ssim_masked")
 GPUS = ("sm_75", "sm_80", "sm_86", "sm_89", "sm_90", "sm_100", "sm_120")
 MODES = {
     "plain": ["-O2"],

@@ -212,6 +212,24 @@ MUTATIONS = [
         "plain",
         "fast",
     ),
+    (
+        "ssim-masked-grad-without-the-weight",
+        "cuda/ssim_masked.cu",
+        "  if (gx) store_as(gx + go, mv * (kx + A(2) * xv * kb + yv * kc + wl * sg));",
+        "  if (gx) store_as(gx + go, (kx + A(2) * xv * kb + yv * kc + wl * sg));",
+        "ssim_masked",
+        "plain",
+        "fast",
+    ),
+    (
+        "ssim-masked-reflect-copies-dropped",
+        "cuda/ssim_masked.cu",
+        "  const int64_t cand[3] = {q + off, off - q, off + 2 * (L - 1) - q};",
+        "  const int64_t cand[3] = {q + off, q + off, q + off};",
+        "ssim_masked",
+        "plain",
+        "fast",
+    ),
 ]
 
 

@@ -1,6 +1,6 @@
 // CPU kernels of the masked SSIM (issue 19 item 3): fastiqa_C::ssim_masked_fwd / ssim_masked_bwd
 // (contract and formulas: fastiqa/backends/reference/_ssim_masked.py; checks:
-// csrc/host/ssim_masked_checks.h). Compiled once per ISA level by csrc/cpu/ssim_masked_<isa>.cpp
+// csrc/host/ssim_masked_checks.h). Compiled once per ISA level by csrc/cpu/masked_<isa>.cpp
 // (plain loops that the compiler vectorises, `omp simd` as csrc/cpu/ssim_volume.h).
 //
 // Normalised convolutions: W = G*m, mu_x = G*(m x) / W, E[x^2] = G*(m x^2) / W, E[xy] = G*(m x y) / W,

@@ -33,6 +33,14 @@ def _pair(shape, seed, channels_last=False):
 
 
 # name -> (loss(x, y, backend) -> tensor, input shape, channels_last, differentiable)
+def _mask(x, channels, weights=False):
+    """A mask for the masked-SSIM cases, a function of x's shape only: (N, channels, ...), about 30% zeros,
+    bool or float weights in (0, 2)."""
+    r = torch.rand((x.shape[0], channels, *x.shape[2:]), generator=torch.Generator().manual_seed(5),
+                   dtype=torch.float64)
+    return r * 2 * (r > 0.3) if weights else r > 0.3
+
+
 CASES = {
     "l1": (lambda x, y, b: F.l1_loss(x, y, backend=b), (2, 3, 17, 29), False, True),
     "mse_sum": (lambda x, y, b: F.mse_loss(x, y, reduction="sum", backend=b), (2, 3, 17, 29), False, True),
@@ -57,6 +65,14 @@ CASES = {
     "ssim_components_map_cl": (lambda x, y, b: torch.stack(F.ssim(x, y, reduction="map", padding="same_zero",
                                                                   return_components=True, backend=b)),
                                (1, 3, 30, 31), True, True),
+    # issue 19 item 3: the masked SSIM (csrc/cpu/ssim_masked.h): (N, 1) bool mask with reflect padding; the map of
+    # a float (N, C) mask, channels_last, zero padding; the L1 + SSIM loss of a volume
+    "ssim_masked": (lambda x, y, b: F.ssim(x, y, mask=_mask(x, 1), padding="same_reflect", win_size=7,
+                                           reduction="none", backend=b), (2, 3, 33, 40), False, True),
+    "ssim_masked_map_cl": (lambda x, y, b: F.ssim(x, y, mask=_mask(x, 3, True), reduction="map", padding="same_zero",
+                                                  backend=b), (1, 3, 30, 31), True, True),
+    "l1_ssim_masked_volume": (lambda x, y, b: F.l1_ssim_loss(x, y, mask=_mask(x, 2, True), win_size=5, backend=b),
+                              (1, 2, 9, 12, 13), False, True),
     "gram": (lambda x, y, b: F.gram_matrix(x, backend=b), (2, 16, 12, 11), False, True),
     "gram_cl": (lambda x, y, b: F.gram_matrix(x, backend=b), (2, 16, 12, 11), True, True),
     "style_l1": (lambda x, y, b: F.style_loss(x, y, backend=b), (2, 16, 12, 11), False, True),

@@ -126,22 +126,30 @@ void blur_products(const Job<T, A>& J, int64_t n, int64_t c, std::vector<A>& t1,
       const int64_t dp = r / Hp, hp = r % Hp, sd = ad.src[dp], sh = ah.src[hp];
       A* pm = prod.data();
       A *px = pm + Wp, *py = pm + 2 * Wp, *pxx = pm + 3 * Wp, *pyy = pm + 4 * Wp, *pxy = pm + 5 * Wp;
-      for (int64_t u = 0; u < Wp; ++u) {
-        const int64_t sw = aw.src[u];
-        if (sd < 0 || sh < 0 || sw < 0) {  // zero padding: a 0 of weight 1
-          pm[u] = A(1);
-          px[u] = py[u] = pxx[u] = pyy[u] = pxy[u] = A(0);
-          continue;
+      if (sd < 0 || sh < 0) {  // a whole padded row of zero padding: zeros of weight 1
+        std::fill(pm, pm + Wp, A(1));
+        std::fill(px, px + 5 * Wp, A(0));
+      } else {
+        // gather m, x, y of the padded row (zero padding: a 0 of weight 1), then the products
+        const A* mr = J.m.at(n, c, sd, sh, 0);
+        const T* xr = J.x.at(n, c, sd, sh, 0);
+        const T* yr = J.y.at(n, c, sd, sh, 0);
+        const int64_t ms = J.m.s[4], xs = J.x.s[4], ys = J.y.s[4];
+        for (int64_t u = 0; u < Wp; ++u) {
+          const int64_t sw = aw.src[u];
+          pm[u] = sw < 0 ? A(1) : mr[sw * ms];
+          pxx[u] = sw < 0 ? A(0) : to_acc<A>(xr[sw * xs]);
+          pyy[u] = sw < 0 ? A(0) : to_acc<A>(yr[sw * ys]);
         }
-        const A mv = *J.m.at(n, c, sd, sh, sw);
-        const A xv = to_acc<A>(*J.x.at(n, c, sd, sh, sw)), yv = to_acc<A>(*J.y.at(n, c, sd, sh, sw));
-        const A mx = mv * xv, my = mv * yv;
-        pm[u] = mv;
-        px[u] = mx;
-        py[u] = my;
-        pxx[u] = mx * xv;
-        pyy[u] = my * yv;
-        pxy[u] = mx * yv;
+#pragma omp simd
+        for (int64_t u = 0; u < Wp; ++u) {
+          const A mv = pm[u], xv = pxx[u], yv = pyy[u], mx = mv * xv, my = mv * yv;
+          px[u] = mx;
+          py[u] = my;
+          pxx[u] = mx * xv;
+          pyy[u] = my * yv;
+          pxy[u] = mx * yv;
+        }
       }
       for (int q = 0; q < kProducts; ++q) {
         const A* __restrict__ in = pm + q * Wp;
@@ -341,18 +349,23 @@ void backward_run(const Job<T, A>& J, const A* d_planes, bool has_dmap, bool nee
       });
       // W adjoint + fold, then the combination with m, x, y
       at::parallel_for(0, D * H, kGrain, [&](int64_t r0, int64_t r1) {
-        std::vector<A> row(static_cast<size_t>(kCoefs * W));
+        std::vector<A> row(static_cast<size_t>(kCoefs * W)), padded(static_cast<size_t>(aw.Lp));
         for (int64_t r = r0; r < r1; ++r) {
           const int64_t d = r / H, h = r % H;
           for (int qq = 0; qq < kCoefs; ++qq) {
-            const A* zr = z.data() + ((qq * D + d) * H + h) * Wo;
+            // transposed blur onto the padded row (vectorised over the outputs), then the fold
+            const A* __restrict__ zr = z.data() + ((qq * D + d) * H + h) * Wo;
+            A* __restrict__ pr = padded.data();
+            std::fill(pr, pr + aw.Lp, A(0));
+            for (int k = 0; k < aw.k; ++k) {
+              const A g = aw.g[k];
+#pragma omp simd
+              for (int64_t o = 0; o < Wo; ++o) pr[o + k] += g * zr[o];
+            }
             A* out = row.data() + qq * W;
             for (int64_t s = 0; s < W; ++s) {
               A a = 0;
-              for (int64_t u : aw.pads[s]) {
-                const int64_t lo = std::max<int64_t>(0, u - (aw.k - 1)), hi = std::min<int64_t>(Wo - 1, u);
-                for (int64_t o = lo; o <= hi; ++o) a += aw.g[u - o] * zr[o];
-              }
+              for (int64_t u : aw.pads[s]) a += pr[u];
               out[s] = a;
             }
           }

@@ -23,58 +23,8 @@ import torch
 import triton
 import triton.language as tl
 
-from ..._codes import Padding
 from .. import reference, ssim_compose
-
-_REFLECT = tl.constexpr(int(Padding.SAME_REFLECT))  # padding code as a Triton compile-time constant
-
-OUT = 32  # forward output tile
-IN = 64   # forward source tile: OUT + win - 1 <= IN for win <= 33
-
-
-@triton.jit
-def _src(u, n, OFF: tl.constexpr, PADDING: tl.constexpr):
-    """Padded coordinate -> (source index, valid)."""
-    s = u - OFF
-    if PADDING == _REFLECT:
-        s = tl.where(s < 0, -s, s)
-        s = tl.where(s >= n, 2 * (n - 1) - s, s)
-    return s, (s >= 0) & (s < n)
-
-
-@triton.jit
-def _band(g_ptr, p0, s0, n, n_out, ROWS: tl.constexpr, COLS: tl.constexpr, WIN: tl.constexpr,
-          OFF: tl.constexpr, PADDING: tl.constexpr, ACC: tl.constexpr):
-    """E[i, a] = sum_k g[k] [src(p0 + i + k) == s0 + a] for output rows p0 + i < n_out."""
-    i = tl.arange(0, ROWS)[:, None]
-    a = tl.arange(0, COLS)[None, :]
-    p = p0 + i
-    e = tl.zeros([ROWS, COLS], ACC)
-    for k in tl.static_range(WIN):
-        s, ok = _src(p + k, n, OFF, PADDING)
-        gk = tl.load(g_ptr + k)
-        e += tl.where(ok & (s == s0 + a) & (p >= 0) & (p < n_out), gk, 0.0)
-    return e
-
-
-@triton.jit
-def _mm(a, b, IEEE: tl.constexpr):
-    if IEEE:
-        return tl.dot(a, b, input_precision="ieee")
-    return tl.dot(a, b)
-
-
-@triton.jit
-def _blur(q, er, ec, IEEE: tl.constexpr):
-    return _mm(er, _mm(q, tl.trans(ec), IEEE), IEEE)
-
-
-@triton.jit
-def _load_tile(ptr, r0, c0, H, W, sh, sw, ROWS: tl.constexpr, COLS: tl.constexpr, ACC: tl.constexpr):
-    r = r0 + tl.arange(0, ROWS)[:, None]
-    c = c0 + tl.arange(0, COLS)[None, :]
-    m = (r >= 0) & (r < H) & (c >= 0) & (c < W)
-    return tl.load(ptr + r.to(tl.int64) * sh + c.to(tl.int64) * sw, mask=m, other=0).to(ACC), m
+from .ssim_tiles import IN, OUT, _acc, _band, _blur, _coefficients, _geometry, _grad_tiles, _load_tile, _mm, _program
 
 
 @triton.jit
@@ -98,32 +48,9 @@ def _stats(x_ptr, y_ptr, g_ptr, p0r, p0c, H, W, Ho, Wo, sxh, sxw, syh, syw,
 
 
 @triton.jit
-def _program(x_ptr, y_ptr, C, sxn, sxc, syn, syc):
-    """This program's tile column and row, plane, image, channel, and the plane's x and y bases
-    (grid: column tiles, row tiles, N * C planes)."""
-    pl = tl.program_id(2)
-    n = pl // C
-    c = pl % C
-    xb = x_ptr + n.to(tl.int64) * sxn + c.to(tl.int64) * sxc
-    yb = y_ptr + n.to(tl.int64) * syn + c.to(tl.int64) * syc
-    return tl.program_id(0), tl.program_id(1), pl, n, c, xb, yb
-
-
-@triton.jit
 def _sigmas(mx, my, exx, eyy):
     """sigma_x, sigma_y = sqrt(max(variance, 0)) (csrc/common/ssim_math.h)."""
     return tl.sqrt(tl.maximum(exx - mx * mx, 0.0)), tl.sqrt(tl.maximum(eyy - my * my, 0.0))
-
-
-@triton.jit
-def _coefficients(mx, my, lum, cs, inv_b1, inv_b2, wsm, wc):
-    """The four coefficient maps of the SSIM's gradient (ssim_value_grad of csrc/common/ssim_math.h):
-    d F / d (mu_x, mu_y, E[x^2] and E[y^2], E[xy]) for weights wsm on S and wc on cs."""
-    wlum = wsm * lum + wc
-    dax = wsm * (2 * cs * (my - mx * lum) * inv_b1) + wlum * 2 * (mx * cs - my) * inv_b2
-    day = wsm * (2 * cs * (mx - my * lum) * inv_b1) + wlum * 2 * (my * cs - mx) * inv_b2
-    s = lum * cs
-    return dax, day, -(wsm * s + wc * cs) * inv_b2, 2 * wlum * inv_b2
 
 
 @triton.jit
@@ -275,18 +202,6 @@ def _ssim_grad_kernel(x_ptr, y_ptr, g_ptr, k_ptr, w_ptr, dmap_ptr, gx_ptr, gy_pt
         tl.store(gy_ptr + off, gy.to(gy_ptr.dtype.element_ty), mask=own)
 
 
-def _acc(dtype):
-    return (torch.float64, tl.float64) if dtype == torch.float64 else (torch.float32, tl.float32)
-
-
-def _geometry(x, win_size, padding):
-    """(Ho, Wo, vertical offset, horizontal offset); win_size: (vertical, horizontal) taps."""
-    (h, w), (wr, wc) = x.shape[-2:], win_size
-    if padding == Padding.VALID:
-        return h - wr + 1, w - wc + 1, 0, 0
-    return h, w, wr // 2, wc // 2
-
-
 def _constants(x, win_size, win_sigma, c1, c2, padding, acc_t):
     """(windows: the vertical then the horizontal one, [c1, c2, 1 / output pixels, 1 / input
     pixels]) as accumulator-dtype tensors (Triton's float arguments are float32; float64 runs
@@ -295,14 +210,6 @@ def _constants(x, win_size, win_sigma, c1, c2, padding, acc_t):
     h, w = x.shape[-2:]
     k = torch.tensor([c1, c2, 1.0 / (ho * wo), 1.0 / (h * w)], dtype=acc_t, device=x.device)
     return torch.cat(reference.windows(win_size, win_sigma, 2, acc_t, x.device)), k
-
-
-def _grad_tiles(win_size):
-    """(M, SRC): 32 x 32 output regions from 64 x 64 source tiles for every window, so each
-    program's gradient tile is 33 - win_size wide per axis (22 at 11x11). Larger regions (64 / 128)
-    took minutes to compile and ~200 KiB of shared memory (more than an A100 has), so
-    windows above ~21 are slow on this backend; the CUDA kernel has no such limit."""
-    return 32, 64
 
 
 def _grads(x, y, g, k, weights, dmap, need_gx, need_gy, win_size, padding, acc_tl):

@@ -19,7 +19,7 @@ import triton.language as tl
 
 from ..._codes import Padding
 from .. import reference
-from .ssim import IN, OUT, _acc, _band, _blur, _geometry, _grad_tiles, _load_tile, _mm, _program, _src
+from .ssim_tiles import IN, OUT, _acc, _band, _blur, _geometry, _grad_tiles, _load_tile, _mm, _program, _src
 
 _ZERO = tl.constexpr(int(Padding.SAME_ZERO))
 

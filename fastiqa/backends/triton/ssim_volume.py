@@ -24,7 +24,7 @@ import triton.language as tl
 
 from ..._codes import Padding
 from .. import reference
-from .ssim import IN, OUT, _acc, _band, _blur, _coefficients, _load_tile, _mm, _src
+from .ssim_tiles import IN, OUT, _acc, _band, _blur, _coefficients, _load_tile, _mm, _src
 
 BLOCK = 1024  # (H, W) positions per program of the depth kernels
 GRAD_M, GRAD_SRC = 32, 64  # gradient: 32 x 32 output regions from 64 x 64 source tiles (as ssim.py)

@@ -58,8 +58,11 @@ def _depth_kernel(x_ptr, y_ptr, g_ptr, q_ptr, C, D, H, W, Do, QS,
     for k in tl.static_range(WD):
         s, ok = _src(p + k, D, OFFD, PADDING)
         gk = tl.load(g_ptr + k)
-        xv = tl.load(x_ptr + xo + s.to(tl.int64) * sxd, mask=m & ok, other=0).to(ACC)
-        yv = tl.load(y_ptr + yo + s.to(tl.int64) * syd, mask=m & ok, other=0).to(ACC)
+        # ok is a scalar: where() rather than m & ok (triton 3.9's interpreter gives the broadcast
+        # and an int32 mask it refuses)
+        mk = tl.where(ok, m, False)
+        xv = tl.load(x_ptr + xo + s.to(tl.int64) * sxd, mask=mk, other=0).to(ACC)
+        yv = tl.load(y_ptr + yo + s.to(tl.int64) * syd, mask=mk, other=0).to(ACC)
         a0 += gk * xv
         a1 += gk * yv
         a2 += gk * (xv * xv)
@@ -212,10 +215,11 @@ def _depth_adjoint_kernel(x_ptr, y_ptr, g_ptr, k_ptr, w_ptr, t_ptr, gx_ptr, gy_p
             ok = ok_t & (pp >= 0) & (pp < Do)
             gk = tl.load(g_ptr + k)
             to = t_ptr + (nc * Do + pp).to(tl.int64) * H * W + e
-            a0 += gk * tl.load(to, mask=m & ok, other=0)
-            a1 += gk * tl.load(to + TS, mask=m & ok, other=0)
-            a2 += gk * tl.load(to + 2 * TS, mask=m & ok, other=0)
-            a3 += gk * tl.load(to + 3 * TS, mask=m & ok, other=0)
+            mk = tl.where(ok, m, False)  # ok is a scalar (_depth_kernel)
+            a0 += gk * tl.load(to, mask=mk, other=0)
+            a1 += gk * tl.load(to + TS, mask=mk, other=0)
+            a2 += gk * tl.load(to + 2 * TS, mask=mk, other=0)
+            a3 += gk * tl.load(to + 3 * TS, mask=mk, other=0)
     xv = tl.load(x_ptr + n.to(tl.int64) * sxn + c.to(tl.int64) * sxc + s.to(tl.int64) * sxd + r * sxh + col * sxw,
                  mask=m, other=0).to(ACC)
     yv = tl.load(y_ptr + n.to(tl.int64) * syn + c.to(tl.int64) * syc + s.to(tl.int64) * syd + r * syh + col * syw,

@@ -55,12 +55,13 @@ def _depth_kernel(x_ptr, y_ptr, g_ptr, q_ptr, C, D, H, W, Do, QS,
     a2 = tl.zeros([BLOCK], ACC)
     a3 = tl.zeros([BLOCK], ACC)
     a4 = tl.zeros([BLOCK], ACC)
+    # the depth index as a block (not a scalar): the interpreters of triton 3.2 ... 3.9 disagree on
+    # masks mixing a block with a scalar condition (3.9 refuses the int32 result of m & ok)
+    pb = p + tl.zeros([BLOCK], tl.int32)
     for k in tl.static_range(WD):
-        s, ok = _src(p + k, D, OFFD, PADDING)
+        s, ok = _src(pb + k, D, OFFD, PADDING)
         gk = tl.load(g_ptr + k)
-        # ok is a scalar: where() rather than m & ok (triton 3.9's interpreter gives the broadcast
-        # and an int32 mask it refuses)
-        mk = tl.where(ok, m, False)
+        mk = m & ok
         xv = tl.load(x_ptr + xo + s.to(tl.int64) * sxd, mask=mk, other=0).to(ACC)
         yv = tl.load(y_ptr + yo + s.to(tl.int64) * syd, mask=mk, other=0).to(ACC)
         a0 += gk * xv
@@ -199,23 +200,25 @@ def _depth_adjoint_kernel(x_ptr, y_ptr, g_ptr, k_ptr, w_ptr, t_ptr, gx_ptr, gy_p
     a1 = tl.zeros([BLOCK], ACC)
     a2 = tl.zeros([BLOCK], ACC)
     a3 = tl.zeros([BLOCK], ACC)
-    # the padded slices that read s: s + OFFD, and (reflect, MIRRORS = 3) the mirrored ones
+    # the padded slices that read s: s + OFFD, and (reflect, MIRRORS = 3) the mirrored ones; s as a
+    # block (see _depth_kernel)
+    sb = s + tl.zeros([BLOCK], tl.int32)
     for t in tl.static_range(MIRRORS):
         if t == 0:
-            u = s + OFFD
-            ok_t = s >= 0
+            u = sb + OFFD
+            ok_t = sb >= 0
         elif t == 1:
-            u = OFFD - s
-            ok_t = (s >= 1) & (s <= OFFD)
+            u = OFFD - sb
+            ok_t = (sb >= 1) & (sb <= OFFD)
         else:
-            u = OFFD + 2 * (D - 1) - s
-            ok_t = (s >= D - 1 - OFFD) & (s <= D - 2)
+            u = OFFD + 2 * (D - 1) - sb
+            ok_t = (sb >= D - 1 - OFFD) & (sb <= D - 2)
         for k in tl.static_range(WD):
             pp = u - k
             ok = ok_t & (pp >= 0) & (pp < Do)
             gk = tl.load(g_ptr + k)
             to = t_ptr + (nc * Do + pp).to(tl.int64) * H * W + e
-            mk = tl.where(ok, m, False)  # ok is a scalar (_depth_kernel)
+            mk = m & ok
             a0 += gk * tl.load(to, mask=mk, other=0)
             a1 += gk * tl.load(to + TS, mask=mk, other=0)
             a2 += gk * tl.load(to + 2 * TS, mask=mk, other=0)

@@ -100,6 +100,34 @@ def test_gradients_match_the_definition(backend, dtype, padding):
         torch.testing.assert_close(y.grad.double(), yr.grad, rtol=rtol, atol=atol * scale)
 
 
+@pytest.mark.parametrize("padding", ["valid", "same_reflect"])
+def test_cpu_depth_blocks_change_no_result(padding):
+    """The CPU kernel cuts each plane's depth into blocks by the thread count (csrc/cpu/ssim_volume.h
+    set_volume_blocks): one block with 1 thread, 16-slice blocks and a ragged last one with 9. The
+    values and both gradients are bitwise the same, and the many-block run matches the oracle."""
+    x0, y0 = _pair((1, 1, 45, 9, 12), torch.float64, seed=3)
+    win = WINDOWS[1]
+    runs = []
+    threads = torch.get_num_threads()
+    try:
+        for t in (1, 9):
+            torch.set_num_threads(t)
+            x, y = x0.clone().requires_grad_(), y0.clone().requires_grad_()
+            loss = F.l1_ssim_loss(x, y, win_size=win[0], win_sigma=win[1], padding=padding, backend="cpu")
+            loss.backward()
+            runs.append((loss.detach(), x.grad, y.grad))
+    finally:
+        torch.set_num_threads(threads)
+    for a, b in zip(*runs):
+        assert torch.equal(a, b)
+    xr, yr = x0.clone().requires_grad_(), y0.clone().requires_grad_()
+    ref = 0.8 * (xr - yr).abs().mean() + 0.2 * (1 - oracle_map(xr, yr, *win, padding).mean())
+    ref.backward()
+    torch.testing.assert_close(runs[1][0], ref.detach(), rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(runs[1][1], xr.grad, rtol=1e-9, atol=1e-12)
+    torch.testing.assert_close(runs[1][2], yr.grad, rtol=1e-9, atol=1e-12)
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_map_backward(backend):
     x0, y0 = _pair((1, 1, 17, 8, 9), torch.float64, seed=2)

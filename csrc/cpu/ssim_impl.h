@@ -152,9 +152,10 @@ FASTIQA_INLINE void load_row(const T* row, int64_t sw, int64_t n, A* out) {
   }
 }
 
-// out[j'] = x(row, colsrc[j']) for j' < Wp, zero up to len.
-template <typename T, typename A>
-FASTIQA_INLINE void gather_padded(const T* row, int64_t sw, const Job<T, A>& J, A* out, int64_t len) {
+// out[j'] = x(row, colsrc[j']) for j' < Wp, zero up to len (JobT: Job here, VolJob of
+// csrc/cpu/ssim_volume.h).
+template <typename T, typename A, typename JobT>
+FASTIQA_INLINE void gather_padded(const T* row, int64_t sw, const JobT& J, A* out, int64_t len) {
   // padded columns offw .. offw + W - 1 are the source row itself (Wp = W + 2 offw)
   for (int64_t j = 0; j < J.offw; ++j) out[j] = J.colsrc[j] < 0 ? A(0) : to_acc<A>(row[J.colsrc[j] * sw]);
   load_row(row, sw, J.W, out + J.offw);

@@ -2,7 +2,8 @@
 // window (wd, wh, ww taps): included by csrc/cpu/ssim_impl.h inside its per-ISA namespace
 // (uses its row helpers and the formulas of csrc/common/ssim_math.h).
 //
-// Work unit: one block of kDepthBlock depth slices of one (n, c) plane. For every padded
+// Work unit: one block of J.block depth slices of one (n, c) plane (set_volume_blocks: as deep
+// as keeps every thread busy, so that few slices are recomputed at block edges). For every padded
 // depth slice the block needs, the 2-D blur of the five quantities x, y, x^2, y^2, xy over
 // (H, W) goes into a ring of wd slices (slice_stats: horizontal blur of each padded row,
 // then the vertical blur); each completed ring gives one output slice of the statistics by
@@ -13,15 +14,20 @@
 // padding drops, reflect padding adds onto the mirrored pixel) into the block's source-slice
 // accumulators, and the block's slices are combined with x and y and written once. A block
 // recomputes the wd - 1 slices of 2-D statistics it shares with its neighbours.
+// Every blur accumulates its taps in registers (blur_rows_sym, weighted_rows: one store per
+// output) and folds the symmetric window's taps where the whole window is in range.
 //
-// Per-block sums (S, cs, |x - y|) are summed in block order: results do not depend on the
-// thread count.
+// Sums are kept per output slice (S, cs) and per source slice (|x - y|) and added in slice
+// order; every slice's values and gradients are computed the same way in any block: results
+// do not depend on the partition, hence not on the thread count.
 #pragma once
 
-// Depth slices per work unit: >= the largest offset (kMaxWin / 2), which the reflect
+// Depth slices per work unit at least: >= the largest offset (kMaxWin / 2), which the reflect
 // folds of a block rely on (as kBand for the rows of images).
-constexpr int64_t kDepthBlock = 16;
-static_assert(kDepthBlock >= kMaxWin / 2, "a depth block must hold the largest padding offset");
+constexpr int64_t kMinDepthBlock = 16;
+static_assert(kMinDepthBlock >= kMaxWin / 2, "a depth block must hold the largest padding offset");
+// A block's gradient accumulators (4 maps of its source slices) stay below this size.
+constexpr int64_t kVolAccBytes = int64_t(64) << 20;
 
 template <typename T> struct View5 {
   T* p = nullptr;
@@ -38,7 +44,7 @@ template <typename T, typename A> struct VolJob {
   View5<T> map, gx, gy;
   const A* weights = nullptr;  // (planes, 3) or null
   int64_t C = 0, D = 0, H = 0, W = 0, Do = 0, Ho = 0, Wo = 0, offd = 0, offh = 0, offw = 0;
-  int64_t Wp = 0, Hp = 0, P = 0, AP = 0, nblocks = 0;
+  int64_t Wp = 0, Hp = 0, P = 0, AP = 0, block = kMinDepthBlock, nblocks = 0;
   int wd = 0, wh = 0, ww = 0, padding = 0;
   A gd[kMaxWin] = {}, gh[kMaxWin] = {}, gw[kMaxWin] = {};
   A c1 = 0, c2 = 0;
@@ -50,14 +56,14 @@ constexpr int kVolStats = 5;  // x, y, x^2, y^2, xy (float64 too: one code path)
 
 template <typename A> struct VolScratch {
   std::vector<A> buf;
-  A *h, *ring, *st, *rx, *ry, *cring, *vt, *vr, *t, *acc, *xr, *yr;
+  A *h, *ring, *st, *rx, *ry, *rxx, *ryy, *rxy, *cring, *vt, *vr, *t, *acc, *xr, *yr;
   int64_t slice = 0;  // elements of one slice of the five statistics: 5 * Ho * P
   template <typename T> void init(const VolJob<T, A>& J) {
     slice = kVolStats * J.Ho * J.P;
     const int64_t plane4 = 4 * J.Ho * J.P;
     const int64_t row_in = J.P + J.ww + kLanes;  // a padded source row (Wp <= P + ww - 1)
-    const int64_t acc_n = J.grad ? kDepthBlock * 4 * J.H * J.AP : 0;
-    const int64_t need = kVolStats * J.Hp * J.P + J.wd * slice + kVolStats * J.P + 2 * row_in +
+    const int64_t acc_n = J.grad ? J.block * 4 * J.H * J.AP : 0;
+    const int64_t need = kVolStats * J.Hp * J.P + J.wd * slice + kVolStats * J.P + kVolStats * row_in +
                          (J.grad ? J.wd * plane4 + plane4 + 4 * J.Hp * (J.P + 2 * J.ww) + 4 * (J.P + 2 * J.ww) : 0) +
                          acc_n + 2 * J.W + 64;
     buf.assign(need, A(0));
@@ -67,6 +73,7 @@ template <typename A> struct VolScratch {
     ring = take(J.wd * slice);          // 2-D statistics of the last wd padded slices
     st = take(kVolStats * J.P);         // one row of the depth-blurred statistics
     rx = take(row_in); ry = take(row_in);
+    rxx = take(row_in); ryy = take(row_in); rxy = take(row_in);  // the products of a padded row
     cring = J.grad ? take(J.wd * plane4) : nullptr;  // coefficient maps of the last wd output slices
     vt = J.grad ? take(plane4) : nullptr;            // a padded slice's depth adjoint
     vr = J.grad ? take(4 * J.Hp * (J.P + 2 * J.ww)) : nullptr;  // its vertical adjoint, zero column margins
@@ -76,11 +83,60 @@ template <typename A> struct VolScratch {
   }
 };
 
-// out[j'] = x(row, colsrc[j']) for j' < Wp, zero up to len.
-template <typename T, typename A>
-FASTIQA_INLINE void vol_gather(const T* row, int64_t sw, const VolJob<T, A>& J, A* out, int64_t len) {
-  for (int64_t j = 0; j < J.Wp; ++j) out[j] = J.colsrc[j] < 0 ? A(0) : to_acc<A>(row[J.colsrc[j] * sw]);
-  for (int64_t j = J.Wp; j < len; ++j) out[j] = A(0);
+// out[j] = sum_k g[k] src[k][j + off], k < win, for a symmetric window (g[k] = g[win - 1 - k],
+// win odd): the mirrored taps share one multiply. Whole vectors (Vec<A>, two at a time so two
+// accumulator chains are in flight): n is rounded up to the vector width, every row must hold
+// round_up(n, lanes) + off elements and out round_up(n, lanes).
+template <typename A>
+FASTIQA_INLINE void blur_rows_sym(const A* const* src, const A* g, int win, int64_t n, A* __restrict__ out,
+                                  int64_t off = 0) {
+  constexpr int L = vec_lanes<A>();
+  const int half = win / 2;
+  const Vec<A> gm = vsplat(g[half]);
+  const A* mid = src[half] + off;
+  const int64_t nr = round_up(n, L);
+  int64_t j = 0;
+  for (; j + 2 * L <= nr; j += 2 * L) {
+    Vec<A> a0 = gm * vload(mid + j), a1 = gm * vload(mid + j + L);
+    for (int k = 0; k < half; ++k) {
+      const Vec<A> gk = vsplat(g[k]);
+      const A* lo = src[k] + off + j;
+      const A* hi = src[win - 1 - k] + off + j;
+      a0 += gk * (vload(lo) + vload(hi));
+      a1 += gk * (vload(lo + L) + vload(hi + L));
+    }
+    vstore(out + j, a0);
+    vstore(out + j + L, a1);
+  }
+  if (j < nr) {
+    Vec<A> a0 = gm * vload(mid + j);
+    for (int k = 0; k < half; ++k) a0 += vsplat(g[k]) * (vload(src[k] + off + j) + vload(src[win - 1 - k] + off + j));
+    vstore(out + j, a0);
+  }
+}
+
+// out[j] = sum_t w[t] src[t][j], t < count (a window cut by the block's or the map's edge);
+// whole vectors as blur_rows_sym.
+template <typename A>
+FASTIQA_INLINE void weighted_rows(const A* const* src, const A* w, int count, int64_t n, A* __restrict__ out) {
+  constexpr int L = vec_lanes<A>();
+  const int64_t nr = round_up(n, L);
+  int64_t j = 0;
+  for (; j + 2 * L <= nr; j += 2 * L) {
+    Vec<A> a0 = Vec<A>{}, a1 = Vec<A>{};
+    for (int t = 0; t < count; ++t) {
+      const Vec<A> wt = vsplat(w[t]);
+      a0 += wt * vload(src[t] + j);
+      a1 += wt * vload(src[t] + j + L);
+    }
+    vstore(out + j, a0);
+    vstore(out + j + L, a1);
+  }
+  if (j < nr) {
+    Vec<A> a0 = Vec<A>{};
+    for (int t = 0; t < count; ++t) a0 += vsplat(w[t]) * vload(src[t] + j);
+    vstore(out + j, a0);
+  }
 }
 
 // The 2-D statistics of padded depth slice u (source slice s, or zeros for s < 0):
@@ -99,42 +155,33 @@ void slice_stats(const VolJob<T, A>& J, VolScratch<A>& S, int64_t n, int64_t c, 
       std::fill(hr, hr + kVolStats * P, A(0));
       continue;
     }
-    vol_gather(J.x.row(n, c, s, sr), J.x.s[4], J, S.rx, P + J.ww);
-    vol_gather(J.y.row(n, c, s, sr), J.y.s[4], J, S.ry, P + J.ww);
+    const int64_t len = P + J.ww;
+    gather_padded(J.x.row(n, c, s, sr), J.x.s[4], J, S.rx, len);
+    gather_padded(J.y.row(n, c, s, sr), J.y.s[4], J, S.ry, len);
     const A* __restrict__ xv = S.rx;
     const A* __restrict__ yv = S.ry;
-    A* __restrict__ h0 = hr;
-    A* __restrict__ h1 = hr + P;
-    A* __restrict__ h2 = hr + 2 * P;
-    A* __restrict__ h3 = hr + 3 * P;
-    A* __restrict__ h4 = hr + 4 * P;
+    A* __restrict__ xx = S.rxx;
+    A* __restrict__ yy = S.ryy;
+    A* __restrict__ xy = S.rxy;
 #pragma omp simd
-    for (int64_t j = 0; j < Wo; ++j) {
-      A a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0;
-      for (int k = 0; k < J.ww; ++k) {
-        const A g = J.gw[k], vx = xv[j + k], vy = yv[j + k];
-        a0 += g * vx;
-        a1 += g * vy;
-        a2 += g * (vx * vx);
-        a3 += g * (vy * vy);
-        a4 += g * (vx * vy);
-      }
-      h0[j] = a0; h1[j] = a1; h2[j] = a2; h3[j] = a3; h4[j] = a4;
+    for (int64_t j = 0; j < len; ++j) {
+      xx[j] = xv[j] * xv[j];
+      yy[j] = yv[j] * yv[j];
+      xy[j] = xv[j] * yv[j];
+    }
+    const A* const rows[kVolStats] = {xv, yv, xx, yy, xy};
+    for (int q = 0; q < kVolStats; ++q) {  // h[q][j] = sum_k gw[k] row_q[j + k]
+      const A* taps[kMaxWin];
+      for (int k = 0; k < J.ww; ++k) taps[k] = rows[q] + k;
+      blur_rows_sym(taps, J.gw, J.ww, Wo, hr + q * P);
     }
   }
-  for (int64_t i = 0; i < J.Ho; ++i) {
+  const A* src[kMaxWin];
+  for (int64_t i = 0; i < J.Ho; ++i)
     for (int q = 0; q < kVolStats; ++q) {
-      A* __restrict__ o = out + (q * J.Ho + i) * P;
-#pragma omp simd
-      for (int64_t j = 0; j < Wo; ++j) o[j] = A(0);
-      for (int k = 0; k < J.wh; ++k) {
-        const A g = J.gh[k];
-        const A* __restrict__ hv = S.h + (i + k) * kVolStats * P + q * P;
-#pragma omp simd
-        for (int64_t j = 0; j < Wo; ++j) o[j] += g * hv[j];
-      }
+      for (int k = 0; k < J.wh; ++k) src[k] = S.h + (i + k) * kVolStats * P + q * P;
+      blur_rows_sym(src, J.gh, J.wh, Wo, out + (q * J.Ho + i) * P);
     }
-  }
 }
 
 // Finalises padded depth slice u of the gradient once the output slices pa .. p_last (the
@@ -148,29 +195,24 @@ void finalize_slice(const VolJob<T, A>& J, VolScratch<A>& S, int64_t u, int64_t 
   const int64_t P = J.P, Ho = J.Ho, Wo = J.Wo, plane4 = 4 * Ho * P;
   const int k_lo = static_cast<int>(std::max<int64_t>(0, u - p_last));
   const int k_hi = static_cast<int>(std::min<int64_t>(J.wd - 1, u - pa));
-  std::fill(S.vt, S.vt + plane4, A(0));
-  for (int k = k_lo; k <= k_hi; ++k) {
-    const A g = J.gd[k];
-    const A* __restrict__ cm = S.cring + ((u - k) % J.wd) * plane4;
-    A* __restrict__ v = S.vt;
-#pragma omp simd
-    for (int64_t e = 0; e < plane4; ++e) v[e] += g * cm[e];
-  }
+  const A* src[kMaxWin];
+  for (int k = k_lo; k <= k_hi; ++k) src[k - k_lo] = S.cring + ((u - k) % J.wd) * plane4;
+  weighted_rows(src, J.gd + k_lo, k_hi - k_lo + 1, plane4, S.vt);
   // vertical adjoint onto the padded rows r = 0 .. Hp - 1: vr[(q * Hp + r) * RP + ww - 1 + j]
   // (ww - 1 zeros before output column 0, zeros after Wo - 1: the horizontal adjoint's margins)
   const int64_t RP = P + 2 * J.ww;
   for (int q = 0; q < 4; ++q)
     for (int64_t r = 0; r < J.Hp; ++r) {
       A* __restrict__ o = S.vr + (q * J.Hp + r) * RP;
-      std::fill(o, o + RP, A(0));
+      std::fill(o, o + J.ww - 1, A(0));
       const int klo = static_cast<int>(std::max<int64_t>(0, r - (Ho - 1)));
       const int khi = static_cast<int>(std::min<int64_t>(J.wh - 1, r));
-      for (int k = klo; k <= khi; ++k) {
-        const A g = J.gh[k];
-        const A* __restrict__ v = S.vt + (q * Ho + (r - k)) * P;
-#pragma omp simd
-        for (int64_t j = 0; j < Wo; ++j) o[J.ww - 1 + j] += g * v[j];
-      }
+      for (int k = klo; k <= khi; ++k) src[k - klo] = S.vt + (q * Ho + (r - k)) * P;
+      if (khi - klo + 1 == J.wh)
+        blur_rows_sym(src, J.gh, J.wh, Wo, o + J.ww - 1);  // the whole window: rows r - wh + 1 .. r
+      else
+        weighted_rows(src, J.gh + klo, khi - klo + 1, Wo, o + J.ww - 1);
+      std::fill(o + J.ww - 1 + Wo, o + RP, A(0));  // after the blur: its last vector may pass Wo
     }
   // horizontal adjoint and folds onto the source rows and columns
   A* a = S.acc + (s - s_a) * 4 * J.H * J.AP;
@@ -180,13 +222,11 @@ void finalize_slice(const VolJob<T, A>& J, VolScratch<A>& S, int64_t u, int64_t 
     for (int q = 0; q < 4; ++q) {
       const A* __restrict__ in = S.vr + (q * J.Hp + r) * RP;  // output column j at in[ww - 1 + j]
       A* __restrict__ t = S.t;
-      // padded column pc receives sum_k gw[k] coef(pc - k), coef(j) = in[ww - 1 + j]
-#pragma omp simd
-      for (int64_t pc = 0; pc < J.Wp; ++pc) {
-        A acc = 0;
-        for (int k = 0; k < J.ww; ++k) acc += J.gw[k] * in[pc + J.ww - 1 - k];
-        t[pc] = acc;
-      }
+      // padded column pc receives sum_k gw[k] coef(pc - k), coef(j) = in[ww - 1 + j]; the
+      // window is symmetric: = sum_k gw[k] in[pc + k], mirrored taps folded
+      const A* taps[kMaxWin];
+      for (int k = 0; k < J.ww; ++k) taps[k] = in + k;
+      blur_rows_sym(taps, J.gw, J.ww, J.Wp, t);
       A* dst = a + (q * J.H + sr) * J.AP;
       for (int64_t pc = 0; pc < J.Wp; ++pc)
         if (J.colsrc[pc] >= 0) dst[J.colsrc[pc]] += t[pc];
@@ -194,13 +234,15 @@ void finalize_slice(const VolJob<T, A>& J, VolScratch<A>& S, int64_t u, int64_t 
   }
 }
 
-// One block of one plane. sums: S, cs, |x-y| sums of the block's own slices.
+// One block of one plane. out_sums: (Do, 2) S and cs sums of the plane's output slices;
+// l1_sums: (D,) |x - y| sums of its source slices; the block writes those of its own slices.
 template <typename T, typename A>
-void run_volume_block(const VolJob<T, A>& J, int64_t plane, int64_t block, VolScratch<A>& S, double* sums) {
+void run_volume_block(const VolJob<T, A>& J, int64_t plane, int64_t block, VolScratch<A>& S, double* out_sums,
+                      double* l1_sums) {
   const int64_t n = plane / J.C, c = plane % J.C;
   const int wd = J.wd;
   const int64_t P = J.P, Ho = J.Ho, Wo = J.Wo, plane4 = 4 * Ho * P;
-  const int64_t s_a = block * kDepthBlock, s_b = std::min(J.D, s_a + kDepthBlock);
+  const int64_t s_a = block * J.block, s_b = std::min(J.D, s_a + J.block);
   const int64_t own_a = s_a, own_b = std::min(s_b, J.Do);
   int64_t pa = own_a, pb = own_b;
   if (J.grad) {
@@ -212,7 +254,6 @@ void run_volume_block(const VolJob<T, A>& J, int64_t plane, int64_t block, VolSc
   const A ws = wt ? wt[0] / count : A(0);
   const A wc = wt ? wt[1] / count : A(0);
   const A wl = wt ? wt[2] / static_cast<A>(J.D * J.H * J.W) : A(0);
-  double sum_s = 0, sum_cs = 0, sum_l1 = 0;
   if (J.grad) std::fill(S.acc, S.acc + (s_b - s_a) * 4 * J.H * J.AP, A(0));
   const int64_t u_end = pb > pa ? pb + wd - 1 : pa;  // a block may own no output slice (valid)
   for (int64_t u = pa; u < u_end; ++u) {
@@ -221,29 +262,36 @@ void run_volume_block(const VolJob<T, A>& J, int64_t plane, int64_t block, VolSc
     const int64_t p = u - wd + 1;
     const bool owned = p >= own_a && p < own_b;
     A* cm = J.grad ? S.cring + (p % wd) * plane4 : nullptr;
+    double sum_s = 0, sum_cs = 0;
+    const A* ring[kMaxWin];
+    for (int k = 0; k < wd; ++k) ring[k] = S.ring + ((p - pa + k) % wd) * S.slice;
     for (int64_t i = 0; i < Ho; ++i) {
       for (int q = 0; q < kVolStats; ++q) {  // depth blur of row i
-        A* __restrict__ o = S.st + q * P;
-#pragma omp simd
-        for (int64_t j = 0; j < Wo; ++j) o[j] = A(0);
-        for (int k = 0; k < wd; ++k) {
-          const A g = J.gd[k];
-          const A* __restrict__ v = S.ring + ((p - pa + k) % wd) * S.slice + (q * Ho + i) * P;
-#pragma omp simd
-          for (int64_t j = 0; j < Wo; ++j) o[j] += g * v[j];
-        }
+        const A* src[kMaxWin];
+        for (int k = 0; k < wd; ++k) src[k] = ring[k] + (q * Ho + i) * P;
+        blur_rows_sym(src, J.gd, wd, Wo, S.st + q * P);
       }
       const A *mx = S.st, *my = S.st + P, *exx = S.st + 2 * P, *eyy = S.st + 3 * P, *exy = S.st + 4 * P;
       A* srow = S.rx;  // free here: the row of S values
       A ls = 0, lc = 0;
       if (J.grad) {
-        const T* drow = J.dmap.p ? J.dmap.row(n, c, p, i) : nullptr;
+        A* w = S.ry;  // free here: the weight of each column's S (ws + the incoming map gradient)
+        if (J.dmap.p) {
+          load_row(J.dmap.row(n, c, p, i), J.dmap.s[4], Wo, w);
+#pragma omp simd
+          for (int64_t j = 0; j < Wo; ++j) w[j] += ws;
+        } else {
+          std::fill(w, w + Wo, ws);
+        }
         A *dax = cm + i * P, *day = cm + (Ho + i) * P, *db = cm + (2 * Ho + i) * P, *dc = cm + (3 * Ho + i) * P;
+#pragma omp simd reduction(+ : ls, lc)
         for (int64_t j = 0; j < Wo; ++j) {
-          const A w = drow ? ws + to_acc<A>(drow[j * J.dmap.s[4]]) : ws;
-          A sv, cv;
-          ssim_value_grad(mx[j], my[j], exx[j], eyy[j], exy[j], J.c1, J.c2, w, wc, sv, cv, dax[j], day[j], db[j],
-                          dc[j]);
+          A sv, cv, a0, a1, b, cc;
+          ssim_value_grad(mx[j], my[j], exx[j], eyy[j], exy[j], J.c1, J.c2, w[j], wc, sv, cv, a0, a1, b, cc);
+          dax[j] = a0;
+          day[j] = a1;
+          db[j] = b;
+          dc[j] = cc;
           srow[j] = sv;
           ls += sv;
           lc += cv;
@@ -262,17 +310,21 @@ void run_volume_block(const VolJob<T, A>& J, int64_t plane, int64_t block, VolSc
         sum_s += ls;
         sum_cs += lc;
         if (J.want_map) {
-          T* mrow = J.map.row(n, c, p, i);
-          for (int64_t j = 0; j < Wo; ++j) mrow[j * J.map.s[4]] = from_acc<T>(srow[j]);
+          store_row(J.map.row(n, c, p, i), J.map.s[4], Wo, srow);
         }
       }
+    }
+    if (owned) {
+      out_sums[2 * p] = sum_s;
+      out_sums[2 * p + 1] = sum_cs;
     }
     if (J.grad) finalize_slice(J, S, p, pa, p, s_a, s_b);  // padded slice p: no later output reads it
   }
   if (J.grad)
     for (int64_t u = pb; u < pb + wd - 1; ++u) finalize_slice(J, S, u, pa, pb - 1, s_a, s_b);
   if (J.l1 || J.grad) {
-    for (int64_t s = s_a; s < s_b; ++s)
+    for (int64_t s = s_a; s < s_b; ++s) {
+      double sum_l1 = 0;
       for (int64_t r = 0; r < J.H; ++r) {
         load_row(J.x.row(n, c, s, r), J.x.s[4], J.W, S.xr);
         load_row(J.y.row(n, c, s, r), J.y.s[4], J.W, S.yr);
@@ -289,19 +341,21 @@ void run_volume_block(const VolJob<T, A>& J, int64_t plane, int64_t block, VolSc
         const A* a = S.acc + (s - s_a) * 4 * J.H * J.AP;
         const A *ax = a + r * J.AP, *ay = a + (J.H + r) * J.AP, *ab = a + (2 * J.H + r) * J.AP,
                 *ac = a + (3 * J.H + r) * J.AP;
+        const A *xr = S.xr, *yr = S.yr;
+        A *gxr = S.rxx, *gyr = S.ryy;  // free here, >= W long
+#pragma omp simd
         for (int64_t j = 0; j < J.W; ++j) {
-          const A vx = S.xr[j], vy = S.yr[j], d = vx - vy;
+          const A vx = xr[j], vy = yr[j], d = vx - vy;
           const A sg = wl * (static_cast<A>(d > A(0)) - static_cast<A>(d < A(0)));
-          const A gxv = ax[j] + A(2) * vx * ab[j] + vy * ac[j] + sg;
-          const A gyv = ay[j] + A(2) * vy * ab[j] + vx * ac[j] - sg;
-          if (J.gx.p) J.gx.row(n, c, s, r)[j * J.gx.s[4]] = from_acc<T>(gxv);
-          if (J.gy.p) J.gy.row(n, c, s, r)[j * J.gy.s[4]] = from_acc<T>(gyv);
+          gxr[j] = ax[j] + A(2) * vx * ab[j] + vy * ac[j] + sg;
+          gyr[j] = ay[j] + A(2) * vy * ab[j] + vx * ac[j] - sg;
         }
+        if (J.gx.p) store_row(J.gx.row(n, c, s, r), J.gx.s[4], J.W, gxr);
+        if (J.gy.p) store_row(J.gy.row(n, c, s, r), J.gy.s[4], J.W, gyr);
       }
+      l1_sums[s] = sum_l1;
+    }
   }
-  sums[0] = sum_s;
-  sums[1] = sum_cs;
-  sums[2] = sum_l1;
 }
 
 // x and the window as checked by host::check_ssim_inputs (5-D, three axes)
@@ -337,22 +391,42 @@ void setup_volume(VolJob<T, A>& J, const at::Tensor& x, const at::Tensor& y, con
   J.c2 = static_cast<A>(c2);
   J.colsrc.resize(J.Wp);
   for (int64_t j = 0; j < J.Wp; ++j) J.colsrc[j] = source_index(j, J.W, J.offw, J.padding);
-  J.nblocks = (J.D + kDepthBlock - 1) / kDepthBlock;
 }
 
-// Runs every block of every plane; returns per-plane sums (planes, 3) in double.
+// Depth blocks: as few as keep every thread busy (planes x blocks >= threads), at least
+// kMinDepthBlock slices, a block's gradient accumulators within kVolAccBytes. Call after
+// J.grad is set. (The partition changes no result: see the head of this file.)
 template <typename T, typename A>
-std::vector<double> run_volume(const VolJob<T, A>& J, int64_t planes) {
+void set_volume_blocks(VolJob<T, A>& J, int64_t planes) {
+  const int64_t threads = std::max<int64_t>(1, at::get_num_threads());
+  const int64_t per_plane = std::max<int64_t>(1, (threads + planes - 1) / planes);
+  int64_t block = (J.D + per_plane - 1) / per_plane;
+  if (J.grad)
+    block = std::min(block, kVolAccBytes / static_cast<int64_t>(4 * J.H * J.AP * sizeof(A)));
+  J.block = std::max(block, kMinDepthBlock);
+  J.nblocks = (J.D + J.block - 1) / J.block;
+}
+
+// Runs every block of every plane; returns per-plane sums (planes, 3) in double: S and cs
+// over the output slices, |x - y| over the source slices, each added in slice order.
+template <typename T, typename A>
+std::vector<double> run_volume(VolJob<T, A>& J, int64_t planes) {
+  set_volume_blocks(J, planes);
   const int64_t tasks = planes * J.nblocks;
-  std::vector<double> block_sums(tasks * 3, 0.0);
+  std::vector<double> out_sums(planes * J.Do * 2, 0.0), l1_sums(planes * J.D, 0.0);
   at::parallel_for(0, tasks, 1, [&](int64_t tb, int64_t te) {
     VolScratch<A> S;
     S.init(J);
-    for (int64_t t = tb; t < te; ++t)
-      run_volume_block<T, A>(J, t / J.nblocks, t % J.nblocks, S, &block_sums[3 * t]);
+    for (int64_t t = tb; t < te; ++t) {
+      const int64_t plane = t / J.nblocks;
+      run_volume_block<T, A>(J, plane, t % J.nblocks, S, &out_sums[plane * J.Do * 2], &l1_sums[plane * J.D]);
+    }
   });
   std::vector<double> plane_sums(planes * 3, 0.0);
-  for (int64_t t = 0; t < tasks; ++t)
-    for (int q = 0; q < 3; ++q) plane_sums[3 * (t / J.nblocks) + q] += block_sums[3 * t + q];
+  for (int64_t pl = 0; pl < planes; ++pl) {
+    for (int64_t p = 0; p < J.Do; ++p)
+      for (int q = 0; q < 2; ++q) plane_sums[3 * pl + q] += out_sums[(pl * J.Do + p) * 2 + q];
+    for (int64_t s = 0; s < J.D; ++s) plane_sums[3 * pl + 2] += l1_sums[pl * J.D + s];
+  }
   return plane_sums;
 }

@@ -3,7 +3,8 @@ them for every row): memory bandwidth and FMA throughput.
 
 - bandwidth: a STREAM triad a = b + s c (torch.add with alpha, out=a) over three float32 arrays
   of 64 MiB each (far past any last-level cache; the GPU: 256 MiB), best of several runs;
-  bytes = 3 arrays (STREAM's count: write-allocate traffic not counted);
+  bytes = 3 arrays (STREAM's count: write-allocate traffic not counted); a case whose tensors
+  fit a cache is held to the faster copy of its own size instead (benchmarks/harness.py);
 - FMA throughput: a float32 GEMM C = A B of n x n (n^3 FMAs; n = 2048 on the CPU, 8192 on a
   GPU), best of several runs, per thread count (1 and the session's), which is what a
   fused kernel's FMAs can reach at best.

@@ -69,6 +69,7 @@ def test_roofline_table_and_plot(tmp_path):
     text = pr.table(rows)
     assert "| ssim | avx2 | 10 ms |" in text and "0.40 (2.5x above)" in text and "0.50 (2.0x above)" in text
     assert "triad 20.0 GB/s, GEMM 50.0 GFMA/s" in text
+    assert "| 20 GB/s | 0.50 |" in text  # each case's bandwidth limit (rows without bw_dram_gbps: the same)
     pytest.importorskip("matplotlib", reason="matplotlib (the bench extra) draws the plot")
     out = pr.plot(rows, str(tmp_path / "roof.png"))
     assert (tmp_path / "roof.png").stat().st_size > 1000 and out.endswith("roof.png")

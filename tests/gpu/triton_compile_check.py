@@ -1,4 +1,5 @@
-"""Compiles the Triton kernels of every family (pixel, psnr, ssim, gram, perceptual) for real
+"""Compiles the Triton kernels of every family (pixel, psnr, ssim with its volume and masked
+kernels, gram, perceptual) for real
 GPUs (sm_90, sm_80) without one: catches the GPU-only compile errors that the
 interpreter cannot see and reports shared memory per program.
 
@@ -27,6 +28,8 @@ from fastiqa.backends.triton import perceptual as H  # noqa: E402
 from fastiqa.backends.triton import pixel as P  # noqa: E402
 from fastiqa.backends.triton import psnr as Q  # noqa: E402
 from fastiqa.backends.triton import ssim as S  # noqa: E402
+from fastiqa.backends.triton import ssim_masked as SM  # noqa: E402
+from fastiqa.backends.triton import ssim_volume as SV  # noqa: E402
 
 SMEM_LIMIT = {90: 227 * 1024, 80: 163 * 1024}  # per-block opt-in shared memory (H100/H200, A100)
 
@@ -124,6 +127,53 @@ def ssim_variants(full):
     return out
 
 
+def ssim_volume_variants(full):
+    """The volume kernels (fastiqa/backends/triton/ssim_volume.py): depth blur, slice SSIM,
+    the (H, W) adjoint and the depth adjoint; float32 accumulation (float64 runs the reference)."""
+    out = []
+    vol = [f"s{t}{k}" for t in "xydg" for k in "ncdhw"] + ["QS", "TS"]
+    f32 = {name: "fp32" for name in ("g_ptr", "q_ptr", "k_ptr", "w_ptr", "part_ptr", "t_ptr")}
+    configs = _grid(full, (ARCHS, ("fp32", "bf16"), ((11, 0), (11, 1), (11, 2), (7, 2))),
+                    [(90, "fp32", (11, 2)), (90, "bf16", (11, 0)), (80, "fp16", (7, 1))])
+    for arch, dt, (win, padding) in configs:
+        off = 0 if padding == 0 else win // 2
+        axes = dict(WIN_R=win, WIN_C=win, OFF_R=off, OFF_C=off)
+        kernels = [
+            (SV._depth_kernel, dict(WD=win, OFFD=off, PADDING=padding, ACC=tl.float32, BLOCK=SV.BLOCK), 4),
+            (SV._plane_kernel, dict(**axes, PADDING=padding, WANT_MAP=True, ACC=tl.float32, IEEE=True, OUT=S.OUT,
+                                    IN=S.IN), 8),
+            (SV._adjoint_hw_kernel, dict(**axes, PADDING=padding, HAS_DMAP=True, ACC=tl.float32, IEEE=True,
+                                         M=SV.GRAD_M, SRC=SV.GRAD_SRC), 8),
+            (SV._depth_adjoint_kernel, dict(WD=win, OFFD=off, MIRRORS=3 if padding == 2 else 1, ACC=tl.float32,
+                                            WRITE_X=True, WRITE_Y=True, BLOCK=SV.BLOCK), 4),
+        ]
+        for fn, consts, warps in kernels:
+            out.append(("ssim_volume", fn, arch, dt, _types(fn, dt, consts, f32, vol), consts, warps))
+    return out
+
+
+def ssim_masked_variants(full):
+    """The masked-SSIM kernels (fastiqa/backends/triton/ssim_masked.py): forward and gradient;
+    the mask is read in float32 (float64 runs the reference)."""
+    out = []
+    strides = [f"s{t}{k}" for t in "xymdgp" for k in "nchw"]
+    f32 = {name: "fp32" for name in ("m_ptr", "g_ptr", "k_ptr", "w_ptr", "part_ptr")}
+    configs = _grid(full, (ARCHS, ("fp32", "bf16"), ((11, 0), (11, 1), (11, 2), (7, 2))),
+                    [(90, "fp32", (11, 2)), (90, "bf16", (11, 1)), (80, "fp16", (7, 0))])
+    for arch, dt, (win, padding) in configs:
+        off = 0 if padding == 0 else win // 2
+        axes = dict(WIN_R=win, WIN_C=win, OFF_R=off, OFF_C=off)
+        consts = dict(**axes, PADDING=padding, WANT_MAP=True, ACC=tl.float32, IEEE=True, OUT=S.OUT, IN=S.IN)
+        out.append(("ssim_masked", SM._masked_fwd_kernel, arch, dt,
+                    _types(SM._masked_fwd_kernel, dt, consts, f32, strides), consts, 8))
+        m, src = S._grad_tiles((win, win))
+        consts = dict(**axes, PADDING=padding, HAS_DMAP=True, WRITE_X=True, WRITE_Y=True, ACC=tl.float32, IEEE=True,
+                      M=m, SRC=src)
+        out.append(("ssim_masked", SM._masked_grad_kernel, arch, dt,
+                    _types(SM._masked_grad_kernel, dt, consts, f32, strides), consts, 8))
+    return out
+
+
 def gram_variants(full):
     out = []
     ptrs = {"tab_ptr": "i32", "part_ptr": "fp32", "q_ptr": "fp32"}
@@ -162,7 +212,8 @@ def perceptual_variants(full):
     return out
 
 
-FAMILIES = {"pixel": pixel_variants, "psnr": psnr_variants, "ssim": ssim_variants, "gram": gram_variants,
+FAMILIES = {"pixel": pixel_variants, "psnr": psnr_variants, "ssim": ssim_variants,
+            "ssim_volume": ssim_volume_variants, "ssim_masked": ssim_masked_variants, "gram": gram_variants,
             "perceptual": perceptual_variants}
 
 

@@ -163,6 +163,32 @@ def test_triton_fast(padding):
               win_size=3)
 
 
+@pytest.mark.skipif(not TRITON, reason="triton not installed or not interpreted here")
+@pytest.mark.parametrize("padding", [pytest.param(p, marks=pytest.mark.slow) if p != "same_zero" else p
+                                     for p in PADDINGS])
+def test_triton_volume_fast(padding):
+    """The Triton volume path (interpreted; fastiqa/backends/triton/ssim_masked.py _volume_fwd /
+    _volume_bwd): float32 values and both gradients of the L1 + SSIM loss and the map, per-axis
+    window, a float (N, 1) mask with a hole, against the oracle."""
+    x, y = pair((1, 2, 7, 12, 11), seed=19)
+    m = make_mask(x.shape, "float1")
+    m[0, 0, 2:5, 3:9, 3:8] = 0
+    kw = dict(padding=padding, win_size=(3, 5, 5), win_sigma=(1.0, 1.5, 1.5))
+    check(x.float(), y.float(), m, "mean", "triton", output="l1_ssim", vtol=(1e-3, 1e-3), gtol=(1e-2, 1e-3), **kw)
+    check(x.float(), y.float(), m, "map", "triton", vtol=(1e-3, 1e-3), gtol=(1e-2, 1e-3), **kw)
+
+
+@pytest.mark.skipif(not TRITON, reason="triton not installed or not interpreted here")
+@pytest.mark.slow
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_triton_volume_low_precision(dtype):
+    """Low-precision volumes (loads converted to float32): per-channel SSIM and its gradients."""
+    x, y = pair((1, 2, 6, 9, 10), seed=23)
+    m = make_mask(x.shape, "bool1")
+    check(x.to(dtype), y.to(dtype), m, "per_channel", "triton", vtol=(2e-2, 2e-2), gtol=(5e-2, 2e-2),
+          padding="same_reflect", win_size=3)
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("output", ["ssim_loss", "l1_ssim"])
 @pytest.mark.parametrize("reduction", ["mean", "none"])

@@ -131,7 +131,7 @@ def ssim_volume_variants(full):
     """The volume kernels (fastiqa/backends/triton/ssim_volume.py): depth blur, slice SSIM,
     the (H, W) adjoint and the depth adjoint; float32 accumulation (float64 runs the reference)."""
     out = []
-    vol = [f"s{t}{k}" for t in "xydg" for k in "ncdhw"] + ["QS", "TS"]
+    vol = [f"s{t}{k}" for t in "xydgm" for k in "ncdhw"] + ["QS", "TS"]
     f32 = {name: "fp32" for name in ("g_ptr", "q_ptr", "k_ptr", "w_ptr", "part_ptr", "t_ptr")}
     configs = _grid(full, (ARCHS, ("fp32", "bf16"), ((11, 0), (11, 1), (11, 2), (7, 2))),
                     [(90, "fp32", (11, 2)), (90, "bf16", (11, 0)), (80, "fp16", (7, 1))])
@@ -139,13 +139,14 @@ def ssim_volume_variants(full):
         off = 0 if padding == 0 else win // 2
         axes = dict(WIN_R=win, WIN_C=win, OFF_R=off, OFF_C=off)
         kernels = [
-            (SV._depth_kernel, dict(WD=win, OFFD=off, PADDING=padding, ACC=tl.float32, BLOCK=SV.BLOCK), 4),
+            (SV._depth_kernel, dict(WD=win, OFFD=off, PADDING=padding, HAS_MASK=False, ACC=tl.float32,
+                                    BLOCK=SV.BLOCK), 4),
             (SV._plane_kernel, dict(**axes, PADDING=padding, WANT_MAP=True, ACC=tl.float32, IEEE=True, OUT=S.OUT,
                                     IN=S.IN), 8),
             (SV._adjoint_hw_kernel, dict(**axes, PADDING=padding, HAS_DMAP=True, ACC=tl.float32, IEEE=True,
                                          M=SV.GRAD_M, SRC=SV.GRAD_SRC), 8),
             (SV._depth_adjoint_kernel, dict(WD=win, OFFD=off, MIRRORS=3 if padding == 2 else 1, ACC=tl.float32,
-                                            WRITE_X=True, WRITE_Y=True, BLOCK=SV.BLOCK), 4),
+                                            HAS_MASK=padding == 1, WRITE_X=True, WRITE_Y=True, BLOCK=SV.BLOCK), 4),
         ]
         for fn, consts, warps in kernels:
             out.append(("ssim_volume", fn, arch, dt, _types(fn, dt, consts, f32, vol), consts, warps))
@@ -153,11 +154,13 @@ def ssim_volume_variants(full):
 
 
 def ssim_masked_variants(full):
-    """The masked-SSIM kernels (fastiqa/backends/triton/ssim_masked.py): forward and gradient;
+    """The masked-SSIM kernels (fastiqa/backends/triton/ssim_masked.py): forward and gradient of
+    images, and the volume kernels (depth blur of the six products, slice SSIM, (H, W) adjoint);
     the mask is read in float32 (float64 runs the reference)."""
     out = []
     strides = [f"s{t}{k}" for t in "xymdgp" for k in "nchw"]
-    f32 = {name: "fp32" for name in ("m_ptr", "g_ptr", "k_ptr", "w_ptr", "part_ptr")}
+    vol = [f"s{t}{k}" for t in "xymdp" for k in "ncdhw"] + ["QS", "TS"]
+    f32 = {name: "fp32" for name in ("m_ptr", "g_ptr", "k_ptr", "w_ptr", "part_ptr", "q_ptr", "t_ptr")}
     configs = _grid(full, (ARCHS, ("fp32", "bf16"), ((11, 0), (11, 1), (11, 2), (7, 2))),
                     [(90, "fp32", (11, 2)), (90, "bf16", (11, 1)), (80, "fp16", (7, 0))])
     for arch, dt, (win, padding) in configs:
@@ -171,6 +174,16 @@ def ssim_masked_variants(full):
                       M=m, SRC=src)
         out.append(("ssim_masked", SM._masked_grad_kernel, arch, dt,
                     _types(SM._masked_grad_kernel, dt, consts, f32, strides), consts, 8))
+        kernels = [
+            (SV._depth_kernel, dict(WD=win, OFFD=off, PADDING=padding, HAS_MASK=True, ACC=tl.float32,
+                                    BLOCK=SV.BLOCK), 4),
+            (SM._masked_vol_fwd_kernel, dict(**axes, PADDING=padding, WANT_MAP=True, ACC=tl.float32, IEEE=True,
+                                             OUT=S.OUT, IN=S.IN), 8),
+            (SM._masked_vol_adjoint_kernel, dict(**axes, PADDING=padding, HAS_DMAP=True, ACC=tl.float32, IEEE=True,
+                                                 M=m, SRC=src), 8),
+        ]
+        for fn, consts, warps in kernels:
+            out.append(("ssim_masked", fn, arch, dt, _types(fn, dt, consts, f32, vol), consts, warps))
     return out
 
 

@@ -26,6 +26,7 @@ from ..._codes import Padding
 from .. import reference
 from .ssim_tiles import IN, OUT, _acc, _band, _blur, _coefficients, _load_tile, _mm, _src
 
+_ZERO = tl.constexpr(int(Padding.SAME_ZERO))
 BLOCK = 1024  # (H, W) positions per program of the depth kernels
 GRAD_M, GRAD_SRC = 32, 64  # gradient: 32 x 32 output regions from 64 x 64 source tiles (as ssim.py)
 
@@ -38,43 +39,70 @@ def _plane_of(pl, C, Dn):
 
 
 @triton.jit
-def _depth_kernel(x_ptr, y_ptr, g_ptr, q_ptr, C, D, H, W, Do, QS,
-                  sxn, sxc, sxd, sxh, sxw, syn, syc, syd, syh, syw,
-                  WD: tl.constexpr, OFFD: tl.constexpr, PADDING: tl.constexpr, ACC: tl.constexpr,
-                  BLOCK: tl.constexpr):
+def _slice_block(C, Dn, H, W, BLOCK: tl.constexpr):
+    """Program (slice, block): (plane pl over N * C * Dn slices, image, channel, slice, plane index,
+    the block's (H, W) positions e, e < H * W, their rows and columns)."""
     pl = tl.program_id(0)
-    n, c, p, _ = _plane_of(pl, C, Do)
+    n, c, p, nc = _plane_of(pl, C, Dn)
     e = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
-    m = e < H * W
-    r = (e // W).to(tl.int64)
-    col = (e % W).to(tl.int64)
-    xo = n.to(tl.int64) * sxn + c.to(tl.int64) * sxc + r * sxh + col * sxw
-    yo = n.to(tl.int64) * syn + c.to(tl.int64) * syc + r * syh + col * syw
+    return pl, n, c, p, nc, e, e < H * W, (e // W).to(tl.int64), (e % W).to(tl.int64)
+
+
+@triton.jit
+def _at(n, c, r, col, sn, sc, sh, sw):
+    """Offset of (n, c, row r, column col) of a slice (the depth stride added by the caller)."""
+    return n.to(tl.int64) * sn + c.to(tl.int64) * sc + r * sh + col * sw
+
+
+@triton.jit
+def _depth_kernel(x_ptr, y_ptr, m_ptr, g_ptr, q_ptr, C, D, H, W, Do, QS,
+                  sxn, sxc, sxd, sxh, sxw, syn, syc, syd, syh, syw, smn, smc, smd, smh, smw,
+                  WD: tl.constexpr, OFFD: tl.constexpr, PADDING: tl.constexpr, HAS_MASK: tl.constexpr,
+                  ACC: tl.constexpr, BLOCK: tl.constexpr):
+    """Depth blur of x, y, x^2, y^2, xy for output slice p of one plane into q[0 .. 4]; with
+    HAS_MASK (fastiqa/backends/triton/ssim_masked.py) of m x, m y, m x^2, m y^2, m x y and m itself
+    into q[5] (zero padding: the padded slices' m is 1, their values 0)."""
+    pl, n, c, p, _, e, inb, r, col = _slice_block(C, Do, H, W, BLOCK)
+    xo = _at(n, c, r, col, sxn, sxc, sxh, sxw)
+    yo = _at(n, c, r, col, syn, syc, syh, syw)
     a0 = tl.zeros([BLOCK], ACC)
     a1 = tl.zeros([BLOCK], ACC)
     a2 = tl.zeros([BLOCK], ACC)
     a3 = tl.zeros([BLOCK], ACC)
     a4 = tl.zeros([BLOCK], ACC)
+    a5 = tl.zeros([BLOCK], ACC)
     # the depth index as a block (not a scalar): the interpreters of triton 3.2 ... 3.9 disagree on
     # masks mixing a block with a scalar condition (3.9 refuses the int32 result of m & ok)
     pb = p + tl.zeros([BLOCK], tl.int32)
     for k in tl.static_range(WD):
         s, ok = _src(pb + k, D, OFFD, PADDING)
         gk = tl.load(g_ptr + k)
-        mk = m & ok
+        mk = inb & ok
         xv = tl.load(x_ptr + xo + s.to(tl.int64) * sxd, mask=mk, other=0).to(ACC)
         yv = tl.load(y_ptr + yo + s.to(tl.int64) * syd, mask=mk, other=0).to(ACC)
-        a0 += gk * xv
-        a1 += gk * yv
-        a2 += gk * (xv * xv)
-        a3 += gk * (yv * yv)
-        a4 += gk * (xv * yv)
+        wx = xv
+        wy = yv
+        if HAS_MASK:
+            mv = tl.load(m_ptr + _at(n, c, r, col, smn, smc, smh, smw) + s.to(tl.int64) * smd, mask=mk,
+                         other=0).to(ACC)
+            if PADDING == _ZERO:
+                mv = tl.where(ok, mv, 1.0)
+            wx = mv * xv
+            wy = mv * yv
+            a5 += gk * mv
+        a0 += gk * wx
+        a1 += gk * wy
+        a2 += gk * (wx * xv)
+        a3 += gk * (wy * yv)
+        a4 += gk * (wx * yv)
     qo = pl.to(tl.int64) * H * W + e
-    tl.store(q_ptr + qo, a0, mask=m)
-    tl.store(q_ptr + QS + qo, a1, mask=m)
-    tl.store(q_ptr + 2 * QS + qo, a2, mask=m)
-    tl.store(q_ptr + 3 * QS + qo, a3, mask=m)
-    tl.store(q_ptr + 4 * QS + qo, a4, mask=m)
+    tl.store(q_ptr + qo, a0, mask=inb)
+    tl.store(q_ptr + QS + qo, a1, mask=inb)
+    tl.store(q_ptr + 2 * QS + qo, a2, mask=inb)
+    tl.store(q_ptr + 3 * QS + qo, a3, mask=inb)
+    tl.store(q_ptr + 4 * QS + qo, a4, mask=inb)
+    if HAS_MASK:
+        tl.store(q_ptr + 5 * QS + qo, a5, mask=inb)
 
 
 @triton.jit
@@ -132,6 +160,28 @@ def _plane_kernel(q_ptr, g_ptr, k_ptr, map_ptr, part_ptr, H, W, Ho, Wo, QS,
 
 
 @triton.jit
+def _store_adjoints(t_ptr, TS, pl, g_ptr, dax, day, dbb, dcc, m0r, m0c, t0r, t0c, H, W, Ho, Wo,
+                    WIN_R: tl.constexpr, WIN_C: tl.constexpr, OFF_R: tl.constexpr, OFF_C: tl.constexpr,
+                    PADDING: tl.constexpr, ACC: tl.constexpr, IEEE: tl.constexpr, M: tl.constexpr):
+    """(H, W) adjoint E_r^T K E_c of the four coefficient maps K of the M x M output region at
+    (m0r, m0c) onto the source tile at (t0r, t0c), whose first M - win + 1 rows / columns are this
+    program's, into slice pl of t (4 maps TS elements apart)."""
+    GR: tl.constexpr = M - WIN_R + 1
+    GC: tl.constexpr = M - WIN_C + 1
+    er = _band(g_ptr, m0r, t0r, H, Ho, M, M, WIN_R, OFF_R, PADDING, ACC)
+    ec = _band(g_ptr + WIN_R, m0c, t0c, W, Wo, M, M, WIN_C, OFF_C, PADDING, ACC)
+    ert = tl.trans(er)
+    rr = t0r + tl.arange(0, M)[:, None]
+    qq = t0c + tl.arange(0, M)[None, :]
+    own = (rr < H) & (qq < W) & (tl.arange(0, M)[:, None] < GR) & (tl.arange(0, M)[None, :] < GC)
+    to = t_ptr + pl.to(tl.int64) * H * W + rr.to(tl.int64) * W + qq
+    tl.store(to, _mm(ert, _mm(dax, ec, IEEE), IEEE), mask=own)
+    tl.store(to + TS, _mm(ert, _mm(day, ec, IEEE), IEEE), mask=own)
+    tl.store(to + 2 * TS, _mm(ert, _mm(dbb, ec, IEEE), IEEE), mask=own)
+    tl.store(to + 3 * TS, _mm(ert, _mm(dcc, ec, IEEE), IEEE), mask=own)
+
+
+@triton.jit
 def _adjoint_hw_kernel(q_ptr, g_ptr, k_ptr, w_ptr, dmap_ptr, t_ptr, C, H, W, Do, Ho, Wo, QS, TS,
                        sdn, sdc, sdd, sdh, sdw,
                        WIN_R: tl.constexpr, WIN_C: tl.constexpr, OFF_R: tl.constexpr, OFF_C: tl.constexpr,
@@ -171,31 +221,20 @@ def _adjoint_hw_kernel(q_ptr, g_ptr, k_ptr, w_ptr, dmap_ptr, t_ptr, C, H, W, Do,
     day = tl.where(valid, day, 0.0)
     dbb = tl.where(valid, dbb, 0.0)
     dcc = tl.where(valid, dcc, 0.0)
-    # (H, W) adjoint onto the source tile t0 .. t0 + M (the first GR rows / GC columns are this program's)
-    er = _band(g_ptr, m0r, t0r, H, Ho, M, M, WIN_R, OFF_R, PADDING, ACC)
-    ec = _band(g_ptr + WIN_R, m0c, t0c, W, Wo, M, M, WIN_C, OFF_C, PADDING, ACC)
-    ert = tl.trans(er)
-    rr = t0r + tl.arange(0, M)[:, None]
-    qq = t0c + tl.arange(0, M)[None, :]
-    own = (rr < H) & (qq < W) & (tl.arange(0, M)[:, None] < GR) & (tl.arange(0, M)[None, :] < GC)
-    to = t_ptr + pl.to(tl.int64) * H * W + rr.to(tl.int64) * W + qq
-    tl.store(to, _mm(ert, _mm(dax, ec, IEEE), IEEE), mask=own)
-    tl.store(to + TS, _mm(ert, _mm(day, ec, IEEE), IEEE), mask=own)
-    tl.store(to + 2 * TS, _mm(ert, _mm(dbb, ec, IEEE), IEEE), mask=own)
-    tl.store(to + 3 * TS, _mm(ert, _mm(dcc, ec, IEEE), IEEE), mask=own)
+    _store_adjoints(t_ptr, TS, pl, g_ptr, dax, day, dbb, dcc, m0r, m0c, t0r, t0c, H, W, Ho, Wo, WIN_R, WIN_C, OFF_R,
+                    OFF_C, PADDING, ACC, IEEE, M)
 
 
 @triton.jit
-def _depth_adjoint_kernel(x_ptr, y_ptr, g_ptr, k_ptr, w_ptr, t_ptr, gx_ptr, gy_ptr, C, D, H, W, Do, TS,
-                          sxn, sxc, sxd, sxh, sxw, syn, syc, syd, syh, syw, sgn, sgc, sgd, sgh, sgw,
+def _depth_adjoint_kernel(x_ptr, y_ptr, g_ptr, k_ptr, w_ptr, t_ptr, m_ptr, gx_ptr, gy_ptr, C, D, H, W, Do, TS,
+                          sxn, sxc, sxd, sxh, sxw, syn, syc, syd, syh, syw, smn, smc, smd, smh, smw,
+                          sgn, sgc, sgd, sgh, sgw,
                           WD: tl.constexpr, OFFD: tl.constexpr, MIRRORS: tl.constexpr, ACC: tl.constexpr,
-                          WRITE_X: tl.constexpr, WRITE_Y: tl.constexpr, BLOCK: tl.constexpr):
-    pl = tl.program_id(0)  # source slice over N * C * D
-    n, c, s, nc = _plane_of(pl, C, D)
-    e = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
-    m = e < H * W
-    r = (e // W).to(tl.int64)
-    col = (e % W).to(tl.int64)
+                          HAS_MASK: tl.constexpr, WRITE_X: tl.constexpr, WRITE_Y: tl.constexpr,
+                          BLOCK: tl.constexpr):
+    """The depth adjoint of t's four maps onto source slice s, combined with x and y into the
+    gradients (times the mask m for the masked SSIM, fastiqa/backends/triton/ssim_masked.py)."""
+    pl, n, c, s, nc, e, m, r, col = _slice_block(C, D, H, W, BLOCK)  # source slice over N * C * D
     a0 = tl.zeros([BLOCK], ACC)
     a1 = tl.zeros([BLOCK], ACC)
     a2 = tl.zeros([BLOCK], ACC)
@@ -231,10 +270,17 @@ def _depth_adjoint_kernel(x_ptr, y_ptr, g_ptr, k_ptr, w_ptr, t_ptr, gx_ptr, gy_p
     wl = tl.load(w_ptr + nc * 3 + 2) * tl.load(k_ptr + 3)
     sign = tl.where(d > 0, 1.0, tl.where(d < 0, -1.0, 0.0)).to(ACC) * wl
     go = n.to(tl.int64) * sgn + c.to(tl.int64) * sgc + s.to(tl.int64) * sgd + r * sgh + col * sgw
+    gxv = a0 + 2 * xv * a2 + yv * a3 + sign
+    gyv = a1 + 2 * yv * a2 + xv * a3 - sign
+    if HAS_MASK:
+        mv = tl.load(m_ptr + n.to(tl.int64) * smn + c.to(tl.int64) * smc + s.to(tl.int64) * smd + r * smh
+                     + col * smw, mask=m, other=0).to(ACC)
+        gxv = mv * gxv
+        gyv = mv * gyv
     if WRITE_X:
-        tl.store(gx_ptr + go, (a0 + 2 * xv * a2 + yv * a3 + sign).to(gx_ptr.dtype.element_ty), mask=m)
+        tl.store(gx_ptr + go, gxv.to(gx_ptr.dtype.element_ty), mask=m)
     if WRITE_Y:
-        tl.store(gy_ptr + go, (a1 + 2 * yv * a2 + xv * a3 - sign).to(gy_ptr.dtype.element_ty), mask=m)
+        tl.store(gy_ptr + go, gyv.to(gy_ptr.dtype.element_ty), mask=m)
 
 
 def _geometry(x, win_size, padding):
@@ -261,8 +307,8 @@ def _depth_blur(x, y, gd, win_size, padding):
     (do, _, _), (offd, _, _) = _geometry(x, win_size, padding)
     q = torch.empty((5, n, c, do, h, w), dtype=acc_t, device=x.device)
     _depth_kernel[(n * c * do, triton.cdiv(h * w, BLOCK))](
-        x, y, gd, q, c, d, h, w, do, q.stride(0), *x.stride(), *y.stride(),
-        WD=win_size[0], OFFD=offd, PADDING=padding, ACC=acc_tl, BLOCK=BLOCK, num_warps=4)
+        x, y, x, gd, q, c, d, h, w, do, q.stride(0), *x.stride(), *y.stride(), *x.stride(),
+        WD=win_size[0], OFFD=offd, PADDING=padding, HAS_MASK=False, ACC=acc_tl, BLOCK=BLOCK, num_warps=4)
     return q
 
 
@@ -322,10 +368,10 @@ def _grads(x, y, win_size, win_sigma, c1, c2, padding, weights, dmap, need_gx, n
         ACC=acc_tl, IEEE=acc_tl == tl.float32, M=GRAD_M, SRC=GRAD_SRC, num_warps=8)
     ref = gx if need_gx else gy
     _depth_adjoint_kernel[(n * c * d, triton.cdiv(h * w, BLOCK))](
-        x, y, gd, k, weights, t, gx if need_gx else ref, gy if need_gy else ref, c, d, h, w, do, t.stride(0),
-        *x.stride(), *y.stride(), *ref.stride(),
+        x, y, gd, k, weights, t, x, gx if need_gx else ref, gy if need_gy else ref, c, d, h, w, do, t.stride(0),
+        *x.stride(), *y.stride(), *x.stride(), *ref.stride(),
         WD=win_size[0], OFFD=offd, MIRRORS=3 if padding == Padding.SAME_REFLECT else 1, ACC=acc_tl,
-        WRITE_X=need_gx, WRITE_Y=need_gy, BLOCK=BLOCK, num_warps=4)
+        HAS_MASK=False, WRITE_X=need_gx, WRITE_Y=need_gy, BLOCK=BLOCK, num_warps=4)
     return gx, gy
 
 

@@ -11,9 +11,11 @@ from ._version import __version__
 from .cpu_isa import cpu_model
 from .ops import _dispatch
 
-# family -> the compiled op whose presence makes the cpu/cuda backends usable
+# family -> the compiled op whose presence makes the cpu/cuda backends usable. "ssim" covers the
+# volumes (5-D): they run in ssim_fwd's kernels (csrc/cpu/ssim_volume.h, csrc/cuda/ssim_volume_host.cpp);
+# "ssim_masked" is the masked SSIM's own op pair (mask=, nan_policy="omit").
 FAMILIES = {"pixel": "pixel_fwd", "psnr": "psnr_fwd", "gram": "style_fwd", "ssim": "ssim_fwd",
-            "perceptual": "lpips_head_fwd"}
+            "ssim_masked": "ssim_masked_fwd", "perceptual": "lpips_head_fwd"}
 
 
 def _triton_version():
@@ -102,10 +104,11 @@ def format_report(report: dict) -> str:
     ]
     if report["forced_backend"]:
         lines.append(f"FASTIQA_BACKEND={report['forced_backend']} (forced)")
-    lines.append(f"{'family':<10} {'built cpu':<10} {'built cuda':<11} {'cpu tensors':<12} cuda tensors")
+    lines.append(f"{'family':<12} {'built cpu':<10} {'built cuda':<11} {'cpu tensors':<12} cuda tensors")
     for fam, r in report["families"].items():
         built = f"{str(r['built_cpu']):<10} {str(r['built_cuda']):<11}"
-        lines.append(f"{fam:<10} {built} {r['on_cpu_tensors']:<12} {r['on_cuda_tensors']}")
+        lines.append(f"{fam:<12} {built} {r['on_cpu_tensors']:<12} {r['on_cuda_tensors']}")
+    lines.append("(ssim includes the volume (5-D) kernels; ssim_masked: mask= / nan_policy=\"omit\")")
     lines += _weights_lines(report.get("weights", []))
     return "\n".join(lines)
 

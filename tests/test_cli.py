@@ -21,6 +21,11 @@ def test_info_reports_versions_backends_and_isa():
     assert fam["on_cpu_tensors"] in ("cpu", "reference")
     assert fam["on_cuda_tensors"] in ("cuda", "triton", "reference")
     assert report["torch"] == __import__("torch").__version__
+    # the masked SSIM's own op pair is listed, built wherever the SSIM kernels are (volumes run in ssim_fwd's)
+    assert "ssim_masked" in text
+    masked = report["families"]["ssim_masked"]
+    assert masked["built_cpu"] == report["families"]["ssim"]["built_cpu"]
+    assert masked["on_cpu_tensors"] in ("cpu", "reference")
 
 
 def test_demo_runs_and_prints_every_op(capsys):

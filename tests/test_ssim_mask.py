@@ -244,6 +244,33 @@ def test_layouts(backend):
     check(xs[..., ::2], ys[..., ::2], m, "per_channel", backend, win_size=5)
 
 
+@pytest.mark.skipif("cpu" not in BACKENDS, reason="the compiled CPU kernels are not built")
+@pytest.mark.parametrize("padding", PADDINGS)
+@pytest.mark.parametrize("reduction", ["per_channel", "map"])
+def test_cpu_bands_strips_and_threads(padding, reduction):
+    """Images taller than a band and wider than a column strip (csrc/cpu/ssim_masked_band.h: bands
+    of 64 to 256 rows, strips of 32 to 80 columns), odd sizes, a (N, C) float mask: against the
+    oracle, and bitwise the same with 1 and 3 threads (bands never follow the thread count)."""
+    x, y = pair((1, 2, 203, 301), seed=11)
+    m = make_mask(x.shape, "float")
+    check(x, y, m, reduction, "cpu", padding=padding)
+    x32, y32 = x.float(), y.float()
+    threads, results = torch.get_num_threads(), []
+    try:
+        for n in (1, 3):
+            torch.set_num_threads(n)
+            xf, yf = x32.clone().requires_grad_(), y32.clone().requires_grad_()
+            out = F.ssim(xf, yf, mask=m, reduction=reduction, padding=padding, backend="cpu")
+            loss = F.l1_ssim_loss(xf, yf, mask=m, reduction="none", padding=padding, backend="cpu")
+            (out.sum() + loss.sum()).backward()
+            results.append((out.detach(), loss.detach(), xf.grad, yf.grad))
+    finally:
+        torch.set_num_threads(threads)
+    for a, b in zip(*results):
+        assert torch.equal(a, b)
+    assert results[0][2].abs().sum() > 0
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("padding", PADDINGS)
 def test_all_ones_mask_is_unmasked(backend, padding):

@@ -5,7 +5,9 @@
 //
 // Normalised convolutions: W = G*m, mu_x = G*(m x) / W, E[x^2] = G*(m x^2) / W, E[xy] = G*(m x y) / W,
 // then S exactly as the unmasked SSIM (csrc/common/ssim_math.h: ssim_value / ssim_value_grad).
-// One N-D code path: an image is a volume of depth 1 (window depth 1: no depth pass).
+// Images (4-D) run the banded kernels of csrc/cpu/ssim_masked_band.h (column strips, rings in
+// L1, no image-sized scratch). Volumes (5-D) run the N-D code path below (an image would be a
+// volume of depth 1):
 //
 // Per (n, c) plane, one plane after another, rows split over threads (at::parallel_for):
 //   forward: each padded source row gives the six products m, m x, m y, m x^2, m y^2, m x y
@@ -31,10 +33,12 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
 #include <vector>
 
 #include "../common/ssim_math.h"
 #include "../host/ssim_masked_checks.h"
+#include "buffer_pool.h"
 #include "convert.h"
 #include "isa.h"
 #include "ssim_masked_table.h"
@@ -43,6 +47,7 @@ FASTIQA_ISA_BEGIN
 namespace fastiqa {
 namespace cpu {
 namespace FASTIQA_ISA_NS {
+#include "simd.h"
 namespace ssim_masked {
 namespace {
 
@@ -110,6 +115,8 @@ template <typename T, typename A> struct Job {
 };
 
 constexpr int64_t kGrain = 4;  // rows per parallel task at least
+
+#include "ssim_masked_band.h"  // images (4-D): the banded kernels
 
 // Forward statistics of plane (n, c): st = the six blurred products, (6, Do, Ho, Wo).
 template <typename T, typename A>
@@ -432,6 +439,14 @@ Tensor2 ssim_masked_fwd(const at::Tensor& pred, const at::Tensor& target, const 
   if (pred.numel() == 0) return {planes.zero_(), out_map};
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, pred.scalar_type(), "ssim_masked_fwd", [&] {
     using A = typename AccOf<scalar_t>::type;
+    if (pred.dim() == 4) {
+      band::Job2<scalar_t, A> J;
+      band::setup2(J, pred, target, mask, win, c1, c2, padding, false, false);
+      J.want_map = want_map;
+      if (want_map) J.map = View<scalar_t>(out_map);
+      band::fwd_all(J, pred.size(0) * pred.size(1), planes.data_ptr<A>());
+      return;
+    }
     Job<scalar_t, A> J;
     setup(J, pred, target, mask, win, c1, c2, padding);
     J.want_map = want_map;
@@ -448,11 +463,21 @@ Tensor2 ssim_masked_bwd(const at::Tensor& pred, const at::Tensor& target, const 
   const host::SsimWindow win = host::check_ssim_masked(pred, target, mask, win_size, win_sigma, padding);
   const std::vector<int64_t> out = out_sizes(pred, win, padding);
   host::check_ssim_masked_grads(pred, d_planes, d_map, out.data());
-  at::Tensor gx = need_grad_pred ? at::empty_like(pred) : at::empty({0}, pred.options());
-  at::Tensor gy = need_grad_target ? at::empty_like(pred) : at::empty({0}, pred.options());
+  // pooled (csrc/cpu/buffer_pool.h): a fresh gradient buffer costs a page fault per 4 KiB on every step
+  at::Tensor gx = need_grad_pred ? pooled_empty_like(pred) : at::empty({0}, pred.options());
+  at::Tensor gy = need_grad_target ? pooled_empty_like(pred) : at::empty({0}, pred.options());
   if (pred.numel() == 0 || !(need_grad_pred || need_grad_target)) return {gx, gy};
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, pred.scalar_type(), "ssim_masked_bwd", [&] {
     using A = typename AccOf<scalar_t>::type;
+    if (pred.dim() == 4) {
+      band::Job2<scalar_t, A> J;
+      band::setup2(J, pred, target, mask, win, c1, c2, padding, need_grad_pred, need_grad_target);
+      if (d_map.has_value()) J.dmap = View<const scalar_t>(*d_map);
+      if (need_grad_pred) J.gx = View<scalar_t>(gx);
+      if (need_grad_target) J.gy = View<scalar_t>(gy);
+      band::bwd_all(J, pred.size(0) * pred.size(1), d_planes.data_ptr<A>());
+      return;
+    }
     Job<scalar_t, A> J;
     setup(J, pred, target, mask, win, c1, c2, padding);
     if (d_map.has_value()) J.dmap = View<const scalar_t>(*d_map);

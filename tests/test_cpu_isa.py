@@ -65,6 +65,10 @@ CASES = {
     "ssim_components_map_cl": (lambda x, y, b: torch.stack(F.ssim(x, y, reduction="map", padding="same_zero",
                                                                   return_components=True, backend=b)),
                                (1, 3, 30, 31), True, True),
+    # the components of volumes (csrc/cpu/ssim_volume.h: per-axis window, reflect padding, 2 depth blocks)
+    "ssim_components_volume": (lambda x, y, b: torch.stack(F.ssim(x, y, reduction="map", padding="same_reflect",
+                                                                  win_size=(5, 3, 7), return_components=True,
+                                                                  backend=b)), (1, 2, 19, 9, 12), False, True),
     # issue 19 item 3: the masked SSIM (csrc/cpu/ssim_masked.h): (N, 1) bool mask with reflect padding; the map of
     # a float (N, C) mask, channels_last, zero padding; the L1 + SSIM loss of a volume
     "ssim_masked": (lambda x, y, b: F.ssim(x, y, mask=_mask(x, 1), padding="same_reflect", win_size=7,

@@ -1,4 +1,4 @@
-"""Fuzzing of the SSIM family on volumes (N, C, D, H, W): random shapes, per-axis windows,
+"""Fuzzing of the SSIM family on volumes (N, C, D, H, W), the components too: random shapes, per-axis windows,
 sigmas, paddings, dtypes, layouts and reductions; the compiled CPU kernels against the
 float64 reference (values, and the gradients of both inputs through a random weighting of
 the output). Derandomized (reproducible); FASTIQA_FUZZ_EXAMPLES sets a large random run as
@@ -18,6 +18,7 @@ pytestmark = pytest.mark.skipif("cpu" not in cpu_backends("ssim"), reason="no co
 
 FNS = {
     "ssim": lambda a, b, r, kw: F.ssim(a, b, reduction=r, **kw),
+    "ssim_components": lambda a, b, r, kw: torch.stack(F.ssim(a, b, reduction=r, return_components=True, **kw)),
     "ssim_loss": lambda a, b, r, kw: F.ssim_loss(a, b, reduction="none" if r == "map" else r, **kw),
     "l1_ssim_loss": lambda a, b, r, kw: F.l1_ssim_loss(a, b, reduction="none" if r == "map" else r, alpha=0.4,
                                                        **kw),

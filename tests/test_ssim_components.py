@@ -1,7 +1,8 @@
 """ssim(return_components=True): luminance, contrast, structure (issue 19 item 4) in every
-backend against a float64 oracle written here (conv2d, the definitions, autograd for the
-gradients), both inputs, every padding and reduction, dtypes, layouts, the zero-variance rule,
-sample covariance / uniform window, c * s = cs."""
+backend against a float64 oracle written here (conv2d / conv3d with the whole window, the
+definitions, autograd for the gradients), both inputs, every padding and reduction, dtypes,
+layouts, the zero-variance rule, sample covariance / uniform window, c * s = cs; on (N, C, H, W)
+images and (N, C, D, H, W) volumes (per-axis windows, several depth blocks of the CPU kernel)."""
 
 import pytest
 import torch
@@ -23,27 +24,38 @@ def _sqrt0(v):
     return torch.where(pos, torch.where(pos, v, torch.ones_like(v)).sqrt(), torch.zeros_like(v))
 
 
-def _blur(t, g, padding):
-    c, r = t.shape[1], g.numel() // 2
-    w2 = (g[:, None] * g[None, :]).expand(c, 1, -1, -1)
+def _blur(t, w, padding):
+    """t blurred by the whole (not separable) window w, of 2 or 3 axes."""
+    c, rs = t.shape[1], [k // 2 for k in w.shape]
     if padding == "same_reflect":
-        t = torch.nn.functional.pad(t, (r, r, r, r), mode="reflect")
-    return torch.nn.functional.conv2d(t, w2, padding=r if padding == "same_zero" else 0, groups=c)
+        t = torch.nn.functional.pad(t, [p for r in reversed(rs) for p in (r, r)], mode="reflect")
+    conv = torch.nn.functional.conv2d if w.dim() == 2 else torch.nn.functional.conv3d
+    return conv(t, w.expand(c, 1, *w.shape), padding=rs if padding == "same_zero" else 0, groups=c)
+
+
+def _window(win_size, win_sigma, window, axes):
+    """The whole window: the outer product of one 1-D window per axis (a number: the same on each)."""
+    sizes = win_size if isinstance(win_size, tuple) else (win_size,) * axes
+    sigmas = win_sigma if isinstance(win_sigma, tuple) else (win_sigma,) * axes
+    w = torch.ones((), dtype=torch.float64)
+    for n, sigma in zip(sizes, sigmas):
+        k = torch.arange(n, dtype=torch.float64) - (n - 1) / 2
+        g = torch.ones(n, dtype=torch.float64) if window == "uniform" else torch.exp(-k * k / (2 * sigma ** 2))
+        w = w[..., None] * (g / g.sum())
+    return w
 
 
 def oracle(x, y, data_range=1.0, win_size=11, win_sigma=1.5, k1=0.01, k2=0.03, padding="valid",
            reduction="mean", window="gaussian", use_sample_covariance=False):
-    """(ssim, l, c, s) from the definitions, float64, one 2-D window (not separable)."""
+    """(ssim, l, c, s) from the definitions, float64, the whole 2-D or 3-D window (not separable)."""
     x, y = x.double(), y.double()
-    k = torch.arange(win_size, dtype=torch.float64) - (win_size - 1) / 2
-    g = torch.ones(win_size, dtype=torch.float64) if window == "uniform" else torch.exp(-k * k / (2 * win_sigma ** 2))
-    g = (g / g.sum()).to(x.device)
+    g = _window(win_size, win_sigma, window, x.dim() - 2).to(x.device)
     mx, my = _blur(x, g, padding), _blur(y, g, padding)
     sxx = _blur(x * x, g, padding) - mx * mx
     syy = _blur(y * y, g, padding) - my * my
     sxy = _blur(x * y, g, padding) - mx * my
     if use_sample_covariance:
-        r = win_size * win_size / (win_size * win_size - 1)
+        r = g.numel() / (g.numel() - 1)
         sxx, syy, sxy = sxx * r, syy * r, sxy * r
     c1, c2 = (k1 * data_range) ** 2, (k2 * data_range) ** 2
     c3 = c2 / 2
@@ -196,8 +208,91 @@ def test_bad_argument():
     x, y = pair((1, 1, 16, 16))
     with pytest.raises((TypeError, ValueError), match="return_components"):
         F.ssim(x, y, return_components="yes")
-    with pytest.raises(ValueError, match="return_components"):
+    with pytest.raises(ValueError, match="return_components"):  # masks: still not with the components
         F.ssim(x[:, :, None].expand(-1, -1, 11, -1, -1), y[:, :, None].expand(-1, -1, 11, -1, -1),
-               return_components=True)
+               return_components=True, nan_policy="omit")
     plain = F.ssim(x, y, return_components=False)
     assert isinstance(plain, torch.Tensor) and plain.dim() == 0
+
+
+# volumes (N, C, D, H, W): a separable 3-D window, one size / sigma per axis (D, H, W)
+
+VOL_WIN = dict(win_size=(3, 5, 7), win_sigma=(0.8, 1.5, 1.1))
+
+
+def _vol_tols(dtype):
+    return ((1e-4, 2e-5), 1e-4) if dtype == torch.float32 else ((1e-10, 1e-12), 1e-9)
+
+
+def _vol_cases():
+    out = []
+    for bid, (b, d) in zip(ids(BD), BD):
+        out += param_cases([(bid, (b, d))], [(p, (p,)) for p in PADDINGS], [(r, (r,)) for r in REDUCTIONS],
+                           slow=lambda b, d, p, r: (b, d) == INTERPRETED and not (
+                               r == "mean" or (r, p) == ("map", "valid")))
+    return out
+
+
+@pytest.mark.parametrize("backend,device,padding,reduction", _vol_cases())
+def test_volume_components_values_and_grads(backend, device, padding, reduction):
+    """Odd sizes; 19 slices: two depth blocks of the CPU kernel (16 slices each), the second short."""
+    dtype = torch.float32 if backend == "triton" else torch.float64
+    x, y = pair((2, 2, 19, 9, 11), device, dtype, seed=11)
+    check(x, y, backend, *_vol_tols(dtype), padding=padding, reduction=reduction, **VOL_WIN)
+
+
+@pytest.mark.parametrize("backend,device", BD, ids=ids(BD))
+def test_volume_components_windows(backend, device):
+    """The default 11^3 window, the uniform window with sample covariance, the zero-variance rule."""
+    dtype = torch.float32 if backend == "triton" else torch.float64
+    x, y = pair((1, 2, 12, 13, 11), device, dtype, seed=12)
+    check(x, y, backend, *_vol_tols(dtype), reduction="per_channel")
+    check(x, y, backend, *_vol_tols(dtype), window="uniform", win_size=(3, 5, 3), use_sample_covariance=True,
+          padding="same_reflect", reduction="map")
+    x, y = pair((1, 2, 17, 10, 12), "cpu", torch.float64, seed=13)
+    x[:, :, 2:15, 1:9, 2:11] = 0
+    y[:, 1, 4:12, 2:8, 3:9] = 0  # both zero somewhere: sigma_x = sigma_y = 0
+    for padding in PADDINGS:
+        check(x.to(device, dtype), y.to(device, dtype), backend, *_vol_tols(dtype), padding=padding,
+              reduction="map", **VOL_WIN)
+
+
+@pytest.mark.parametrize("backend,device", BD, ids=ids(BD))
+def test_volume_contrast_times_structure_is_cs(backend, device):
+    """Volumes: c * s = the SSIM's cs (the op's cs output, MS-SSIM's term) and l c s = S, map by map."""
+    x, y = pair((2, 2, 13, 12, 14), device, torch.float32 if backend == "triton" else torch.float64, seed=14)
+    out = F.ssim(x, y, reduction="map", return_components=True, backend=backend, padding="same_zero", **VOL_WIN)
+    _, cs = R_ssim.ssim_maps(x.double().cpu(), y.double().cpu(), padding="same_zero", **VOL_WIN)
+    atol = 4e-6 if x.dtype == torch.float32 else 1e-13  # float32: the variances' cancellation over 3-D windows
+    assert out.ssim.shape == x.shape
+    torch.testing.assert_close((out.contrast * out.structure).double().cpu(), cs, rtol=0, atol=atol)
+    torch.testing.assert_close((out.luminance * out.contrast * out.structure).double(), out.ssim.double(), rtol=0,
+                               atol=atol)
+    torch.testing.assert_close(out.ssim, F.ssim(x, y, reduction="map", backend=backend, padding="same_zero",
+                                                **VOL_WIN), rtol=0, atol=atol)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32])
+@pytest.mark.parametrize("backend,device", LOW, ids=ids(LOW))
+def test_volume_low_precision(backend, device, dtype):
+    x, y = pair((1, 2, 18, 9, 10), device, dtype, seed=15)
+    rtol, atol = tol(dtype)
+    gtol = 5e-2 if dtype in (torch.float16, torch.bfloat16) else 1e-4
+    for reduction in ("none", "map"):
+        out, _, _ = check(x, y, backend, (max(rtol, 1e-4), max(atol, 2e-5)), gtol, reduction=reduction,
+                          padding="same_reflect", **VOL_WIN)
+        assert all(o.dtype == (dtype if reduction == "map" else torch.float32) for o in out)
+
+
+@pytest.mark.parametrize("backend,device", BD, ids=ids(BD))
+def test_volume_layouts(backend, device):
+    """channels_last_3d, and a strided view (every other slice, row and column): same values and
+    gradients as the oracle."""
+    dtype = torch.float32 if backend == "triton" else torch.float64
+    x, y = pair((1, 3, 17, 9, 10), device, dtype, seed=16)
+    cl = torch.channels_last_3d
+    check(x.contiguous(memory_format=cl), y.contiguous(memory_format=cl), backend, *_vol_tols(dtype),
+          reduction="map", padding="same_zero", **VOL_WIN)
+    big_x, big_y = pair((1, 2, 34, 19, 21), device, dtype, seed=17)
+    ys = big_y.transpose(2, 4).contiguous()[:, :, ::2, 1::2, ::2].transpose(2, 4)  # D innermost, strided
+    check(big_x[:, :, ::2, 1::2, ::2], ys, backend, *_vol_tols(dtype), reduction="none", **VOL_WIN)

@@ -239,6 +239,22 @@ def test_torchmetrics_volumes():
                                want_axes, rtol=1e-9, atol=1e-12)
 
 
+def test_torchmetrics_volume_contrast_sensitivity():
+    """torchmetrics' return_contrast_sensitivity on 5-D input (per volume: the mean of the cs map of
+    its reflect-padded SSIM with the window's border cropped, i.e. the valid positions; its crop
+    takes pad_h, pad_w, pad_d from the (D, H, W) axes in that order, so only a cubic window is
+    defined) is the mean of contrast * structure of return_components."""
+    tm = pytest.importorskip("torchmetrics.functional.image")
+    x, y = _pair((2, 2, 14, 16, 18), torch.float64, seed=10)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        want_s, want_cs = tm.structural_similarity_index_measure(x, y, data_range=1.0,
+                                                                 return_contrast_sensitivity=True)
+    got = F.ssim(x, y, padding="valid", reduction="map", return_components=True)
+    torch.testing.assert_close((got.contrast * got.structure).flatten(1).mean(1), want_cs, rtol=0, atol=1e-12)
+    torch.testing.assert_close(F.ssim(x, y, padding="same_reflect"), want_s, rtol=1e-9, atol=1e-12)
+
+
 def test_kornia_ssim3d():
     kornia = pytest.importorskip("kornia")
     x, y = _pair((1, 2, 13, 14, 15), torch.float64, seed=9)

@@ -987,15 +987,20 @@ std::vector<double> run_all(const Job<T, A>& J, int64_t planes) {
   return plane_sums;
 }
 
-// Volumes (N, C, D, H, W): the plane kernels of csrc/cpu/ssim_volume.h.
+// Volumes (N, C, D, H, W): the plane kernels of csrc/cpu/ssim_volume.h (maps contiguous; the
+// components' (4 N, C, Do, Ho, Wo) viewed as (4, N, C, Do, Ho, Wo)).
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> volume_planes_fwd(
     const at::Tensor& x, const at::Tensor& y, const host::SsimWindow& win, double c1, double c2, int64_t padding,
-    bool want_map, bool want_l1, const std::optional<at::Tensor>& weights, bool need_gx, bool need_gy) {
+    bool want_map, bool want_l1, bool components, const std::optional<at::Tensor>& weights, bool need_gx,
+    bool need_gy) {
   const auto acc = host::acc_dtype(x);
   const bool grad = weights.has_value() && (need_gx || need_gy);
-  if (grad) host::check_ssim_weights(*weights, x);
+  TORCH_CHECK(!(grad && components), "fastiqa_C::ssim: the components have no forward gradient (ssim_bwd)");
+  if (grad) TORCH_CHECK(!host::check_ssim_weights(*weights, x), "fastiqa_C::ssim: (N, C, 3) weights expected");
   const int64_t N = x.size(0), C = x.size(1);
-  at::Tensor planes = at::empty({N, C, kNumPlaneStats}, x.options().dtype(acc));
+  const int64_t nstats = components ? kNumComponentStats : kNumPlaneStats;
+  const int64_t nmaps = components ? kNumComponentMaps : 1;
+  at::Tensor planes = at::empty({N, C, nstats}, x.options().dtype(acc));
   at::Tensor map = at::empty({0}, x.options());
   at::Tensor gx = grad && need_gx ? pooled_empty_like(x) : at::empty({0}, x.options());
   at::Tensor gy = grad && need_gy ? pooled_empty_like(x) : at::empty({0}, x.options());
@@ -1003,9 +1008,13 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> volume_planes_fwd(
     using A = typename AccOf<scalar_t>::type;
     VolJob<scalar_t, A> J;
     setup_volume(J, x, y, win, c1, c2, padding);
+    J.comp = components;
     if (want_map) {
-      map = at::empty({N, C, J.Do, J.Ho, J.Wo}, x.options());
-      J.map = View5<scalar_t>(map);
+      map = at::empty({nmaps * N, C, J.Do, J.Ho, J.Wo}, x.options());
+      if (components)
+        for (int k = 0; k < kNumComponentMaps; ++k) J.mapk[k] = View5<scalar_t>(map.narrow(0, k * N, N));
+      else
+        J.map = View5<scalar_t>(map);
     }
     J.l1 = want_l1;
     J.want_map = want_map;
@@ -1018,12 +1027,12 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> volume_planes_fwd(
     const std::vector<double> sums = run_volume(J, N * C);
     A* out = planes.data_ptr<A>();
     const double n_out = static_cast<double>(J.Do * J.Ho * J.Wo), n_in = static_cast<double>(J.D * J.H * J.W);
-    for (int64_t pl = 0; pl < N * C; ++pl) {
-      out[3 * pl] = static_cast<A>(sums[3 * pl] / n_out);
-      out[3 * pl + 1] = static_cast<A>(sums[3 * pl + 1] / n_out);
-      out[3 * pl + 2] = static_cast<A>(sums[3 * pl + 2] / n_in);
-    }
+    constexpr int NS = kNumComponentStats;
+    for (int64_t pl = 0; pl < N * C; ++pl)
+      for (int q = 0; q < nstats; ++q)
+        out[nstats * pl + q] = static_cast<A>(sums[NS * pl + q] / (q == 2 ? n_in : n_out));
   });
+  if (want_map && components) map = map.view({kNumComponentMaps, N, C, map.size(2), map.size(3), map.size(4)});
   return {planes, map, gx, gy};
 }
 
@@ -1032,7 +1041,7 @@ std::tuple<at::Tensor, at::Tensor> volume_planes_bwd(const at::Tensor& x, const 
                                                      int64_t padding, const at::Tensor& weights,
                                                      const std::optional<at::Tensor>& dmap, bool need_gx,
                                                      bool need_gy) {
-  TORCH_CHECK(!host::check_ssim_weights(weights, x), "fastiqa_C::ssim: the components are not in the volume kernels yet");
+  const bool comp = host::check_ssim_weights(weights, x);
   at::Tensor gx = need_gx ? pooled_empty_like(x) : at::empty({0}, x.options());
   at::Tensor gy = need_gy ? pooled_empty_like(x) : at::empty({0}, x.options());
   if (!need_gx && !need_gy) return {gx, gy};
@@ -1040,10 +1049,18 @@ std::tuple<at::Tensor, at::Tensor> volume_planes_bwd(const at::Tensor& x, const 
     using A = typename AccOf<scalar_t>::type;
     VolJob<scalar_t, A> J;
     setup_volume(J, x, y, win, c1, c2, padding);
-    host::check_ssim_dmap(dmap, x, {J.Do, J.Ho, J.Wo});
+    host::check_ssim_dmap(dmap, x, {J.Do, J.Ho, J.Wo}, comp);
     J.grad = true;
     J.weights = weights.data_ptr<A>();
-    if (dmap.has_value()) J.dmap = View5<const scalar_t>(*dmap);
+    if (comp) {  // 5 coefficient maps (csrc/cpu/ssim_volume.h), map weights on S, l, c, s
+      J.comp = true;
+      J.nw = kNumComponentStats;
+      J.nq = 5;
+      if (dmap.has_value())
+        for (int k = 0; k < kNumComponentMaps; ++k) J.dmapk[k] = View5<const scalar_t>(dmap->select(0, k));
+    } else if (dmap.has_value()) {
+      J.dmap = View5<const scalar_t>(*dmap);
+    }
     if (need_gx) J.gx = View5<scalar_t>(gx);
     if (need_gy) J.gy = View5<scalar_t>(gy);
     run_volume(J, x.size(0) * x.size(1));
@@ -1056,8 +1073,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> ssim_planes_fwd(
     int64_t padding, bool want_map, bool want_l1, bool components, const std::optional<at::Tensor>& weights,
     bool need_gx, bool need_gy) {
   host::check_ssim_inputs(x, y, win, padding);
-  TORCH_CHECK(!(components && x.dim() == 5), "fastiqa_C::ssim: the components are not in the volume kernels yet");
-  if (x.dim() == 5) return volume_planes_fwd(x, y, win, c1, c2, padding, want_map, want_l1, weights, need_gx, need_gy);
+  if (x.dim() == 5)
+    return volume_planes_fwd(x, y, win, c1, c2, padding, want_map, want_l1, components, weights, need_gx, need_gy);
   const Geometry geo = geometry(x, win, padding);
   const auto acc = host::acc_dtype(x);
   const bool grad = weights.has_value() && (need_gx || need_gy);

@@ -20,13 +20,18 @@
 // Sums are kept per output slice (S, cs) and per source slice (|x - y|) and added in slice
 // order; every slice's values and gradients are computed the same way in any block: results
 // do not depend on the partition, hence not on the thread count.
+// The components (J.comp, csrc/common/ssim_math.h ssim_components): the forward also sums l, c, s
+// per output slice and writes the 4 maps S, l, c, s; the gradient (ssim_components_grad) keeps 5
+// coefficient maps (dax, day, dbx, dc, dby: dF/dx and dF/dy differ in their variance
+// coefficient) where the SSIM's has 4 (dby = dbx), through the same depth, vertical and
+// horizontal adjoints.
 #pragma once
 
 // Depth slices per work unit at least: >= the largest offset (kMaxWin / 2), which the reflect
 // folds of a block rely on (as kBand for the rows of images).
 constexpr int64_t kMinDepthBlock = 16;
 static_assert(kMinDepthBlock >= kMaxWin / 2, "a depth block must hold the largest padding offset");
-// A block's gradient accumulators (4 maps of its source slices) stay below this size.
+// A block's gradient accumulators (4 maps of its source slices, 5 with the components) stay below this size.
 constexpr int64_t kVolAccBytes = int64_t(64) << 20;
 
 template <typename T> struct View5 {
@@ -42,30 +47,38 @@ template <typename T> struct View5 {
 template <typename T, typename A> struct VolJob {
   View5<const T> x, y, dmap;
   View5<T> map, gx, gy;
-  const A* weights = nullptr;  // (planes, 3) or null
+  View5<T> mapk[kNumComponentMaps];         // comp: the maps S, l, c, s
+  View5<const T> dmapk[kNumComponentMaps];  // comp: their weights (or null)
+  const A* weights = nullptr;  // (planes, nw) or null
   int64_t C = 0, D = 0, H = 0, W = 0, Do = 0, Ho = 0, Wo = 0, offd = 0, offh = 0, offw = 0;
   int64_t Wp = 0, Hp = 0, P = 0, AP = 0, block = kMinDepthBlock, nblocks = 0;
   int wd = 0, wh = 0, ww = 0, padding = 0;
   A gd[kMaxWin] = {}, gh[kMaxWin] = {}, gw[kMaxWin] = {};
   A c1 = 0, c2 = 0;
-  bool l1 = false, want_map = false, grad = false;
+  bool l1 = false, want_map = false, grad = false, comp = false;
+  int nw = kNumWeights;  // weights per plane (kNumComponentStats with comp)
+  int nq = 4;            // the gradient's coefficient maps (5 with comp): dax, day, dbx, dc[, dby]
   std::vector<int64_t> colsrc;  // padded column -> source column or -1, size Wp
 };
+
+// Sums per output slice: S, cs (and with the components l, c, s).
+template <typename T, typename A> int vol_slice_sums(const VolJob<T, A>& J) { return J.comp ? 5 : 2; }
 
 constexpr int kVolStats = 5;  // x, y, x^2, y^2, xy (float64 too: one code path)
 
 template <typename A> struct VolScratch {
   std::vector<A> buf;
-  A *h, *ring, *st, *rx, *ry, *rxx, *ryy, *rxy, *cring, *vt, *vr, *t, *acc, *xr, *yr;
+  A *h, *ring, *st, *rx, *ry, *rxx, *ryy, *rxy, *cring, *vt, *vr, *t, *acc, *xr, *yr, *crow;
   int64_t slice = 0;  // elements of one slice of the five statistics: 5 * Ho * P
   template <typename T> void init(const VolJob<T, A>& J) {
     slice = kVolStats * J.Ho * J.P;
-    const int64_t plane4 = 4 * J.Ho * J.P;
+    const int64_t nq = J.nq, planeq = nq * J.Ho * J.P;
     const int64_t row_in = J.P + J.ww + kLanes;  // a padded source row (Wp <= P + ww - 1)
-    const int64_t acc_n = J.grad ? J.block * 4 * J.H * J.AP : 0;
+    const int64_t acc_n = J.grad ? J.block * nq * J.H * J.AP : 0;
+    const int64_t crow_n = J.comp ? kNumComponentMaps * J.P : 0;
     const int64_t need = kVolStats * J.Hp * J.P + J.wd * slice + kVolStats * J.P + kVolStats * row_in +
-                         (J.grad ? J.wd * plane4 + plane4 + 4 * J.Hp * (J.P + 2 * J.ww) + 4 * (J.P + 2 * J.ww) : 0) +
-                         acc_n + 2 * J.W + 64;
+                         (J.grad ? J.wd * planeq + planeq + nq * J.Hp * (J.P + 2 * J.ww) + nq * (J.P + 2 * J.ww) : 0) +
+                         acc_n + crow_n + 2 * J.W + 64;
     buf.assign(need, A(0));
     A* p = buf.data();
     auto take = [&](int64_t n) { A* r = p; p += n; return r; };
@@ -74,11 +87,12 @@ template <typename A> struct VolScratch {
     st = take(kVolStats * J.P);         // one row of the depth-blurred statistics
     rx = take(row_in); ry = take(row_in);
     rxx = take(row_in); ryy = take(row_in); rxy = take(row_in);  // the products of a padded row
-    cring = J.grad ? take(J.wd * plane4) : nullptr;  // coefficient maps of the last wd output slices
-    vt = J.grad ? take(plane4) : nullptr;            // a padded slice's depth adjoint
-    vr = J.grad ? take(4 * J.Hp * (J.P + 2 * J.ww)) : nullptr;  // its vertical adjoint, zero column margins
-    t = J.grad ? take(4 * (J.P + 2 * J.ww)) : nullptr;
+    cring = J.grad ? take(J.wd * planeq) : nullptr;  // coefficient maps of the last wd output slices
+    vt = J.grad ? take(planeq) : nullptr;            // a padded slice's depth adjoint
+    vr = J.grad ? take(nq * J.Hp * (J.P + 2 * J.ww)) : nullptr;  // its vertical adjoint, zero column margins
+    t = J.grad ? take(nq * (J.P + 2 * J.ww)) : nullptr;
     acc = J.grad ? take(acc_n) : nullptr;
+    crow = crow_n ? take(crow_n) : nullptr;  // comp: one row of S, l, c, s (forward) or of their weights
     xr = take(J.W); yr = take(J.W);
   }
 };
@@ -192,16 +206,16 @@ void finalize_slice(const VolJob<T, A>& J, VolScratch<A>& S, int64_t u, int64_t 
                     int64_t s_b) {
   const int64_t s = source_index(u, J.D, J.offd, J.padding);
   if (s < s_a || s >= s_b) return;
-  const int64_t P = J.P, Ho = J.Ho, Wo = J.Wo, plane4 = 4 * Ho * P;
+  const int64_t P = J.P, Ho = J.Ho, Wo = J.Wo, planeq = J.nq * Ho * P;
   const int k_lo = static_cast<int>(std::max<int64_t>(0, u - p_last));
   const int k_hi = static_cast<int>(std::min<int64_t>(J.wd - 1, u - pa));
   const A* src[kMaxWin];
-  for (int k = k_lo; k <= k_hi; ++k) src[k - k_lo] = S.cring + ((u - k) % J.wd) * plane4;
-  weighted_rows(src, J.gd + k_lo, k_hi - k_lo + 1, plane4, S.vt);
+  for (int k = k_lo; k <= k_hi; ++k) src[k - k_lo] = S.cring + ((u - k) % J.wd) * planeq;
+  weighted_rows(src, J.gd + k_lo, k_hi - k_lo + 1, planeq, S.vt);
   // vertical adjoint onto the padded rows r = 0 .. Hp - 1: vr[(q * Hp + r) * RP + ww - 1 + j]
   // (ww - 1 zeros before output column 0, zeros after Wo - 1: the horizontal adjoint's margins)
   const int64_t RP = P + 2 * J.ww;
-  for (int q = 0; q < 4; ++q)
+  for (int q = 0; q < J.nq; ++q)
     for (int64_t r = 0; r < J.Hp; ++r) {
       A* __restrict__ o = S.vr + (q * J.Hp + r) * RP;
       std::fill(o, o + J.ww - 1, A(0));
@@ -215,11 +229,11 @@ void finalize_slice(const VolJob<T, A>& J, VolScratch<A>& S, int64_t u, int64_t 
       std::fill(o + J.ww - 1 + Wo, o + RP, A(0));  // after the blur: its last vector may pass Wo
     }
   // horizontal adjoint and folds onto the source rows and columns
-  A* a = S.acc + (s - s_a) * 4 * J.H * J.AP;
+  A* a = S.acc + (s - s_a) * J.nq * J.H * J.AP;
   for (int64_t r = 0; r < J.Hp; ++r) {
     const int64_t sr = source_index(r, J.H, J.offh, J.padding);
     if (sr < 0) continue;
-    for (int q = 0; q < 4; ++q) {
+    for (int q = 0; q < J.nq; ++q) {
       const A* __restrict__ in = S.vr + (q * J.Hp + r) * RP;  // output column j at in[ww - 1 + j]
       A* __restrict__ t = S.t;
       // padded column pc receives sum_k gw[k] coef(pc - k), coef(j) = in[ww - 1 + j]; the
@@ -234,14 +248,87 @@ void finalize_slice(const VolJob<T, A>& J, VolScratch<A>& S, int64_t u, int64_t 
   }
 }
 
-// One block of one plane. out_sums: (Do, 2) S and cs sums of the plane's output slices;
-// l1_sums: (D,) |x - y| sums of its source slices; the block writes those of its own slices.
+// One output row of the components (J.comp): S, l, c, s into S.crow, the row sums of S, cs, l,
+// c, s added to sums[0..4] when owned, the 4 maps written when asked.
+template <typename T, typename A>
+void components_row(const VolJob<T, A>& J, VolScratch<A>& S, int64_t n, int64_t c, int64_t p, int64_t i, bool owned,
+                    double* sums) {
+  const int64_t P = J.P, Wo = J.Wo;
+  const A *mx = S.st, *my = S.st + P, *exx = S.st + 2 * P, *eyy = S.st + 3 * P, *exy = S.st + 4 * P;
+  A* __restrict__ sr = S.crow;
+  A* __restrict__ lr = S.crow + P;
+  A* __restrict__ kr = S.crow + 2 * P;
+  A* __restrict__ tr = S.crow + 3 * P;
+  A ls = 0, lc = 0, ll = 0, lk = 0, lt = 0;
+#pragma omp simd reduction(+ : ls, lc, ll, lk, lt)
+  for (int64_t j = 0; j < Wo; ++j) {
+    A sv, cv, lv, kv, tv;
+    ssim_components(mx[j], my[j], exx[j], eyy[j], exy[j], J.c1, J.c2, sv, cv, lv, kv, tv);
+    sr[j] = sv;
+    lr[j] = lv;
+    kr[j] = kv;
+    tr[j] = tv;
+    ls += sv;
+    lc += cv;
+    ll += lv;
+    lk += kv;
+    lt += tv;
+  }
+  if (!owned) return;
+  sums[0] += ls; sums[1] += lc; sums[2] += ll; sums[3] += lk; sums[4] += lt;
+  if (J.want_map)
+    for (int k = 0; k < kNumComponentMaps; ++k)
+      store_row(J.mapk[k].row(n, c, p, i), J.mapk[k].s[4], Wo, S.crow + k * P);
+}
+
+// One output row of the components' gradient coefficients (ssim_components_grad) into the
+// coefficient rows dax, day, dbx, dc, dby (cm + q * Ho * P); w: the plane weights on S, cs, l, c, s
+// per output voxel, plus the map weights of S, l, c, s when given (their rows in S.crow).
+template <typename T, typename A>
+void components_grad_row(const VolJob<T, A>& J, VolScratch<A>& S, int64_t n, int64_t c, int64_t p, int64_t i,
+                         const A w[5], A* cm) {
+  const int64_t P = J.P, Ho = J.Ho, Wo = J.Wo;
+  const A *mx = S.st, *my = S.st + P, *exx = S.st + 2 * P, *eyy = S.st + 3 * P, *exy = S.st + 4 * P;
+  const A plane_w[kNumComponentMaps] = {w[0], w[2], w[3], w[4]};  // S, l, c, s
+  for (int k = 0; k < kNumComponentMaps; ++k) {
+    A* __restrict__ row = S.crow + k * P;
+    if (J.dmapk[k].p) {
+      load_row(J.dmapk[k].row(n, c, p, i), J.dmapk[k].s[4], Wo, row);
+      const A b = plane_w[k];
+#pragma omp simd
+      for (int64_t j = 0; j < Wo; ++j) row[j] += b;
+    } else {
+      std::fill(row, row + Wo, plane_w[k]);
+    }
+  }
+  const A *ws = S.crow, *wl = S.crow + P, *wk = S.crow + 2 * P, *wt = S.crow + 3 * P;
+  A* __restrict__ q0 = cm + i * P;
+  A* __restrict__ q1 = cm + (Ho + i) * P;
+  A* __restrict__ q2 = cm + (2 * Ho + i) * P;
+  A* __restrict__ q3 = cm + (3 * Ho + i) * P;
+  A* __restrict__ q4 = cm + (4 * Ho + i) * P;
+  const A wc = w[1];
+#pragma omp simd
+  for (int64_t j = 0; j < Wo; ++j) {
+    A a0, a1, bx, by, cc;
+    ssim_components_grad(mx[j], my[j], exx[j], eyy[j], exy[j], J.c1, J.c2, ws[j], wc, wl[j], wk[j], wt[j], a0, a1, bx,
+                         by, cc);
+    q0[j] = a0;
+    q1[j] = a1;
+    q2[j] = bx;
+    q3[j] = cc;
+    q4[j] = by;
+  }
+}
+
+// One block of one plane. out_sums: (Do, vol_slice_sums) S and cs (and l, c, s) sums of the plane's
+// output slices; l1_sums: (D,) |x - y| sums of its source slices; the block writes those of its own slices.
 template <typename T, typename A>
 void run_volume_block(const VolJob<T, A>& J, int64_t plane, int64_t block, VolScratch<A>& S, double* out_sums,
                       double* l1_sums) {
   const int64_t n = plane / J.C, c = plane % J.C;
-  const int wd = J.wd;
-  const int64_t P = J.P, Ho = J.Ho, Wo = J.Wo, plane4 = 4 * Ho * P;
+  const int wd = J.wd, no = vol_slice_sums(J);
+  const int64_t P = J.P, Ho = J.Ho, Wo = J.Wo, planeq = J.nq * Ho * P;
   const int64_t s_a = block * J.block, s_b = std::min(J.D, s_a + J.block);
   const int64_t own_a = s_a, own_b = std::min(s_b, J.Do);
   int64_t pa = own_a, pb = own_b;
@@ -249,20 +336,25 @@ void run_volume_block(const VolJob<T, A>& J, int64_t plane, int64_t block, VolSc
     pa = std::max<int64_t>(0, s_a + J.offd - (wd - 1));
     pb = std::min(J.Do, s_b + J.offd);
   }
-  const A* wt = J.weights ? J.weights + plane * kNumWeights : nullptr;
+  const A* wt = J.weights ? J.weights + plane * J.nw : nullptr;
   const A count = static_cast<A>(J.Do * Ho * Wo);
   const A ws = wt ? wt[0] / count : A(0);
   const A wc = wt ? wt[1] / count : A(0);
   const A wl = wt ? wt[2] / static_cast<A>(J.D * J.H * J.W) : A(0);
-  if (J.grad) std::fill(S.acc, S.acc + (s_b - s_a) * 4 * J.H * J.AP, A(0));
+  // the components' plane weights per output voxel on S, cs, l, c, s
+  A wcomp[5] = {ws, wc, A(0), A(0), A(0)};
+  if (wt && J.comp)
+    for (int k = 0; k < 3; ++k) wcomp[2 + k] = wt[3 + k] / count;
+  if (J.grad) std::fill(S.acc, S.acc + (s_b - s_a) * J.nq * J.H * J.AP, A(0));
   const int64_t u_end = pb > pa ? pb + wd - 1 : pa;  // a block may own no output slice (valid)
   for (int64_t u = pa; u < u_end; ++u) {
     slice_stats(J, S, n, c, source_index(u, J.D, J.offd, J.padding), S.ring + ((u - pa) % wd) * S.slice);
     if (u < pa + wd - 1) continue;
     const int64_t p = u - wd + 1;
     const bool owned = p >= own_a && p < own_b;
-    A* cm = J.grad ? S.cring + (p % wd) * plane4 : nullptr;
+    A* cm = J.grad ? S.cring + (p % wd) * planeq : nullptr;
     double sum_s = 0, sum_cs = 0;
+    double comp_sums[5] = {0, 0, 0, 0, 0};  // J.comp: S, cs, l, c, s
     const A* ring[kMaxWin];
     for (int k = 0; k < wd; ++k) ring[k] = S.ring + ((p - pa + k) % wd) * S.slice;
     for (int64_t i = 0; i < Ho; ++i) {
@@ -270,6 +362,13 @@ void run_volume_block(const VolJob<T, A>& J, int64_t plane, int64_t block, VolSc
         const A* src[kMaxWin];
         for (int k = 0; k < wd; ++k) src[k] = ring[k] + (q * Ho + i) * P;
         blur_rows_sym(src, J.gd, wd, Wo, S.st + q * P);
+      }
+      if (J.comp) {
+        if (J.grad)
+          components_grad_row(J, S, n, c, p, i, wcomp, cm);
+        else
+          components_row(J, S, n, c, p, i, owned, comp_sums);
+        continue;
       }
       const A *mx = S.st, *my = S.st + P, *exx = S.st + 2 * P, *eyy = S.st + 3 * P, *exy = S.st + 4 * P;
       A* srow = S.rx;  // free here: the row of S values
@@ -315,8 +414,12 @@ void run_volume_block(const VolJob<T, A>& J, int64_t plane, int64_t block, VolSc
       }
     }
     if (owned) {
-      out_sums[2 * p] = sum_s;
-      out_sums[2 * p + 1] = sum_cs;
+      if (J.comp) {
+        for (int q = 0; q < no; ++q) out_sums[no * p + q] = comp_sums[q];
+      } else {
+        out_sums[2 * p] = sum_s;
+        out_sums[2 * p + 1] = sum_cs;
+      }
     }
     if (J.grad) finalize_slice(J, S, p, pa, p, s_a, s_b);  // padded slice p: no later output reads it
   }
@@ -338,9 +441,10 @@ void run_volume_block(const VolJob<T, A>& J, int64_t plane, int64_t block, VolSc
           sum_l1 += l1;
         }
         if (!J.grad) continue;
-        const A* a = S.acc + (s - s_a) * 4 * J.H * J.AP;
+        const A* a = S.acc + (s - s_a) * J.nq * J.H * J.AP;
         const A *ax = a + r * J.AP, *ay = a + (J.H + r) * J.AP, *ab = a + (2 * J.H + r) * J.AP,
                 *ac = a + (3 * J.H + r) * J.AP;
+        const A* aby = J.comp ? a + (4 * J.H + r) * J.AP : ab;  // dF/dy's variance coefficient
         const A *xr = S.xr, *yr = S.yr;
         A *gxr = S.rxx, *gyr = S.ryy;  // free here, >= W long
 #pragma omp simd
@@ -348,7 +452,7 @@ void run_volume_block(const VolJob<T, A>& J, int64_t plane, int64_t block, VolSc
           const A vx = xr[j], vy = yr[j], d = vx - vy;
           const A sg = wl * (static_cast<A>(d > A(0)) - static_cast<A>(d < A(0)));
           gxr[j] = ax[j] + A(2) * vx * ab[j] + vy * ac[j] + sg;
-          gyr[j] = ay[j] + A(2) * vy * ab[j] + vx * ac[j] - sg;
+          gyr[j] = ay[j] + A(2) * vy * aby[j] + vx * ac[j] - sg;
         }
         if (J.gx.p) store_row(J.gx.row(n, c, s, r), J.gx.s[4], J.W, gxr);
         if (J.gy.p) store_row(J.gy.row(n, c, s, r), J.gy.s[4], J.W, gyr);
@@ -402,31 +506,34 @@ void set_volume_blocks(VolJob<T, A>& J, int64_t planes) {
   const int64_t per_plane = std::max<int64_t>(1, (threads + planes - 1) / planes);
   int64_t block = (J.D + per_plane - 1) / per_plane;
   if (J.grad)
-    block = std::min(block, kVolAccBytes / static_cast<int64_t>(4 * J.H * J.AP * sizeof(A)));
+    block = std::min(block, kVolAccBytes / static_cast<int64_t>(J.nq * J.H * J.AP * sizeof(A)));
   J.block = std::max(block, kMinDepthBlock);
   J.nblocks = (J.D + J.block - 1) / J.block;
 }
 
-// Runs every block of every plane; returns per-plane sums (planes, 3) in double: S and cs
-// over the output slices, |x - y| over the source slices, each added in slice order.
+// Runs every block of every plane; returns per-plane sums (planes, 6) in double: S and cs
+// over the output slices, |x - y| over the source slices, (J.comp) l, c, s over the output
+// slices, each added in slice order.
 template <typename T, typename A>
 std::vector<double> run_volume(VolJob<T, A>& J, int64_t planes) {
+  constexpr int NS = kNumComponentStats;
   set_volume_blocks(J, planes);
-  const int64_t tasks = planes * J.nblocks;
-  std::vector<double> out_sums(planes * J.Do * 2, 0.0), l1_sums(planes * J.D, 0.0);
+  const int64_t tasks = planes * J.nblocks, no = vol_slice_sums(J);
+  std::vector<double> out_sums(planes * J.Do * no, 0.0), l1_sums(planes * J.D, 0.0);
   at::parallel_for(0, tasks, 1, [&](int64_t tb, int64_t te) {
     VolScratch<A> S;
     S.init(J);
     for (int64_t t = tb; t < te; ++t) {
       const int64_t plane = t / J.nblocks;
-      run_volume_block<T, A>(J, plane, t % J.nblocks, S, &out_sums[plane * J.Do * 2], &l1_sums[plane * J.D]);
+      run_volume_block<T, A>(J, plane, t % J.nblocks, S, &out_sums[plane * J.Do * no], &l1_sums[plane * J.D]);
     }
   });
-  std::vector<double> plane_sums(planes * 3, 0.0);
+  constexpr int kCol[5] = {0, 1, 3, 4, 5};  // the output slices' sums S, cs, l, c, s in the plane's
+  std::vector<double> plane_sums(planes * NS, 0.0);
   for (int64_t pl = 0; pl < planes; ++pl) {
     for (int64_t p = 0; p < J.Do; ++p)
-      for (int q = 0; q < 2; ++q) plane_sums[3 * pl + q] += out_sums[(pl * J.Do + p) * 2 + q];
-    for (int64_t s = 0; s < J.D; ++s) plane_sums[3 * pl + 2] += l1_sums[pl * J.D + s];
+      for (int q = 0; q < no; ++q) plane_sums[NS * pl + kCol[q]] += out_sums[(pl * J.Do + p) * no + q];
+    for (int64_t s = 0; s < J.D; ++s) plane_sums[NS * pl + 2] += l1_sums[pl * J.D + s];
   }
   return plane_sums;
 }

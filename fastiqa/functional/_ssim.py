@@ -151,7 +151,7 @@ def ssim(
     window="uniform", win_size=7, use_sample_covariance=True, padding="valid" is scikit-image's
     structural_similarity with its defaults.
     return_components: an SSIMComponents (ssim, luminance, contrast, structure), each reduced as
-    the SSIM (maps for reduction="map"), from the same fused pass: l = (2 mu_x mu_y + C1) /
+    the SSIM (maps for reduction="map"; images and volumes), from the same fused pass: l = (2 mu_x mu_y + C1) /
     (mu_x^2 + mu_y^2 + C1), c = (2 sigma_x sigma_y + C2) / (sigma_x^2 + sigma_y^2 + C2),
     s = (sigma_xy + C3) / (sigma_x sigma_y + C3), C3 = C2 / 2 (c * s is the contrast-structure term
     of the SSIM), sigma_x = sqrt(max(sigma_x^2, 0)) with a zero gradient through sigma_x where
@@ -179,8 +179,6 @@ def ssim(
             raise ValueError("return_components=True does not take a mask or nan_policy='omit' (not yet)")
         return _run_masked(x, y, mask, nan_policy, win_size, win_sigma, c1, c2, padding, reduction, backend=backend)
     if return_components:
-        if x.dim() != 4:
-            raise ValueError("return_components=True takes (N, C, H, W) images (volumes: not yet)")
         out = _run(x, y, win_size, win_sigma, c1, c2, padding, reduction, "components", backend=backend,
                    grad_in_forward=False)[0]
         return SSIMComponents(*out.unbind(0))

@@ -178,8 +178,9 @@ def _components_grads(xa, ya, stats, c1, c2, g, padding, weights, dmap, need_gx,
     + sum(dmap * (S, l, c, s)): the coefficients of csrc/common/ssim_math.h's ssim_components_grad,
     sigma_x = sqrt(max(sigma_x^2, 0)) with d sigma_x / d sigma_x^2 = 0 where sigma_x = 0."""
     mx, my, exx, eyy, exy = stats
-    count = mx.shape[2] * mx.shape[3]
-    wv = [weights[..., k, None, None] / count for k in range(6)]
+    count = mx.shape[2:].numel()
+    tail = (None,) * (xa.dim() - 2)  # images or volumes
+    wv = [weights[(..., k, *tail)] / count for k in range(6)]
     ws, wc, wl, wk, wt = wv[0], wv[1], wv[3], wv[4], wv[5]
     if dmap is not None:
         dm = dmap.to(xa.dtype)
@@ -201,7 +202,7 @@ def _components_grads(xa, ya, stats, c1, c2, g, padding, weights, dmap, need_gx,
     fyy = common + wk * (sx * iy - con) / b2 - wt * st * sx * iy / (2 * q)
     fxy = 2 * (ws * lum + wc) / b2 + wt / q
     dc = blur_adjoint(fxy, g, padding)
-    sign = torch.sign(xa - ya) * (weights[..., 2, None, None] / (xa.shape[2] * xa.shape[3]))
+    sign = torch.sign(xa - ya) * (weights[(..., 2, *tail)] / xa.shape[2:].numel())
     gx = (blur_adjoint(fmx - 2 * mx * fxx - my * fxy, g, padding) + 2 * xa * blur_adjoint(fxx, g, padding)
           + ya * dc + sign).to(dtype) if need_gx else xa.new_empty((0,), dtype=dtype)
     gy = (blur_adjoint(fmy - 2 * my * fyy - mx * fxy, g, padding) + 2 * ya * blur_adjoint(fyy, g, padding)
@@ -258,17 +259,19 @@ def _acc_setup(x, y, win_size, win_sigma, padding):
 
 
 def _components_planes(pred, xa, ya, stats, c1, c2, want_map):
-    """planes (N, C, 6) and the (4, N, C, Ho, Wo) map S, l, c, s (or empty) of the components."""
+    """planes (N, C, 6) and the (4, N, C, *output size) map S, l, c, s (or empty) of the components
+    (images or volumes)."""
     s_map, cs_map, lum, con, st = components_from_stats(*stats, c1, c2)
-    planes = torch.stack([s_map.mean((2, 3)), cs_map.mean((2, 3)), (xa - ya).abs().mean((2, 3)), lum.mean((2, 3)),
-                          con.mean((2, 3)), st.mean((2, 3))], -1)
+    dims = tuple(range(2, pred.dim()))
+    planes = torch.stack([s_map.mean(dims), cs_map.mean(dims), (xa - ya).abs().mean(dims), lum.mean(dims),
+                          con.mean(dims), st.mean(dims)], -1)
     if not want_map:
         return planes, pred.new_empty((0,))
-    n, c, ho, wo = s_map.shape
-    out = torch.empty((4 * n, c, ho, wo), dtype=pred.dtype, device=pred.device,
+    n, c, *out_size = s_map.shape
+    out = torch.empty((4 * n, c, *out_size), dtype=pred.dtype, device=pred.device,
                       memory_format=map_memory_format(pred))
     out.copy_(torch.cat([s_map, lum, con, st], 0))
-    return planes, out.view(4, n, c, ho, wo)
+    return planes, out.view(4, n, c, *out_size)
 
 
 def planes_fwd(pred, target, win_size, win_sigma, c1, c2, padding, want_map, want_l1, components, d_planes,

@@ -44,6 +44,11 @@ SCHEMAS = {
     "ssim_masked_bwd": "(Tensor pred, Tensor target, Tensor mask, int[] win_size, float[] win_sigma, float c1, "
                        "float c2, int padding, Tensor d_planes, Tensor? d_map, bool need_grad_pred, "
                        "bool need_grad_target) -> (Tensor, Tensor)",
+    # masked SSIM's components (issue 19 items 3 + 4): per plane (N, C, 5) sums (m_c S, m_c l, m_c c, m_c s, m_c)
+    # of the normalised statistics; the maps (4, N, C, *out): S, l, c, s (0 where G*m = 0) when want_map, else
+    # empty. Gradients: autograd of the reference formulas (fastiqa/ops/ssim_masked.py)
+    "ssim_masked_components_fwd": "(Tensor pred, Tensor target, Tensor mask, int[] win_size, float[] win_sigma, "
+                                  "float c1, float c2, int padding, bool want_map) -> (Tensor, Tensor)",
     # psnr family (csrc/common/psnr_math.h): per-image MSE (kind 0) / MAE (kind 1) with
     # fused Y channel, crop and quantisation, and its gradient when need_grad
     "psnr_fwd": "(Tensor pred, Tensor target, int kind, int crop, bool y_channel, bool quantize, float data_range, "
@@ -85,13 +90,13 @@ SCHEMAS = {
 # each gets the overloads <op>.reference and <op>.triton.
 PYTHON_BACKENDS = ("reference", "triton")
 WITH_PYTHON_BACKENDS = ("pixel_fwd", "pixel_bwd", "ssim_fwd", "ssim_bwd", "ssim_masked_fwd", "ssim_masked_bwd",
-                        "psnr_fwd", "psnr_bwd",
+                        "ssim_masked_components_fwd", "psnr_fwd", "psnr_bwd",
                         "gram_fwd", "gram_apply", "style_fwd", "style_bwd", "lpips_head_fwd", "lpips_head_bwd",
                         "dists_head_fwd", "dists_head_bwd")
 # The ops with no compiled CPU kernel yet (fastiqa/ops/_registry.py runs the reference on CPU
-# tensors and Triton on CUDA tensors for them): none today. Ops without a CUDA kernel need no
+# tensors and Triton on CUDA tensors for them). Ops without a CUDA kernel need no
 # entry: _registry gives the CUDA key Triton (else the reference) wherever no host registers one.
-PYTHON_ONLY = ()
+PYTHON_ONLY = ("ssim_masked_components_fwd",)
 
 
 def argument_names(name: str) -> list:

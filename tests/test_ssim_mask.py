@@ -394,7 +394,6 @@ def test_errors_name_the_argument():
         (ValueError, "mask", dict(mask=torch.ones((2, 1, 16, 16), requires_grad=True))),
         (ValueError, "nan_policy", dict(nan_policy="raise")),
         (ValueError, "mask", dict(mask=m, downsample=2)),
-        (ValueError, "mask", dict(mask=m, return_components=True)),
     ]
     for exc, word, kw in cases:
         with pytest.raises(exc, match=word):

@@ -166,7 +166,9 @@ def ssim(
     as the images: reflected for "same_reflect"; for "same_zero" the padded zeros weigh 1, so an
     all-ones mask equals no mask for every padding. Gradients are exactly 0 where m = 0.
     nan_policy: "propagate" (NaN in, NaN out) or "omit" (pixels not finite in either input weigh
-    0, with a zero gradient). Not with downsample or return_components (fastiqa/functional/_ssim_masked.py).
+    0, with a zero gradient). With return_components: l, c, s of the normalised statistics, reduced with
+    the same m_c weights (gradients: autograd of the reference formulas, not fused). Not with downsample
+    (fastiqa/functional/_ssim_masked.py).
     """
     _checks.flag(return_components, "return_components")
     masked = _masked(mask, nan_policy, downsample)
@@ -174,9 +176,15 @@ def ssim(
         pred, target, data_range, win_size, win_sigma, k1, k2, padding, reduction, downsample=downsample,
         window=window, use_sample_covariance=use_sample_covariance,
     )
+    if return_components and x.dim() != 4:
+        raise ValueError("return_components=True takes (N, C, H, W) images (volumes: not yet)")
     if masked:
         if return_components:
-            raise ValueError("return_components=True does not take a mask or nan_policy='omit' (not yet)")
+            if mask is not None:
+                _ssim_masked.check_mask(mask, x)
+            xm, ym, m = _ssim_masked.prepare(x, y, mask, nan_policy)
+            return SSIMComponents(*_ssim_masked.run_components(xm, ym, m, win_size, win_sigma, c1, c2, padding,
+                                                                reduction, backend))
         return _run_masked(x, y, mask, nan_policy, win_size, win_sigma, c1, c2, padding, reduction, backend=backend)
     if return_components:
         out = _run(x, y, win_size, win_sigma, c1, c2, padding, reduction, "components", backend=backend,

@@ -80,3 +80,16 @@ def run(x, y, m, win_size, win_sigma, c1, c2, padding, reduction, output="ssim",
         return 1 - s
     l1 = _ratio(sums[..., 2], sums[..., 3])
     return (1 - alpha) * l1 + alpha * (1 - s)
+
+
+def run_components(x, y, m, win_size, win_sigma, c1, c2, padding, reduction, backend=None):
+    """[S, l, c, s] of prepared (x, y, m), each reduced as the masked SSIM (sum(m_c v) / sum(m_c));
+    maps for reduction="map" (0 where W = 0)."""
+    op = _registry.op("ssim_masked_components_fwd", x.device, backend, x, y, m)
+    planes, maps = op(x, y, m, [int(v) for v in win_size], [float(v) for v in win_sigma], float(c1), float(c2),
+                      code(Padding, padding, "padding"), reduction == "map")
+    if reduction == "map":
+        return list(maps.unbind(0))
+    dims = {"per_channel": (), "none": (1,), "mean": (0, 1)}[reduction]
+    sums = planes.sum(dims) if dims else planes
+    return [_ratio(sums[..., k], sums[..., 4]) for k in range(4)]

@@ -67,3 +67,35 @@ def _backward(ctx, d_planes, d_map):
 _registry.register("ssim_masked_fwd", _fwd_fake, reference.ssim_masked_fwd, "fastiqa.backends.triton.ssim_masked",
                    backward=_backward, setup_context=_setup_context)
 _registry.register("ssim_masked_bwd", _bwd_fake, reference.ssim_masked_bwd, "fastiqa.backends.triton.ssim_masked")
+
+
+# The components (ssim(..., mask=..., return_components=True)): a forward op (the compiled CPU kernel where
+# built, else the reference; no Triton kernel: the reference runs for CUDA tensors) whose backward is autograd
+# of the reference formulas (not fused).
+def _components_fake(pred, target, mask, win_size, win_sigma, c1, c2, padding, want_map):
+    n, c = pred.shape[:2]
+    planes = pred.new_empty((n, c, 5), dtype=acc_dtype(pred.dtype))
+    if not want_map:
+        return planes, pred.new_empty((0,))
+    return planes, pred.new_empty((4, n, c, *_output_size(pred, win_size, padding)))
+
+
+def _components_backward(ctx, d_planes, d_maps):
+    none = (None,) * 7
+    need_p, need_t = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+    if (d_planes is None and d_maps is None) or not (need_p or need_t):
+        return None, None, None, *none
+    pred, target, mask = ctx.saved_tensors
+    if d_maps is not None and d_maps.numel() == 0:
+        d_maps = None
+    from ..backends.reference._ssim_masked import components_planes
+
+    ref = lambda a, b: components_planes(a, b, mask, *ctx.args)  # noqa: E731
+    gp, gt = _autograd.reference_grads(ref, (pred, target), (need_p, need_t), (d_planes, d_maps))
+    if not _autograd.create_graph():
+        gp, gt = (g.detach() if g is not None else None for g in (gp, gt))
+    return gp, gt, None, *none
+
+
+_registry.register("ssim_masked_components_fwd", _components_fake, reference.ssim_masked_components_fwd, None,
+                   backward=_components_backward, setup_context=_setup_context)

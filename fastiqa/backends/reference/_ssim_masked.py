@@ -21,7 +21,8 @@ from ..._codes import Padding
 from ...conventions import acc_dtype
 from ._ssim import _blur, blur_adjoint, map_memory_format, ssim_from_stats, windows
 
-__all__ = ["masked_ssim_terms", "ssim_masked_fwd", "ssim_masked_bwd"]
+__all__ = ["masked_ssim_terms", "masked_components_terms", "ssim_masked_fwd", "ssim_masked_bwd",
+           "ssim_masked_components_fwd"]
 
 
 def _pad(t, rs, padding, value):
@@ -112,3 +113,42 @@ def ssim_masked_bwd(pred, target, mask, win_size, win_sigma, c1, c2, padding, d_
         day = ws * (2 * cs * (mx - my * lum) / b1) + wlum * (2 * (my * cs - mx) / b2)
         gt = (m * (blur_adjoint(day, gs, pad) + 2 * ya * db + xa * dc - sign)).to(pred.dtype)
     return gp, gt
+
+
+def _safe_sqrt(v):
+    """sqrt(max(v, 0)) with a zero derivative where v <= 0 (the rule of csrc/common/ssim_math.h's
+    ssim_components_grad: d sigma / d sigma^2 = 0 at a clamped variance)."""
+    pos = v > 0
+    return torch.where(pos, torch.where(pos, v, torch.ones_like(v)).sqrt(), torch.zeros_like(v))
+
+
+def masked_components_terms(x, y, m, gs, c1, c2, padding):
+    """([S, l, c, s] maps, each 0 where W = 0; m_c) of the normalised statistics (the components of
+    csrc/common/ssim_math.h's ssim_components: sigma = sqrt(max(variance, 0)), C3 = C2 / 2)."""
+    _, ok, (mx, my, exx, eyy, exy), m_c = _masked_stats(x, y, m, gs, padding)
+    sxx, syy, sxy = exx - mx * mx, eyy - my * my, exy - mx * my
+    b2 = sxx + syy + c2
+    p = _safe_sqrt(sxx) * _safe_sqrt(syy)
+    lum = (2 * mx * my + c1) / (mx * mx + my * my + c1)
+    maps = [lum * (2 * sxy + c2) / b2, lum, (2 * p + c2) / b2, (sxy + c2 / 2) / (p + c2 / 2)]
+    zero = torch.zeros_like(lum)
+    return [torch.where(ok, t, zero) for t in maps], m_c
+
+
+def components_planes(pred, target, mask, win_size, win_sigma, c1, c2, padding):
+    """((N, C, 5) sums m_c S, m_c l, m_c c, m_c s, m_c; (4, N, C, *out) maps S, l, c, s) in the
+    accumulator dtype, from differentiable torch ops (the op's backward differentiates them)."""
+    acc = acc_dtype(pred.dtype)
+    xa, ya, m = pred.to(acc), target.to(acc), mask.to(acc)
+    gs = windows(win_size, win_sigma, pred.dim() - 2, acc, pred.device)
+    maps, m_c = masked_components_terms(xa, ya, m, gs, c1, c2, Padding(padding).name.lower())
+    dims = tuple(range(2, pred.dim()))
+    planes = torch.stack([(m_c * t).sum(dims) for t in maps] + [m_c.sum(dims)], -1)
+    return planes, torch.stack(maps)
+
+
+def ssim_masked_components_fwd(pred, target, mask, win_size, win_sigma, c1, c2, padding, want_map):
+    """(planes (N, C, 5), maps (4, N, C, *out) in pred's dtype, contiguous, or empty)."""
+    with torch.no_grad():
+        planes, maps = components_planes(pred, target, mask, win_size, win_sigma, c1, c2, padding)
+    return planes, maps.to(pred.dtype).contiguous() if want_map else pred.new_empty((0,))

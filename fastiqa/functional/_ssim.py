@@ -176,10 +176,10 @@ def ssim(
         pred, target, data_range, win_size, win_sigma, k1, k2, padding, reduction, downsample=downsample,
         window=window, use_sample_covariance=use_sample_covariance,
     )
-    if return_components and x.dim() != 4:
-        raise ValueError("return_components=True takes (N, C, H, W) images (volumes: not yet)")
     if masked:
         if return_components:
+            if x.dim() != 4:
+                raise ValueError("return_components=True with a mask takes (N, C, H, W) images (volumes: not yet)")
             if mask is not None:
                 _ssim_masked.check_mask(mask, x)
             xm, ym, m = _ssim_masked.prepare(x, y, mask, nan_policy)

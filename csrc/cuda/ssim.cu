@@ -123,16 +123,13 @@ __device__ void load_source(const T* x, const T* y, const Params<A>& P, int64_t 
   }
 }
 
-// COMP gradient: the weights on l, c, s at output pixel (pr, pc) of plane pl = (n, c): the
-// plane's (weights columns 3..5, per output pixel) plus the map weights (P.sdk apart).
+// COMP gradient: the weights on l, c, s at output pixel (pr, pc) of plane pl = (n, c)
+// (csrc/cuda/ssim_tile.cuh).
 template <typename T, typename A>
 __device__ __forceinline__ void component_weights(const Params<A>& P, const A* weights, const T* dmap, int64_t pl,
                                                   int64_t n, int64_t c, int64_t pr, int64_t pc, A wq[3]) {
-  for (int k = 0; k < 3; ++k) wq[k] = weights[pl * kNumComponentStats + 3 + k] * P.inv_out;
-  if (dmap) {
-    const T* d = dmap + n * P.sd[0] + c * P.sd[1] + pr * P.sd[2] + pc * P.sd[3];
-    for (int k = 0; k < 3; ++k) wq[k] += load_as<A>(d + (k + 1) * P.sdk);
-  }
+  const T* d = dmap ? dmap + n * P.sd[0] + c * P.sd[1] + pr * P.sd[2] + pc * P.sd[3] : nullptr;
+  component_weights_at(weights + pl * kNumComponentStats, P.inv_out, d, P.sdk, wq);
 }
 
 // Per 32x32 output tile (the partials' unit), in sub-tiles of M x M (M = 32, 16 or 8:
@@ -204,20 +201,8 @@ __global__ void __launch_bounds__(kThreads, COMP ? 2 : 3)
           gmaps[o + 2 * plane] = db;
           gmaps[o + 3 * plane] = dc;
         } else if constexpr (COMP) {
-          A lv, kv, tv;
-          ssim_components(st[0], st[1], st[2], st[3], st[4], P.c1, P.c2, sv, cv, lv, kv, tv);
-          sum_s += sv;
-          sum_cs += cv;
-          sum_lum += lv;
-          sum_con += kv;
-          sum_str += tv;
-          if (map) {
-            T* m = map + n * P.sm[0] + c * P.sm[1] + pr * P.sm[2] + pc * P.sm[3];
-            store_as(m, sv);
-            store_as(m + P.smk, lv);
-            store_as(m + 2 * P.smk, kv);
-            store_as(m + 3 * P.smk, tv);
-          }
+          components_at(st, P.c1, P.c2, sum_s, sum_cs, sum_lum, sum_con, sum_str,
+                        map ? map + n * P.sm[0] + c * P.sm[1] + pr * P.sm[2] + pc * P.sm[3] : nullptr, P.smk);
         } else {
           ssim_value(st[0], st[1], st[2], st[3], st[4], P.c1, P.c2, sv, cv);
           sum_s += sv;
@@ -233,27 +218,10 @@ __global__ void __launch_bounds__(kThreads, COMP ? 2 : 3)
     }
   }
   if (GRAD) return;  // uniform over the block
-  const A ts = block_sum<kThreads>(sum_s, red);
-  const A tc = block_sum<kThreads>(sum_cs, red);
-  const A tl = block_sum<kThreads>(sum_l1, red);
   constexpr int NP = COMP ? kNumComponentStats : kNumPlaneStats;
   const int64_t tile = static_cast<int64_t>(blockIdx.y) * gridDim.x + blockIdx.x;
-  A* out = partials + (pl * gridDim.x * gridDim.y + tile) * NP;
-  if (threadIdx.x == 0) {
-    out[0] = ts;
-    out[1] = tc;
-    out[2] = tl;
-  }
-  if constexpr (COMP) {
-    const A t3 = block_sum<kThreads>(sum_lum, red);
-    const A t4 = block_sum<kThreads>(sum_con, red);
-    const A t5 = block_sum<kThreads>(sum_str, red);
-    if (threadIdx.x == 0) {
-      out[3] = t3;
-      out[4] = t4;
-      out[5] = t5;
-    }
-  }
+  write_partials<kThreads, COMP>(partials + (pl * gridDim.x * gridDim.y + tile) * NP, sum_s, sum_cs, sum_l1, sum_lum,
+                                 sum_con, sum_str, red);
 }
 
 // Vertical adjoint: t1[(q * G + i) * M + col] for source rows t0r + i, from the

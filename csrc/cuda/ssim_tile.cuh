@@ -1,10 +1,12 @@
 // The (H, W) tile blurs of the SSIM kernels, shared by the images' (csrc/cuda/ssim.cu) and
 // the volumes' (csrc/cuda/ssim_volume.cu) kernels. P: either's kernel parameters (winh / winw
-// taps gh / gw, offsets offh / offw, padding, H, W, Ho, Wo).
+// taps gh / gw, offsets offh / offw, padding, H, W, Ho, Wo). Also the components' per-pixel
+// helpers of both (COMP kernels).
 #pragma once
 #include <cstdint>
 
 #include "../common/ssim_math.h"
+#include "cuda_types.cuh"
 
 namespace fastiqa {
 namespace cuda {
@@ -79,6 +81,48 @@ __device__ __forceinline__ void adjoint_taps(const Prm& P, int64_t s, int64_t n,
       const int64_t p = u[t] - k - m0;
       if (p >= 0 && p < M) add(VERTICAL ? P.gh[k] : P.gw[k], static_cast<int>(p));
     }
+}
+
+// COMP gradient: the weights on l, c, s at one output pixel: the plane's (its weights' columns
+// 3..5, per output pixel: times inv_out) plus the map weights of l, c, s at d + sdk, 2 sdk, 3 sdk
+// (d: the S map weight of the pixel, or null).
+template <typename T, typename A>
+__device__ __forceinline__ void component_weights_at(const A* plane_weights, A inv_out, const T* d, int64_t sdk,
+                                                     A wq[3]) {
+  for (int k = 0; k < 3; ++k) wq[k] = plane_weights[3 + k] * inv_out;
+  if (d)
+    for (int k = 0; k < 3; ++k) wq[k] += load_as<A>(d + (k + 1) * sdk);
+}
+
+// COMP forward at one output pixel: S, cs, l, c, s (ssim_components) of the statistics st added
+// to the thread's sums, and the 4 maps S, l, c, s stored at m (its S element; null: no map), smk
+// apart.
+template <typename T, typename A>
+__device__ __forceinline__ void components_at(const A st[5], A c1, A c2, A& sum_s, A& sum_cs, A& sum_lum,
+                                              A& sum_con, A& sum_str, T* m, int64_t smk) {
+  A sv, cv, lv, kv, tv;
+  ssim::ssim_components(st[0], st[1], st[2], st[3], st[4], c1, c2, sv, cv, lv, kv, tv);
+  sum_s += sv;
+  sum_cs += cv;
+  sum_lum += lv;
+  sum_con += kv;
+  sum_str += tv;
+  if (!m) return;
+  store_as(m, sv);
+  store_as(m + smk, lv);
+  store_as(m + 2 * smk, kv);
+  store_as(m + 3 * smk, tv);
+}
+
+// The forward's partial of one block at out: the block sums of S, cs, |x-y| (and with COMP l, c,
+// s), reduced through red (kThreads / 32 elements of shared memory), in that order; thread 0 writes.
+template <int kThreads, bool COMP, typename A>
+__device__ __forceinline__ void write_partials(A* out, A s, A cs, A l1, A lum, A con, A str, A* red) {
+  const A v[6] = {s, cs, l1, lum, con, str};
+  for (int k = 0; k < (COMP ? 6 : 3); ++k) {
+    const A t = block_sum<kThreads>(v[k], red);
+    if (threadIdx.x == 0) out[k] = t;
+  }
 }
 
 }  // namespace cuda

@@ -19,6 +19,11 @@
 // the vertical and horizontal adjoint blurs (reflect padding folded back onto the mirrored
 // pixel) into a ring of wd slices of the four adjoint maps, and the depth adjoint of the ring
 // completes one source slice, combined with x and y into gx and gy.
+// COMP (the components l, c, s, csrc/common/ssim_math.h; separate instantiations of the forward
+// kernel, so the SSIM's are unchanged; ssim.cu's scheme): the forward adds their sums (partials of
+// 6) and the 4 maps S, l, c, s (P.smk apart); the gradient is one launch of both passes per input
+// (P.comp_y: dF/dy's, with the variance coefficient dby in place of dbx), each with the SSIM's 4
+// coefficient maps, so the adjoint kernel is the SSIM's.
 #include <cuda_runtime.h>
 
 #include "../common/ssim_math.h"
@@ -39,6 +44,9 @@ template <typename A> struct VolParams {
   int64_t C, D, H, W, Do, Ho, Wo;
   int wd, winh, winw, offd, offh, offw, padding;
   int64_t sx[5], sy[5], sm[5], sd[5], sg[5];
+  int64_t smk, sdk;  // COMP: stride between the 4 maps (map weights) S, l, c, s
+  bool comp_y;       // COMP gradient: this launch writes dF/dy
+  int nw;            // weights per plane: kNumWeights, or kNumComponentStats (COMP)
   A gd[kMaxWin], gh[kMaxWin], gw[kMaxWin];  // depth, vertical, horizontal taps
   A c1, c2, inv_out, inv_in;
 };
@@ -60,6 +68,7 @@ VolParams<A> make_params(const SsimVolGeometry& geo, const double* window, const
   p.c2 = static_cast<A>(c[1]);
   p.inv_out = static_cast<A>(1.0 / static_cast<double>(geo.Do * geo.Ho * geo.Wo));
   p.inv_in = static_cast<A>(1.0 / static_cast<double>(geo.D * geo.H * geo.W));
+  p.nw = kNumWeights;
   return p;
 }
 
@@ -92,13 +101,15 @@ __device__ void load_slice(const T* x, const T* y, const VolParams<A>& P, int64_
 // Per partial unit (kSsimVolTile^2 x kSsimVolDepth source voxels), in (H, W) sub-tiles of M x M.
 // GRAD = false: S, cs, |x-y| sums (and the map); GRAD = true: the four coefficient maps of the
 // gradient into gmaps[(plane * 4 + q) * Do * Ho * Wo + voxel], the gradient's first pass.
+// COMP: also the sums of l, c, s and their maps; the components' coefficients (dbx or dby).
 // At least 2 resident blocks (at most 128 registers).
-template <typename T, typename A, bool GRAD>
+template <typename T, typename A, bool GRAD, bool COMP>
 __global__ void __launch_bounds__(kThreads, 2)
     ssim_volume_fwd_kernel(const T* __restrict__ x, const T* __restrict__ y, T* __restrict__ map,
                            A* __restrict__ partials, const VolParams<A> P, bool want_l1, int M,
                            const A* __restrict__ weights, const T* __restrict__ dmap, A* __restrict__ gmaps) {
   FASTIQA_DYNAMIC_SHARED(unsigned char, smem_raw);
+  constexpr int NW = COMP ? kNumComponentStats : kNumWeights;  // weights per plane
   A* smem = reinterpret_cast<A*>(smem_raw);
   __shared__ A red[kThreads / 32];
   const int SR = M + P.winh - 1, S = M + P.winw - 1, MM = M * M;
@@ -115,9 +126,10 @@ __global__ void __launch_bounds__(kThreads, 2)
   const int per_side = kSsimVolTile / M;
   const int64_t vol = P.Do * P.Ho * P.Wo;
   A sum_s = 0, sum_cs = 0, sum_l1 = 0, ws = 0, wc = 0;
+  A sum_lum = 0, sum_con = 0, sum_str = 0;  // COMP
   if (GRAD) {
-    ws = weights[pl * kNumWeights] * P.inv_out;
-    wc = weights[pl * kNumWeights + 1] * P.inv_out;
+    ws = weights[pl * NW] * P.inv_out;
+    wc = weights[pl * NW + 1] * P.inv_out;
   }
   for (int sub = 0; sub < per_side * per_side; ++sub) {
     const int64_t p0r = uh * kSsimVolTile + (sub / per_side) * M;
@@ -162,13 +174,26 @@ __global__ void __launch_bounds__(kThreads, 2)
         A sv, cv;
         if (GRAD) {
           A w = ws, dax, day, db, dc;
-          if (dmap) w += load_as<A>(dmap + n * P.sd[0] + c * P.sd[1] + p * P.sd[2] + pr * P.sd[3] + pc * P.sd[4]);
-          ssim_value_grad(st[0], st[1], st[2], st[3], st[4], P.c1, P.c2, w, wc, sv, cv, dax, day, db, dc);
+          const T* dm = dmap ? dmap + n * P.sd[0] + c * P.sd[1] + p * P.sd[2] + pr * P.sd[3] + pc * P.sd[4] : nullptr;
+          if (dm) w += load_as<A>(dm);
+          if constexpr (COMP) {
+            A wq[3], bx, by;
+            component_weights_at(weights + pl * NW, P.inv_out, dm, P.sdk, wq);
+            ssim_components_grad(st[0], st[1], st[2], st[3], st[4], P.c1, P.c2, w, wc, wq[0], wq[1], wq[2], dax,
+                                 day, bx, by, dc);
+            db = P.comp_y ? by : bx;
+          } else {
+            ssim_value_grad(st[0], st[1], st[2], st[3], st[4], P.c1, P.c2, w, wc, sv, cv, dax, day, db, dc);
+          }
           const int64_t o = pl * 4 * vol + (p * P.Ho + pr) * P.Wo + pc;
           gmaps[o] = dax;
           gmaps[o + vol] = day;
           gmaps[o + 2 * vol] = db;
           gmaps[o + 3 * vol] = dc;
+        } else if constexpr (COMP) {
+          components_at(st, P.c1, P.c2, sum_s, sum_cs, sum_lum, sum_con, sum_str,
+                        map ? map + n * P.sm[0] + c * P.sm[1] + p * P.sm[2] + pr * P.sm[3] + pc * P.sm[4] : nullptr,
+                        P.smk);
         } else {
           ssim_value(st[0], st[1], st[2], st[3], st[4], P.c1, P.c2, sv, cv);
           sum_s += sv;
@@ -179,15 +204,9 @@ __global__ void __launch_bounds__(kThreads, 2)
     }
   }
   if (GRAD) return;  // uniform over the block
-  const A ts = block_sum<kThreads>(sum_s, red);
-  const A tc = block_sum<kThreads>(sum_cs, red);
-  const A tl = block_sum<kThreads>(sum_l1, red);
-  if (threadIdx.x == 0) {
-    A* out = partials + (pl * gridDim.x + blockIdx.x) * kNumPlaneStats;
-    out[0] = ts;
-    out[1] = tc;
-    out[2] = tl;
-  }
+  constexpr int NP = COMP ? kNumComponentStats : kNumPlaneStats;
+  write_partials<kThreads, COMP>(partials + (pl * gridDim.x + blockIdx.x) * NP, sum_s, sum_cs, sum_l1, sum_lum,
+                                 sum_con, sum_str, red);
 }
 
 // Second pass of the gradient: per G x G (H, W) source tile x kSsimVolDepth source slices, the
@@ -209,7 +228,7 @@ __global__ void __launch_bounds__(kThreads, 2)
   const int64_t t0r = uh * G, t0c = uw * G, s_a = ud * kSsimVolDepth;
   const int64_t s_b = s_a + kSsimVolDepth < P.D ? s_a + kSsimVolDepth : P.D;
   const int64_t m0r = t0r + P.offh - (P.winh - 1), m0c = t0c + P.offw - (P.winw - 1);
-  const A wl = weights[pl * kNumWeights + 2] * P.inv_in;
+  const A wl = weights[pl * P.nw + 2] * P.inv_in;
   const int64_t plane = P.Ho * P.Wo, vol = P.Do * plane;
   const A* mp = gmaps + pl * 4 * vol;
   // output slice q completes source slice q - offd; the ring holds output slices q - wd + 1 .. q
@@ -310,12 +329,14 @@ constexpr const char* kTooMany = "fastiqa ssim volume: more than 65535 images x 
 
 template <typename T, typename A>
 const char* fwd_typed(Typed<T, A>, const void* x, const void* y, const SsimVolGeometry& geo, const double* window,
-                      const double* c, void* map, const int64_t* smap, bool want_l1, void* partials, cudaStream_t st) {
+                      const double* c, void* map, const int64_t* smap, bool want_l1, bool comp, int64_t smk,
+                      void* partials, cudaStream_t st) {
   if (geo.N * geo.C > 65535) return kTooMany;
   VolParams<A> P = make_params<A>(geo, window, c);
   if (map)
     for (int i = 0; i < 5; ++i) P.sm[i] = smap[i];
-  auto kernel = ssim_volume_fwd_kernel<T, A, false>;
+  P.smk = smk;
+  auto kernel = comp ? ssim_volume_fwd_kernel<T, A, false, true> : ssim_volume_fwd_kernel<T, A, false, false>;
   size_t bytes = 0;
   const int M = pick_tile(kernel, fwd_elems, geo, sizeof(A), bytes);
   if (M == 0) return kTooLarge;
@@ -328,17 +349,20 @@ const char* fwd_typed(Typed<T, A>, const void* x, const void* y, const SsimVolGe
 template <typename T, typename A>
 const char* grad_typed(Typed<T, A>, const void* x, const void* y, const SsimVolGeometry& geo, const double* window,
                        const double* c, const void* weights, const void* dmap, const int64_t* sd, void* gx, void* gy,
-                       const int64_t* sg, cudaStream_t st) {
+                       const int64_t* sg, bool comp, bool comp_y, int64_t sdk, cudaStream_t st) {
   if (geo.N * geo.C > 65535) return kTooMany;
   VolParams<A> P = make_params<A>(geo, window, c);
   for (int i = 0; i < 5; ++i) {
     if (dmap) P.sd[i] = sd[i];
     P.sg[i] = sg[i];
   }
+  P.sdk = sdk;
+  P.comp_y = comp_y;
+  P.nw = comp ? kNumComponentStats : kNumWeights;
   const auto* px = static_cast<const T*>(x);
   const auto* py = static_cast<const T*>(y);
   const auto* pw = static_cast<const A*>(weights);
-  auto maps_kernel = ssim_volume_fwd_kernel<T, A, true>;
+  auto maps_kernel = comp ? ssim_volume_fwd_kernel<T, A, true, true> : ssim_volume_fwd_kernel<T, A, true, false>;
   auto adjoint = ssim_volume_adjoint_kernel<T, A>;
   size_t maps_bytes = 0, adj_bytes = 0;
   const int M = pick_tile(maps_kernel, fwd_elems, geo, sizeof(A), maps_bytes);
@@ -362,20 +386,20 @@ const char* grad_typed(Typed<T, A>, const void* x, const void* y, const SsimVolG
 
 const char* ssim_volume_fwd_launch(int dtype, const void* x, const void* y, const SsimVolGeometry& geo,
                                    const double* window, const double* c, void* map, const int64_t* smap,
-                                   bool want_l1, void* partials, void* stream) {
+                                   bool want_l1, bool components, int64_t smk, void* partials, void* stream) {
   auto st = static_cast<cudaStream_t>(stream);
   return for_dtype(dtype, "fastiqa ssim_volume_fwd_launch: unsupported dtype", [&](auto t) {
-    return fwd_typed(t, x, y, geo, window, c, map, smap, want_l1, partials, st);
+    return fwd_typed(t, x, y, geo, window, c, map, smap, want_l1, components, smk, partials, st);
   });
 }
 
 const char* ssim_volume_grad_launch(int dtype, const void* x, const void* y, const SsimVolGeometry& geo,
                                     const double* window, const double* c, const void* weights,
                                     const void* dmap, const int64_t* sd, void* gx, void* gy, const int64_t* sg,
-                                    void* stream) {
+                                    bool components, bool comp_y, int64_t sdk, void* stream) {
   auto st = static_cast<cudaStream_t>(stream);
   return for_dtype(dtype, "fastiqa ssim_volume_grad_launch: unsupported dtype", [&](auto t) {
-    return grad_typed(t, x, y, geo, window, c, weights, dmap, sd, gx, gy, sg, st);
+    return grad_typed(t, x, y, geo, window, c, weights, dmap, sd, gx, gy, sg, components, comp_y, sdk, st);
   });
 }
 

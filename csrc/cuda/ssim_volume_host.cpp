@@ -60,19 +60,33 @@ void strides_of(const at::Tensor& t, int64_t* s) {
 std::tuple<at::Tensor, at::Tensor> grads(const at::Tensor& x, const at::Tensor& y, const SsimVolGeometry& geo,
                                          const double* window, const double* c, const at::Tensor& weights,
                                          const std::optional<at::Tensor>& dmap, bool need_gx, bool need_gy) {
-  TORCH_CHECK(!host::check_ssim_weights(weights, x), "fastiqa_C::ssim: the components are not in the volume kernels yet");
-  host::check_ssim_dmap(dmap, x, {geo.Do, geo.Ho, geo.Wo});
+  const bool comp = host::check_ssim_weights(weights, x);
+  host::check_ssim_dmap(dmap, x, {geo.Do, geo.Ho, geo.Wo}, comp);
   at::Tensor gx = need_gx ? at::empty_like(x) : at::empty({0}, x.options());
   at::Tensor gy = need_gy ? at::empty_like(x) : at::empty({0}, x.options());
   if (!need_gx && !need_gy) return {gx, gy};
-  int64_t sd[5] = {0, 0, 0, 0, 0}, sg[5];
-  if (dmap.has_value()) strides_of(*dmap, sd);
+  int64_t sd[5] = {0, 0, 0, 0, 0}, sg[5], sdk = 0;
+  if (dmap.has_value()) {
+    strides_of(comp ? dmap->select(0, 0) : *dmap, sd);
+    if (comp) sdk = dmap->stride(0);
+  }
   strides_of(need_gx ? gx : gy, sg);  // both laid out as empty_like(x): one set of strides
   auto stream = c10::cuda::getCurrentCUDAStream(x.device().index()).stream();
-  check_launch(ssim_volume_grad_launch(dtype_code(x.scalar_type()), x.data_ptr(), y.data_ptr(), geo, window, c,
-                                       weights.data_ptr(), dmap.has_value() ? dmap->data_ptr() : nullptr, sd,
-                                       need_gx ? gx.data_ptr() : nullptr, need_gy ? gy.data_ptr() : nullptr, sg,
-                                       stream));
+  const void* dp = dmap.has_value() ? dmap->data_ptr() : nullptr;
+  const int dt = dtype_code(x.scalar_type());
+  if (!comp) {
+    check_launch(ssim_volume_grad_launch(dt, x.data_ptr(), y.data_ptr(), geo, window, c, weights.data_ptr(), dp, sd,
+                                         need_gx ? gx.data_ptr() : nullptr, need_gy ? gy.data_ptr() : nullptr, sg,
+                                         false, false, 0, stream));
+    return {gx, gy};
+  }
+  // the components: one launch per input (their variance coefficients differ, ssim_volume.cu)
+  if (need_gx)
+    check_launch(ssim_volume_grad_launch(dt, x.data_ptr(), y.data_ptr(), geo, window, c, weights.data_ptr(), dp, sd,
+                                         gx.data_ptr(), nullptr, sg, true, false, sdk, stream));
+  if (need_gy)
+    check_launch(ssim_volume_grad_launch(dt, x.data_ptr(), y.data_ptr(), geo, window, c, weights.data_ptr(), dp, sd,
+                                         nullptr, gy.data_ptr(), sg, true, true, sdk, stream));
   return {gx, gy};
 }
 
@@ -82,28 +96,34 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> ssim_volume_planes_fw
     const at::Tensor& x, const at::Tensor& y, const host::SsimWindow& win, double c1, double c2, int64_t padding,
     bool want_map, bool want_l1, bool components, const std::optional<at::Tensor>& weights, bool need_gx,
     bool need_gy) {
-  TORCH_CHECK(!components, "fastiqa_C::ssim: the components are not in the volume kernels yet");
   const SsimVolGeometry geo = geometry(x, y, win, padding);
   c10::cuda::CUDAGuard guard(x.device());
   double window[3 * fastiqa::ssim::kMaxWin];
   window_taps(win, window);
   const double c[2] = {c1, c2};
   const auto acc = host::acc_dtype(x);
-  at::Tensor map = want_map ? at::empty({geo.N, geo.C, geo.Do, geo.Ho, geo.Wo}, x.options())
+  // the components' maps S, l, c, s: (4 N, C, Do, Ho, Wo) viewed as (4, N, C, Do, Ho, Wo)
+  const int64_t nmaps = components ? fastiqa::ssim::kNumComponentMaps : 1;
+  const int64_t np = components ? fastiqa::ssim::kNumComponentStats : fastiqa::ssim::kNumPlaneStats;
+  at::Tensor map = want_map ? at::empty({nmaps * geo.N, geo.C, geo.Do, geo.Ho, geo.Wo}, x.options())
                             : at::empty({0}, x.options());
   const int64_t units = ssim_volume_fwd_units(geo);
-  at::Tensor partials = at::empty({geo.N * geo.C, units, fastiqa::ssim::kNumPlaneStats}, x.options().dtype(acc));
+  at::Tensor partials = at::empty({geo.N * geo.C, units, np}, x.options().dtype(acc));
   int64_t sm[5] = {0, 0, 0, 0, 0};
   if (want_map) strides_of(map, sm);
   auto stream = c10::cuda::getCurrentCUDAStream(x.device().index()).stream();
   check_launch(ssim_volume_fwd_launch(dtype_code(x.scalar_type()), x.data_ptr(), y.data_ptr(), geo, window, c,
-                                      want_map ? map.data_ptr() : nullptr, sm, want_l1, partials.data_ptr(), stream));
+                                      want_map ? map.data_ptr() : nullptr, sm, want_l1, components,
+                                      geo.N * sm[0], partials.data_ptr(), stream));
   const double n_out = static_cast<double>(geo.Do * geo.Ho * geo.Wo), n_in = static_cast<double>(geo.D * geo.H * geo.W);
-  at::Tensor counts = at::tensor({n_out, n_out, n_in}, x.options().dtype(acc));
-  at::Tensor planes = at::div(at::sum(partials, {1}), counts).view({geo.N, geo.C, fastiqa::ssim::kNumPlaneStats});
+  at::Tensor counts = components ? at::tensor({n_out, n_out, n_in, n_out, n_out, n_out}, x.options().dtype(acc))
+                                 : at::tensor({n_out, n_out, n_in}, x.options().dtype(acc));
+  at::Tensor planes = at::div(at::sum(partials, {1}), counts).view({geo.N, geo.C, np});
+  TORCH_CHECK(!(components && weights.has_value()), "fastiqa_C::ssim: the components have no forward gradient");
   at::Tensor gx = at::empty({0}, x.options()), gy = at::empty({0}, x.options());
   if (weights.has_value() && (need_gx || need_gy))
     std::tie(gx, gy) = grads(x, y, geo, window, c, *weights, std::nullopt, need_gx, need_gy);
+  if (want_map && components) map = map.view({nmaps, geo.N, geo.C, geo.Do, geo.Ho, geo.Wo});
   return {planes, map, gx, gy};
 }
 

@@ -27,16 +27,19 @@ inline int64_t ssim_volume_fwd_units(const SsimVolGeometry& g) {
 // Forward: partials (N*C, ssim_volume_fwd_units, 3) accumulators: sums of S, cs and |x - y| per
 // unit (|x - y| only when want_l1, else 0); the SSIM map (strides smap) when map is not null.
 // window: the wd depth, wh vertical, ww horizontal Gaussian taps, in double; c: {c1, c2}.
+// components: partials (N*C, units, 6) (also l, c, s), and 4 maps S, l, c, s smk elements apart.
 const char* ssim_volume_fwd_launch(int dtype, const void* x, const void* y, const SsimVolGeometry& geo,
                                    const double* window, const double* c, void* map, const int64_t* smap,
-                                   bool want_l1, void* partials, void* stream);
+                                   bool want_l1, bool components, int64_t smk, void* partials, void* stream);
 
 // Gradient of sum over planes of weights . (mean S, mean cs, mean |x-y|) + sum(dmap * S):
 // weights (N*C, 3) accumulators, dmap (strides sd) may be null; gx / gy (strides sg) may be null.
+// components: weights (N*C, 6) (also on l, c, s), dmap 4 maps S, l, c, s sdk elements apart; the
+// gradient of x (comp_y false: gy must be null) or of y (comp_y: gx must be null).
 const char* ssim_volume_grad_launch(int dtype, const void* x, const void* y, const SsimVolGeometry& geo,
                                     const double* window, const double* c, const void* weights,
                                     const void* dmap, const int64_t* sd, void* gx, void* gy, const int64_t* sg,
-                                    void* stream);
+                                    bool components, bool comp_y, int64_t sdk, void* stream);
 
 }  // namespace cuda
 }  // namespace fastiqa

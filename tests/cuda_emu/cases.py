@@ -657,56 +657,73 @@ def _vol_units(shape):
     return math.ceil(d / 16) * math.ceil(h / 16) * math.ceil(w / 16)  # ssim_volume_launch.h
 
 
-def _vol_fwd(dt, shape, win, padding, layout, want_map):
+def _vol_fwd(dt, shape, win, padding, layout, want_map, comp=False):
+    """comp: the components (COMP kernels): partials of 6 (S, cs, |x-y|, l, c, s), 4 maps S, l, c, s."""
     def run(drv, gpu):
         dtype = TORCH_DTYPES[dt]
         x, y = _vol_inputs(shape, dtype, 6, layout)
         nums, out = _vol_geometry(x, win, padding)
         n, c = shape[:2]
         acc = _acc(dtype)
-        mp = _nan((n, c, *out), dtype)
+        nm, np_ = (4, 6) if comp else (1, 3)
+        mp = _nan((nm * n, c, *out), dtype)
         for k in range(5):
             nums[f"sm{k}"] = mp.stride(k)
         nums.update(dtype=DTYPES[dt], want_l1=1)
+        if comp:
+            nums.update(comp=1, smk=n * mp.stride(0))
         got = drv.call("ssim_volume_fwd", gpu, nums, {"x": x, "y": y, "map": mp if want_map else None,
-                                                      "partials": _nan((n * c, _vol_units(shape), 3), acc)})
+                                                      "partials": _nan((n * c, _vol_units(shape), np_), acc)})
         if drv.vector_ops:
             raise AssertionError("ssim volume fwd: 128-bit accesses although the volume kernels load elements")
-        counts = torch.tensor([math.prod(out)] * 2 + [math.prod(shape[2:])], dtype=acc)
-        planes = (got["partials"].sum(1) / counts).view(n, c, 3)
-        args = (win, VOL_SIGMAS, SSIM_C[0], SSIM_C[1], padding, want_map, True, False, None, False, False)
+        counts = torch.tensor(([math.prod(out)] * 2 + [math.prod(shape[2:])] + [math.prod(out)] * 3)[:np_],
+                              dtype=acc)
+        planes = (got["partials"].sum(1) / counts).view(n, c, np_)
+        args = (win, VOL_SIGMAS, SSIM_C[0], SSIM_C[1], padding, want_map, True, comp, None, False, False)
         p64, m64, _, _ = R.planes_fwd(x.double(), y.double(), *args)
         p, m, _, _ = R.planes_fwd(x, y, *args)
-        _check(planes, p64, p, "ssim volume planes")
+        what = "ssim volume components" if comp else "ssim volume"
+        _check(planes, p64, p, f"{what} planes")
         if want_map:
-            _check(got["map"], m64, m, "ssim volume map")
+            _check(got["map"].view(m64.shape), m64, m, f"{what} map")
 
     return run
 
 
-def _vol_grad(dt, shape, win, padding, layout, with_dmap):
+def _vol_grad(dt, shape, win, padding, layout, with_dmap, comp=False):
+    """comp: the components' gradient, one launch per input (comp_y), (N, C, 6) weights, 4 map weights."""
     def run(drv, gpu):
         dtype = TORCH_DTYPES[dt]
         x, y = _vol_inputs(shape, dtype, 7, layout)
         nums, out = _vol_geometry(x, win, padding)
         n, c = shape[:2]
-        weights = torch.randn((n, c, 3), generator=torch.Generator().manual_seed(8), dtype=torch.float64)
+        nm = 4 if comp else 1
+        weights = torch.randn((n, c, 6 if comp else 3), generator=torch.Generator().manual_seed(8),
+                              dtype=torch.float64)
         weights = weights.to(_acc(dtype))
-        dmap = (torch.randn((n, c, *out), generator=torch.Generator().manual_seed(9), dtype=torch.float64)
+        dmap = (torch.randn((nm * n, c, *out), generator=torch.Generator().manual_seed(9), dtype=torch.float64)
                 .to(dtype) if with_dmap else None)
+        if comp and with_dmap:
+            dmap = dmap.view(4, n, c, *out)
         gx, gy = _nan(None, dtype, x), _nan(None, dtype, x)
         for k in range(5):
-            nums[f"sd{k}"] = dmap.stride(k) if with_dmap else 0
+            nums[f"sd{k}"] = dmap.stride(k + int(comp)) if with_dmap else 0
             nums[f"sg{k}"] = gx.stride(k)
         nums["dtype"] = DTYPES[dt]
-        got = drv.call("ssim_volume_grad", gpu, nums,
-                       {"x": x, "y": y, "weights": weights, "dmap": dmap, "gx": gx, "gy": gy})
+        arrays = {"x": x, "y": y, "weights": weights, "dmap": dmap}
+        if comp:
+            nums.update(comp=1, sdk=dmap.stride(0) if with_dmap else 0)
+            got = drv.call("ssim_volume_grad", gpu, dict(nums, comp_y=0), dict(arrays, gx=gx, gy=None))
+            got["gy"] = drv.call("ssim_volume_grad", gpu, dict(nums, comp_y=1), dict(arrays, gx=None, gy=gy))["gy"]
+        else:
+            got = drv.call("ssim_volume_grad", gpu, nums, dict(arrays, gx=gx, gy=gy))
         args = (win, VOL_SIGMAS, SSIM_C[0], SSIM_C[1], padding)
         x64, y64 = R.planes_bwd(x.double(), y.double(), *args, weights.double(),
                                 None if dmap is None else dmap.double(), True, True)
         xs, ys = R.planes_bwd(x, y, *args, weights, dmap, True, True)
-        _check(got["gx"], x64, xs, "ssim volume grad_x")
-        _check(got["gy"], y64, ys, "ssim volume grad_y")
+        what = "ssim volume components" if comp else "ssim volume"
+        _check(got["gx"], x64, xs, f"{what} grad_x")
+        _check(got["gy"], y64, ys, f"{what} grad_y")
 
     return run
 
@@ -716,7 +733,7 @@ def ssim_volume_cases(level):
     windows, D equal to the depth window, inside one depth unit (16) and over several (the last
     one short), odd sizes, contiguous / channels_last_3d / D-innermost layouts, every dtype,
     map weights, and the emulated GPUs' shared-memory limits (the largest window in float64 on
-    sm_75's 64 KB: the 4 x 4 tiles)."""
+    sm_75's 64 KB: the 4 x 4 tiles); the components (comp-*) on the same cases."""
     combos = [
         ("float32", (7, 7, 7), 2, "c", True, "sm_80", (2, 1, 20, 19, 21)),
         ("float64", (11, 5, 9), 0, "cl", False, "sm_75", (1, 2, 11, 23, 18)),
@@ -729,14 +746,20 @@ def ssim_volume_cases(level):
     if level == "sanitize":
         combos = [("float32", (5, 3, 7), 2, "c", True, "sm_80", (1, 1, 18, 9, 11)),
                   ("float64", (3, 5, 3), 1, "cl", False, "sm_86", (1, 2, 7, 8, 6))]
+    n_fast = len(combos)
     if level == "full":
         for dt, pad, gpu in itertools.product(DTYPES, (0, 1, 2), GPUS):
             combos.append((dt, (11, 11, 11), pad, "c", pad == 1, gpu, (1, 1, 19, 20, 22)))
     out = []
-    for dt, win, pad, layout, dm, gpu, shape in combos:
+    for i, (dt, win, pad, layout, dm, gpu, shape) in enumerate(combos):
         sid = f"{dt}-w{'x'.join(map(str, win))}-p{pad}-{layout}-{'x'.join(map(str, shape))}"
         out.append(Case("ssim_volume", f"fwd-{sid}", gpu, _vol_fwd(dt, shape, win, pad, layout, True)))
         out.append(Case("ssim_volume", f"grad-{sid}-d{int(dm)}", gpu, _vol_grad(dt, shape, win, pad, layout, dm)))
+        # the components (COMP kernels): every fast case, every 5th full one (GPUs, dtypes and paddings vary)
+        if i < n_fast or (i - n_fast) % 5 == 0:
+            out.append(Case("ssim_volume", f"comp-fwd-{sid}", gpu, _vol_fwd(dt, shape, win, pad, layout, True, True)))
+            out.append(Case("ssim_volume", f"comp-grad-{sid}-d{int(dm)}", gpu,
+                            _vol_grad(dt, shape, win, pad, layout, dm, True)))
     return out
 
 

@@ -121,8 +121,8 @@ MUTATIONS = [
     (
         "ssim-partials-tile-index-wraps-at-256",
         "cuda/ssim.cu",
-        "A* out = partials + (pl * gridDim.x * gridDim.y + tile) * NP;",
-        "A* out = partials + (pl * gridDim.x * gridDim.y + (tile & 255)) * NP;",
+        "partials + (pl * gridDim.x * gridDim.y + tile) * NP,",
+        "partials + (pl * gridDim.x * gridDim.y + (tile & 255)) * NP,",
         "ssim",
         "plain",
         "large",
@@ -201,6 +201,16 @@ MUTATIONS = [
         "",
         "ssim_volume",
         "tsan",
+        "sanitize",
+    ),
+    # the components' gradient of y with x's variance coefficient (the comp_y launch ignored)
+    (
+        "ssim-volume-components-y-with-x-variance",
+        "cuda/ssim_volume.cu",
+        "            db = P.comp_y ? by : bx;",
+        "            db = bx;",
+        "ssim_volume",
+        "plain",
         "sanitize",
     ),
     (

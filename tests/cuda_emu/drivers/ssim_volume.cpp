@@ -31,18 +31,21 @@ int main() {
     fastiqa::ssim::gaussian_window(geo.wh, r.d("sigmah"), window + geo.wd);
     fastiqa::ssim::gaussian_window(geo.ww, r.d("sigmaw"), window + geo.wd + geo.wh);
     const double c[2] = {r.d("c1"), r.d("c2")};
+    // the components (optional numbers, default 0): comp, comp_y, smk / sdk (the maps' stride)
+    const auto opt = [&](const char* k) { return r.num.count(k) ? r.i(k) : int64_t(0); };
     if (r.op == "ssim_volume_fwd") {
       int64_t sm[5];
       strides(r, "sm", sm);
       return ssim_volume_fwd_launch(dt, r.p("x"), r.p("y"), geo, window, c, r.p("map"), sm, r.i("want_l1") != 0,
-                                    r.p("partials"), nullptr);
+                                    opt("comp") != 0, opt("smk"), r.p("partials"), nullptr);
     }
     if (r.op == "ssim_volume_grad") {
       int64_t sd[5], sg[5];
       strides(r, "sd", sd);
       strides(r, "sg", sg);
       return ssim_volume_grad_launch(dt, r.p("x"), r.p("y"), geo, window, c, r.p("weights"), r.p("dmap"), sd,
-                                     r.p("gx"), r.p("gy"), sg, nullptr);
+                                     r.p("gx"), r.p("gy"), sg, opt("comp") != 0, opt("comp_y") != 0, opt("sdk"),
+                                     nullptr);
     }
     return "unknown op";
   });

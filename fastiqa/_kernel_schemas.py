@@ -94,9 +94,9 @@ WITH_PYTHON_BACKENDS = ("pixel_fwd", "pixel_bwd", "ssim_fwd", "ssim_bwd", "ssim_
                         "gram_fwd", "gram_apply", "style_fwd", "style_bwd", "lpips_head_fwd", "lpips_head_bwd",
                         "dists_head_fwd", "dists_head_bwd")
 # The ops with no compiled CPU kernel yet (fastiqa/ops/_registry.py runs the reference on CPU
-# tensors and Triton on CUDA tensors for them). Ops without a CUDA kernel need no
+# tensors and Triton on CUDA tensors for them): none today. Ops without a CUDA kernel need no
 # entry: _registry gives the CUDA key Triton (else the reference) wherever no host registers one.
-PYTHON_ONLY = ("ssim_masked_components_fwd",)
+PYTHON_ONLY = ()
 
 
 def argument_names(name: str) -> list:

@@ -75,6 +75,11 @@ CASES = {
                                            reduction="none", backend=b), (2, 3, 33, 40), False, True),
     "ssim_masked_map_cl": (lambda x, y, b: F.ssim(x, y, mask=_mask(x, 3, True), reduction="map", padding="same_zero",
                                                   backend=b), (1, 3, 30, 31), True, True),
+    # masked components (csrc/cpu/ssim_masked_band.h comp_band)
+    "ssim_masked_components": (lambda x, y, b: torch.stack(F.ssim(x, y, mask=_mask(x, 1), padding="same_zero",
+                                                                  win_size=7, reduction="per_channel",
+                                                                  return_components=True, backend=b)),
+                               (2, 3, 33, 40), False, True),
     "l1_ssim_masked_volume": (lambda x, y, b: F.l1_ssim_loss(x, y, mask=_mask(x, 2, True), win_size=5, backend=b),
                               (1, 2, 9, 12, 13), False, True),
     "gram": (lambda x, y, b: F.gram_matrix(x, backend=b), (2, 16, 12, 11), False, True),

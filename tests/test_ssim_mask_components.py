@@ -109,3 +109,29 @@ def test_components_with_mask_errors_name_the_argument():
     x, y, m = _pair((1, 1, 40, 40))
     with pytest.raises(ValueError, match="mask"):
         F.ssim(x, y, mask=m, downsample=2, return_components=True)
+
+
+@pytest.mark.skipif("cpu" not in BACKENDS, reason="the compiled CPU kernels are not built")
+@pytest.mark.parametrize("padding", PADDINGS)
+def test_cpu_bands_strips_layouts_and_threads(padding):
+    """The CPU kernel (csrc/cpu/ssim_masked_band.h, comp_band) over several bands and column strips, odd
+    sizes: against the oracle in float64, channels_last and bfloat16 against the reference, and bitwise
+    the same with 1 and 3 threads."""
+    x, y, m = _pair((1, 2, 203, 301), seed=7)
+    for red in ("per_channel", "map"):
+        for o, r in zip(_call(x, y, m, red, padding, "cpu"), _oracle(x, y, m, red, padding)):
+            torch.testing.assert_close(o, r, rtol=1e-10, atol=1e-12)
+    xs, ys, ms = _pair((2, 3, 21, 34), seed=9)
+    for dtype, tol in ((torch.float32, 1e-5), (torch.bfloat16, 2e-2)):
+        xc, yc = (t.to(dtype).contiguous(memory_format=torch.channels_last) for t in (xs, ys))
+        for a, b in zip(_call(xc, yc, ms, "map", padding, "cpu"), _call(xc, yc, ms, "map", padding, "reference")):
+            torch.testing.assert_close(a.float(), b.float(), rtol=tol, atol=tol)
+    threads, runs = torch.get_num_threads(), []
+    try:
+        for n in (1, 3):
+            torch.set_num_threads(n)
+            runs.append(_call(x.float(), y.float(), m, "none", padding, "cpu"))
+    finally:
+        torch.set_num_threads(threads)
+    for a, b in zip(*runs):
+        assert torch.equal(a, b)

@@ -47,6 +47,14 @@ std::tuple<at::Tensor, at::Tensor> ssim_masked_bwd(const at::Tensor& pred, const
                                                                      need_grad_target);
 }
 
+std::tuple<at::Tensor, at::Tensor> ssim_masked_components_fwd(const at::Tensor& pred, const at::Tensor& target,
+                                                              const at::Tensor& mask, c10::IntArrayRef win_size,
+                                                              c10::ArrayRef<double> win_sigma, double c1, double c2,
+                                                              int64_t padding, bool want_map) {
+  return FASTIQA_CPU_OP(MaskedSsimKernels, ssim_masked_kernels, comp)(pred, target, mask, win_size, win_sigma, c1, c2,
+                                                                      padding, want_map);
+}
+
 }  // namespace
 
 TORCH_LIBRARY_IMPL(fastiqa_C, CPU, m) {
@@ -61,6 +69,7 @@ TORCH_LIBRARY_IMPL(fastiqa_C, CPU, m) {
   m.impl("ssim_y", FASTIQA_CPU_OP(SsimKernels, ssim_kernels, y_values));
   m.impl("ssim_masked_fwd", &ssim_masked_fwd);
   m.impl("ssim_masked_bwd", &ssim_masked_bwd);
+  m.impl("ssim_masked_components_fwd", &ssim_masked_components_fwd);
   m.impl("gram_fwd", FASTIQA_CPU_OP(GramKernels, gram_kernels, gram_fwd));
   m.impl("gram_apply", FASTIQA_CPU_OP(GramKernels, gram_kernels, gram_apply));
   m.impl("style_fwd", FASTIQA_CPU_OP(GramKernels, gram_kernels, style_fwd));

@@ -1,4 +1,5 @@
 // CPU kernels of the masked SSIM (issue 19 item 3): fastiqa_C::ssim_masked_fwd / ssim_masked_bwd
+// (and ssim_masked_components_fwd, images)
 // (contract and formulas: fastiqa/backends/reference/_ssim_masked.py; checks:
 // csrc/host/ssim_masked_checks.h). Compiled once per ISA level by csrc/cpu/masked_<isa>.cpp
 // (plain loops that the compiler vectorises, `omp simd` as csrc/cpu/ssim_volume.h).
@@ -488,12 +489,41 @@ Tensor2 ssim_masked_bwd(const at::Tensor& pred, const at::Tensor& target, const 
   return {gx, gy};
 }
 
+// The components (images): (N, C, 5) sums m_c S, m_c l, m_c c, m_c s, m_c and, when want_map, the maps
+// (4, N, C, Ho, Wo) S, l, c, s (contract: fastiqa/backends/reference/_ssim_masked.py).
+Tensor2 ssim_masked_components_fwd(const at::Tensor& pred, const at::Tensor& target, const at::Tensor& mask,
+                                   c10::IntArrayRef win_size, c10::ArrayRef<double> win_sigma, double c1, double c2,
+                                   int64_t padding, bool want_map) {
+  const host::SsimWindow win = host::check_ssim_masked(pred, target, mask, win_size, win_sigma, padding);
+  TORCH_CHECK(pred.dim() == 4, "fastiqa_C::ssim_masked_components_fwd: (N, C, H, W) images only (volumes: not yet)");
+  const auto acc = host::acc_dtype(pred);
+  at::Tensor planes = at::empty({pred.size(0), pred.size(1), 5}, pred.options().dtype(acc));
+  at::Tensor maps = at::empty({0}, pred.options());
+  if (want_map) {
+    std::vector<int64_t> sizes{4, pred.size(0), pred.size(1)};
+    for (int64_t s : out_sizes(pred, win, padding)) sizes.push_back(s);
+    maps = at::empty(sizes, pred.options());
+  }
+  if (pred.numel() == 0) return {planes.zero_(), maps};
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, pred.scalar_type(), "ssim_masked_components_fwd", [&] {
+    using A = typename AccOf<scalar_t>::type;
+    band::Job2<scalar_t, A> J;
+    band::setup2(J, pred, target, mask, win, c1, c2, padding, false, false, true);
+    J.want_map = want_map;
+    if (want_map)
+      for (int k = 0; k < 4; ++k) J.cmap[k] = View<scalar_t>(maps.select(0, k));
+    band::comp_all(J, pred.size(0) * pred.size(1), planes.data_ptr<A>());
+  });
+  return {planes, maps};
+}
+
 }  // namespace
 }  // namespace ssim_masked
 
 void ssim_masked_kernels(MaskedSsimKernels* t) {
   t->fwd = &ssim_masked::ssim_masked_fwd;
   t->bwd = &ssim_masked::ssim_masked_bwd;
+  t->comp = &ssim_masked::ssim_masked_components_fwd;
 }
 
 }  // namespace FASTIQA_ISA_NS

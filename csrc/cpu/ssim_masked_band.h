@@ -58,14 +58,16 @@ template <typename T, typename A> struct Job2 {
   View<const T> x, y, dmap;
   View<const A> m;
   View<T> map, gx, gy;
+  View<T> cmap[4];  // the components' maps S, l, c, s (comp_band)
   int64_t C = 0, H = 0, W = 0, Ho = 0, Wo = 0, offh = 0, offw = 0, Wp = 0, LW = 0, LWp = 0;
   int64_t ch = 0, cw = 0;  // output (p, j) has its window centre at source (p + ch, j + cw)
   int64_t band = 0, nbands = 0, SW = 0, PS = 0, VP = 0;
   int wh = 1, ww = 1, padding = 0, nq = 0;
+  int K = 5;  // blurred quantities: blurred_of<A>(), kMaxK with the components (sigma_x^2, sigma_y^2 apart)
   int crow[kNumCoefs] = {-1, -1, -1, -1};  // row of K_x, K_y, K_b, K_c in a coefficient slot, -1: junk
   A gh[kMaxWin] = {}, gw[kMaxWin] = {};
   A c1 = 0, c2 = 0;
-  bool want_map = false, grad = false;
+  bool want_map = false, grad = false, comp = false;
   std::vector<int64_t> colsrc;  // padded column -> source column or -1 (zero padding)
 };
 
@@ -361,12 +363,13 @@ constexpr int64_t kKeep = 8 << 20;
 template <typename A> struct Scr {
   std::vector<A> own;
   A *rin[kMaxK], *ring, *st, *srow, *w, *mc, *mring, *junk, *t, *vacc, *mr, *xr, *yr, *gr;
+  A* crow[3];  // the components' rows l, c, s (comp_band)
   template <typename T> void init(const Job2<T, A>& J) {
-    constexpr int K = blurred_of<A>();
+    const int K = J.K;
     const int64_t P = J.PS, in_len = up(J.SW, kLanes) + J.ww + kLanes;
     const int64_t vaccn = J.grad ? J.band * J.nq * J.VP : 0;
     const int64_t row = std::max(J.LWp, P);
-    const int64_t need = K * in_len + (J.wh + 1) * K * P + 2 * K * P + 3 * P +
+    const int64_t need = K * in_len + (J.wh + 1) * K * P + 2 * K * P + 6 * P +
                          (J.grad ? (J.wh + 1) * J.nq * P + kNumCoefs * P + J.nq * J.LWp + vaccn : 0) + 4 * row + 64;
     static thread_local std::vector<A> kept;
     std::vector<A>& buf = need * static_cast<int64_t>(sizeof(A)) <= kKeep ? kept : own;
@@ -384,6 +387,7 @@ template <typename A> struct Scr {
     srow = take(P);
     w = take(P);
     mc = take(P);
+    for (auto& r : crow) r = take(P);
     mring = J.grad ? take((J.wh + 1) * J.nq * P) : nullptr;
     junk = J.grad ? take(kNumCoefs * P) : nullptr;
     t = J.grad ? take(J.nq * J.LWp) : nullptr;
@@ -435,10 +439,9 @@ FASTIQA_INLINE void centre_row(const Job2<T, A>& J, Scr<A>& S, int64_t n, int64_
 // Output rows pa .. pb - 1 of plane (n, c), strip by strip: every padded row's horizontal blurs go
 // into the ring; the due output rows' statistics (in pairs, due_rows) into S.st, then
 // rows(c0, cols, lw, p0, due) uses them; end(c0, lw) after each strip.
-template <typename T, typename A, typename Rows, typename End>
+template <int K, typename T, typename A, typename Rows, typename End>
 FASTIQA_INLINE void strips(const Job2<T, A>& J, Scr<A>& S, int64_t n, int64_t c, int64_t pa, int64_t pb, Rows&& rows,
                            End&& end) {
-  constexpr int K = blurred_of<A>();
   const int win = J.wh;
   const int64_t slot = K * J.PS;
   for (int64_t c0 = 0; c0 < J.Wo; c0 += J.SW) {
@@ -479,7 +482,42 @@ void fwd_band(const Job2<T, A>& J, Scr<A>& S, int64_t n, int64_t c, int64_t own_
       if (J.want_map) store_n(J.map.at(n, c, 0, p, c0), J.map.s[4], cols, S.srow);
     }
   };
-  strips(J, S, n, c, own_a, own_b, rows, [](int64_t, int64_t) {});
+  strips<K>(J, S, n, c, own_a, own_b, rows, [](int64_t, int64_t) {});
+}
+
+// The components of output rows own_a .. own_b - 1 of plane (n, c) (K = kMaxK: sigma_x^2 and sigma_y^2
+// apart): sums[0 .. 3] += m_c S, m_c l, m_c c, m_c s; sums[4] += m_c; the 4 maps when asked.
+template <typename T, typename A>
+void comp_band(const Job2<T, A>& J, Scr<A>& S, int64_t n, int64_t c, int64_t own_a, int64_t own_b, double* sums) {
+  constexpr int K = kMaxK;
+  if (own_b <= own_a) return;
+  const int64_t PS = J.PS;
+  auto rows = [&](int64_t c0, int64_t cols, int64_t lw, int64_t p0, int due) {
+    for (int64_t p = p0; p < p0 + due; ++p) {
+      const A* st = S.st + (p - p0) * K * PS;
+      A *__restrict__ sr = S.srow, *__restrict__ lr = S.crow[0], *__restrict__ kr = S.crow[1],
+                    *__restrict__ tr = S.crow[2];
+#pragma omp simd
+      for (int64_t j = 0; j < lw; ++j) {
+        bool ok;
+        A iw, mx, my, exx, eyy, exy, sv, cv, lv, kv, tv;
+        mstats<K>(st, PS, j, ok, iw, mx, my, exx, eyy, exy);
+        ssim_components<A>(mx, my, exx, eyy, exy, J.c1, J.c2, sv, cv, lv, kv, tv);
+        sr[j] = ok ? sv : A(0);
+        lr[j] = ok ? lv : A(0);
+        kr[j] = ok ? kv : A(0);
+        tr[j] = ok ? tv : A(0);
+      }
+      centre_row(J, S, n, c, p, c0, cols, lw);
+      const A* maps[4] = {S.srow, S.crow[0], S.crow[1], S.crow[2]};
+      double unused = 0;
+      for (int k = 0; k < 4; ++k) {
+        lane_sums(maps[k], S.mc, cols, sums[k], k == 0 ? sums[4] : unused);
+        if (J.want_map) store_n(J.cmap[k].at(n, c, 0, p, c0), J.cmap[k].s[4], cols, maps[k]);
+      }
+    }
+  };
+  strips<K>(J, S, n, c, own_a, own_b, rows, [](int64_t, int64_t) {});
 }
 
 // Sums of m |x - y| and m over source rows s_a .. s_b - 1 of plane (n, c): sums[2], sums[3].
@@ -637,13 +675,14 @@ void grad_band(const Job2<T, A>& J, Scr<A>& S, int64_t n, int64_t c, int64_t s_a
   auto end = [&](int64_t c0, int64_t lw) {
     for (int64_t u = pb; u < pb + win - 1; ++u) vadjoint<NQ>(J, S, u, pa, pb - 1, s_a, s_b, c0, lw);
   };
-  if (pb > pa) strips(J, S, n, c, pa, pb, rows, end);
+  if (pb > pa) strips<K>(J, S, n, c, pa, pb, rows, end);
   for (int64_t s = s_a; s < s_b; ++s) combine<NQ>(J, S, n, c, s, S.vacc + (s - s_a) * NQ * J.VP, wl);
 }
 
 template <typename T, typename A>
 void setup2(Job2<T, A>& J, const at::Tensor& x, const at::Tensor& y, const at::Tensor& mask,
-            const host::SsimWindow& win, double c1, double c2, int64_t padding, bool need_gx, bool need_gy) {
+            const host::SsimWindow& win, double c1, double c2, int64_t padding, bool need_gx, bool need_gy,
+            bool comp = false) {
   J.x = View<const T>(x);
   J.y = View<const T>(y);
   J.m = View<const A>(mask);
@@ -685,8 +724,9 @@ void setup2(Job2<T, A>& J, const at::Tensor& x, const at::Tensor& y, const at::T
   }
   J.nq = q;
   const int64_t planes = x.size(0) * J.C;
-  constexpr int K = blurred_of<A>();
-  int64_t rows = static_cast<int64_t>(J.wh + 1) * K;
+  J.comp = comp;
+  J.K = comp ? kMaxK : blurred_of<A>();
+  int64_t rows = static_cast<int64_t>(J.wh + 1) * J.K;
   if (!grad) {
     int64_t b = kBandValues;
     while (b > kBandGrad && planes * ((J.H + b - 1) / b) < kMinTasks) b /= 2;
@@ -706,20 +746,19 @@ void setup2(Job2<T, A>& J, const at::Tensor& x, const at::Tensor& y, const at::T
   J.PS = pitch_of<A>(up(J.SW, kLanes));
 }
 
-// Forward: per-plane sums (planes, 4) in A: m_c S, m_c, m |x - y|, m.
-template <typename T, typename A> void fwd_all(const Job2<T, A>& J, int64_t planes, A* out) {
-  constexpr int NS = host::kMaskedPlaneSums;
+// Per-plane sums (planes, NS) in A from band(S, n, c, s_a, s_b, sums) over every band of every plane
+// (float64 per band, added in band order).
+template <int NS, typename T, typename A, typename Band>
+void sums_all(const Job2<T, A>& J, int64_t planes, A* out, Band&& band) {
   const int64_t tasks = planes * J.nbands;
   std::vector<double> bs(static_cast<size_t>(tasks * NS), 0.0);
   at::parallel_for(0, tasks, 1, [&](int64_t tb, int64_t te) {
     Scr<A> S;
     S.init(J);
     for (int64_t t = tb; t < te; ++t) {
-      const int64_t plane = t / J.nbands, b = t % J.nbands, n = plane / J.C, c = plane % J.C;
+      const int64_t plane = t / J.nbands, b = t % J.nbands;
       const int64_t s_a = b * J.band, s_b = std::min(J.H, s_a + J.band);
-      double* sums = &bs[NS * t];
-      fwd_band(J, S, n, c, s_a, std::min(s_b, J.Ho), sums);
-      l1_band(J, S, n, c, s_a, s_b, sums);
+      band(S, plane / J.C, plane % J.C, s_a, s_b, &bs[NS * t]);
     }
   });
   for (int64_t pl = 0; pl < planes; ++pl) {
@@ -728,6 +767,22 @@ template <typename T, typename A> void fwd_all(const Job2<T, A>& J, int64_t plan
       for (int q = 0; q < NS; ++q) acc[q] += bs[NS * (pl * J.nbands + b) + q];
     for (int q = 0; q < NS; ++q) out[pl * NS + q] = static_cast<A>(acc[q]);
   }
+}
+
+// Forward: per-plane sums (planes, 4): m_c S, m_c, m |x - y|, m.
+template <typename T, typename A> void fwd_all(const Job2<T, A>& J, int64_t planes, A* out) {
+  sums_all<host::kMaskedPlaneSums>(J, planes, out, [&](Scr<A>& S, int64_t n, int64_t c, int64_t s_a, int64_t s_b,
+                                                        double* sums) {
+    fwd_band(J, S, n, c, s_a, std::min(s_b, J.Ho), sums);
+    l1_band(J, S, n, c, s_a, s_b, sums);
+  });
+}
+
+// The components: per-plane sums (planes, 5): m_c S, m_c l, m_c c, m_c s, m_c.
+template <typename T, typename A> void comp_all(const Job2<T, A>& J, int64_t planes, A* out) {
+  sums_all<5>(J, planes, out, [&](Scr<A>& S, int64_t n, int64_t c, int64_t s_a, int64_t s_b, double* sums) {
+    comp_band(J, S, n, c, s_a, std::min(s_b, J.Ho), sums);
+  });
 }
 
 template <typename T, typename A> void bwd_all(const Job2<T, A>& J, int64_t planes, const A* d_planes) {

@@ -135,3 +135,14 @@ def test_cpu_bands_strips_layouts_and_threads(padding):
         torch.set_num_threads(threads)
     for a, b in zip(*runs):
         assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_opcheck(backend):
+    """Schema, fake kernel and autograd registration of fastiqa_C::ssim_masked_components_fwd agree with the kernel."""
+    x, y, m = _pair((2, 2, 9, 8), seed=15)
+    x.requires_grad_()
+    packet = torch.ops.fastiqa_C.ssim_masked_components_fwd
+    fwd = packet.default if backend == "cpu" else packet.reference
+    for padding, want_map in ((0, True), (2, False), (1, True)):
+        torch.library.opcheck(fwd, (x, y, m.expand(x.shape), [3, 3], [1.5, 1.5], 1e-4, 9e-4, padding, want_map))

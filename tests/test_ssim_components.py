@@ -218,6 +218,10 @@ def test_bad_argument():
 # volumes (N, C, D, H, W): a separable 3-D window, one size / sigma per axis (D, H, W)
 
 VOL_WIN = dict(win_size=(3, 5, 7), win_sigma=(0.8, 1.5, 1.1))
+# Triton's interpreter takes tens of seconds per volume case: slow here; the fast suite runs its volume
+# components kernels on a small volume in tests/test_ssim_volumes_triton.py
+VOL_BD = [pytest.param(b, d, marks=pytest.mark.slow, id=f"{b}-{d}") if (b, d) == INTERPRETED
+          else pytest.param(b, d, id=f"{b}-{d}") for b, d in BD]
 
 
 def _vol_tols(dtype):
@@ -228,8 +232,7 @@ def _vol_cases():
     out = []
     for bid, (b, d) in zip(ids(BD), BD):
         out += param_cases([(bid, (b, d))], [(p, (p,)) for p in PADDINGS], [(r, (r,)) for r in REDUCTIONS],
-                           slow=lambda b, d, p, r: (b, d) == INTERPRETED and not (
-                               r == "mean" or (r, p) == ("map", "valid")))
+                           slow=lambda b, d, p, r: (b, d) == INTERPRETED)
     return out
 
 
@@ -241,7 +244,7 @@ def test_volume_components_values_and_grads(backend, device, padding, reduction)
     check(x, y, backend, *_vol_tols(dtype), padding=padding, reduction=reduction, **VOL_WIN)
 
 
-@pytest.mark.parametrize("backend,device", BD, ids=ids(BD))
+@pytest.mark.parametrize("backend,device", VOL_BD)
 def test_volume_components_windows(backend, device):
     """The default 11^3 window, the uniform window with sample covariance, the zero-variance rule."""
     dtype = torch.float32 if backend == "triton" else torch.float64
@@ -257,7 +260,7 @@ def test_volume_components_windows(backend, device):
               reduction="map", **VOL_WIN)
 
 
-@pytest.mark.parametrize("backend,device", BD, ids=ids(BD))
+@pytest.mark.parametrize("backend,device", VOL_BD)
 def test_volume_contrast_times_structure_is_cs(backend, device):
     """Volumes: c * s = the SSIM's cs (the op's cs output, MS-SSIM's term) and l c s = S, map by map."""
     x, y = pair((2, 2, 13, 12, 14), device, torch.float32 if backend == "triton" else torch.float64, seed=14)
@@ -284,7 +287,7 @@ def test_volume_low_precision(backend, device, dtype):
         assert all(o.dtype == (dtype if reduction == "map" else torch.float32) for o in out)
 
 
-@pytest.mark.parametrize("backend,device", BD, ids=ids(BD))
+@pytest.mark.parametrize("backend,device", VOL_BD)
 def test_volume_layouts(backend, device):
     """channels_last_3d, and a strided view (every other slice, row and column): same values and
     gradients as the oracle."""

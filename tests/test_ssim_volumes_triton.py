@@ -104,3 +104,16 @@ def test_float64_runs_the_reference():
     want = F.ssim(x, y, reduction="map", win_size=WIN[0], win_sigma=WIN[1], padding="same_zero",
                   backend="reference")
     assert torch.equal(got, want)
+
+
+def test_components_values_and_gradients(no_reference):
+    """return_components=True on a volume runs the Triton kernels (COMP: the l, c, s sums and maps; the
+    gradient's fifth adjoint volume): the four maps and both gradients of a random loss on all four
+    against tests/test_ssim_components.py's float64 oracle (the whole 3-D window), reflect padding,
+    map weights on every component."""
+    from test_ssim_components import check
+
+    x, y = _pair((1, 2, 7, 9, 10), torch.float32, seed=12)
+    out, _, _ = check(x, y, "triton", (1e-4, 2e-5), 1e-4, reduction="map", padding="same_reflect",
+                      win_size=(3, 5, 3), win_sigma=(0.8, 1.5, 1.1))
+    assert all(o.shape == x.shape and o.dtype == x.dtype for o in out)

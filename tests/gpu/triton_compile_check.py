@@ -131,22 +131,25 @@ def ssim_volume_variants(full):
     """The volume kernels (fastiqa/backends/triton/ssim_volume.py): depth blur, slice SSIM,
     the (H, W) adjoint and the depth adjoint; float32 accumulation (float64 runs the reference)."""
     out = []
-    vol = [f"s{t}{k}" for t in "xydgm" for k in "ncdhw"] + ["QS", "TS"]
+    vol = [f"s{t}{k}" for t in "xydgm" for k in "ncdhw"] + ["QS", "TS", "smk", "sdk"]
     f32 = {name: "fp32" for name in ("g_ptr", "q_ptr", "k_ptr", "w_ptr", "part_ptr", "t_ptr")}
-    configs = _grid(full, (ARCHS, ("fp32", "bf16"), ((11, 0), (11, 1), (11, 2), (7, 2))),
-                    [(90, "fp32", (11, 2)), (90, "bf16", (11, 0)), (80, "fp16", (7, 1))])
-    for arch, dt, (win, padding) in configs:
+    # the last entry of each: the components (COMP: l, c, s and their maps; the fifth adjoint volume)
+    configs = _grid(full, (ARCHS, ("fp32", "bf16"), ((11, 0), (11, 1), (11, 2), (7, 2)), (False, True)),
+                    [(90, "fp32", (11, 2), False), (90, "bf16", (11, 0), True), (80, "fp16", (7, 1), True)])
+    for arch, dt, (win, padding), comp in configs:
         off = 0 if padding == 0 else win // 2
         axes = dict(WIN_R=win, WIN_C=win, OFF_R=off, OFF_C=off)
+        nw = 6 if comp else 3
         kernels = [
             (SV._depth_kernel, dict(WD=win, OFFD=off, PADDING=padding, HAS_MASK=False, ACC=tl.float32,
                                     BLOCK=SV.BLOCK), 4),
-            (SV._plane_kernel, dict(**axes, PADDING=padding, WANT_MAP=True, ACC=tl.float32, IEEE=True, OUT=S.OUT,
-                                    IN=S.IN), 8),
-            (SV._adjoint_hw_kernel, dict(**axes, PADDING=padding, HAS_DMAP=True, ACC=tl.float32, IEEE=True,
-                                         M=SV.GRAD_M, SRC=SV.GRAD_SRC), 8),
+            (SV._plane_kernel, dict(**axes, PADDING=padding, WANT_MAP=True, COMP=comp, NP=5 if comp else 2,
+                                    ACC=tl.float32, IEEE=True, OUT=S.OUT, IN=S.IN), 8),
+            (SV._adjoint_hw_kernel, dict(**axes, PADDING=padding, HAS_DMAP=True, COMP=comp, NW=nw, ACC=tl.float32,
+                                         IEEE=True, M=SV.GRAD_M, SRC=SV.GRAD_SRC), 8),
             (SV._depth_adjoint_kernel, dict(WD=win, OFFD=off, MIRRORS=3 if padding == 2 else 1, ACC=tl.float32,
-                                            HAS_MASK=padding == 1, WRITE_X=True, WRITE_Y=True, BLOCK=SV.BLOCK), 4),
+                                            HAS_MASK=padding == 1 and not comp, WRITE_X=True, WRITE_Y=True,
+                                            COMP=comp, NW=nw, BLOCK=SV.BLOCK), 4),
         ]
         for fn, consts, warps in kernels:
             out.append(("ssim_volume", fn, arch, dt, _types(fn, dt, consts, f32, vol), consts, warps))

@@ -24,7 +24,21 @@ import triton
 import triton.language as tl
 
 from .. import reference, ssim_compose
-from .ssim_tiles import IN, OUT, _acc, _band, _blur, _coefficients, _geometry, _grad_tiles, _load_tile, _mm, _program
+from .ssim_tiles import (
+    IN,
+    OUT,
+    _acc,
+    _band,
+    _blur,
+    _coefficients,
+    _component_coefficients,
+    _components_out,
+    _geometry,
+    _grad_tiles,
+    _load_tile,
+    _mm,
+    _program,
+)
 
 
 @triton.jit
@@ -45,12 +59,6 @@ def _stats(x_ptr, y_ptr, g_ptr, p0r, p0c, H, W, Ho, Wo, sxh, sxw, syh, syw,
     eyy = _blur(y * y, er, ec, IEEE)
     exy = _blur(x * y, er, ec, IEEE)
     return mx, my, exx, eyy, exy
-
-
-@triton.jit
-def _sigmas(mx, my, exx, eyy):
-    """sigma_x, sigma_y = sqrt(max(variance, 0)) (csrc/common/ssim_math.h)."""
-    return tl.sqrt(tl.maximum(exx - mx * mx, 0.0)), tl.sqrt(tl.maximum(eyy - my * my, 0.0))
 
 
 @triton.jit
@@ -86,18 +94,7 @@ def _ssim_fwd_kernel(x_ptr, y_ptr, g_ptr, k_ptr, map_ptr, part_ptr, C, H, W, Ho,
     tl.store(base, tl.sum(tl.sum(s, axis=1), axis=0))
     tl.store(base + 1, tl.sum(tl.sum(cs, axis=1), axis=0))
     if COMP:  # l, c, s (csrc/common/ssim_math.h ssim_components)
-        sx, sy = _sigmas(mx, my, exx, eyy)
-        c3 = c2 / 2
-        con = tl.where(valid, (2 * sx * sy + c2) / ((exx - mxx) + (eyy - myy) + c2), 0.0)
-        st = tl.where(valid, ((exy - mxy) + c3) / (sx * sy + c3), 0.0)
-        lum = tl.where(valid, lum, 0.0)
-        tl.store(base + 3, tl.sum(tl.sum(lum, axis=1), axis=0))
-        tl.store(base + 4, tl.sum(tl.sum(con, axis=1), axis=0))
-        tl.store(base + 5, tl.sum(tl.sum(st, axis=1), axis=0))
-        if WANT_MAP:
-            tl.store(mb + smk, lum.to(map_ptr.dtype.element_ty), mask=valid)
-            tl.store(mb + 2 * smk, con.to(map_ptr.dtype.element_ty), mask=valid)
-            tl.store(mb + 3 * smk, st.to(map_ptr.dtype.element_ty), mask=valid)
+        _components_out(mx, my, exx, eyy, exy, lum, c2, valid, base + 3, mb, smk, WANT_MAP)
     if WANT_L1:
         xo, m = _load_tile(xb, p0r, p0c, H, W, sxh, sxw, OUT, OUT, ACC)
         yo, _ = _load_tile(yb, p0r, p0c, H, W, syh, syw, OUT, OUT, ACC)
@@ -144,31 +141,11 @@ def _ssim_grad_kernel(x_ptr, y_ptr, g_ptr, k_ptr, w_ptr, dmap_ptr, gx_ptr, gy_pt
     inv_b2 = 1.0 / ((exx - mxx) + (eyy - myy) + c2)
     lum = (2 * mxy + c1) * inv_b1
     cs = (2 * (exy - mxy) + c2) * inv_b2
-    s = lum * cs
     if COMP:  # ssim_components_grad of csrc/common/ssim_math.h
-        wlm = tl.zeros([M, M], ACC) + tl.load(w_ptr + pl * NW + 3) * tl.load(k_ptr + 2)
-        wkm = tl.zeros([M, M], ACC) + tl.load(w_ptr + pl * NW + 4) * tl.load(k_ptr + 2)
-        wtm = tl.zeros([M, M], ACC) + tl.load(w_ptr + pl * NW + 5) * tl.load(k_ptr + 2)
-        if HAS_DMAP:
-            wlm += tl.load(db_ + sdk, mask=valid, other=0).to(ACC)
-            wkm += tl.load(db_ + 2 * sdk, mask=valid, other=0).to(ACC)
-            wtm += tl.load(db_ + 3 * sdk, mask=valid, other=0).to(ACC)
-        sx, sy = _sigmas(mx, my, exx, eyy)
-        ix = tl.where(sx > 0, 1.0 / sx, 0.0)
-        iy = tl.where(sy > 0, 1.0 / sy, 0.0)
-        qq3 = sx * sy + c2 / 2
-        con = (2 * sx * sy + c2) * inv_b2
-        st = ((exy - mxy) + c2 / 2) / qq3
-        wlu = wsm * cs + wlm
-        common = -(wsm * s + wc * cs) * inv_b2
-        fxx = common + wkm * (sy * ix - con) * inv_b2 - wtm * st * sy * ix / (2 * qq3)
-        fyy = common + wkm * (sx * iy - con) * inv_b2 - wtm * st * sx * iy / (2 * qq3)
-        fxy = 2 * (wsm * lum + wc) * inv_b2 + wtm / qq3
-        dax = wlu * (2 * (my - mx * lum) * inv_b1) - 2 * mx * fxx - my * fxy
-        day = wlu * (2 * (mx - my * lum) * inv_b1) - 2 * my * fyy - mx * fxy
-        dbb = fxx
-        dby = tl.where(valid, fyy, 0.0)
-        dcc = fxy
+        dax, day, dbb, dby, dcc = _component_coefficients(mx, my, exx, eyy, exy, lum, cs, inv_b1, inv_b2, c2, wsm,
+                                                          wc, w_ptr + pl * NW, tl.load(k_ptr + 2), db_, sdk, valid,
+                                                          HAS_DMAP, M, ACC)
+        dby = tl.where(valid, dby, 0.0)
     else:
         dax, day, dbb, dcc = _coefficients(mx, my, lum, cs, inv_b1, inv_b2, wsm, wc)
         dby = dbb

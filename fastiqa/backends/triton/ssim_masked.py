@@ -281,8 +281,8 @@ def _masked_vol_adjoint_kernel(q_ptr, m_ptr, g_ptr, k_ptr, w_ptr, dmap_ptr, t_pt
         ws += tl.load(db_, mask=valid, other=0).to(ACC)
     ws = ws * tl.where(valid, 1.0 / tl.where(valid, w, 1.0), 0.0)
     dax, day, dbb, dcc = _masked_coefficients(mx, my, exx, eyy, exy, ws, valid, tl.load(k_ptr), tl.load(k_ptr + 1))
-    SV._store_adjoints(t_ptr, TS, pl, g_ptr, dax, day, dbb, dcc, m0r, m0c, t0r, t0c, H, W, Ho, Wo, WIN_R, WIN_C, OFF_R,
-                    OFF_C, PADDING, ACC, IEEE, M)
+    SV._store_adjoints(t_ptr, TS, pl, g_ptr, dax, day, dbb, dcc, dbb, m0r, m0c, t0r, t0c, H, W, Ho, Wo, WIN_R, WIN_C,
+                       OFF_R, OFF_C, PADDING, False, ACC, IEEE, M)
 
 
 def _constants(x, win_size, win_sigma, c1, c2, acc_t):
@@ -353,7 +353,7 @@ def _volume_bwd(pred, target, mask, win_size, win_sigma, c1, c2, padding, d_plan
         pred, target, gd, kd, wl, t, mask, gx if need_gx else ref, gy if need_gy else ref, c, d, h, w, do,
         t.stride(0), *pred.stride(), *target.stride(), *mask.stride(), *ref.stride(),
         WD=win_size[0], OFFD=offd, MIRRORS=3 if padding == Padding.SAME_REFLECT else 1, ACC=acc_tl,
-        HAS_MASK=True, WRITE_X=need_gx, WRITE_Y=need_gy, BLOCK=SV.BLOCK, num_warps=4)
+        HAS_MASK=True, WRITE_X=need_gx, WRITE_Y=need_gy, COMP=False, NW=3, BLOCK=SV.BLOCK, num_warps=4)
     return gx, gy
 
 

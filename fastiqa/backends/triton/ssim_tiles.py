@@ -1,6 +1,7 @@
 """The tile helpers of the Triton SSIM kernels, shared by the images' (fastiqa/backends/triton/ssim.py),
 the volumes' (ssim_volume.py) and the masked SSIM's (ssim_masked.py): padded coordinates, the banded blur
-matrices, tile loads, the coefficient maps of the gradient, tile geometry (see ssim.py's docstring)."""
+matrices, tile loads, the coefficient maps of the gradient (the components' too), tile geometry (see ssim.py's
+docstring)."""
 import torch
 import triton
 import triton.language as tl
@@ -79,6 +80,60 @@ def _coefficients(mx, my, lum, cs, inv_b1, inv_b2, wsm, wc):
     day = wsm * (2 * cs * (mx - my * lum) * inv_b1) + wlum * 2 * (my * cs - mx) * inv_b2
     s = lum * cs
     return dax, day, -(wsm * s + wc * cs) * inv_b2, 2 * wlum * inv_b2
+
+
+@triton.jit
+def _sigmas(mx, my, exx, eyy):
+    """sigma_x, sigma_y = sqrt(max(variance, 0)) (csrc/common/ssim_math.h)."""
+    return tl.sqrt(tl.maximum(exx - mx * mx, 0.0)), tl.sqrt(tl.maximum(eyy - my * my, 0.0))
+
+
+@triton.jit
+def _components_out(mx, my, exx, eyy, exy, lum, c2, valid, part, mb, smk, WANT_MAP: tl.constexpr):
+    """The components' forward (ssim_components of csrc/common/ssim_math.h) on a tile: the sums of
+    l (lum), c, s over the valid positions at part, part + 1, part + 2 and, WANT_MAP, their maps at
+    mb + smk, mb + 2 smk, mb + 3 smk (mb: the tile's S map pointers)."""
+    sx, sy = _sigmas(mx, my, exx, eyy)
+    c3 = c2 / 2
+    con = tl.where(valid, (2 * sx * sy + c2) / ((exx - mx * mx) + (eyy - my * my) + c2), 0.0)
+    st = tl.where(valid, ((exy - mx * my) + c3) / (sx * sy + c3), 0.0)
+    lum = tl.where(valid, lum, 0.0)
+    tl.store(part, tl.sum(tl.sum(lum, axis=1), axis=0))
+    tl.store(part + 1, tl.sum(tl.sum(con, axis=1), axis=0))
+    tl.store(part + 2, tl.sum(tl.sum(st, axis=1), axis=0))
+    if WANT_MAP:
+        tl.store(mb + smk, lum.to(mb.dtype.element_ty), mask=valid)
+        tl.store(mb + 2 * smk, con.to(mb.dtype.element_ty), mask=valid)
+        tl.store(mb + 3 * smk, st.to(mb.dtype.element_ty), mask=valid)
+
+
+@triton.jit
+def _component_coefficients(mx, my, exx, eyy, exy, lum, cs, inv_b1, inv_b2, c2, wsm, wc, w_ptr, scale, db_, sdk,
+                            valid, HAS_DMAP: tl.constexpr, M: tl.constexpr, ACC: tl.constexpr):
+    """The five coefficient maps of the components' gradient (ssim_components_grad of
+    csrc/common/ssim_math.h): dax, day, dbx, dby, dc for weights wsm on S, wc on cs and, on l, c, s,
+    the plane's (w_ptr[3], [4], [5] times scale) plus their map weights at db_ + sdk, 2 sdk, 3 sdk."""
+    wlm = tl.zeros([M, M], ACC) + tl.load(w_ptr + 3) * scale
+    wkm = tl.zeros([M, M], ACC) + tl.load(w_ptr + 4) * scale
+    wtm = tl.zeros([M, M], ACC) + tl.load(w_ptr + 5) * scale
+    if HAS_DMAP:
+        wlm += tl.load(db_ + sdk, mask=valid, other=0).to(ACC)
+        wkm += tl.load(db_ + 2 * sdk, mask=valid, other=0).to(ACC)
+        wtm += tl.load(db_ + 3 * sdk, mask=valid, other=0).to(ACC)
+    sx, sy = _sigmas(mx, my, exx, eyy)
+    ix = tl.where(sx > 0, 1.0 / sx, 0.0)
+    iy = tl.where(sy > 0, 1.0 / sy, 0.0)
+    qq3 = sx * sy + c2 / 2
+    con = (2 * sx * sy + c2) * inv_b2
+    st = ((exy - mx * my) + c2 / 2) / qq3
+    wlu = wsm * cs + wlm
+    common = -(wsm * (lum * cs) + wc * cs) * inv_b2
+    fxx = common + wkm * (sy * ix - con) * inv_b2 - wtm * st * sy * ix / (2 * qq3)
+    fyy = common + wkm * (sx * iy - con) * inv_b2 - wtm * st * sx * iy / (2 * qq3)
+    fxy = 2 * (wsm * lum + wc) * inv_b2 + wtm / qq3
+    dax = wlu * (2 * (my - mx * lum) * inv_b1) - 2 * mx * fxx - my * fxy
+    day = wlu * (2 * (mx - my * lum) * inv_b1) - 2 * my * fyy - mx * fxy
+    return dax, day, fxx, fyy, fxy
 
 
 def _acc(dtype):

@@ -15,8 +15,10 @@ GR x GC source tile of one output slice, forms the four coefficient maps
 (csrc/common/ssim_math.h) and applies the (H, W) adjoint blur E_r^T @ M @ E_c into four
 (N, C, Do, H, W) volumes; _depth_adjoint_kernel applies the depth adjoint (reflect padding
 folded back onto the mirrored slice) and combines them with x and y into the gradients.
-float64 and the components run the reference (tl.dot has no float64 lowering on the GPU; the
-components are not in any volume kernel yet).
+COMP (the components l, c, s, csrc/common/ssim_math.h): the plane kernel adds their sums (partials
+of 5: S, cs, l, c, s) and the 4 maps S, l, c, s; the gradient keeps five adjoint volumes (dbx and
+dby, the variance coefficients of x and y, differ). float64 runs the reference (tl.dot has no
+float64 lowering on the GPU).
 """
 import torch
 import triton
@@ -24,7 +26,19 @@ import triton.language as tl
 
 from ..._codes import Padding
 from .. import reference
-from .ssim_tiles import IN, OUT, _acc, _band, _blur, _coefficients, _load_tile, _mm, _src
+from .ssim_tiles import (
+    IN,
+    OUT,
+    _acc,
+    _band,
+    _blur,
+    _coefficients,
+    _component_coefficients,
+    _components_out,
+    _load_tile,
+    _mm,
+    _src,
+)
 
 _ZERO = tl.constexpr(int(Padding.SAME_ZERO))
 BLOCK = 1024  # (H, W) positions per program of the depth kernels
@@ -129,10 +143,10 @@ def _stats(q_ptr, QS, g_ptr, p0r, p0c, H, W, Ho, Wo, ROWS: tl.constexpr, SRC: tl
 
 
 @triton.jit
-def _plane_kernel(q_ptr, g_ptr, k_ptr, map_ptr, part_ptr, H, W, Ho, Wo, QS,
+def _plane_kernel(q_ptr, g_ptr, k_ptr, map_ptr, part_ptr, H, W, Ho, Wo, QS, smk,
                   WIN_R: tl.constexpr, WIN_C: tl.constexpr, OFF_R: tl.constexpr, OFF_C: tl.constexpr,
-                  PADDING: tl.constexpr, WANT_MAP: tl.constexpr, ACC: tl.constexpr, IEEE: tl.constexpr,
-                  OUT: tl.constexpr, IN: tl.constexpr):
+                  PADDING: tl.constexpr, WANT_MAP: tl.constexpr, COMP: tl.constexpr, NP: tl.constexpr,
+                  ACC: tl.constexpr, IEEE: tl.constexpr, OUT: tl.constexpr, IN: tl.constexpr):
     pl = tl.program_id(0)  # output slice over N * C * Do
     tc = tl.program_id(1)
     tr = tl.program_id(2)
@@ -150,22 +164,25 @@ def _plane_kernel(q_ptr, g_ptr, k_ptr, map_ptr, part_ptr, H, W, Ho, Wo, QS,
     valid = (r < Ho) & (q < Wo)
     s = tl.where(valid, lum * cs, 0.0)
     cs = tl.where(valid, cs, 0.0)
-    if WANT_MAP:  # contiguous (N, C, Do, Ho, Wo)
-        mb = map_ptr + pl.to(tl.int64) * Ho * Wo + r.to(tl.int64) * Wo + q
+    mb = map_ptr + pl.to(tl.int64) * Ho * Wo + r.to(tl.int64) * Wo + q  # contiguous (N, C, Do, Ho, Wo)
+    if WANT_MAP:
         tl.store(mb, s.to(map_ptr.dtype.element_ty), mask=valid)
     tile = tr * tl.num_programs(1) + tc
-    base = part_ptr + (pl.to(tl.int64) * tl.num_programs(1) * tl.num_programs(2) + tile) * 2
+    base = part_ptr + (pl.to(tl.int64) * tl.num_programs(1) * tl.num_programs(2) + tile) * NP
     tl.store(base, tl.sum(tl.sum(s, axis=1), axis=0))
     tl.store(base + 1, tl.sum(tl.sum(cs, axis=1), axis=0))
+    if COMP:  # l, c, s (csrc/common/ssim_math.h ssim_components)
+        _components_out(mx, my, exx, eyy, exy, lum, c2, valid, base + 2, mb, smk, WANT_MAP)
 
 
 @triton.jit
-def _store_adjoints(t_ptr, TS, pl, g_ptr, dax, day, dbb, dcc, m0r, m0c, t0r, t0c, H, W, Ho, Wo,
+def _store_adjoints(t_ptr, TS, pl, g_ptr, dax, day, dbb, dcc, dby, m0r, m0c, t0r, t0c, H, W, Ho, Wo,
                     WIN_R: tl.constexpr, WIN_C: tl.constexpr, OFF_R: tl.constexpr, OFF_C: tl.constexpr,
-                    PADDING: tl.constexpr, ACC: tl.constexpr, IEEE: tl.constexpr, M: tl.constexpr):
+                    PADDING: tl.constexpr, COMP: tl.constexpr, ACC: tl.constexpr, IEEE: tl.constexpr,
+                    M: tl.constexpr):
     """(H, W) adjoint E_r^T K E_c of the four coefficient maps K of the M x M output region at
     (m0r, m0c) onto the source tile at (t0r, t0c), whose first M - win + 1 rows / columns are this
-    program's, into slice pl of t (4 maps TS elements apart)."""
+    program's, into slice pl of t (4 maps TS elements apart; COMP: dby the fifth, else unused)."""
     GR: tl.constexpr = M - WIN_R + 1
     GC: tl.constexpr = M - WIN_C + 1
     er = _band(g_ptr, m0r, t0r, H, Ho, M, M, WIN_R, OFF_R, PADDING, ACC)
@@ -179,14 +196,16 @@ def _store_adjoints(t_ptr, TS, pl, g_ptr, dax, day, dbb, dcc, m0r, m0c, t0r, t0c
     tl.store(to + TS, _mm(ert, _mm(day, ec, IEEE), IEEE), mask=own)
     tl.store(to + 2 * TS, _mm(ert, _mm(dbb, ec, IEEE), IEEE), mask=own)
     tl.store(to + 3 * TS, _mm(ert, _mm(dcc, ec, IEEE), IEEE), mask=own)
+    if COMP:  # dF/dy's variance coefficient
+        tl.store(to + 4 * TS, _mm(ert, _mm(dby, ec, IEEE), IEEE), mask=own)
 
 
 @triton.jit
 def _adjoint_hw_kernel(q_ptr, g_ptr, k_ptr, w_ptr, dmap_ptr, t_ptr, C, H, W, Do, Ho, Wo, QS, TS,
-                       sdn, sdc, sdd, sdh, sdw,
+                       sdn, sdc, sdd, sdh, sdw, sdk,
                        WIN_R: tl.constexpr, WIN_C: tl.constexpr, OFF_R: tl.constexpr, OFF_C: tl.constexpr,
-                       PADDING: tl.constexpr, HAS_DMAP: tl.constexpr, ACC: tl.constexpr, IEEE: tl.constexpr,
-                       M: tl.constexpr, SRC: tl.constexpr):
+                       PADDING: tl.constexpr, HAS_DMAP: tl.constexpr, COMP: tl.constexpr, NW: tl.constexpr,
+                       ACC: tl.constexpr, IEEE: tl.constexpr, M: tl.constexpr, SRC: tl.constexpr):
     GR: tl.constexpr = M - WIN_R + 1  # this program's source rows
     GC: tl.constexpr = M - WIN_C + 1  # and columns
     pl = tl.program_id(0)  # output slice over N * C * Do
@@ -199,15 +218,15 @@ def _adjoint_hw_kernel(q_ptr, g_ptr, k_ptr, w_ptr, dmap_ptr, t_ptr, C, H, W, Do,
                                    WIN_R, WIN_C, OFF_R, OFF_C, PADDING, ACC, IEEE)
     c1 = tl.load(k_ptr)
     c2 = tl.load(k_ptr + 1)
-    ws = tl.load(w_ptr + nc * 3) * tl.load(k_ptr + 2)
-    wc = tl.load(w_ptr + nc * 3 + 1) * tl.load(k_ptr + 2)
+    ws = tl.load(w_ptr + nc * NW) * tl.load(k_ptr + 2)
+    wc = tl.load(w_ptr + nc * NW + 1) * tl.load(k_ptr + 2)
     r = m0r + tl.arange(0, M)[:, None]
     q = m0c + tl.arange(0, M)[None, :]
     valid = (r >= 0) & (r < Ho) & (q >= 0) & (q < Wo)
     wsm = tl.zeros([M, M], ACC) + ws
+    db_ = dmap_ptr + n.to(tl.int64) * sdn + c.to(tl.int64) * sdc + p.to(tl.int64) * sdd \
+        + r.to(tl.int64) * sdh + q.to(tl.int64) * sdw
     if HAS_DMAP:
-        db_ = dmap_ptr + n.to(tl.int64) * sdn + c.to(tl.int64) * sdc + p.to(tl.int64) * sdd \
-            + r.to(tl.int64) * sdh + q.to(tl.int64) * sdw
         wsm += tl.load(db_, mask=valid, other=0).to(ACC)
     mxy = mx * my
     mxx = mx * mx
@@ -216,13 +235,19 @@ def _adjoint_hw_kernel(q_ptr, g_ptr, k_ptr, w_ptr, dmap_ptr, t_ptr, C, H, W, Do,
     inv_b2 = 1.0 / ((exx - mxx) + (eyy - myy) + c2)
     lum = (2 * mxy + c1) * inv_b1
     cs = (2 * (exy - mxy) + c2) * inv_b2
-    dax, day, dbb, dcc = _coefficients(mx, my, lum, cs, inv_b1, inv_b2, wsm, wc)
+    if COMP:  # ssim_components_grad of csrc/common/ssim_math.h
+        dax, day, dbb, dby, dcc = _component_coefficients(mx, my, exx, eyy, exy, lum, cs, inv_b1, inv_b2, c2, wsm,
+                                                          wc, w_ptr + nc * NW, tl.load(k_ptr + 2), db_, sdk, valid,
+                                                          HAS_DMAP, M, ACC)
+    else:
+        dax, day, dbb, dcc = _coefficients(mx, my, lum, cs, inv_b1, inv_b2, wsm, wc)
+        dby = dbb
     dax = tl.where(valid, dax, 0.0)
     day = tl.where(valid, day, 0.0)
     dbb = tl.where(valid, dbb, 0.0)
     dcc = tl.where(valid, dcc, 0.0)
-    _store_adjoints(t_ptr, TS, pl, g_ptr, dax, day, dbb, dcc, m0r, m0c, t0r, t0c, H, W, Ho, Wo, WIN_R, WIN_C, OFF_R,
-                    OFF_C, PADDING, ACC, IEEE, M)
+    _store_adjoints(t_ptr, TS, pl, g_ptr, dax, day, dbb, dcc, tl.where(valid, dby, 0.0), m0r, m0c, t0r, t0c, H, W, Ho,
+                    Wo, WIN_R, WIN_C, OFF_R, OFF_C, PADDING, COMP, ACC, IEEE, M)
 
 
 @triton.jit
@@ -230,15 +255,16 @@ def _depth_adjoint_kernel(x_ptr, y_ptr, g_ptr, k_ptr, w_ptr, t_ptr, m_ptr, gx_pt
                           sxn, sxc, sxd, sxh, sxw, syn, syc, syd, syh, syw, smn, smc, smd, smh, smw,
                           sgn, sgc, sgd, sgh, sgw,
                           WD: tl.constexpr, OFFD: tl.constexpr, MIRRORS: tl.constexpr, ACC: tl.constexpr,
-                          HAS_MASK: tl.constexpr, WRITE_X: tl.constexpr, WRITE_Y: tl.constexpr,
-                          BLOCK: tl.constexpr):
-    """The depth adjoint of t's four maps onto source slice s, combined with x and y into the
-    gradients (times the mask m for the masked SSIM, fastiqa/backends/triton/ssim_masked.py)."""
+                          HAS_MASK: tl.constexpr, WRITE_X: tl.constexpr, WRITE_Y: tl.constexpr, COMP: tl.constexpr,
+                          NW: tl.constexpr, BLOCK: tl.constexpr):
+    """The depth adjoint of t's four maps (COMP: five, dby the fifth) onto source slice s, combined with
+    x and y into the gradients (times the mask m for the masked SSIM, fastiqa/backends/triton/ssim_masked.py)."""
     pl, n, c, s, nc, e, m, r, col = _slice_block(C, D, H, W, BLOCK)  # source slice over N * C * D
     a0 = tl.zeros([BLOCK], ACC)
     a1 = tl.zeros([BLOCK], ACC)
     a2 = tl.zeros([BLOCK], ACC)
     a3 = tl.zeros([BLOCK], ACC)
+    a4 = tl.zeros([BLOCK], ACC)  # COMP: dF/dy's variance coefficient
     # the padded slices that read s: s + OFFD, and (reflect, MIRRORS = 3) the mirrored ones; s as a
     # block (see _depth_kernel)
     sb = s + tl.zeros([BLOCK], tl.int32)
@@ -262,16 +288,18 @@ def _depth_adjoint_kernel(x_ptr, y_ptr, g_ptr, k_ptr, w_ptr, t_ptr, m_ptr, gx_pt
             a1 += gk * tl.load(to + TS, mask=mk, other=0)
             a2 += gk * tl.load(to + 2 * TS, mask=mk, other=0)
             a3 += gk * tl.load(to + 3 * TS, mask=mk, other=0)
+            if COMP:
+                a4 += gk * tl.load(to + 4 * TS, mask=mk, other=0)
     xv = tl.load(x_ptr + n.to(tl.int64) * sxn + c.to(tl.int64) * sxc + s.to(tl.int64) * sxd + r * sxh + col * sxw,
                  mask=m, other=0).to(ACC)
     yv = tl.load(y_ptr + n.to(tl.int64) * syn + c.to(tl.int64) * syc + s.to(tl.int64) * syd + r * syh + col * syw,
                  mask=m, other=0).to(ACC)
     d = xv - yv
-    wl = tl.load(w_ptr + nc * 3 + 2) * tl.load(k_ptr + 3)
+    wl = tl.load(w_ptr + nc * NW + 2) * tl.load(k_ptr + 3)
     sign = tl.where(d > 0, 1.0, tl.where(d < 0, -1.0, 0.0)).to(ACC) * wl
     go = n.to(tl.int64) * sgn + c.to(tl.int64) * sgc + s.to(tl.int64) * sgd + r * sgh + col * sgw
     gxv = a0 + 2 * xv * a2 + yv * a3 + sign
-    gyv = a1 + 2 * yv * a2 + xv * a3 - sign
+    gyv = a1 + 2 * yv * (a4 if COMP else a2) + xv * a3 - sign
     if HAS_MASK:
         mv = tl.load(m_ptr + n.to(tl.int64) * smn + c.to(tl.int64) * smc + s.to(tl.int64) * smd + r * smh
                      + col * smw, mask=m, other=0).to(ACC)
@@ -312,13 +340,9 @@ def _depth_blur(x, y, gd, win_size, padding):
     return q
 
 
-def _fallback(pred, components):
-    return pred.dtype == torch.float64 or components
-
-
 def planes_fwd(pred, target, win_size, win_sigma, c1, c2, padding, want_map, want_l1, components, d_planes,
                need_grad_pred, need_grad_target):
-    if _fallback(pred, components):
+    if pred.dtype == torch.float64:
         return reference.planes_fwd(pred, target, win_size, win_sigma, c1, c2, padding, want_map, want_l1,
                                     components, d_planes, need_grad_pred, need_grad_target)
     n, c, d, h, w = pred.shape
@@ -326,20 +350,24 @@ def planes_fwd(pred, target, win_size, win_sigma, c1, c2, padding, want_map, wan
     (do, ho, wo), (_, offh, offw) = _geometry(pred, win_size, padding)
     gd, ghw, k = _setup(pred, win_size, win_sigma, c1, c2, padding)
     q = _depth_blur(pred, target, gd, win_size, padding)
-    s_map = torch.empty((n, c, do, ho, wo), dtype=pred.dtype, device=pred.device) if want_map \
+    nm, np_ = (4, 5) if components else (1, 2)  # the components' maps S, l, c, s: (4 N, ...) viewed as (4, N, ...)
+    s_map = torch.empty((nm * n, c, do, ho, wo), dtype=pred.dtype, device=pred.device) if want_map \
         else pred.new_empty((0,))
     grid = (n * c * do, triton.cdiv(w, OUT), triton.cdiv(h, OUT))
-    partials = torch.empty((n * c * do, grid[1] * grid[2], 2), dtype=acc_t, device=pred.device)
+    partials = torch.empty((n * c * do, grid[1] * grid[2], np_), dtype=acc_t, device=pred.device)
+    smk = n * s_map.stride(0) if want_map else 0  # the components' maps apart
     _plane_kernel[grid](
-        q, ghw, k, s_map if want_map else q, partials, h, w, ho, wo, q.stride(0),
+        q, ghw, k, s_map if want_map else q, partials, h, w, ho, wo, q.stride(0), smk,
         WIN_R=win_size[1], WIN_C=win_size[2], OFF_R=offh, OFF_C=offw, PADDING=padding, WANT_MAP=want_map,
-        ACC=acc_tl, IEEE=acc_tl == tl.float32, OUT=OUT, IN=IN, num_warps=8)
-    sums = partials.view(n, c, -1, 2).sum(2) / (do * ho * wo)
+        COMP=components, NP=np_, ACC=acc_tl, IEEE=acc_tl == tl.float32, OUT=OUT, IN=IN, num_warps=8)
+    sums = partials.view(n, c, -1, np_).sum(2) / (do * ho * wo)
     if want_l1:
         l1 = (pred.to(acc_t) - target.to(acc_t)).abs().mean((2, 3, 4))
     else:
         l1 = torch.zeros((n, c), dtype=acc_t, device=pred.device)
-    planes = torch.cat([sums, l1[..., None]], -1)
+    planes = torch.cat([sums[..., :2], l1[..., None], sums[..., 2:]], -1)  # S, cs, |x-y| (, l, c, s)
+    if want_map and components:
+        s_map = s_map.view(4, n, c, do, ho, wo)
     if d_planes is None or not (need_grad_pred or need_grad_target):
         return planes, s_map, pred.new_empty((0,)), pred.new_empty((0,))
     gx, gy = _grads(pred, target, win_size, win_sigma, c1, c2, padding, d_planes, None, need_grad_pred,
@@ -359,25 +387,28 @@ def _grads(x, y, win_size, win_sigma, c1, c2, padding, weights, dmap, need_gx, n
     if q is None:
         q = _depth_blur(x, y, gd, win_size, padding)
     weights = weights.contiguous()
-    t = torch.empty((4, n, c, do, h, w), dtype=acc_t, device=x.device)
+    comp = weights.shape[-1] == 6  # the components: (N, C, 6) weights, (4, N, C, Do, Ho, Wo) dmap
+    t = torch.empty((5 if comp else 4, n, c, do, h, w), dtype=acc_t, device=x.device)
     dm = dmap if dmap is not None else x
+    sd = (*dm.stride()[1:], dm.stride(0)) if comp and dmap is not None else (*dm.stride(), 0)
     grid = (n * c * do, triton.cdiv(w, GRAD_M - win_size[2] + 1), triton.cdiv(h, GRAD_M - win_size[1] + 1))
     _adjoint_hw_kernel[grid](
-        q, ghw, k, weights, dm, t, c, h, w, do, ho, wo, q.stride(0), t.stride(0), *dm.stride(),
+        q, ghw, k, weights, dm, t, c, h, w, do, ho, wo, q.stride(0), t.stride(0), *sd,
         WIN_R=win_size[1], WIN_C=win_size[2], OFF_R=offh, OFF_C=offw, PADDING=padding, HAS_DMAP=dmap is not None,
-        ACC=acc_tl, IEEE=acc_tl == tl.float32, M=GRAD_M, SRC=GRAD_SRC, num_warps=8)
+        COMP=comp, NW=weights.shape[-1], ACC=acc_tl, IEEE=acc_tl == tl.float32, M=GRAD_M, SRC=GRAD_SRC,
+        num_warps=8)
     ref = gx if need_gx else gy
     _depth_adjoint_kernel[(n * c * d, triton.cdiv(h * w, BLOCK))](
         x, y, gd, k, weights, t, x, gx if need_gx else ref, gy if need_gy else ref, c, d, h, w, do, t.stride(0),
         *x.stride(), *y.stride(), *x.stride(), *ref.stride(),
         WD=win_size[0], OFFD=offd, MIRRORS=3 if padding == Padding.SAME_REFLECT else 1, ACC=acc_tl,
-        HAS_MASK=False, WRITE_X=need_gx, WRITE_Y=need_gy, BLOCK=BLOCK, num_warps=4)
+        HAS_MASK=False, WRITE_X=need_gx, WRITE_Y=need_gy, COMP=comp, NW=weights.shape[-1], BLOCK=BLOCK, num_warps=4)
     return gx, gy
 
 
 def planes_bwd(pred, target, win_size, win_sigma, c1, c2, padding, d_planes, d_map, need_grad_pred,
                need_grad_target):
-    if _fallback(pred, d_planes.shape[-1] == 6):
+    if pred.dtype == torch.float64:
         return reference.planes_bwd(pred, target, win_size, win_sigma, c1, c2, padding, d_planes, d_map,
                                     need_grad_pred, need_grad_target)
     return _grads(pred, target, win_size, win_sigma, c1, c2, padding, d_planes, d_map, need_grad_pred,

@@ -49,6 +49,7 @@ namespace fastiqa {
 namespace cpu {
 namespace FASTIQA_ISA_NS {
 #include "simd.h"
+#include "blur_rows.h"
 namespace ssim_masked {
 namespace {
 

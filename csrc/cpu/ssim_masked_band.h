@@ -25,9 +25,9 @@
 //     written once.
 // Sums are per band and added in band order: results do not depend on the thread count.
 //
-// Shared later with csrc/cpu/ssim_impl.h (not copied, written for K quantities here): the
-// row blurs (hblur_stats / vblur / vblur2 / hblur_adj there; mblur_h / mblur_v / mblur_v2 /
-// mblur_hadj here), row_pitch (pitch_of), rows_due (due_rows), vertical_adjoint2 (vadjoint2).
+// The vertical blurs, the transposed horizontal blur, row_pitch and rows_due are csrc/cpu/blur_rows.h's,
+// shared with csrc/cpu/ssim_impl.h; the horizontal blur of the masked products (mblur_h) and the
+// vertical adjoints (vadjoint, vadjoint2) are this file's own.
 #pragma once
 
 namespace band {
@@ -45,14 +45,6 @@ constexpr int64_t kStripBytes = 24576;
 template <typename A> constexpr int blurred_of() { return std::is_same_v<A, double> ? 5 : 6; }
 
 FASTIQA_INLINE int64_t up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
-
-// A scratch row pitch of an odd number of 64-byte lines (no two ring rows in one L1 set).
-template <typename A> int64_t pitch_of(int64_t n) {
-  constexpr int64_t line = 64 / static_cast<int64_t>(sizeof(A));
-  int64_t p = up(n, line);
-  if ((p / line) % 2 == 0) p += line;
-  return p;
-}
 
 template <typename T, typename A> struct Job2 {
   View<const T> x, y, dmap;
@@ -102,126 +94,6 @@ FASTIQA_INLINE void mblur_h(const A* const* r, const A* g, int win, int64_t len,
   int64_t j = 0;
   for (; j + U * NV <= len; j += U * NV) mblur_h_at<K, U>(r, g, win, j, P, h);
   for (; j < len; j += NV) mblur_h_at<K, 1>(r, g, win, j, P, h);
-}
-
-// out[q * os + j] (+)= sum_{k = k_lo}^{k_hi} g[k] rows[k][q * P + j], j < len.
-template <int NQ, int U, bool ADD, typename A>
-FASTIQA_INLINE void mblur_v_at(const A* const* rows, const A* g, int k_lo, int k_hi, int64_t j, int64_t P, A* out,
-                               int64_t os) {
-  using V = Vec<A>;
-  constexpr int NV = vec_lanes<A>();
-  V a[NQ][U];
-  for (int q = 0; q < NQ; ++q)
-    for (int u = 0; u < U; ++u) a[q][u] = V{};
-  for (int k = k_lo; k <= k_hi; ++k) {
-    const V gk = vsplat(g[k]);
-    const A* r = rows[k] + j;
-    for (int q = 0; q < NQ; ++q)
-      for (int u = 0; u < U; ++u) a[q][u] += gk * vload(r + q * P + u * NV);
-  }
-  for (int q = 0; q < NQ; ++q)
-    for (int u = 0; u < U; ++u) {
-      A* o = out + q * os + j + u * NV;
-      if constexpr (ADD) a[q][u] += vload(o);
-      vstore(o, a[q][u]);
-    }
-}
-
-template <int NQ, bool ADD, typename A>
-FASTIQA_INLINE void mblur_v(const A* const* rows, const A* g, int k_lo, int k_hi, int64_t len, int64_t P, A* out,
-                            int64_t os) {
-  constexpr int NV = vec_lanes<A>();
-  constexpr int U = kVecBytes == 64 || NQ <= 5 ? 2 : 1;
-  int64_t j = 0;
-  for (; j + U * NV <= len; j += U * NV) mblur_v_at<NQ, U, ADD>(rows, g, k_lo, k_hi, j, P, out, os);
-  for (; j < len; j += NV) mblur_v_at<NQ, 1, ADD>(rows, g, k_lo, k_hi, j, P, out, os);
-}
-
-// Two output rows of the vertical blur from win + 1 rows: out0 from rows 0 .. win - 1, out1 from
-// rows 1 .. win; every loaded vector feeds both. ADD: out0 / out1 (rows of stride os) += the blurs.
-template <int NQ, int U, bool ADD, typename A>
-FASTIQA_INLINE void mblur_v2_at(const A* const* rows, const A* g, int win, int64_t j, int64_t P, A* out0, A* out1,
-                                int64_t os) {
-  using V = Vec<A>;
-  constexpr int NV = vec_lanes<A>();
-  V a[NQ][U], b[NQ][U];
-  {
-    const V g0 = vsplat(g[0]);
-    for (int q = 0; q < NQ; ++q)
-      for (int u = 0; u < U; ++u) {
-        a[q][u] = g0 * vload(rows[0] + q * P + j + u * NV);
-        b[q][u] = V{};
-      }
-  }
-  for (int k = 1; k < win; ++k) {
-    const V gk = vsplat(g[k]), gl = vsplat(g[k - 1]);
-    const A* r = rows[k] + j;
-    for (int q = 0; q < NQ; ++q)
-      for (int u = 0; u < U; ++u) {
-        const V v = vload(r + q * P + u * NV);
-        a[q][u] += gk * v;
-        b[q][u] += gl * v;
-      }
-  }
-  {
-    const V gl = vsplat(g[win - 1]);
-    const A* r = rows[win] + j;
-    for (int q = 0; q < NQ; ++q)
-      for (int u = 0; u < U; ++u) b[q][u] += gl * vload(r + q * P + u * NV);
-  }
-  for (int q = 0; q < NQ; ++q)
-    for (int u = 0; u < U; ++u) {
-      A* o0 = out0 + q * os + j + u * NV;
-      A* o1 = out1 + q * os + j + u * NV;
-      if constexpr (ADD) {
-        a[q][u] += vload(o0);
-        b[q][u] += vload(o1);
-      }
-      vstore(o0, a[q][u]);
-      vstore(o1, b[q][u]);
-    }
-}
-
-template <int NQ, bool ADD, typename A>
-FASTIQA_INLINE void mblur_v2(const A* const* rows, const A* g, int win, int64_t len, int64_t P, A* out0, A* out1,
-                             int64_t os) {
-  constexpr int NV = vec_lanes<A>();
-  constexpr int U = kVecBytes == 64 && NQ <= 6 ? 2 : 1;  // 2 NQ U accumulators
-  int64_t j = 0;
-  for (; j + U * NV <= len; j += U * NV) mblur_v2_at<NQ, U, ADD>(rows, g, win, j, P, out0, out1, os);
-  for (; j < len; j += NV) mblur_v2_at<NQ, 1, ADD>(rows, g, win, j, P, out0, out1, os);
-}
-
-// Transposed horizontal blur of NQ rows with ww - 1 zeros in front (the window is symmetric):
-// out[q * LWp + u] = sum_k g[k] in[q * is + u + k], u < LWp.
-template <int NQ, int U, typename A>
-FASTIQA_INLINE void mblur_hadj_at(const A* in, int64_t is, const A* g, int win, int64_t j, int64_t LWp, A* out) {
-  using V = Vec<A>;
-  constexpr int NV = vec_lanes<A>();
-  V a[NQ][U];
-  const int half = win / 2;
-  const V gc = vsplat(g[half]);
-  for (int q = 0; q < NQ; ++q)
-    for (int u = 0; u < U; ++u) a[q][u] = gc * vload(in + q * is + j + half + u * NV);
-  for (int k = 0; k < half; ++k) {
-    const V gk = vsplat(g[k]);
-    for (int q = 0; q < NQ; ++q)
-      for (int u = 0; u < U; ++u) {
-        const A* r = in + q * is + j + u * NV;
-        a[q][u] += gk * (vload(r + k) + vload(r + win - 1 - k));
-      }
-  }
-  for (int q = 0; q < NQ; ++q)
-    for (int u = 0; u < U; ++u) vstore(out + q * LWp + j + u * NV, a[q][u]);
-}
-
-template <int NQ, typename A>
-FASTIQA_INLINE void mblur_hadj(const A* in, int64_t is, const A* g, int win, int64_t LWp, A* out) {
-  constexpr int NV = vec_lanes<A>();
-  constexpr int U = NQ <= 4 ? 2 : 1;
-  int64_t j = 0;
-  for (; j + U * NV <= LWp; j += U * NV) mblur_hadj_at<NQ, U>(in, is, g, win, j, LWp, out);
-  for (; j < LWp; j += NV) mblur_hadj_at<NQ, 1>(in, is, g, win, j, LWp, out);
 }
 
 // out[t] = in[t * stride] for t < n, converted to A.
@@ -330,13 +202,6 @@ FASTIQA_INLINE void mstats(const A* st, int64_t P, int64_t j, bool& ok, A& iw, A
   }
 }
 
-// Output rows in pairs: padded row u completes output row p = u - win + 1 (u0: the first padded
-// row); an even p - u0 waits for its successor if there is one. Rows due now: 0, 1 (p), 2 (p - 1, p).
-FASTIQA_INLINE int due_rows(int64_t p, int64_t u0, int64_t p_end) {
-  if (((p - u0) & 1) == 1) return 2;
-  return p + 1 < p_end ? 0 : 1;
-}
-
 // sab += sum a[j] b[j], sb += sum b[j] over j < n, in kLanes partial sums.
 template <typename A> FASTIQA_INLINE void lane_sums(const A* a, const A* b, int64_t n, double& sab, double& sb) {
   A la[kLanes] = {}, lb[kLanes] = {};
@@ -423,9 +288,9 @@ FASTIQA_INLINE void ring_stats2(const Job2<T, A>& J, Scr<A>& S, int64_t p0, int6
     r = r + 1 == nr ? 0 : r + 1;
   }
   if (two)
-    mblur_v2<K, false>(rows, J.gh, win, lw, J.PS, S.st, S.st + slot, J.PS);
+    vblur2<K, false>(rows, J.gh, win, lw, J.PS, S.st, S.st + slot, J.PS);
   else
-    mblur_v<K, false>(rows, J.gh, 0, win - 1, lw, J.PS, S.st, J.PS);
+    vblur<K, false>(rows, J.gh, win, 0, win - 1, lw, J.PS, S.st, J.PS);
 }
 
 // m at the window centres of output row p, columns c0 .. c0 + cols - 1, into S.mc (zeros up to lw).
@@ -437,7 +302,7 @@ FASTIQA_INLINE void centre_row(const Job2<T, A>& J, Scr<A>& S, int64_t n, int64_
 }
 
 // Output rows pa .. pb - 1 of plane (n, c), strip by strip: every padded row's horizontal blurs go
-// into the ring; the due output rows' statistics (in pairs, due_rows) into S.st, then
+// into the ring; the due output rows' statistics (in pairs, rows_due) into S.st, then
 // rows(c0, cols, lw, p0, due) uses them; end(c0, lw) after each strip.
 template <int K, typename T, typename A, typename Rows, typename End>
 FASTIQA_INLINE void strips(const Job2<T, A>& J, Scr<A>& S, int64_t n, int64_t c, int64_t pa, int64_t pb, Rows&& rows,
@@ -449,7 +314,7 @@ FASTIQA_INLINE void strips(const Job2<T, A>& J, Scr<A>& S, int64_t n, int64_t c,
     for (int64_t u = pa; u < pb + win - 1; ++u) {
       strip_row<K>(J, S, n, c, u, c0, cols, lw, S.ring + ((u - pa) % (win + 1)) * slot);
       if (u < pa + win - 1) continue;
-      const int due = due_rows(u - win + 1, pa, pb);
+      const int due = rows_due(u - win + 1, pa, pb);
       if (due == 0) continue;
       const int64_t p0 = u - win + 2 - due;
       ring_stats2<K>(J, S, p0, pa, due == 2, lw);
@@ -592,7 +457,7 @@ FASTIQA_INLINE void vadjoint(const Job2<T, A>& J, Scr<A>& S, int64_t u, int64_t 
     slot = slot == 0 ? win : slot - 1;
   }
   // output column o of the strip is accumulator column ww - 1 + c0 + o (ww - 1 zeros in front)
-  mblur_v<NQ, true>(rows, J.gh, k_lo, k_hi, lw, J.PS, S.vacc + (s - s_a) * NQ * J.VP + (J.ww - 1) + c0, J.VP);
+  vblur<NQ, true>(rows, J.gh, J.wh, k_lo, k_hi, lw, J.PS, S.vacc + (s - s_a) * NQ * J.VP + (J.ww - 1) + c0, J.VP);
 }
 
 // vadjoint of padded rows u - 1 and u together when both take every tap (u - win >= pa, u <= p_last)
@@ -615,7 +480,7 @@ FASTIQA_INLINE void vadjoint2(const Job2<T, A>& J, Scr<A>& S, int64_t u, int64_t
     slot = slot == win ? 0 : slot + 1;
   }
   A* v = S.vacc + (J.ww - 1) + c0;
-  mblur_v2<NQ, true>(rows, J.gh, win, lw, J.PS, v + (s0 - s_a) * NQ * J.VP, v + (s1 - s_a) * NQ * J.VP, J.VP);
+  vblur2<NQ, true>(rows, J.gh, win, lw, J.PS, v + (s0 - s_a) * NQ * J.VP, v + (s1 - s_a) * NQ * J.VP, J.VP);
 }
 
 // Source row s of plane (n, c) from its accumulator rows v: transposed horizontal blur, column fold,
@@ -623,7 +488,7 @@ FASTIQA_INLINE void vadjoint2(const Job2<T, A>& J, Scr<A>& S, int64_t u, int64_t
 template <int NQ, typename T, typename A>
 FASTIQA_INLINE void combine(const Job2<T, A>& J, Scr<A>& S, int64_t n, int64_t c, int64_t s, const A* v, A wl) {
   const int64_t W = J.W, LWp = J.LWp;
-  mblur_hadj<NQ>(v, J.VP, J.gw, J.ww, LWp, S.t);
+  hblur_adj<NQ>(v, J.VP, J.gw, J.ww, LWp, S.t);
   if (J.padding == kSameReflect) {
     for (int q = 0; q < NQ; ++q) {
       A* tq = S.t + q * LWp;
@@ -733,7 +598,7 @@ void setup2(Job2<T, A>& J, const at::Tensor& x, const at::Tensor& y, const at::T
     J.band = b;
   } else {
     rows += static_cast<int64_t>(J.wh + 1) * J.nq;
-    J.VP = pitch_of<A>(J.LWp + J.ww);
+    J.VP = row_pitch<A>(J.LWp + J.ww);
     const int64_t tall = 2 * kBandGrad;
     J.band = tall * J.nq * J.VP * static_cast<int64_t>(sizeof(A)) <= kBandGradBytes &&
                      planes * ((J.H + tall - 1) / tall) >= kMinTasks
@@ -743,7 +608,7 @@ void setup2(Job2<T, A>& J, const at::Tensor& x, const at::Tensor& y, const at::T
   J.nbands = (J.H + J.band - 1) / J.band;
   const int64_t fit = kStripBytes / (rows * static_cast<int64_t>(sizeof(A)));
   J.SW = std::min(J.LW, std::max<int64_t>(2 * kLanes, fit / kLanes * kLanes));
-  J.PS = pitch_of<A>(up(J.SW, kLanes));
+  J.PS = row_pitch<A>(up(J.SW, kLanes));
 }
 
 // Per-plane sums (planes, NS) in A from band(S, n, c, s_a, s_b, sums) over every band of every plane

@@ -14,8 +14,9 @@
 // padding drops, reflect padding adds onto the mirrored pixel) into the block's source-slice
 // accumulators, and the block's slices are combined with x and y and written once. A block
 // recomputes the wd - 1 slices of 2-D statistics it shares with its neighbours.
-// Every blur accumulates its taps in registers (blur_rows_sym, weighted_rows: one store per
-// output) and folds the symmetric window's taps where the whole window is in range.
+// Every blur accumulates its taps in registers (blur_rows_sym; csrc/cpu/blur_rows.h's vblur for
+// a window cut by an edge: one store per output) and folds the symmetric window's taps where the
+// whole window is in range.
 //
 // Sums are kept per output slice (S, cs) and per source slice (|x - y|) and added in slice
 // order; every slice's values and gradients are computed the same way in any block: results
@@ -129,30 +130,6 @@ FASTIQA_INLINE void blur_rows_sym(const A* const* src, const A* g, int win, int6
   }
 }
 
-// out[j] = sum_t w[t] src[t][j], t < count (a window cut by the block's or the map's edge);
-// whole vectors as blur_rows_sym.
-template <typename A>
-FASTIQA_INLINE void weighted_rows(const A* const* src, const A* w, int count, int64_t n, A* __restrict__ out) {
-  constexpr int L = vec_lanes<A>();
-  const int64_t nr = round_up(n, L);
-  int64_t j = 0;
-  for (; j + 2 * L <= nr; j += 2 * L) {
-    Vec<A> a0 = Vec<A>{}, a1 = Vec<A>{};
-    for (int t = 0; t < count; ++t) {
-      const Vec<A> wt = vsplat(w[t]);
-      a0 += wt * vload(src[t] + j);
-      a1 += wt * vload(src[t] + j + L);
-    }
-    vstore(out + j, a0);
-    vstore(out + j + L, a1);
-  }
-  if (j < nr) {
-    Vec<A> a0 = Vec<A>{};
-    for (int t = 0; t < count; ++t) a0 += vsplat(w[t]) * vload(src[t] + j);
-    vstore(out + j, a0);
-  }
-}
-
 // The 2-D statistics of padded depth slice u (source slice s, or zeros for s < 0):
 // out[(q * Ho + i) * P + j], q = x, y, x^2, y^2, xy blurred by (gh, gw).
 template <typename T, typename A>
@@ -210,8 +187,8 @@ void finalize_slice(const VolJob<T, A>& J, VolScratch<A>& S, int64_t u, int64_t 
   const int k_lo = static_cast<int>(std::max<int64_t>(0, u - p_last));
   const int k_hi = static_cast<int>(std::min<int64_t>(J.wd - 1, u - pa));
   const A* src[kMaxWin];
-  for (int k = k_lo; k <= k_hi; ++k) src[k - k_lo] = S.cring + ((u - k) % J.wd) * planeq;
-  weighted_rows(src, J.gd + k_lo, k_hi - k_lo + 1, planeq, S.vt);
+  for (int k = k_lo; k <= k_hi; ++k) src[k] = S.cring + ((u - k) % J.wd) * planeq;
+  vblur<1>(src, J.gd, J.wd, k_lo, k_hi, planeq, 0, S.vt, 0);
   // vertical adjoint onto the padded rows r = 0 .. Hp - 1: vr[(q * Hp + r) * RP + ww - 1 + j]
   // (ww - 1 zeros before output column 0, zeros after Wo - 1: the horizontal adjoint's margins)
   const int64_t RP = P + 2 * J.ww;
@@ -221,11 +198,11 @@ void finalize_slice(const VolJob<T, A>& J, VolScratch<A>& S, int64_t u, int64_t 
       std::fill(o, o + J.ww - 1, A(0));
       const int klo = static_cast<int>(std::max<int64_t>(0, r - (Ho - 1)));
       const int khi = static_cast<int>(std::min<int64_t>(J.wh - 1, r));
-      for (int k = klo; k <= khi; ++k) src[k - klo] = S.vt + (q * Ho + (r - k)) * P;
+      for (int k = klo; k <= khi; ++k) src[k] = S.vt + (q * Ho + (r - k)) * P;
       if (khi - klo + 1 == J.wh)
         blur_rows_sym(src, J.gh, J.wh, Wo, o + J.ww - 1);  // the whole window: rows r - wh + 1 .. r
       else
-        weighted_rows(src, J.gh + klo, khi - klo + 1, Wo, o + J.ww - 1);
+        vblur<1>(src, J.gh, J.wh, klo, khi, Wo, 0, o + J.ww - 1, 0);
       std::fill(o + J.ww - 1 + Wo, o + RP, A(0));  // after the blur: its last vector may pass Wo
     }
   // horizontal adjoint and folds onto the source rows and columns

@@ -53,7 +53,8 @@ def _rows_csv(path):
                  fma_limit_gfma_s=50.0, device="cpu"),
             dict(case="l1", impl="fastiqa", isa="avx2", median_s=0.001, floor_bytes=1e7, fmas=1e6, gbps=10.0,
                  gfma_s=1.0, bw_frac=0.5, fma_frac=0.02, roof_frac=0.5, bound="bytes", bw_limit_gbps=20.0,
-                 fma_limit_gfma_s=50.0, device="cpu")]
+                 fma_limit_gfma_s=50.0, device="cpu", min_s=0.0008, roof_frac_best=0.625)]
+    rows[0].update(min_s="", roof_frac_best="")  # a row file from before these fields: the median stands in
     with open(path, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
         w.writeheader()
@@ -68,6 +69,7 @@ def test_roofline_table_and_plot(tmp_path):
     assert [r["case"] for r in rows] == ["l1", "ssim"]
     text = pr.table(rows)
     assert "| ssim | avx2 | 10 ms |" in text and "0.40 (2.5x above)" in text and "0.50 (2.0x above)" in text
+    assert "| 0.8 ms | 0.62 (1.6x) |" in text and "| 10 ms | 0.40 (2.5x) |" in text  # fastest round, floor / it
     assert "triad 20.0 GB/s, GEMM 50.0 GFMA/s" in text
     assert "| 20 GB/s | 0.50 |" in text  # each case's bandwidth limit (rows without bw_dram_gbps: the same)
     pytest.importorskip("matplotlib", reason="matplotlib (the bench extra) draws the plot")

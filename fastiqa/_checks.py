@@ -30,6 +30,8 @@ def pair(x, y, xname: str = "pred", yname: str = "target"):
         raise ValueError(f"{xname} and {yname} must have the same shape, got {tuple(x.shape)} and {tuple(y.shape)}")
     if x.device != y.device:
         raise ValueError(f"{xname} and {yname} must be on the same device, got {x.device} and {y.device}")
+    if x.dtype == y.dtype:
+        return x, y
     dtype = torch.promote_types(x.dtype, y.dtype)
     return x.to(dtype), y.to(dtype)
 

@@ -64,9 +64,19 @@ def names(enum_cls) -> tuple:
     return tuple(m.name.lower() for m in enum_cls)
 
 
+_CODES = {}  # (enum class, API string) -> code: a dict lookup per call instead of an enum lookup
+
+
 def code(enum_cls, value: str, argument: str) -> int:
     """The code of the API string `value`; ValueError naming `argument` otherwise."""
+    key = (enum_cls, value) if isinstance(value, str) else None
+    found = _CODES.get(key)
+    if found is not None:
+        return found
     try:
-        return int(enum_cls[str(value).upper()])
+        found = int(enum_cls[str(value).upper()])
     except KeyError:
         raise ValueError(f"{argument} must be one of {names(enum_cls)}, got {value!r}") from None
+    if key is not None:
+        _CODES[key] = found
+    return found

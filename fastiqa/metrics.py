@@ -41,6 +41,7 @@ import torch
 
 from . import functional as F
 from .conventions import Y_OFFSET, Y_WEIGHTS, quantize8, rgb_to_y  # noqa: F401  (Y_*: re-exported)
+from .functional._psnr import psnr_of_mse
 
 SSIM_WIN = 11  # BasicSR's 11x11 Gaussian window (sigma 1.5)
 
@@ -166,7 +167,7 @@ def sr_psnr_parts(img, img2, crop_border: int, input_order: str = "auto", test_y
     x, y, r, batched, numpy_input = _pair(img, img2, input_order, channel_order, data_range)
     yc = bool(test_y_channel) and x.shape[1] == 3
     m = F.mse(x, y, r, "none", y_channel=yc, crop_border=crop_border, quantize=bool(quantize), backend=backend)
-    psnr = 10.0 * torch.log10((r * r) / m)  # fastiqa.functional.psnr's expression
+    psnr = psnr_of_mse(m, r)  # fastiqa.functional.psnr's expression
     h, w = x.shape[-2] - 2 * crop_border, x.shape[-1] - 2 * crop_border
     return PSNRParts(psnr.detach(), (m / (r * r)).detach(), (1 if yc else x.shape[1]) * h * w, batched, numpy_input)
 

@@ -4,10 +4,13 @@
 //
 // Forward: one read of x and y; the statistic is summed per "row" (a run of
 // samples of one image: one image row of one channel, or one image row of all
-// channels for channels-last, or one row of pixels for the Y channel) with
-// kLanes independent accumulators, the row sums are stored, then each image's
-// rows are summed in row order in double. Row boundaries depend on the shape
-// only, so the result is bitwise the same for any thread count.
+// channels for channels-last, or one row of pixels for the Y channel) into kLanes
+// lane sums (sample t of the row into lane t % kLanes), which are added lane by lane in
+// double over a block of kRowBlock rows of one image (no sum across lanes per row: that
+// horizontal sum took a third of the kernel's time on 256-sample rows); each image's
+// blocks are then summed lane by lane in block order and its kLanes lanes by pairwise
+// halving. Rows and blocks depend on the shape only, and every vector holds whole lanes,
+// so the result is bitwise the same for any thread count and ISA level.
 // When asked (and not quantising: the rounding has zero derivative), the same
 // pass writes d(stat_n)/dx into a buffer of x's shape (zero in the cropped border).
 // Backward: grad_x[n] = grad[n] * grad_out[n], grad_y = -grad_x, one pass.
@@ -43,6 +46,7 @@ namespace {
 using namespace fastiqa::psnr;
 
 constexpr int64_t kGrainSamples = 1 << 14;
+constexpr int64_t kRowBlock = 16;  // rows of one image whose lane sums one task adds up in double
 
 // The statistic of sample i (optionally quantised), its derivative stored when GRAD.
 template <typename T, typename A, int K, bool Q, bool GRAD>
@@ -59,19 +63,19 @@ FASTIQA_INLINE A plain_sample(const T* __restrict__ a, const T* __restrict__ b, 
   return v;
 }
 
-// One contiguous run of `len` samples (no Y conversion).
+// One contiguous run of `len` samples (no Y conversion), added into lanes[t % kLanes].
 template <typename T, typename A, int K, bool Q, bool GRAD>
-A run_plain(const T* __restrict__ a, const T* __restrict__ b, T* __restrict__ g, int64_t len, A qscale, A gmul) {
-  A acc[kLanes] = {};
+void run_plain(const T* __restrict__ a, const T* __restrict__ b, T* __restrict__ g, int64_t len, A qscale,
+               A gmul, A* __restrict__ lanes) {
+  A acc[kLanes];
+  for (int j = 0; j < kLanes; ++j) acc[j] = lanes[j];
   int64_t i = 0;
   for (; i + kLanes <= len; i += kLanes) {
 #pragma omp simd
     for (int j = 0; j < kLanes; ++j) acc[j] += plain_sample<T, A, K, Q, GRAD>(a, b, g, i + j, qscale, gmul);
   }
   for (int j = 0; i < len; ++i, ++j) acc[j] += plain_sample<T, A, K, Q, GRAD>(a, b, g, i, qscale, gmul);
-  A s = 0;
-  for (int j = 0; j < kLanes; ++j) s += acc[j];
-  return s;
+  for (int j = 0; j < kLanes; ++j) lanes[j] = acc[j];
 }
 
 template <typename T, typename A, int K, bool Q, bool GRAD>
@@ -91,14 +95,16 @@ FASTIQA_INLINE A luma_sample(const T* __restrict__ a, const T* __restrict__ b, T
   return v;
 }
 
-// One row of `len` pixels of the Y channel; channel c of pixel i at c * sc + i * sp.
+// One row of `len` pixels of the Y channel, added into lanes[i % kLanes]; channel c of
+// pixel i at c * sc + i * sp.
 template <typename T, typename A, int K, bool Q, bool GRAD, bool UNIT>
-A run_luma(const T* __restrict__ a, const T* __restrict__ b, T* __restrict__ g,
-                              int64_t len, int64_t sc, int64_t sp_runtime, A qscale, A gmul) {
+void run_luma(const T* __restrict__ a, const T* __restrict__ b, T* __restrict__ g, int64_t len, int64_t sc,
+              int64_t sp_runtime, A qscale, A gmul, A* __restrict__ lanes) {
   const int64_t sp = UNIT ? 1 : sp_runtime;
   const A wr = static_cast<A>(kYR / 255.0), wg = static_cast<A>(kYG / 255.0),
           wb = static_cast<A>(kYB / 255.0);
-  A acc[kLanes] = {};
+  A acc[kLanes];
+  for (int j = 0; j < kLanes; ++j) acc[j] = lanes[j];
   int64_t i = 0;
   for (; i + kLanes <= len; i += kLanes) {
 #pragma omp simd
@@ -107,9 +113,7 @@ A run_luma(const T* __restrict__ a, const T* __restrict__ b, T* __restrict__ g,
   }
   for (int j = 0; i < len; ++i, ++j)
     acc[j] += luma_sample<T, A, K, Q, GRAD>(a, b, g, i * sp, sc, wr, wg, wb, qscale, gmul);
-  A s = 0;
-  for (int j = 0; j < kLanes; ++j) s += acc[j];
-  return s;
+  for (int j = 0; j < kLanes; ++j) lanes[j] = acc[j];
 }
 
 // Vector forms of the two loops above for float / double storage (no conversion) with
@@ -137,33 +141,28 @@ template <int K, typename A> FASTIQA_INLINE void vstat_and_grad(Vec<A> d, Vec<A>
   }
 }
 
-// Sum over the whole kLanes blocks of a row of body(o), the statistic's vector of samples
-// o .. o + lanes - 1 (body stores their derivatives itself when asked); `done` gets the
-// number of samples covered, the caller adds the rest with the scalar loop.
+// Adds body(o), the statistic's vector of samples o .. o + NV - 1 (body stores their
+// derivatives itself when asked), into lanes[o % kLanes ...] over the whole kLanes blocks of
+// a row; returns the number of samples covered (the caller adds the rest with the scalar loop).
 template <typename A, typename Body>
-FASTIQA_INLINE A sum_lanes_vec(int64_t len, Body body, int64_t& done) {
+FASTIQA_INLINE int64_t sum_lanes_vec(int64_t len, Body body, A* __restrict__ lanes) {
   using V = Vec<A>;
   constexpr int NV = vec_lanes<A>();
   constexpr int U = kLanes / NV;
   V acc[U];
-  for (int u = 0; u < U; ++u) acc[u] = V{};
+  for (int u = 0; u < U; ++u) acc[u] = vload(lanes + u * NV);
   int64_t i = 0;
   for (; i + kLanes <= len; i += kLanes)
     for (int u = 0; u < U; ++u) acc[u] += body(i + u * NV);
-  done = i;
-  A lanes[kLanes];
   for (int u = 0; u < U; ++u) vstore(lanes + u * NV, acc[u]);
-  A s = 0;
-  for (int j = 0; j < kLanes; ++j) s += lanes[j];
-  return s;
+  return i;
 }
 
 template <typename A, int K, bool Q, bool GRAD>
-A run_plain_vec(const A* __restrict__ a, const A* __restrict__ b, A* __restrict__ g, int64_t len, A qscale,
-                A gmul) {
+void run_plain_vec(const A* __restrict__ a, const A* __restrict__ b, A* __restrict__ g, int64_t len, A qscale,
+                   A gmul, A* __restrict__ lanes) {
   using V = Vec<A>;
-  int64_t done = 0;
-  A s = sum_lanes_vec<A>(len, [&](int64_t o) {
+  const int64_t done = sum_lanes_vec<A>(len, [&](int64_t o) {
     V va = vload(a + o), vb = vload(b + o);
     if (Q) {
       va = vquant8_plus_m<A>(va * qscale);
@@ -173,19 +172,18 @@ A run_plain_vec(const A* __restrict__ a, const A* __restrict__ b, A* __restrict_
     vstat_and_grad<K, A>(va - vb, v, dv);
     if (GRAD) vstore(g + o, dv * gmul);
     return v;
-  }, done);
-  // the last len % kLanes samples by the scalar loop
-  return s + run_plain<A, A, K, Q, GRAD>(a + done, b + done, GRAD ? g + done : g, len - done, qscale, gmul);
+  }, lanes);
+  // the last len % kLanes samples by the scalar loop (done is a multiple of kLanes)
+  run_plain<A, A, K, Q, GRAD>(a + done, b + done, GRAD ? g + done : g, len - done, qscale, gmul, lanes);
 }
 
 template <typename A, int K, bool Q, bool GRAD>
-A run_luma_vec(const A* __restrict__ a, const A* __restrict__ b, A* __restrict__ g, int64_t len, int64_t sc,
-               A qscale, A gmul) {
+void run_luma_vec(const A* __restrict__ a, const A* __restrict__ b, A* __restrict__ g, int64_t len, int64_t sc,
+                  A qscale, A gmul, A* __restrict__ lanes) {
   using V = Vec<A>;
   const A wr = static_cast<A>(kYR / 255.0), wg = static_cast<A>(kYG / 255.0),
           wb = static_cast<A>(kYB / 255.0);
-  int64_t done = 0;
-  A s = sum_lanes_vec<A>(len, [&](int64_t o) {
+  const int64_t done = sum_lanes_vec<A>(len, [&](int64_t o) {
     V xr = vload(a + o), xg = vload(a + o + sc), xb = vload(a + o + 2 * sc);
     V yr = vload(b + o), yg = vload(b + o + sc), yb = vload(b + o + 2 * sc);
     if (Q) {
@@ -206,9 +204,9 @@ A run_luma_vec(const A* __restrict__ a, const A* __restrict__ b, A* __restrict__
       vstore(g + o + 2 * sc, dv * wb);
     }
     return v;
-  }, done);
-  return s + run_luma<A, A, K, Q, GRAD, true>(a + done, b + done, GRAD ? g + done : g, len - done, sc, 1,
-                                             qscale, gmul);
+  }, lanes);
+  run_luma<A, A, K, Q, GRAD, true>(a + done, b + done, GRAD ? g + done : g, len - done, sc, 1, qscale, gmul,
+                                   lanes);
 }
 
 struct Geometry {
@@ -246,42 +244,72 @@ int64_t row_offset(const Geometry& G, int64_t i, int64_t r) {
   return i * G.sn + c * G.sc + (h + k) * G.sh + k * G.sw;
 }
 
+// The lane sums of one row (lanes: kLanes zeros in, the row's lane sums out).
+template <typename T, typename A, int K, bool Q, bool GRAD>
+FASTIQA_INLINE void row_lanes(const T* a, const T* b, T* g, const Geometry& G, A qscale, A gmul, A* lanes) {
+  if (G.luma) {
+    if (G.sw != 1)
+      run_luma<T, A, K, Q, GRAD, false>(a, b, g, G.len, G.sc, G.sw, qscale, gmul, lanes);
+    else if constexpr (std::is_same<T, A>::value)
+      run_luma_vec<A, K, Q, GRAD>(a, b, g, G.len, G.sc, qscale, gmul, lanes);
+    else
+      run_luma<T, A, K, Q, GRAD, true>(a, b, g, G.len, G.sc, 1, qscale, gmul, lanes);
+  } else {
+    if constexpr (std::is_same<T, A>::value)
+      run_plain_vec<A, K, Q, GRAD>(a, b, g, G.len, qscale, gmul, lanes);
+    else
+      run_plain<T, A, K, Q, GRAD>(a, b, g, G.len, qscale, gmul, lanes);
+  }
+}
+
+// partial: kLanes double lane sums per block of kRowBlock rows of one image (blocks per image:
+// blocks_of(G)), in image and block order.
+int64_t blocks_of(const Geometry& G) { return (G.rows + kRowBlock - 1) / kRowBlock; }
+
 template <typename T, int K, bool Q, bool GRAD>
 void forward_typed(const T* a, const T* b, T* g, const Geometry& G, double data_range,
-                   std::vector<typename AccOf<T>::type>& partial) {
+                   std::vector<double>& partial) {
   using A = typename AccOf<T>::type;
-  const int64_t total_rows = G.n * G.rows;
-  partial.assign(total_rows, A(0));
+  const int64_t per_image = blocks_of(G);
+  partial.assign(G.n * per_image * kLanes, 0.0);
   const A qscale = static_cast<A>(255.0 / data_range);
   const A gmul = static_cast<A>(1.0 / static_cast<double>(G.count));
-  const int64_t grain = G.len >= kGrainSamples ? 1 : kGrainSamples / (G.len > 0 ? G.len : 1);
-  at::parallel_for(0, total_rows, grain, [&](int64_t rb, int64_t re) {
-    for (int64_t rr = rb; rr < re; ++rr) {
-      const int64_t i = rr / G.rows, r = rr % G.rows;
-      const int64_t o = row_offset(G, i, r);
-      T* gp = GRAD ? g + o : nullptr;
-      A s;
-      if (G.luma) {
-        if (G.sw != 1)
-          s = run_luma<T, A, K, Q, GRAD, false>(a + o, b + o, gp, G.len, G.sc, G.sw, qscale, gmul);
-        else if constexpr (std::is_same<T, A>::value)
-          s = run_luma_vec<A, K, Q, GRAD>(a + o, b + o, gp, G.len, G.sc, qscale, gmul);
-        else
-          s = run_luma<T, A, K, Q, GRAD, true>(a + o, b + o, gp, G.len, G.sc, 1, qscale, gmul);
-      } else {
-        if constexpr (std::is_same<T, A>::value)
-          s = run_plain_vec<A, K, Q, GRAD>(a + o, b + o, gp, G.len, qscale, gmul);
-        else
-          s = run_plain<T, A, K, Q, GRAD>(a + o, b + o, gp, G.len, qscale, gmul);
+  const int64_t grain_rows = G.len >= kGrainSamples ? 1 : kGrainSamples / (G.len > 0 ? G.len : 1);
+  const int64_t grain = std::max<int64_t>(1, grain_rows / kRowBlock);
+  at::parallel_for(0, G.n * per_image, grain, [&](int64_t kb, int64_t ke) {
+    for (int64_t k = kb; k < ke; ++k) {
+      const int64_t i = k / per_image, r0 = (k % per_image) * kRowBlock;
+      const int64_t r1 = std::min(r0 + kRowBlock, G.rows);
+      double sums[kLanes] = {};
+      for (int64_t r = r0; r < r1; ++r) {
+        const int64_t o = row_offset(G, i, r);
+        alignas(64) A lanes[kLanes] = {};
+        row_lanes<T, A, K, Q, GRAD>(a + o, b + o, GRAD ? g + o : nullptr, G, qscale, gmul, lanes);
+#pragma omp simd
+        for (int j = 0; j < kLanes; ++j) sums[j] += static_cast<double>(lanes[j]);
       }
-      partial[rr] = s;
+      std::copy(sums, sums + kLanes, partial.data() + k * kLanes);
     }
   });
 }
 
+// Image i's statistic: its blocks' lane sums added lane by lane in block order, then the
+// kLanes lanes by pairwise halving (an order fixed by the shape).
+double image_sum(const std::vector<double>& partial, int64_t i, int64_t per_image) {
+  double t[kLanes] = {};
+  const double* p = partial.data() + i * per_image * kLanes;
+  for (int64_t k = 0; k < per_image; ++k, p += kLanes) {
+#pragma omp simd
+    for (int j = 0; j < kLanes; ++j) t[j] += p[j];
+  }
+  for (int w = kLanes / 2; w >= 1; w /= 2)
+    for (int j = 0; j < w; ++j) t[j] += t[j + w];
+  return t[0];
+}
+
 template <typename T, int K>
 void forward_kind(const T* a, const T* b, T* g, const Geometry& G, bool quantize, double data_range,
-                  std::vector<typename AccOf<T>::type>& partial) {
+                  std::vector<double>& partial) {
   if (quantize)
     forward_typed<T, K, true, false>(a, b, g, G, data_range, partial);
   else if (g)
@@ -317,7 +345,7 @@ std::tuple<at::Tensor, at::Tensor> psnr_fwd(const at::Tensor& x, const at::Tenso
     const scalar_t* a = x.data_ptr<scalar_t>();
     const scalar_t* b = y.data_ptr<scalar_t>();
     scalar_t* g = need_grad ? grad.data_ptr<scalar_t>() : nullptr;
-    std::vector<A> partial;
+    std::vector<double> partial;
     if (kind == kMSE)
       forward_kind<scalar_t, kMSE>(a, b, g, G, quantize, data_range, partial);
     else
@@ -328,11 +356,8 @@ std::tuple<at::Tensor, at::Tensor> psnr_fwd(const at::Tensor& x, const at::Tenso
       out_scale = kind == kMSE ? u * u : u;
     }
     A* out = stat.data_ptr<A>();
-    for (int64_t i = 0; i < G.n; ++i) {
-      double s = 0;
-      for (int64_t r = 0; r < G.rows; ++r) s += static_cast<double>(partial[i * G.rows + r]);
-      out[i] = static_cast<A>(s / static_cast<double>(G.count) * out_scale);
-    }
+    for (int64_t i = 0; i < G.n; ++i)
+      out[i] = static_cast<A>(image_sum(partial, i, blocks_of(G)) / static_cast<double>(G.count) * out_scale);
   });
   return {stat, grad};
 }

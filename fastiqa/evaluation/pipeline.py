@@ -59,6 +59,7 @@ import torch
 from .. import functional as F
 from .. import metrics as M
 from .._imageio import ImageReadError, decode, image_size, read_file
+from ..functional._psnr import psnr_of_mse
 from ..ops import y_channel as Y
 
 JPEG = (".jpg", ".jpeg")
@@ -181,7 +182,7 @@ class _SampleStats:
         if self.mse is None:
             self.mse = Y.y_mse(*self.args, backend=self.backend)
         if metric == "psnr":
-            return 10.0 * torch.log10((self.r * self.r) / self.mse)  # as fastiqa.functional.psnr
+            return psnr_of_mse(self.mse, self.r)  # as fastiqa.functional.psnr
         return self.mse
 
 

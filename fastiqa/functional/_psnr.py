@@ -1,5 +1,6 @@
 """PSNR family: per-image MSE / MAE / PSNR with the Y channel, border crop and 8-bit
 quantisation of the published SR convention fused in (one pass over the images)."""
+import math
 from typing import Optional
 
 import torch
@@ -12,6 +13,13 @@ from ..ops._layout import same_dense_layout
 
 PSNR_REDUCTIONS = ("mean", "none", "pooled")
 STAT_REDUCTIONS = ("mean", "none")  # mse / mae: "pooled" would equal "mean" (one image size per batch)
+
+
+def psnr_of_mse(m: Tensor, data_range: float) -> Tensor:
+    """10 log10(R^2 / m) computed as 20 log10(R) - 10 log10(m) (the constant in float64): three
+    tensor ops and two autograd nodes where the quotient form takes five (~7 us of a small call);
+    m = 0 gives inf. fastiqa.metrics and the evaluation pipeline call this too (equal bitwise)."""
+    return torch.log10(m).mul_(-10.0).add_(20.0 * math.log10(data_range))
 
 
 def _per_image_stat(x: Tensor, y: Tensor, kind: LossKind, data_range: float, y_channel: bool, crop: int,
@@ -97,5 +105,5 @@ def psnr(pred: Tensor, target: Tensor, data_range: float = 1.0, reduction: str =
         m = m.mean()  # the pooled MSE: equal element counts per image (a mean of an empty batch is nan)
     if eps is not None:
         m = m + eps
-    out = 10.0 * torch.log10((data_range * data_range) / m)
+    out = psnr_of_mse(m, data_range)
     return out.mean() if reduction == "mean" else out

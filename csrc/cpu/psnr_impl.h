@@ -141,28 +141,39 @@ template <int K, typename A> FASTIQA_INLINE void vstat_and_grad(Vec<A> d, Vec<A>
   }
 }
 
-// Adds body(o), the statistic's vector of samples o .. o + NV - 1 (body stores their
-// derivatives itself when asked), into lanes[o % kLanes ...] over the whole kLanes blocks of
-// a row; returns the number of samples covered (the caller adds the rest with the scalar loop).
-template <typename A, typename Body>
-FASTIQA_INLINE int64_t sum_lanes_vec(int64_t len, Body body, A* __restrict__ lanes) {
-  using V = Vec<A>;
-  constexpr int NV = vec_lanes<A>();
-  constexpr int U = kLanes / NV;
-  V acc[U];
-  for (int u = 0; u < U; ++u) acc[u] = vload(lanes + u * NV);
+// The lane sums of one row of the vector paths: U vectors (lanes u * NV .. u * NV + NV - 1),
+// in registers.
+template <typename A> struct RowLanes {
+  static constexpr int NV = vec_lanes<A>();
+  static constexpr int U = kLanes / NV;
+  Vec<A> v[U];
+};
+
+// Lane sums of one row: body(o), the statistic's vector of samples o .. o + NV - 1 (body
+// stores their derivatives itself when asked), over the whole kLanes blocks of the row, then
+// the last len % kLanes samples by scalar_tail(done, lanes) through memory (ragged widths only).
+template <typename A, typename Body, typename Tail>
+FASTIQA_INLINE RowLanes<A> sum_lanes_vec(int64_t len, Body body, Tail scalar_tail) {
+  using R = RowLanes<A>;
+  R acc;
+  for (int u = 0; u < R::U; ++u) acc.v[u] = Vec<A>{};
   int64_t i = 0;
   for (; i + kLanes <= len; i += kLanes)
-    for (int u = 0; u < U; ++u) acc[u] += body(i + u * NV);
-  for (int u = 0; u < U; ++u) vstore(lanes + u * NV, acc[u]);
-  return i;
+    for (int u = 0; u < R::U; ++u) acc.v[u] += body(i + u * R::NV);
+  if (i < len) {
+    alignas(64) A lanes[kLanes];
+    for (int u = 0; u < R::U; ++u) vstore(lanes + u * R::NV, acc.v[u]);
+    scalar_tail(i, lanes);
+    for (int u = 0; u < R::U; ++u) acc.v[u] = vload(lanes + u * R::NV);
+  }
+  return acc;
 }
 
 template <typename A, int K, bool Q, bool GRAD>
-void run_plain_vec(const A* __restrict__ a, const A* __restrict__ b, A* __restrict__ g, int64_t len, A qscale,
-                   A gmul, A* __restrict__ lanes) {
+FASTIQA_INLINE RowLanes<A> run_plain_vec(const A* __restrict__ a, const A* __restrict__ b, A* __restrict__ g,
+                                         int64_t len, A qscale, A gmul) {
   using V = Vec<A>;
-  const int64_t done = sum_lanes_vec<A>(len, [&](int64_t o) {
+  return sum_lanes_vec<A>(len, [&](int64_t o) {
     V va = vload(a + o), vb = vload(b + o);
     if (Q) {
       va = vquant8_plus_m<A>(va * qscale);
@@ -172,18 +183,18 @@ void run_plain_vec(const A* __restrict__ a, const A* __restrict__ b, A* __restri
     vstat_and_grad<K, A>(va - vb, v, dv);
     if (GRAD) vstore(g + o, dv * gmul);
     return v;
-  }, lanes);
-  // the last len % kLanes samples by the scalar loop (done is a multiple of kLanes)
-  run_plain<A, A, K, Q, GRAD>(a + done, b + done, GRAD ? g + done : g, len - done, qscale, gmul, lanes);
+  }, [&](int64_t done, A* lanes) {  // done: a multiple of kLanes
+    run_plain<A, A, K, Q, GRAD>(a + done, b + done, GRAD ? g + done : g, len - done, qscale, gmul, lanes);
+  });
 }
 
 template <typename A, int K, bool Q, bool GRAD>
-void run_luma_vec(const A* __restrict__ a, const A* __restrict__ b, A* __restrict__ g, int64_t len, int64_t sc,
-                  A qscale, A gmul, A* __restrict__ lanes) {
+FASTIQA_INLINE RowLanes<A> run_luma_vec(const A* __restrict__ a, const A* __restrict__ b, A* __restrict__ g,
+                                        int64_t len, int64_t sc, A qscale, A gmul) {
   using V = Vec<A>;
   const A wr = static_cast<A>(kYR / 255.0), wg = static_cast<A>(kYG / 255.0),
           wb = static_cast<A>(kYB / 255.0);
-  const int64_t done = sum_lanes_vec<A>(len, [&](int64_t o) {
+  return sum_lanes_vec<A>(len, [&](int64_t o) {
     V xr = vload(a + o), xg = vload(a + o + sc), xb = vload(a + o + 2 * sc);
     V yr = vload(b + o), yg = vload(b + o + sc), yb = vload(b + o + 2 * sc);
     if (Q) {
@@ -204,9 +215,10 @@ void run_luma_vec(const A* __restrict__ a, const A* __restrict__ b, A* __restric
       vstore(g + o + 2 * sc, dv * wb);
     }
     return v;
-  }, lanes);
-  run_luma<A, A, K, Q, GRAD, true>(a + done, b + done, GRAD ? g + done : g, len - done, sc, 1, qscale, gmul,
-                                   lanes);
+  }, [&](int64_t done, A* lanes) {
+    run_luma<A, A, K, Q, GRAD, true>(a + done, b + done, GRAD ? g + done : g, len - done, sc, 1, qscale, gmul,
+                                     lanes);
+  });
 }
 
 struct Geometry {
@@ -244,27 +256,63 @@ int64_t row_offset(const Geometry& G, int64_t i, int64_t r) {
   return i * G.sn + c * G.sc + (h + k) * G.sh + k * G.sw;
 }
 
-// The lane sums of one row (lanes: kLanes zeros in, the row's lane sums out).
-template <typename T, typename A, int K, bool Q, bool GRAD>
-FASTIQA_INLINE void row_lanes(const T* a, const T* b, T* g, const Geometry& G, A qscale, A gmul, A* lanes) {
-  if (G.luma) {
-    if (G.sw != 1)
-      run_luma<T, A, K, Q, GRAD, false>(a, b, g, G.len, G.sc, G.sw, qscale, gmul, lanes);
-    else if constexpr (std::is_same<T, A>::value)
-      run_luma_vec<A, K, Q, GRAD>(a, b, g, G.len, G.sc, qscale, gmul, lanes);
-    else
-      run_luma<T, A, K, Q, GRAD, true>(a, b, g, G.len, G.sc, 1, qscale, gmul, lanes);
-  } else {
-    if constexpr (std::is_same<T, A>::value)
-      run_plain_vec<A, K, Q, GRAD>(a, b, g, G.len, qscale, gmul, lanes);
-    else
-      run_plain<T, A, K, Q, GRAD>(a, b, g, G.len, qscale, gmul, lanes);
-  }
-}
-
 // partial: kLanes double lane sums per block of kRowBlock rows of one image (blocks per image:
 // blocks_of(G)), in image and block order.
 int64_t blocks_of(const Geometry& G) { return (G.rows + kRowBlock - 1) / kRowBlock; }
+
+// acc (kLanes doubles as native double vectors) += the row's lane sums, lane by lane: a float
+// vector is widened in halves (whole registers: a double vector as wide as the float one is
+// lowered through the stack by GCC on AVX2).
+FASTIQA_INLINE void widen_add(const RowLanes<double>& row, Vec<double>* acc) {
+  for (int u = 0; u < RowLanes<double>::U; ++u) acc[u] += row.v[u];
+}
+FASTIQA_INLINE void widen_add(const RowLanes<float>& row, Vec<double>* acc) {
+  typedef float Half __attribute__((vector_size(kVecBytes / 2)));
+  for (int u = 0; u < RowLanes<float>::U; ++u) {
+    Half lo, hi;
+    __builtin_memcpy(&lo, &row.v[u], sizeof(Half));
+    __builtin_memcpy(&hi, reinterpret_cast<const char*>(&row.v[u]) + sizeof(Half), sizeof(Half));
+    acc[2 * u] += __builtin_convertvector(lo, Vec<double>);
+    acc[2 * u + 1] += __builtin_convertvector(hi, Vec<double>);
+  }
+}
+
+// Rows r0 .. r1 - 1 of image i by the vector paths (float / double storage, unit sample
+// stride): each row's lane sums widened to double and added lane by lane into `sums`.
+template <typename A, int K, bool Q, bool GRAD>
+FASTIQA_INLINE void block_vec(const A* a, const A* b, A* g, const Geometry& G, int64_t i, int64_t r0, int64_t r1,
+                              A qscale, A gmul, double* sums) {
+  using R = RowLanes<A>;
+  constexpr int D = kLanes / vec_lanes<double>();
+  Vec<double> acc[D];
+  for (int m = 0; m < D; ++m) acc[m] = Vec<double>{};
+  for (int64_t r = r0; r < r1; ++r) {
+    const int64_t o = row_offset(G, i, r);
+    A* gp = GRAD ? g + o : nullptr;
+    const R row = G.luma ? run_luma_vec<A, K, Q, GRAD>(a + o, b + o, gp, G.len, G.sc, qscale, gmul)
+                         : run_plain_vec<A, K, Q, GRAD>(a + o, b + o, gp, G.len, qscale, gmul);
+    widen_add(row, acc);
+  }
+  for (int m = 0; m < D; ++m) vstore(sums + m * vec_lanes<double>(), acc[m]);
+}
+
+// The same by the scalar loops (half / bfloat16 storage, or a Y channel with a pixel stride).
+template <typename T, typename A, int K, bool Q, bool GRAD>
+void block_scalar(const T* a, const T* b, T* g, const Geometry& G, int64_t i, int64_t r0, int64_t r1, A qscale,
+                  A gmul, double* sums) {
+  for (int64_t r = r0; r < r1; ++r) {
+    const int64_t o = row_offset(G, i, r);
+    T* gp = GRAD ? g + o : nullptr;
+    A lanes[kLanes] = {};
+    if (!G.luma)
+      run_plain<T, A, K, Q, GRAD>(a + o, b + o, gp, G.len, qscale, gmul, lanes);
+    else if (G.sw != 1)
+      run_luma<T, A, K, Q, GRAD, false>(a + o, b + o, gp, G.len, G.sc, G.sw, qscale, gmul, lanes);
+    else
+      run_luma<T, A, K, Q, GRAD, true>(a + o, b + o, gp, G.len, G.sc, 1, qscale, gmul, lanes);
+    for (int j = 0; j < kLanes; ++j) sums[j] += static_cast<double>(lanes[j]);
+  }
+}
 
 template <typename T, int K, bool Q, bool GRAD>
 void forward_typed(const T* a, const T* b, T* g, const Geometry& G, double data_range,
@@ -280,15 +328,14 @@ void forward_typed(const T* a, const T* b, T* g, const Geometry& G, double data_
     for (int64_t k = kb; k < ke; ++k) {
       const int64_t i = k / per_image, r0 = (k % per_image) * kRowBlock;
       const int64_t r1 = std::min(r0 + kRowBlock, G.rows);
-      double sums[kLanes] = {};
-      for (int64_t r = r0; r < r1; ++r) {
-        const int64_t o = row_offset(G, i, r);
-        alignas(64) A lanes[kLanes] = {};
-        row_lanes<T, A, K, Q, GRAD>(a + o, b + o, GRAD ? g + o : nullptr, G, qscale, gmul, lanes);
-#pragma omp simd
-        for (int j = 0; j < kLanes; ++j) sums[j] += static_cast<double>(lanes[j]);
+      double* sums = partial.data() + k * kLanes;
+      if constexpr (std::is_same<T, A>::value) {
+        if (!G.luma || G.sw == 1) {
+          block_vec<A, K, Q, GRAD>(a, b, g, G, i, r0, r1, qscale, gmul, sums);
+          continue;
+        }
       }
-      std::copy(sums, sums + kLanes, partial.data() + k * kLanes);
+      block_scalar<T, A, K, Q, GRAD>(a, b, g, G, i, r0, r1, qscale, gmul, sums);
     }
   });
 }

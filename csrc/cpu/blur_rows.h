@@ -110,8 +110,9 @@ template <int NQ, bool ADD, typename A>
 FASTIQA_INLINE void vblur2(const A* const* rows, const A* g, int win, int64_t len, int64_t P, A* out0, A* out1,
                            int64_t out_stride) {
   constexpr int NV = vec_lanes<A>();
-  // 2 NQ accumulators per vector: two vectors per pass where 32 registers hold them (avx512)
-  constexpr int U = kVecBytes == 64 && NQ <= 6 ? 2 : 1;
+  // 2 NQ accumulators per vector: two vectors per pass where the registers hold them (32 on
+  // avx512; 16 elsewhere: 12 accumulators + 2 taps + a load for the gradient's 3 coefficient rows)
+  constexpr int U = (kVecBytes == 64 && NQ <= 6) || NQ <= 3 ? 2 : 1;
   int64_t j = 0;
   for (; j + U * NV <= len; j += U * NV) vblur2_at<NQ, U, ADD>(rows, g, win, j, P, out0, out1, out_stride);
   for (; j < len; j += NV) vblur2_at<NQ, 1, ADD>(rows, g, win, j, P, out0, out1, out_stride);
@@ -143,11 +144,15 @@ FASTIQA_INLINE void hblur_adj_at(const A* in, int64_t in_stride, const A* g, int
     for (int u = 0; u < U; ++u) vstore(out + q * LWp + j + u * NV, a[q][u]);
 }
 
+// Not inlined: inlined into the band functions (run_band), whose live values crowd the 16
+// registers of avx2, it kept a tap or an accumulator on the stack (a spill in the inner loop:
+// the gradient's largest avx2 hot spot outside grad_strips). Once per source row: the call is free.
 template <int NQ, typename A>
-FASTIQA_INLINE void hblur_adj(const A* in, int64_t in_stride, const A* g, int win, int64_t LWp, A* out) {
+__attribute__((noinline)) void hblur_adj(const A* in, int64_t in_stride, const A* g, int win, int64_t LWp, A* out) {
   constexpr int NV = vec_lanes<A>();
-  // two vectors per pass while they fit the 16 (avx2) / 32 (avx512) vector registers
-  constexpr int U = NQ <= 4 ? 2 : 1;
+  // U vectors per pass while U x NQ accumulators + a tap + a sum fit the 16 (avx2) / 32 (avx512)
+  // vector registers
+  constexpr int U = NQ <= 3 ? 4 : NQ <= 4 ? 2 : 1;
   int64_t j = 0;
   for (; j + U * NV <= LWp; j += U * NV) hblur_adj_at<NQ, U>(in, in_stride, g, win, j, LWp, out);
   for (; j < LWp; j += NV) hblur_adj_at<NQ, 1>(in, in_stride, g, win, j, LWp, out);

@@ -32,7 +32,10 @@ template <typename A> FASTIQA_INLINE Vec<A> vload(const A* p) {  // unaligned
   return v;
 }
 template <typename A> FASTIQA_INLINE void vstore(A* p, Vec<A> v) { __builtin_memcpy(p, &v, sizeof(v)); }
-template <typename A> FASTIQA_INLINE Vec<A> vsplat(A a) { return Vec<A>{} + a; }
+// a broadcast: a - 0 is a for every a (also -0), so the compiler drops the subtraction and
+// emits one broadcast (from memory: a load, no shuffle on the FMA pipes); 0 + a is not the
+// identity for -0 and left a scalar add + a register broadcast in every tap of the blurs
+template <typename A> FASTIQA_INLINE Vec<A> vsplat(A a) { return a - Vec<A>{}; }
 
 // clamp(v, lo, hi) elementwise with a NaN passed through, as the scalar
 // v < lo ? lo : (v > hi ? hi : v). x86 max/min return their second operand when one

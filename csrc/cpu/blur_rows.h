@@ -82,7 +82,8 @@ FASTIQA_INLINE void vblur2_at(const A* const* rows, const A* g, int win, int64_t
     const A* r = rows[k] + j;
     for (int q = 0; q < NQ; ++q)
       for (int u = 0; u < U; ++u) {
-        const V v = vload(r + q * P + u * NV);
+        V v = vload(r + q * P + u * NV);
+        vkeep(v);  // one load for both rows
         a[q][u] += gk * v;
         b[q][u] += gl * v;
       }

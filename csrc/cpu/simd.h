@@ -36,6 +36,15 @@ template <typename A> FASTIQA_INLINE void vstore(A* p, Vec<A> v) { __builtin_mem
 // emits one broadcast (from memory: a load, no shuffle on the FMA pipes); 0 + a is not the
 // identity for -0 and left a scalar add + a register broadcast in every tap of the blurs
 template <typename A> FASTIQA_INLINE Vec<A> vsplat(A a) { return a - Vec<A>{}; }
+// Keeps a loaded vector in a register: GCC folds a load that feeds two FMAs into both of them
+// (two loads; the vertical pair blur, vblur2_at, is then bound by the two loads a cycle of Zen 4)
+#if FASTIQA_ISA_LEVEL == 2
+template <typename V> FASTIQA_INLINE void vkeep(V& v) { __asm__("" : "+v"(v)); }
+#elif defined(__x86_64__) || defined(_M_X64)
+template <typename V> FASTIQA_INLINE void vkeep(V& v) { __asm__("" : "+x"(v)); }
+#else
+template <typename V> FASTIQA_INLINE void vkeep(V&) {}
+#endif
 
 // clamp(v, lo, hi) elementwise with a NaN passed through, as the scalar
 // v < lo ? lo : (v > hi ? hi : v). x86 max/min return their second operand when one

@@ -192,8 +192,8 @@ FASTIQA_INLINE void store_row(T* row, int64_t sw, int64_t n, const A* in) {
 }
 
 // Products of one padded row pair (r[0] = x, r[1] = y): float64 r[2] = x^2 + y^2, r[3] = xy;
-// float32 r[2] = x^2, r[3] = y^2, r[4] = xy; once per sample, so that the blur below is one
-// FMA per tap and quantity.
+// float32 r[2] = x^2, r[3] = y^2 (xy: formed in the blur); once per sample, so that the blur
+// below is one FMA per tap and quantity.
 template <int K, typename A>
 FASTIQA_INLINE void row_products(A* const* r, int64_t len) {
   const A* __restrict__ x = r[0];
@@ -206,15 +206,13 @@ FASTIQA_INLINE void row_products(A* const* r, int64_t len) {
       ss[j] = x[j] * x[j] + y[j] * y[j];
       xy[j] = x[j] * y[j];
     }
-  } else {
+  } else {  // xy: hblur_stats_at multiplies the x and y it loads anyway
     A* __restrict__ xx = r[2];
     A* __restrict__ yy = r[3];
-    A* __restrict__ xy = r[4];
 #pragma omp simd
     for (int64_t j = 0; j < len; ++j) {
       xx[j] = x[j] * x[j];
       yy[j] = y[j] * y[j];
-      xy[j] = x[j] * y[j];
     }
   }
 }
@@ -231,15 +229,46 @@ FASTIQA_INLINE void hblur_stats_at(const A* const* r, const A* g, int win, int64
   // the window is symmetric (g[k] = g[win - 1 - k], win odd): taps k and win - 1 - k share one
   // FMA (an add on the adder pipes, and half the FMAs)
   const int half = win / 2;
-  for (int k = 0; k < half; ++k) {
-    const V gk = vsplat(g[k]);
+  if constexpr (kStats == 5) {
+    // xy from the x and y vectors loaded for mu_x and mu_y (row_products leaves r[4]): 8 loads
+    // per tap pair instead of 10, for 2 more multiplies. The blur is bound by the loads (two
+    // vectors a cycle on Zen 4, unaligned ones crossing lines cost more), not by the FMAs.
+    for (int k = 0; k < half; ++k) {
+      const V gk = vsplat(g[k]);
+      for (int u = 0; u < U; ++u) {
+        const int64_t o1 = j + k + u * NV, o2 = j + win - 1 - k + u * NV;
+        V x1 = vload(r[0] + o1), x2 = vload(r[0] + o2), y1 = vload(r[1] + o1), y2 = vload(r[1] + o2);
+        vkeep(x1), vkeep(x2), vkeep(y1), vkeep(y2);  // loaded once for their two uses each
+        a[0][u] += gk * (x1 + x2);
+        a[1][u] += gk * (y1 + y2);
+        a[2][u] += gk * (vload(r[2] + o1) + vload(r[2] + o2));
+        a[3][u] += gk * (vload(r[3] + o1) + vload(r[3] + o2));
+        V p = x1 * y1;
+        p += x2 * y2;
+        a[4][u] += gk * p;
+      }
+    }
+    const V gc = vsplat(g[half]);
+    for (int u = 0; u < U; ++u) {
+      const int64_t o = j + half + u * NV;
+      const V xc = vload(r[0] + o), yc = vload(r[1] + o);
+      a[0][u] += gc * xc;
+      a[1][u] += gc * yc;
+      a[2][u] += gc * vload(r[2] + o);
+      a[3][u] += gc * vload(r[3] + o);
+      a[4][u] += gc * (xc * yc);
+    }
+  } else {
+    for (int k = 0; k < half; ++k) {
+      const V gk = vsplat(g[k]);
+      for (int q = 0; q < kStats; ++q)
+        for (int u = 0; u < U; ++u)
+          a[q][u] += gk * (vload(r[q] + j + k + u * NV) + vload(r[q] + j + win - 1 - k + u * NV));
+    }
+    const V gc = vsplat(g[half]);
     for (int q = 0; q < kStats; ++q)
-      for (int u = 0; u < U; ++u)
-        a[q][u] += gk * (vload(r[q] + j + k + u * NV) + vload(r[q] + j + win - 1 - k + u * NV));
+      for (int u = 0; u < U; ++u) a[q][u] += gc * vload(r[q] + j + half + u * NV);
   }
-  const V gc = vsplat(g[half]);
-  for (int q = 0; q < kStats; ++q)
-    for (int u = 0; u < U; ++u) a[q][u] += gc * vload(r[q] + j + half + u * NV);
   for (int q = 0; q < kStats; ++q)
     for (int u = 0; u < U; ++u) vstore(h + q * P + j + u * NV, a[q][u]);
 }
@@ -249,8 +278,11 @@ FASTIQA_INLINE void hblur_stats(A* const* rows, const A* g, int win, int64_t LW,
   constexpr int NV = vec_lanes<A>();
   const A* r[K];
   for (int q = 0; q < K; ++q) r[q] = rows[q];
+  // two vectors per pass; one for the 5 statistics where 16 registers cannot hold 10
+  // accumulators and the 4 loads + product of the on-the-fly xy (hblur_stats_at)
+  constexpr int U = K == 5 && kVecBytes < 64 ? 1 : 2;
   int64_t j = 0;
-  for (; j + 2 * NV <= LW; j += 2 * NV) hblur_stats_at<2, A, K>(r, g, win, j, P, h);
+  for (; j + U * NV <= LW; j += U * NV) hblur_stats_at<U, A, K>(r, g, win, j, P, h);
   for (; j < LW; j += NV) hblur_stats_at<1, A, K>(r, g, win, j, P, h);
 }
 

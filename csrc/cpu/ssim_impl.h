@@ -319,11 +319,18 @@ template <typename A> struct Scratch {
     constexpr int kStats = kMaxStats;  // float64 blurs 5 quantities with the components (stats_of)
     const int64_t need = kStats * in_len + (J.wh + 1) * kStats * P + 2 * kStats * P + 9 * row +
                          (J.grad ? (J.wh + 1) * J.nq * P + 5 * P + J.nq * J.LWp : 0) + vaccn + 2 * J.W + 64;
+    // every row starts on a 64-byte line (the buffer itself is only 16-byte aligned, and the
+    // row lengths are not all multiples of a line): a 32-byte load at 16 bytes into a line splits
+    // across two lines every other vector, and a split load costs about two on Zen 4 (the blurs
+    // are bound by their loads)
+    constexpr int64_t line = 64 / static_cast<int64_t>(sizeof(A));
+    const int64_t padded = need + 32 * line;  // < 32 rows below
     static thread_local std::vector<A> kept;
-    std::vector<A>& buf = need * static_cast<int64_t>(sizeof(A)) <= kKeepScratch ? kept : own;
-    buf.assign(need, A(0));
+    std::vector<A>& buf = padded * static_cast<int64_t>(sizeof(A)) <= kKeepScratch ? kept : own;
+    buf.assign(padded, A(0));
     A* p = buf.data();
-    auto take = [&](int64_t n) { A* r = p; p += n; return r; };
+    p += (line - (reinterpret_cast<uintptr_t>(p) / sizeof(A)) % line) % line;
+    auto take = [&](int64_t n) { A* r = p; p += round_up(n, line); return r; };
     for (auto& r : rin) r = nullptr;
     for (int q = 0; q < kStats; ++q) rin[q] = take(in_len);  // x, y, products (row_products)
     ring = take((J.wh + 1) * kStats * P);  // horizontal blurs of the last wh + 1 padded rows

@@ -148,9 +148,54 @@ FASTIQA_INLINE void hblur_adj_at(const A* in, int64_t in_stride, const A* g, int
 // Not inlined: inlined into the band functions (run_band), whose live values crowd the 16
 // registers of avx2, it kept a tap or an accumulator on the stack (a spill in the inner loop:
 // the gradient's largest avx2 hot spot outside grad_strips). Once per source row: the call is free.
+#if FASTIQA_ISA_LEVEL == 1
+// x[K .. K + 7] from A0 = x[0 .. 7], A1 = x[8 .. 15] and M = x[4 .. 11] (vpalignr per 128-bit lane)
+template <int K> FASTIQA_INLINE __m256 shifted8(__m256 A0, __m256 M, __m256 A1) {
+  if constexpr (K == 4) return M;
+  else if constexpr (K < 4)
+    return _mm256_castsi256_ps(_mm256_alignr_epi8(_mm256_castps_si256(M), _mm256_castps_si256(A0), 4 * K));
+  else
+    return _mm256_castsi256_ps(_mm256_alignr_epi8(_mm256_castps_si256(A1), _mm256_castps_si256(M), 4 * (K - 4)));
+}
+
+// One vector of hblur_adj_at for an 11-tap float window (g: the 6 taps broadcast), the same sums in
+// the same order. A vector that starts mid-line would split 8 of its 11 loads (k = 1 .. 7 and the
+// centre) across two lines, and a split load costs about two on Zen 4: those taps come from two
+// whole-line-half loads shifted in registers instead (a vector on a line splits only k = 9, 10).
+FASTIQA_INLINE Vec<float> hblur_adj11(const float* r, const Vec<float>* g) {
+  using V = Vec<float>;
+  V a = V{};
+  if ((reinterpret_cast<uintptr_t>(r) & 63) == 32) {
+    const __m256 A0 = _mm256_loadu_ps(r), A1 = _mm256_loadu_ps(r + 8);
+    const __m256 M = _mm256_permute2f128_ps(A0, A1, 0x21);
+    a += g[0] * (V(A0) + vload(r + 10));
+    a += g[1] * (V(shifted8<1>(A0, M, A1)) + vload(r + 9));
+    a += g[2] * (V(shifted8<2>(A0, M, A1)) + V(A1));
+    a += g[3] * (V(shifted8<3>(A0, M, A1)) + V(shifted8<7>(A0, M, A1)));
+    a += g[4] * (V(M) + V(shifted8<6>(A0, M, A1)));
+    a += g[5] * V(shifted8<5>(A0, M, A1));
+  } else {
+    for (int k = 0; k < 5; ++k) a += g[k] * (vload(r + k) + vload(r + 10 - k));
+    a += g[5] * vload(r + 5);
+  }
+  return a;
+}
+#endif
+
 template <int NQ, typename A>
 __attribute__((noinline)) void hblur_adj(const A* in, int64_t in_stride, const A* g, int win, int64_t LWp, A* out) {
   constexpr int NV = vec_lanes<A>();
+#if FASTIQA_ISA_LEVEL == 1
+  if constexpr (std::is_same_v<A, float>) {
+    if (win == 11) {
+      Vec<float> gv[6];
+      for (int k = 0; k < 6; ++k) gv[k] = vsplat(g[k]);
+      for (int q = 0; q < NQ; ++q)
+        for (int64_t j = 0; j < LWp; j += NV) vstore(out + q * LWp + j, hblur_adj11(in + q * in_stride + j, gv));
+      return;
+    }
+  }
+#endif
   // U vectors per pass while U x NQ accumulators + a tap + a sum fit the 16 (avx2) / 32 (avx512)
   // vector registers
   constexpr int U = NQ <= 3 ? 4 : NQ <= 4 ? 2 : 1;

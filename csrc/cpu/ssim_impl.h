@@ -273,11 +273,94 @@ FASTIQA_INLINE void hblur_stats_at(const A* const* r, const A* g, int win, int64
     for (int u = 0; u < U; ++u) vstore(h + q * P + j + u * NV, a[q][u]);
 }
 
+#if FASTIQA_ISA_LEVEL == 1
+// Tap k (0 .. 10) of the vector at r from A0 = r[0 .. 7], M = r[4 .. 11], A1 = r[8 .. 15]; taps 9
+// and 10 load (at mid-line they do not split)
+template <int k> FASTIQA_INLINE Vec<float> tap11(const float* r, __m256 A0, __m256 M, __m256 A1) {
+  if constexpr (k == 0) return Vec<float>(A0);
+  else if constexpr (k < 8) return Vec<float>(shifted8<k>(A0, M, A1));
+  else if constexpr (k == 8) return Vec<float>(A1);
+  else return vload(r + k);
+}
+
+// hblur_stats_at<1, float, 5> for an 11-tap window and a vector at mid-line (8 of its 11 loads per
+// row would split across two lines, see hblur_adj11): the same sums in the same order, the split
+// taps shifted from half-line loads. x, y and xy first, then x^2 and y^2 (16 registers).
+template <int k = 0>
+FASTIQA_INLINE void hblur_xy11(const float* rx, const float* ry, const float* g, __m256 X0, __m256 XM, __m256 X1,
+                               __m256 Y0, __m256 YM, __m256 Y1, Vec<float>& a0, Vec<float>& a1, Vec<float>& a4) {
+  using V = Vec<float>;
+  if constexpr (k < 5) {
+    const V gk = vsplat(g[k]);
+    const V x1 = tap11<k>(rx, X0, XM, X1), x2 = tap11<10 - k>(rx, X0, XM, X1);
+    const V y1 = tap11<k>(ry, Y0, YM, Y1), y2 = tap11<10 - k>(ry, Y0, YM, Y1);
+    a0 += gk * (x1 + x2);
+    a1 += gk * (y1 + y2);
+    V p = x1 * y1;
+    p += x2 * y2;
+    a4 += gk * p;
+    hblur_xy11<k + 1>(rx, ry, g, X0, XM, X1, Y0, YM, Y1, a0, a1, a4);
+  } else {
+    const V gc = vsplat(g[5]);
+    const V xc = tap11<5>(rx, X0, XM, X1), yc = tap11<5>(ry, Y0, YM, Y1);
+    a0 += gc * xc;
+    a1 += gc * yc;
+    a4 += gc * (xc * yc);
+  }
+}
+
+template <int k = 0>
+FASTIQA_INLINE void hblur_sq11(const float* r, const float* g, __m256 A0, __m256 M, __m256 A1, Vec<float>& a) {
+  if constexpr (k < 5) {
+    a += vsplat(g[k]) * (tap11<k>(r, A0, M, A1) + tap11<10 - k>(r, A0, M, A1));
+    hblur_sq11<k + 1>(r, g, A0, M, A1, a);
+  } else {
+    a += vsplat(g[5]) * tap11<5>(r, A0, M, A1);
+  }
+}
+
+FASTIQA_INLINE void hblur_stats11_mid(const float* const* r, const float* g, int64_t j, int64_t P, float* h) {
+  using V = Vec<float>;
+  V a0 = V{}, a1 = V{}, a2 = V{}, a3 = V{}, a4 = V{};
+  {
+    const __m256 X0 = _mm256_loadu_ps(r[0] + j), X1 = _mm256_loadu_ps(r[0] + j + 8);
+    const __m256 Y0 = _mm256_loadu_ps(r[1] + j), Y1 = _mm256_loadu_ps(r[1] + j + 8);
+    hblur_xy11(r[0] + j, r[1] + j, g, X0, _mm256_permute2f128_ps(X0, X1, 0x21), X1, Y0,
+               _mm256_permute2f128_ps(Y0, Y1, 0x21), Y1, a0, a1, a4);
+  }
+  for (int q = 2; q < 4; ++q) {
+    const __m256 A0 = _mm256_loadu_ps(r[q] + j), A1 = _mm256_loadu_ps(r[q] + j + 8);
+    hblur_sq11(r[q] + j, g, A0, _mm256_permute2f128_ps(A0, A1, 0x21), A1, q == 2 ? a2 : a3);
+  }
+  vstore(h + j, a0);
+  vstore(h + P + j, a1);
+  vstore(h + 2 * P + j, a2);
+  vstore(h + 3 * P + j, a3);
+  vstore(h + 4 * P + j, a4);
+}
+#endif
+
 template <int K, typename A>
 FASTIQA_INLINE void hblur_stats(A* const* rows, const A* g, int win, int64_t LW, int64_t P, A* h) {
   constexpr int NV = vec_lanes<A>();
   const A* r[K];
   for (int q = 0; q < K; ++q) r[q] = rows[q];
+#if FASTIQA_ISA_LEVEL == 1
+  if constexpr (K == 5 && std::is_same_v<A, float>) {
+    // the rows start on lines (Scratch::init): vectors alternate between on-line and mid-line
+    if (win == 11) {
+      for (int64_t j = 0; j < LW; j += NV) {
+        bool mid = true;
+        for (int q = 0; q < 4; ++q) mid = mid && (reinterpret_cast<uintptr_t>(r[q] + j) & 63) == 32;
+        if (mid)
+          hblur_stats11_mid(r, g, j, P, h);
+        else
+          hblur_stats_at<1, A, K>(r, g, win, j, P, h);
+      }
+      return;
+    }
+  }
+#endif
   // two vectors per pass; one for the 5 statistics where 16 registers cannot hold 10
   // accumulators and the 4 loads + product of the on-the-fly xy (hblur_stats_at)
   constexpr int U = K == 5 && kVecBytes < 64 ? 1 : 2;

@@ -52,9 +52,9 @@ MUTATIONS = [
     (
         "psnr-y-channels-last-stride",  # channels-last Y: the channel stride taken as the pixel stride
         "psnr_impl.h",
-        "run_luma<T, A, K, Q, GRAD, false>(a + o, b + o, gp, G.len, G.sc, G.sw, qscale, gmul, lanes);",
-        "run_luma<T, A, K, Q, GRAD, false>(a + o, b + o, gp, G.len, fastiqa_mutant_is(\"psnr-y-channels-last-"
-        "stride\") ? G.sw : G.sc, G.sw, qscale, gmul, lanes);",
+        "s = run_luma<T, A, K, Q, GRAD, false>(a + o, b + o, gp, G.len, G.sc, G.sw, qscale, gmul);",
+        "s = run_luma<T, A, K, Q, GRAD, false>(a + o, b + o, gp, G.len, fastiqa_mutant_is(\"psnr-y-channels-last-"
+        "stride\") ? G.sw : G.sc, G.sw, qscale, gmul);",
     ),
     (
         "pixel-dropped-partial",  # the second chunk's loss sum is lost
@@ -65,9 +65,9 @@ MUTATIONS = [
     (
         "psnr-wrong-divisor",  # the per-image mean divides by count - 1
         "psnr_impl.h",
-        "out[i] = static_cast<A>(image_sum(partial, i, blocks_of(G)) / static_cast<double>(G.count) * out_scale);",
-        "out[i] = static_cast<A>(image_sum(partial, i, blocks_of(G)) / static_cast<double>(G.count - "
-        "(fastiqa_mutant_is(\"psnr-wrong-divisor\") ? 1 : 0)) * out_scale);",
+        "out[i] = static_cast<A>(s / static_cast<double>(G.count) * out_scale);",
+        "out[i] = static_cast<A>(s / static_cast<double>(G.count - (fastiqa_mutant_is(\"psnr-wrong-divisor\") ? 1 : 0))"
+        " * out_scale);",
     ),
     (
         "psnr-grad-y-sign",  # the target's gradient with the prediction's sign

@@ -4,13 +4,10 @@
 //
 // Forward: one read of x and y; the statistic is summed per "row" (a run of
 // samples of one image: one image row of one channel, or one image row of all
-// channels for channels-last, or one row of pixels for the Y channel) into kLanes
-// lane sums (sample t of the row into lane t % kLanes), which are added lane by lane in
-// double over a block of kRowBlock rows of one image (no sum across lanes per row: that
-// horizontal sum took a third of the kernel's time on 256-sample rows); each image's
-// blocks are then summed lane by lane in block order and its kLanes lanes by pairwise
-// halving. Rows and blocks depend on the shape only, and every vector holds whole lanes,
-// so the result is bitwise the same for any thread count and ISA level.
+// channels for channels-last, or one row of pixels for the Y channel) with
+// kLanes independent accumulators, the row sums are stored, then each image's
+// rows are summed in row order in double. Row boundaries depend on the shape
+// only, so the result is bitwise the same for any thread count.
 // When asked (and not quantising: the rounding has zero derivative), the same
 // pass writes d(stat_n)/dx into a buffer of x's shape (zero in the cropped border).
 // Backward: grad_x[n] = grad[n] * grad_out[n], grad_y = -grad_x, one pass.
@@ -46,7 +43,6 @@ namespace {
 using namespace fastiqa::psnr;
 
 constexpr int64_t kGrainSamples = 1 << 14;
-constexpr int64_t kRowBlock = 16;  // rows of one image whose lane sums one task adds up in double
 
 // The statistic of sample i (optionally quantised), its derivative stored when GRAD.
 template <typename T, typename A, int K, bool Q, bool GRAD>
@@ -63,19 +59,19 @@ FASTIQA_INLINE A plain_sample(const T* __restrict__ a, const T* __restrict__ b, 
   return v;
 }
 
-// One contiguous run of `len` samples (no Y conversion), added into lanes[t % kLanes].
+// One contiguous run of `len` samples (no Y conversion).
 template <typename T, typename A, int K, bool Q, bool GRAD>
-void run_plain(const T* __restrict__ a, const T* __restrict__ b, T* __restrict__ g, int64_t len, A qscale,
-               A gmul, A* __restrict__ lanes) {
-  A acc[kLanes];
-  for (int j = 0; j < kLanes; ++j) acc[j] = lanes[j];
+A run_plain(const T* __restrict__ a, const T* __restrict__ b, T* __restrict__ g, int64_t len, A qscale, A gmul) {
+  A acc[kLanes] = {};
   int64_t i = 0;
   for (; i + kLanes <= len; i += kLanes) {
 #pragma omp simd
     for (int j = 0; j < kLanes; ++j) acc[j] += plain_sample<T, A, K, Q, GRAD>(a, b, g, i + j, qscale, gmul);
   }
   for (int j = 0; i < len; ++i, ++j) acc[j] += plain_sample<T, A, K, Q, GRAD>(a, b, g, i, qscale, gmul);
-  for (int j = 0; j < kLanes; ++j) lanes[j] = acc[j];
+  A s = 0;
+  for (int j = 0; j < kLanes; ++j) s += acc[j];
+  return s;
 }
 
 template <typename T, typename A, int K, bool Q, bool GRAD>
@@ -95,16 +91,14 @@ FASTIQA_INLINE A luma_sample(const T* __restrict__ a, const T* __restrict__ b, T
   return v;
 }
 
-// One row of `len` pixels of the Y channel, added into lanes[i % kLanes]; channel c of
-// pixel i at c * sc + i * sp.
+// One row of `len` pixels of the Y channel; channel c of pixel i at c * sc + i * sp.
 template <typename T, typename A, int K, bool Q, bool GRAD, bool UNIT>
-void run_luma(const T* __restrict__ a, const T* __restrict__ b, T* __restrict__ g, int64_t len, int64_t sc,
-              int64_t sp_runtime, A qscale, A gmul, A* __restrict__ lanes) {
+A run_luma(const T* __restrict__ a, const T* __restrict__ b, T* __restrict__ g,
+                              int64_t len, int64_t sc, int64_t sp_runtime, A qscale, A gmul) {
   const int64_t sp = UNIT ? 1 : sp_runtime;
   const A wr = static_cast<A>(kYR / 255.0), wg = static_cast<A>(kYG / 255.0),
           wb = static_cast<A>(kYB / 255.0);
-  A acc[kLanes];
-  for (int j = 0; j < kLanes; ++j) acc[j] = lanes[j];
+  A acc[kLanes] = {};
   int64_t i = 0;
   for (; i + kLanes <= len; i += kLanes) {
 #pragma omp simd
@@ -113,7 +107,9 @@ void run_luma(const T* __restrict__ a, const T* __restrict__ b, T* __restrict__ 
   }
   for (int j = 0; i < len; ++i, ++j)
     acc[j] += luma_sample<T, A, K, Q, GRAD>(a, b, g, i * sp, sc, wr, wg, wb, qscale, gmul);
-  for (int j = 0; j < kLanes; ++j) lanes[j] = acc[j];
+  A s = 0;
+  for (int j = 0; j < kLanes; ++j) s += acc[j];
+  return s;
 }
 
 // Vector forms of the two loops above for float / double storage (no conversion) with
@@ -141,39 +137,33 @@ template <int K, typename A> FASTIQA_INLINE void vstat_and_grad(Vec<A> d, Vec<A>
   }
 }
 
-// The lane sums of one row of the vector paths: U vectors (lanes u * NV .. u * NV + NV - 1),
-// in registers.
-template <typename A> struct RowLanes {
-  static constexpr int NV = vec_lanes<A>();
-  static constexpr int U = kLanes / NV;
-  Vec<A> v[U];
-};
-
-// Lane sums of one row: body(o), the statistic's vector of samples o .. o + NV - 1 (body
-// stores their derivatives itself when asked), over the whole kLanes blocks of the row, then
-// the last len % kLanes samples by scalar_tail(done, lanes) through memory (ragged widths only).
-template <typename A, typename Body, typename Tail>
-FASTIQA_INLINE RowLanes<A> sum_lanes_vec(int64_t len, Body body, Tail scalar_tail) {
-  using R = RowLanes<A>;
-  R acc;
-  for (int u = 0; u < R::U; ++u) acc.v[u] = Vec<A>{};
+// Sum over the whole kLanes blocks of a row of body(o), the statistic's vector of samples
+// o .. o + lanes - 1 (body stores their derivatives itself when asked); `done` gets the
+// number of samples covered, the caller adds the rest with the scalar loop.
+template <typename A, typename Body>
+FASTIQA_INLINE A sum_lanes_vec(int64_t len, Body body, int64_t& done) {
+  using V = Vec<A>;
+  constexpr int NV = vec_lanes<A>();
+  constexpr int U = kLanes / NV;
+  V acc[U];
+  for (int u = 0; u < U; ++u) acc[u] = V{};
   int64_t i = 0;
   for (; i + kLanes <= len; i += kLanes)
-    for (int u = 0; u < R::U; ++u) acc.v[u] += body(i + u * R::NV);
-  if (i < len) {
-    alignas(64) A lanes[kLanes];
-    for (int u = 0; u < R::U; ++u) vstore(lanes + u * R::NV, acc.v[u]);
-    scalar_tail(i, lanes);
-    for (int u = 0; u < R::U; ++u) acc.v[u] = vload(lanes + u * R::NV);
-  }
-  return acc;
+    for (int u = 0; u < U; ++u) acc[u] += body(i + u * NV);
+  done = i;
+  A lanes[kLanes];
+  for (int u = 0; u < U; ++u) vstore(lanes + u * NV, acc[u]);
+  A s = 0;
+  for (int j = 0; j < kLanes; ++j) s += lanes[j];
+  return s;
 }
 
 template <typename A, int K, bool Q, bool GRAD>
-FASTIQA_INLINE RowLanes<A> run_plain_vec(const A* __restrict__ a, const A* __restrict__ b, A* __restrict__ g,
-                                         int64_t len, A qscale, A gmul) {
+A run_plain_vec(const A* __restrict__ a, const A* __restrict__ b, A* __restrict__ g, int64_t len, A qscale,
+                A gmul) {
   using V = Vec<A>;
-  return sum_lanes_vec<A>(len, [&](int64_t o) {
+  int64_t done = 0;
+  A s = sum_lanes_vec<A>(len, [&](int64_t o) {
     V va = vload(a + o), vb = vload(b + o);
     if (Q) {
       va = vquant8_plus_m<A>(va * qscale);
@@ -183,18 +173,19 @@ FASTIQA_INLINE RowLanes<A> run_plain_vec(const A* __restrict__ a, const A* __res
     vstat_and_grad<K, A>(va - vb, v, dv);
     if (GRAD) vstore(g + o, dv * gmul);
     return v;
-  }, [&](int64_t done, A* lanes) {  // done: a multiple of kLanes
-    run_plain<A, A, K, Q, GRAD>(a + done, b + done, GRAD ? g + done : g, len - done, qscale, gmul, lanes);
-  });
+  }, done);
+  // the last len % kLanes samples by the scalar loop
+  return s + run_plain<A, A, K, Q, GRAD>(a + done, b + done, GRAD ? g + done : g, len - done, qscale, gmul);
 }
 
 template <typename A, int K, bool Q, bool GRAD>
-FASTIQA_INLINE RowLanes<A> run_luma_vec(const A* __restrict__ a, const A* __restrict__ b, A* __restrict__ g,
-                                        int64_t len, int64_t sc, A qscale, A gmul) {
+A run_luma_vec(const A* __restrict__ a, const A* __restrict__ b, A* __restrict__ g, int64_t len, int64_t sc,
+               A qscale, A gmul) {
   using V = Vec<A>;
   const A wr = static_cast<A>(kYR / 255.0), wg = static_cast<A>(kYG / 255.0),
           wb = static_cast<A>(kYB / 255.0);
-  return sum_lanes_vec<A>(len, [&](int64_t o) {
+  int64_t done = 0;
+  A s = sum_lanes_vec<A>(len, [&](int64_t o) {
     V xr = vload(a + o), xg = vload(a + o + sc), xb = vload(a + o + 2 * sc);
     V yr = vload(b + o), yg = vload(b + o + sc), yb = vload(b + o + 2 * sc);
     if (Q) {
@@ -215,10 +206,9 @@ FASTIQA_INLINE RowLanes<A> run_luma_vec(const A* __restrict__ a, const A* __rest
       vstore(g + o + 2 * sc, dv * wb);
     }
     return v;
-  }, [&](int64_t done, A* lanes) {
-    run_luma<A, A, K, Q, GRAD, true>(a + done, b + done, GRAD ? g + done : g, len - done, sc, 1, qscale, gmul,
-                                     lanes);
-  });
+  }, done);
+  return s + run_luma<A, A, K, Q, GRAD, true>(a + done, b + done, GRAD ? g + done : g, len - done, sc, 1,
+                                             qscale, gmul);
 }
 
 struct Geometry {
@@ -256,107 +246,42 @@ int64_t row_offset(const Geometry& G, int64_t i, int64_t r) {
   return i * G.sn + c * G.sc + (h + k) * G.sh + k * G.sw;
 }
 
-// partial: kLanes double lane sums per block of kRowBlock rows of one image (blocks per image:
-// blocks_of(G)), in image and block order.
-int64_t blocks_of(const Geometry& G) { return (G.rows + kRowBlock - 1) / kRowBlock; }
-
-// acc (kLanes doubles as native double vectors) += the row's lane sums, lane by lane: a float
-// vector is widened in halves (whole registers: a double vector as wide as the float one is
-// lowered through the stack by GCC on AVX2).
-FASTIQA_INLINE void widen_add(const RowLanes<double>& row, Vec<double>* acc) {
-  for (int u = 0; u < RowLanes<double>::U; ++u) acc[u] += row.v[u];
-}
-FASTIQA_INLINE void widen_add(const RowLanes<float>& row, Vec<double>* acc) {
-  typedef float Half __attribute__((vector_size(kVecBytes / 2)));
-  for (int u = 0; u < RowLanes<float>::U; ++u) {
-    Half lo, hi;
-    __builtin_memcpy(&lo, &row.v[u], sizeof(Half));
-    __builtin_memcpy(&hi, reinterpret_cast<const char*>(&row.v[u]) + sizeof(Half), sizeof(Half));
-    acc[2 * u] += __builtin_convertvector(lo, Vec<double>);
-    acc[2 * u + 1] += __builtin_convertvector(hi, Vec<double>);
-  }
-}
-
-// Rows r0 .. r1 - 1 of image i by the vector paths (float / double storage, unit sample
-// stride): each row's lane sums widened to double and added lane by lane into `sums`.
-template <typename A, int K, bool Q, bool GRAD>
-FASTIQA_INLINE void block_vec(const A* a, const A* b, A* g, const Geometry& G, int64_t i, int64_t r0, int64_t r1,
-                              A qscale, A gmul, double* sums) {
-  using R = RowLanes<A>;
-  constexpr int D = kLanes / vec_lanes<double>();
-  Vec<double> acc[D];
-  for (int m = 0; m < D; ++m) acc[m] = Vec<double>{};
-  for (int64_t r = r0; r < r1; ++r) {
-    const int64_t o = row_offset(G, i, r);
-    A* gp = GRAD ? g + o : nullptr;
-    const R row = G.luma ? run_luma_vec<A, K, Q, GRAD>(a + o, b + o, gp, G.len, G.sc, qscale, gmul)
-                         : run_plain_vec<A, K, Q, GRAD>(a + o, b + o, gp, G.len, qscale, gmul);
-    widen_add(row, acc);
-  }
-  for (int m = 0; m < D; ++m) vstore(sums + m * vec_lanes<double>(), acc[m]);
-}
-
-// The same by the scalar loops (half / bfloat16 storage, or a Y channel with a pixel stride).
-template <typename T, typename A, int K, bool Q, bool GRAD>
-void block_scalar(const T* a, const T* b, T* g, const Geometry& G, int64_t i, int64_t r0, int64_t r1, A qscale,
-                  A gmul, double* sums) {
-  for (int64_t r = r0; r < r1; ++r) {
-    const int64_t o = row_offset(G, i, r);
-    T* gp = GRAD ? g + o : nullptr;
-    A lanes[kLanes] = {};
-    if (!G.luma)
-      run_plain<T, A, K, Q, GRAD>(a + o, b + o, gp, G.len, qscale, gmul, lanes);
-    else if (G.sw != 1)
-      run_luma<T, A, K, Q, GRAD, false>(a + o, b + o, gp, G.len, G.sc, G.sw, qscale, gmul, lanes);
-    else
-      run_luma<T, A, K, Q, GRAD, true>(a + o, b + o, gp, G.len, G.sc, 1, qscale, gmul, lanes);
-    for (int j = 0; j < kLanes; ++j) sums[j] += static_cast<double>(lanes[j]);
-  }
-}
-
 template <typename T, int K, bool Q, bool GRAD>
 void forward_typed(const T* a, const T* b, T* g, const Geometry& G, double data_range,
-                   std::vector<double>& partial) {
+                   std::vector<typename AccOf<T>::type>& partial) {
   using A = typename AccOf<T>::type;
-  const int64_t per_image = blocks_of(G);
-  partial.assign(G.n * per_image * kLanes, 0.0);
+  const int64_t total_rows = G.n * G.rows;
+  partial.assign(total_rows, A(0));
   const A qscale = static_cast<A>(255.0 / data_range);
   const A gmul = static_cast<A>(1.0 / static_cast<double>(G.count));
-  const int64_t grain_rows = G.len >= kGrainSamples ? 1 : kGrainSamples / (G.len > 0 ? G.len : 1);
-  const int64_t grain = std::max<int64_t>(1, grain_rows / kRowBlock);
-  at::parallel_for(0, G.n * per_image, grain, [&](int64_t kb, int64_t ke) {
-    for (int64_t k = kb; k < ke; ++k) {
-      const int64_t i = k / per_image, r0 = (k % per_image) * kRowBlock;
-      const int64_t r1 = std::min(r0 + kRowBlock, G.rows);
-      double* sums = partial.data() + k * kLanes;
-      if constexpr (std::is_same<T, A>::value) {
-        if (!G.luma || G.sw == 1) {
-          block_vec<A, K, Q, GRAD>(a, b, g, G, i, r0, r1, qscale, gmul, sums);
-          continue;
-        }
+  const int64_t grain = G.len >= kGrainSamples ? 1 : kGrainSamples / (G.len > 0 ? G.len : 1);
+  at::parallel_for(0, total_rows, grain, [&](int64_t rb, int64_t re) {
+    for (int64_t rr = rb; rr < re; ++rr) {
+      const int64_t i = rr / G.rows, r = rr % G.rows;
+      const int64_t o = row_offset(G, i, r);
+      T* gp = GRAD ? g + o : nullptr;
+      A s;
+      if (G.luma) {
+        if (G.sw != 1)
+          s = run_luma<T, A, K, Q, GRAD, false>(a + o, b + o, gp, G.len, G.sc, G.sw, qscale, gmul);
+        else if constexpr (std::is_same<T, A>::value)
+          s = run_luma_vec<A, K, Q, GRAD>(a + o, b + o, gp, G.len, G.sc, qscale, gmul);
+        else
+          s = run_luma<T, A, K, Q, GRAD, true>(a + o, b + o, gp, G.len, G.sc, 1, qscale, gmul);
+      } else {
+        if constexpr (std::is_same<T, A>::value)
+          s = run_plain_vec<A, K, Q, GRAD>(a + o, b + o, gp, G.len, qscale, gmul);
+        else
+          s = run_plain<T, A, K, Q, GRAD>(a + o, b + o, gp, G.len, qscale, gmul);
       }
-      block_scalar<T, A, K, Q, GRAD>(a, b, g, G, i, r0, r1, qscale, gmul, sums);
+      partial[rr] = s;
     }
   });
 }
 
-// Image i's statistic: its blocks' lane sums added lane by lane in block order, then the
-// kLanes lanes by pairwise halving (an order fixed by the shape).
-double image_sum(const std::vector<double>& partial, int64_t i, int64_t per_image) {
-  double t[kLanes] = {};
-  const double* p = partial.data() + i * per_image * kLanes;
-  for (int64_t k = 0; k < per_image; ++k, p += kLanes) {
-#pragma omp simd
-    for (int j = 0; j < kLanes; ++j) t[j] += p[j];
-  }
-  for (int w = kLanes / 2; w >= 1; w /= 2)
-    for (int j = 0; j < w; ++j) t[j] += t[j + w];
-  return t[0];
-}
-
 template <typename T, int K>
 void forward_kind(const T* a, const T* b, T* g, const Geometry& G, bool quantize, double data_range,
-                  std::vector<double>& partial) {
+                  std::vector<typename AccOf<T>::type>& partial) {
   if (quantize)
     forward_typed<T, K, true, false>(a, b, g, G, data_range, partial);
   else if (g)
@@ -392,7 +317,7 @@ std::tuple<at::Tensor, at::Tensor> psnr_fwd(const at::Tensor& x, const at::Tenso
     const scalar_t* a = x.data_ptr<scalar_t>();
     const scalar_t* b = y.data_ptr<scalar_t>();
     scalar_t* g = need_grad ? grad.data_ptr<scalar_t>() : nullptr;
-    std::vector<double> partial;
+    std::vector<A> partial;
     if (kind == kMSE)
       forward_kind<scalar_t, kMSE>(a, b, g, G, quantize, data_range, partial);
     else
@@ -403,8 +328,11 @@ std::tuple<at::Tensor, at::Tensor> psnr_fwd(const at::Tensor& x, const at::Tenso
       out_scale = kind == kMSE ? u * u : u;
     }
     A* out = stat.data_ptr<A>();
-    for (int64_t i = 0; i < G.n; ++i)
-      out[i] = static_cast<A>(image_sum(partial, i, blocks_of(G)) / static_cast<double>(G.count) * out_scale);
+    for (int64_t i = 0; i < G.n; ++i) {
+      double s = 0;
+      for (int64_t r = 0; r < G.rows; ++r) s += static_cast<double>(partial[i * G.rows + r]);
+      out[i] = static_cast<A>(s / static_cast<double>(G.count) * out_scale);
+    }
   });
   return {stat, grad};
 }

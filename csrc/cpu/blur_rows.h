@@ -158,22 +158,40 @@ template <int K> FASTIQA_INLINE __m256 shifted8(__m256 A0, __m256 M, __m256 A1) 
     return _mm256_castsi256_ps(_mm256_alignr_epi8(_mm256_castps_si256(A1), _mm256_castps_si256(M), 4 * (K - 4)));
 }
 
+// Tap k (0 .. 10) of the vector at r from A0 = r[0 .. 7], M = r[4 .. 11], A1 = r[8 .. 15]; taps 9
+// and 10 load (at mid-line they do not split)
+template <int k> FASTIQA_INLINE Vec<float> tap11(const float* r, __m256 A0, __m256 M, __m256 A1) {
+  if constexpr (k == 0) return Vec<float>(A0);
+  else if constexpr (k < 8) return Vec<float>(shifted8<k>(A0, M, A1));
+  else if constexpr (k == 8) return Vec<float>(A1);
+  else return vload(r + k);
+}
+
+// a window tap as a vector: a scalar tap broadcast, a pre-broadcast one as it is
+FASTIQA_INLINE Vec<float> tap_vec(float g) { return vsplat(g); }
+FASTIQA_INLINE Vec<float> tap_vec(Vec<float> g) { return g; }
+
+// a += the 11-tap symmetric blur of the mid-line vector at r (taps from tap11): taps k and 10 - k
+// summed first, k = 0 .. 4, then the centre. G: the 6 taps, scalar or broadcast.
+template <int k = 0, typename G>
+FASTIQA_INLINE void hblur_sym11(const float* r, const G* g, __m256 A0, __m256 M, __m256 A1, Vec<float>& a) {
+  if constexpr (k < 5) {
+    a += tap_vec(g[k]) * (tap11<k>(r, A0, M, A1) + tap11<10 - k>(r, A0, M, A1));
+    hblur_sym11<k + 1>(r, g, A0, M, A1, a);
+  } else {
+    a += tap_vec(g[5]) * tap11<5>(r, A0, M, A1);
+  }
+}
+
 // One vector of hblur_adj_at for an 11-tap float window (g: the 6 taps broadcast), the same sums in
 // the same order. A vector that starts mid-line would split 8 of its 11 loads (k = 1 .. 7 and the
 // centre) across two lines, and a split load costs about two on Zen 4: those taps come from two
 // whole-line-half loads shifted in registers instead (a vector on a line splits only k = 9, 10).
 FASTIQA_INLINE Vec<float> hblur_adj11(const float* r, const Vec<float>* g) {
-  using V = Vec<float>;
-  V a = V{};
+  Vec<float> a = Vec<float>{};
   if ((reinterpret_cast<uintptr_t>(r) & 63) == 32) {
     const __m256 A0 = _mm256_loadu_ps(r), A1 = _mm256_loadu_ps(r + 8);
-    const __m256 M = _mm256_permute2f128_ps(A0, A1, 0x21);
-    a += g[0] * (V(A0) + vload(r + 10));
-    a += g[1] * (V(shifted8<1>(A0, M, A1)) + vload(r + 9));
-    a += g[2] * (V(shifted8<2>(A0, M, A1)) + V(A1));
-    a += g[3] * (V(shifted8<3>(A0, M, A1)) + V(shifted8<7>(A0, M, A1)));
-    a += g[4] * (V(M) + V(shifted8<6>(A0, M, A1)));
-    a += g[5] * V(shifted8<5>(A0, M, A1));
+    hblur_sym11(r, g, A0, _mm256_permute2f128_ps(A0, A1, 0x21), A1, a);
   } else {
     for (int k = 0; k < 5; ++k) a += g[k] * (vload(r + k) + vload(r + 10 - k));
     a += g[5] * vload(r + 5);

@@ -274,15 +274,6 @@ FASTIQA_INLINE void hblur_stats_at(const A* const* r, const A* g, int win, int64
 }
 
 #if FASTIQA_ISA_LEVEL == 1
-// Tap k (0 .. 10) of the vector at r from A0 = r[0 .. 7], M = r[4 .. 11], A1 = r[8 .. 15]; taps 9
-// and 10 load (at mid-line they do not split)
-template <int k> FASTIQA_INLINE Vec<float> tap11(const float* r, __m256 A0, __m256 M, __m256 A1) {
-  if constexpr (k == 0) return Vec<float>(A0);
-  else if constexpr (k < 8) return Vec<float>(shifted8<k>(A0, M, A1));
-  else if constexpr (k == 8) return Vec<float>(A1);
-  else return vload(r + k);
-}
-
 // hblur_stats_at<1, float, 5> for an 11-tap window and a vector at mid-line (8 of its 11 loads per
 // row would split across two lines, see hblur_adj11): the same sums in the same order, the split
 // taps shifted from half-line loads. x, y and xy first, then x^2 and y^2 (16 registers).
@@ -309,16 +300,6 @@ FASTIQA_INLINE void hblur_xy11(const float* rx, const float* ry, const float* g,
   }
 }
 
-template <int k = 0>
-FASTIQA_INLINE void hblur_sq11(const float* r, const float* g, __m256 A0, __m256 M, __m256 A1, Vec<float>& a) {
-  if constexpr (k < 5) {
-    a += vsplat(g[k]) * (tap11<k>(r, A0, M, A1) + tap11<10 - k>(r, A0, M, A1));
-    hblur_sq11<k + 1>(r, g, A0, M, A1, a);
-  } else {
-    a += vsplat(g[5]) * tap11<5>(r, A0, M, A1);
-  }
-}
-
 FASTIQA_INLINE void hblur_stats11_mid(const float* const* r, const float* g, int64_t j, int64_t P, float* h) {
   using V = Vec<float>;
   V a0 = V{}, a1 = V{}, a2 = V{}, a3 = V{}, a4 = V{};
@@ -330,7 +311,7 @@ FASTIQA_INLINE void hblur_stats11_mid(const float* const* r, const float* g, int
   }
   for (int q = 2; q < 4; ++q) {
     const __m256 A0 = _mm256_loadu_ps(r[q] + j), A1 = _mm256_loadu_ps(r[q] + j + 8);
-    hblur_sq11(r[q] + j, g, A0, _mm256_permute2f128_ps(A0, A1, 0x21), A1, q == 2 ? a2 : a3);
+    hblur_sym11(r[q] + j, g, A0, _mm256_permute2f128_ps(A0, A1, 0x21), A1, q == 2 ? a2 : a3);
   }
   vstore(h + j, a0);
   vstore(h + P + j, a1);

@@ -52,8 +52,8 @@ MUTATIONS = [
     (
         "psnr-y-channels-last-stride",  # channels-last Y: the channel stride taken as the pixel stride
         "psnr_impl.h",
-        "s = run_luma<T, A, K, Q, GRAD, false>(a + o, b + o, gp, G.len, G.sc, G.sw, qscale, gmul);",
-        "s = run_luma<T, A, K, Q, GRAD, false>(a + o, b + o, gp, G.len, fastiqa_mutant_is(\"psnr-y-channels-last-"
+        "s = run_luma<T, A, K, Q, GRAD, false>(a + o, b + o, gp, len, G.sc, G.sw, qscale, gmul);",
+        "s = run_luma<T, A, K, Q, GRAD, false>(a + o, b + o, gp, len, fastiqa_mutant_is(\"psnr-y-channels-last-"
         "stride\") ? G.sw : G.sc, G.sw, qscale, gmul);",
     ),
     (

@@ -191,6 +191,43 @@ def test_thread_count_does_not_change_the_result():
     assert torch.equal(one, two)
 
 
+# (3, 3, 97, 131): 38121 samples an image, three 16384-sample segments of the CPU kernel
+# (csrc/cpu/psnr_impl.h), the last one shorter; (2, 1, 1, 40000): one row, one channel
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("shape,layout", [((3, 3, 97, 131), "contiguous"), ((3, 3, 97, 131), "channels_last"),
+                                          ((2, 1, 1, 40000), "contiguous")], ids=["planar", "channels_last", "one_row"])
+def test_images_longer_than_a_segment(backend, dtype, layout, shape):
+    x0, y0 = _images(shape, dtype, layout=layout), _images(shape, dtype, layout=layout)
+    for kind in ("mse", "mae"):
+        for opts in ({}, {"quantize": True}):
+            x = x0.clone().requires_grad_(not opts)
+            got = _call(kind, x, y0, backend, **opts)
+            assert_close(got, _oracle(kind, x0, y0, **opts), _same_dtype_reference(kind, x0, y0, **opts), what=kind)
+            if opts:
+                continue
+            w = torch.rand(shape[0], dtype=torch.float64)
+            (got * w.to(got.dtype)).sum().backward()
+            xr = x0.double().clone().requires_grad_()
+            (_oracle(kind, xr, y0) * w).sum().backward()
+            torch.testing.assert_close(x.grad.double(), xr.grad, rtol=1e-5, atol=1e-12)
+
+
+def test_segmented_sum_is_the_same_for_any_thread_count():
+    if "cpu" not in BACKENDS:
+        pytest.skip("compiled CPU kernels not built")
+    x, y = torch.rand(3, 3, 97, 131), torch.rand(3, 3, 97, 131)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = F.mse(x, y, backend="cpu", reduction="none")
+        torch.set_num_threads(2)
+        two = F.mse(x, y, backend="cpu", reduction="none")
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.equal(one, two)
+
+
 def test_y_channel_matches_published_formula():
     """Y = 16 + 65.481 R + 128.553 G + 24.966 B on [0, 1] RGB, Y in [16, 235] / 255."""
     rgb = torch.tensor([[1.0, 1.0, 1.0], [0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.2, 0.5, 0.7]], dtype=torch.float64)

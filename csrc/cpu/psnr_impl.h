@@ -4,10 +4,11 @@
 //
 // Forward: one read of x and y; the statistic is summed per "row" (a run of
 // samples of one image: one image row of one channel, or one image row of all
-// channels for channels-last, or one row of pixels for the Y channel) with
-// kLanes independent accumulators, the row sums are stored, then each image's
-// rows are summed in row order in double. Row boundaries depend on the shape
-// only, so the result is bitwise the same for any thread count.
+// channels for channels-last, or one row of pixels for the Y channel; an image that
+// is one contiguous run without crop or Y conversion: segments of 16384 samples) in
+// independent lane accumulators, the row sums are stored, then each image's rows are
+// summed in row order in double. Row boundaries depend on the shape only, so the result
+// is bitwise the same for any thread count.
 // When asked (and not quantising: the rounding has zero derivative), the same
 // pass writes d(stat_n)/dx into a buffer of x's shape (zero in the cropped border).
 // Backward: grad_x[n] = grad[n] * grad_out[n], grad_y = -grad_x, one pass.
@@ -113,8 +114,9 @@ A run_luma(const T* __restrict__ a, const T* __restrict__ b, T* __restrict__ g,
 }
 
 // Vector forms of the two loops above for float / double storage (no conversion) with
-// unit sample stride: U = kLanes / lanes vectors of accumulators hold exactly the kLanes
-// partial sums of the scalar form (same lanes, same order), in registers.
+// unit sample stride. They sum in another order than the scalar forms (kVecAcc vector
+// accumulators, then a halving tree), fixed by the ISA's vector width and the row length:
+// the same bits for any thread count, last-bit differences between ISA variants.
 
 // quant8 of psnr_math.h plus the rounding constant m: rint(clamp(v, 0, 255)) + m, exact.
 // The difference of two such values is the difference of the quantised samples, exactly
@@ -137,25 +139,55 @@ template <int K, typename A> FASTIQA_INLINE void vstat_and_grad(Vec<A> d, Vec<A>
   }
 }
 
-// Sum over the whole kLanes blocks of a row of body(o), the statistic's vector of samples
+// Steps of a row sum summed plainly into the step accumulators before they are folded
+// into the row's total.
+constexpr int kVecBlock = 16;
+
+// Sum over the whole vectors of a row of body(o), the statistic's vector of samples
 // o .. o + lanes - 1 (body stores their derivatives itself when asked); `done` gets the
 // number of samples covered, the caller adds the rest with the scalar loop.
-template <typename A, typename Body>
+// NACC independent accumulators (steps of NACC vectors) cover the add / FMA latency at
+// one body a cycle. Each accumulator lane adds at most kVecBlock terms plainly (error
+// ~16 u); the block's accumulators are summed as a halving tree into one vector, which
+// goes into the row total with Kahan compensation (as pixel_impl.h's LaneSums), so a
+// segment of 16384 samples sums as accurately as a row of 256. The total's lanes are
+// summed as a halving tree too: a short dependency chain, where a running sum of the
+// lanes is one dependent add per lane on every row.
+template <typename A, int NACC, typename Body>
 FASTIQA_INLINE A sum_lanes_vec(int64_t len, Body body, int64_t& done) {
   using V = Vec<A>;
   constexpr int NV = vec_lanes<A>();
-  constexpr int U = kLanes / NV;
-  V acc[U];
-  for (int u = 0; u < U; ++u) acc[u] = V{};
+  constexpr int64_t kStep = NACC * NV;
+  V acc[NACC];
+  for (int u = 0; u < NACC; ++u) acc[u] = V{};
+  auto block_sum = [&] {
+    for (int w = NACC / 2; w >= 1; w /= 2)
+      for (int u = 0; u < w; ++u) acc[u] += acc[u + w];
+    const V v = acc[0];
+    for (int u = 0; u < NACC; ++u) acc[u] = V{};
+    return v;
+  };
+  V tot = V{}, comp = V{};
   int64_t i = 0;
-  for (; i + kLanes <= len; i += kLanes)
-    for (int u = 0; u < U; ++u) acc[u] += body(i + u * NV);
+  for (; i + kVecBlock * kStep <= len;) {
+    for (int k = 0; k < kVecBlock; ++k, i += kStep)
+      for (int u = 0; u < NACC; ++u) acc[u] += body(i + u * NV);
+    const V y = block_sum() - comp;
+    const V t = tot + y;
+    comp = (t - tot) - y;
+    tot = t;
+  }
+  for (; i + kStep <= len; i += kStep)
+    for (int u = 0; u < NACC; ++u) acc[u] += body(i + u * NV);
+  for (; i + NV <= len; i += NV) acc[0] += body(i);
   done = i;
-  A lanes[kLanes];
-  for (int u = 0; u < U; ++u) vstore(lanes + u * NV, acc[u]);
-  A s = 0;
-  for (int j = 0; j < kLanes; ++j) s += lanes[j];
-  return s;
+  const V last = block_sum();
+  tot = i > kVecBlock * kStep ? tot + (last - comp) : last;  // a short row needs no compensation
+  A lanes[NV];
+  vstore(lanes, tot);
+  for (int w = NV / 2; w >= 1; w /= 2)
+    for (int j = 0; j < w; ++j) lanes[j] += lanes[j + w];
+  return lanes[0];
 }
 
 template <typename A, int K, bool Q, bool GRAD>
@@ -163,7 +195,7 @@ A run_plain_vec(const A* __restrict__ a, const A* __restrict__ b, A* __restrict_
                 A gmul) {
   using V = Vec<A>;
   int64_t done = 0;
-  A s = sum_lanes_vec<A>(len, [&](int64_t o) {
+  A s = sum_lanes_vec<A, 4>(len, [&](int64_t o) {
     V va = vload(a + o), vb = vload(b + o);
     if (Q) {
       va = vquant8_plus_m<A>(va * qscale);
@@ -174,7 +206,7 @@ A run_plain_vec(const A* __restrict__ a, const A* __restrict__ b, A* __restrict_
     if (GRAD) vstore(g + o, dv * gmul);
     return v;
   }, done);
-  // the last len % kLanes samples by the scalar loop
+  // the last len % (vector lanes) samples by the scalar loop
   return s + run_plain<A, A, K, Q, GRAD>(a + done, b + done, GRAD ? g + done : g, len - done, qscale, gmul);
 }
 
@@ -185,7 +217,7 @@ A run_luma_vec(const A* __restrict__ a, const A* __restrict__ b, A* __restrict__
   const A wr = static_cast<A>(kYR / 255.0), wg = static_cast<A>(kYG / 255.0),
           wb = static_cast<A>(kYB / 255.0);
   int64_t done = 0;
-  A s = sum_lanes_vec<A>(len, [&](int64_t o) {
+  A s = sum_lanes_vec<A, 2>(len, [&](int64_t o) {
     V xr = vload(a + o), xg = vload(a + o + sc), xb = vload(a + o + 2 * sc);
     V yr = vload(b + o), yg = vload(b + o + sc), yb = vload(b + o + 2 * sc);
     if (Q) {
@@ -211,10 +243,18 @@ A run_luma_vec(const A* __restrict__ a, const A* __restrict__ b, A* __restrict__
                                              qscale, gmul);
 }
 
+// Samples of a segment: an image whose samples are one contiguous run (no crop, no Y
+// conversion, dense NCHW or channels_last) is summed in segments of this many samples
+// instead of image rows; a row of a few hundred samples spends as long on its own set-up
+// and final lane sum as on its loads (1.5x the whole pass at 256-wide rows).
+constexpr int64_t kSegmentSamples = 1 << 14;
+
 struct Geometry {
   int64_t n, c, h, w, sn, sc, sh, sw, crop;
   bool luma, channels_last;
-  // rows per image, samples per row, samples (of the statistic) per image
+  bool segments;  // rows are kSegmentSamples runs of one contiguous image (the last one shorter)
+  // rows per image, samples per row (the last row of an image may be shorter when
+  // `segments`), samples (of the statistic) per image
   int64_t rows, len, count;
 };
 
@@ -234,16 +274,33 @@ Geometry geometry(const at::Tensor& x, int64_t crop, bool luma) {
   } else {
     G.rows = G.c * hh, G.len = ww, G.count = G.c * hh * ww;
   }
+  // the image is one run when its rows (and, planar, its channel planes) follow each other
+  const bool contiguous = G.channels_last ? G.sh == G.w * G.c
+                                          : G.sw == 1 && (G.h == 1 || G.sh == G.w) &&
+                                                (G.c == 1 || G.sc == G.h * G.w);
+  G.segments = !luma && crop == 0 && contiguous && G.count > G.len;
+  if (G.segments) {
+    G.rows = (G.count + kSegmentSamples - 1) / kSegmentSamples;
+    G.len = G.count < kSegmentSamples ? G.count : kSegmentSamples;
+  }
   return G;
 }
 
 // offset of the first sample of row r of image i
 int64_t row_offset(const Geometry& G, int64_t i, int64_t r) {
   const int64_t k = G.crop;
+  if (G.segments) return i * G.sn + r * kSegmentSamples;
   if (G.luma || G.channels_last) return i * G.sn + (r + k) * G.sh + k * G.sw;
   const int64_t hh = G.h - 2 * k;
   const int64_t c = r / hh, h = r % hh;
   return i * G.sn + c * G.sc + (h + k) * G.sh + k * G.sw;
+}
+
+// samples in row r (only a segmented image's last row is shorter)
+int64_t row_length(const Geometry& G, int64_t r) {
+  if (!G.segments) return G.len;
+  const int64_t rest = G.count - r * kSegmentSamples;
+  return rest < kSegmentSamples ? rest : kSegmentSamples;
 }
 
 template <typename T, int K, bool Q, bool GRAD>
@@ -258,21 +315,21 @@ void forward_typed(const T* a, const T* b, T* g, const Geometry& G, double data_
   at::parallel_for(0, total_rows, grain, [&](int64_t rb, int64_t re) {
     for (int64_t rr = rb; rr < re; ++rr) {
       const int64_t i = rr / G.rows, r = rr % G.rows;
-      const int64_t o = row_offset(G, i, r);
+      const int64_t o = row_offset(G, i, r), len = row_length(G, r);
       T* gp = GRAD ? g + o : nullptr;
       A s;
       if (G.luma) {
         if (G.sw != 1)
-          s = run_luma<T, A, K, Q, GRAD, false>(a + o, b + o, gp, G.len, G.sc, G.sw, qscale, gmul);
+          s = run_luma<T, A, K, Q, GRAD, false>(a + o, b + o, gp, len, G.sc, G.sw, qscale, gmul);
         else if constexpr (std::is_same<T, A>::value)
-          s = run_luma_vec<A, K, Q, GRAD>(a + o, b + o, gp, G.len, G.sc, qscale, gmul);
+          s = run_luma_vec<A, K, Q, GRAD>(a + o, b + o, gp, len, G.sc, qscale, gmul);
         else
-          s = run_luma<T, A, K, Q, GRAD, true>(a + o, b + o, gp, G.len, G.sc, 1, qscale, gmul);
+          s = run_luma<T, A, K, Q, GRAD, true>(a + o, b + o, gp, len, G.sc, 1, qscale, gmul);
       } else {
         if constexpr (std::is_same<T, A>::value)
-          s = run_plain_vec<A, K, Q, GRAD>(a + o, b + o, gp, G.len, qscale, gmul);
+          s = run_plain_vec<A, K, Q, GRAD>(a + o, b + o, gp, len, qscale, gmul);
         else
-          s = run_plain<T, A, K, Q, GRAD>(a + o, b + o, gp, G.len, qscale, gmul);
+          s = run_plain<T, A, K, Q, GRAD>(a + o, b + o, gp, len, qscale, gmul);
       }
       partial[rr] = s;
     }

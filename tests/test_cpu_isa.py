@@ -165,6 +165,35 @@ def test_variant_quantised_psnr_keeps_nan_and_clamps_inf(level, dtype):
             torch.testing.assert_close(got[1], want[1], rtol=0, atol=0)
 
 
+@pytest.mark.parametrize("eps", [1e-3, 1e-30], ids=["eps", "eps_squared_underflows"])
+@pytest.mark.parametrize("level", LEVELS)
+def test_variant_charbonnier_float32_elementwise(level, eps):
+    """Float32 Charbonnier's vector loop (reciprocal square root estimate and one Newton step,
+    csrc/cpu/pixel_impl.h) against the IEEE formula in float32, element by element: within 5
+    ulps; a vector with an inf, a NaN, a square that overflows or a zero q (eps^2 below
+    float32's range, pred == target) takes the IEEE form, in the vector body and the tail."""
+    g = torch.Generator().manual_seed(11)
+    x = torch.rand(3, 2, 9, 41, generator=g)  # rows of 41: vector body and a scalar tail
+    y = torch.rand(3, 2, 9, 41, generator=g)
+    x[0, 0, 0, 3] = float("inf")
+    x[0, 1, 2, 5] = float("nan")
+    x[1, 0, 4, 7] = 3e19  # d^2 overflows: value inf, gradient d / inf = 0
+    x[1, 1, 3, 9] = y[1, 1, 3, 9]  # d = 0
+    x[2, 1, 8, 40] = -float("inf")  # the tail
+    out = {}
+    for backend in ("cpu", "reference"):
+        xg = x.clone().requires_grad_()
+        with cpu_isa.using(level):
+            loss = F.charbonnier_loss(xg, y, reduction="none", eps=eps, backend=backend)
+            loss.backward(torch.ones_like(loss))
+        out[backend] = (loss.detach(), xg.grad)
+    for got, want in zip(out["cpu"], out["reference"]):
+        assert torch.equal(torch.isnan(got), torch.isnan(want)) and torch.equal(torch.isinf(got), torch.isinf(want))
+        finite = torch.isfinite(want)
+        assert torch.equal(got[~finite & ~torch.isnan(want)], want[~finite & ~torch.isnan(want)])
+        torch.testing.assert_close(got[finite], want[finite], rtol=5 * torch.finfo(torch.float32).eps, atol=1e-30)
+
+
 @pytest.mark.parametrize("level", LEVELS)
 def test_using_switches_and_restores(level):
     before = cpu_isa.active()

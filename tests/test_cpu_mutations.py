@@ -63,6 +63,12 @@ MUTATIONS = [
         "      partial[2 * ch] = (ch == 1 && fastiqa_mutant_is(\"pixel-dropped-partial\")) ? A(0) : acc.total();",
     ),
     (
+        "charbonnier-no-newton-step",  # float32 Charbonnier takes the bare reciprocal square root estimate
+        "pixel_impl.h",
+        "      const V e = three - y * r0;",
+        "      const V e = fastiqa_mutant_is(\"charbonnier-no-newton-step\") ? vsplat(2.0f) : three - y * r0;",
+    ),
+    (
         "psnr-wrong-divisor",  # the per-image mean divides by count - 1
         "psnr_impl.h",
         "out[i] = static_cast<A>(s / static_cast<double>(G.count) * out_scale);",

@@ -17,6 +17,8 @@
 #include <ATen/ops/empty_like.h>
 #include <torch/library.h>
 
+#include <limits>
+#include <type_traits>
 #include <vector>
 
 #include "../common/pixel_math.h"
@@ -30,6 +32,7 @@ FASTIQA_ISA_BEGIN
 namespace fastiqa {
 namespace cpu {
 namespace FASTIQA_ISA_NS {
+#include "simd.h"
 namespace pixel_impl {
 namespace {
 
@@ -99,10 +102,104 @@ FASTIQA_INLINE void pixel_element(const T* __restrict__ a, const T* __restrict__
   if (GRAD) grad[i] = from_acc<T>(g * gmul);
 }
 
+// Charbonnier on float32 storage where the ISA has a reciprocal square root estimate:
+// run_segment's loop (same lanes, same blocks, same folds) with q = d^2 + c, the estimate
+// r0 ~ 1 / sqrt(q) (simd.h) and one Newton step written as
+//   y = q r0,  e = 3 - y r0,  sqrt(q) ~ y e / 2,  d / sqrt(q) ~ d r0 e / 2
+// (Newton: r = r0 (3 - q r0^2) / 2). The block sums add y e (one FMA) and are halved when
+// folded (exact); the gradient's 1/2 rides on gmul. 4 multiply-class operations a vector
+// forward, 7 with the gradient, where IEEE sqrt and division take the divider 5-10 cycles.
+// Within 5 ulps of the IEEE form per element (tests/test_cpu_isa.py), as the CUDA kernel's
+// rsqrtf. The caller guarantees c >= FLT_MIN, so q is normal unless d is inf or NaN; such a
+// lane makes y (inf 0 or NaN) and the block's sum NaN, and the block is then recomputed in
+// the IEEE form (stores and sums both: the sums restart from zero at every block).
+template <bool HAS_W, bool MAP, bool GRAD>
+void run_segment_charbonnier(const float* __restrict__ a, const float* __restrict__ b, const float* __restrict__ w,
+                             float* __restrict__ map, float* __restrict__ grad, int64_t len, float c, float gmul,
+                             LaneSums<float>& acc, LaneSums<float>& accw) {
+  using V = Vec<float>;
+  constexpr int NV = vec_lanes<float>();
+  constexpr int U = kLanes / NV;
+  V bs[U], bw[U];  // bs: twice the block sums of the loss
+  float lanes[kLanes];
+  const V half = vsplat(0.5f), three = vsplat(3.0f), cv = vsplat(c), gm2 = vsplat(0.5f * gmul);
+  auto clear = [&] {
+    for (int u = 0; u < U; ++u) bs[u] = bw[u] = V{};
+  };
+  auto body = [&](int64_t o, int u, auto fast) {
+    const V d = vload(a + o) - vload(b + o);
+    V value2, deriv2;  // twice the loss and twice its derivative
+    if constexpr (decltype(fast)::value) {
+      const V q = d * d + cv;
+      const V r0 = vrsqrt_estimate(q);
+      const V y = q * r0;
+      const V e = three - y * r0;
+      value2 = y * e;
+      deriv2 = (d * r0) * e;
+    } else {
+      float dl[NV], vl[NV], gl[NV];
+      vstore(dl, d);
+      for (int j = 0; j < NV; ++j) loss_and_grad<kCharbonnier, float>(dl[j], c, vl[j], gl[j]);
+      value2 = vload(vl) + vload(vl);
+      deriv2 = vload(gl) + vload(gl);
+    }
+    if (HAS_W) {
+      const V ww = vload(w + o);
+      value2 *= ww;
+      deriv2 *= ww;
+      bw[u] += ww;
+    }
+    bs[u] += value2;
+    if (MAP) vstore(map + o, value2 * half);
+    if (GRAD) vstore(grad + o, deriv2 * gm2);
+  };
+  // steps of kLanes elements from i: the estimate, then the IEEE form when the sum is NaN
+  auto block = [&](int64_t i, int64_t steps) {
+    clear();
+    for (int64_t k = 0; k < steps; ++k)
+      for (int u = 0; u < U; ++u) body(i + k * kLanes + u * NV, u, std::true_type{});
+    V t = bs[0];
+    for (int u = 1; u < U; ++u) t += bs[u];
+    vstore(lanes, t);
+    float sum = 0;
+    for (int j = 0; j < NV; ++j) sum += lanes[j];
+    if (sum != sum) {
+      clear();
+      for (int64_t k = 0; k < steps; ++k)
+        for (int u = 0; u < U; ++u) body(i + k * kLanes + u * NV, u, std::false_type{});
+    }
+    for (int u = 0; u < U; ++u) vstore(lanes + u * NV, bs[u] * half);
+    acc.fold(lanes);
+    if (HAS_W) {
+      for (int u = 0; u < U; ++u) vstore(lanes + u * NV, bw[u]);
+      accw.fold(lanes);
+    }
+  };
+  int64_t i = 0;
+  for (; i + kBlockIters * kLanes <= len; i += kBlockIters * kLanes) block(i, kBlockIters);
+  const int64_t steps = (len - i) / kLanes;
+  block(i, steps);
+  i += steps * kLanes;
+  // the last len % kLanes elements: the IEEE form, lanes 0 .. as run_segment's tail
+  float ts[kLanes] = {}, tw[kLanes] = {};
+  for (int j = 0; i < len; ++i, ++j) {
+    pixel_element<float, float, kCharbonnier, HAS_W, MAP, GRAD>(a, b, HAS_W ? w[i] : 1.0f, map, grad, i, j, c,
+                                                                gmul, ts, tw);
+  }
+  acc.fold(ts);
+  if (HAS_W) accw.fold(tw);
+}
+
 // A contiguous run of `len` elements into the lane sums acc (loss) and accw (weight).
 template <typename T, typename A, int K, bool HAS_W, bool MAP, bool GRAD>
 void run_segment(const T* __restrict__ a, const T* __restrict__ b, const T* __restrict__ w, T* __restrict__ map,
                  T* __restrict__ grad, int64_t len, A c, A gmul, LaneSums<A>& acc, LaneSums<A>& accw) {
+  if constexpr (K == kCharbonnier && std::is_same<T, float>::value && kHasRsqrt) {
+    if (c >= std::numeric_limits<float>::min()) {  // q = d^2 + c normal for every finite d
+      run_segment_charbonnier<HAS_W, MAP, GRAD>(a, b, w, map, grad, len, c, gmul, acc, accw);
+      return;
+    }
+  }
   A bs[kLanes] = {};
   A bw[kLanes] = {};
   int64_t i = 0;

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # CI stage "cpu_mutations": the default tests catch CPU-kernel faults (tests/test_cpu_mutations.py).
-# A copy of the tree is built once in a temporary folder with ten faults compiled in, each
+# A copy of the tree is built once in a temporary folder with eleven faults compiled in, each
 # behind FASTIQA_MUTANT (an AVX2-only and a baseline-only tail loop, a channels-last
 # stride, a dropped partial sum, a wrong reduction divisor, a gradient sign; four more in
 # the LPIPS / DISTS heads: tests/test_cpu_mutations.py lists them); the CPU

@@ -2,7 +2,7 @@
 # CI stage "cpu_mutations": the default tests catch CPU-kernel faults (tests/test_cpu_mutations.py).
 # A copy of the tree is built once in a temporary folder with eleven faults compiled in, each
 # behind FASTIQA_MUTANT (an AVX2-only and a baseline-only tail loop, a channels-last
-# stride, a dropped partial sum, a wrong reduction divisor, a gradient sign; four more in
+# stride, a dropped partial sum, a missing Newton step, a wrong reduction divisor, a gradient sign; four more in
 # the LPIPS / DISTS heads: tests/test_cpu_mutations.py lists them); the CPU
 # kernels' default tests run against the copy once per fault and must fail, and once
 # with no fault and must pass. Expects the CI venv (torch, a C++ compiler) to be active;

@@ -9,6 +9,7 @@ import torch
 
 import fastiqa.functional as F
 from fastiqa.backends.reference import _ssim as R_ssim
+from fastiqa.testing import assert_close
 
 from support import backend_devices, ids, param_cases, tol
 
@@ -130,7 +131,13 @@ def test_contrast_times_structure_is_cs(backend, device):
     out = F.ssim(x, y, reduction="map", return_components=True, backend=backend)
     _, cs = R_ssim.ssim_maps(x.double().cpu(), y.double().cpu())
     atol = 1e-6 if x.dtype == torch.float32 else 1e-13
-    torch.testing.assert_close((out.contrast * out.structure).double().cpu(), cs, rtol=0, atol=atol)
+    if x.dtype == torch.float32:
+        # by the accuracy rule: the reference's own float32 error is ~1.3e-6 here (a fixed
+        # 1e-6 failed with triton 3.9's interpreter at 1.37e-6)
+        _, cs_same = R_ssim.ssim_maps(x.cpu(), y.cpu())
+        assert_close((out.contrast * out.structure).cpu(), cs, cs_same, what="c * s")
+    else:
+        torch.testing.assert_close((out.contrast * out.structure).double().cpu(), cs, rtol=0, atol=atol)
     torch.testing.assert_close((out.luminance * out.contrast * out.structure).double(), out.ssim.double(), rtol=0,
                                atol=atol)
     torch.testing.assert_close(out.ssim, F.ssim(x, y, reduction="map", backend=backend), rtol=0, atol=atol)

@@ -176,16 +176,21 @@ def test_quantize_has_zero_gradient(backend):
     assert x.grad is not None and (x.grad == 0).all()
 
 
-def test_thread_count_does_not_change_the_result():
+# rows (Y + crop: image rows) and segments (a contiguous image: 16384-sample runs)
+@pytest.mark.parametrize("shape,fn", [((4, 3, 64, 70), lambda x, y: F.psnr(x, y, y_channel=True, crop_border=3,
+                                                                           backend="cpu", reduction="none")),
+                                      ((3, 3, 97, 131), lambda x, y: F.mse(x, y, backend="cpu", reduction="none"))],
+                         ids=["rows", "segments"])
+def test_thread_count_does_not_change_the_result(shape, fn):
     if "cpu" not in BACKENDS:
         pytest.skip("compiled CPU kernels not built")
-    x, y = torch.rand(4, 3, 64, 70), torch.rand(4, 3, 64, 70)
+    x, y = torch.rand(shape), torch.rand(shape)
     threads = torch.get_num_threads()
     try:
         torch.set_num_threads(1)
-        one = F.psnr(x, y, y_channel=True, crop_border=3, backend="cpu", reduction="none")
+        one = fn(x, y)
         torch.set_num_threads(2)
-        two = F.psnr(x, y, y_channel=True, crop_border=3, backend="cpu", reduction="none")
+        two = fn(x, y)
     finally:
         torch.set_num_threads(threads)
     assert torch.equal(one, two)
@@ -211,21 +216,6 @@ def test_images_longer_than_a_segment(backend, dtype, layout, shape):
             xr = x0.double().clone().requires_grad_()
             (_oracle(kind, xr, y0) * w).sum().backward()
             torch.testing.assert_close(x.grad.double(), xr.grad, rtol=1e-5, atol=1e-12)
-
-
-def test_segmented_sum_is_the_same_for_any_thread_count():
-    if "cpu" not in BACKENDS:
-        pytest.skip("compiled CPU kernels not built")
-    x, y = torch.rand(3, 3, 97, 131), torch.rand(3, 3, 97, 131)
-    threads = torch.get_num_threads()
-    try:
-        torch.set_num_threads(1)
-        one = F.mse(x, y, backend="cpu", reduction="none")
-        torch.set_num_threads(2)
-        two = F.mse(x, y, backend="cpu", reduction="none")
-    finally:
-        torch.set_num_threads(threads)
-    assert torch.equal(one, two)
 
 
 def test_y_channel_matches_published_formula():

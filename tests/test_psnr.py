@@ -196,6 +196,41 @@ def test_thread_count_does_not_change_the_result(shape, fn):
     assert torch.equal(one, two)
 
 
+# The CPU kernel sums a row as a head up to a vector-aligned offset, whole vectors and a tail
+# (masked loads on avx2 / avx512), and writes the gradient of the kept pixels only, zeroing the
+# cropped border apart. Widths 37 and 53 with crop 3 leave partial heads and tails at every
+# vector width; the gradient buffer is first filled by an uncropped call of the same shape
+# (the buffer pool hands it back), so a border left unwritten would show.
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("layout", ["contiguous", "channels_last"])
+@pytest.mark.parametrize("opts", [{"crop_border": 3}, {"y_channel": True, "crop_border": 3}], ids=["crop", "y-crop"])
+def test_cropped_rows_heads_tails_and_zero_border(dtype, layout, opts):
+    if "cpu" not in BACKENDS:
+        pytest.skip("compiled CPU kernels not built")
+    shape, k = (2, 3, 21, 53), 3
+    x0, y0 = _images(shape, dtype, layout=layout), _images(shape, dtype, layout=layout)
+    w = torch.rand(shape[0], dtype=torch.float64)
+    for crop in (0, k):
+        x = x0.clone().requires_grad_()
+        got = F.mse(x, y0, reduction="none", backend="cpu", **dict(opts, crop_border=crop))
+        (got * w.to(got.dtype)).sum().backward()
+    assert_close(got, _oracle("mse", x0, y0, **opts), _same_dtype_reference("mse", x0, y0, **opts), what="mse")
+    xr = x0.double().clone().requires_grad_()
+    (_oracle("mse", xr, y0, **opts) * w).sum().backward()
+    # float32: a small luma difference is a cancellation (error relative to the largest gradient)
+    atol = (1e-6 if dtype == torch.float32 else 1e-13) * xr.grad.abs().max().item()
+    torch.testing.assert_close(x.grad.double(), xr.grad, rtol=1e-5, atol=atol)
+    border = torch.ones(shape, dtype=torch.bool)
+    border[:, :, k:-k, k:-k] = False
+    assert (x.grad[border] == 0).all()
+    # a tensor whose data starts one element into its storage (no longer vector-aligned):
+    # the head is computed from the offset within the images, so the sums are bitwise equal
+    xs, ys = (torch.empty(t.numel() + 1, dtype=dtype)[1:].as_strided(shape, t.stride()).copy_(t) for t in (x0, y0))
+    assert xs.stride() == x0.stride() and xs.data_ptr() % 64 != 0
+    assert torch.equal(F.mse(xs, ys, reduction="none", backend="cpu", **opts),
+                       F.mse(x0, y0, reduction="none", backend="cpu", **opts))
+
+
 # (3, 3, 97, 131): 38121 samples an image, three 16384-sample segments of the CPU kernel
 # (csrc/cpu/psnr_impl.h), the last one shorter; (2, 1, 1, 40000): one row, one channel
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -5,10 +5,11 @@
 // Forward: one read of x and y; the statistic is summed per "row" (a run of
 // samples of one image: one image row of one channel, or one image row of all
 // channels for channels-last, or one row of pixels for the Y channel; an image that
-// is one contiguous run without crop or Y conversion: segments of 16384 samples) in
-// independent lane accumulators, the row sums are stored, then each image's rows are
-// summed in row order in double. Row boundaries depend on the shape only, so the result
-// is bitwise the same for any thread count.
+// is one contiguous run without crop or Y conversion: segments of 16384 samples).
+// Rows are summed in units of about 16384 samples (whole rows, or one segment) in
+// independent lane accumulators; each unit's sum is stored, then each image's units are
+// summed in order in double. Units depend on the shape only, so the result is bitwise
+// the same for any thread count.
 // When asked (and not quantising: the rounding has zero derivative), the same
 // pass writes d(stat_n)/dx into a buffer of x's shape (zero in the cropped border).
 // Backward: grad_x[n] = grad[n] * grad_out[n], grad_y = -grad_x, one pass.
@@ -42,8 +43,6 @@ namespace psnr_impl {
 namespace {
 
 using namespace fastiqa::psnr;
-
-constexpr int64_t kGrainSamples = 1 << 14;
 
 // The statistic of sample i (optionally quantised), its derivative stored when GRAD.
 template <typename T, typename A, int K, bool Q, bool GRAD>
@@ -139,87 +138,143 @@ template <int K, typename A> FASTIQA_INLINE void vstat_and_grad(Vec<A> d, Vec<A>
   }
 }
 
-// Steps of a row sum summed plainly into the step accumulators before they are folded
-// into the row's total.
+// Steps of a sum added plainly into the step accumulators before they are folded into
+// the running total.
 constexpr int kVecBlock = 16;
 
-// Sum over the whole vectors of a row of body(o), the statistic's vector of samples
-// o .. o + lanes - 1 (body stores their derivatives itself when asked); `done` gets the
-// number of samples covered, the caller adds the rest with the scalar loop.
-// NACC independent accumulators (steps of NACC vectors) cover the add / FMA latency at
-// one body a cycle. Each accumulator lane adds at most kVecBlock terms plainly (error
-// ~16 u); the block's accumulators are summed as a halving tree into one vector, which
-// goes into the row total with Kahan compensation (as pixel_impl.h's LaneSums), so a
-// segment of 16384 samples sums as accurately as a row of 256. The total's lanes are
-// summed as a halving tree too: a short dependency chain, where a running sum of the
-// lanes is one dependent add per lane on every row.
-template <typename A, int NACC, typename Body>
-FASTIQA_INLINE A sum_lanes_vec(int64_t len, Body body, int64_t& done) {
+// The vector sum of a unit (a group of rows, or one segment) of one image. NACC independent
+// accumulators (steps of NACC vectors) cover the add / FMA latency at one body a cycle.
+// Each accumulator lane adds at most kVecBlock terms plainly (error ~16 u); then the
+// accumulators are summed as a halving tree into one vector, which goes into the total with
+// Kahan compensation (as pixel_impl.h's LaneSums), so a unit of 16384 samples sums as
+// accurately as a row of 256. The accumulators carry over from one row to the next: a row
+// costs no set-up and no lane sum of its own. finish() sums the total's lanes as a halving
+// tree (a short dependency chain).
+template <typename A, int NACC>
+struct LaneSum {
   using V = Vec<A>;
-  constexpr int NV = vec_lanes<A>();
-  constexpr int64_t kStep = NACC * NV;
+  static constexpr int NV = vec_lanes<A>();
+  static constexpr int64_t kStep = NACC * NV;
   V acc[NACC];
-  for (int u = 0; u < NACC; ++u) acc[u] = V{};
-  auto block_sum = [&] {
+  V tot = V{}, comp = V{};
+  int steps = 0;  // steps added to acc since the last fold
+  bool folded = false;
+
+  LaneSum() {
+    for (int u = 0; u < NACC; ++u) acc[u] = V{};
+  }
+  FASTIQA_INLINE V tree() {
     for (int w = NACC / 2; w >= 1; w /= 2)
       for (int u = 0; u < w; ++u) acc[u] += acc[u + w];
     const V v = acc[0];
     for (int u = 0; u < NACC; ++u) acc[u] = V{};
     return v;
-  };
-  V tot = V{}, comp = V{};
-  int64_t i = 0;
-  for (; i + kVecBlock * kStep <= len;) {
-    for (int k = 0; k < kVecBlock; ++k, i += kStep)
-      for (int u = 0; u < NACC; ++u) acc[u] += body(i + u * NV);
-    const V y = block_sum() - comp;
+  }
+  FASTIQA_INLINE void fold() {
+    const V y = tree() - comp;
     const V t = tot + y;
     comp = (t - tot) - y;
     tot = t;
+    steps = 0;
+    folded = true;
   }
-  for (; i + kStep <= len; i += kStep)
-    for (int u = 0; u < NACC; ++u) acc[u] += body(i + u * NV);
-  for (; i + NV <= len; i += NV) acc[0] += body(i);
-  done = i;
-  const V last = block_sum();
-  tot = i > kVecBlock * kStep ? tot + (last - comp) : last;  // a short row needs no compensation
-  A lanes[NV];
-  vstore(lanes, tot);
-  for (int w = NV / 2; w >= 1; w /= 2)
-    for (int j = 0; j < w; ++j) lanes[j] += lanes[j + w];
-  return lanes[0];
+  // one vector (a row's masked head or tail, or a last whole vector)
+  FASTIQA_INLINE void add_one(V v) {
+    acc[0] += v;
+    if (++steps == kVecBlock) fold();
+  }
+  // body(i) for the whole vectors i = 0, NV, ... of a run of len samples; returns the
+  // samples covered (the caller adds the rest)
+  template <typename Body> FASTIQA_INLINE int64_t add_run(int64_t len, Body body) {
+    int64_t i = 0;
+    while (i + kStep <= len) {
+      const int64_t room = kVecBlock - steps, fit = (len - i) / kStep;
+      const int64_t k_end = fit < room ? fit : room;
+      for (int64_t k = 0; k < k_end; ++k, i += kStep)
+        for (int u = 0; u < NACC; ++u) acc[u] += body(i + u * NV);
+      steps += static_cast<int>(k_end);
+      if (steps == kVecBlock) fold();
+    }
+    for (; i + NV <= len; i += NV) add_one(body(i));
+    return i;
+  }
+  FASTIQA_INLINE A finish() {
+    const V last = tree();
+    const V t = folded ? tot + (last - comp) : last;  // a short unit needs no compensation
+    A lanes[NV];
+    vstore(lanes, t);
+    for (int w = NV / 2; w >= 1; w /= 2)
+      for (int j = 0; j < w; ++j) lanes[j] += lanes[j + w];
+    return lanes[0];
+  }
+};
+
+// How a body reads and writes its vectors: whole vectors, or the first n lanes (a row's
+// masked head or tail: the other lanes read as 0, which add exactly 0 to the statistic).
+struct WholeVec {
+  template <typename A> FASTIQA_INLINE Vec<A> load(const A* p) const { return vload(p); }
+  template <typename A> FASTIQA_INLINE void store(A* p, Vec<A> v) const { vstore(p, v); }
+};
+struct FirstLanes {
+  int n;
+  template <typename A> FASTIQA_INLINE Vec<A> load(const A* p) const { return vload_first(p, n); }
+  template <typename A> FASTIQA_INLINE void store(A* p, Vec<A> v) const { vstore_first(p, v, n); }
+};
+
+// Adds the row of `len` samples at offset o (elements from the images' first sample) to s and
+// returns the samples covered. With masked loads: a head up to the next offset that is a
+// multiple of the vector's lanes (an aligned address when the tensor's data is: no load
+// splits a cache line), whole vectors, a tail; the head depends on the offset only, so the
+// sum order on the shape and strides. Without: whole vectors (the caller sums the rest).
+template <typename A, int NACC, typename Body>
+FASTIQA_INLINE int64_t add_row_vec(LaneSum<A, NACC>& s, int64_t o, int64_t len, const Body& body) {
+  constexpr int NV = vec_lanes<A>();
+  if constexpr (kHasMasked) {
+    int64_t head = (NV - o % NV) % NV;
+    head = head < len ? head : len;
+    if (head > 0) s.add_one(body(o, FirstLanes{static_cast<int>(head)}));
+    const int64_t i = head + s.add_run(len - head, [&](int64_t j) { return body(o + head + j, WholeVec{}); });
+    if (i < len) s.add_one(body(o + i, FirstLanes{static_cast<int>(len - i)}));
+    return len;
+  } else {
+    return s.add_run(len, [&](int64_t j) { return body(o + j, WholeVec{}); });
+  }
 }
 
+// The statistic's vector at offset o of float / double images (unit sample stride); stores
+// its derivative when GRAD.
 template <typename A, int K, bool Q, bool GRAD>
-A run_plain_vec(const A* __restrict__ a, const A* __restrict__ b, A* __restrict__ g, int64_t len, A qscale,
-                A gmul) {
-  using V = Vec<A>;
-  int64_t done = 0;
-  A s = sum_lanes_vec<A, 4>(len, [&](int64_t o) {
-    V va = vload(a + o), vb = vload(b + o);
+struct PlainBody {
+  const A* a;
+  const A* b;
+  A* g;
+  A qscale, gmul;
+  template <typename M> FASTIQA_INLINE Vec<A> operator()(int64_t o, M m) const {
+    Vec<A> va = m.load(a + o), vb = m.load(b + o);
     if (Q) {
       va = vquant8_plus_m<A>(va * qscale);
       vb = vquant8_plus_m<A>(vb * qscale);
     }
-    V v, dv;
+    Vec<A> v, dv;
     vstat_and_grad<K, A>(va - vb, v, dv);
-    if (GRAD) vstore(g + o, dv * gmul);
+    if (GRAD) m.store(g + o, dv * gmul);
     return v;
-  }, done);
-  // the last len % (vector lanes) samples by the scalar loop
-  return s + run_plain<A, A, K, Q, GRAD>(a + done, b + done, GRAD ? g + done : g, len - done, qscale, gmul);
-}
+  }
+};
 
+// The same for the Y channel: R, G, B of a pixel at o, o + sc, o + 2 sc.
 template <typename A, int K, bool Q, bool GRAD>
-A run_luma_vec(const A* __restrict__ a, const A* __restrict__ b, A* __restrict__ g, int64_t len, int64_t sc,
-               A qscale, A gmul) {
-  using V = Vec<A>;
-  const A wr = static_cast<A>(kYR / 255.0), wg = static_cast<A>(kYG / 255.0),
-          wb = static_cast<A>(kYB / 255.0);
-  int64_t done = 0;
-  A s = sum_lanes_vec<A, 2>(len, [&](int64_t o) {
-    V xr = vload(a + o), xg = vload(a + o + sc), xb = vload(a + o + 2 * sc);
-    V yr = vload(b + o), yg = vload(b + o + sc), yb = vload(b + o + 2 * sc);
+struct LumaBody {
+  const A* a;
+  const A* b;
+  A* g;
+  int64_t sc;
+  A qscale, gmul;
+  A wr = static_cast<A>(kYR / 255.0), wg = static_cast<A>(kYG / 255.0), wb = static_cast<A>(kYB / 255.0);
+  template <typename M> FASTIQA_INLINE Vec<A> operator()(int64_t o, M m) const {
+    using V = Vec<A>;
+    V xr = m.load(a + o), xg = m.load(a + o + sc), xb = m.load(a + o + 2 * sc);
+    V yr = m.load(b + o), yg = m.load(b + o + sc), yb = m.load(b + o + 2 * sc);
     if (Q) {
       xr = vquant8_plus_m<A>(xr * qscale);
       xg = vquant8_plus_m<A>(xg * qscale);
@@ -233,20 +288,19 @@ A run_luma_vec(const A* __restrict__ a, const A* __restrict__ b, A* __restrict__
     vstat_and_grad<K, A>(d, v, dv);
     if (GRAD) {
       dv *= gmul;
-      vstore(g + o, dv * wr);
-      vstore(g + o + sc, dv * wg);
-      vstore(g + o + 2 * sc, dv * wb);
+      m.store(g + o, dv * wr);
+      m.store(g + o + sc, dv * wg);
+      m.store(g + o + 2 * sc, dv * wb);
     }
     return v;
-  }, done);
-  return s + run_luma<A, A, K, Q, GRAD, true>(a + done, b + done, GRAD ? g + done : g, len - done, sc, 1,
-                                             qscale, gmul);
-}
+  }
+};
 
 // Samples of a segment: an image whose samples are one contiguous run (no crop, no Y
 // conversion, dense NCHW or channels_last) is summed in segments of this many samples
-// instead of image rows; a row of a few hundred samples spends as long on its own set-up
-// and final lane sum as on its loads (1.5x the whole pass at 256-wide rows).
+// instead of image rows. Rows shorter than this are summed in groups of whole rows of about
+// this many samples: a row of a few hundred samples summed on its own spends as long on its
+// set-up and final lane sum as on its loads (1.5x the whole pass at 256-wide rows).
 constexpr int64_t kSegmentSamples = 1 << 14;
 
 struct Geometry {
@@ -256,6 +310,8 @@ struct Geometry {
   // rows per image, samples per row (the last row of an image may be shorter when
   // `segments`), samples (of the statistic) per image
   int64_t rows, len, count;
+  // rows per unit (a partial sum of its own) and units per image
+  int64_t group, units;
 };
 
 Geometry geometry(const at::Tensor& x, int64_t crop, bool luma) {
@@ -283,6 +339,8 @@ Geometry geometry(const at::Tensor& x, int64_t crop, bool luma) {
     G.rows = (G.count + kSegmentSamples - 1) / kSegmentSamples;
     G.len = G.count < kSegmentSamples ? G.count : kSegmentSamples;
   }
+  G.group = G.len >= kSegmentSamples ? 1 : kSegmentSamples / (G.len > 0 ? G.len : 1);
+  G.units = (G.rows + G.group - 1) / G.group;
   return G;
 }
 
@@ -303,42 +361,84 @@ int64_t row_length(const Geometry& G, int64_t r) {
   return rest < kSegmentSamples ? rest : kSegmentSamples;
 }
 
+// The sum over rows r0 .. r1 - 1 of image i, float / double storage with unit sample stride:
+// one LaneSum over the rows (the scalar tails, where there is no masked load, summed apart).
+template <typename A, int K, bool Q, bool GRAD>
+double unit_sum_vec(const A* a, const A* b, A* g, const Geometry& G, int64_t i, int64_t r0, int64_t r1,
+                    A qscale, A gmul) {
+  A tail = 0;
+  if (G.luma) {
+    LaneSum<A, 2> s;
+    const LumaBody<A, K, Q, GRAD> body{a, b, g, G.sc, qscale, gmul};
+    for (int64_t r = r0; r < r1; ++r) {
+      const int64_t o = row_offset(G, i, r), len = row_length(G, r);
+      const int64_t done = add_row_vec(s, o, len, body);
+      if (done < len)
+        tail += run_luma<A, A, K, Q, GRAD, true>(a + o + done, b + o + done, GRAD ? g + o + done : g, len - done,
+                                                 G.sc, 1, qscale, gmul);
+    }
+    return static_cast<double>(s.finish() + tail);
+  }
+  LaneSum<A, 4> s;
+  const PlainBody<A, K, Q, GRAD> body{a, b, g, qscale, gmul};
+  for (int64_t r = r0; r < r1; ++r) {
+    const int64_t o = row_offset(G, i, r), len = row_length(G, r);
+    const int64_t done = add_row_vec(s, o, len, body);
+    if (done < len)
+      tail += run_plain<A, A, K, Q, GRAD>(a + o + done, b + o + done, GRAD ? g + o + done : g, len - done, qscale,
+                                          gmul);
+  }
+  return static_cast<double>(s.finish() + tail);
+}
+
+// The same for any storage and stride: each row summed on its own (lane-blocked scalar
+// loops), the row sums added in double.
+template <typename T, typename A, int K, bool Q, bool GRAD>
+double unit_sum_rows(const T* a, const T* b, T* g, const Geometry& G, int64_t i, int64_t r0, int64_t r1,
+                     A qscale, A gmul) {
+  double total = 0;
+  for (int64_t r = r0; r < r1; ++r) {
+    const int64_t o = row_offset(G, i, r), len = row_length(G, r);
+    T* gp = GRAD ? g + o : nullptr;
+    A s;
+    if (G.luma && G.sw != 1)
+      s = run_luma<T, A, K, Q, GRAD, false>(a + o, b + o, gp, len, G.sc, G.sw, qscale, gmul);
+    else if (G.luma)
+      s = run_luma<T, A, K, Q, GRAD, true>(a + o, b + o, gp, len, G.sc, 1, qscale, gmul);
+    else
+      s = run_plain<T, A, K, Q, GRAD>(a + o, b + o, gp, len, qscale, gmul);
+    total += static_cast<double>(s);
+  }
+  return total;
+}
+
+// partial[i * G.units + q]: the sum of unit q of image i. Units depend on the shape only, so
+// the result is bitwise the same for any thread count.
 template <typename T, int K, bool Q, bool GRAD>
-void forward_typed(const T* a, const T* b, T* g, const Geometry& G, double data_range,
-                   std::vector<typename AccOf<T>::type>& partial) {
+void forward_typed(const T* a, const T* b, T* g, const Geometry& G, double data_range, std::vector<double>& partial) {
   using A = typename AccOf<T>::type;
-  const int64_t total_rows = G.n * G.rows;
-  partial.assign(total_rows, A(0));
+  const int64_t total_units = G.n * G.units;
+  partial.assign(total_units, 0.0);
   const A qscale = static_cast<A>(255.0 / data_range);
   const A gmul = static_cast<A>(1.0 / static_cast<double>(G.count));
-  const int64_t grain = G.len >= kGrainSamples ? 1 : kGrainSamples / (G.len > 0 ? G.len : 1);
-  at::parallel_for(0, total_rows, grain, [&](int64_t rb, int64_t re) {
-    for (int64_t rr = rb; rr < re; ++rr) {
-      const int64_t i = rr / G.rows, r = rr % G.rows;
-      const int64_t o = row_offset(G, i, r), len = row_length(G, r);
-      T* gp = GRAD ? g + o : nullptr;
-      A s;
-      if (G.luma) {
-        if (G.sw != 1)
-          s = run_luma<T, A, K, Q, GRAD, false>(a + o, b + o, gp, len, G.sc, G.sw, qscale, gmul);
-        else if constexpr (std::is_same<T, A>::value)
-          s = run_luma_vec<A, K, Q, GRAD>(a + o, b + o, gp, len, G.sc, qscale, gmul);
-        else
-          s = run_luma<T, A, K, Q, GRAD, true>(a + o, b + o, gp, len, G.sc, 1, qscale, gmul);
-      } else {
-        if constexpr (std::is_same<T, A>::value)
-          s = run_plain_vec<A, K, Q, GRAD>(a + o, b + o, gp, len, qscale, gmul);
-        else
-          s = run_plain<T, A, K, Q, GRAD>(a + o, b + o, gp, len, qscale, gmul);
+  at::parallel_for(0, total_units, 1, [&](int64_t ub, int64_t ue) {
+    for (int64_t u = ub; u < ue; ++u) {
+      const int64_t i = u / G.units, r0 = (u % G.units) * G.group;
+      const int64_t r1 = r0 + G.group < G.rows ? r0 + G.group : G.rows;
+      if constexpr (std::is_same<T, A>::value) {
+        if (!G.luma || G.sw == 1) {
+          partial[u] = unit_sum_vec<A, K, Q, GRAD>(a, b, g, G, i, r0, r1, qscale, gmul);
+          continue;
+        }
       }
-      partial[rr] = s;
+      partial[u] = unit_sum_rows<T, A, K, Q, GRAD>(a, b, g, G, i, r0, r1, qscale, gmul);
     }
   });
 }
 
 template <typename T, int K>
 void forward_kind(const T* a, const T* b, T* g, const Geometry& G, bool quantize, double data_range,
-                  std::vector<typename AccOf<T>::type>& partial) {
+                  std::vector<double>& partial) {
   if (quantize)
     forward_typed<T, K, true, false>(a, b, g, G, data_range, partial);
   else if (g)
@@ -347,13 +447,21 @@ void forward_kind(const T* a, const T* b, T* g, const Geometry& G, bool quantize
     forward_typed<T, K, false, false>(a, b, g, G, data_range, partial);
 }
 
-void zero_fill(void* p, int64_t bytes) {
-  constexpr int64_t kBlock = 1 << 20;
-  at::parallel_for(0, (bytes + kBlock - 1) / kBlock, 1, [&](int64_t b, int64_t e) {
-    for (int64_t k = b; k < e; ++k) {
-      const int64_t off = k * kBlock;
-      const int64_t len = off + kBlock < bytes ? kBlock : bytes - off;
-      std::memset(static_cast<char*>(p) + off, 0, len);
+// Zeroes the cropped border of the gradient (the pass writes the kept samples only): the
+// top and bottom crop rows of every channel plane and the crop columns at both ends of every
+// kept row; only the border's memory is touched (a full zero fill was another pass over the
+// whole buffer).
+template <typename T>
+void zero_border(T* g, const Geometry& G) {
+  const int64_t k = G.crop;
+  at::parallel_for(0, G.n * G.c, 1, [&](int64_t pb, int64_t pe) {
+    for (int64_t pl = pb; pl < pe; ++pl) {
+      T* base = g + (pl / G.c) * G.sn + (pl % G.c) * G.sc;
+      for (int64_t h = 0; h < G.h; ++h) {
+        T* row = base + h * G.sh;
+        const bool whole = h < k || h >= G.h - k;
+        for (int64_t x = 0; x < G.w; x = (whole || x != k - 1) ? x + 1 : G.w - k) row[x * G.sw] = T(0);
+      }
     }
   });
 }
@@ -368,13 +476,13 @@ std::tuple<at::Tensor, at::Tensor> psnr_fwd(const at::Tensor& x, const at::Tenso
   const Geometry G = geometry(x, crop, y_channel);
   at::Tensor stat = at::empty({G.n}, x.options().dtype(host::acc_dtype(x)));
   at::Tensor grad = need_grad ? pooled_empty_like(x) : at::empty({0}, x.options());
-  if (need_grad && crop > 0) zero_fill(grad.data_ptr(), grad.numel() * grad.element_size());
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "psnr_fwd", [&] {
     using A = typename AccOf<scalar_t>::type;
     const scalar_t* a = x.data_ptr<scalar_t>();
     const scalar_t* b = y.data_ptr<scalar_t>();
     scalar_t* g = need_grad ? grad.data_ptr<scalar_t>() : nullptr;
-    std::vector<A> partial;
+    if (g && crop > 0) zero_border(g, G);
+    std::vector<double> partial;
     if (kind == kMSE)
       forward_kind<scalar_t, kMSE>(a, b, g, G, quantize, data_range, partial);
     else
@@ -387,7 +495,7 @@ std::tuple<at::Tensor, at::Tensor> psnr_fwd(const at::Tensor& x, const at::Tenso
     A* out = stat.data_ptr<A>();
     for (int64_t i = 0; i < G.n; ++i) {
       double s = 0;
-      for (int64_t r = 0; r < G.rows; ++r) s += static_cast<double>(partial[i * G.rows + r]);
+      for (int64_t q = 0; q < G.units; ++q) s += partial[i * G.units + q];
       out[i] = static_cast<A>(s / static_cast<double>(G.count) * out_scale);
     }
   });

@@ -94,3 +94,44 @@ FASTIQA_INLINE Vec<float> vrsqrt_estimate(Vec<float> q) { return _mm_rsqrt_ps(q)
 constexpr bool kHasRsqrt = false;
 FASTIQA_INLINE Vec<float> vrsqrt_estimate(Vec<float> q) { return q; }  // never called
 #endif
+
+// The first n lanes of a vector from memory (0 < n <= lanes; the other lanes 0), and a store of
+// the first n lanes: masked loads (AVX-512 masks, AVX vmaskmov), which never read the masked
+// lanes' memory, so a row's head or tail is one vector step. AMD's vmaskmov stores are slow:
+// avx2 stores the lanes one by one. kHasMasked is false where there is no masked load
+// (SSE2, NEON): callers keep a scalar tail there.
+#if FASTIQA_ISA_LEVEL == 2
+constexpr bool kHasMasked = true;
+FASTIQA_INLINE Vec<float> vload_first(const float* p, int n) {
+  return _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << n) - 1), p);
+}
+FASTIQA_INLINE Vec<double> vload_first(const double* p, int n) {
+  return _mm512_maskz_loadu_pd(static_cast<__mmask8>((1u << n) - 1), p);
+}
+FASTIQA_INLINE void vstore_first(float* p, Vec<float> v, int n) {
+  _mm512_mask_storeu_ps(p, static_cast<__mmask16>((1u << n) - 1), v);
+}
+FASTIQA_INLINE void vstore_first(double* p, Vec<double> v, int n) {
+  _mm512_mask_storeu_pd(p, static_cast<__mmask8>((1u << n) - 1), v);
+}
+#elif FASTIQA_ISA_LEVEL == 1
+constexpr bool kHasMasked = true;
+FASTIQA_INLINE Vec<float> vload_first(const float* p, int n) {
+  return _mm256_maskload_ps(p, _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)));
+}
+FASTIQA_INLINE Vec<double> vload_first(const double* p, int n) {
+  return _mm256_maskload_pd(p, _mm256_cmpgt_epi64(_mm256_set1_epi64x(n), _mm256_setr_epi64x(0, 1, 2, 3)));
+}
+#else
+constexpr bool kHasMasked = false;
+template <typename A> FASTIQA_INLINE Vec<A> vload_first(const A* p, int n) {  // never called
+  Vec<A> v{};
+  for (int j = 0; j < n; ++j) v[j] = p[j];
+  return v;
+}
+#endif
+#if FASTIQA_ISA_LEVEL != 2
+template <typename A> FASTIQA_INLINE void vstore_first(A* p, Vec<A> v, int n) {
+  for (int j = 0; j < n; ++j) p[j] = v[j];
+}
+#endif

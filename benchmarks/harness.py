@@ -1,7 +1,10 @@
 """Shared benchmark machinery (pytest-benchmark); import as `from harness import ...`.
 
 Every benchmark measures one implementation ("fastiqa", "eager" reference,
-"compiled" = torch.compile of the reference, or a peer library) of one op at
+"compiled" = torch.compile of the reference, or a peer library; the pixel and PSNR
+benchmarks also "kernel": fastiqa's op called directly, below autograd, as
+kernel_step() does, so that the gap between "kernel" and "fastiqa" is the per-call
+cost of the Python layer and the autograd engine) of one op at
 one shape/dtype/device, and records in extra_info:
   floor_bytes   the fewest bytes the op must move (each input read once, each
                 output written once)
@@ -89,6 +92,21 @@ def copy_bandwidth(device, nbytes):
             best = min(best, (time.perf_counter() - t0) / reps)
         _BANDWIDTH[key] = 2 * src.numel() * 4 / best
     return _BANDWIDTH[key]
+
+
+KERNEL = "kernel"  # not a peer: left out of the speed-ups
+
+
+def kernel_step(op, *args):
+    """A step calling fastiqa's registered op `op` (an OpOverload) with args below the autograd
+    key: no Python function layer, no autograd graph, no backward; a kernel that writes the
+    gradient in its forward pass (need_grad) still does so."""
+    below = torch._C._AutoDispatchBelowAutograd
+
+    def step():
+        with below():
+            return op(*args)
+    return step
 
 
 def loss_step(fn, pred, target, mode):
@@ -194,7 +212,7 @@ def speedups():
     out = []
     for case, meds in by_case.items():
         if "fastiqa" in meds:
-            out += [(case, impl, m / meds["fastiqa"]) for impl, m in meds.items() if impl != "fastiqa"]
+            out += [(case, impl, m / meds["fastiqa"]) for impl, m in meds.items() if impl not in ("fastiqa", KERNEL)]
     return out
 
 

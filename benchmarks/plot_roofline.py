@@ -2,7 +2,7 @@
 rows (benchmarks/harness.py; the limits are measured in the same run by
 benchmarks/machine_limits.py): a markdown table and a roofline plot (matplotlib).
 
-    python benchmarks/plot_roofline.py ROWS.csv [ROWS.csv ...] -o roofline.png --table
+    python benchmarks/plot_roofline.py ROWS.csv [ROWS.csv ...] -o roofline.png --table [--impl kernel]
 
 (ROWS: the bench-<isa>-<time>.csv files a benchmark run writes into benchmarks/results/, one
 per ISA variant).
@@ -105,10 +105,12 @@ def main(argv=None):
     ap.add_argument("-o", "--out", default="roofline.png")
     ap.add_argument("--note", default="", help="added to the title (e.g. the machine's load)")
     ap.add_argument("--table", action="store_true", help="also print the markdown table")
+    ap.add_argument("--impl", default="fastiqa",
+                    help="the rows of this implementation: fastiqa (the call) or kernel (the op alone)")
     args = ap.parse_args(argv)
-    rows = load(args.rows)
+    rows = load(args.rows, args.impl)
     if not rows:
-        sys.exit("no fastiqa CPU rows with a roofline in " + " ".join(args.rows))
+        sys.exit(f"no {args.impl} CPU rows with a roofline in " + " ".join(args.rows))
     if args.table:
         print(table(rows))
     print(f"wrote {plot(rows, args.out, args.note)}")

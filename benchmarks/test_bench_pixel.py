@@ -1,15 +1,17 @@
 """Pixel losses: fastiqa vs eager reference vs torch.compile(reference), fwd and fwd+bwd.
 
 Floor: forward reads pred and target (2 tensors); forward+backward also writes
-the gradient of pred (3 tensors). FMAs (vector FP operations, an FMA counting one) per
-element: FMAS below. Run: pytest benchmarks/test_bench_pixel.py
+the gradient of pred (3 tensors). "kernel": fastiqa_C::pixel_fwd called directly (mean;
+fwdbwd: with need_grad, the pass that writes the gradient the backward hands over). FMAs
+(vector FP operations, an FMA counting one) per element: FMAS below. Run: pytest benchmarks/test_bench_pixel.py
 """
 import pytest
 import torch
 
 import fastiqa.functional as F
+from fastiqa._codes import LossKind, Reduction, WeightMode, code
 
-from harness import IMPLS, SMOKE, devices, loss_step, run_case
+from harness import IMPLS, KERNEL, SMOKE, devices, kernel_step, loss_step, run_case
 
 EPS = 1e-3
 # per element (forward, added by the gradient): l1 d = a - b, |d|, sum; sign, scale.
@@ -39,7 +41,7 @@ CASES = [(d, dt) for d in devices() for dt in dtypes(d)]
 
 
 # impl varies fastest: each case's eager, fastiqa and compiled runs follow each other
-@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("impl", IMPLS + (KERNEL,))
 @pytest.mark.parametrize("op", ["l1", "mse", "charbonnier"])
 @pytest.mark.parametrize("mode", ["fwd", "fwdbwd"])
 @pytest.mark.parametrize("shape", SHAPES, ids=["x".join(map(str, s)) for s in SHAPES])
@@ -51,7 +53,12 @@ def test_pixel_loss(benchmark, impl, op, mode, shape, device, dtype):
     gen = torch.Generator().manual_seed(0)
     target = torch.rand(shape, generator=gen).to(device, dtype)
     pred = (target.float() + 0.1 * torch.randn(shape, generator=gen).to(device)).to(dtype)
-    fn = {"fastiqa": fused(op), "eager": reference(op), "compiled": torch.compile(reference(op))}[impl]
-    step, inputs = loss_step(fn, pred, target, mode)
+    if impl == KERNEL:
+        args = (pred, target, None, int(WeightMode.NO_WEIGHT), 1, 1, code(LossKind, op, "kind"),
+                EPS * EPS if op == "charbonnier" else 0.0, int(Reduction.MEAN), 1.0, mode == "fwdbwd")
+        step, inputs = kernel_step(torch.ops.fastiqa_C.pixel_fwd.default, *args), 2 if mode == "fwd" else 3
+    else:
+        fn = {"fastiqa": fused(op), "eager": reference(op), "compiled": torch.compile(reference(op))}[impl]
+        step, inputs = loss_step(fn, pred, target, mode)
     fmas = (FMAS[op][0] if mode == "fwd" else sum(FMAS[op])) * pred.numel()
     run_case(benchmark, benchmark.group, impl, step, inputs * pred.numel() * pred.element_size(), device, fmas=fmas)

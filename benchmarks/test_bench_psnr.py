@@ -2,7 +2,8 @@
 published way (convert to Y, crop, round, MSE, per image), torch.compile of it,
 and torchmetrics / piq when installed. (`fastiqa eval` throughput: test_bench_eval.py.)
 
-Floor: forward reads x and y once (2 tensors); the output is N numbers. FMAs (vector FP
+Floor: forward reads x and y once (2 tensors); the output is N numbers. "kernel":
+fastiqa_C::psnr_fwd (the per-image MSE) called directly, without the Python layer. FMAs (vector FP
 operations, an FMA counting one): fmas() below.
 The bar on a 2-thread CPU: 8x3x256x256 float32, Y channel + crop 4 + quantise,
 fastiqa at least 4x faster than "eager" in the same run.
@@ -19,12 +20,20 @@ import pytest
 import torch
 
 import fastiqa.functional as F
+from fastiqa._codes import LossKind
 from fastiqa.backends import reference as R
 
 try:
-    from harness import SMOKE, devices, run_case
+    from harness import KERNEL, SMOKE, devices, kernel_step, run_case
 except ImportError:  # running without the shared benchmarks/harness.py
     SMOKE = os.environ.get("FASTIQA_BENCH_SMOKE", "0") == "1"
+    KERNEL = "kernel"
+
+    def kernel_step(op, *args):
+        def step():
+            with torch._C._AutoDispatchBelowAutograd():
+                return op(*args)
+        return step
 
     def devices():
         return ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
@@ -86,7 +95,7 @@ def _peer(name, opts):
     return None
 
 
-IMPLS = ("eager", "fastiqa", "compiled", "torchmetrics", "piq")  # eager first: ratios need it
+IMPLS = ("eager", "fastiqa", "compiled", "torchmetrics", "piq", KERNEL)  # eager first: ratios need it
 
 
 @pytest.mark.parametrize("device", devices())
@@ -97,7 +106,9 @@ def test_psnr_per_image(benchmark, impl, opt, shape, device):
     opts = OPTIONS[opt]
     if SMOKE and impl == "compiled" and opt != "y-crop4-quant":
         pytest.skip("smoke mode compiles one case only")
-    if impl == "fastiqa":
+    if impl == KERNEL:
+        fn = None
+    elif impl == "fastiqa":
         fn = lambda x, y: F.psnr(x, y, reduction="none", **opts)
     elif impl == "eager":
         fn = eager_published(opts)
@@ -116,6 +127,9 @@ def test_psnr_per_image(benchmark, impl, opt, shape, device):
         with torch.no_grad():
             return fn(x, y)
 
+    if impl == KERNEL:
+        step = kernel_step(torch.ops.fastiqa_C.psnr_fwd.default, x, y, int(LossKind.MSE), opts["crop_border"],
+                           opts["y_channel"], opts["quantize"], 1.0, False)
     run_case(benchmark, benchmark.group, impl, step, 2 * x.numel() * x.element_size(), device,
              fmas=fmas(opts, shape))
 

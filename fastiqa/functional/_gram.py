@@ -33,7 +33,7 @@ def _gram_scale(feat, normalize):
 def _gram(feat: Tensor, scale: float, backend) -> Tensor:
     """(N, C, H, W) features in, (N, C, C) accumulator-dtype Gram out: fastiqa_C::gram_fwd."""
     f3 = features(feat)
-    return _registry.op("gram_fwd", f3.device, backend, f3)(f3, float(scale))
+    return _registry.call(_registry.op("gram_fwd", f3.device, backend, f3), f3, float(scale))
 
 
 def _style(pred: Tensor, target: Optional[Tensor], target_gram: Optional[Tensor], scale: float, criterion: str,
@@ -54,7 +54,8 @@ def _style(pred: Tensor, target: Optional[Tensor], target_gram: Optional[Tensor]
         grads = pred.requires_grad or target_gram.requires_grad
     need_grad = torch.is_grad_enabled() and grads
     op = _registry.op("style_fwd", p3.device, backend, p3)
-    return op(p3, t3, target_gram, float(scale), code(Criterion, criterion, "criterion"), need_grad)[0]
+    return _registry.call(op, p3, t3, target_gram, float(scale), code(Criterion, criterion, "criterion"),
+                          need_grad)[0]
 
 
 def _traced_scale(scale) -> bool:

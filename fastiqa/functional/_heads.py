@@ -22,7 +22,7 @@ def _layers(op, pred_feats, target_feats, weights, backend):
     total = None
     for f0, f1, w in zip(pred_feats, target_feats, weights):
         # the weights in the accumulator dtype: rounded to 16 bits they moved the value by ~1e-4
-        layer = _registry.op(op, f0.device, backend, f0, f1)(f0, f1, w.to(acc_dtype(f0.dtype)))
+        layer = _registry.call(_registry.op(op, f0.device, backend, f0, f1), f0, f1, w.to(acc_dtype(f0.dtype)))
         total = layer if total is None else total + layer
     return total
 

@@ -65,8 +65,9 @@ def pixel_loss(pred: Tensor, target: Tensor, weight: Optional[Tensor], kind: str
     # stores the sum's gradient and the division below hands grad_out / numel (float32) to it
     half_mean = need_grad and reduction == "mean" and pred.dtype == torch.float16
     op = _registry.op("pixel_fwd", pred.device, backend, pred)
-    out = op(pred, target, weight, mode, channels, inner, code(LossKind, kind, "kind"), float(c),
-             code(Reduction, "sum" if half_mean else reduction, "reduction"), float(norm_scale), need_grad)[0]
+    out = _registry.call(op, pred, target, weight, mode, channels, inner, code(LossKind, kind, "kind"), float(c),
+                         code(Reduction, "sum" if half_mean else reduction, "reduction"), float(norm_scale),
+                         need_grad)[0]
     return out / pred.numel() if half_mean else out
 
 

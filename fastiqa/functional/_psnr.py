@@ -33,7 +33,8 @@ def _per_image_stat(x: Tensor, y: Tensor, kind: LossKind, data_range: float, y_c
         # float32 copies (autograd rounds the gradient to float16 once, after grad_out)
         x, y = x.float(), y.float()
     op = _registry.op("psnr_fwd", x.device, backend, x)
-    return op(x, y, int(kind), int(crop), bool(y_channel), bool(quantize), float(data_range), need_grad)[0]
+    return _registry.call(op, x, y, int(kind), int(crop), bool(y_channel), bool(quantize), float(data_range),
+                          need_grad)[0]
 
 
 def _psnr_args(x, y, data_range, reduction, y_channel, crop_border, quantize, reductions=STAT_REDUCTIONS):

@@ -42,10 +42,10 @@ def _run(x, y, win_size, win_sigma, c1, c2, padding, reduction, output="ssim", a
     it with the gradients autograd brings to out and cs."""
     grad = grad_in_forward and torch.is_grad_enabled()
     op = _registry.op("ssim_fwd", x.device, backend)
-    out, cs, _, _, _ = op(x, y, [int(v) for v in win_size], [float(v) for v in win_sigma], float(c1), float(c2),
-                          code(Padding, padding, "padding"), code(Reduction, reduction, "reduction"),
-                          code(SsimOutput, output, "output"), float(alpha), grad and x.requires_grad,
-                          grad and y.requires_grad)
+    out, cs, _, _, _ = _registry.call(op, x, y, [int(v) for v in win_size], [float(v) for v in win_sigma],
+                                      float(c1), float(c2), code(Padding, padding, "padding"),
+                                      code(Reduction, reduction, "reduction"), code(SsimOutput, output, "output"),
+                                      float(alpha), grad and x.requires_grad, grad and y.requires_grad)
     return out, cs
 
 

@@ -67,8 +67,8 @@ def _ratio(num, den):
 def run(x, y, m, win_size, win_sigma, c1, c2, padding, reduction, output="ssim", alpha=0.0, backend=None):
     """The masked SSIM / 1 - SSIM / L1+SSIM loss of prepared (x, y, m) (see prepare)."""
     op = _registry.op("ssim_masked_fwd", x.device, backend, x, y, m)
-    planes, s_map = op(x, y, m, [int(v) for v in win_size], [float(v) for v in win_sigma], float(c1), float(c2),
-                       code(Padding, padding, "padding"), reduction == "map")
+    planes, s_map = _registry.call(op, x, y, m, [int(v) for v in win_size], [float(v) for v in win_sigma],
+                                   float(c1), float(c2), code(Padding, padding, "padding"), reduction == "map")
     if reduction == "map":
         return s_map
     dims = {"per_channel": (), "none": (1,), "mean": (0, 1)}[reduction]
@@ -86,8 +86,8 @@ def run_components(x, y, m, win_size, win_sigma, c1, c2, padding, reduction, bac
     """[S, l, c, s] of prepared (x, y, m), each reduced as the masked SSIM (sum(m_c v) / sum(m_c));
     maps for reduction="map" (0 where W = 0)."""
     op = _registry.op("ssim_masked_components_fwd", x.device, backend, x, y, m)
-    planes, maps = op(x, y, m, [int(v) for v in win_size], [float(v) for v in win_sigma], float(c1), float(c2),
-                      code(Padding, padding, "padding"), reduction == "map")
+    planes, maps = _registry.call(op, x, y, m, [int(v) for v in win_size], [float(v) for v in win_sigma],
+                                  float(c1), float(c2), code(Padding, padding, "padding"), reduction == "map")
     if reduction == "map":
         return list(maps.unbind(0))
     dims = {"per_channel": (), "none": (1,), "mean": (0, 1)}[reduction]

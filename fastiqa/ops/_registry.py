@@ -24,6 +24,7 @@ import importlib
 from typing import Callable, Optional
 
 import torch
+from torch.utils._python_dispatch import _get_current_dispatch_mode
 
 from .. import _ext, _kernel_schemas
 from . import _dispatch
@@ -50,11 +51,14 @@ def _lazy(module: str, name: str) -> Callable:
     return run
 
 
+_any_requires_grad = getattr(torch._C, "_any_requires_grad", None) or \
+    (lambda *a: any(isinstance(t, torch.Tensor) and t.requires_grad for t in a))
+
+
 def _autograd_kernel(op: torch._ops.OpOverload, overload: str, backward: Callable, setup_context: Callable):
     """The Autograd-key kernel of `op`: an autograd.Function whose forward redispatches below
     autograd and calls setup_context(ctx, inputs, output); backward(ctx, *grads)."""
-    any_requires_grad = getattr(torch._C, "_any_requires_grad", None) or \
-        (lambda *a: any(isinstance(t, torch.Tensor) and t.requires_grad for t in a))
+    any_requires_grad = _any_requires_grad
 
     # bound once: this kernel runs on every call of the op, grad or not (~1 us of lookups a call)
     redispatch, below, after = op._handle.redispatch_boxed, torch._C._AutoDispatchBelowAutograd, \
@@ -118,6 +122,25 @@ def register(op: str, fake: Callable, reference: Callable, triton: Optional[str]
     if not _ext.has_kernel(op, "CUDA"):
         usable = triton is not None and _dispatch.triton_installed() and not _dispatch.triton_too_old()
         lib.impl(op, _no_autocast(impls["triton"] if usable else reference), "CUDA")
+
+
+_below = torch._C._AutoDispatchBelowAutograd
+_grad_enabled = torch.is_grad_enabled
+_transforms_active = torch._C._are_functorch_transforms_active
+_dispatch_mode = _get_current_dispatch_mode
+
+
+def call(overload: torch._ops.OpOverload, *args):
+    """overload(*args) for an overload that op() chose. Where no autograd graph can be recorded
+    (grad mode off, or no argument requires grad), in plain eager mode, it is called below the
+    autograd key: its Autograd-key kernel (_autograd_kernel) would only redispatch there, after
+    boxing the call into Python and back (~4 us a call). Traced calls (torch.compile, make_fx,
+    a dispatch mode) and functorch transforms take the dispatcher's whole way."""
+    if torch.compiler.is_compiling() or (_grad_enabled() and _any_requires_grad(*args)) \
+            or _transforms_active() or _dispatch_mode() is not None:
+        return overload(*args)
+    with _below():
+        return overload(*args)
 
 
 def op(name: str, device: torch.device, backend: Optional[str] = None, *tensors):

@@ -66,3 +66,18 @@ def test_traced_and_transformed_calls_keep_the_full_way(name):
         batched = torch.func.vmap(lambda a, b: fn(a[None], b[None], None))(x, y)
     one_by_one = torch.stack([fn(x[i:i + 1], y[i:i + 1], None) for i in range(2)])
     assert torch.allclose(batched.flatten(), one_by_one.flatten())
+
+
+@pytest.mark.parametrize("name", list(CALLS))
+def test_forward_mode_ad_is_an_error_not_a_zero_tangent(name):
+    """No op has a forward-mode formula: a dual input must not come out as a zero derivative."""
+    import torch.autograd.forward_ad as fwAD
+
+    x, y = _pair(2)
+    fn = CALLS[name]
+    with fwAD.dual_level(), pytest.raises(RuntimeError, match="forward-mode"):
+        fn(fwAD.make_dual(x, torch.ones_like(x)), y, None)
+    with pytest.raises(RuntimeError, match="forward-mode"):
+        torch.func.jvp(lambda a: fn(a, y, None), (x,), (torch.ones_like(x),))
+    with fwAD.dual_level():  # a dual level without dual inputs is an ordinary call
+        assert torch.equal(fn(x, y, None), fn(x, y, None))

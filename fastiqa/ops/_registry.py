@@ -24,6 +24,7 @@ import importlib
 from typing import Callable, Optional
 
 import torch
+from torch.autograd import forward_ad as _fw_ad
 from torch.utils._python_dispatch import _get_current_dispatch_mode
 
 from .. import _ext, _kernel_schemas
@@ -51,8 +52,29 @@ def _lazy(module: str, name: str) -> Callable:
     return run
 
 
+_transforms_active = torch._C._are_functorch_transforms_active
+_JVP = getattr(getattr(torch._C._functorch, "TransformType", None), "Jvp", None)
+_interpreters = getattr(torch._C._functorch, "get_interpreter_stack", None)
 _any_requires_grad = getattr(torch._C, "_any_requires_grad", None) or \
     (lambda *a: any(isinstance(t, torch.Tensor) and t.requires_grad for t in a))
+
+
+def _forward_ad_in_use(args) -> bool:
+    """True when an argument carries a forward-mode tangent (a dual tensor of an active
+    torch.autograd.forward_ad level, or a functorch jvp / jacfwd transform is running). The ops
+    have no forward-mode formula: below the autograd key the result would carry no tangent,
+    which reads as a zero derivative."""
+    if _fw_ad._current_level >= 0 and any(
+            isinstance(a, torch.Tensor) and _fw_ad.unpack_dual(a).tangent is not None for a in args):
+        return True
+    if _transforms_active() and _JVP is not None and _interpreters is not None:
+        return any(i.key() == _JVP for i in _interpreters() or ())
+    return False
+
+
+def _no_forward_ad(op: str):
+    raise RuntimeError(f"fastiqa_C::{op} has no forward-mode derivative (dual tensors, torch.func.jvp / jacfwd): "
+                       "differentiate in reverse mode (loss.backward(), torch.autograd.grad)")
 
 
 def _autograd_kernel(op: torch._ops.OpOverload, overload: str, backward: Callable, setup_context: Callable):
@@ -92,6 +114,8 @@ def _autograd_kernel(op: torch._ops.OpOverload, overload: str, backward: Callabl
     transforms_active = torch._C._are_functorch_transforms_active
 
     def kernel(keyset, *args):
+        if _forward_ad_in_use(args):
+            _no_forward_ad(op._opname)
         if grad_enabled() and any_requires_grad(*args):
             return fn.apply(*args, keyset) if transforms_active() else c_apply(*args, keyset)
         with below():
@@ -126,7 +150,6 @@ def register(op: str, fake: Callable, reference: Callable, triton: Optional[str]
 
 _below = torch._C._AutoDispatchBelowAutograd
 _grad_enabled = torch.is_grad_enabled
-_transforms_active = torch._C._are_functorch_transforms_active
 _dispatch_mode = _get_current_dispatch_mode
 
 
@@ -137,7 +160,7 @@ def call(overload: torch._ops.OpOverload, *args):
     boxing the call into Python and back (~4 us a call). Traced calls (torch.compile, make_fx,
     a dispatch mode) and functorch transforms take the dispatcher's whole way."""
     if torch.compiler.is_compiling() or (_grad_enabled() and _any_requires_grad(*args)) \
-            or _transforms_active() or _dispatch_mode() is not None:
+            or _transforms_active() or _dispatch_mode() is not None or _fw_ad._current_level >= 0:
         return overload(*args)
     with _below():
         return overload(*args)

@@ -99,7 +99,7 @@ def format_report(report: dict) -> str:
         f"cpu: {report['cpu_model']}   threads: {report['cpu_threads']}",
         f"cpu vector ISA: {report['cpu_isa']}   available: {', '.join(report['cpu_isa_available']) or 'none'}"
         + (f"   (FASTIQA_CPU_ISA={report['cpu_isa_env']})" if report["cpu_isa_env"] else ""),
-        *(f"  {fam:<10} {r['level']:<9} {r['why']}" for fam, r in report.get("cpu_isa_families", {}).items()),
+        *(f"  {fam:<11} {r['level']:<9} {r['why']}" for fam, r in report.get("cpu_isa_families", {}).items()),
         f"gpu: {report['gpu'] or 'none visible'}" + ("   TRITON_INTERPRET=1" if report["triton_interpret"] else ""),
     ]
     if report["forced_backend"]:

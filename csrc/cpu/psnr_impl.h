@@ -187,14 +187,23 @@ struct LaneSum {
   // samples covered (the caller adds the rest)
   template <typename Body> FASTIQA_INLINE int64_t add_run(int64_t len, Body body) {
     int64_t i = 0;
-    while (i + kStep <= len) {
-      const int64_t room = kVecBlock - steps, fit = (len - i) / kStep;
+    if (steps > 0) {  // the block a previous row left open
+      const int64_t room = kVecBlock - steps, fit = len / kStep;
       const int64_t k_end = fit < room ? fit : room;
       for (int64_t k = 0; k < k_end; ++k, i += kStep)
         for (int u = 0; u < NACC; ++u) acc[u] += body(i + u * NV);
       steps += static_cast<int>(k_end);
       if (steps == kVecBlock) fold();
     }
+    if (steps == 0) {  // whole blocks: a fixed trip count
+      for (; i + kVecBlock * kStep <= len;) {
+        for (int k = 0; k < kVecBlock; ++k, i += kStep)
+          for (int u = 0; u < NACC; ++u) acc[u] += body(i + u * NV);
+        fold();
+      }
+    }
+    for (; i + kStep <= len; i += kStep, ++steps)  // fewer than a block's steps are left
+      for (int u = 0; u < NACC; ++u) acc[u] += body(i + u * NV);
     for (; i + NV <= len; i += NV) add_one(body(i));
     return i;
   }

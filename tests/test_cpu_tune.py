@@ -154,7 +154,7 @@ def test_apply_reads_this_machines_entry_only(tmp_path, monkeypatch):
     assert cpu_isa.family_level("ssim") == lo and cpu_isa.family_level("gram") == LEVELS[0]
     report = collect()
     assert report["cpu_isa_families"]["ssim"] == {"level": lo, "why": cpu_tune.reason("ssim")}
-    assert f"ssim       {lo}" in format_report(report)  # family names padded to 10 (perceptual)
+    assert f"ssim        {lo}" in format_report(report)  # family names padded to 11 (ssim_masked)
 
 
 def test_apply_warns_once_on_a_bad_file_and_changes_nothing(tmp_path, monkeypatch):

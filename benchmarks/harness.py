@@ -100,12 +100,14 @@ KERNEL = "kernel"  # not a peer: left out of the speed-ups
 def kernel_step(op, *args):
     """A step calling fastiqa's registered op `op` (an OpOverload) with args below the autograd
     key: no Python function layer, no autograd graph, no backward; a kernel that writes the
-    gradient in its forward pass (need_grad) still does so."""
+    gradient in its forward pass (need_grad) still does so. The outputs are dropped at once:
+    the buffer pool then hands the same gradient buffer to the next call, as a training step's
+    backward does (a kept result made every call fault in fresh pages)."""
     below = torch._C._AutoDispatchBelowAutograd
 
     def step():
         with below():
-            return op(*args)
+            op(*args)
     return step
 
 

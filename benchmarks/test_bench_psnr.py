@@ -32,7 +32,7 @@ except ImportError:  # running without the shared benchmarks/harness.py
     def kernel_step(op, *args):
         def step():
             with torch._C._AutoDispatchBelowAutograd():
-                return op(*args)
+                op(*args)
         return step
 
     def devices():

@@ -370,34 +370,35 @@ int64_t row_length(const Geometry& G, int64_t r) {
   return rest < kSegmentSamples ? rest : kSegmentSamples;
 }
 
-// The sum over rows r0 .. r1 - 1 of image i, float / double storage with unit sample stride:
-// one LaneSum over the rows (the scalar tails, where there is no masked load, summed apart).
-template <typename A, int K, bool Q, bool GRAD>
-double unit_sum_vec(const A* a, const A* b, A* g, const Geometry& G, int64_t i, int64_t r0, int64_t r1,
-                    A qscale, A gmul) {
+// The sum over rows r0 .. r1 - 1 of image i through one LaneSum of body's vectors;
+// scalar_tail(o, len) sums the samples a row leaves over where there is no masked load.
+template <typename A, int NACC, typename Body, typename Tail>
+double sum_rows_vec(const Geometry& G, int64_t i, int64_t r0, int64_t r1, const Body& body, Tail scalar_tail) {
+  LaneSum<A, NACC> s;
   A tail = 0;
-  if (G.luma) {
-    LaneSum<A, 2> s;
-    const LumaBody<A, K, Q, GRAD> body{a, b, g, G.sc, qscale, gmul};
-    for (int64_t r = r0; r < r1; ++r) {
-      const int64_t o = row_offset(G, i, r), len = row_length(G, r);
-      const int64_t done = add_row_vec(s, o, len, body);
-      if (done < len)
-        tail += run_luma<A, A, K, Q, GRAD, true>(a + o + done, b + o + done, GRAD ? g + o + done : g, len - done,
-                                                 G.sc, 1, qscale, gmul);
-    }
-    return static_cast<double>(s.finish() + tail);
-  }
-  LaneSum<A, 4> s;
-  const PlainBody<A, K, Q, GRAD> body{a, b, g, qscale, gmul};
   for (int64_t r = r0; r < r1; ++r) {
     const int64_t o = row_offset(G, i, r), len = row_length(G, r);
     const int64_t done = add_row_vec(s, o, len, body);
-    if (done < len)
-      tail += run_plain<A, A, K, Q, GRAD>(a + o + done, b + o + done, GRAD ? g + o + done : g, len - done, qscale,
-                                          gmul);
+    if (done < len) tail += scalar_tail(o + done, len - done);
   }
   return static_cast<double>(s.finish() + tail);
+}
+
+// sum_rows_vec for float / double storage with unit sample stride: the Y channel's body, or
+// the plain one.
+template <typename A, int K, bool Q, bool GRAD>
+double unit_sum_vec(const A* a, const A* b, A* g, const Geometry& G, int64_t i, int64_t r0, int64_t r1,
+                    A qscale, A gmul) {
+  if (G.luma)
+    return sum_rows_vec<A, 2>(G, i, r0, r1, LumaBody<A, K, Q, GRAD>{a, b, g, G.sc, qscale, gmul},
+                              [&](int64_t o, int64_t n) {
+                                return run_luma<A, A, K, Q, GRAD, true>(a + o, b + o, GRAD ? g + o : g, n, G.sc,
+                                                                        1, qscale, gmul);
+                              });
+  return sum_rows_vec<A, 4>(G, i, r0, r1, PlainBody<A, K, Q, GRAD>{a, b, g, qscale, gmul},
+                            [&](int64_t o, int64_t n) {
+                              return run_plain<A, A, K, Q, GRAD>(a + o, b + o, GRAD ? g + o : g, n, qscale, gmul);
+                            });
 }
 
 // The same for any storage and stride: each row summed on its own (lane-blocked scalar

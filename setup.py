@@ -11,6 +11,10 @@ Environment:
     MAX_JOBS                 parallel compile jobs (ninja)
     CXX                      the C++ compiler (GCC, clang, Apple clang; MSVC on Windows)
     FASTIQA_NO_OPENMP=1      build without OpenMP even where the compiler has it
+    FASTIQA_CPU_LEVELS       the x86 CPU ISA levels to compile, comma-separated: a subset of
+                             baseline,avx2,avx512 (default: all; baseline is always built).
+                             Fewer levels build faster (each is ~85 s of g++); the kernels of
+                             a level left out fall back to the best one built
 
 Compiler flags: each candidate flag is kept only if the compiler accepts it (a
 test compile), so GCC, clang and Apple clang each get flags they understand.
@@ -82,6 +86,19 @@ def _cpu_flags():
     return flags, [], False
 
 
+CPU_LEVELS = ("baseline", "avx2", "avx512")  # csrc/cpu/variant_<level>.cpp, masked_<level>.cpp
+
+
+def _cpu_levels():
+    """The levels FASTIQA_CPU_LEVELS asks for (all by default), baseline always among them."""
+    asked = [v.strip() for v in os.environ.get("FASTIQA_CPU_LEVELS", ",".join(CPU_LEVELS)).split(",") if v.strip()]
+    unknown = [v for v in asked if v not in CPU_LEVELS]
+    if unknown:
+        raise RuntimeError(f"FASTIQA_CPU_LEVELS={os.environ['FASTIQA_CPU_LEVELS']!r}: unknown level(s) "
+                           f"{', '.join(unknown)}; expected a subset of {','.join(CPU_LEVELS)}")
+    return [lvl for lvl in CPU_LEVELS if lvl in asked or lvl == "baseline"]
+
+
 def _want_cuda(torch, cuda_home):
     if os.environ.get("FASTIQA_NO_CUDA", "0") == "1":
         return False
@@ -118,8 +135,14 @@ def _extensions():
     from torch.utils.cpp_extension import CUDA_HOME, CppExtension, CUDAExtension
 
     rel = lambda pattern: sorted(os.path.relpath(p, ROOT) for p in glob.glob(os.path.join(ROOT, pattern)))
-    sources = ["csrc/bindings.cpp"] + rel("csrc/cpu/*.cpp")
+    levels = _cpu_levels()
+    left_out = [lvl for lvl in CPU_LEVELS if lvl not in levels]
+    sources = ["csrc/bindings.cpp"] + [p for p in rel("csrc/cpu/*.cpp")
+                                       if not any(p.endswith(f"_{lvl}.cpp") for lvl in left_out)]
     cxx_flags, link_flags, _ = _cpu_flags()
+    cxx_flags += [f"-DFASTIQA_NO_{lvl.upper()}" for lvl in left_out]
+    if left_out:
+        print(f"fastiqa setup: CPU levels built: {', '.join(levels)} (FASTIQA_CPU_LEVELS)", file=sys.stderr)
     if _want_cuda(torch, CUDA_HOME):
         if not os.environ.get("TORCH_CUDA_ARCH_LIST") and not torch.cuda.is_available():
             os.environ["TORCH_CUDA_ARCH_LIST"] = _default_arch_list(CUDA_HOME)

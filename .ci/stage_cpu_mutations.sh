@@ -6,8 +6,9 @@
 # the LPIPS / DISTS heads: tests/test_cpu_mutations.py lists them); the CPU
 # kernels' default tests run against the copy once per fault and must fail, and once
 # with no fault and must pass. Expects the CI venv (torch, a C++ compiler) to be active;
-# runs from the repository root. Most of the time is the build of the copy (all ISA
-# variants, no CUDA).
+# runs from the repository root. Most of the time is the build of the copy (the baseline
+# and avx2 levels the faults live on, FASTIQA_CPU_LEVELS; no CUDA); each fault's run starts
+# with its own family's test file, so that -x stops early.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 echo "[stage_cpu_mutations] build the mutated copy, then one test run per fault"

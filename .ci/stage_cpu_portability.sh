@@ -6,7 +6,9 @@
 #   3. aarch64 compile check: every CPU source with aarch64-linux-gnu-g++ -c against
 #      this torch's headers (NEON baseline variant)
 #   4. sdist: python -m build --sdist, then in a clean venv: wheel built from the
-#      sdist, installed, a small test subset run from outside the source tree
+#      sdist (the baseline CPU level only, FASTIQA_CPU_LEVELS: this part proves the
+#      packaging, every csrc file is checked to be in the sdist; parts 1-3 and the main
+#      job build every level), installed, a small test subset run from outside the source tree
 # Needs: the CI venv with fastiqa installed active; apt packages clang and
 # g++-aarch64-linux-gnu (installed here when missing); pip reaches the local mirror.
 # Each part prints its duration; .ci/run prints the stage's.
@@ -69,7 +71,7 @@ missing=$(comm -23 <(git ls-files 'csrc/*' | sort) <(tar tzf "$SDIST" | sed 's|^
 "$PY" -m venv "$SCRATCH/venv"
 TORCH_VERSION=$("$PY" -c "import torch; print(torch.__version__.split('+')[0])")
 "$SCRATCH/venv/bin/pip" install -q "torch==$TORCH_VERSION" numpy pillow setuptools wheel ninja pytest hypothesis
-"$SCRATCH/venv/bin/pip" wheel -q --no-build-isolation --no-deps -w "$SCRATCH/wheels" "$SDIST"
+FASTIQA_CPU_LEVELS=baseline "$SCRATCH/venv/bin/pip" wheel -q --no-build-isolation --no-deps -w "$SCRATCH/wheels" "$SDIST"
 "$SCRATCH/venv/bin/pip" install -q "$SCRATCH"/wheels/fastiqa-*.whl
 mkdir -p "$SCRATCH/run" && tar xzf "$SDIST" -C "$SCRATCH/run" --strip-components=1 --wildcards '*/tests/*' '*/pyproject.toml'
 (cd "$SCRATCH/run" && "$SCRATCH/venv/bin/python" -c "import fastiqa; assert 'site-packages' in fastiqa.__file__; fastiqa.info()" \

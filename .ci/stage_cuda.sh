@@ -5,7 +5,7 @@
 #   2. the CUDA-on-CPU harness (tests/cuda_emu): plain mode over the full matrix of all five
 #      families (every emulated GPU for SSIM), ThreadSanitizer and ASan+UBSan over small subsets
 #   3. the mutation test: each injected fault class must be caught
-#   4. the Triton compile check (sm_80 / sm_90) of all five families
+#   4. the Triton compile check (sm_80 / sm_90) of all five families (one process per CPU)
 # Runs from the repo root in the CI venv (fastiqa installed); prints "[cuda] ..." lines,
 # each with the duration of the part it closes.
 set -euo pipefail
@@ -38,7 +38,7 @@ python tests/cuda_emu/run.py --mode tsan --level sanitize
 part "harness ThreadSanitizer"
 python tests/cuda_emu/run.py --mode asan --level sanitize
 part "harness ASan + UBSan"
-python -m pytest -q -m slow tests/test_cuda_emu_mutations.py -p no:cacheprovider
+python -m pytest -q -m slow -n 2 tests/test_cuda_emu_mutations.py -p no:cacheprovider  # 25 independent builds
 part "mutation test"
 root=$(pwd)
 (cd /tmp && TRITON_INTERPRET=0 python "$root/tests/gpu/triton_compile_check.py")

@@ -12,6 +12,14 @@ os.environ.setdefault("TRITON_INTERPRET", "1")
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
+# Under pytest-xdist (`-n N`, .ci/run) each worker process takes its share of torch's
+# intra-op threads: N workers of the default count each would oversubscribe the cores
+# (OpenMP threads spin-wait: a float64 gradgradcheck ran 6x slower). Tests that need
+# a thread count set it themselves.
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if _WORKERS > 1:
+    torch.set_num_threads(max(1, torch.get_num_threads() // _WORKERS))
+
 
 def pytest_configure(config):
     # Expected warnings, filtered at their source only (any other warning still shows):
@@ -21,6 +29,9 @@ def pytest_configure(config):
     # torch's own torch/utils/mkldnn.py (imported by torch.compile's inductor) still uses
     # the deprecated torch.jit.script_method.
     config.addinivalue_line("filterwarnings", "ignore:`torch.jit.script_method` is deprecated:DeprecationWarning")
+    # and torch's make_fx / functorch path (tests/test_op_call.py) calls torch.jit.script, once a
+    # process: seen in whichever test comes first (fastiqa itself never scripts)
+    config.addinivalue_line("filterwarnings", "ignore:`torch.jit.script` is deprecated:DeprecationWarning")
 
 
 @pytest.fixture(autouse=True)

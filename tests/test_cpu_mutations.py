@@ -112,6 +112,12 @@ MUTATIONS = [
 # the default tests of the CPU kernels (fast suite), stopped at the first failure
 TESTS = ["tests/test_cpu_isa.py", "tests/test_cpu_isa_layouts.py", "tests/test_pixel.py", "tests/test_psnr.py",
          "tests/test_pixel_sums.py", "tests/test_perceptual_heads_cpu.py"]
+# the file of a fault's own family runs first, so that -x stops early; the set run is the same
+FIRST = {"pixel": "tests/test_pixel.py", "charbonnier": "tests/test_pixel.py", "psnr": "tests/test_psnr.py",
+         "lpips": "tests/test_perceptual_heads_cpu.py", "dists": "tests/test_perceptual_heads_cpu.py"}
+# the levels the faults live on (avx2, baseline and all-level code): avx512 is not compiled
+# into the copy, which saves a third of its build (setup.py: FASTIQA_CPU_LEVELS)
+LEVELS = "baseline,avx2"
 
 
 def mutate(tree: Path) -> None:
@@ -144,7 +150,7 @@ def mutant_tree(tmp_path_factory):
             (tree / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, tree / rel)
     mutate(tree)
-    env = dict(os.environ, FASTIQA_NO_CUDA="1", MAX_JOBS=os.environ.get("MAX_JOBS", "2"))
+    env = dict(os.environ, FASTIQA_NO_CUDA="1", FASTIQA_CPU_LEVELS=LEVELS, MAX_JOBS=os.environ.get("MAX_JOBS", "2"))
     build = subprocess.run([sys.executable, "setup.py", "-q", "build_ext", "--inplace"], cwd=tree, env=env,
                            capture_output=True, text=True, timeout=3600)
     assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
@@ -159,7 +165,9 @@ def _run_tests(tree, mutant):
     check = subprocess.run([sys.executable, "-c", "import fastiqa; print(fastiqa.__file__, fastiqa.info()"
                             "['extension_loaded'])"], cwd=tree, env=env, capture_output=True, text=True, timeout=300)
     assert check.stdout.split() == [str(tree / "fastiqa" / "__init__.py"), "True"], check.stdout + check.stderr
-    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *TESTS], cwd=tree,
+    first = FIRST[mutant.split("-")[0]] if mutant else TESTS[0]
+    tests = [first] + [t for t in TESTS if t != first]
+    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *tests], cwd=tree,
                           env=env, capture_output=True, text=True, timeout=3600)
 
 
@@ -170,10 +178,28 @@ def test_the_copy_without_a_fault_passes(mutant_tree):
 
 
 @pytest.mark.slow
+def test_the_copy_has_the_levels_it_was_built_with(mutant_tree):
+    """FASTIQA_CPU_LEVELS (setup.py): avx512 is not offered, and forcing it names the build setting."""
+    env = {k: v for k, v in os.environ.items() if k not in ("FASTIQA_CPU_ISA", "FASTIQA_MUTANT")}
+    env["PYTHONPATH"] = str(mutant_tree)
+    code = "from fastiqa import cpu_isa; print(','.join(cpu_isa.available()))"
+    r = subprocess.run([sys.executable, "-c", code], cwd=mutant_tree, env=env, capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout.split()[-1] in ("avx2,baseline", "baseline"), r.stdout + r.stderr
+    env["FASTIQA_CPU_ISA"] = "avx512"
+    r = subprocess.run([sys.executable, "-c", "import torch, fastiqa; torch.ops.fastiqa_C.cpu_isa()"],
+                       cwd=mutant_tree, env=env, capture_output=True, text=True)
+    assert r.returncode != 0 and "built without the avx512 level (FASTIQA_CPU_LEVELS" in r.stderr, r.stderr[-2000:]
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("name", [m[0] for m in MUTATIONS])
 def test_fault_is_caught(mutant_tree, name):
     r = _run_tests(mutant_tree, name)
     assert r.returncode == 1, f"fault {name} went unnoticed (pytest exit {r.returncode}):\n{r.stdout[-3000:]}"
+
+
+def test_every_fault_has_its_first_test_file():
+    assert all(m[0].split("-")[0] in FIRST for m in MUTATIONS) and set(FIRST.values()) <= set(TESTS)
 
 
 def test_every_mutation_applies_to_the_sources(tmp_path):

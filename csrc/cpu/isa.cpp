@@ -52,6 +52,16 @@ bool cpu_has(Isa isa) {
 #endif
 }
 
+// compiled into this extension (isa.h: FASTIQA_CPU_LEVELS of setup.py may leave levels out)
+bool built(Isa isa) {
+  switch (isa) {
+    case Isa::kAvx512: return FASTIQA_BUILT_AVX512;
+    case Isa::kAvx2: return FASTIQA_BUILT_AVX2;
+    case Isa::kBaseline: break;
+  }
+  return true;
+}
+
 std::string joined(const std::vector<Isa>& v) {
   std::string s;
   for (Isa i : v) s += (s.empty() ? "" : ", ") + std::string(isa_label(i));
@@ -63,6 +73,8 @@ Isa parse(const std::string& name, const char* source) {
   const Isa all[] = {Isa::kAvx512, Isa::kAvx2, Isa::kBaseline};
   for (Isa i : all) {
     if (name != isa_label(i)) continue;
+    TORCH_CHECK(built(i), source, "=", name, ": this extension was built without the ", name,
+                " level (FASTIQA_CPU_LEVELS at build time); supported here: ", joined(supported_isas()));
     TORCH_CHECK(cpu_has(i), source, "=", name, ": this CPU (or this build",
                 FASTIQA_X86_VARIANTS ? "" : ", which has no x86 variants", ") does not support ", name,
                 "; supported here: ", joined(supported_isas()));
@@ -116,7 +128,7 @@ const char* isa_label(Isa isa) {
 std::vector<Isa> supported_isas() {
   std::vector<Isa> out;
   for (Isa i : {Isa::kAvx512, Isa::kAvx2, Isa::kBaseline})
-    if (cpu_has(i)) out.push_back(i);
+    if (built(i) && cpu_has(i)) out.push_back(i);
   return out;
 }
 

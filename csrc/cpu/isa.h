@@ -73,27 +73,40 @@ template <typename Table> struct Variants {
 }  // namespace cpu
 }  // namespace fastiqa
 
-// Declares fastiqa::cpu::<isa>::FN(Table*) for every variant built, and defines
-// fastiqa::cpu::FN##_table(): the Variants of Table (built once).
-#if FASTIQA_X86_VARIANTS
-#define FASTIQA_CPU_VARIANTS(Table, FN)                                                 \
-  namespace baseline { void FN(Table*); }                                               \
-  namespace avx2 { void FN(Table*); }                                                   \
-  namespace avx512 { void FN(Table*); }                                                 \
-  inline const Variants<Table>& FN##_table() {                                          \
-    static const Variants<Table> v(#FN, &baseline::FN, &avx2::FN, &avx512::FN);         \
-    return v;                                                                           \
-  }                                                                                     \
-  inline const int FN##_family = family_slot(#FN); /* listed before the first call */
+// The levels compiled into this build: all three on x86-64 with GCC / clang, unless
+// setup.py's FASTIQA_CPU_LEVELS left one out (it then defines FASTIQA_NO_AVX2 or
+// FASTIQA_NO_AVX512 and does not compile csrc/cpu/*_<isa>.cpp); baseline always.
+#if FASTIQA_X86_VARIANTS && !defined(FASTIQA_NO_AVX2)
+#define FASTIQA_BUILT_AVX2 1
+#define FASTIQA_AVX2_DECL(Table, FN) namespace avx2 { void FN(Table*); }
+#define FASTIQA_AVX2_FN(FN) &avx2::FN
 #else
+#define FASTIQA_BUILT_AVX2 0
+#define FASTIQA_AVX2_DECL(Table, FN)
+#define FASTIQA_AVX2_FN(FN) nullptr
+#endif
+#if FASTIQA_X86_VARIANTS && !defined(FASTIQA_NO_AVX512)
+#define FASTIQA_BUILT_AVX512 1
+#define FASTIQA_AVX512_DECL(Table, FN) namespace avx512 { void FN(Table*); }
+#define FASTIQA_AVX512_FN(FN) &avx512::FN
+#else
+#define FASTIQA_BUILT_AVX512 0
+#define FASTIQA_AVX512_DECL(Table, FN)
+#define FASTIQA_AVX512_FN(FN) nullptr
+#endif
+
+// Declares fastiqa::cpu::<isa>::FN(Table*) for every variant built, and defines
+// fastiqa::cpu::FN##_table(): the Variants of Table (built once; a level not built
+// takes baseline's entries, and supported_isas() never offers it).
 #define FASTIQA_CPU_VARIANTS(Table, FN)                                                 \
   namespace baseline { void FN(Table*); }                                               \
+  FASTIQA_AVX2_DECL(Table, FN)                                                          \
+  FASTIQA_AVX512_DECL(Table, FN)                                                        \
   inline const Variants<Table>& FN##_table() {                                          \
-    static const Variants<Table> v(#FN, &baseline::FN, nullptr, nullptr);               \
+    static const Variants<Table> v(#FN, &baseline::FN, FASTIQA_AVX2_FN(FN), FASTIQA_AVX512_FN(FN)); \
     return v;                                                                           \
   }                                                                                     \
   inline const int FN##_family = family_slot(#FN); /* listed before the first call */
-#endif
 
 // Forwards a registered op to the active level's table entry: FASTIQA_CPU_OP(table_fn, member).
 namespace fastiqa {

@@ -3,8 +3,8 @@ kernels, gram, perceptual) for real
 GPUs (sm_90, sm_80) without one: catches the GPU-only compile errors that the
 interpreter cannot see and reports shared memory per program.
 
-    python tests/gpu/triton_compile_check.py            one variant per distinct code path (~2-3 min)
-    python tests/gpu/triton_compile_check.py --full     every dtype x constexpr combination (~15 min)
+    python tests/gpu/triton_compile_check.py            one variant per distinct code path (~3 min of CPU)
+    python tests/gpu/triton_compile_check.py --full     every dtype x constexpr combination (~15 min of CPU)
     python tests/gpu/triton_compile_check.py --family ssim
 
 Prints one line per compiled kernel: [triton] <family> <kernel> sm_<arch> <dtype> <constexprs> (<s>, <smem> B).
@@ -12,6 +12,7 @@ Prints one line per compiled kernel: [triton] <family> <kernel> sm_<arch> <dtype
 
 import argparse
 import itertools
+import multiprocessing
 import os
 import sys
 import time
@@ -247,33 +248,46 @@ def _short(consts):
     return " ".join(f"{k}={v}" for k, v in consts.items() if not isinstance(v, float) and k not in ("BLOCK", "ACC"))
 
 
+_VARIANTS = []  # (family, kernel, arch, dtype, types, constexprs, num_warps): filled by main, read by workers
+
+
+def _compile_one(i):
+    """Compiles _VARIANTS[i] (in a worker process): (report line, ok)."""
+    fam, fn, arch, dt, types, consts, warps = _VARIANTS[i]
+    t = time.time()
+    name = fn.fn.__name__ if hasattr(fn, "fn") else str(fn)
+    try:
+        smem = compile_variant(fn, arch, types, consts, warps)
+        ok = smem <= SMEM_LIMIT[arch]
+        note = f"{smem} B" + ("" if ok else f" > {SMEM_LIMIT[arch]} B limit")
+    except Exception as e:  # noqa: BLE001 - each compile failure is reported by name
+        ok, note = False, f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+    line = f"[triton] {fam} {name} sm_{arch} {dt} {_short(consts)} ({time.time() - t:.1f}s, {note})"
+    return line + ("" if ok else "  FAIL"), ok
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--full", action="store_true", help="every dtype x constexpr combination (slow)")
     ap.add_argument("--family", action="append", choices=sorted(FAMILIES), help="families; default: all")
+    ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+                    help="compiles run in this many forked processes (default: one per CPU)")
     args = ap.parse_args(argv)
-    t0, failures, count = time.time(), [], 0
-    for family in args.family or list(FAMILIES):
-        variants = FAMILIES[family](args.full)
-        for fam, fn, arch, dt, types, consts, warps in variants:
-            t = time.time()
-            name = fn.fn.__name__ if hasattr(fn, "fn") else str(fn)
-            try:
-                smem = compile_variant(fn, arch, types, consts, warps)
-                ok = smem <= SMEM_LIMIT[arch]
-                note = f"{smem} B" + ("" if ok else f" > {SMEM_LIMIT[arch]} B limit")
-            except Exception as e:  # noqa: BLE001 - each compile failure is reported by name
-                ok, note = False, f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
-            count += 1
-            print(
-                f"[triton] {fam} {name} sm_{arch} {dt} {_short(consts)} ({time.time() - t:.1f}s, {note})"
-                + ("" if ok else "  FAIL"),
-                flush=True,
-            )
+    t0, failures = time.time(), []
+    families = args.family or list(FAMILIES)
+    for family in families:
+        _VARIANTS.extend(FAMILIES[family](args.full))
+    # each compile is independent (Triton's front end in Python, then ptxas): forked workers
+    # inherit _VARIANTS and the imported kernels; results print in the order of the list
+    with multiprocessing.get_context("fork").Pool(max(1, args.jobs)) as pool:
+        for i, (line, ok) in enumerate(pool.imap(_compile_one, range(len(_VARIANTS)))):
+            print(line, flush=True)
             if not ok:
-                failures.append(f"{fam} {name} sm_{arch} {dt}")
-        print(f"[triton] {family}: {len(variants)} kernel variants done", flush=True)
-    print(f"[triton] {count} kernel variants compiled in {time.time() - t0:.0f}s, {len(failures)} failed")
+                failures.append(line)
+            if i + 1 == len(_VARIANTS) or _VARIANTS[i + 1][0] != _VARIANTS[i][0]:
+                print(f"[triton] {_VARIANTS[i][0]}: kernel variants done", flush=True)
+    print(f"[triton] {len(_VARIANTS)} kernel variants compiled in {time.time() - t0:.0f}s "
+          f"({args.jobs} processes), {len(failures)} failed")
     return 1 if failures else 0
 
 

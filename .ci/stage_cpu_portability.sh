@@ -51,11 +51,11 @@ end
 
 begin "3/4 aarch64 compile check (NEON baseline)"
 need_apt aarch64-linux-gnu-g++ g++-aarch64-linux-gnu
-for src in csrc/cpu/*.cpp; do
-  aarch64-linux-gnu-g++ -std=c++20 -O2 -fopenmp-simd -fno-math-errno -fno-trapping-math $TORCH_INC \
-    -c "$src" -o "$SCRATCH/$(basename "$src").aarch64.o"
-  log "   $src: ok"
-done
+# MAX_JOBS compiles at a time; each prints its source when done, a failure stops the stage
+export SCRATCH TORCH_INC
+ls csrc/cpu/*.cpp | xargs -P "$MAX_JOBS" -I{} bash -c 'aarch64-linux-gnu-g++ -std=c++20 -O2 -fopenmp-simd \
+  -fno-math-errno -fno-trapping-math $TORCH_INC -c "$1" -o "$SCRATCH/$(basename "$1").aarch64.o" \
+  && echo "[cpu_portability]    $1: ok"' _ {}
 file "$SCRATCH/variant_baseline.cpp.aarch64.o" | grep -q aarch64
 end
 

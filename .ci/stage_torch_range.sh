@@ -10,13 +10,13 @@
 # FASTIQA_CI_TORCH_VERSIONS="2.6.0" runs the oldest alone. PyPI's torch wheels for
 # Linux x86_64 are CUDA builds (~5.3 GB per venv with their nvidia-* packages; they
 # run on the CPU); each venv is removed when its version is done.
-# The extension is built without the avx512 CPU level (FASTIQA_CPU_LEVELS=baseline,avx2,
-# setup.py): it compiles the same sources and torch headers as avx2 under another target
-# pragma (its intrinsics do not depend on torch), and the main job builds and tests it;
-# this saves ~55 s of g++ a version. avx2 stays: it is the level the fast suite's
-# accuracy bounds are met on, on an AVX2 and an AVX-512 machine alike (a baseline-only
-# build fails test_ms_ssim_precision's float16 1e-6 case: 1.9e-6 against a bound of
-# 1.0e-6). The fast suite runs in two pytest-xdist workers (-n 2).
+# The extension is built with the baseline CPU level only (FASTIQA_CPU_LEVELS=baseline,
+# setup.py): avx2 and avx512 compile the same sources and torch headers under other target
+# pragmas (their intrinsics do not depend on torch), and the main job builds and tests them;
+# this saves ~110 s of g++ a version. The fast suite then runs on the baseline level, whose
+# accuracy the main job checks only where a test forces each level (3009 tests pass here
+# with torch 2.13; before MS-SSIM's coarse scales ran in float64, test_ms_ssim_precision's
+# float16 1e-6 case failed on this level). The fast suite runs in two pytest-xdist workers (-n 2).
 # Each part prints its wall time, the stage its total.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,7 +26,7 @@ SCRATCH=$(mktemp -d /tmp/fastiqa-torch-range.XXXXXX)
 trap 'rm -rf "$SCRATCH"' EXIT
 # /etc/xdg/pip caps torch at the releases on this machine's disk; PyPI has the others
 export PIP_CONFIG_FILE=/dev/null PIP_DISABLE_PIP_VERSION_CHECK=1
-export FASTIQA_NO_CUDA=1 FASTIQA_CPU_LEVELS=baseline,avx2 MAX_JOBS=${MAX_JOBS:-2}
+export FASTIQA_NO_CUDA=1 FASTIQA_CPU_LEVELS=baseline MAX_JOBS=${MAX_JOBS:-2}
 BASE_PATH=$PATH PY3=$(command -v python3)
 stage_start=$SECONDS
 log() { echo "[torch_range] $*"; }

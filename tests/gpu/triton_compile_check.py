@@ -284,8 +284,10 @@ def main(argv=None):
             print(line, flush=True)
             if not ok:
                 failures.append(line)
-            if i + 1 == len(_VARIANTS) or _VARIANTS[i + 1][0] != _VARIANTS[i][0]:
-                print(f"[triton] {_VARIANTS[i][0]}: kernel variants done", flush=True)
+            fam = _VARIANTS[i][0]
+            if i + 1 == len(_VARIANTS) or _VARIANTS[i + 1][0] != fam:
+                count = sum(1 for v in _VARIANTS if v[0] == fam)
+                print(f"[triton] {fam}: {count} kernel variants done", flush=True)
     print(f"[triton] {len(_VARIANTS)} kernel variants compiled in {time.time() - t0:.0f}s "
           f"({args.jobs} processes), {len(failures)} failed")
     return 1 if failures else 0

@@ -195,6 +195,14 @@ def _untranspose(out):
     return out.transpose(2, 3) if out.dim() == 4 else out
 
 
+def _transposed_opts(opts):
+    """The options of the transposed images: per-axis (H, W) windows and sigmas swap axes too
+    (without it the second sample computed another function, e.g. a 5x3 window on 3x5 images,
+    whose distance from the oracle then set the bound: per-axis cases could not fail)."""
+    return {k: tuple(reversed(v)) if k in ("win_size", "win_sigma") and isinstance(v, (tuple, list)) else v
+            for k, v in opts.items()}
+
+
 def _worse(oracle, a, b):
     """Of two same-precision references, the one farther from the oracle (error_bound
     takes the reference's largest error)."""
@@ -223,7 +231,7 @@ def check_case(case):
     same, xs, ys = _run(case, x0, y0, same_dtype(dtype), lambda x, y: op.ref(x, y, red, opts))
     # a second sample of the reference's rounding: the transposed images (another summation order)
     same_t, xt, yt = _run(case, x0, y0, same_dtype(dtype), lambda x, y: _untranspose(
-        op.ref(x.transpose(2, 3), y.transpose(2, 3), red, opts)))
+        op.ref(x.transpose(2, 3), y.transpose(2, 3), red, _transposed_opts(opts))))
     finite = case["special"] in FINITE_SPECIALS
     # float64's same-precision error is only emulated (float64_same): the wider k there too
     k = DEFAULT_K if case["special"] == "none" and dtype != torch.float64 else DEGENERATE_K

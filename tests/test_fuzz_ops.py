@@ -8,7 +8,9 @@ test. CI's large run: `FASTIQA_FUZZ_EXAMPLES=N pytest -m slow -k "fuzz and large
 fixed by default), the @reproduce_failure blob printed by hypothesis.
 """
 import pytest
-from _fuzz_cases import cases, check_case, fuzz_settings
+import torch
+from _fuzz_cases import _transposed_opts, _untranspose, cases, check_case, fuzz_settings
+from _op_matrix import OPS
 from hypothesis import given
 
 from support import BACKENDS
@@ -45,3 +47,17 @@ def test_fuzz_op_matrix_large(case):
 @given(case=cases(backends=TRITON))
 def test_fuzz_op_matrix_triton_large(case):
     check_case(case)
+
+
+@pytest.mark.parametrize("name,reduction,shape", [("ssim", "map", (2, 2, 9, 12)), ("ms_ssim", "none", (1, 2, 40, 33))])
+def test_the_transposed_sample_is_the_same_function(name, reduction, shape):
+    """check_case's second same-precision sample runs the reference on the transposed images;
+    with a per-axis window and sigma their axes must swap too, or the sample is another
+    function whose distance from the oracle sets a vacuous bound (fixed 2026-12-08)."""
+    g = torch.Generator().manual_seed(3)
+    x, y = torch.rand(shape, generator=g, dtype=torch.float64), torch.rand(shape, generator=g, dtype=torch.float64)
+    opts = {"win_size": (5, 3), "win_sigma": (1.5, 0.5), "padding": "valid"}
+    ref = OPS[name].ref
+    want = ref(x, y, reduction, opts)
+    got = _untranspose(ref(x.transpose(2, 3), y.transpose(2, 3), reduction, _transposed_opts(opts)))
+    torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)

@@ -290,8 +290,8 @@ def ms_ssim(
     H % 2, W % 2). reduction: "mean", "none" (N,) or "per_channel" (N, C). A term clamped to 0
     gives the value 0 and a zero (never NaN) gradient. The scales from the fourth on run in
     float64 (MS_SSIM_FLOAT64_FROM_SCALE; the value comes back in float32 for other inputs).
-    downsample: ssim.m's pre-pass (as in
-    ssim()) applied once to the input images, before the first scale (Wang's msssim.m has none;
+    downsample: ssim.m's pre-pass (as in ssim()) applied once to the input images, before
+    the first scale (Wang's msssim.m has none;
     pyiqa's repeats avg_pool2d at every scale); the size rule then holds for the downsampled images.
     window, use_sample_covariance: as in ssim(), at every scale. mask / nan_policy="omit": not
     supported (no peer defines a masked MS-SSIM: how a mask pools between scales is open).
